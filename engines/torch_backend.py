@@ -1,0 +1,171 @@
+"""torch on CUDA: fp16, torch.compile (default mode), CUDA-graph replay, pinned host buffers.
+
+The network comes from `<name>.pt2` next to `<name>.onnx`: `torch.export.save` of the fp32 network, written by
+facegan-export (CONTRACTS.md 2), called with the spec's inputs positionally in spec order and returning its
+outputs in spec order. Engines never import training code, so this file is the whole model as far as
+the run time is concerned.
+
+`device="cpu"` runs the same program eagerly in fp32: a debugging and test path, never picked by `auto`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from engines.base import BackendUnavailableError, Runner
+from engines.spec import IOSpec, ModelFileError
+
+log = logging.getLogger(__name__)
+
+TorchPrecision = Literal["fp16", "autocast", "fp32"]
+"""fp16: weights and activations in half; autocast: fp32 weights, fp16 matmuls/convs; fp32: no reduction."""
+MAX_GRAPHS = 8  # one CUDA graph per input shape; each holds its own activation memory
+
+
+def sidecar_path(model_path: str | Path) -> Path:
+    """`dir/gr_full.onnx` -> `dir/gr_full.pt2`."""
+    p = Path(model_path)
+    return p.with_name(p.name.removesuffix(".onnx") + ".pt2")
+
+
+@dataclass
+class _Captured:
+    """One CUDA graph with its static device tensors and pinned host staging buffers."""
+
+    graph: Any
+    dev_in: list[Any]
+    dev_out: list[Any]
+    host_in: list[Any]
+    host_out: list[Any]
+
+
+class TorchRunner(Runner):
+    backend = "torch"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        spec: IOSpec,
+        *,
+        device: str = "cuda",
+        precision: TorchPrecision = "fp16",
+        compile: bool = True,
+        cuda_graphs: bool = True,
+        warmup: int = 3,
+    ) -> None:
+        super().__init__(model_path, spec)
+        self.device = device
+        self.precision: TorchPrecision = precision if device != "cpu" else "fp32"
+        self.compile = compile and device != "cpu"
+        self.cuda_graphs = cuda_graphs and device != "cpu"
+        self.warmup = warmup
+        self._module: Any = None
+        self._graphs: dict[tuple[tuple[int, ...], ...], _Captured] = {}
+
+    def _activate(self) -> None:
+        try:
+            import torch
+        except ImportError as exc:
+            raise BackendUnavailableError("backend 'torch' needs torch with CUDA: pip install torch") from exc
+        if self.device != "cpu" and not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"backend 'torch' needs a CUDA GPU; torch {torch.__version__} sees none "
+                "(use backend='onnxruntime' on this machine)"
+            )
+        self._module = self._load(torch)
+        log.info(
+            "%s: torch %s on %s, %s, compile=%s, cuda_graphs=%s",
+            self.model_path.name, torch.__version__, self._device_name(torch), self.precision,
+            self.compile, self.cuda_graphs,
+        )
+
+    def _device_name(self, torch: Any) -> str:
+        return "cpu" if self.device == "cpu" else torch.cuda.get_device_name(torch.device(self.device))
+
+    def _load(self, torch: Any) -> Any:
+        path = sidecar_path(self.model_path)
+        if not path.is_file():
+            raise ModelFileError(
+                f"backend 'torch' needs {path} (torch.export.save of the network, written by facegan-export)"
+            )
+        try:
+            ep = torch.export.load(str(path))
+        except Exception as exc:  # torch raises a zoo of types on bad archives
+            raise ModelFileError(f"{path} is not a readable torch.export program: {exc}") from exc
+        if self.device != "cpu":
+            from torch.export.passes import move_to_device_pass
+
+            ep = move_to_device_pass(ep, self.device)  # also moves device= constants baked into the graph
+        module = ep.module().to(self.device).eval()
+        if self.precision == "fp16":
+            module = module.half()
+        if self.compile:
+            module = torch.compile(module, dynamic=False)  # default mode: max-autotune takes > 8 min
+        return module
+
+    def _forward(self, inputs: list[Any]) -> list[Any]:
+        """Cast in, run, cast out: all inside the captured graph so replay does every step."""
+        import torch
+
+        half = self.precision == "fp16"
+        args = [t.half() if half and t.is_floating_point() else t for t in inputs]
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.precision == "autocast"):
+            out = self._module(*args)
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        if len(outs) != len(self.spec.outputs):
+            raise ModelFileError(
+                f"{sidecar_path(self.model_path).name} returned {len(outs)} outputs, its spec lists "
+                f"{list(self.spec.output_names)}"
+            )
+        return [o.to(getattr(torch, t.dtype)) for o, t in zip(outs, self.spec.outputs, strict=True)]
+
+    def _infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        arrays = [feed[n] for n in self.spec.input_names]
+        with torch.no_grad():
+            if not self.cuda_graphs:
+                outs = self._forward([torch.from_numpy(a).to(self.device) for a in arrays])
+                return {t.name: o.cpu().numpy() for t, o in zip(self.spec.outputs, outs, strict=True)}
+            key = tuple(a.shape for a in arrays)
+            cap = self._graphs.get(key) or self._capture(torch, arrays, key)
+            for host, dev, a in zip(cap.host_in, cap.dev_in, arrays, strict=True):
+                np.copyto(host.numpy(), a)
+                dev.copy_(host, non_blocking=True)
+            cap.graph.replay()
+            for host, dev in zip(cap.host_out, cap.dev_out, strict=True):
+                host.copy_(dev, non_blocking=True)
+            torch.cuda.current_stream().synchronize()
+            # copies: the pinned buffers are overwritten by the next call
+            return {t.name: h.numpy().copy() for t, h in zip(self.spec.outputs, cap.host_out, strict=True)}
+
+    def _capture(self, torch: Any, arrays: list[np.ndarray], key: tuple[tuple[int, ...], ...]) -> _Captured:
+        """Warm up (compiles) on a side stream, then capture one replayable graph for these shapes."""
+        if len(self._graphs) >= MAX_GRAPHS:
+            self._graphs.pop(next(iter(self._graphs)))
+        host_in = [torch.from_numpy(a.copy()).pin_memory() for a in arrays]
+        dev_in = [h.to(self.device) for h in host_in]
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(max(1, self.warmup)):
+                self._forward(dev_in)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            dev_out = self._forward(dev_in)
+        host_out = [torch.empty(o.shape, dtype=o.dtype, pin_memory=True) for o in dev_out]
+        log.info("%s: captured a CUDA graph for input shapes %s", self.model_path.name, key)
+        cap = _Captured(graph, dev_in, dev_out, host_in, host_out)
+        self._graphs[key] = cap
+        return cap
+
+    def _deactivate(self) -> None:
+        self._graphs.clear()
+        self._module = None

@@ -1,0 +1,180 @@
+"""Configuration of the live pipeline: frozen dataclasses built from the command line of run_cam.py.
+
+Each field's docstring is also its CLI help, so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Literal, Sequence
+
+Backend = Literal["auto", "onnxruntime", "torch", "tensorrt"]
+Model = Literal["lite", "full"]
+
+
+class SinkKind(str, Enum):
+    VIRTUALCAM = "virtualcam"
+    WEBRTC = "webrtc"
+    FILE = "file"
+    WINDOW = "window"
+
+
+class DropPolicy(str, Enum):
+    """What a one-slot queue does when its consumer is busy."""
+
+    LATEST = "latest"
+    """Live sources: the newest frame replaces a waiting one, so latency never builds up."""
+    EVERY = "every"
+    """Files and folders: the producer waits, so the output has exactly the input's frames."""
+
+
+class BackgroundMode(str, Enum):
+    SOURCE = "source"
+    BLUR = "blur"
+    IMAGE = "image"
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    kind: SinkKind
+    path: Path | None = None
+    """Output file, for SinkKind.FILE only."""
+
+    @staticmethod
+    def parse(text: str) -> "SinkSpec":
+        """'virtualcam' | 'webrtc' | 'window' | 'file:PATH'."""
+        if text.startswith("file:"):
+            path = text[len("file:") :]
+            if not path:
+                raise ValueError("--sink file:PATH needs a path, e.g. file:out.mp4")
+            return SinkSpec(SinkKind.FILE, Path(path).expanduser())
+        try:
+            return SinkSpec(SinkKind(text))
+        except ValueError:
+            raise ValueError(f"unknown sink {text!r}: use virtualcam, webrtc, window or file:PATH") from None
+
+
+@dataclass(frozen=True)
+class Background:
+    mode: BackgroundMode = BackgroundMode.SOURCE
+    image: Path | None = None
+    """The picture behind the face, for BackgroundMode.IMAGE."""
+
+    @staticmethod
+    def parse(text: str) -> "Background":
+        if text in (BackgroundMode.SOURCE.value, BackgroundMode.BLUR.value):
+            return Background(BackgroundMode(text))
+        return Background(BackgroundMode.IMAGE, Path(text).expanduser())
+
+
+@dataclass(frozen=True)
+class DrivingConfig:
+    path: Path | None = None
+    """Driving video file or folder of frames; None: the webcam."""
+    camera: str = "0"
+    """Webcam index (0, 1, ...) or device path (/dev/video2)."""
+    pace_fps: float | None = None
+    """Emit file frames at this rate (as a camera would); None: as fast as the loop takes them."""
+
+    @property
+    def is_live(self) -> bool:
+        return self.path is None
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    source: Path
+    """The photo that is animated."""
+    driving: DrivingConfig = field(default_factory=DrivingConfig)
+    sinks: tuple[SinkSpec, ...] = (SinkSpec(SinkKind.VIRTUALCAM),)
+    backend: Backend = "auto"
+    """Inference backend of the trained networks."""
+    model: Model = "lite"
+    calibration: Path | None = None
+    """Driver neutral profile written by facegan-calibrate."""
+    background: Background = field(default_factory=Background)
+    max_frames: int | None = None
+    """Stop after this many driving frames."""
+    host: str = "127.0.0.1"
+    """WebRTC server address; 127.0.0.1 keeps it on this machine."""
+    port: int = 8080
+    weights_dir: Path | None = None
+    """Trained weights; None: the package's realtime/weights."""
+    drop: DropPolicy | None = None
+    """None: LATEST for a webcam or paced file, EVERY for an unpaced file or folder."""
+    stats_interval_s: float = 5.0
+    """How often the loop logs fps and latency (0: never)."""
+
+    @property
+    def drop_policy(self) -> DropPolicy:
+        if self.drop is not None:
+            return self.drop
+        live = self.driving.is_live or self.driving.pace_fps is not None
+        return DropPolicy.LATEST if live else DropPolicy.EVERY
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_cam.py", description="A photo moves with your webcam: face reenactment after FACEGAN."
+    )
+    p.add_argument("--source", required=True, type=Path, help=_doc(PipelineConfig, "source"))
+    p.add_argument("--driving", type=Path, help=_doc(DrivingConfig, "path"))
+    p.add_argument("--camera", default="0", metavar="INDEX_OR_PATH", help=_doc(DrivingConfig, "camera"))
+    p.add_argument(
+        "--sink", action="append", metavar="SINK",
+        help="virtualcam (default) | webrtc | file:PATH | window; repeat for several",
+    )
+    p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "torch", "tensorrt"])
+    p.add_argument("--model", default="lite", choices=["lite", "full"])
+    p.add_argument("--calibration", type=Path, metavar="PROFILE", help=_doc(PipelineConfig, "calibration"))
+    p.add_argument("--background", default="source", help="source | blur | IMAGE (a picture file)")
+    p.add_argument("--max-frames", type=int, metavar="N", help=_doc(PipelineConfig, "max_frames"))
+    p.add_argument("--host", default="127.0.0.1", help=_doc(PipelineConfig, "host"))
+    p.add_argument("--port", type=int, default=8080)
+    return p
+
+
+def config_from_args(argv: Sequence[str] | None = None) -> PipelineConfig:
+    """Parse the command line; argparse exits with status 2 and a message on bad arguments."""
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        sinks = tuple(SinkSpec.parse(s) for s in (a.sink or ["virtualcam"]))
+    except ValueError as e:
+        parser.error(str(e))
+    if a.max_frames is not None and a.max_frames < 1:
+        parser.error("--max-frames must be at least 1")
+    return PipelineConfig(
+        source=a.source.expanduser(),
+        driving=DrivingConfig(path=a.driving.expanduser() if a.driving else None, camera=a.camera),
+        sinks=sinks,
+        backend=a.backend,
+        model=a.model,
+        calibration=a.calibration.expanduser() if a.calibration else None,
+        background=Background.parse(a.background),
+        max_frames=a.max_frames,
+        host=a.host,
+        port=a.port,
+    )
+
+
+def _doc(cls: type, name: str) -> str:
+    """The docstring under a dataclass field (nerfstudio's habit), read from the source once per call."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == name:
+            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+                return str(nxt.value.value)
+    return ""
+
+
+class SetupError(RuntimeError):
+    """The configuration cannot be realised: a source photo with no face, an unreadable file, a sink that
+    cannot open. run_cam.py prints its message as one line and exits with status 2."""

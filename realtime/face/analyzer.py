@@ -1,0 +1,79 @@
+"""FaceAnalyzer: mesh -> head pose -> AUs, the one implementation used by run time, data preparation and
+evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from realtime.face.au_head import AUHead, au_features
+from realtime.face.mesh import FaceMesh, MeshOptions
+from realtime.face.pose import pose_from_rotation, rigid_fit
+from realtime.face.types import FaceAnalysis
+
+
+@dataclass(frozen=True)
+class AnalyzerOptions:
+    mode: Literal["image", "video"] = "image"
+    """image: frames are unrelated (photos); video: consecutive frames of one stream (tracking)."""
+    max_faces: int = 4
+    """Faces looked for in a frame; the largest one is analysed."""
+    weights_dir: Path | None = None
+    """Folder holding au_head.onnx and mean_face.npy; None: the weights shipped in the package."""
+
+
+class FaceAnalyzer:
+    """Context manager. `analyze(rgb) -> FaceAnalysis | None` (None: no face in the frame)."""
+
+    def __init__(self, options: AnalyzerOptions = AnalyzerOptions()) -> None:
+        from realtime.weights import weights_dir
+
+        folder = options.weights_dir or weights_dir()
+        self.options = options
+        self._mesh = FaceMesh(MeshOptions(mode=options.mode, max_faces=options.max_faces))
+        self.mean_face = _load_mean_face(folder / "mean_face.npy")
+        self._au_head = AUHead(_require(folder / "au_head.onnx"))
+
+    def __enter__(self) -> FaceAnalyzer:
+        self._mesh.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._mesh.close()
+
+    def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis | None:
+        """Analyse the largest face of an (H, W, 3) uint8 RGB frame. timestamp_ms is accepted for
+        the video mode's API symmetry; the legacy mesh keeps its own clock."""
+        faces = self._mesh.detect(rgb)
+        if not faces:
+            return None
+        return self.describe(faces[0], num_faces=len(faces))
+
+    def describe(self, landmarks: np.ndarray, num_faces: int = 1) -> FaceAnalysis:
+        """Pose and AUs of landmarks found elsewhere (one code path for every caller)."""
+        rot, _, _ = rigid_fit(landmarks, self.mean_face)
+        aus = self._au_head.predict(au_features(landmarks, self.mean_face)[None])[0]
+        return FaceAnalysis(
+            landmarks=np.asarray(landmarks, np.float32),
+            aus=aus,
+            pose=pose_from_rotation(rot),
+            num_faces=num_faces,
+        )
+
+
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: the AU head is trained by `facegan-distill-au` and shipped in realtime/weights/"
+        )
+    return path
+
+
+def _load_mean_face(path: Path) -> np.ndarray:
+    face = np.load(_require(path))
+    if face.shape != (478, 3):
+        raise ValueError(f"{path}: mean face has shape {face.shape}, expected (478, 3)")
+    return face.astype(np.float64)

@@ -1,0 +1,47 @@
+"""The project's own AU head: landmarks -> 17 action-unit intensities, a small MLP shipped as ONNX.
+
+It was distilled from MediaPipe's Face Landmarker blendshapes (training/distill_au.py); at run time only the
+mesh and this head run. `au_features` is the one definition of its input, shared by training and run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from realtime.face.pose import rigid_fit
+from realtime.face.types import AU_ORDER
+
+NUM_FEATURES = 478 * 3
+
+
+def au_features(landmarks: np.ndarray, mean_face: np.ndarray) -> np.ndarray:
+    """(478, 3) pixel landmarks -> (1434,) float32: the face rotated to frontal, in mean-face units,
+    minus the mean face. Removing pose and scale leaves mostly expression for the head to read."""
+    rot, scale, shift = rigid_fit(landmarks, mean_face)
+    pts = np.asarray(landmarks, np.float64)
+    frontal = (pts - shift) @ rot / max(scale, 1e-9)  # (478, 3), inverse of s*R@m + t
+    return (frontal - mean_face).astype(np.float32).reshape(-1)
+
+
+class AUHead:
+    """ONNX Runtime session over au_head.onnx; `predict((N, 1434)) -> (N, 17)` clipped to [0, 1]."""
+
+    def __init__(self, onnx_path: Path) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1  # a tiny MLP: one thread is fastest and leaves cores to the mesh
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        out_shape = self._session.get_outputs()[0].shape
+        if out_shape[-1] != len(AU_ORDER):
+            raise ValueError(f"{onnx_path}: AU head gives {out_shape[-1]} outputs, expected {len(AU_ORDER)}")
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        x = np.asarray(features, np.float32).reshape(-1, NUM_FEATURES)
+        (aus,) = self._session.run(None, {self._input: x})
+        return np.clip(aus, 0.0, 1.0).astype(np.float32)
+

@@ -1,0 +1,81 @@
+"""Training-free landmark transform, used with the mesh-warp fallback when no trained LT ships.
+
+The paper's LT predicts lt = ls + dls from (ls, AUd). Without it, the driver's motion is carried over
+directly, in three steps:
+
+1. Expression. Each driver frame is rigidly fitted (rotation, scale, shift; Umeyama) to the driver's own
+   neutral face expressed in its canonical frontal frame (`realtime.face.pose.canonical_frame`: eye line
+   along x, forehead-to-chin along y, unit inter-ocular distance). In that frame the head's rotation and size
+   are gone and what is left of (frame - neutral) is expression, in units of the driver's inter-ocular
+   distance: `driver_expression()`.
+2. Identity. The source's landmarks are fitted the same way to their own canonical frame. The expression is
+   added there, scaled by the source's inter-ocular distance (the inter-ocular ratio driver -> source), so a
+   wide-eyed driver does not stretch a narrow-eyed source.
+3. Pose. The result is rotated by the source's own rotation, then by the pose difference (driver pose minus
+   its neutral, after the user's edits), put back at the source's place and scale, and mapped into the
+   aligned crop with the source's alignment transform M.
+
+With zero expression and zero pose difference, lt equals ls exactly (up to float rounding).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from realtime.face.align import apply_transform
+from realtime.face.pose import canonical_frame, rigid_fit
+
+
+def rotation_from_angles(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """(3, 3) rotation in the camera frame (x right, y down, z away) for angles in degrees, with the signs of
+    `realtime.face.types.HeadPose`: roll about the view axis first, then pitch, then yaw, so that
+    `pose_from_rotation` returns yaw and pitch exactly and roll closely for moderate angles."""
+    y, p, r = (math.radians(v) for v in (yaw, pitch, roll))
+    ry = np.array([[math.cos(y), 0, -math.sin(y)], [0, 1, 0], [math.sin(y), 0, math.cos(y)]])
+    rp = np.array([[1, 0, 0], [0, math.cos(p), math.sin(p)], [0, -math.sin(p), math.cos(p)]])
+    rr = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
+    return ry @ rp @ rr
+
+
+def frontalize(landmarks: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Fit landmarks (478, 3) ~ s * R @ reference + t; return (landmarks in the reference frame, R, s, t)."""
+    rot, scale, shift = rigid_fit(landmarks, reference)
+    frontal = (np.asarray(landmarks, np.float64) - shift) @ rot / scale  # R^T (p - t) / s, row-wise
+    return frontal.astype(np.float32), rot, scale, shift
+
+
+def driver_expression(landmarks: np.ndarray, neutral_canonical: np.ndarray) -> np.ndarray:
+    """(478, 3) expression of a driver frame relative to its neutral, in driver inter-ocular units."""
+    frontal, _, _, _ = frontalize(landmarks, neutral_canonical)
+    return (frontal - neutral_canonical).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SourceGeometry:
+    """What the transform needs of the source, computed once per source photo."""
+
+    canonical: np.ndarray
+    """(478, 3) float32 source in its own frontal frame, unit inter-ocular distance."""
+    rotation: np.ndarray
+    scale: float
+    shift: np.ndarray
+    crop_transform: np.ndarray
+    """M (2, 3): source image pixels -> aligned crop pixels."""
+
+    @staticmethod
+    def from_landmarks(landmarks: np.ndarray, crop_transform: np.ndarray) -> "SourceGeometry":
+        canonical = canonical_frame(landmarks)
+        _, rot, scale, shift = frontalize(landmarks, canonical)
+        return SourceGeometry(canonical, rot, scale, shift, np.asarray(crop_transform, np.float64))
+
+
+def transfer(src: SourceGeometry, expression: np.ndarray, delta_pose_deg: np.ndarray) -> np.ndarray:
+    """lt (478, 2) float32 in aligned-crop pixels, from the source geometry, a driver expression (478, 3)
+    in inter-ocular units and the pose difference (yaw, pitch, roll) in degrees."""
+    face = src.canonical.astype(np.float64) + expression  # (478, 3), source inter-ocular units
+    rot = rotation_from_angles(*[float(v) for v in delta_pose_deg]) @ src.rotation
+    image_pts = src.scale * face @ rot.T + src.shift  # (478, 3) source image pixels
+    return apply_transform(src.crop_transform, image_pts)[:, :2].astype(np.float32)

@@ -1,0 +1,293 @@
+"""Training-free mesh-warp renderer: a piecewise-affine warp of the source over the face mesh.
+
+Two uses: the baseline `mesh_warp` of the evaluation (issue 6) and the run-time fallback when no trained
+weights are found. Given the source crop, its landmarks ls and transformed landmarks lt (both in crop
+pixels), every triangle of the MediaPipe tessellation is mapped affinely from its lt position back to its
+ls position. The warp is backward (target pixel -> source pixel), built as one dense map and applied with
+one `cv2.remap`, so no pixel is left unpainted and the cost does not depend on the number of triangles
+beyond rasterising their ids.
+
+Topology, built once per renderer:
+- face: the 3-cliques of `TESSELATION_EDGES` (852 real faces; the 2 cliques whose edges all belong to
+  three triangles are spurious and dropped);
+- holes (the two eyes and the inner lips, the loops of edges that belong to one triangle only) are filled
+  by fans around a virtual centre, so the eye and mouth interiors are warped from the source as well: the
+  eye's fan centre is the iris centre where it lies inside the eye in both ls and lt, so gaze moves too;
+- surround: a ring around the face oval that follows the face at `ring_follow` of its motion, and fixed
+  points on the crop border, Delaunay-triangulated per source, so the background stays put at the
+  border and stretches smoothly near the face instead of tearing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from realtime.face.topology import LEFT_IRIS_CENTER, NUM_LANDMARKS, RIGHT_IRIS_CENTER, TESSELATION_EDGES
+
+log = logging.getLogger(__name__)
+
+_RIGHT_EYE_CORNER = 33  # a point of the right eye's loop: tells the eye holes apart
+_LEFT_EYE_CORNER = 263
+_SHIFT = 4  # fillConvexPoly sub-pixel bits: vertices are rounded to 1/16 px
+
+
+@dataclass(frozen=True)
+class MeshTopology:
+    """Index structure of the warp mesh, fixed for all faces."""
+
+    face_triangles: np.ndarray
+    """(F, 3) int32 landmark indices of the tessellation's faces."""
+    oval: np.ndarray
+    """(K,) int32 ordered outer boundary loop of the mesh (the face oval)."""
+    holes: tuple[np.ndarray, ...]
+    """Ordered loops of the eye and inner-lip holes."""
+    hole_centres: tuple[int, ...]
+    """Per hole, the landmark to use as fan centre when it lies inside the hole (-1: none)."""
+
+
+def _boundary_loops(triangles: np.ndarray) -> list[np.ndarray]:
+    """Ordered loops of the edges that belong to exactly one triangle."""
+    count: Counter[tuple[int, int]] = Counter()
+    for a, b, c in triangles.tolist():
+        for e in ((a, b), (b, c), (a, c)):
+            count[(min(e), max(e))] += 1
+    neighbours: dict[int, list[int]] = defaultdict(list)
+    for (a, b), n in count.items():
+        if n == 1:
+            neighbours[a].append(b)
+            neighbours[b].append(a)
+    seen: set[int] = set()
+    loops = []
+    for start in sorted(neighbours):
+        if start in seen:
+            continue
+        loop, prev, cur = [start], -1, start
+        seen.add(start)
+        while True:
+            nxt = [n for n in neighbours[cur] if n != prev and n not in seen]
+            if not nxt:
+                break
+            prev, cur = cur, nxt[0]
+            loop.append(cur)
+            seen.add(cur)
+        loops.append(np.asarray(loop, np.int32))
+    return loops
+
+
+def build_topology() -> MeshTopology:
+    """Derive triangles and hole loops from the tessellation edges (no mediapipe import)."""
+    adj: dict[int, set[int]] = defaultdict(set)
+    for a, b in TESSELATION_EDGES:
+        adj[a].add(b)
+        adj[b].add(a)
+    cliques = sorted(
+        (a, b, c) for a in adj for b in adj[a] if b > a for c in adj[a] & adj[b] if c > b
+    )
+    edge_use: Counter[tuple[int, int]] = Counter()
+    for a, b, c in cliques:
+        edge_use.update([(a, b), (b, c), (a, c)])
+    # A spurious clique is made of three edges of real faces, so each of its edges is counted three times.
+    faces = [t for t in cliques if not all(edge_use[e] == 3 for e in ((t[0], t[1]), (t[1], t[2]), (t[0], t[2])))]
+    triangles = np.asarray(faces, np.int32)
+    loops = sorted(_boundary_loops(triangles), key=len, reverse=True)
+    oval, holes = loops[0], tuple(loops[1:])
+    centres = []
+    for loop in holes:
+        if _RIGHT_EYE_CORNER in loop:
+            centres.append(RIGHT_IRIS_CENTER)
+        elif _LEFT_EYE_CORNER in loop:
+            centres.append(LEFT_IRIS_CENTER)
+        else:
+            centres.append(-1)
+    return MeshTopology(triangles, oval, holes, tuple(centres))
+
+
+@dataclass(frozen=True)
+class _SourceLayout:
+    """What depends on the source landmarks only (cached per source)."""
+
+    key: bytes
+    surround_triangles: np.ndarray  # (G, 3) int32 into the extended point array
+    ring_source: np.ndarray  # (K, 2) float32
+
+
+class MeshWarpRenderer:
+    """Piecewise-affine warp of a source crop by its landmarks (ls -> lt) over the face mesh.
+
+    `render(source_crop (S, S, 3) uint8, ls_px (478, 2), lt_px (478, 2)) -> (S, S, 3) uint8`, landmarks in
+    crop pixels. Not thread-safe (it caches the layout of the last source).
+    """
+
+    def __init__(self, size: int = 256, *, ring_scale: float = 1.45, ring_follow: float = 0.6,
+                 border_points: int = 6) -> None:
+        """`ring_scale`: ring radius over the face oval's, about the oval's centre; `ring_follow`: the share of
+        the face's motion the ring takes; `border_points`: fixed points per crop side (corners included)."""
+        if size < 16:
+            raise ValueError(f"size must be at least 16 pixels, got {size}")
+        self.size = size
+        self.ring_scale = ring_scale
+        self.ring_follow = ring_follow
+        self.topology = build_topology()
+        t = np.linspace(0.0, size - 1.0, border_points)
+        lo, hi = np.zeros_like(t), np.full_like(t, size - 1.0)
+        border = np.concatenate([np.stack([t, lo], 1), np.stack([hi, t], 1)[1:],
+                                 np.stack([t[::-1], hi], 1)[1:], np.stack([lo, t[::-1]], 1)[1:-1]])
+        self._border = border.astype(np.float32)  # (B, 2)
+        self._layout: _SourceLayout | None = None
+        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+        self._grid = (xs.ravel(), ys.ravel())  # (S*S,) each
+        self._hole_triangles = self._fan_triangles()
+
+    # -- topology helpers -------------------------------------------------------------------------------
+
+    def _fan_triangles(self) -> np.ndarray:
+        """Fans filling each hole around a virtual centre point NUM_LANDMARKS + hole index."""
+        tris = []
+        for h, loop in enumerate(self.topology.holes):
+            centre = NUM_LANDMARKS + h
+            for i in range(len(loop)):
+                tris.append((int(loop[i]), int(loop[(i + 1) % len(loop)]), centre))
+        return np.asarray(tris, np.int32)
+
+    def _hole_centres(self, ls: np.ndarray, lt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(H, 2) fan centres in source and target: the iris centre if inside the eye in both, else the mean."""
+        cs, ct = [], []
+        for loop, centre in zip(self.topology.holes, self.topology.hole_centres, strict=True):
+            ps, pt = ls[loop].mean(0), lt[loop].mean(0)
+            if centre >= 0 and _inside(ls[loop], ls[centre]) and _inside(lt[loop], lt[centre]):
+                ps, pt = ls[centre], lt[centre]
+            cs.append(ps)
+            ct.append(pt)
+        return np.asarray(cs, np.float32), np.asarray(ct, np.float32)
+
+    def _source_layout(self, ls: np.ndarray) -> _SourceLayout:
+        """Ring and surround triangulation for this source (Delaunay in source space), cached."""
+        key = hashlib.blake2b(ls.tobytes(), digest_size=16).digest()
+        if self._layout is not None and self._layout.key == key:
+            return self._layout
+        oval = ls[self.topology.oval]  # (K, 2)
+        centre = oval.mean(0)
+        ring = np.clip(centre + self.ring_scale * (oval - centre), 1.0, self.size - 2.0).astype(np.float32)
+        pts = np.concatenate([oval, ring, self._border])  # (3 parts, 2)
+        k = len(oval)
+        subdiv = cv2.Subdiv2D((-1, -1, self.size + 2, self.size + 2))
+        index = {}
+        for i, p in enumerate(pts):
+            vid = subdiv.insert((float(p[0]), float(p[1])))
+            index.setdefault(vid, i)  # duplicate positions return the same vertex id: keep the first
+        tris = []
+        for x1, y1, x2, y2, x3, y3 in subdiv.getTriangleList():
+            ids = [_nearest(pts, x, y) for x, y in ((x1, y1), (x2, y2), (x3, y3))]
+            if len(set(ids)) < 3:
+                continue
+            if all(i < k for i in ids) and _inside(oval, pts[ids].mean(0)):
+                continue  # inside the face: the mesh covers it
+            tris.append(ids)
+        self._layout = _SourceLayout(key, np.asarray(tris, np.int32).reshape(-1, 3), ring)
+        return self._layout
+
+    # -- the warp ---------------------------------------------------------------------------------------
+
+    def render(self, source_crop: np.ndarray, ls_px: np.ndarray, lt_px: np.ndarray) -> np.ndarray:
+        """Warp `source_crop` so that its landmarks `ls_px` move to `lt_px`."""
+        s = self.size
+        if source_crop.shape != (s, s, 3) or source_crop.dtype != np.uint8:
+            raise ValueError(f"source_crop must be ({s}, {s}, 3) uint8, got {source_crop.shape} {source_crop.dtype}")
+        for name, arr in (("ls_px", ls_px), ("lt_px", lt_px)):
+            if arr.shape[0] != NUM_LANDMARKS or arr.ndim != 2 or arr.shape[1] < 2:
+                raise ValueError(f"{name} must be ({NUM_LANDMARKS}, 2), got {arr.shape}")
+        ls = np.ascontiguousarray(ls_px[:, :2], np.float32)
+        lt = np.ascontiguousarray(lt_px[:, :2], np.float32)
+        map_x, map_y = self.backward_map(ls, lt)
+        return cv2.remap(source_crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def backward_map(self, ls: np.ndarray, lt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dense (S, S) float32 maps: target pixel -> source pixel."""
+        layout = self._source_layout(ls)
+        hs, ht = self._hole_centres(ls, lt)
+        ring_t = layout.ring_source + self.ring_follow * (lt[self.topology.oval] - ls[self.topology.oval])
+        # Extended points: 478 landmarks, hole centres, then (for the surround) oval, ring, border.
+        src = np.concatenate([ls, hs])
+        dst = np.concatenate([lt, ht])
+        n = len(src)
+        src = np.concatenate([src, ls[self.topology.oval], layout.ring_source, self._border])
+        dst = np.concatenate([dst, lt[self.topology.oval], ring_t, self._border])
+        surround = layout.surround_triangles + n
+        tris = np.concatenate([surround, self.topology.face_triangles, self._hole_triangles])  # (T, 3)
+        affine = _affines(dst[tris], src[tris]).reshape(-1, 6)  # (T, 6) target -> source
+        # One extra identity map for pixels no triangle covers (none should be, the border closes the mesh).
+        table = np.concatenate([affine, [[1, 0, 0, 0, 1, 0]]]).astype(np.float32)  # (T + 1, 6)
+        ids = self._rasterise(dst, tris, n_surround=len(surround), src=src)
+        ids[ids < 0] = len(tris)
+        coef = np.take(table, ids.ravel(), axis=0)  # (S*S, 6); np.take is ~3x faster than fancy indexing
+        xs, ys = self._grid
+        s = self.size
+        map_x = (coef[:, 0] * xs + coef[:, 1] * ys + coef[:, 2]).reshape(s, s)
+        map_y = (coef[:, 3] * xs + coef[:, 4] * ys + coef[:, 5]).reshape(s, s)
+        return map_x, map_y
+
+    def _rasterise(self, dst: np.ndarray, tris: np.ndarray, *, n_surround: int, src: np.ndarray) -> np.ndarray:
+        """(S, S) int32 triangle id per target pixel (-1: none).
+
+        Surround first, then face triangles folded over by the motion (their orientation flips between
+        source and target: the far side of a turning head), then the front-facing ones, so what faces the
+        camera wins where triangles overlap."""
+        ids = np.full((self.size, self.size), -1, np.int32)
+        fixed = np.round(dst * (1 << _SHIFT)).astype(np.int32)  # (P, 2)
+        area_t = _signed_area(dst[tris])
+        area_s = _signed_area(src[tris])
+        folded = np.sign(area_t) != np.sign(area_s)
+        order = np.arange(len(tris))
+        face = order[n_surround:]
+        order = np.concatenate([order[:n_surround], face[folded[n_surround:]], face[~folded[n_surround:]]])
+        polys = fixed[tris[order]]  # (T, 3, 2) in drawing order
+        for t, poly in zip(order.tolist(), polys, strict=True):
+            # int32 ids go into a 1-channel image through a float colour: exact for ids < 2**24.
+            cv2.fillConvexPoly(ids, poly, t, lineType=cv2.LINE_8, shift=_SHIFT)
+        return ids
+
+
+def _signed_area(tri: np.ndarray) -> np.ndarray:
+    """(T,) signed areas of (T, 3, 2) triangles."""
+    d1 = tri[:, 1] - tri[:, 0]
+    d2 = tri[:, 2] - tri[:, 0]
+    return d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
+
+
+def _affines(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """(T, 2, 3) affine maps taking each dst triangle (T, 3, 2) onto its src triangle.
+
+    Closed form (A = S D^-1 with D, S the edge matrices), elementwise over triangles: much faster than a
+    batched np.linalg.solve on ~1000 3x3 systems."""
+    dst = dst.astype(np.float64)
+    src = src.astype(np.float64)
+    d1, d2 = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]  # (T, 2) edges of the target triangle
+    s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
+    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
+    degenerate = np.abs(det) < 1e-9
+    inv = 1.0 / np.where(degenerate, 1.0, det)
+    # D^-1 = [[d2y, -d2x], [-d1y, d1x]] / det with D = [d1 d2] as columns.
+    i00, i01, i10, i11 = d2[:, 1] * inv, -d2[:, 0] * inv, -d1[:, 1] * inv, d1[:, 0] * inv
+    a = np.empty((len(dst), 2, 3))
+    for r in range(2):
+        a[:, r, 0] = s1[:, r] * i00 + s2[:, r] * i10
+        a[:, r, 1] = s1[:, r] * i01 + s2[:, r] * i11
+    # A triangle of no area covers at most a line of pixels: map it by translation.
+    a[degenerate, :, :2] = np.eye(2)
+    a[:, :, 2] = src[:, 0] - np.einsum("trc,tc->tr", a[:, :, :2], dst[:, 0])
+    return a
+
+
+def _inside(polygon: np.ndarray, point: np.ndarray) -> bool:
+    return cv2.pointPolygonTest(polygon.astype(np.float32).reshape(-1, 1, 2),
+                                (float(point[0]), float(point[1])), False) > 0
+
+
+def _nearest(points: np.ndarray, x: float, y: float) -> int:
+    return int(np.argmin((points[:, 0] - x) ** 2 + (points[:, 1] - y) ** 2))

@@ -1,0 +1,120 @@
+"""The user's live edits (gain, offset, lock per AU and head angle) and requests (calibrate, background,
+new source photo): written by the web page or window hotkeys, read by the stages. Thread-safe."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from realtime.config import BackgroundMode
+from realtime.face.types import AU_ORDER, POSE_NAMES
+
+CHANNELS: tuple[str, ...] = tuple(a.value for a in AU_ORDER) + POSE_NAMES
+"""The 20 channels of AUd, in its order: 17 AUs then yaw, pitch, roll."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    gain: float = 1.0
+    offset: float = 0.0
+    """AU intensity units for AUs, degrees for head angles."""
+    lock: bool = False
+    """Ignore the driver: the channel shows `offset` alone."""
+
+    def apply(self, value: np.ndarray | float) -> np.ndarray | float:
+        return self.offset if self.lock else self.gain * value + self.offset
+
+
+@dataclass(frozen=True)
+class Edits:
+    channels: tuple[Edit, ...] = tuple(Edit() for _ in CHANNELS)
+
+    def get(self, name: str) -> Edit:
+        return self.channels[CHANNELS.index(name)]
+
+    def with_edit(self, name: str, edit: Edit) -> "Edits":
+        if name not in CHANNELS:
+            raise KeyError(f"unknown channel {name!r}; channels are {', '.join(CHANNELS)}")
+        ch = list(self.channels)
+        ch[CHANNELS.index(name)] = edit
+        return Edits(tuple(ch))
+
+    def apply(self, aus: np.ndarray, pose_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(17,) AUs and (3,) degrees -> edited copies; AUs clipped to [0, 1]."""
+        a = np.array([e.apply(v) for e, v in zip(self.channels[:17], aus)], np.float32)
+        p = np.array([e.apply(v) for e, v in zip(self.channels[17:], pose_deg)], np.float32)
+        return np.clip(a, 0.0, 1.0), p
+
+    def as_json(self) -> dict[str, dict[str, float | bool]]:
+        return {n: {"gain": e.gain, "offset": e.offset, "lock": e.lock} for n, e in zip(CHANNELS, self.channels)}
+
+
+class Controls:
+    """Shared, lock-protected state. Readers take immutable snapshots; requests are taken once."""
+
+    def __init__(self, background: BackgroundMode = BackgroundMode.SOURCE,
+                 background_image: np.ndarray | None = None) -> None:
+        self._lock = threading.Lock()
+        self._edits = Edits()
+        self._background = (background, background_image)
+        self._calibrate = False
+        self._new_source: object | None = None
+        self.version = 0
+        """Bumped on every change that alters the picture (edits, background, source)."""
+        self.quit = threading.Event()
+
+    @property
+    def edits(self) -> Edits:
+        with self._lock:
+            return self._edits
+
+    def set_edit(self, name: str, *, gain: float | None = None, offset: float | None = None,
+                 lock: bool | None = None) -> None:
+        with self._lock:
+            old = self._edits.get(name)
+            new = replace(old, **{k: v for k, v in (("gain", gain), ("offset", offset), ("lock", lock))
+                                  if v is not None})
+            self._edits = self._edits.with_edit(name, new)
+            self.version += 1
+
+    def reset_edits(self) -> None:
+        with self._lock:
+            self._edits = Edits()
+            self.version += 1
+
+    def request_calibration(self) -> None:
+        with self._lock:
+            self._calibrate = True
+
+    def take_calibration_request(self) -> bool:
+        with self._lock:
+            req, self._calibrate = self._calibrate, False
+            return req
+
+    @property
+    def background(self) -> tuple[BackgroundMode, np.ndarray | None]:
+        """(mode, picture (H, W, 3) uint8 RGB for BackgroundMode.IMAGE); the same tuple until changed."""
+        with self._lock:
+            return self._background
+
+    def set_background(self, mode: BackgroundMode, image: np.ndarray | None = None) -> None:
+        if mode is BackgroundMode.IMAGE and image is None:
+            image = self._background[1]  # back to the last picture
+            if image is None:
+                raise ValueError("background 'image' needs a picture: upload one first")
+        with self._lock:
+            self._background = (mode, image)
+            self.version += 1
+
+    def set_source(self, prepared: object) -> None:
+        """A new source photo, already prepared (realtime.stages.render.PreparedSource) by the caller."""
+        with self._lock:
+            self._new_source = prepared
+            self.version += 1
+
+    def take_source(self) -> object | None:
+        with self._lock:
+            img, self._new_source = self._new_source, None
+            return img

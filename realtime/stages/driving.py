@@ -1,0 +1,172 @@
+"""Driving stage (pure compute): one driver frame's analysis -> the driving state the renderer uses.
+
+Steps per frame: One Euro smoothing of landmarks, AUs and pose -> subtract the driver's neutral (calibration
+profile, docs/CONTRACTS.md section 5, or "calibrate neutral" live) -> the user's edits (gain, offset, lock
+per AU and head angle) -> DriveState. AUd (20) = 17 AUs then pose / 90, as `FaceAnalysis.driving_vector`.
+
+Face lost: the last good state is held for `hold_s`, then its weight eases linearly to 0 over `ease_s`
+(weight 0 = the neutral source); the next good frame brings weight 1 back at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from realtime.face import topology as topo
+from realtime.face.pose import canonical_frame
+from realtime.face.types import AU, AU_ORDER, POSE_NAMES, POSE_SCALE_DEG, FaceAnalysis
+from realtime.render.landmark_transfer import driver_expression
+from realtime.stages.controls import Edits
+from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
+
+Status = Literal["tracking", "holding", "easing", "neutral"]
+
+
+@dataclass(frozen=True)
+class NeutralProfile:
+    """The driver's neutral face: subtracted from every frame."""
+
+    au_baseline: np.ndarray = field(default_factory=lambda: np.zeros(17, np.float32))
+    au_range: np.ndarray = field(default_factory=lambda: np.zeros(17, np.float32))
+    """Spread of each AU over the neutral recording: changes within it are noise and read as 0."""
+    pose_zero: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
+    """yaw, pitch, roll (degrees) of the driver's neutral head."""
+
+    @staticmethod
+    def from_profile(profile: Any) -> "NeutralProfile":
+        """From a calibrate.profile.CalibrationProfile (or anything with the contract's three fields as
+        {name: value} mappings)."""
+        def get(name: str) -> Any:
+            return profile[name] if isinstance(profile, dict) else getattr(profile, name)
+
+        base, rng, zero = get("au_baseline"), get("au_range"), get("pose_zero")
+        return NeutralProfile(
+            np.array([float(base[a.value]) for a in AU_ORDER], np.float32),
+            np.array([float(rng.get(a.value, 0.0)) for a in AU_ORDER], np.float32),
+            np.array([float(zero[n]) for n in POSE_NAMES], np.float32),
+        )
+
+    def calibrate_aus(self, aus: np.ndarray) -> np.ndarray:
+        """Raw AUs -> AUs above the neutral: 0 at baseline + noise range, 1 stays 1."""
+        floor = np.clip(self.au_baseline + self.au_range, 0.0, 0.95)
+        return np.clip((aus - floor) / (1.0 - floor), 0.0, 1.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class DriveState:
+    aus: np.ndarray
+    """(17,) float32 in [0, 1] after calibration and edits."""
+    pose_delta: np.ndarray
+    """(3,) float32 degrees: driver pose minus its neutral, after edits."""
+    expression: np.ndarray | None
+    """(478, 3) float32 driver expression in inter-ocular units (for the training-free fallback)."""
+    weight: float
+    """1: follow the driver; 0: the neutral source; in between while easing after a lost face."""
+    status: Status
+
+    def driving_vector(self) -> np.ndarray:
+        """AUd (20,) = 17 AUs then yaw, pitch, roll / 90."""
+        return np.concatenate([self.aus, self.pose_delta / POSE_SCALE_DEG]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class DrivingParams:
+    landmarks: OneEuroParams = OneEuroParams(min_cutoff=1.0, beta=5.0)  # signal in inter-ocular units
+    aus: OneEuroParams = OneEuroParams(min_cutoff=1.0, beta=2.0)
+    pose: OneEuroParams = OneEuroParams(min_cutoff=1.0, beta=10.0)  # signal in units of 90 degrees
+    hold_s: float = 0.5
+    ease_s: float = 1.0
+    calibration_frames: int = 15
+
+
+# Which mesh points an AU's gain scales in the fallback (it has no AU input, only landmark motion).
+_AU_REGIONS: dict[tuple[AU, ...], tuple[int, ...]] = {
+    (AU.AU01, AU.AU02, AU.AU04): topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW,
+    (AU.AU05, AU.AU07, AU.AU45): topo.LEFT_EYE + topo.RIGHT_EYE + topo.LEFT_IRIS + topo.RIGHT_IRIS,
+    (AU.AU09,): topo.NOSE,
+    (AU.AU10, AU.AU12, AU.AU14, AU.AU15, AU.AU17, AU.AU20, AU.AU23, AU.AU25, AU.AU26): topo.LIPS,
+}
+
+
+def region_gains(edits: Edits) -> np.ndarray:
+    """(478,) per-point scale of the expression: the mean gain of the AUs moving that region (lock: 0)."""
+    gains = np.ones(topo.NUM_LANDMARKS, np.float32)
+    for aus, points in _AU_REGIONS.items():
+        g = [0.0 if edits.get(a.value).lock else edits.get(a.value).gain for a in aus]
+        gains[list(points)] = float(np.mean(g))
+    return gains
+
+
+class DrivingStage:
+    def __init__(self, profile: NeutralProfile | None = None, params: DrivingParams = DrivingParams()) -> None:
+        self.params = params
+        self.profile = profile or NeutralProfile()
+        self._f_lm = OneEuroFilter(params.landmarks)
+        self._f_au = OneEuroFilter(params.aus)
+        self._f_pose = OneEuroFilter(params.pose)
+        self._neutral: np.ndarray | None = None  # (478, 3) driver neutral, canonical frame
+        self._calib: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._calibrating = False
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # calibrated aus, pose, expr
+        self._lost_at: float | None = None
+
+    def request_calibration(self) -> None:
+        """Average the next few good frames as the new neutral (AU baseline, pose zero, landmarks)."""
+        self._calibrating, self._calib = True, []
+
+    def __call__(self, face: FaceAnalysis | None, t_s: float, edits: Edits) -> DriveState:
+        if face is None:
+            return self._lost(t_s, edits)
+        self._lost_at = None
+        lm, aus, pose = self._smooth(face, t_s)
+        if self._neutral is None:
+            self._neutral = canonical_frame(lm)
+        if self._calibrating:
+            self._collect(lm, aus, pose)
+        expr = driver_expression(lm, self._neutral)
+        self._last = (self.profile.calibrate_aus(aus), pose - self.profile.pose_zero, expr)
+        return self._state(1.0, "tracking", edits)
+
+    def _smooth(self, face: FaceAnalysis, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lm = np.asarray(face.landmarks, np.float32)
+        iod = max(float(np.linalg.norm(lm[263] - lm[33])), 1e-3)
+        lm = self._f_lm(lm / iod, t_s) * iod  # filtered in inter-ocular units: scale-free parameters
+        aus = np.clip(self._f_au(face.aus, t_s), 0.0, 1.0)
+        pose = self._f_pose(face.pose.as_array() / POSE_SCALE_DEG, t_s) * POSE_SCALE_DEG
+        return lm, aus, pose
+
+    def _collect(self, lm: np.ndarray, aus: np.ndarray, pose: np.ndarray) -> None:
+        self._calib.append((canonical_frame(lm), aus, pose))
+        if len(self._calib) < self.params.calibration_frames:
+            return
+        canon, a, p = (np.stack(x) for x in zip(*self._calib))
+        self._neutral = canon.mean(axis=0)
+        self.profile = NeutralProfile(a.mean(axis=0), a.std(axis=0) * 2.0, p.mean(axis=0))
+        self._calibrating, self._calib = False, []
+
+    def _lost(self, t_s: float, edits: Edits) -> DriveState:
+        for f in (self._f_lm, self._f_au, self._f_pose):
+            f.reset()  # recover from the next good frame without smoothing across the gap
+        if self._last is None:
+            return self._state(0.0, "neutral", edits)
+        if self._lost_at is None:
+            self._lost_at = t_s
+        gone = t_s - self._lost_at
+        p = self.params
+        if gone <= p.hold_s:
+            return self._state(1.0, "holding", edits)
+        weight = max(0.0, 1.0 - (gone - p.hold_s) / p.ease_s)
+        return self._state(weight, "easing" if weight > 0 else "neutral", edits)
+
+    def _state(self, weight: float, status: Status, edits: Edits) -> DriveState:
+        if self._last is None:
+            aus, pose, expr = np.zeros(17, np.float32), np.zeros(3, np.float32), None
+        else:
+            aus, pose, expr = self._last
+        aus_e, pose_e = edits.apply(aus, pose)
+        if expr is not None:
+            expr = (expr * region_gains(edits)[:, None]).astype(np.float32)
+        return DriveState(aus_e, pose_e, expr, float(weight), status)

@@ -1,0 +1,207 @@
+"""Render stage (pure compute): the source is prepared once; per frame a DriveState becomes the output frame.
+
+Once per source photo: analyse it -> aligned 256x256 crop, ls, paste-back transform M, the geometry the
+training-free landmark transform needs, and (for blur/picture backgrounds) a person mask.
+Per frame: DriveState -> crop renderer (the trained chain LT -> Gr -> Gb when its weights ship, else the
+mesh-warp fallback) -> paste back into the full source frame over the chosen background.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from realtime.config import BackgroundMode, SetupError
+from realtime.face import FaceAnalysis
+from realtime.face.align import CROP_SIZE, alignment_transform, apply_transform, invert_transform, warp_to_crop
+from realtime.face.align import crop_feather_mask
+from realtime.face.types import POSE_SCALE_DEG
+from realtime.render.landmark_transfer import SourceGeometry, transfer
+from realtime.stages.driving import DriveState
+
+log = logging.getLogger(__name__)
+
+
+class Analyzer(Protocol):
+    def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis | None: ...
+
+
+@dataclass(frozen=True)
+class PreparedSource:
+    image: np.ndarray
+    """(H, W, 3) uint8 RGB, the full source photo."""
+    face: FaceAnalysis
+    crop: np.ndarray
+    """(S, S, 3) uint8 RGB aligned crop."""
+    ls_px: np.ndarray
+    """(478, 2) float32 source landmarks in crop pixels."""
+    transform: np.ndarray
+    """M (2, 3): photo pixels -> crop pixels."""
+    geometry: SourceGeometry
+
+
+def prepare_source(rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE) -> PreparedSource:
+    face = analyzer.analyze(rgb)
+    if face is None:
+        raise SetupError("no face found in the source photo: use a photo with one clearly visible face")
+    m = alignment_transform(face.landmarks, size)
+    crop = warp_to_crop(rgb, m, size)
+    ls_px = apply_transform(m, face.landmarks)[:, :2]
+    return PreparedSource(rgb, face, crop, ls_px, m, SourceGeometry.from_landmarks(face.landmarks, m))
+
+
+class CropRenderer(Protocol):
+    name: str
+
+    def set_source(self, src: PreparedSource) -> None: ...
+
+    def render(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        """(S, S, 3) uint8 RGB face crop."""
+        ...
+
+
+class MeshWarpCrop:
+    """Training-free: driver landmark motion -> lt (landmark_transfer) -> piecewise-affine mesh warp."""
+
+    name = "meshwarp"
+
+    def __init__(self, size: int = CROP_SIZE) -> None:
+        from realtime.render.meshwarp import MeshWarpRenderer
+
+        self._warp = MeshWarpRenderer(size=size)
+
+    def set_source(self, src: PreparedSource) -> None:
+        pass
+
+    def target_landmarks(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        w = drive.weight  # 0 = neutral source: no expression, no rotation
+        expr = np.zeros_like(src.geometry.canonical) if drive.expression is None else drive.expression * w
+        return transfer(src.geometry, expr, drive.pose_delta * w)
+
+    def render(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        return self._warp.render(src.crop, src.ls_px, self.target_landmarks(src, drive))
+
+
+class ChainCrop:
+    """The trained networks (engines.chain.ReenactmentChain) on the driving vector AUd."""
+
+    name = "chain"
+
+    def __init__(self, weights_dir: Path, model: str, backend: str) -> None:
+        from engines.chain import ReenactmentChain
+
+        self._chain = ReenactmentChain(weights_dir, model, backend)  # type: ignore[arg-type]
+        self._chain.__enter__()
+        self.name = f"chain ({model}, {self._chain.backend})"
+
+    def set_source(self, src: PreparedSource) -> None:
+        crop = src.crop.transpose(2, 0, 1).astype(np.float32) / 255.0  # (3, S, S)
+        s = src.crop.shape[0]
+        self._chain.set_source(crop, (src.ls_px / s * 2.0 - 1.0).astype(np.float32))
+
+    def render(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        w = drive.weight  # ease towards the source's own AUs and pose
+        aus = w * drive.aus + (1.0 - w) * src.face.aus
+        pose = src.face.pose.as_array() + w * drive.pose_delta
+        aud = np.concatenate([aus, pose / POSE_SCALE_DEG]).astype(np.float32)[None]  # (1, 20)
+        img = self._chain.run(aud).image[0]  # (3, S, S) in [0, 1]
+        return np.clip(img.transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+    def close(self) -> None:
+        self._chain.close()
+
+
+def make_crop_renderer(weights_dir: Path, model: str, backend: str) -> CropRenderer:
+    """The chain when gr_<model>.onnx ships, else the fallback, saying so in the log."""
+    if (weights_dir / f"gr_{model}.onnx").is_file():
+        try:
+            return ChainCrop(weights_dir, model, backend)
+        except Exception as e:  # noqa: BLE001 - any engine failure falls back, and says why
+            log.warning("trained %s chain could not start (%s): using the mesh-warp fallback", model, e)
+    else:
+        log.info("no trained weights (gr_%s.onnx) in %s: rendering with the training-free mesh-warp fallback",
+                 model, weights_dir)
+    return MeshWarpCrop()
+
+
+def person_mask(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: MediaPipe selfie segmentation, softened at the edge."""
+    import mediapipe as mp
+
+    with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
+        mask = seg.process(rgb).segmentation_mask
+    mask = cv2.GaussianBlur(np.clip(mask.astype(np.float32), 0, 1), (0, 0), 3)
+    return mask
+
+
+def background_frame(src: PreparedSource, mode: BackgroundMode, picture: np.ndarray | None) -> np.ndarray:
+    h, w = src.image.shape[:2]
+    if mode is BackgroundMode.BLUR:
+        return cv2.GaussianBlur(src.image, (0, 0), max(h, w) / 40)
+    if mode is BackgroundMode.IMAGE and picture is not None:
+        return cv2.resize(picture, (w, h), interpolation=cv2.INTER_AREA)
+    return src.image
+
+
+class RenderStage:
+    """DriveState -> full output frame (H, W, 3) uint8 RGB of the source photo's size."""
+
+    def __init__(self, renderer: CropRenderer, src: PreparedSource, feather: float = 0.08) -> None:
+        self.renderer = renderer
+        self._feather = crop_feather_mask(src.crop.shape[0], feather)
+        self._bg_key: tuple[object, ...] | None = None
+        self._base = src.image
+        self._alpha: np.ndarray | None = None
+        self.set_source(src)
+
+    def set_source(self, src: PreparedSource) -> None:
+        self.src = src
+        self.renderer.set_source(src)
+        self._bg_key = None  # recompute the background for the new photo
+
+    def set_background(self, mode: BackgroundMode, picture: np.ndarray | None) -> None:
+        key = (id(self.src), mode, id(picture))
+        if key == self._bg_key:
+            return
+        self._bg_key = key
+        if mode is BackgroundMode.SOURCE:
+            self._base, self._alpha = self.src.image, None
+            return
+        self._base = background_frame(self.src, mode, picture)
+        self._alpha = person_mask(self.src.image)[..., None]  # (H, W, 1)
+
+    def __call__(self, drive: DriveState) -> np.ndarray:
+        crop = self.renderer.render(self.src, drive)
+        frame = paste_roi(self.src.image, crop, self.src.transform, self._feather)
+        if self._alpha is None:
+            return frame
+        out = frame * self._alpha + self._base * (1.0 - self._alpha)
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def paste_roi(frame: np.ndarray, crop: np.ndarray, m: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Blend the crop back into a copy of the frame, warping only the rectangle it covers (a 256 crop in a
+    640x480 frame: a fraction of the cost of warping the whole frame)."""
+    h, w = frame.shape[:2]
+    s = crop.shape[0]
+    inv = invert_transform(m)
+    corners = np.array([[0, 0], [s, 0], [0, s], [s, s]], np.float64) @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    out = frame.copy()
+    if x1 <= x0 or y1 <= y0:
+        return out
+    roi_inv = inv.copy()
+    roi_inv[:, 2] -= (x0, y0)  # same map, into the rectangle's own coordinates
+    size = (x1 - x0, y1 - y0)
+    warped = cv2.warpAffine(crop, roi_inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.warpAffine(alpha, roi_inv, size, flags=cv2.INTER_LINEAR, borderValue=0.0)[..., None]
+    roi = out[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = np.clip(roi + (warped.astype(np.float32) - roi) * a + 0.5, 0, 255).astype(np.uint8)
+    return out

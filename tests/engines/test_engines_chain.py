@@ -1,0 +1,151 @@
+"""The whole chain on tiny seeded lt/gr/gb networks with the contract's I/O names (CONTRACTS.md 2 and 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+nn = torch.nn
+
+from engines import ModelFileError, SpecMismatchError, open_runner  # noqa: E402
+from engines.chain import ReenactmentChain  # noqa: E402
+from engines.spec import spec_from_onnx, write_spec  # noqa: E402
+
+S = 32  # tiny images keep the test fast; the chain reads S from Gr's spec
+N = 478
+
+
+class TinyLT(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(N * 2 + 20, N * 2)
+
+    def forward(self, ls: torch.Tensor, aud: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([ls.flatten(1), aud], 1).to(self.fc.weight.dtype)
+        dls = 0.05 * torch.tanh(self.fc(x)).float().view(-1, N, 2)  # (B, 478, 2)
+        return ls + dls  # eq. 1
+
+
+class TinyGr(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 6, 3, padding=1)
+
+    def forward(self, source: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        dt = self.conv.weight.dtype
+        grid = torch.linspace(-1, 1, S, dtype=dt)
+        px = torch.exp(-((grid[None, None] - landmarks[..., 0:1].to(dt)) ** 2) * 200)  # (B, N, S)
+        py = torch.exp(-((grid[None, None] - landmarks[..., 1:2].to(dt)) ** 2) * 200)
+        ht = torch.clamp(torch.einsum("bny,bnx->byx", py, px), max=1)[:, None]  # (B, 1, S, S)
+        y = self.conv(torch.cat([source.to(dt), ht], 1))
+        return torch.sigmoid(y[:, :3]).float(), torch.softmax(y[:, 3:], 1).float()
+
+
+class TinyGb(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(6, 4, 3, padding=1)
+
+    def forward(self, face: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+        y = self.conv(torch.cat([face, background], 1).to(self.conv.weight.dtype)).float()
+        ic, m = torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4])
+        return m * ic + (1 - m) * background, m  # eq. 9
+
+
+NETS = {
+    "lt": (TinyLT, ["ls", "aud"], ["lt"], [(1, N, 2), (1, 20)]),
+    "gr": (TinyGr, ["source", "landmarks"], ["face", "seg"], [(1, 3, S, S), (1, N, 2)]),
+    "gb": (TinyGb, ["face", "background"], ["image", "mask"], [(1, 3, S, S), (1, 3, S, S)]),
+}
+
+
+def export_tiny(out_dir: Path, net: str, file_name: str, half: bool = True) -> Path:
+    """Export a seeded tiny network as fp16-weight ONNX with float32 I/O, plus its spec."""
+    cls, ins, outs, shapes = NETS[net]
+    torch.manual_seed({"lt": 0, "gr": 1, "gb": 2}[net])
+    model = cls().eval()
+    if half:
+        model = model.half()
+    args = tuple(torch.rand(*s) for s in shapes)
+    path = out_dir / file_name
+    axes = {n: {0: "batch"} for n in ins + outs}
+    torch.onnx.export(
+        model, args, str(path), input_names=ins, output_names=outs, dynamic_axes=axes, opset_version=17,
+        dynamo=False,
+    )
+    spec = spec_from_onnx(path, net, variant=None if net == "lt" else "lite", image_size=S, num_landmarks=N)
+    write_spec(spec, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("weights")
+    export_tiny(d, "lt", "lt.onnx")
+    export_tiny(d, "gr", "gr_lite.onnx")
+    export_tiny(d, "gb", "gb_lite.onnx")
+    return d
+
+
+def _source(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    crop = rng.random((3, S, S), dtype=np.float32)
+    ls = rng.uniform(-0.8, 0.8, (N, 2)).astype(np.float32)
+    return crop, ls
+
+
+def test_chain_matches_the_three_runners_called_by_hand(weights: Path) -> None:
+    crop, ls = _source()
+    aud = np.random.default_rng(1).random((3, 20), dtype=np.float32)
+    with ReenactmentChain(weights, "lite", backend="onnxruntime", threads=1) as chain:
+        src = chain.set_source(crop, ls)
+        out = chain.run(aud)
+    assert out.image.shape == (3, 3, S, S) and out.mask.shape == (3, 1, S, S)
+    assert out.lt.shape == (3, N, 2) and out.seg.shape == (3, 3, S, S)
+    np.testing.assert_allclose(out.seg.sum(1), 1.0, atol=1e-5)
+
+    with (
+        open_runner(weights / "lt.onnx", "onnxruntime", threads=1) as lt,
+        open_runner(weights / "gr_lite.onnx", "onnxruntime", threads=1) as gr,
+        open_runner(weights / "gb_lite.onnx", "onnxruntime", threads=1) as gb,
+    ):
+        own = gr.infer({"source": crop[None], "landmarks": ls[None]})["seg"]
+        ib = crop[None] * own[:, 0:1]
+        np.testing.assert_allclose(src.background, ib[0], atol=1e-6)
+        for b in range(3):
+            t = lt.infer({"ls": ls[None], "aud": aud[b : b + 1]})["lt"]
+            g = gr.infer({"source": crop[None], "landmarks": t})
+            face = g["face"] * (g["seg"][:, 1:2] + g["seg"][:, 2:3])
+            r = gb.infer({"face": face, "background": ib})
+            np.testing.assert_allclose(out.image[b], r["image"][0], atol=1e-5)
+            np.testing.assert_allclose(out.lt[b], t[0], atol=1e-6)
+
+
+def test_chain_batches_several_sources(weights: Path) -> None:
+    aud = np.random.default_rng(2).random((2, 20), dtype=np.float32)
+    with ReenactmentChain(weights, "lite", backend="onnxruntime", threads=1) as chain:
+        a, b = chain.prepare_source(*_source(3)), chain.prepare_source(*_source(4))
+        both = chain.run(aud, sources=[a, b])
+        chain.set_source(*_source(4))
+        only_b = chain.run(aud[1:2])
+    np.testing.assert_allclose(both.image[1], only_b.image[0], atol=1e-5)
+    assert not np.allclose(both.image[0], both.image[1])
+
+
+def test_chain_errors(weights: Path, tmp_path: Path) -> None:
+    with ReenactmentChain(weights, "lite", backend="onnxruntime", threads=1) as chain:
+        with pytest.raises(Exception, match="set_source"):
+            chain.run(np.zeros((1, 20), np.float32))
+        with pytest.raises(SpecMismatchError, match="crop"):
+            chain.set_source(np.zeros((3, S + 1, S), np.float32), np.zeros((N, 2), np.float32))
+        chain.set_source(*_source())
+        with pytest.raises(SpecMismatchError, match="float64"):
+            chain.run(np.zeros((1, 20)))
+    with pytest.raises(ModelFileError, match="gr_full.onnx"):
+        ReenactmentChain(weights, "full", backend="onnxruntime")
+    with pytest.raises(ModelFileError, match="gr_lite.int8.onnx"):
+        ReenactmentChain(weights, "lite", backend="onnxruntime", precision="int8")
