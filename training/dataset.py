@@ -1,0 +1,353 @@
+"""Reader of the prepared dataset (docs/CONTRACTS.md section 3), identity split, pair sampling, augmentation.
+
+Also `write_synthetic_dataset`, a small structured fake of the same format so tests need no real data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training.mesh_mirror import MESH_MIRROR
+
+log = logging.getLogger(__name__)
+
+FORMAT = "facegan-dataset"
+NUM_LANDMARKS = 478
+YAW, ROLL = 17, 19  # indices of yaw/90 and roll/90 in AUd: their sign flips with a horizontal flip
+
+
+class DatasetError(ValueError):
+    """The dataset folder is missing, empty, half-written or not in the prepared format."""
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    id: str
+    identity: str
+    source: str
+    kind: str
+    frames: int
+    dir: Path
+
+
+@dataclass(frozen=True)
+class Dataset:
+    root: Path
+    crop_size: int
+    tracks: tuple[TrackInfo, ...]
+    """Complete tracks (with their DONE marker)."""
+    skipped: tuple[str, ...] = ()
+    """Track ids listed in dataset.json but half-written (no DONE) or missing files: ignored."""
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        return tuple(sorted({t.identity for t in self.tracks}))
+
+
+@dataclass(frozen=True)
+class TrackArrays:
+    """One track in memory. Images are None when only landmarks were loaded (LT / La training)."""
+
+    info: TrackInfo
+    landmarks: np.ndarray  # (T, 478, 2) float32, normalised to [-1, 1]
+    aud: np.ndarray  # (T, 20) float32: 17 AUs, then yaw, pitch, roll / 90
+    images: np.ndarray | None = None  # (T, s, s, 3) uint8 RGB
+    seg: np.ndarray | None = None  # (T, s, s) uint8: 0 background, 1 hair, 2 face
+
+
+def open_dataset(path: str | Path) -> Dataset:
+    """Open and validate a prepared dataset folder; tracks without DONE are reported and ignored."""
+    root = Path(path)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist; make one with `facegan-prepare`")
+    meta_path = root / "dataset.json"
+    if not meta_path.is_file():
+        raise DatasetError(f"{root} has no dataset.json: not a prepared dataset (or `facegan-prepare` is still running)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{meta_path} is not valid JSON (half-written?): {e}") from e
+    if meta.get("format") != FORMAT or meta.get("version") != 1:
+        raise DatasetError(f"{meta_path}: expected format {FORMAT!r} version 1, got {meta.get('format')!r} {meta.get('version')!r}")
+    tracks, skipped = [], []
+    for t in meta.get("tracks", []):
+        d = root / t["dir"]
+        missing = [n for n in ("DONE", "meta.npz") if not (d / n).is_file()]
+        if missing or int(t["frames"]) < 1:
+            skipped.append(t["id"])
+            continue
+        tracks.append(TrackInfo(t["id"], t["identity"], t.get("source", ""), t["kind"], int(t["frames"]), d))
+    if skipped:
+        log.warning("%s: ignoring %d half-written tracks (no DONE or meta.npz): %s", root, len(skipped), skipped[:10])
+    if not tracks:
+        raise DatasetError(f"{root} holds no complete track ({len(skipped)} half-written); run `facegan-prepare` to finish it")
+    return Dataset(root, int(meta["crop_size"]), tuple(tracks), tuple(skipped))
+
+
+def split_identities(dataset: Dataset, val_fraction: float, seed: int) -> tuple[tuple[TrackInfo, ...], tuple[TrackInfo, ...]]:
+    """Hold whole people out: (train tracks, validation tracks), no identity on both sides.
+
+    Only identities with at least one multi-frame track are candidates for validation, so that validation
+    pairs show motion; at least one identity goes each way when there are two or more.
+    """
+    ids = dataset.identities
+    moving = sorted({t.identity for t in dataset.tracks if t.frames > 1}) or list(ids)
+    rng = np.random.default_rng(seed)
+    n_val = int(round(len(moving) * val_fraction))
+    n_val = min(max(n_val, 1 if len(ids) > 1 else 0), len(moving) - (1 if len(ids) == len(moving) else 0))
+    val_ids = set(rng.permutation(moving)[:n_val].tolist())
+    train = tuple(t for t in dataset.tracks if t.identity not in val_ids)
+    val = tuple(t for t in dataset.tracks if t.identity in val_ids)
+    return train, val
+
+
+def load_track(info: TrackInfo, crop_size: int, size: int | None = None, images: bool = True) -> TrackArrays:
+    """Read one track; images decoded from crops.mp4 into memory, resized to `size` (None = crop size)."""
+    with np.load(info.dir / "meta.npz") as m:
+        lm = m["landmarks"][..., :2].astype(np.float32) / crop_size * 2 - 1  # (T, 478, 2)
+        aud = np.concatenate([m["aus"], m["pose"] / 90.0], axis=1).astype(np.float32)  # (T, 20)
+    if not images:
+        return TrackArrays(info, lm, aud)
+    import cv2
+
+    size = size or crop_size
+    frames = _decode(info.dir / "crops.mp4", size)
+    with np.load(info.dir / "masks.npz") as mk:
+        seg = mk["seg"]
+    if size != seg.shape[-1]:
+        seg = np.stack([cv2.resize(s, (size, size), interpolation=cv2.INTER_NEAREST) for s in seg])
+    n = min(len(frames), len(seg), len(lm))
+    if n != len(lm):
+        log.warning("track %s: %d frames, %d masks, %d landmark rows; using %d", info.id, len(frames), len(seg), len(lm), n)
+    return TrackArrays(info, lm[:n], aud[:n], frames[:n], seg[:n].astype(np.uint8))
+
+
+def _decode(path: Path, size: int) -> np.ndarray:
+    import av
+    import cv2
+
+    if not path.is_file():
+        raise DatasetError(f"{path} is missing")
+    out = []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            img = f.to_ndarray(format="rgb24")
+            if img.shape[0] != size:
+                img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+            out.append(img)
+    return np.stack(out)  # (T, s, s, 3) uint8
+
+
+# ---------------------------------------------------------------- pairs and augmentation
+
+
+@dataclass(frozen=True)
+class PairBatch:
+    """A batch of (source, driving) pairs from the same tracks. Images (B,3,s,s) float in [0,1]."""
+
+    ls: torch.Tensor  # (B, 478, 2)
+    ld: torch.Tensor  # (B, 478, 2)
+    aud_s: torch.Tensor  # (B, 20)
+    aud_d: torch.Tensor  # (B, 20)
+    src: torch.Tensor | None = None  # (B, 3, s, s)
+    drv: torch.Tensor | None = None  # (B, 3, s, s)
+    seg_s: torch.Tensor | None = None  # (B, s, s) int64
+    seg_d: torch.Tensor | None = None  # (B, s, s) int64
+
+    def to(self, device: torch.device | str) -> PairBatch:
+        return PairBatch(**{k: (None if v is None else v.to(device)) for k, v in self.__dict__.items()})
+
+
+@dataclass(frozen=True)
+class AugConfig:
+    flip: float = 0.5
+    """Probability of a horizontal flip (with the mesh mirror map and yaw/roll sign change)."""
+    scale: float = 0.08
+    """Random zoom range (+-), applied per image."""
+    shift: float = 0.06
+    """Random shift range (+-, normalised units), applied per image."""
+    independent: bool = True
+    """Source and driving get their own scale/shift (synthetic motion; still photos become pairs)."""
+    colour: float = 0.15
+    """Brightness/contrast/saturation/channel-gain jitter, shared by both images of a pair."""
+
+
+def track_weights(tracks: list[TrackArrays], cap: int = 50) -> np.ndarray:
+    """Sampling weights: a video counts like up to `cap` photos, so the many stills do not drown the videos."""
+    w = np.array([min(len(t.landmarks), cap) for t in tracks], dtype=np.float64)
+    return w / w.sum()
+
+
+def sample_pairs(tracks: list[TrackArrays], batch: int, rng: np.random.Generator, weights: np.ndarray) -> PairBatch:
+    """Source frame and driving frame drawn independently from anywhere in the same track."""
+    ti = rng.choice(len(tracks), size=batch, p=weights)
+    si, di = [], []
+    for k in ti:
+        n = len(tracks[k].landmarks)
+        si.append(int(rng.integers(n)))
+        di.append(int(rng.integers(n)))
+
+    def gather(attr: str, idx: list[int]) -> np.ndarray:
+        return np.stack([getattr(tracks[k], attr)[i] for k, i in zip(ti, idx, strict=True)])
+
+    kw: dict[str, torch.Tensor] = {
+        "ls": torch.from_numpy(gather("landmarks", si)),
+        "ld": torch.from_numpy(gather("landmarks", di)),
+        "aud_s": torch.from_numpy(gather("aud", si)),
+        "aud_d": torch.from_numpy(gather("aud", di)),
+    }
+    if tracks[0].images is not None:
+        kw["src"] = torch.from_numpy(gather("images", si)).permute(0, 3, 1, 2).float() / 255
+        kw["drv"] = torch.from_numpy(gather("images", di)).permute(0, 3, 1, 2).float() / 255
+        kw["seg_s"] = torch.from_numpy(gather("seg", si)).long()
+        kw["seg_d"] = torch.from_numpy(gather("seg", di)).long()
+    return PairBatch(**kw)
+
+
+def _flip(b: PairBatch, sel: torch.Tensor) -> PairBatch:
+    mirror = torch.tensor(MESH_MIRROR)
+    out = dict(b.__dict__)
+    for k in ("ls", "ld"):
+        lm = out[k].clone()
+        flipped = lm[:, mirror] * torch.tensor([-1.0, 1.0])  # (B, 478, 2): x -> -x, then mirror indices
+        lm[sel] = flipped[sel]
+        out[k] = lm
+    for k in ("aud_s", "aud_d"):
+        a = out[k].clone()
+        a[sel, YAW] *= -1
+        a[sel, ROLL] *= -1
+        out[k] = a
+    for k in ("src", "drv", "seg_s", "seg_d"):
+        if out[k] is not None:
+            v = out[k].clone()
+            v[sel] = v[sel].flip(-1)
+            out[k] = v
+    return PairBatch(**out)
+
+
+def _affine(img: torch.Tensor | None, seg: torch.Tensor | None, lm: torch.Tensor, s: torch.Tensor, t: torch.Tensor):
+    # Output pixel u samples input at s*u + t; a landmark at input p lands at (p - t) / s.
+    b = lm.shape[0]
+    lm = (lm - t.view(b, 1, 2)) / s.view(b, 1, 1)
+    if img is None:
+        return None, None, lm
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = s
+    theta[:, 1, 1] = s
+    theta[:, :, 2] = t
+    grid = F.affine_grid(theta, list(img.shape), align_corners=False)
+    img = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    seg = F.grid_sample(seg[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return img, seg[:, 0].long(), lm
+
+
+def _colour(x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    # p: (B, 6) = brightness, contrast, saturation, 3 channel gains; one set per pair.
+    b = x.shape[0]
+    grey = x.mean(dim=1, keepdim=True)
+    x = grey + (x - grey) * p[:, 2].view(b, 1, 1, 1)
+    m = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = m + (x - m) * p[:, 1].view(b, 1, 1, 1)
+    x = x * p[:, 0].view(b, 1, 1, 1) * p[:, 3:].view(b, 3, 1, 1)
+    return x.clamp(0, 1)
+
+
+def augment(b: PairBatch, rng: np.random.Generator, cfg: AugConfig) -> PairBatch:
+    n = b.ls.shape[0]
+    b = _flip(b, torch.from_numpy(rng.random(n) < cfg.flip))
+    scales = torch.from_numpy(1 + rng.uniform(-cfg.scale, cfg.scale, (2, n))).float()
+    shifts = torch.from_numpy(rng.uniform(-cfg.shift, cfg.shift, (2, n, 2))).float()
+    if not cfg.independent:
+        scales[1], shifts[1] = scales[0], shifts[0]
+    src, seg_s, ls = _affine(b.src, b.seg_s, b.ls, scales[0], shifts[0])
+    drv, seg_d, ld = _affine(b.drv, b.seg_d, b.ld, scales[1], shifts[1])
+    if src is not None and drv is not None:
+        c = cfg.colour
+        p = torch.from_numpy(1 + rng.uniform(-c, c, (n, 6))).float()
+        p[:, 3:] = 1 + (p[:, 3:] - 1) / 3  # gentler per-channel gains
+        src, drv = _colour(src, p), _colour(drv, p)
+    return PairBatch(ls, ld, b.aud_s, b.aud_d, src, drv, seg_s, seg_d)
+
+
+# ---------------------------------------------------------------- synthetic dataset for tests
+
+
+@dataclass(frozen=True)
+class _SynthFace:
+    template: np.ndarray  # (478, 2) in [-1, 1]
+    basis: np.ndarray  # (20, 478, 2): how AUd moves landmarks
+    skin: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    hair: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    bg: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+
+def write_synthetic_dataset(path: str | Path, n_tracks: int = 4, frames: int = 8, size: int = 64, seed: int = 0) -> Path:
+    """A structured fake prepared dataset: one identity per track (ellipse face, hair cap, landmark dots whose
+    motion is a fixed linear function of AUd), proper masks, meta and DONE files. Deterministic from `seed`."""
+    import av
+    import cv2
+
+    root = Path(path)
+    rng = np.random.default_rng(seed)
+    basis = rng.normal(0, 0.01, (20, NUM_LANDMARKS, 2))  # shared: AUs mean the same motion for everybody
+    tracks = []
+    for k in range(n_tracks):
+        ang = rng.uniform(0, 2 * np.pi, NUM_LANDMARKS)
+        rad = np.sqrt(rng.uniform(0, 1, NUM_LANDMARKS))
+        tmpl = np.stack([0.45 * rad * np.cos(ang), 0.55 * rad * np.sin(ang) + 0.05], axis=1)
+        face = _SynthFace(tmpl, basis, rng.uniform(0.4, 0.9, 3), rng.uniform(0, 0.4, 3), rng.uniform(0, 1, 3))
+        tid, d = f"synth{k:03d}", root / "tracks" / f"synth{k:03d}"
+        d.mkdir(parents=True, exist_ok=True)
+        aus = rng.uniform(0, 1, (frames, 17)).astype(np.float32)
+        pose = rng.uniform(-15, 15, (frames, 3)).astype(np.float32)
+        aud = np.concatenate([aus, pose / 90], axis=1)
+        lm_n = tmpl[None] + np.einsum("ta,anc->tnc", aud, basis)  # (T, 478, 2)
+        px = (lm_n + 1) / 2 * size
+        lm = np.concatenate([px, np.zeros((frames, NUM_LANDMARKS, 1))], axis=2).astype(np.float32)
+        imgs, segs = [], []
+        for t in range(frames):
+            seg = np.zeros((size, size), np.uint8)
+            c = tuple(int(v) for v in px[t].mean(0))
+            cv2.ellipse(seg, (c[0], c[1] - size // 8), (size // 4 + 2, size // 4), 0, 0, 360, 1, -1)
+            cv2.ellipse(seg, c, (int(size * 0.24), int(size * 0.3)), 0, 0, 360, 2, -1)
+            yy, xx = np.mgrid[0:size, 0:size] / size
+            img = (face.bg[None, None] * (0.6 + 0.4 * yy[..., None]) + 0.1 * xx[..., None]).clip(0, 1)
+            img[seg == 1] = face.hair
+            img[seg == 2] = face.skin
+            img = (img * 255).astype(np.uint8)
+            for p in px[t, ::7]:
+                cv2.circle(img, (int(p[0]), int(p[1])), 1, (30, 20, 20), -1)
+            imgs.append(img)
+            segs.append(seg)
+        _write_mp4(d / "crops.mp4", imgs)
+        np.savez_compressed(d / "masks.npz", seg=np.stack(segs))
+        np.savez_compressed(d / "meta.npz", landmarks=lm, aus=aus, pose=pose,
+                            frame_index=np.arange(frames, dtype=np.int32), transform=np.eye(2, 3))
+        (d / "DONE").write_text("ok\n")
+        tracks.append({"id": tid, "identity": f"person{k}", "source": f"synthetic/{tid}", "kind": "video",
+                       "frames": frames, "dir": f"tracks/{tid}"})
+    summary = {"inputs": n_tracks, "tracks": n_tracks, "frames": n_tracks * frames, "rejected": {}}
+    meta = {"format": FORMAT, "version": 1, "crop_size": size, "tracks": tracks, "summary": summary}
+    (root / "dataset.json").write_text(json.dumps(meta, indent=1))
+    return root
+
+
+def _write_mp4(path: Path, frames: list[np.ndarray]) -> None:
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        s.options = {"crf": "14"}
+        for f in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
