@@ -102,7 +102,7 @@ class TorchRunner(Runner):
             from torch.export.passes import move_to_device_pass
 
             ep = move_to_device_pass(ep, self.device)  # also moves device= constants baked into the graph
-        module = ep.module().to(self.device).eval()
+        module = ep.module().to(self.device)  # exported in eval mode; .eval() is unsupported here
         if self.precision == "fp16":
             module = module.half()
         if self.compile:

@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import cv2
 import numpy as np
@@ -215,7 +215,7 @@ class TeacherMeasurer:
         self._teacher = Teacher(path)
         self._entered: Any = None
 
-    def __enter__(self) -> TeacherMeasurer:
+    def __enter__(self) -> Self:
         self._entered = self._teacher.__enter__()
         return self
 

@@ -86,14 +86,14 @@ def build_topology() -> MeshTopology:
     for a, b in TESSELATION_EDGES:
         adj[a].add(b)
         adj[b].add(a)
-    cliques = sorted(
-        (a, b, c) for a in adj for b in adj[a] if b > a for c in adj[a] & adj[b] if c > b
-    )
+    cliques = sorted((a, b, c) for a in adj for b in adj[a] if b > a for c in adj[a] & adj[b] if c > b)
     edge_use: Counter[tuple[int, int]] = Counter()
     for a, b, c in cliques:
         edge_use.update([(a, b), (b, c), (a, c)])
     # A spurious clique is made of three edges of real faces, so each of its edges is counted three times.
-    faces = [t for t in cliques if not all(edge_use[e] == 3 for e in ((t[0], t[1]), (t[1], t[2]), (t[0], t[2])))]
+    faces = [
+        t for t in cliques if not all(edge_use[e] == 3 for e in ((t[0], t[1]), (t[1], t[2]), (t[0], t[2])))
+    ]
     triangles = np.asarray(faces, np.int32)
     loops = sorted(_boundary_loops(triangles), key=len, reverse=True)
     oval, holes = loops[0], tuple(loops[1:])
@@ -124,8 +124,9 @@ class MeshWarpRenderer:
     crop pixels. Not thread-safe (it caches the layout of the last source).
     """
 
-    def __init__(self, size: int = 256, *, ring_scale: float = 1.45, ring_follow: float = 0.6,
-                 border_points: int = 6) -> None:
+    def __init__(
+        self, size: int = 256, *, ring_scale: float = 1.45, ring_follow: float = 0.6, border_points: int = 6
+    ) -> None:
         """`ring_scale`: ring radius over the face oval's, about the oval's centre; `ring_follow`: the share of
         the face's motion the ring takes; `border_points`: fixed points per crop side (corners included)."""
         if size < 16:
@@ -136,8 +137,14 @@ class MeshWarpRenderer:
         self.topology = build_topology()
         t = np.linspace(0.0, size - 1.0, border_points)
         lo, hi = np.zeros_like(t), np.full_like(t, size - 1.0)
-        border = np.concatenate([np.stack([t, lo], 1), np.stack([hi, t], 1)[1:],
-                                 np.stack([t[::-1], hi], 1)[1:], np.stack([lo, t[::-1]], 1)[1:-1]])
+        border = np.concatenate(
+            [
+                np.stack([t, lo], 1),
+                np.stack([hi, t], 1)[1:],
+                np.stack([t[::-1], hi], 1)[1:],
+                np.stack([lo, t[::-1]], 1)[1:-1],
+            ]
+        )
         self._border = border.astype(np.float32)  # (B, 2)
         self._layout: _SourceLayout | None = None
         ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -176,7 +183,10 @@ class MeshWarpRenderer:
         ring = np.clip(centre + self.ring_scale * (oval - centre), 1.0, self.size - 2.0).astype(np.float32)
         pts = np.concatenate([oval, ring, self._border])  # (3 parts, 2)
         k = len(oval)
-        subdiv = cv2.Subdiv2D((-1, -1, self.size + 2, self.size + 2))
+        # The rectangle must hold every point: landmarks of a face cut by the crop edge lie outside it.
+        lo = np.floor(np.minimum(pts.min(0), 0.0)) - 2
+        hi = np.ceil(np.maximum(pts.max(0), self.size - 1.0)) + 2
+        subdiv = cv2.Subdiv2D((int(lo[0]), int(lo[1]), int(hi[0] - lo[0]) + 1, int(hi[1] - lo[1]) + 1))
         index = {}
         for i, p in enumerate(pts):
             vid = subdiv.insert((float(p[0]), float(p[1])))
@@ -198,7 +208,9 @@ class MeshWarpRenderer:
         """Warp `source_crop` so that its landmarks `ls_px` move to `lt_px`."""
         s = self.size
         if source_crop.shape != (s, s, 3) or source_crop.dtype != np.uint8:
-            raise ValueError(f"source_crop must be ({s}, {s}, 3) uint8, got {source_crop.shape} {source_crop.dtype}")
+            raise ValueError(
+                f"source_crop must be ({s}, {s}, 3) uint8, got {source_crop.shape} {source_crop.dtype}"
+            )
         for name, arr in (("ls_px", ls_px), ("lt_px", lt_px)):
             if arr.shape[0] != NUM_LANDMARKS or arr.ndim != 2 or arr.shape[1] < 2:
                 raise ValueError(f"{name} must be ({NUM_LANDMARKS}, 2), got {arr.shape}")
@@ -232,7 +244,9 @@ class MeshWarpRenderer:
         map_y = (coef[:, 3] * xs + coef[:, 4] * ys + coef[:, 5]).reshape(s, s)
         return map_x, map_y
 
-    def _rasterise(self, dst: np.ndarray, tris: np.ndarray, *, n_surround: int, src: np.ndarray) -> np.ndarray:
+    def _rasterise(
+        self, dst: np.ndarray, tris: np.ndarray, *, n_surround: int, src: np.ndarray
+    ) -> np.ndarray:
         """(S, S) int32 triangle id per target pixel (-1: none).
 
         Surround first, then face triangles folded over by the motion (their orientation flips between
@@ -285,8 +299,12 @@ def _affines(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
 
 
 def _inside(polygon: np.ndarray, point: np.ndarray) -> bool:
-    return cv2.pointPolygonTest(polygon.astype(np.float32).reshape(-1, 1, 2),
-                                (float(point[0]), float(point[1])), False) > 0
+    return (
+        cv2.pointPolygonTest(
+            polygon.astype(np.float32).reshape(-1, 1, 2), (float(point[0]), float(point[1])), False
+        )
+        > 0
+    )
 
 
 def _nearest(points: np.ndarray, x: float, y: float) -> int:

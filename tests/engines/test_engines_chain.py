@@ -149,3 +149,27 @@ def test_chain_errors(weights: Path, tmp_path: Path) -> None:
         ReenactmentChain(weights, "full", backend="onnxruntime")
     with pytest.raises(ModelFileError, match="gr_lite.int8.onnx"):
         ReenactmentChain(weights, "lite", backend="onnxruntime", precision="int8")
+
+
+def test_quantize_chain_writes_int8_models_and_reports(weights: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from engines.quantize import CalibrationFrames, quantize_chain
+
+    for f in weights.iterdir():  # a private copy: int8 files are written next to the shipped ones
+        shutil.copy(f, tmp_path / f.name)
+    rng = np.random.default_rng(5)
+    frames = CalibrationFrames(
+        crops=rng.random((6, 3, S, S), dtype=np.float32),
+        landmarks=rng.uniform(-0.8, 0.8, (6, N, 2)).astype(np.float32),
+        aud=rng.random((6, 20), dtype=np.float32),
+        identity=np.array(["a", "a", "b", "b", "c", "c"]),
+    )
+    report = quantize_chain(tmp_path, "lite", frames, n_calib=3)
+    assert (report.calib_frames, report.heldout_frames) == (4, 2)  # whole people: a and b calibrate
+    assert report.psnr_db > 25  # a tiny conv net loses little to int8
+    assert report.shipped_ms > 0 and report.int8_ms > 0
+    with ReenactmentChain(tmp_path, "lite", "onnxruntime", precision="int8", threads=1) as chain:
+        assert chain.runners["gr"].spec.precision == "int8"
+        chain.set_source(*_source())
+        assert chain.run(frames.aud[:2]).image.shape == (2, 3, S, S)

@@ -29,7 +29,8 @@ def draw_heatmap(landmarks: torch.Tensor, size: int, sigma: float) -> torch.Tens
     """
     idx = torch.tensor(HEATMAP_POINTS, device=landmarks.device)
     pts = landmarks.index_select(1, idx)  # (B, P, 2)
-    grid = (torch.arange(size, device=landmarks.device, dtype=landmarks.dtype) + 0.5) / size * 2 - 1  # (S,)
+    # float32 Range then Cast: ONNX Runtime has no fp16 Range kernel (matters for the fp16 export).
+    grid = ((torch.arange(size, device=landmarks.device, dtype=torch.float32) + 0.5) / size * 2 - 1).to(landmarks.dtype)
     inv = -0.5 / (sigma * sigma)
     gx = torch.exp(inv * (grid.view(1, 1, -1) - pts[..., 0:1]) ** 2)  # (B, P, S)
     gy = torch.exp(inv * (grid.view(1, 1, -1) - pts[..., 1:2]) ** 2)  # (B, P, S)

@@ -1,0 +1,237 @@
+"""The live loop: capture -> analysis -> inference -> output as overlapping stages, one thread each.
+
+Stages hand over through one-slot queues. With DropPolicy.LATEST (a webcam) the newest frame replaces one
+that is still waiting, so a slow stage costs frames, never latency; with DropPolicy.EVERY (a file) the
+producer waits, so the output holds every input frame. Every frame keeps its capture timestamp; the output
+stage records glass-to-glass latency (capture -> handed to the sinks) and each stage its own time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator
+
+import cv2
+import numpy as np
+
+from realtime.config import DropPolicy, PipelineConfig, SetupError
+from realtime.sinks.base import Sink
+from realtime.sources.base import Frame, Source, now_ns
+from realtime.stages.controls import Controls
+from realtime.stages.driving import DriveState, DrivingStage
+from realtime.stages.render import Analyzer, RenderStage
+from realtime.stages.stats import Stats, StatsSnapshot
+
+log = logging.getLogger(__name__)
+_CLOSED = object()
+
+
+class Slot:
+    """A queue of one item. put() replaces a waiting item (LATEST) or waits for it to be taken (EVERY)."""
+
+    def __init__(self, policy: DropPolicy, on_drop: Callable[[], None]) -> None:
+        self._cv = threading.Condition()
+        self._policy, self._on_drop = policy, on_drop
+        self._item: Any = _CLOSED
+        self._closed = self._discard = False
+
+    def put(self, item: Any) -> bool:
+        with self._cv:
+            while self._policy is DropPolicy.EVERY and self._item is not _CLOSED and not self._closed:
+                self._cv.wait()
+            if self._closed:
+                return False
+            if self._item is not _CLOSED:
+                self._on_drop()
+            self._item = item
+            self._cv.notify_all()
+            return True
+
+    def get(self) -> Any:
+        """The next item, or _CLOSED once the producer is done (a waiting item is still delivered)."""
+        with self._cv:
+            while self._item is _CLOSED and not self._closed:
+                self._cv.wait()
+            item, self._item = (_CLOSED if self._discard else self._item), _CLOSED
+            self._cv.notify_all()
+            return item
+
+    def close(self, discard: bool = False) -> None:
+        with self._cv:
+            self._closed, self._discard = True, self._discard or discard
+            self._cv.notify_all()
+
+
+@dataclass(frozen=True)
+class Driven:
+    frame: Frame
+    drive: DriveState
+
+
+@dataclass
+class Parts:
+    """Everything the loop runs, built by `build_parts` (or by a test, with fakes)."""
+
+    source: Source
+    analyzer: Analyzer
+    """Driver analysis in video mode."""
+    driving: DrivingStage
+    render: RenderStage
+    sinks: list[Sink]
+    controls: Controls
+
+
+class Pipeline:
+    def __init__(self, parts: Parts, *, policy: DropPolicy, max_frames: int | None = None,
+                 stats: Stats | None = None, stats_interval_s: float = 0.0) -> None:
+        self.parts, self.max_frames, self.stats_interval_s = parts, max_frames, stats_interval_s
+        self.stats = stats or Stats()
+        self._slots = [Slot(policy, self.stats.drop) for _ in range(3)]
+        self._error: BaseException | None = None
+
+    def run(self) -> StatsSnapshot:
+        """Run until the source ends, max_frames, quit, or an error (re-raised here)."""
+        stages = (self._capture, self._analyse, self._infer)
+        threads = [threading.Thread(target=self._guard, args=(f, i), name=f.__name__.strip("_"), daemon=True)
+                   for i, f in enumerate(stages)]
+        for t in threads:
+            t.start()
+        try:
+            self._output()
+        finally:
+            self._abort()
+            for t in threads:
+                t.join(timeout=5)
+        if self._error is not None:
+            raise self._error
+        return self.stats.snapshot()
+
+    def _guard(self, stage: Callable[[], None], i: int) -> None:
+        try:
+            stage()
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread by run()
+            self._error = self._error or e
+            self._abort()
+        finally:
+            self._slots[i].close()
+
+    def _abort(self) -> None:
+        for s in self._slots:
+            s.close(discard=True)
+
+    def _capture(self) -> None:
+        for frame in self.parts.source:
+            if self.parts.controls.quit.is_set() or not self._slots[0].put(frame):
+                return
+            if self.max_frames is not None and frame.index + 1 >= self.max_frames:
+                return
+
+    def _analyse(self) -> None:
+        p = self.parts
+        while (frame := self._slots[0].get()) is not _CLOSED:
+            t0 = time.perf_counter()
+            face = p.analyzer.analyze(frame.image, int(frame.time_s * 1000))
+            if p.controls.take_calibration_request():
+                p.driving.request_calibration()
+            drive = p.driving(face, frame.time_s, p.controls.edits)
+            self.stats.stage("analyse", time.perf_counter() - t0)
+            if not self._slots[1].put(Driven(frame, drive)):
+                return
+
+    def _infer(self) -> None:
+        p = self.parts
+        while (item := self._slots[1].get()) is not _CLOSED:
+            t0 = time.perf_counter()
+            new_source = p.controls.take_source()
+            if new_source is not None:
+                p.render.set_source(new_source)  # type: ignore[arg-type]
+            p.render.set_background(*p.controls.background)
+            image = p.render(item.drive)
+            self.stats.stage("render", time.perf_counter() - t0)
+            if not self._slots[2].put(Driven(replace(item.frame, image=image), item.drive)):
+                return
+
+    def _output(self) -> None:
+        last_log = time.perf_counter()
+        while (item := self._slots[2].get()) is not _CLOSED:
+            t0 = time.perf_counter()
+            for sink in self.parts.sinks:
+                sink.send(item.frame)
+            self.stats.stage("output", time.perf_counter() - t0)
+            self.stats.output((now_ns() - item.frame.capture_ns) / 1e9, item.drive.status)
+            if self.parts.controls.quit.is_set():
+                return
+            if self.stats_interval_s and time.perf_counter() - last_log > self.stats_interval_s:
+                last_log = time.perf_counter()
+                log.info("%s", self.stats.snapshot().line())
+
+
+def read_image(path: Any, what: str) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a picture file, or SetupError saying what is wrong."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise SetupError(f"cannot read the {what} {path}: not an image file (or it does not exist)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def face_analyzer(mode: str) -> Any:
+    """realtime.face.FaceAnalyzer in `mode` (image | video), not yet entered."""
+    from realtime.face import AnalyzerOptions, FaceAnalyzer
+
+    try:
+        return FaceAnalyzer(AnalyzerOptions(mode=mode))  # type: ignore[arg-type]
+    except (FileNotFoundError, ValueError) as e:
+        raise SetupError(f"face analysis cannot start: {e}") from None
+
+
+@contextlib.contextmanager
+def build_pipeline(cfg: PipelineConfig, analyzer_factory: Callable[[str], Any] = face_analyzer,
+                   stats: Stats | None = None) -> Iterator[Pipeline]:
+    """The real parts for a config; every failure a user can fix is a SetupError. `analyzer_factory(mode)`
+    makes the face analyzers (tests pass a lighter one)."""
+    from realtime.sinks import open_sinks
+    from realtime.sources import open_source
+    from realtime.stages.render import make_crop_renderer, prepare_source
+    from realtime.weights import weights_dir
+
+    photo = read_image(cfg.source, "source photo")
+    picture = read_image(cfg.background.image, "background picture") if cfg.background.image else None
+    profile = _load_profile(cfg)
+    with contextlib.ExitStack() as stack:
+        photo_analyzer = stack.enter_context(analyzer_factory("image"))
+        prepared = prepare_source(photo, photo_analyzer)
+        source = stack.enter_context(open_source(cfg.driving))  # type: ignore[arg-type]
+        driver_analyzer = stack.enter_context(analyzer_factory("video"))
+        render = RenderStage(make_crop_renderer(cfg.weights_dir or weights_dir(), cfg.model, cfg.backend), prepared)
+        controls = Controls(cfg.background.mode, picture)
+        stats = stats or Stats()
+        upload_lock = threading.Lock()
+
+        def on_upload(rgb: np.ndarray) -> None:
+            with upload_lock:  # one MediaPipe graph, used by one upload at a time
+                controls.set_source(prepare_source(rgb, photo_analyzer))
+
+        h, w = photo.shape[:2]
+        sinks = open_sinks(cfg, stack, width=w, height=h, fps=source.fps, controls=controls, stats=stats,
+                           on_upload=on_upload)
+        parts = Parts(source, driver_analyzer, DrivingStage(profile), render, sinks, controls)
+        yield Pipeline(parts, policy=cfg.drop_policy, max_frames=cfg.max_frames, stats=stats,
+                       stats_interval_s=cfg.stats_interval_s)
+
+
+def _load_profile(cfg: PipelineConfig) -> Any:
+    from realtime.stages.driving import NeutralProfile
+
+    if cfg.calibration is None:
+        return None
+    try:
+        from calibrate.profile import load_profile
+
+        return NeutralProfile.from_profile(load_profile(cfg.calibration))
+    except (OSError, ValueError, KeyError) as e:
+        raise SetupError(f"cannot read the calibration profile {cfg.calibration}: {e}") from None
+

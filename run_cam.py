@@ -1,0 +1,35 @@
+#!/usr/bin/env python
+"""facegan-live: a photo moves with your webcam (or a video), sent to a virtual camera, a WebRTC page,
+an mp4 file or a preview window.
+
+    python run_cam.py --source me.jpg                              # webcam 0 -> virtual camera
+    python run_cam.py --source me.jpg --driving clip.mp4 --sink file:out.mp4
+    python run_cam.py --source me.jpg --sink webrtc                # open http://127.0.0.1:8080
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from realtime.config import SetupError, config_from_args
+    from realtime.pipeline import build_pipeline
+
+    cfg = config_from_args(argv)  # exits with status 2 on bad arguments
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        with build_pipeline(cfg) as pipeline:
+            snap = pipeline.run()
+    except SetupError as e:
+        print(f"run_cam.py: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print(f"done: {snap.line()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

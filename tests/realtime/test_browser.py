@@ -1,0 +1,99 @@
+"""The WebRTC page in headless Debian chromium (driven by playwright-core): it receives frames from the
+live loop, and moving a slider visibly changes the picture.
+
+Needs: apt-get install -y chromium; cd tests/browser && npm install. WebRTC between chromium and aiortc
+connects over this machine's own interface address (neither side gathers 127.0.0.1 candidates), so the test
+skips on a machine without a non-loopback IPv4 address (see STACK-NOTES.md: or run it in a network namespace).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from _rt_helpers import FixedAnalyzer, synthetic_face
+from realtime.config import DropPolicy
+from realtime.pipeline import Parts, Pipeline
+from realtime.sinks.webrtc import WebRTCSink
+from realtime.sources.base import Frame, now_ns
+from realtime.stages.controls import Controls
+from realtime.stages.driving import DrivingStage
+from realtime.stages.render import MeshWarpCrop, RenderStage, prepare_source
+from realtime.stages.stats import Stats
+from test_webrtc_server import _has_non_loopback_ipv4
+
+BROWSER_DIR = Path(__file__).parents[1] / "browser"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+class StillSource:
+    """The same driving frame at 20 fps until stopped: any change in the output comes from the controls."""
+
+    fps = 20.0
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+
+    def __enter__(self) -> "StillSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def __iter__(self):  # noqa: ANN204
+        img = np.zeros((240, 320, 3), np.uint8)
+        i = 0
+        while not self.stop.is_set():
+            yield Frame(img, i, now_ns(), i, Fraction(1, 20))
+            i += 1
+            time.sleep(1 / self.fps)
+
+
+def _photo() -> np.ndarray:
+    """A textured picture (blurred seeded noise) so that a warp of it shows in every region."""
+    rng = np.random.default_rng(0)
+    noise = cv2.GaussianBlur(rng.standard_normal((240, 320, 3)).astype(np.float32), (0, 0), 6)
+    return np.clip(128 + noise / noise.std() * 60, 0, 255).astype(np.uint8)  # smooth: cheap for the codec
+
+
+@pytest.mark.browser
+def test_page_receives_frames_and_slider_changes_output() -> None:
+    if not Path(CHROMIUM).is_file() or shutil.which("node") is None:
+        pytest.skip("needs Debian chromium (apt-get install -y chromium) and node")
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+        pytest.skip(f"needs playwright-core: cd {BROWSER_DIR} && npm install")
+    if not _has_non_loopback_ipv4():
+        pytest.skip("no non-loopback IPv4 address: chromium and aiortc gather no loopback ICE candidates")
+    face = synthetic_face(center=(160, 120), iod=50)
+    prepared = prepare_source(_photo(), FixedAnalyzer(face))
+    stop = threading.Event()
+    controls, stats = Controls(), Stats()
+    with WebRTCSink(port=0, controls=controls, stats=stats, on_upload=lambda rgb: None) as sink:
+        parts = Parts(StillSource(stop), FixedAnalyzer(face), DrivingStage(),
+                      RenderStage(MeshWarpCrop(), prepared), [sink], controls)
+        pipeline = Pipeline(parts, policy=DropPolicy.LATEST, stats=stats)
+        loop = threading.Thread(target=pipeline.run, daemon=True)
+        loop.start()
+        try:
+            r = subprocess.run(["node", str(BROWSER_DIR / "webrtc_page.mjs"), sink.url], capture_output=True,
+                               text=True, timeout=60, cwd=BROWSER_DIR, env={"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin"})
+        finally:
+            stop.set()
+            controls.quit.set()
+            loop.join(timeout=10)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "error" not in result, result
+    assert result["frames"] >= 15 and result["size"] == [320, 240]
+    assert result["sliders"] == 20
+    assert controls.edits.get("yaw").offset == 40.0
+    assert result["diff_slider"] > 5 * result["diff_still"] + 1.0, result

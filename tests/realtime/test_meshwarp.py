@@ -1,0 +1,85 @@
+"""MeshWarpRenderer: identity, a known affine move, no tearing, bad input (synthetic images, no mediapipe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.face.topology import FACE_OVAL
+from realtime.render.meshwarp import MeshWarpRenderer, build_topology
+
+S = 256
+MEAN_FACE = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
+
+
+@pytest.fixture(scope="module")
+def face_px() -> np.ndarray:
+    """(478, 2) a plausible face in crop pixels: the shipped mean mesh, or skip when it is not there."""
+    if not MEAN_FACE.is_file():
+        pytest.skip(f"mean face not found at {MEAN_FACE}")
+    mean = np.load(MEAN_FACE)[:, :2]  # (478, 2), y down, about [-1, 1]
+    return (np.array([128.0, 135.0]) + 70.0 * mean).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def texture() -> np.ndarray:
+    """Smooth random colours (low frequency, so bilinear sampling differences stay small)."""
+    rng = np.random.default_rng(0)
+    small = rng.uniform(0, 255, (8, 8, 3)).astype(np.float32)
+    return cv2.resize(small, (S, S), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+
+
+def test_topology_is_the_tessellation_with_three_holes() -> None:
+    topo = build_topology()
+    assert topo.face_triangles.shape == (852, 3)  # Euler: 468 - 1322 + F = 1 - 3 holes
+    assert sorted(len(h) for h in topo.holes) == [16, 16, 20]  # two eyes, inner lips
+    assert set(topo.oval.tolist()) == set(FACE_OVAL)
+
+
+def test_identity_warp_returns_the_source(face_px: np.ndarray, texture: np.ndarray) -> None:
+    out = MeshWarpRenderer(S).render(texture, face_px, face_px.copy())
+    np.testing.assert_array_equal(out, texture)
+
+
+def test_affine_landmark_move_warps_the_face_affinely(face_px: np.ndarray, texture: np.ndarray) -> None:
+    ang = np.deg2rad(6.0)
+    a = 1.04 * np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    c = face_px.mean(0)
+    shift = np.array([4.0, -3.0])
+    lt = ((face_px - c) @ a.T + c + shift).astype(np.float32)
+    out = MeshWarpRenderer(S).render(texture, face_px, lt)
+    forward = np.hstack([a, (c + shift - a @ c)[:, None]])  # (2, 3) source -> target
+    expected = cv2.warpAffine(
+        texture, forward, (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    inside = np.zeros((S, S), np.uint8)  # inside the moved face oval, away from its edge
+    cv2.fillConvexPoly(inside, cv2.convexHull(lt[list(FACE_OVAL)].astype(np.int32)), 1)
+    inside = cv2.erode(inside, np.ones((7, 7), np.uint8)).astype(bool)
+    diff = np.abs(out.astype(int) - expected.astype(int))[inside]
+    assert inside.sum() > 10000
+    assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 4
+
+
+def test_no_tearing_and_a_still_border(face_px: np.ndarray, texture: np.ndarray) -> None:
+    rng = np.random.default_rng(1)
+    lt = (face_px + rng.normal(0, 2.0, face_px.shape) + np.array([10.0, 6.0])).astype(np.float32)
+    lt[13] += (0, -6)  # open the mouth: upper lip up, lower lip down
+    lt[14] += (0, 8)
+    renderer = MeshWarpRenderer(S)
+    white = np.full((S, S, 3), 255, np.uint8)
+    assert (renderer.render(white, face_px, lt) == 255).all()  # every pixel sampled inside the source
+    out = renderer.render(texture, face_px, lt)
+    frame = np.ones((S, S), bool)
+    frame[2:-2, 2:-2] = False  # the outermost pixels are pinned by the fixed border points
+    assert np.abs(out.astype(int) - texture.astype(int))[frame].mean() < 2.0
+
+
+def test_bad_input_is_refused(face_px: np.ndarray, texture: np.ndarray) -> None:
+    r = MeshWarpRenderer(S)
+    with pytest.raises(ValueError, match="uint8"):
+        r.render(texture.astype(np.float32), face_px, face_px)
+    with pytest.raises(ValueError, match="478"):
+        r.render(texture, face_px[:468], face_px)

@@ -1,0 +1,141 @@
+"""Pure-compute stages: one-slot queues, One Euro smoothing, driving (calibration, edits, face lost),
+the training-free landmark transform, paste-back."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from _rt_helpers import synthetic_face
+from realtime.config import DropPolicy
+from realtime.face.pose import pose_from_rotation
+from realtime.pipeline import _CLOSED, Slot
+from realtime.render.landmark_transfer import SourceGeometry, rotation_from_angles, transfer
+from realtime.stages.controls import CHANNELS, Controls, Edits
+from realtime.stages.driving import DrivingParams, DrivingStage, NeutralProfile
+from realtime.stages.render import paste_roi
+from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
+
+
+def test_latest_slot_keeps_newest_and_counts_drops() -> None:
+    drops: list[int] = []
+    s = Slot(DropPolicy.LATEST, lambda: drops.append(1))
+    for i in range(5):
+        assert s.put(i)
+    assert s.get() == 4 and len(drops) == 4
+    s.put(9)
+    s.close()
+    assert s.get() == 9 and s.get() is _CLOSED  # a waiting item survives a normal close
+    assert not s.put(1)
+
+
+def test_every_slot_blocks_the_producer() -> None:
+    s = Slot(DropPolicy.EVERY, lambda: None)
+    got: list[int] = []
+    t = threading.Thread(target=lambda: [s.put(i) for i in range(50)] and s.close())
+    t.start()
+    while (x := s.get()) is not _CLOSED:
+        got.append(x)
+    t.join()
+    assert got == list(range(50))
+
+
+def test_abort_discards_and_wakes_waiters() -> None:
+    s = Slot(DropPolicy.EVERY, lambda: None)
+    s.put(1)
+    t = threading.Thread(target=s.put, args=(2,))
+    t.start()
+    time.sleep(0.05)
+    s.close(discard=True)
+    t.join(timeout=2)
+    assert not t.is_alive() and s.get() is _CLOSED
+
+
+def test_one_euro_smooths_jitter_and_follows_steps() -> None:
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter(OneEuroParams(min_cutoff=1.0, beta=1.0))
+    t = np.arange(300) / 30.0
+    noisy = 0.01 * rng.standard_normal((300, 4))
+    out = np.stack([f(x, ti) for x, ti in zip(noisy, t)])
+    assert out[30:].std() < 0.5 * noisy[30:].std()
+    g = OneEuroFilter(OneEuroParams(min_cutoff=1.0, beta=5.0))
+    step = [g(np.array([0.0 if i < 30 else 1.0]), i / 30) for i in range(60)]
+    assert step[-1][0] > 0.95  # no lasting lag after a fast move
+
+
+def test_edits_gain_offset_lock() -> None:
+    e = Edits().with_edit("AU12", Edits().get("AU12").__class__(gain=2.0, offset=0.1))
+    e = e.with_edit("yaw", e.get("yaw").__class__(offset=10.0, lock=True))
+    aus, pose = e.apply(np.full(17, 0.3, np.float32), np.array([5.0, 2.0, 1.0], np.float32))
+    assert aus[CHANNELS.index("AU12")] == pytest.approx(0.7) and aus[0] == pytest.approx(0.3)
+    assert pose.tolist() == pytest.approx([10.0, 2.0, 1.0])
+    with pytest.raises(KeyError):
+        Edits().with_edit("AU99", Edits().get("AU01"))
+
+
+def test_driving_calibration_profile_and_face_lost_easing() -> None:
+    profile = NeutralProfile.from_profile({
+        "au_baseline": {c: 0.2 for c in CHANNELS[:17]}, "au_range": {},
+        "pose_zero": {"yaw": 5.0, "pitch": 0.0, "roll": 0.0},
+    })
+    stage = DrivingStage(profile, DrivingParams(hold_s=0.5, ease_s=1.0))
+    edits = Controls().edits
+    face = synthetic_face(aus=0.6)
+    s = stage(face, 0.0, edits)
+    assert s.status == "tracking" and s.weight == 1.0
+    assert s.aus[0] == pytest.approx((0.6 - 0.2) / 0.8, abs=1e-5)
+    assert s.pose_delta[0] == pytest.approx(-5.0, abs=1e-3)
+    assert np.abs(s.expression).max() < 1e-4  # the first frame is its own neutral
+    assert s.driving_vector().shape == (20,)
+    states = [stage(None, t, edits) for t in (0.1, 0.4, 1.1, 1.7, 2.0)]
+    assert [x.status for x in states] == ["holding", "holding", "easing", "neutral", "neutral"]
+    assert [x.weight for x in states] == pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
+    assert stage(face, 2.1, edits).weight == 1.0  # recovers on the next good frame
+
+
+def test_live_calibration_rezeros() -> None:
+    stage = DrivingStage(params=DrivingParams(calibration_frames=3))
+    edits = Controls().edits
+    stage.request_calibration()
+    for i in range(3):
+        stage(synthetic_face(aus=0.4), i / 30, edits)
+    assert stage.profile.au_baseline == pytest.approx(np.full(17, 0.4), abs=1e-5)
+    assert stage(synthetic_face(aus=0.4), 0.2, edits).aus.max() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_rotation_matches_pose_convention() -> None:
+    for angles in [(20, 0, 0), (0, -15, 0), (0, 0, 12), (10, 10, 0)]:
+        p = pose_from_rotation(rotation_from_angles(*angles))
+        assert [p.yaw, p.pitch, p.roll] == pytest.approx(list(angles), abs=0.5)
+
+
+def test_transfer_is_identity_at_rest_and_follows_expression_and_pose() -> None:
+    from realtime.face.align import alignment_transform, apply_transform
+
+    face = synthetic_face()
+    m = alignment_transform(face.landmarks)
+    geo = SourceGeometry.from_landmarks(face.landmarks, m)
+    ls = apply_transform(m, face.landmarks)[:, :2]
+    np.testing.assert_allclose(transfer(geo, np.zeros((478, 3)), np.zeros(3)), ls, atol=1e-3)
+    expr = np.zeros((478, 3), np.float32)
+    expr[14, 1] = 0.2  # lower lip down by a fifth of the inter-ocular distance
+    moved = transfer(geo, expr, np.zeros(3))
+    iod_crop = np.linalg.norm(ls[263] - ls[33])
+    assert moved[14, 1] - ls[14, 1] == pytest.approx(0.2 * iod_crop, rel=0.05)
+    turned = transfer(geo, np.zeros((478, 3)), np.array([20.0, 0, 0]))
+    assert turned[1, 0] > ls[1, 0] + 5  # yaw > 0: the nose tip moves to the image's right
+
+
+def test_paste_roi_matches_full_paste() -> None:
+    from realtime.face.align import alignment_transform, crop_feather_mask, paste_back
+
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    m = alignment_transform(synthetic_face(center=(150, 100), iod=40).landmarks)
+    crop = rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    ours = paste_roi(frame, crop, m, crop_feather_mask(256, 0.06))
+    ref = paste_back(frame, crop, m, feather=0.06)
+    assert np.abs(ours.astype(int) - ref).max() <= 1

@@ -1,0 +1,234 @@
+"""`facegan-export RUNDIR_or_CKPT --out realtime/weights [--name gr_lite]`: ONNX + I/O spec + model card.
+
+Each network is exported twice, fp32 and fp16 (fp16 weights and arithmetic, float32 inputs and outputs cast at
+the graph's edges), and both are checked against torch in ONNX Runtime before anything is written:
+fp32 max abs error <= 1e-4; fp16 PSNR >= 40 dB on image outputs and max abs error <= 5e-3 on landmark / AU
+outputs. ONNX Runtime's x86 CPU provider lacks most fp16 kernels, so the fp16 graph is checked after widening
+it to float32 the way the engines' CPU backend loads it (`engines.fp16.upcast_fp16_to_fp32`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import logging
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.train import TrainConfig, build_models, load_checkpoint
+
+log = logging.getLogger(__name__)
+OPSET = 17
+FP32_MAX_ABS = 1e-4
+FP16_MIN_PSNR = 40.0
+FP16_MAX_ABS = 5e-3
+
+
+class ParityError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class NetIO:
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    image_outputs: tuple[str, ...]
+
+
+IO = {
+    "lt": NetIO(("ls", "aud"), ("lt",), ()),
+    "la": NetIO(("landmarks",), ("aud",), ()),
+    "gr": NetIO(("source", "landmarks"), ("face", "seg"), ("face", "seg")),
+    "gb": NetIO(("face", "background"), ("image", "mask"), ("image", "mask")),
+}
+
+
+class _Fp16(nn.Module):
+    """float32 in -> fp16 network -> float32 out (the shipped form, CONTRACTS.md section 2)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net.half()
+
+    def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.net(*[x.half() for x in xs])
+        out = out if isinstance(out, tuple) else (out,)
+        return tuple(o.float() for o in out)
+
+
+def example_inputs(net: str, size: int, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Plausible inputs: smooth images in [0, 1], landmarks on an ellipse-ish face, AUs in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    lm = (torch.rand(batch, 478, 2, generator=g) - 0.5) * 1.2  # (B, 478, 2)
+    aud = torch.cat([torch.rand(batch, 17, generator=g), (torch.rand(batch, 3, generator=g) - 0.5) * 0.5], 1)
+
+    def img() -> torch.Tensor:
+        low = torch.rand(batch, 3, size // 16, size // 16, generator=g)
+        return torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
+
+    return {"lt": (lm, aud), "la": (lm,), "gr": (img(), lm), "gb": (img(), img())}[net]
+
+
+def to_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], io_: NetIO) -> bytes:
+    buf = io.BytesIO()
+    dyn = {n: {0: "batch"} for n in io_.inputs + io_.outputs}
+    torch.onnx.export(module, args, buf, input_names=list(io_.inputs), output_names=list(io_.outputs),
+                      opset_version=OPSET, dynamic_axes=dyn, dynamo=False)
+    return buf.getvalue()
+
+
+def _upcast(model_bytes: bytes) -> bytes:
+    import onnx
+
+    try:
+        from engines.fp16 import upcast_fp16_to_fp32
+    except ImportError as e:  # the engines part is not installed: nothing to compare against
+        raise ParityError("fp16 parity needs engines.fp16.upcast_fp16_to_fp32") from e
+    return upcast_fp16_to_fp32(onnx.load_from_string(model_bytes)).SerializeToString()
+
+
+def run_onnx(model_bytes: bytes, names: tuple[str, ...], args: tuple[torch.Tensor, ...]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    return sess.run(None, {n: a.numpy() for n, a in zip(names, args, strict=True)})
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
+
+
+def check_parity(net: str, ref: tuple[torch.Tensor, ...], fp32: list[np.ndarray], fp16: list[np.ndarray]) -> dict[str, float]:
+    """Raise ParityError unless both ONNX graphs match torch within the stated tolerances."""
+    io_, report = IO[net], {}
+    for name, r, a, h in zip(io_.outputs, ref, fp32, fp16, strict=True):
+        r = r.numpy()
+        report[f"{name}_fp32_max_abs"] = err32 = float(np.abs(a - r).max())
+        if err32 > FP32_MAX_ABS:
+            raise ParityError(f"{net}.{name}: fp32 ONNX differs from torch by {err32:.2e} > {FP32_MAX_ABS:.0e}")
+        if name in io_.image_outputs:
+            report[f"{name}_fp16_psnr_db"] = p = psnr(h, r)
+            if p < FP16_MIN_PSNR:
+                raise ParityError(f"{net}.{name}: fp16 ONNX PSNR {p:.1f} dB < {FP16_MIN_PSNR} dB against torch")
+        else:
+            report[f"{name}_fp16_max_abs"] = e16 = float(np.abs(h - r).max())
+            if e16 > FP16_MAX_ABS:
+                raise ParityError(f"{net}.{name}: fp16 ONNX differs from torch by {e16:.2e} > {FP16_MAX_ABS:.0e}")
+    return report
+
+
+def nets_in(cfg: TrainConfig) -> tuple[str, ...]:
+    return {"la": ("la",), "lt": ("lt",), "gr": ("gr",), "gb": ("gb",), "joint": ("gr", "gb")}[cfg.stage]
+
+
+def default_name(net: str, cfg: TrainConfig) -> str:
+    return f"{net}_{cfg.variant}" if net in ("gr", "gb") else net
+
+
+def export_network(ck: dict[str, Any], net: str, out_dir: Path, name: str, precision: str = "fp16") -> dict[str, Any]:
+    """Export one network of a checkpoint; writes <name>.onnx, .spec.json and .md only if parity holds."""
+    cfg: TrainConfig = ck["config"]
+    model = build_models(cfg)[net]
+    model.load_state_dict(ck["models"][net])
+    model.eval()
+    size = cfg.size
+    args = example_inputs(net, size)
+    io_ = IO[net]
+    with torch.no_grad():
+        ref = model(*args)
+        ref = ref if isinstance(ref, tuple) else (ref,)
+        onnx32 = to_onnx(model, args, io_)
+        import copy
+
+        onnx16 = to_onnx(_Fp16(copy.deepcopy(model)), args, io_)
+    report = check_parity(net, ref, run_onnx(onnx32, io_.inputs, args), run_onnx(_upcast(onnx16), io_.inputs, args))
+    data = onnx16 if precision == "fp16" else onnx32
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = out_dir / f"{name}.onnx"
+    onnx_path.write_bytes(data)
+    spec = make_spec(net, cfg, ck, data, precision, args, ref)
+    (out_dir / f"{name}.spec.json").write_text(json.dumps(spec, indent=1) + "\n")
+    nparams = sum(p.numel() for p in model.parameters())
+    (out_dir / f"{name}.md").write_text(model_card(name, net, cfg, ck, report, nparams, len(data), precision))
+    log.info("wrote %s (%.1f MB) parity %s", onnx_path, len(data) / 1e6, report)
+    return report
+
+
+def make_spec(net: str, cfg: TrainConfig, ck: dict[str, Any], data: bytes, precision: str,
+              args: tuple[torch.Tensor, ...], ref: tuple[torch.Tensor, ...]) -> dict[str, Any]:
+    def shapes(names: tuple[str, ...], ts: tuple[torch.Tensor, ...]) -> list[dict[str, Any]]:
+        return [{"name": n, "shape": ["batch", *t.shape[1:]], "dtype": "float32"} for n, t in zip(names, ts, strict=True)]
+
+    image = net in ("gr", "gb")
+    return {
+        "format": "facegan-io-spec", "version": 1, "network": net,
+        "variant": cfg.variant if image else None,
+        "image_size": cfg.size if image else None,
+        "num_landmarks": cfg.lt.num_landmarks if net != "gb" else None,
+        "precision": precision, "opset": OPSET,
+        "onnx_sha256": hashlib.sha256(data).hexdigest(),
+        "inputs": shapes(IO[net].inputs, args), "outputs": shapes(IO[net].outputs, ref),
+        "training": {"config": asdict(cfg), "steps": ck["step"], "dataset": ck.get("dataset", ""),
+                     "val_identities": ck.get("val_identities", []), "metrics": ck.get("metrics", {})},
+    }
+
+
+def model_card(name: str, net: str, cfg: TrainConfig, ck: dict[str, Any], parity: dict[str, float],
+               nparams: int, nbytes: int, precision: str) -> str:
+    val_ids = ck.get("val_identities", [])
+    metrics = ck.get("metrics", {}) or {}
+    lines = [
+        f"# {name}: FACEGAN {net.upper()} ({cfg.variant})", "",
+        "Generated by `facegan-export` from the training checkpoint; numbers below are read from it, not typed.", "",
+        f"- Data: `{ck.get('dataset', '?')}` (prepared from ../shared/data/dev; internal research data, not shipped)",
+        f"- Identities held out for validation: {len(val_ids)} ({', '.join(val_ids[:12])}{' ...' if len(val_ids) > 12 else ''})",
+        f"- Training stage `{cfg.stage}`, steps: {ck['step']}, batch {cfg.batch} per process x {ck.get('world_size', 1)}",
+        f"- Image size: {cfg.size if net in ('gr', 'gb') else 'n/a (landmarks)'}",
+        f"- Hardware: {ck.get('hardware', 'unknown')}",
+        f"- Parameters: {nparams:,}; file: {nbytes / 1e6:.2f} MB, {precision} weights, float32 inputs/outputs, opset {OPSET}",
+        "- Landmarks: the full 478-point MediaPipe mesh (normalised crop coordinates), not a 68-point subset.",
+        "", "## Validation metrics (held-out identities, last validation of the run)", "",
+    ]
+    lines += [f"- `{k}`: {v:.5f}" for k, v in metrics.items()] or ["- none recorded"]
+    lines += ["", "## Export parity (torch vs ONNX Runtime, CPU)", ""]
+    lines += [f"- `{k}`: {v:.3g}" for k, v in parity.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    p = argparse.ArgumentParser(prog="facegan-export", description=__doc__.split("\n")[0])
+    p.add_argument("checkpoint", type=Path, help="run folder or checkpoint.pt")
+    p.add_argument("--out", type=Path, required=True, help="folder for <name>.onnx/.spec.json/.md")
+    p.add_argument("--name", default=None, help="file name stem (one network only); default lt, la, gr_lite, ...")
+    p.add_argument("--net", choices=["lt", "la", "gr", "gb"], default=None, help="which network of the checkpoint")
+    p.add_argument("--precision", choices=["fp16", "fp32"], default="fp16", help="what <name>.onnx holds")
+    a = p.parse_args(argv)
+    try:
+        ck = load_checkpoint(a.checkpoint)
+        nets = (a.net,) if a.net else nets_in(ck["config"])
+        if a.name and len(nets) > 1:
+            raise ValueError(f"--name needs one network; this checkpoint holds {nets}: add --net")
+        for net in nets:
+            if net not in ck["models"]:
+                raise ValueError(f"checkpoint has no {net!r} network (it holds {sorted(ck['models'])})")
+            export_network(ck, net, a.out, a.name or default_name(net, ck["config"]), a.precision)
+    except (ValueError, FileNotFoundError, ParityError) as e:
+        print(f"facegan-export: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
