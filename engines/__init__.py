@@ -8,7 +8,14 @@ Knows numpy, onnx, onnxruntime, torch and tensorrt; never imports realtime/ or t
 """
 
 from engines.base import BackendUnavailableError, Runner
-from engines.registry import BACKENDS, Backend, BackendChoice, available_backends, open_runner, resolve_backend
+from engines.registry import (
+    BACKENDS,
+    Backend,
+    BackendChoice,
+    available_backends,
+    open_runner,
+    resolve_backend,
+)
 from engines.spec import (
     EngineError,
     IOSpec,

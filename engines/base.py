@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class Runner(abc.ABC):
     def is_active(self) -> bool:
         return self._active
 
-    def activate(self) -> Runner:
+    def activate(self) -> Self:
         if not self._active:
             self._activate()
             self._active = True
@@ -58,7 +59,7 @@ class Runner(abc.ABC):
             self._deactivate()
             log.debug("deactivated %s", self.name)
 
-    def __enter__(self) -> Runner:
+    def __enter__(self) -> Self:
         return self.activate()
 
     def __exit__(

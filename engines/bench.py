@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -91,13 +92,18 @@ def time_calls(fn: Callable[[], object], warmup: int, iters: int) -> tuple[float
     return statistics.median(times), float(np.percentile(times, 99))
 
 
-def _result(target: str, model: str, backend: str, batch: int, size: int, ms: tuple[float, float]) -> BenchResult:
+def _result(
+    target: str, model: str, backend: str, batch: int, size: int, ms: tuple[float, float]
+) -> BenchResult:
     med, p99 = ms
-    return BenchResult(target, model, backend, batch, size, round(med, 3), round(p99, 3), round(batch * 1000 / med, 1))
+    return BenchResult(
+        target, model, backend, batch, size, round(med, 3), round(p99, 3), round(batch * 1000 / med, 1)
+    )
 
 
-def bench_networks(paths: dict[str, Path], args: argparse.Namespace, backend: Backend, label: str,
-                   size: int) -> list[BenchResult]:
+def bench_networks(
+    paths: dict[str, Path], args: argparse.Namespace, backend: Backend, label: str, size: int
+) -> list[BenchResult]:
     results = []
     rng = np.random.default_rng(0)
     for net, path in paths.items():
@@ -106,8 +112,16 @@ def bench_networks(paths: dict[str, Path], args: argparse.Namespace, backend: Ba
         with open_runner(path, backend, **_options(args, backend)) as r:
             for b in args.batch:
                 feed = random_feed(r.spec, b, rng)
-                results.append(_result(net, args.model, label, b, size,
-                                       time_calls(lambda: r.infer(feed), args.warmup, args.iters)))
+                results.append(
+                    _result(
+                        net,
+                        args.model,
+                        label,
+                        b,
+                        size,
+                        time_calls(partial(r.infer, feed), args.warmup, args.iters),
+                    )
+                )
                 _print(results[-1])
     return results
 
@@ -115,15 +129,29 @@ def bench_networks(paths: dict[str, Path], args: argparse.Namespace, backend: Ba
 def bench_chain(args: argparse.Namespace, backend: Backend, label: str, precision: str) -> list[BenchResult]:
     results = []
     rng = np.random.default_rng(1)
-    with ReenactmentChain(args.weights, args.model, backend, precision=precision,  # type: ignore[arg-type]
-                          **_options(args, backend)) as chain:
+    with ReenactmentChain(
+        args.weights,
+        args.model,
+        backend,
+        precision=precision,  # type: ignore[arg-type]
+        **_options(args, backend),
+    ) as chain:
         s = chain.image_size
-        chain.set_source(rng.random((3, s, s), dtype=np.float32),
-                         rng.uniform(-0.8, 0.8, (478, 2)).astype(np.float32))
+        chain.set_source(
+            rng.random((3, s, s), dtype=np.float32), rng.uniform(-0.8, 0.8, (478, 2)).astype(np.float32)
+        )
         for b in args.batch:
             aud = rng.random((b, 20), dtype=np.float32)
-            results.append(_result("chain", args.model, label, b, s,
-                                   time_calls(lambda: chain.run(aud), args.warmup, args.iters)))
+            results.append(
+                _result(
+                    "chain",
+                    args.model,
+                    label,
+                    b,
+                    s,
+                    time_calls(partial(chain.run, aud), args.warmup, args.iters),
+                )
+            )
             _print(results[-1])
     return results
 
@@ -133,8 +161,11 @@ def _options(args: argparse.Namespace, backend: Backend) -> dict:
 
 
 def _print(r: BenchResult) -> None:
-    print(f"{r.target:6s} {r.model:5s} {r.backend:17s} batch {r.batch:3d}  {r.size}px  "
-          f"median {r.median_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms  {r.fps:9.1f} frames/s", flush=True)
+    print(
+        f"{r.target:6s} {r.model:5s} {r.backend:17s} batch {r.batch:3d}  {r.size}px  "
+        f"median {r.median_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms  {r.fps:9.1f} frames/s",
+        flush=True,
+    )
 
 
 def _backends(args: argparse.Namespace, probe_path: Path) -> list[Backend]:
@@ -155,13 +186,21 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
         if precision == "int8":
             paths["lt"] = Path("/nonexistent")  # LT is not quantised: timed once above
         found = [p.name for p in paths.values() if p.is_file()]
-        missing = [p.name for n, p in paths.items() if not p.is_file() and (precision == "shipped" or n != "lt")]
-        print(f"{precision}: timing {found or 'nothing'} in {args.weights}" + (f"; missing {missing}" if missing else ""))
+        missing = [
+            p.name for n, p in paths.items() if not p.is_file() and (precision == "shipped" or n != "lt")
+        ]
+        print(
+            f"{precision}: timing {found or 'nothing'} in {args.weights}"
+            + (f"; missing {missing}" if missing else "")
+        )
         if not found:
             continue
         probe = next(p for p in paths.values() if p.is_file())
-        size = (load_spec(paths["gr"], verify_hash=False).image_size if paths["gr"].is_file() else None) or 256
-        for backend in _backends(args, probe) if precision == "shipped" else ["onnxruntime"]:
+        size = (
+            load_spec(paths["gr"], verify_hash=False).image_size if paths["gr"].is_file() else None
+        ) or 256
+        backends: list[Backend] = _backends(args, probe) if precision == "shipped" else ["onnxruntime"]
+        for backend in backends:
             label = backend if precision == "shipped" else f"{backend}-int8"
             try:
                 results += bench_networks(paths, args, backend, label, size)
@@ -174,10 +213,17 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="facegan-bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--weights", type=Path, default=None, help="folder of .onnx + .spec.json (default: realtime/weights)")
+    p.add_argument(
+        "--weights", type=Path, default=None, help="folder of .onnx + .spec.json (default: realtime/weights)"
+    )
     p.add_argument("--model", choices=["lite", "full"], default="lite", help="which Gr/Gb variant")
-    p.add_argument("--backend", nargs="+", choices=["auto", *BACKENDS], default=["auto"],
-                   help="backends to time; auto = every one usable here")
+    p.add_argument(
+        "--backend",
+        nargs="+",
+        choices=["auto", *BACKENDS],
+        default=["auto"],
+        help="backends to time; auto = every one usable here",
+    )
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (streams per call)")
     p.add_argument("--iters", type=int, default=50, help="timed calls per row")
     p.add_argument("--warmup", type=int, default=5, help="untimed calls first (CUDA graphs capture here)")
@@ -192,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run(args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": machine, "results": [asdict(r) for r in results]}, indent=1))
+        args.json.write_text(
+            json.dumps({"machine": machine, "results": [asdict(r) for r in results]}, indent=1)
+        )
         print(f"wrote {args.json}")
     return 0 if results else 1
 

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 
 from engines.base import Runner
 from engines.registry import BackendChoice, open_runner
-from engines.spec import EngineError, ModelFileError, SpecMismatchError
+from engines.spec import EngineError, ModelFileError, SpecMismatchError, check_arrays
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +78,25 @@ class ReenactmentChain:
         }
         for net, r in self.runners.items():
             if r.spec.network != net:
-                raise ModelFileError(f"{r.model_path}: spec says network {r.spec.network!r}, expected {net!r}")
+                raise ModelFileError(
+                    f"{r.model_path}: spec says network {r.spec.network!r}, expected {net!r}"
+                )
         self.variant = variant
         self.backend = self.runners["gr"].backend
         self.image_size = int(self.runners["gr"].spec.input("source").shape[-1])
         self._source: SourceTensors | None = None
         self._tiled: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._fused: Any = None  # engines.torch_backend.FusedTorchChain when every network runs on torch
 
-    def __enter__(self) -> ReenactmentChain:
+    def __enter__(self) -> Self:
         for r in self.runners.values():
             r.activate()
+        if all(r.backend == "torch" for r in self.runners.values()):
+            from engines.torch_backend import FusedTorchChain, TorchRunner
+
+            runners = [self.runners[n] for n in ("lt", "gr", "gb")]
+            assert all(isinstance(r, TorchRunner) for r in runners)
+            self._fused = FusedTorchChain(*runners)  # type: ignore[arg-type]
         return self
 
     def __exit__(
@@ -96,6 +105,7 @@ class ReenactmentChain:
         self.close()
 
     def close(self) -> None:
+        self._fused = None
         for r in self.runners.values():
             r.deactivate()
 
@@ -103,7 +113,9 @@ class ReenactmentChain:
         """Source-side tensors for `crop (3, S, S)` float32 in [0, 1] and `ls (478, 2)` float32."""
         s = self.image_size
         if crop.shape != (3, s, s) or ls.ndim != 2 or ls.shape[1] != 2:
-            raise SpecMismatchError(f"set_source: crop {crop.shape} must be (3, {s}, {s}), ls {ls.shape} (N, 2)")
+            raise SpecMismatchError(
+                f"set_source: crop {crop.shape} must be (3, {s}, {s}), ls {ls.shape} (N, 2)"
+            )
         out = self.runners["gr"].infer({"source": crop[None], "landmarks": ls[None]})
         seg = out["seg"][0]  # (3, S, S)
         background = (crop * seg[0:1]).astype(np.float32, copy=False)  # Ib, (3, S, S)
@@ -141,6 +153,12 @@ class ReenactmentChain:
         if aud.ndim != 2:
             raise SpecMismatchError(f"run: aud must be (B, 20), got shape {aud.shape}")
         source, ls, background = self._batched_source(aud.shape[0], sources)
+        if self._fused is not None:  # one device-resident graph; validate what the runners would have
+            check_arrays(self.runners["lt"].spec.inputs, {"ls": ls, "aud": aud}, "input", "lt")
+            check_arrays(
+                self.runners["gb"].spec.inputs, {"face": source, "background": background}, "input", "gb"
+            )
+            return ChainOutput(**self._fused.run(ls, aud, source, background))
         lt = self.runners["lt"].infer({"ls": ls, "aud": aud})["lt"]  # (B, 478, 2)
         gr = self.runners["gr"].infer({"source": source, "landmarks": lt})
         seg = gr["seg"]  # (B, 3, S, S)

@@ -9,6 +9,8 @@ fp16 network evaluated in float32 arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
@@ -56,9 +58,9 @@ def _upcast_type(tp: onnx.TypeProto) -> bool:
     return False
 
 
-def _upcast_nodes(nodes: list[onnx.NodeProto] | object) -> int:
+def _upcast_nodes(nodes: Iterable[onnx.NodeProto]) -> int:
     changed = 0
-    for node in nodes:  # type: ignore[attr-defined]
+    for node in nodes:
         for attr in node.attribute:
             if attr.type == onnx.AttributeProto.INT and attr.name in _TYPE_ATTRS and attr.i == _F16:
                 attr.i = _F32

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class OnnxRuntimeRunner(Runner):
         super().__init__(model_path, spec)
         self.threads = threads or cpu_threads()
         self.providers = providers
-        self._session: object | None = None
+        self._session: Any = None
 
     def _activate(self) -> None:
         try:
@@ -85,7 +86,7 @@ class OnnxRuntimeRunner(Runner):
 
     def _infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = list(self.spec.output_names)
-        outs = self._session.run(names, dict(feed))  # type: ignore[attr-defined]
+        outs = self._session.run(names, dict(feed))
         return dict(zip(names, outs, strict=True))
 
     def _deactivate(self) -> None:

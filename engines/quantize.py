@@ -93,8 +93,13 @@ def chain_feeds(weights_dir: Path, variant: Variant, frames: CalibrationFrames) 
     return feeds
 
 
-def quantize_static_int8(model_path: str | Path, calibration: Sequence[Feed], out_path: str | Path | None = None,
-                         *, per_channel: bool = True) -> Path:
+def quantize_static_int8(
+    model_path: str | Path,
+    calibration: Sequence[Feed],
+    out_path: str | Path | None = None,
+    *,
+    per_channel: bool = True,
+) -> Path:
     """Write `<name>.int8.onnx` (QDQ, uint8 activations, int8 weights) and its spec; return its path."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -110,7 +115,8 @@ def quantize_static_int8(model_path: str | Path, calibration: Sequence[Feed], ou
             self._it = iter(calibration)
 
         def get_next(self) -> dict | None:
-            return dict(next(self._it, None) or {}) or None
+            feed = next(self._it, None)
+            return None if feed is None else dict(feed)
 
     src = Path(model_path)
     spec = load_spec(src)
@@ -120,12 +126,17 @@ def quantize_static_int8(model_path: str | Path, calibration: Sequence[Feed], ou
         fp32.write_bytes(load_onnx(src))  # quantisation needs float32 weights: upcast the fp16 export
         try:
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
-        except Exception as exc:  # pre-processing only helps; quantising without it still works
+        except Exception as exc:  # noqa: BLE001 - pre-processing only helps; quantising without it still works
             log.warning("%s: quant_pre_process failed (%s); quantising without it", src.name, exc)
             pre = fp32
         quantize_static(
-            str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            str(pre),
+            str(out),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
         )
     write_spec(dataclasses.replace(spec, precision="int8", onnx_sha256=sha256_file(out)), out)
@@ -160,7 +171,9 @@ def _time_chain(chain: ReenactmentChain, aud: np.ndarray, repeats: int) -> float
     return statistics.median(times)
 
 
-def evaluate_int8(weights_dir: Path, variant: Variant, heldout: CalibrationFrames, repeats: int = 30) -> QuantReport:
+def evaluate_int8(
+    weights_dir: Path, variant: Variant, heldout: CalibrationFrames, repeats: int = 30
+) -> QuantReport:
     """Speed and PSNR of the int8 chain against the shipped one on held-out frames."""
     images: dict[str, list[np.ndarray]] = {"shipped": [], "int8": []}
     ms: dict[str, float] = {}
@@ -174,8 +187,9 @@ def evaluate_int8(weights_dir: Path, variant: Variant, heldout: CalibrationFrame
     return QuantReport(variant, 0, len(heldout), ms["shipped"], ms["int8"], ms["shipped"] / ms["int8"], score)
 
 
-def quantize_chain(weights_dir: str | Path, variant: Variant, frames: CalibrationFrames, n_calib: int = 32
-                   ) -> QuantReport:
+def quantize_chain(
+    weights_dir: str | Path, variant: Variant, frames: CalibrationFrames, n_calib: int = 32
+) -> QuantReport:
     """Quantise Gr and Gb of `variant` in place next to the shipped files and report on held-out frames."""
     weights_dir = Path(weights_dir)
     calib, heldout = frames.split(n_calib)
@@ -198,9 +212,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     r = quantize_chain(args.weights, args.model, load_calibration_frames(args.frames), args.calib)
-    print(f"int8 {r.variant}: calibrated on {r.calib_frames} frames, evaluated on {r.heldout_frames} held-out")
-    print(f"chain batch 1: shipped {r.shipped_ms:.1f} ms, int8 {r.int8_ms:.1f} ms ({r.speedup:.2f}x); "
-          f"PSNR int8 vs shipped {r.psnr_db:.1f} dB")
+    print(
+        f"int8 {r.variant}: calibrated on {r.calib_frames} frames, evaluated on {r.heldout_frames} held-out"
+    )
+    print(
+        f"chain batch 1: shipped {r.shipped_ms:.1f} ms, int8 {r.int8_ms:.1f} ms ({r.speedup:.2f}x); "
+        f"PSNR int8 vs shipped {r.psnr_db:.1f} dB"
+    )
     return 0
 
 

@@ -48,7 +48,7 @@ def _probe_torch(model_path: Path) -> str | None:
 def _probe_tensorrt(model_path: Path) -> str | None:
     try:
         import tensorrt  # noqa: F401
-    except Exception as exc:  # stub sdists raise odd things on import
+    except Exception as exc:  # noqa: BLE001 - stub sdists raise odd things on import
         return (
             f"import tensorrt failed ({type(exc).__name__}: {exc}); install NVIDIA TensorRT's Python "
             "package with its builder libraries (pip install tensorrt from NVIDIA's index)"
@@ -93,7 +93,7 @@ def resolve_backend(model_path: str | Path, backend: BackendChoice = "auto") -> 
         if reason is not None:
             raise BackendUnavailableError(f"backend {backend!r} is not usable for {path.name}: {reason}")
         return _entry(backend).name
-    skipped = []
+    skipped: list[str] = []
     for e in REGISTRY:
         reason = e.probe(path)
         if reason is None:

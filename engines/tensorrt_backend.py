@@ -43,7 +43,7 @@ def engine_key(gpu: str, trt_version: str, onnx_sha256: str, precision: str, max
 def _import_trt() -> Any:
     try:
         import tensorrt as trt
-    except Exception as exc:
+    except Exception as exc:  # stub sdists fail on import in odd ways
         raise BackendUnavailableError(
             f"backend 'tensorrt' needs NVIDIA TensorRT's Python package with its builder libraries "
             f"(pip install tensorrt from NVIDIA's index); import tensorrt failed: {exc}"

@@ -27,9 +27,15 @@ def run_once(cfg: PipelineConfig) -> dict[str, float | str]:
         lat = np.array(stats._latency) * 1e3
         times = np.array(stats._out_times)
     fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-    return {"renderer": pipeline.parts.render.renderer.name, "frames": snap.frames, "dropped": snap.dropped,
-            "fps": fps, "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
-            **{f"{k} ms": v for k, v in snap.stage_ms.items()}}
+    return {
+        "renderer": pipeline.parts.render.renderer.name,
+        "frames": snap.frames,
+        "dropped": snap.dropped,
+        "fps": fps,
+        "p50": float(np.percentile(lat, 50)),
+        "p99": float(np.percentile(lat, 99)),
+        **{f"{k} ms": v for k, v in snap.stage_ms.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,17 +50,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
     print(f"source {a.source}, driving {a.driving}, {a.max_frames} frames\n")
-    print("| backend | mode | renderer | frames out | dropped | fps | latency p50 ms | p99 ms | stages (median ms) |")
+    print(
+        "| backend | mode | renderer | frames out | dropped | fps | latency p50 ms | p99 ms | stages (median ms) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
-    base = PipelineConfig(source=a.source, sinks=(), model=a.model,
-                          max_frames=a.max_frames, stats_interval_s=0)
+    base = PipelineConfig(
+        source=a.source, sinks=(), model=a.model, max_frames=a.max_frames, stats_interval_s=0
+    )
     for backend in a.backend or ["auto"]:
         for mode, pace in ((f"paced {a.pace_fps:g} fps", a.pace_fps), ("unpaced", None)):
             cfg = replace(base, backend=backend, driving=DrivingConfig(path=a.driving, pace_fps=pace))
             r = run_once(cfg)
             stages = ", ".join(f"{k[:-3]} {v:.1f}" for k, v in r.items() if k.endswith(" ms"))
-            print(f"| {backend} | {mode} | {r['renderer']} | {r['frames']} | {r['dropped']} | {r['fps']:.1f} "
-                  f"| {r['p50']:.1f} | {r['p99']:.1f} | {stages} |")
+            print(
+                f"| {backend} | {mode} | {r['renderer']} | {r['frames']} | {r['dropped']} | {r['fps']:.1f} "
+                f"| {r['p50']:.1f} | {r['p99']:.1f} | {stages} |"
+            )
     return 0
 
 

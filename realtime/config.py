@@ -6,10 +6,11 @@ Each field's docstring is also its CLI help, so the two never drift apart.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 Backend = Literal["auto", "onnxruntime", "torch", "tensorrt"]
 Model = Literal["lite", "full"]
@@ -44,7 +45,7 @@ class SinkSpec:
     """Output file, for SinkKind.FILE only."""
 
     @staticmethod
-    def parse(text: str) -> "SinkSpec":
+    def parse(text: str) -> SinkSpec:
         """'virtualcam' | 'webrtc' | 'window' | 'file:PATH'."""
         if text.startswith("file:"):
             path = text[len("file:") :]
@@ -64,7 +65,7 @@ class Background:
     """The picture behind the face, for BackgroundMode.IMAGE."""
 
     @staticmethod
-    def parse(text: str) -> "Background":
+    def parse(text: str) -> Background:
         if text in (BackgroundMode.SOURCE.value, BackgroundMode.BLUR.value):
             return Background(BackgroundMode(text))
         return Background(BackgroundMode.IMAGE, Path(text).expanduser())
@@ -124,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--driving", type=Path, help=_doc(DrivingConfig, "path"))
     p.add_argument("--camera", default="0", metavar="INDEX_OR_PATH", help=_doc(DrivingConfig, "camera"))
     p.add_argument(
-        "--sink", action="append", metavar="SINK",
+        "--sink",
+        action="append",
+        metavar="SINK",
         help="virtualcam (default) | webrtc | file:PATH | window; repeat for several",
     )
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "torch", "tensorrt"])

@@ -12,8 +12,9 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -86,8 +87,15 @@ class Parts:
 
 
 class Pipeline:
-    def __init__(self, parts: Parts, *, policy: DropPolicy, max_frames: int | None = None,
-                 stats: Stats | None = None, stats_interval_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        parts: Parts,
+        *,
+        policy: DropPolicy,
+        max_frames: int | None = None,
+        stats: Stats | None = None,
+        stats_interval_s: float = 0.0,
+    ) -> None:
         self.parts, self.max_frames, self.stats_interval_s = parts, max_frames, stats_interval_s
         self.stats = stats or Stats()
         self._slots = [Slot(policy, self.stats.drop) for _ in range(3)]
@@ -96,8 +104,10 @@ class Pipeline:
     def run(self) -> StatsSnapshot:
         """Run until the source ends, max_frames, quit, or an error (re-raised here)."""
         stages = (self._capture, self._analyse, self._infer)
-        threads = [threading.Thread(target=self._guard, args=(f, i), name=f.__name__.strip("_"), daemon=True)
-                   for i, f in enumerate(stages)]
+        threads = [
+            threading.Thread(target=self._guard, args=(f, i), name=f.__name__.strip("_"), daemon=True)
+            for i, f in enumerate(stages)
+        ]
         for t in threads:
             t.start()
         try:
@@ -189,8 +199,9 @@ def face_analyzer(mode: str) -> Any:
 
 
 @contextlib.contextmanager
-def build_pipeline(cfg: PipelineConfig, analyzer_factory: Callable[[str], Any] = face_analyzer,
-                   stats: Stats | None = None) -> Iterator[Pipeline]:
+def build_pipeline(
+    cfg: PipelineConfig, analyzer_factory: Callable[[str], Any] = face_analyzer, stats: Stats | None = None
+) -> Iterator[Pipeline]:
     """The real parts for a config; every failure a user can fix is a SetupError. `analyzer_factory(mode)`
     makes the face analyzers (tests pass a lighter one)."""
     from realtime.sinks import open_sinks
@@ -206,7 +217,9 @@ def build_pipeline(cfg: PipelineConfig, analyzer_factory: Callable[[str], Any] =
         prepared = prepare_source(photo, photo_analyzer)
         source = stack.enter_context(open_source(cfg.driving))  # type: ignore[arg-type]
         driver_analyzer = stack.enter_context(analyzer_factory("video"))
-        render = RenderStage(make_crop_renderer(cfg.weights_dir or weights_dir(), cfg.model, cfg.backend), prepared)
+        render = RenderStage(
+            make_crop_renderer(cfg.weights_dir or weights_dir(), cfg.model, cfg.backend), prepared
+        )
         controls = Controls(cfg.background.mode, picture)
         stats = stats or Stats()
         upload_lock = threading.Lock()
@@ -216,11 +229,17 @@ def build_pipeline(cfg: PipelineConfig, analyzer_factory: Callable[[str], Any] =
                 controls.set_source(prepare_source(rgb, photo_analyzer))
 
         h, w = photo.shape[:2]
-        sinks = open_sinks(cfg, stack, width=w, height=h, fps=source.fps, controls=controls, stats=stats,
-                           on_upload=on_upload)
+        sinks = open_sinks(
+            cfg, stack, width=w, height=h, fps=source.fps, controls=controls, stats=stats, on_upload=on_upload
+        )
         parts = Parts(source, driver_analyzer, DrivingStage(profile), render, sinks, controls)
-        yield Pipeline(parts, policy=cfg.drop_policy, max_frames=cfg.max_frames, stats=stats,
-                       stats_interval_s=cfg.stats_interval_s)
+        yield Pipeline(
+            parts,
+            policy=cfg.drop_policy,
+            max_frames=cfg.max_frames,
+            stats=stats,
+            stats_interval_s=cfg.stats_interval_s,
+        )
 
 
 def _load_profile(cfg: PipelineConfig) -> Any:
@@ -234,4 +253,3 @@ def _load_profile(cfg: PipelineConfig) -> Any:
         return NeutralProfile.from_profile(load_profile(cfg.calibration))
     except (OSError, ValueError, KeyError) as e:
         raise SetupError(f"cannot read the calibration profile {cfg.calibration}: {e}") from None
-

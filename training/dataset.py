@@ -69,13 +69,17 @@ def open_dataset(path: str | Path) -> Dataset:
         raise DatasetError(f"dataset folder {root} does not exist; make one with `facegan-prepare`")
     meta_path = root / "dataset.json"
     if not meta_path.is_file():
-        raise DatasetError(f"{root} has no dataset.json: not a prepared dataset (or `facegan-prepare` is still running)")
+        raise DatasetError(
+            f"{root} has no dataset.json: not a prepared dataset (or `facegan-prepare` is still running)"
+        )
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as e:
         raise DatasetError(f"{meta_path} is not valid JSON (half-written?): {e}") from e
     if meta.get("format") != FORMAT or meta.get("version") != 1:
-        raise DatasetError(f"{meta_path}: expected format {FORMAT!r} version 1, got {meta.get('format')!r} {meta.get('version')!r}")
+        raise DatasetError(
+            f"{meta_path}: expected format {FORMAT!r} version 1, got {meta.get('format')!r} {meta.get('version')!r}"
+        )
     tracks, skipped = [], []
     for t in meta.get("tracks", []):
         d = root / t["dir"]
@@ -85,13 +89,19 @@ def open_dataset(path: str | Path) -> Dataset:
             continue
         tracks.append(TrackInfo(t["id"], t["identity"], t.get("source", ""), t["kind"], int(t["frames"]), d))
     if skipped:
-        log.warning("%s: ignoring %d half-written tracks (no DONE or meta.npz): %s", root, len(skipped), skipped[:10])
+        log.warning(
+            "%s: ignoring %d half-written tracks (no DONE or meta.npz): %s", root, len(skipped), skipped[:10]
+        )
     if not tracks:
-        raise DatasetError(f"{root} holds no complete track ({len(skipped)} half-written); run `facegan-prepare` to finish it")
+        raise DatasetError(
+            f"{root} holds no complete track ({len(skipped)} half-written); run `facegan-prepare` to finish it"
+        )
     return Dataset(root, int(meta["crop_size"]), tuple(tracks), tuple(skipped))
 
 
-def split_identities(dataset: Dataset, val_fraction: float, seed: int) -> tuple[tuple[TrackInfo, ...], tuple[TrackInfo, ...]]:
+def split_identities(
+    dataset: Dataset, val_fraction: float, seed: int
+) -> tuple[tuple[TrackInfo, ...], tuple[TrackInfo, ...]]:
     """Hold whole people out: (train tracks, validation tracks), no identity on both sides.
 
     Only identities with at least one multi-frame track are candidates for validation, so that validation
@@ -100,7 +110,7 @@ def split_identities(dataset: Dataset, val_fraction: float, seed: int) -> tuple[
     ids = dataset.identities
     moving = sorted({t.identity for t in dataset.tracks if t.frames > 1}) or list(ids)
     rng = np.random.default_rng(seed)
-    n_val = int(round(len(moving) * val_fraction))
+    n_val = round(len(moving) * val_fraction)
     n_val = min(max(n_val, 1 if len(ids) > 1 else 0), len(moving) - (1 if len(ids) == len(moving) else 0))
     val_ids = set(rng.permutation(moving)[:n_val].tolist())
     train = tuple(t for t in dataset.tracks if t.identity not in val_ids)
@@ -125,24 +135,50 @@ def load_track(info: TrackInfo, crop_size: int, size: int | None = None, images:
         seg = np.stack([cv2.resize(s, (size, size), interpolation=cv2.INTER_NEAREST) for s in seg])
     n = min(len(frames), len(seg), len(lm))
     if n != len(lm):
-        log.warning("track %s: %d frames, %d masks, %d landmark rows; using %d", info.id, len(frames), len(seg), len(lm), n)
+        log.warning(
+            "track %s: %d frames, %d masks, %d landmark rows; using %d",
+            info.id,
+            len(frames),
+            len(seg),
+            len(lm),
+            n,
+        )
     return TrackArrays(info, lm[:n], aud[:n], frames[:n], seg[:n].astype(np.uint8))
 
 
 def _decode(path: Path, size: int) -> np.ndarray:
-    import av
     import cv2
 
     if not path.is_file():
         raise DatasetError(f"{path} is missing")
     out = []
+    for img in _frames(path):
+        if img.shape[0] != size:
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        out.append(img)
+    if not out:
+        raise DatasetError(f"{path} holds no frames (half-written?)")
+    return np.stack(out)  # (T, s, s, 3) uint8
+
+
+def _frames(path: Path):
+    """RGB frames of an MP4: PyAV where installed, else OpenCV (the GPU machines have only OpenCV)."""
+    try:
+        import av
+    except ImportError:
+        import cv2
+
+        cap = cv2.VideoCapture(str(path))
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        cap.release()
+        return
     with av.open(str(path)) as c:
         for f in c.decode(video=0):
-            img = f.to_ndarray(format="rgb24")
-            if img.shape[0] != size:
-                img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-            out.append(img)
-    return np.stack(out)  # (T, s, s, 3) uint8
+            yield f.to_ndarray(format="rgb24")
 
 
 # ---------------------------------------------------------------- pairs and augmentation
@@ -185,7 +221,9 @@ def track_weights(tracks: list[TrackArrays], cap: int = 50) -> np.ndarray:
     return w / w.sum()
 
 
-def sample_pairs(tracks: list[TrackArrays], batch: int, rng: np.random.Generator, weights: np.ndarray) -> PairBatch:
+def sample_pairs(
+    tracks: list[TrackArrays], batch: int, rng: np.random.Generator, weights: np.ndarray
+) -> PairBatch:
     """Source frame and driving frame drawn independently from anywhere in the same track."""
     ti = rng.choice(len(tracks), size=batch, p=weights)
     si, di = [], []
@@ -232,7 +270,9 @@ def _flip(b: PairBatch, sel: torch.Tensor) -> PairBatch:
     return PairBatch(**out)
 
 
-def _affine(img: torch.Tensor | None, seg: torch.Tensor | None, lm: torch.Tensor, s: torch.Tensor, t: torch.Tensor):
+def _affine(
+    img: torch.Tensor | None, seg: torch.Tensor | None, lm: torch.Tensor, s: torch.Tensor, t: torch.Tensor
+):
     # Output pixel u samples input at s*u + t; a landmark at input p lands at (p - t) / s.
     b = lm.shape[0]
     lm = (lm - t.view(b, 1, 2)) / s.view(b, 1, 1)
@@ -288,10 +328,11 @@ class _SynthFace:
     bg: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
-def write_synthetic_dataset(path: str | Path, n_tracks: int = 4, frames: int = 8, size: int = 64, seed: int = 0) -> Path:
+def write_synthetic_dataset(
+    path: str | Path, n_tracks: int = 4, frames: int = 8, size: int = 64, seed: int = 0
+) -> Path:
     """A structured fake prepared dataset: one identity per track (ellipse face, hair cap, landmark dots whose
     motion is a fixed linear function of AUd), proper masks, meta and DONE files. Deterministic from `seed`."""
-    import av
     import cv2
 
     root = Path(path)
@@ -328,11 +369,25 @@ def write_synthetic_dataset(path: str | Path, n_tracks: int = 4, frames: int = 8
             segs.append(seg)
         _write_mp4(d / "crops.mp4", imgs)
         np.savez_compressed(d / "masks.npz", seg=np.stack(segs))
-        np.savez_compressed(d / "meta.npz", landmarks=lm, aus=aus, pose=pose,
-                            frame_index=np.arange(frames, dtype=np.int32), transform=np.eye(2, 3))
+        np.savez_compressed(
+            d / "meta.npz",
+            landmarks=lm,
+            aus=aus,
+            pose=pose,
+            frame_index=np.arange(frames, dtype=np.int32),
+            transform=np.eye(2, 3),
+        )
         (d / "DONE").write_text("ok\n")
-        tracks.append({"id": tid, "identity": f"person{k}", "source": f"synthetic/{tid}", "kind": "video",
-                       "frames": frames, "dir": f"tracks/{tid}"})
+        tracks.append(
+            {
+                "id": tid,
+                "identity": f"person{k}",
+                "source": f"synthetic/{tid}",
+                "kind": "video",
+                "frames": frames,
+                "dir": f"tracks/{tid}",
+            }
+        )
     summary = {"inputs": n_tracks, "tracks": n_tracks, "frames": n_tracks * frames, "rejected": {}}
     meta = {"format": FORMAT, "version": 1, "crop_size": size, "tracks": tracks, "summary": summary}
     (root / "dataset.json").write_text(json.dumps(meta, indent=1))

@@ -80,8 +80,16 @@ def example_inputs(net: str, size: int, batch: int = 2, seed: int = 0) -> tuple[
 def to_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], io_: NetIO) -> bytes:
     buf = io.BytesIO()
     dyn = {n: {0: "batch"} for n in io_.inputs + io_.outputs}
-    torch.onnx.export(module, args, buf, input_names=list(io_.inputs), output_names=list(io_.outputs),
-                      opset_version=OPSET, dynamic_axes=dyn, dynamo=False)
+    torch.onnx.export(
+        module,
+        args,
+        buf,
+        input_names=list(io_.inputs),
+        output_names=list(io_.outputs),
+        opset_version=OPSET,
+        dynamic_axes=dyn,
+        dynamo=False,
+    )
     return buf.getvalue()
 
 
@@ -109,22 +117,30 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
-def check_parity(net: str, ref: tuple[torch.Tensor, ...], fp32: list[np.ndarray], fp16: list[np.ndarray]) -> dict[str, float]:
+def check_parity(
+    net: str, ref: tuple[torch.Tensor, ...], fp32: list[np.ndarray], fp16: list[np.ndarray]
+) -> dict[str, float]:
     """Raise ParityError unless both ONNX graphs match torch within the stated tolerances."""
     io_, report = IO[net], {}
     for name, r, a, h in zip(io_.outputs, ref, fp32, fp16, strict=True):
         r = r.numpy()
         report[f"{name}_fp32_max_abs"] = err32 = float(np.abs(a - r).max())
         if err32 > FP32_MAX_ABS:
-            raise ParityError(f"{net}.{name}: fp32 ONNX differs from torch by {err32:.2e} > {FP32_MAX_ABS:.0e}")
+            raise ParityError(
+                f"{net}.{name}: fp32 ONNX differs from torch by {err32:.2e} > {FP32_MAX_ABS:.0e}"
+            )
         if name in io_.image_outputs:
             report[f"{name}_fp16_psnr_db"] = p = psnr(h, r)
             if p < FP16_MIN_PSNR:
-                raise ParityError(f"{net}.{name}: fp16 ONNX PSNR {p:.1f} dB < {FP16_MIN_PSNR} dB against torch")
+                raise ParityError(
+                    f"{net}.{name}: fp16 ONNX PSNR {p:.1f} dB < {FP16_MIN_PSNR} dB against torch"
+                )
         else:
             report[f"{name}_fp16_max_abs"] = e16 = float(np.abs(h - r).max())
             if e16 > FP16_MAX_ABS:
-                raise ParityError(f"{net}.{name}: fp16 ONNX differs from torch by {e16:.2e} > {FP16_MAX_ABS:.0e}")
+                raise ParityError(
+                    f"{net}.{name}: fp16 ONNX differs from torch by {e16:.2e} > {FP16_MAX_ABS:.0e}"
+                )
     return report
 
 
@@ -136,7 +152,9 @@ def default_name(net: str, cfg: TrainConfig) -> str:
     return f"{net}_{cfg.variant}" if net in ("gr", "gb") else net
 
 
-def export_network(ck: dict[str, Any], net: str, out_dir: Path, name: str, precision: str = "fp16") -> dict[str, Any]:
+def export_network(
+    ck: dict[str, Any], net: str, out_dir: Path, name: str, precision: str = "fp16"
+) -> dict[str, Any]:
     """Export one network of a checkpoint; writes <name>.onnx, .spec.json and .md only if parity holds."""
     cfg: TrainConfig = ck["config"]
     model = build_models(cfg)[net]
@@ -152,7 +170,9 @@ def export_network(ck: dict[str, Any], net: str, out_dir: Path, name: str, preci
         import copy
 
         onnx16 = to_onnx(_Fp16(copy.deepcopy(model)), args, io_)
-    report = check_parity(net, ref, run_onnx(onnx32, io_.inputs, args), run_onnx(_upcast(onnx16), io_.inputs, args))
+    report = check_parity(
+        net, ref, run_onnx(onnx32, io_.inputs, args), run_onnx(_upcast(onnx16), io_.inputs, args)
+    )
     data = onnx16 if precision == "fp16" else onnx32
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / f"{name}.onnx"
@@ -165,32 +185,61 @@ def export_network(ck: dict[str, Any], net: str, out_dir: Path, name: str, preci
     return report
 
 
-def make_spec(net: str, cfg: TrainConfig, ck: dict[str, Any], data: bytes, precision: str,
-              args: tuple[torch.Tensor, ...], ref: tuple[torch.Tensor, ...]) -> dict[str, Any]:
+def make_spec(
+    net: str,
+    cfg: TrainConfig,
+    ck: dict[str, Any],
+    data: bytes,
+    precision: str,
+    args: tuple[torch.Tensor, ...],
+    ref: tuple[torch.Tensor, ...],
+) -> dict[str, Any]:
     def shapes(names: tuple[str, ...], ts: tuple[torch.Tensor, ...]) -> list[dict[str, Any]]:
-        return [{"name": n, "shape": ["batch", *t.shape[1:]], "dtype": "float32"} for n, t in zip(names, ts, strict=True)]
+        return [
+            {"name": n, "shape": ["batch", *t.shape[1:]], "dtype": "float32"}
+            for n, t in zip(names, ts, strict=True)
+        ]
 
     image = net in ("gr", "gb")
     return {
-        "format": "facegan-io-spec", "version": 1, "network": net,
+        "format": "facegan-io-spec",
+        "version": 1,
+        "network": net,
         "variant": cfg.variant if image else None,
         "image_size": cfg.size if image else None,
         "num_landmarks": cfg.lt.num_landmarks if net != "gb" else None,
-        "precision": precision, "opset": OPSET,
+        "precision": precision,
+        "opset": OPSET,
         "onnx_sha256": hashlib.sha256(data).hexdigest(),
-        "inputs": shapes(IO[net].inputs, args), "outputs": shapes(IO[net].outputs, ref),
-        "training": {"config": asdict(cfg), "steps": ck["step"], "dataset": ck.get("dataset", ""),
-                     "val_identities": ck.get("val_identities", []), "metrics": ck.get("metrics", {})},
+        "inputs": shapes(IO[net].inputs, args),
+        "outputs": shapes(IO[net].outputs, ref),
+        "training": {
+            "config": asdict(cfg),
+            "steps": ck["step"],
+            "dataset": ck.get("dataset", ""),
+            "val_identities": ck.get("val_identities", []),
+            "metrics": ck.get("metrics", {}),
+        },
     }
 
 
-def model_card(name: str, net: str, cfg: TrainConfig, ck: dict[str, Any], parity: dict[str, float],
-               nparams: int, nbytes: int, precision: str) -> str:
+def model_card(
+    name: str,
+    net: str,
+    cfg: TrainConfig,
+    ck: dict[str, Any],
+    parity: dict[str, float],
+    nparams: int,
+    nbytes: int,
+    precision: str,
+) -> str:
     val_ids = ck.get("val_identities", [])
     metrics = ck.get("metrics", {}) or {}
     lines = [
-        f"# {name}: FACEGAN {net.upper()} ({cfg.variant})", "",
-        "Generated by `facegan-export` from the training checkpoint; numbers below are read from it, not typed.", "",
+        f"# {name}: FACEGAN {net.upper()} ({cfg.variant})",
+        "",
+        "Generated by `facegan-export` from the training checkpoint; numbers below are read from it, not typed.",
+        "",
         f"- Data: `{ck.get('dataset', '?')}` (prepared from ../shared/data/dev; internal research data, not shipped)",
         f"- Identities held out for validation: {len(val_ids)} ({', '.join(val_ids[:12])}{' ...' if len(val_ids) > 12 else ''})",
         f"- Training stage `{cfg.stage}`, steps: {ck['step']}, batch {cfg.batch} per process x {ck.get('world_size', 1)}",
@@ -198,7 +247,9 @@ def model_card(name: str, net: str, cfg: TrainConfig, ck: dict[str, Any], parity
         f"- Hardware: {ck.get('hardware', 'unknown')}",
         f"- Parameters: {nparams:,}; file: {nbytes / 1e6:.2f} MB, {precision} weights, float32 inputs/outputs, opset {OPSET}",
         "- Landmarks: the full 478-point MediaPipe mesh (normalised crop coordinates), not a 68-point subset.",
-        "", "## Validation metrics (held-out identities, last validation of the run)", "",
+        "",
+        "## Validation metrics (held-out identities, last validation of the run)",
+        "",
     ]
     lines += [f"- `{k}`: {v:.5f}" for k, v in metrics.items()] or ["- none recorded"]
     lines += ["", "## Export parity (torch vs ONNX Runtime, CPU)", ""]
@@ -211,8 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="facegan-export", description=__doc__.split("\n")[0])
     p.add_argument("checkpoint", type=Path, help="run folder or checkpoint.pt")
     p.add_argument("--out", type=Path, required=True, help="folder for <name>.onnx/.spec.json/.md")
-    p.add_argument("--name", default=None, help="file name stem (one network only); default lt, la, gr_lite, ...")
-    p.add_argument("--net", choices=["lt", "la", "gr", "gb"], default=None, help="which network of the checkpoint")
+    p.add_argument(
+        "--name", default=None, help="file name stem (one network only); default lt, la, gr_lite, ..."
+    )
+    p.add_argument(
+        "--net", choices=["lt", "la", "gr", "gb"], default=None, help="which network of the checkpoint"
+    )
     p.add_argument("--precision", choices=["fp16", "fp32"], default="fp16", help="what <name>.onnx holds")
     a = p.parse_args(argv)
     try:

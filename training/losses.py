@@ -51,7 +51,9 @@ def pixel_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | No
     return (diff * weight).sum() / (weight.sum() * pred.shape[1]).clamp(min=1.0)
 
 
-def feature_matching(fake: Sequence[Sequence[torch.Tensor]], real: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+def feature_matching(
+    fake: Sequence[Sequence[torch.Tensor]], real: Sequence[Sequence[torch.Tensor]]
+) -> torch.Tensor:
     """Eq. 6, substituted: the paper's VGG perceptual loss becomes L1 between the multi-scale discriminator's
     intermediate features of the generated and the real image (no ImageNet weights are available here)."""
     total = fake[0][0].new_zeros(())
@@ -68,7 +70,9 @@ def adversarial_g(fake: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
     return sum((-s[-1].mean() for s in fake), fake[0][-1].new_zeros(()))
 
 
-def adversarial_d(fake: Sequence[Sequence[torch.Tensor]], real: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+def adversarial_d(
+    fake: Sequence[Sequence[torch.Tensor]], real: Sequence[Sequence[torch.Tensor]]
+) -> torch.Tensor:
     """Eqs. 7 and 10, discriminator side (hinge), summed over scales."""
     loss = fake[0][-1].new_zeros(())
     for f, r in zip(fake, real, strict=True):
@@ -88,5 +92,7 @@ def segmentation_ce(seg_logits: torch.Tensor, target: torch.Tensor) -> torch.Ten
 def mask_regularisation(mask: torch.Tensor, tv_weight: float = 1.0) -> torch.Tensor:
     """Eq. 11: L2 on the blend mask M (use Ib wherever it suffices) + total variation (a smooth seam), (B,1,S,S)."""
     l2 = (mask**2).mean()
-    tv = (mask[..., 1:, :] - mask[..., :-1, :]).abs().mean() + (mask[..., :, 1:] - mask[..., :, :-1]).abs().mean()
+    tv = (mask[..., 1:, :] - mask[..., :-1, :]).abs().mean() + (
+        mask[..., :, 1:] - mask[..., :, :-1]
+    ).abs().mean()
     return l2 + tv_weight * tv

@@ -696,8 +696,10 @@ def build_parser() -> argparse.ArgumentParser:
         "blurred, short_track, unreadable_frame (frames); unreadable_file, corrupt_video, missing_file, failed "
         "(files). Several faces in a frame: the largest is used.",
     )
-    p.add_argument("input_dir", type=Path, metavar="INPUT_DIR")
-    p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    p.add_argument(
+        "input_dir", type=Path, metavar="INPUT_DIR", help="folder of videos, frame folders and photos"
+    )
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="dataset folder (created; reused to resume)")
     p.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)"
     )
@@ -731,7 +733,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--weights-dir", type=Path, default=None, help="folder with au_head.onnx and mean_face.npy"
     )
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="log each step (workers log to OUT_DIR/logs/)"
+    )
     return p
 
 

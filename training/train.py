@@ -26,11 +26,32 @@ import torch.nn.functional as F
 from torch import nn
 
 from training import losses as L
-from training.dataset import AugConfig, PairBatch, TrackArrays, augment, load_track, open_dataset, sample_pairs
-from training.dataset import split_identities, track_weights
-from training.models import AURegressor, BackgroundMixer, DiscConfig, FaceReenactor, GbConfig, GrConfig
-from training.models import LandmarkTransformer, LaConfig, LTConfig, MultiScaleDiscriminator, disc_config
-from training.models import gb_config, gr_config
+from training.dataset import (
+    AugConfig,
+    PairBatch,
+    TrackArrays,
+    augment,
+    load_track,
+    open_dataset,
+    sample_pairs,
+    split_identities,
+    track_weights,
+)
+from training.models import (
+    AURegressor,
+    BackgroundMixer,
+    DiscConfig,
+    FaceReenactor,
+    GbConfig,
+    GrConfig,
+    LaConfig,
+    LandmarkTransformer,
+    LTConfig,
+    MultiScaleDiscriminator,
+    disc_config,
+    gb_config,
+    gr_config,
+)
 
 log = logging.getLogger(__name__)
 Stage = Literal["la", "lt", "gr", "gb", "joint"]
@@ -127,7 +148,11 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_mismatch(saved: TrainConfig, current: TrainConfig) -> list[str]:
     a, b = _flatten(asdict(saved)), _flatten(asdict(current))
-    return [f"{k}: checkpoint {a.get(k)!r} vs now {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return [
+        f"{k}: checkpoint {a.get(k)!r} vs now {b.get(k)!r}"
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
 
 
 # ---------------------------------------------------------------- models
@@ -211,8 +236,12 @@ def generator_step(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch, edge
         out["eq2_displacement"] = L.displacement_l2(lt - b.ls)
         out["eq3_au"] = L.au_consistency(m["la"](lt), b.aud_d)
         out["eq4_connectivity"] = L.connectivity(lt, b.ld, edges)
-        total = (w.landmark * out["eq1_landmark"] + w.displacement * out["eq2_displacement"]
-                 + w.au * out["eq3_au"] + w.connectivity * out["eq4_connectivity"])
+        total = (
+            w.landmark * out["eq1_landmark"]
+            + w.displacement * out["eq2_displacement"]
+            + w.au * out["eq3_au"]
+            + w.connectivity * out["eq4_connectivity"]
+        )
         return StepOut(out, total)
     assert b.src is not None and b.drv is not None and b.seg_s is not None and b.seg_d is not None
     fg_d = (b.seg_d > 0).float()[:, None]  # (B, 1, S, S) hair + face of the driving frame
@@ -226,8 +255,12 @@ def generator_step(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch, edge
         out["eq6_feature"] = L.feature_matching(fake, real)
         out["eq7_adv"] = L.adversarial_g(fake)
         out["eq8_seg"] = L.segmentation_ce(seg_logits, b.seg_d)
-        total = total + (w.pixel * out["eq5_pixel"] + w.feature * out["eq6_feature"]
-                         + w.adversarial * out["eq7_adv"] + w.segmentation * out["eq8_seg"])
+        total = total + (
+            w.pixel * out["eq5_pixel"]
+            + w.feature * out["eq6_feature"]
+            + w.adversarial * out["eq7_adv"]
+            + w.segmentation * out["eq8_seg"]
+        )
         prob = torch.softmax(seg_logits, 1)
         face_in, image = face * (prob[:, 1:2] + prob[:, 2:3]), face * fg_d
     if cfg.stage in ("gb", "joint"):
@@ -239,8 +272,12 @@ def generator_step(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch, edge
         out["eq9_feature"] = L.feature_matching(fake, real)
         out["eq10_adv"] = L.adversarial_g(fake)
         out["eq11_mask"] = L.mask_regularisation(mask)
-        total = total + (w.pixel * out["eq9_pixel"] + w.feature * out["eq9_feature"]
-                         + w.adversarial * out["eq10_adv"] + w.mask * out["eq11_mask"])
+        total = total + (
+            w.pixel * out["eq9_pixel"]
+            + w.feature * out["eq9_feature"]
+            + w.adversarial * out["eq10_adv"]
+            + w.mask * out["eq11_mask"]
+        )
     return StepOut(out, total, image)
 
 
@@ -261,10 +298,14 @@ def discriminator_loss(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch) 
     n = b.src.shape[0]
     if cfg.stage in ("gr", "joint"):
         feats = m["d_gr"](torch.cat([torch.cat([face * fg_d, ht], 1), torch.cat([b.drv * fg_d, ht], 1)]))
-        out["d_gr"] = L.adversarial_d([[f[:n] for f in s] for s in feats], [[f[n:] for f in s] for s in feats])
+        out["d_gr"] = L.adversarial_d(
+            [[f[:n] for f in s] for s in feats], [[f[n:] for f in s] for s in feats]
+        )
     if cfg.stage in ("gb", "joint"):
         feats = m["d_gb"](torch.cat([image, b.drv]))
-        out["d_gb"] = L.adversarial_d([[f[:n] for f in s] for s in feats], [[f[n:] for f in s] for s in feats])
+        out["d_gb"] = L.adversarial_d(
+            [[f[:n] for f in s] for s in feats], [[f[n:] for f in s] for s in feats]
+        )
     return out
 
 
@@ -272,7 +313,9 @@ def discriminator_loss(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch) 
 
 
 @torch.no_grad()
-def validate(cfg: TrainConfig, m: dict[str, nn.Module], val: list[PairBatch], size: int) -> tuple[dict[str, float], Any]:
+def validate(
+    cfg: TrainConfig, m: dict[str, nn.Module], val: list[PairBatch], size: int
+) -> tuple[dict[str, float], Any]:
     """Metrics on fixed pairs of held-out people (no augmentation). Returns metrics and a sample batch tuple."""
     for net in m.values():
         net.eval()
@@ -293,7 +336,9 @@ def validate(cfg: TrainConfig, m: dict[str, nn.Module], val: list[PairBatch], si
                 face, seg = m["gr"](b.src, b.ld)
                 err = ((face - b.drv) ** 2 * fg_d).sum() / (fg_d.sum() * 3).clamp(min=1)
                 acc.setdefault("val/gr_face_mse", []).append(err.item())
-                acc.setdefault("val/seg_accuracy", []).append((seg.argmax(1) == b.seg_d).float().mean().item())
+                acc.setdefault("val/seg_accuracy", []).append(
+                    (seg.argmax(1) == b.seg_d).float().mean().item()
+                )
                 out, face_in = face * fg_d, face * (seg[:, 1:2] + seg[:, 2:3])
             if cfg.stage in ("gb", "joint"):
                 if cfg.stage == "gb":
@@ -319,8 +364,10 @@ def save_grid(path: Path, sample: tuple[torch.Tensor, ...]) -> None:
 
 
 def save_curves(path: Path, history: list[dict[str, float]]) -> None:
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:  # e.g. a bare GPU machine: curves stay in TensorBoard / the checkpoint history
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -341,10 +388,19 @@ def save_curves(path: Path, history: list[dict[str, float]]) -> None:
 # ---------------------------------------------------------------- checkpoints
 
 
-def save_checkpoint(path: Path, cfg: TrainConfig, step: int, models: dict[str, nn.Module],
-                    opts: dict[str, torch.optim.Optimizer], extra: dict[str, Any]) -> None:
+def save_checkpoint(
+    path: Path,
+    cfg: TrainConfig,
+    step: int,
+    models: dict[str, nn.Module],
+    opts: dict[str, torch.optim.Optimizer],
+    extra: dict[str, Any],
+) -> None:
     ck = {
-        "format": CKPT_FORMAT, "version": 1, "config": asdict(cfg), "step": step,
+        "format": CKPT_FORMAT,
+        "version": 1,
+        "config": asdict(cfg),
+        "step": step,
         "models": {k: v.state_dict() for k, v in models.items()},
         "optims": {k: v.state_dict() for k, v in opts.items()},
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
@@ -366,7 +422,9 @@ def _check_finite(step: int, losses: dict[str, torch.Tensor], batch: PairBatch, 
     where = ""
     if run_dir is not None:
         p = run_dir / f"nan_step{step:07d}.pt"
-        torch.save({"step": step, "losses": {k: v.detach() for k, v in losses.items()}, "batch": batch.__dict__}, p)
+        torch.save(
+            {"step": step, "losses": {k: v.detach() for k, v in losses.items()}, "batch": batch.__dict__}, p
+        )
         where = f"; the batch is saved in {p}"
     raise NonFiniteLoss(f"non-finite loss {bad} at step {step}{where}")
 
@@ -399,7 +457,9 @@ class RunOptions:
 
 
 def _dist_setup(device: str) -> tuple[int, int, torch.device]:
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    dev = torch.device(
+        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
@@ -430,8 +490,13 @@ def _load_arrays(tracks: tuple, crop: int, cfg: TrainConfig, max_frames: int | N
         a = load_track(t, crop, cfg.size, images=images)
         if max_frames and len(a.landmarks) > max_frames:
             keep = np.linspace(0, len(a.landmarks) - 1, max_frames).astype(int)
-            a = TrackArrays(a.info, a.landmarks[keep], a.aud[keep],
-                            None if a.images is None else a.images[keep], None if a.seg is None else a.seg[keep])
+            a = TrackArrays(
+                a.info,
+                a.landmarks[keep],
+                a.aud[keep],
+                None if a.images is None else a.images[keep],
+                None if a.seg is None else a.seg[keep],
+            )
         out.append(a)
     return out
 
@@ -439,7 +504,9 @@ def _load_arrays(tracks: tuple, crop: int, cfg: TrainConfig, max_frames: int | N
 def _init_models(cfg: TrainConfig, run: RunOptions) -> tuple[TrainConfig, dict[str, nn.Module]]:
     if cfg.stage == "lt":
         if run.la_ckpt is None:
-            raise ValueError("the lt stage needs a trained La for eq. 3: run `facegan-train la ...` and pass --la CKPT")
+            raise ValueError(
+                "the lt stage needs a trained La for eq. 3: run `facegan-train la ...` and pass --la CKPT"
+            )
         la_ck = load_checkpoint(run.la_ckpt)
         cfg = replace(cfg, la=la_ck["config"].la)
     models = build_models(cfg)
@@ -467,10 +534,21 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
     val_a = _load_arrays(val_t, ds.crop_size, cfg, run.max_frames)
     weights = track_weights(train_a)
     vrng = np.random.default_rng([cfg.seed, 7])
-    val = [sample_pairs(val_a, cfg.batch, vrng, track_weights(val_a)).to(dev)
-           for _ in range(max(1, run.val_pairs // cfg.batch))] if val_a else []
-    log.info("%d train tracks (%d people), %d validation tracks (%d people held out)", len(train_t),
-             len({t.identity for t in train_t}), len(val_t), len({t.identity for t in val_t}))
+    val = (
+        [
+            sample_pairs(val_a, cfg.batch, vrng, track_weights(val_a)).to(dev)
+            for _ in range(max(1, run.val_pairs // cfg.batch))
+        ]
+        if val_a
+        else []
+    )
+    log.info(
+        "%d train tracks (%d people), %d validation tracks (%d people held out)",
+        len(train_t),
+        len({t.identity for t in train_t}),
+        len(val_t),
+        len({t.identity for t in val_t}),
+    )
     # 2. models, optimisers, resume
     cfg, models = _init_models(cfg, run)
     for mod in models.values():
@@ -504,8 +582,17 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(out_dir / "tb"))
-    hw = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    extra = {"hardware": f"{world} x {hw}", "dataset": str(run.data), "val_identities": sorted({t.identity for t in val_t}), "world_size": world}
+    hw = (
+        torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    )
+    extra = {
+        "hardware": f"{world} x {hw}",
+        "dataset": str(run.data),
+        "val_identities": sorted({t.identity for t in val_t}),
+        "world_size": world,
+    }
     metrics: dict[str, float] = {}
     # 4. the loop
     from tqdm import tqdm
@@ -553,8 +640,14 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
                 save_grid(out_dir / "samples" / f"step{step:07d}.png", sample)
             save_curves(out_dir / "curves.png", history)
         if step % run.ckpt_every == 0 or step == run.steps:
-            save_checkpoint(out_dir / "checkpoint.pt", cfg, step, models, opts,
-                            {**extra, "history": history, "metrics": metrics})
+            save_checkpoint(
+                out_dir / "checkpoint.pt",
+                cfg,
+                step,
+                models,
+                opts,
+                {**extra, "history": history, "metrics": metrics},
+            )
     bar.close()
     if writer:
         writer.close()
@@ -570,7 +663,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="facegan-train", description=__doc__.split("\n")[0])
     p.add_argument("stage", choices=["la", "lt", "gr", "gb", "joint"])
     p.add_argument("--data", type=Path, required=True, help="prepared dataset folder (facegan-prepare)")
-    p.add_argument("--out", type=Path, required=True, help="run folder: checkpoint.pt, tb/, curves.png, samples/")
+    p.add_argument(
+        "--out", type=Path, required=True, help="run folder: checkpoint.pt, tb/, curves.png, samples/"
+    )
     p.add_argument("--config", choices=["tiny", "lite", "full"], default="lite")
     p.add_argument("--steps", type=int, default=1000, help="total steps (a resumed run continues up to this)")
     p.add_argument("--size", type=int, default=128, help="image size for Gr/Gb (128 or 256; tiny allows 64)")
@@ -582,8 +677,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--la", type=Path, default=None, help="lt stage: La checkpoint for eq. 3")
     p.add_argument("--init-gr", type=Path, default=None, help="joint stage: start Gr from this checkpoint")
     p.add_argument("--init-gb", type=Path, default=None, help="joint stage: start Gb from this checkpoint")
-    p.add_argument("--progressive-until", type=int, default=None,
-                   help="train at 128 up to this step, then at --size (default: half of --steps when --size > 128)")
+    p.add_argument(
+        "--progressive-until",
+        type=int,
+        default=None,
+        help="train at 128 up to this step, then at --size (default: half of --steps when --size > 128)",
+    )
     p.add_argument("--val-every", type=int, default=200)
     p.add_argument("--ckpt-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=10)
@@ -597,14 +696,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def config_and_run(a: argparse.Namespace) -> tuple[TrainConfig, RunOptions]:
     cfg = preset(a.stage, a.config, a.size)
-    cfg = replace(cfg, seed=a.seed, val_fraction=a.val_fraction,
-                  batch=a.batch or cfg.batch, lr=a.lr or cfg.lr)
+    cfg = replace(
+        cfg, seed=a.seed, val_fraction=a.val_fraction, batch=a.batch or cfg.batch, lr=a.lr or cfg.lr
+    )
     mult = 2 ** (len(cfg.gr.unet.widths) - 1)
     if a.stage in IMAGE_STAGES and a.size % mult:
         raise ValueError(f"--size {a.size} must be a multiple of {mult} for the {a.config} U-Net")
     prog = a.progressive_until if a.progressive_until is not None else (a.steps // 2 if a.size > 128 else 0)
-    run = RunOptions(a.data, a.out, a.steps, a.resume, a.la, a.init_gr, a.init_gb, a.val_every, a.ckpt_every,
-                     a.log_every, a.val_pairs, prog, a.max_frames, a.device, not a.no_tensorboard)
+    run = RunOptions(
+        a.data,
+        a.out,
+        a.steps,
+        a.resume,
+        a.la,
+        a.init_gr,
+        a.init_gb,
+        a.val_every,
+        a.ckpt_every,
+        a.log_every,
+        a.val_pairs,
+        prog,
+        a.max_frames,
+        a.device,
+        not a.no_tensorboard,
+    )
     return cfg, run
 
 

@@ -40,7 +40,9 @@ def rotation_from_angles(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return ry @ rp @ rr
 
 
-def frontalize(landmarks: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+def frontalize(
+    landmarks: np.ndarray, reference: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Fit landmarks (478, 3) ~ s * R @ reference + t; return (landmarks in the reference frame, R, s, t)."""
     rot, scale, shift = rigid_fit(landmarks, reference)
     frontal = (np.asarray(landmarks, np.float64) - shift) @ rot / scale  # R^T (p - t) / s, row-wise
@@ -66,7 +68,7 @@ class SourceGeometry:
     """M (2, 3): source image pixels -> aligned crop pixels."""
 
     @staticmethod
-    def from_landmarks(landmarks: np.ndarray, crop_transform: np.ndarray) -> "SourceGeometry":
+    def from_landmarks(landmarks: np.ndarray, crop_transform: np.ndarray) -> SourceGeometry:
         canonical = canonical_frame(landmarks)
         _, rot, scale, shift = frontalize(landmarks, canonical)
         return SourceGeometry(canonical, rot, scale, shift, np.asarray(crop_transform, np.float64))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -13,8 +13,17 @@ from realtime.stages.controls import Controls
 from realtime.stages.stats import Stats
 
 
-def open_sinks(cfg: PipelineConfig, stack: contextlib.ExitStack, *, width: int, height: int, fps: float,
-               controls: Controls, stats: Stats, on_upload: Callable[[np.ndarray], None]) -> list[Sink]:
+def open_sinks(
+    cfg: PipelineConfig,
+    stack: contextlib.ExitStack,
+    *,
+    width: int,
+    height: int,
+    fps: float,
+    controls: Controls,
+    stats: Stats,
+    on_upload: Callable[[np.ndarray], None],
+) -> list[Sink]:
     """Enter every sink of the config on the stack (closed in reverse order with it)."""
     sinks: list[Sink] = []
     for spec in cfg.sinks:
@@ -35,8 +44,11 @@ def open_sinks(cfg: PipelineConfig, stack: contextlib.ExitStack, *, width: int, 
         else:
             from realtime.sinks.webrtc import WebRTCSink
 
-            sink = WebRTCSink(host=cfg.host, port=cfg.port, controls=controls, stats=stats, on_upload=on_upload)
-        sinks.append(stack.enter_context(sink))
+            sink = WebRTCSink(
+                host=cfg.host, port=cfg.port, controls=controls, stats=stats, on_upload=on_upload
+            )
+        stack.enter_context(sink)
+        sinks.append(sink)
     return sinks
 
 

@@ -10,7 +10,7 @@ from realtime.sources.base import Frame
 
 
 class Sink(Protocol):
-    def __enter__(self) -> "Sink": ...
+    def __enter__(self) -> Sink: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
@@ -20,6 +20,10 @@ class Sink(Protocol):
 def check_image(image: np.ndarray, width: int, height: int, who: str) -> None:
     """Refuse, with a clear message, what the sink would otherwise have to convert silently."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise TypeError(f"{who}: frame must be a uint8 numpy array, got {getattr(image, 'dtype', type(image))}")
+        raise TypeError(
+            f"{who}: frame must be a uint8 numpy array, got {getattr(image, 'dtype', type(image))}"
+        )
     if image.shape != (height, width, 3):
-        raise ValueError(f"{who}: frame shape {image.shape} does not match the sink's ({height}, {width}, 3) RGB")
+        raise ValueError(
+            f"{who}: frame shape {image.shape} does not match the sink's ({height}, {width}, 3) RGB"
+        )

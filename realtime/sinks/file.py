@@ -27,7 +27,7 @@ class FileSink:
         self._time_base: Fraction | None = None
         self.frames = 0
 
-    def __enter__(self) -> "FileSink":
+    def __enter__(self) -> FileSink:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._container = av.open(str(self.path), mode="w")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -22,19 +23,25 @@ INSTALL_HINT = (
 class VirtualCamSink:
     """`with VirtualCamSink(width=..., height=..., fps=...) as cam: cam.send(frame)`."""
 
-    def __init__(self, *, width: int, height: int, fps: float, backend: str | None = None,
-                 device: str | None = None) -> None:
+    def __init__(
+        self, *, width: int, height: int, fps: float, backend: str | None = None, device: str | None = None
+    ) -> None:
         self.width, self.height, self.fps = width, height, fps
         self.backend, self.device = backend, device
-        self._cam = None
+        self._cam: Any = None
 
-    def __enter__(self) -> "VirtualCamSink":
+    def __enter__(self) -> VirtualCamSink:
         import pyvirtualcam
 
         try:
             self._cam = pyvirtualcam.Camera(
-                self.width, self.height, self.fps, fmt=pyvirtualcam.PixelFormat.RGB,
-                backend=self.backend, device=self.device, print_fps=False,
+                self.width,
+                self.height,
+                self.fps,
+                fmt=pyvirtualcam.PixelFormat.RGB,
+                backend=self.backend,
+                device=self.device,
+                print_fps=False,
             )
         except (RuntimeError, ValueError, OSError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -12,10 +12,11 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from fractions import Fraction
 from importlib.resources import files
-from typing import Any, Callable
+from typing import Any
 
 import av
 import cv2
@@ -85,8 +86,15 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 
 class WebRTCSink:
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 8080, controls: Controls, stats: Stats,
-                 on_upload: Callable[[np.ndarray], None]) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        controls: Controls,
+        stats: Stats,
+        on_upload: Callable[[np.ndarray], None],
+    ) -> None:
         self.host, self.port = host, port
         self.controls, self.stats, self.on_upload = controls, stats, on_upload
         self._loop = asyncio.new_event_loop()
@@ -96,13 +104,15 @@ class WebRTCSink:
         self._runner: web.AppRunner | None = None
 
     # --- lifecycle (called from the pipeline's thread) ---
-    def __enter__(self) -> "WebRTCSink":
+    def __enter__(self) -> WebRTCSink:
         self._thread.start()
         try:
             asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
         except OSError as e:
             self._stop_loop()
-            raise SetupError(f"cannot serve WebRTC on {self.host}:{self.port} ({e}): try another --port") from None
+            raise SetupError(
+                f"cannot serve WebRTC on {self.host}:{self.port} ({e}): try another --port"
+            ) from None
         log.info("WebRTC page at %s", self.url)
         return self
 
@@ -127,13 +137,22 @@ class WebRTCSink:
     async def _start(self) -> None:
         self._hub = _Hub()
         app = web.Application(client_max_size=MAX_UPLOAD)  # bigger bodies get 413 from aiohttp itself
-        app.add_routes([
-            web.get("/", self._page), web.get("/app.js", self._static), web.get("/style.css", self._static),
-            web.get("/state", self._state), web.get("/stats", self._stats),
-            web.post("/offer", self._offer), web.post("/edit", self._edit), web.post("/reset", self._reset),
-            web.post("/calibrate", self._calibrate), web.post("/background", self._background),
-            web.post("/background-image", self._background_image), web.post("/source", self._source),
-        ])
+        app.add_routes(
+            [
+                web.get("/", self._page),
+                web.get("/app.js", self._static),
+                web.get("/style.css", self._static),
+                web.get("/state", self._state),
+                web.get("/stats", self._stats),
+                web.post("/offer", self._offer),
+                web.post("/edit", self._edit),
+                web.post("/reset", self._reset),
+                web.post("/calibrate", self._calibrate),
+                web.post("/background", self._background),
+                web.post("/background-image", self._background_image),
+                web.post("/source", self._source),
+            ]
+        )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -149,7 +168,9 @@ class WebRTCSink:
 
     # --- handlers (loop thread) ---
     async def _page(self, request: web.Request) -> web.Response:
-        return web.Response(text=files("realtime.web").joinpath("index.html").read_text(), content_type="text/html")
+        return web.Response(
+            text=files("realtime.web").joinpath("index.html").read_text(), content_type="text/html"
+        )
 
     async def _static(self, request: web.Request) -> web.Response:
         name = request.path.lstrip("/")
@@ -158,16 +179,26 @@ class WebRTCSink:
 
     async def _state(self, request: web.Request) -> web.Response:
         mode, picture = self.controls.background
-        return web.json_response({"channels": list(CHANNELS), "edits": self.controls.edits.as_json(),
-                                  "background": mode.value, "has_picture": picture is not None})
+        return web.json_response(
+            {
+                "channels": list(CHANNELS),
+                "edits": self.controls.edits.as_json(),
+                "background": mode.value,
+                "has_picture": picture is not None,
+            }
+        )
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response({**asdict(self.stats.snapshot()), "viewers": len(self._pcs)})
 
     async def _offer(self, request: web.Request) -> web.Response:
         data = await _json(request)
-        if data.get("type") != "offer" or not isinstance(data.get("sdp"), str) or "m=video" not in data["sdp"]:
-            raise web.HTTPBadRequest(text="expected {\"type\": \"offer\", \"sdp\": ...} with a video m-line")
+        if (
+            data.get("type") != "offer"
+            or not isinstance(data.get("sdp"), str)
+            or "m=video" not in data["sdp"]
+        ):
+            raise web.HTTPBadRequest(text='expected {"type": "offer", "sdp": ...} with a video m-line')
         pc = RTCPeerConnection()
         self._pcs.add(pc)
 

@@ -26,7 +26,7 @@ class WindowSink:
     def __init__(self, controls: Controls, *, title: str = "facegan-live") -> None:
         self.controls, self.title = controls, title
 
-    def __enter__(self) -> "WindowSink":
+    def __enter__(self) -> WindowSink:
         if not has_display():
             raise SetupError("no display for --sink window (DISPLAY is not set): use --sink webrtc instead")
         try:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class Source(Protocol):
     fps: float
     """Nominal frame rate (the camera's, the file's, or the pacing rate)."""
 
-    def __enter__(self) -> "Source": ...
+    def __enter__(self) -> Source: ...
 
     def __exit__(self, *exc: object) -> None: ...
 

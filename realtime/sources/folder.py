@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 
@@ -37,7 +37,7 @@ class FolderSource:
         self.frame_count = len(self.files)
         self.unreadable = 0
 
-    def __enter__(self) -> "FolderSource":
+    def __enter__(self) -> FolderSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

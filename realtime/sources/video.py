@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import cast
 
 import av
 import numpy as np
@@ -40,7 +41,7 @@ class VideoFileSource:
         self.fps = pace_fps or self.file_fps
         self.frame_count = int(self._stream.frames or 0)
 
-    def __enter__(self) -> "VideoFileSource":
+    def __enter__(self) -> VideoFileSource:
         self._thread = threading.Thread(target=self._decode, name="decode", daemon=True)
         self._thread.start()
         return self
@@ -93,7 +94,7 @@ class VideoFileSource:
             item = self._queue.get()
             if item is _END:
                 return
-            image, pts, tb = item  # type: ignore[misc]
+            image, pts, tb = cast(tuple[np.ndarray, int, Fraction], item)
             pacer.wait(i)
             yield Frame(np.ascontiguousarray(image), i, now_ns(), pts, tb)
             i += 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from fractions import Fraction
-from typing import Iterator
 
 import cv2
 
@@ -17,14 +17,16 @@ _US = Fraction(1, 1_000_000)
 
 
 class WebcamSource:
-    def __init__(self, camera: str, *, width: int = 640, height: int = 480, lost_after_s: float = 2.0) -> None:
+    def __init__(
+        self, camera: str, *, width: int = 640, height: int = 480, lost_after_s: float = 2.0
+    ) -> None:
         self.camera = camera
         self.width, self.height = width, height
         self.lost_after_s = lost_after_s
         self.fps = 30.0
         self._cap: cv2.VideoCapture | None = None
 
-    def __enter__(self) -> "WebcamSource":
+    def __enter__(self) -> WebcamSource:
         target: int | str = int(self.camera) if self.camera.isdigit() else self.camera
         cap = cv2.VideoCapture(target)
         if not cap.isOpened():

@@ -4,7 +4,7 @@ new source photo): written by the web page or window hotkeys, read by the stages
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class Edits:
     def get(self, name: str) -> Edit:
         return self.channels[CHANNELS.index(name)]
 
-    def with_edit(self, name: str, edit: Edit) -> "Edits":
+    def with_edit(self, name: str, edit: Edit) -> Edits:
         if name not in CHANNELS:
             raise KeyError(f"unknown channel {name!r}; channels are {', '.join(CHANNELS)}")
         ch = list(self.channels)
@@ -48,14 +48,17 @@ class Edits:
         return np.clip(a, 0.0, 1.0), p
 
     def as_json(self) -> dict[str, dict[str, float | bool]]:
-        return {n: {"gain": e.gain, "offset": e.offset, "lock": e.lock} for n, e in zip(CHANNELS, self.channels)}
+        return {
+            n: {"gain": e.gain, "offset": e.offset, "lock": e.lock} for n, e in zip(CHANNELS, self.channels)
+        }
 
 
 class Controls:
     """Shared, lock-protected state. Readers take immutable snapshots; requests are taken once."""
 
-    def __init__(self, background: BackgroundMode = BackgroundMode.SOURCE,
-                 background_image: np.ndarray | None = None) -> None:
+    def __init__(
+        self, background: BackgroundMode = BackgroundMode.SOURCE, background_image: np.ndarray | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._edits = Edits()
         self._background = (background, background_image)
@@ -70,12 +73,16 @@ class Controls:
         with self._lock:
             return self._edits
 
-    def set_edit(self, name: str, *, gain: float | None = None, offset: float | None = None,
-                 lock: bool | None = None) -> None:
+    def set_edit(
+        self, name: str, *, gain: float | None = None, offset: float | None = None, lock: bool | None = None
+    ) -> None:
         with self._lock:
             old = self._edits.get(name)
-            new = replace(old, **{k: v for k, v in (("gain", gain), ("offset", offset), ("lock", lock))
-                                  if v is not None})
+            new = Edit(
+                old.gain if gain is None else gain,
+                old.offset if offset is None else offset,
+                old.lock if lock is None else lock,
+            )
             self._edits = self._edits.with_edit(name, new)
             self.version += 1
 

@@ -36,9 +36,10 @@ class NeutralProfile:
     """yaw, pitch, roll (degrees) of the driver's neutral head."""
 
     @staticmethod
-    def from_profile(profile: Any) -> "NeutralProfile":
+    def from_profile(profile: Any) -> NeutralProfile:
         """From a calibrate.profile.CalibrationProfile (or anything with the contract's three fields as
         {name: value} mappings)."""
+
         def get(name: str) -> Any:
             return profile[name] if isinstance(profile, dict) else getattr(profile, name)
 
@@ -74,9 +75,9 @@ class DriveState:
 
 @dataclass(frozen=True)
 class DrivingParams:
-    landmarks: OneEuroParams = OneEuroParams(min_cutoff=1.0, beta=5.0)  # signal in inter-ocular units
-    aus: OneEuroParams = OneEuroParams(min_cutoff=1.0, beta=2.0)
-    pose: OneEuroParams = OneEuroParams(min_cutoff=1.0, beta=10.0)  # signal in units of 90 degrees
+    landmarks: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 5.0))  # inter-ocular units
+    aus: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 2.0))
+    pose: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 10.0))  # units of 90 degrees
     hold_s: float = 0.5
     ease_s: float = 1.0
     calibration_frames: int = 15
@@ -101,7 +102,10 @@ def region_gains(edits: Edits) -> np.ndarray:
 
 
 class DrivingStage:
-    def __init__(self, profile: NeutralProfile | None = None, params: DrivingParams = DrivingParams()) -> None:
+    def __init__(
+        self, profile: NeutralProfile | None = None, params: DrivingParams | None = None
+    ) -> None:
+        params = params or DrivingParams()
         self.params = params
         self.profile = profile or NeutralProfile()
         self._f_lm = OneEuroFilter(params.landmarks)
@@ -131,7 +135,7 @@ class DrivingStage:
         return self._state(1.0, "tracking", edits)
 
     def _smooth(self, face: FaceAnalysis, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lm = np.asarray(face.landmarks, np.float32)
+        lm: np.ndarray = np.asarray(face.landmarks, np.float32)
         iod = max(float(np.linalg.norm(lm[263] - lm[33])), 1e-3)
         lm = self._f_lm(lm / iod, t_s) * iod  # filtered in inter-ocular units: scale-free parameters
         aus = np.clip(self._f_au(face.aus, t_s), 0.0, 1.0)

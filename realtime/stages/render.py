@@ -18,8 +18,14 @@ import numpy as np
 
 from realtime.config import BackgroundMode, SetupError
 from realtime.face import FaceAnalysis
-from realtime.face.align import CROP_SIZE, alignment_transform, apply_transform, invert_transform, warp_to_crop
-from realtime.face.align import crop_feather_mask
+from realtime.face.align import (
+    CROP_SIZE,
+    alignment_transform,
+    apply_transform,
+    crop_feather_mask,
+    invert_transform,
+    warp_to_crop,
+)
 from realtime.face.types import POSE_SCALE_DEG
 from realtime.render.landmark_transfer import SourceGeometry, transfer
 from realtime.stages.driving import DriveState
@@ -124,8 +130,11 @@ def make_crop_renderer(weights_dir: Path, model: str, backend: str) -> CropRende
         except Exception as e:  # noqa: BLE001 - any engine failure falls back, and says why
             log.warning("trained %s chain could not start (%s): using the mesh-warp fallback", model, e)
     else:
-        log.info("no trained weights (gr_%s.onnx) in %s: rendering with the training-free mesh-warp fallback",
-                 model, weights_dir)
+        log.info(
+            "no trained weights (gr_%s.onnx) in %s: rendering with the training-free mesh-warp fallback",
+            model,
+            weights_dir,
+        )
     return MeshWarpCrop()
 
 

@@ -27,8 +27,10 @@ class StatsSnapshot:
 
     def line(self) -> str:
         stages = " ".join(f"{k}={v:.1f}" for k, v in self.stage_ms.items())
-        return (f"{self.fps:5.1f} fps  latency p50 {self.latency_p50_ms:.0f} ms p99 {self.latency_p99_ms:.0f} ms"
-                f"  [{stages}] ms  out={self.frames} dropped={self.dropped} face={self.status}")
+        return (
+            f"{self.fps:5.1f} fps  latency p50 {self.latency_p50_ms:.0f} ms p99 {self.latency_p99_ms:.0f} ms"
+            f"  [{stages}] ms  out={self.frames} dropped={self.dropped} face={self.status}"
+        )
 
 
 class Stats:
@@ -62,10 +64,15 @@ class Stats:
             lat = np.array(self._latency) * 1e3
             times = list(self._out_times)
             stages = {k: float(np.median(v)) * 1e3 for k, v in self._stage.items() if v}
-            fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+            fps = (
+                (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+            )
             return StatsSnapshot(
-                self.frames, self.dropped, fps,
+                self.frames,
+                self.dropped,
+                fps,
                 float(np.percentile(lat, 50)) if lat.size else 0.0,
                 float(np.percentile(lat, 99)) if lat.size else 0.0,
-                stages, self.status,
+                stages,
+                self.status,
             )

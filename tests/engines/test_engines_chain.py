@@ -11,9 +11,10 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 nn = torch.nn
 
-from engines import ModelFileError, SpecMismatchError, open_runner  # noqa: E402
-from engines.chain import ReenactmentChain  # noqa: E402
-from engines.spec import spec_from_onnx, write_spec  # noqa: E402
+from engines import ModelFileError, SpecMismatchError, open_runner
+from engines.chain import ReenactmentChain
+from engines.spec import load_spec, spec_from_onnx, write_spec
+from engines.torch_backend import FusedTorchChain, TorchRunner, sidecar_path
 
 S = 32  # tiny images keep the test fast; the chain reads S from Gr's spec
 N = 478
@@ -74,11 +75,22 @@ def export_tiny(out_dir: Path, net: str, file_name: str, half: bool = True) -> P
     path = out_dir / file_name
     axes = {n: {0: "batch"} for n in ins + outs}
     torch.onnx.export(
-        model, args, str(path), input_names=ins, output_names=outs, dynamic_axes=axes, opset_version=17,
+        model,
+        args,
+        str(path),
+        input_names=ins,
+        output_names=outs,
+        dynamic_axes=axes,
+        opset_version=17,
         dynamo=False,
     )
     spec = spec_from_onnx(path, net, variant=None if net == "lt" else "lite", image_size=S, num_landmarks=N)
     write_spec(spec, path)
+    # The torch backend's sidecar (CONTRACTS.md 2): the fp32 network (fp16-rounded weights), dynamic batch.
+    batch = torch.export.Dim("batch")
+    args2 = tuple(torch.rand(2, *s[1:]) for s in shapes)
+    ep = torch.export.export(model.float(), args2, dynamic_shapes={n: {0: batch} for n in ins})
+    torch.export.save(ep, str(sidecar_path(path)))
     return path
 
 
@@ -173,3 +185,25 @@ def test_quantize_chain_writes_int8_models_and_reports(weights: Path, tmp_path: 
         assert chain.runners["gr"].spec.precision == "int8"
         chain.set_source(*_source())
         assert chain.run(frames.aud[:2]).image.shape == (2, 3, S, S)
+
+
+def test_fused_torch_chain_cpu_path_matches_onnxruntime(weights: Path) -> None:
+    crop, ls = _source()
+    aud = np.random.default_rng(6).random((2, 20), dtype=np.float32)
+    with ReenactmentChain(weights, "lite", backend="onnxruntime", threads=1) as chain:
+        src = chain.set_source(crop, ls)
+        ref = chain.run(aud)
+    names = {"lt": "lt.onnx", "gr": "gr_lite.onnx", "gb": "gb_lite.onnx"}
+    runners = {n: TorchRunner(weights / f, load_spec(weights / f), device="cpu") for n, f in names.items()}
+    for r in runners.values():
+        r.activate()
+    try:
+        fused = FusedTorchChain(runners["lt"], runners["gr"], runners["gb"])
+        tile = [np.repeat(a[None], 2, 0) for a in (src.ls, src.source, src.background)]
+        got = fused.run(tile[0], aud, tile[1], tile[2])
+    finally:
+        for r in runners.values():
+            r.deactivate()
+    for k in ("image", "mask", "face", "seg", "lt"):
+        # the ONNX computes in fp16, the .pt2 in fp32: activation rounding only
+        np.testing.assert_allclose(got[k], getattr(ref, k), atol=3e-3, err_msg=k)

@@ -33,14 +33,16 @@ def test_helper_graph_with_every_fp16_site() -> None:
         helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.array([0.5], np.float16))),
         helper.make_node("Add", ["m", "c"], ["a"]),
         helper.make_node("Shape", ["a"], ["s"]),
-        helper.make_node("ConstantOfShape", ["s"], ["one"],
-                         value=numpy_helper.from_array(np.array([1.0], np.float16))),
+        helper.make_node(
+            "ConstantOfShape", ["s"], ["one"], value=numpy_helper.from_array(np.array([1.0], np.float16))
+        ),
         helper.make_node("Sub", ["a", "one"], ["h"]),
         helper.make_node("Relu", ["h"], ["r"]),
         helper.make_node("Cast", ["r"], ["y"], to=TensorProto.FLOAT),
     ]
     graph = helper.make_graph(
-        nodes, "g",
+        nodes,
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
         [numpy_helper.from_array(w, "w")],
@@ -83,8 +85,16 @@ def test_torch_dynamo_export_with_fp16_weights(tmp_path: Path) -> None:
     half = half.half()
     path = tmp_path / "net.onnx"
     x = torch.rand(2, 3, 16, 16)
-    torch.onnx.export(half, (x,), str(path), input_names=["x"], output_names=["y"], dynamo=True,
-                      external_data=False, dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    torch.onnx.export(
+        half,
+        (x,),
+        str(path),
+        input_names=["x"],
+        output_names=["y"],
+        dynamo=True,
+        external_data=False,
+        dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+    )
     model = onnx.load(str(path))
     assert has_fp16(model)
     up = upcast_fp16_to_fp32(model)

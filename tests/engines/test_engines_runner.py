@@ -84,17 +84,22 @@ def test_bad_inputs_raise_clear_errors(model: Path, feed: dict, match: str) -> N
 def test_symbolic_dims_must_agree(tmp_path: Path) -> None:
     spec = parse_spec(
         {
-            "format": "facegan-io-spec", "version": 1, "network": "gb",
-            "inputs": [{"name": "a", "shape": ["batch", 2], "dtype": "float32"},
-                       {"name": "b", "shape": ["batch", 2], "dtype": "float32"}],
+            "format": "facegan-io-spec",
+            "version": 1,
+            "network": "gb",
+            "inputs": [
+                {"name": "a", "shape": ["batch", 2], "dtype": "float32"},
+                {"name": "b", "shape": ["batch", 2], "dtype": "float32"},
+            ],
             "outputs": [{"name": "c", "shape": ["batch", 2], "dtype": "float32"}],
         }
     )
     from engines.spec import check_arrays
 
     with pytest.raises(SpecMismatchError, match="'batch' is 3 here but 2"):
-        check_arrays(spec.inputs, {"a": np.zeros((2, 2), np.float32), "b": np.zeros((3, 2), np.float32)},
-                     "input", "gb")
+        check_arrays(
+            spec.inputs, {"a": np.zeros((2, 2), np.float32), "b": np.zeros((3, 2), np.float32)}, "input", "gb"
+        )
 
 
 def test_missing_and_corrupt_files_name_the_file(model: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ REASON = "TensorRT libraries are not installable here (import tensorrt failed)"
 def _has_tensorrt() -> bool:
     try:
         importlib.import_module("tensorrt")
-    except Exception:
+    except Exception:  # noqa: BLE001 - any import failure means: not usable here
         return False
     return True
 
@@ -40,13 +40,20 @@ def test_engine_builds_caches_and_matches_onnxruntime(tmp_path: Path) -> None:
     from engines import open_runner
     from engines.spec import spec_from_onnx, write_spec
 
-    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((3, 3, 3, 3)).astype(np.float16), "w")
+    w = numpy_helper.from_array(
+        np.random.default_rng(0).standard_normal((3, 3, 3, 3)).astype(np.float16), "w"
+    )
     graph = helper.make_graph(
-        [helper.make_node("Cast", ["x"], ["xh"], to=TensorProto.FLOAT16),
-         helper.make_node("Conv", ["xh", "w"], ["yh"], pads=[1, 1, 1, 1]),
-         helper.make_node("Cast", ["yh"], ["y"], to=TensorProto.FLOAT)],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 32, 32])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 32, 32])], [w])
+        [
+            helper.make_node("Cast", ["x"], ["xh"], to=TensorProto.FLOAT16),
+            helper.make_node("Conv", ["xh", "w"], ["yh"], pads=[1, 1, 1, 1]),
+            helper.make_node("Cast", ["yh"], ["y"], to=TensorProto.FLOAT),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+        [w],
+    )
     path = tmp_path / "conv.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     write_spec(spec_from_onnx(path, "gb"), path)

@@ -10,9 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
-from engines import BackendUnavailableError, ModelFileError, load_spec, open_runner  # noqa: E402
-from engines.spec import spec_from_onnx, write_spec  # noqa: E402
-from engines.torch_backend import TorchRunner, sidecar_path  # noqa: E402
+from engines import BackendUnavailableError, ModelFileError, load_spec, open_runner
+from engines.spec import spec_from_onnx, write_spec
+from engines.torch_backend import TorchRunner, sidecar_path
 
 
 class Net(torch.nn.Module):
@@ -32,9 +32,16 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("torch")
     path = d / "net.onnx"
     args = (torch.rand(2, 3, 16, 16), torch.rand(2, 20))
-    torch.onnx.export(net, args, str(path), input_names=["source", "aud"], output_names=["image", "mask"],
-                      dynamic_axes={n: {0: "batch"} for n in ("source", "aud", "image", "mask")},
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        net,
+        args,
+        str(path),
+        input_names=["source", "aud"],
+        output_names=["image", "mask"],
+        dynamic_axes={n: {0: "batch"} for n in ("source", "aud", "image", "mask")},
+        opset_version=17,
+        dynamo=False,
+    )
     write_spec(spec_from_onnx(path, "gb", precision="fp32"), path)
     batch = torch.export.Dim("batch")
     ep = torch.export.export(net, args, dynamic_shapes={"source": {0: batch}, "aud": {0: batch}})
@@ -44,7 +51,10 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _feed(b: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(b)
-    return {"source": rng.random((b, 3, 16, 16), dtype=np.float32), "aud": rng.random((b, 20), dtype=np.float32)}
+    return {
+        "source": rng.random((b, 3, 16, 16), dtype=np.float32),
+        "aud": rng.random((b, 20), dtype=np.float32),
+    }
 
 
 def test_cpu_path_matches_onnxruntime(model: Path) -> None:

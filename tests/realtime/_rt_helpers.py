@@ -20,14 +20,14 @@ class MeshOnlyAnalyzer:
 
         self._mesh = FaceMesh(MeshOptions(mode=mode, max_faces=1))  # type: ignore[arg-type]
 
-    def __enter__(self) -> "MeshOnlyAnalyzer":
+    def __enter__(self) -> MeshOnlyAnalyzer:
         self._mesh.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._mesh.close()
 
-    def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None):  # noqa: ANN201
+    def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None):
         from realtime.face.pose import pose_from_rotation, rigid_fit
         from realtime.face.types import FaceAnalysis
 
@@ -40,7 +40,7 @@ class MeshOnlyAnalyzer:
         return FaceAnalysis(lm, np.zeros(17, np.float32), pose_from_rotation(rot), len(faces))
 
 
-def analyzer_factory(mode: str):  # noqa: ANN201
+def analyzer_factory(mode: str):
     """The real FaceAnalyzer when its weights ship, else MeshOnlyAnalyzer."""
     weights = Path(__file__).parents[2] / "realtime" / "weights"
     if (weights / "au_head.onnx").is_file():
@@ -50,7 +50,7 @@ def analyzer_factory(mode: str):  # noqa: ANN201
     return MeshOnlyAnalyzer(mode)
 
 
-def synthetic_face(center: tuple[float, float] = (128.0, 120.0), iod: float = 60.0, aus: float = 0.0):  # noqa: ANN201
+def synthetic_face(center: tuple[float, float] = (128.0, 120.0), iod: float = 60.0, aus: float = 0.0):
     """A FaceAnalysis whose landmarks are the project's mean face, frontal, at `center` with eyes `iod` px
     apart: a plausible face for tests that need no picture."""
     from realtime.face.types import FaceAnalysis, HeadPose
@@ -63,14 +63,14 @@ def synthetic_face(center: tuple[float, float] = (128.0, 120.0), iod: float = 60
 class FixedAnalyzer:
     """Returns the given analysis (or None) for every frame."""
 
-    def __init__(self, face) -> None:  # noqa: ANN001
+    def __init__(self, face) -> None:
         self.face = face
 
-    def __enter__(self) -> "FixedAnalyzer":
+    def __enter__(self) -> FixedAnalyzer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None):  # noqa: ANN201
+    def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None):
         return self.face

@@ -66,15 +66,27 @@ def test_affine_landmark_move_warps_the_face_affinely(face_px: np.ndarray, textu
 def test_no_tearing_and_a_still_border(face_px: np.ndarray, texture: np.ndarray) -> None:
     rng = np.random.default_rng(1)
     lt = (face_px + rng.normal(0, 2.0, face_px.shape) + np.array([10.0, 6.0])).astype(np.float32)
-    lt[13] += (0, -6)  # open the mouth: upper lip up, lower lip down
-    lt[14] += (0, 8)
     renderer = MeshWarpRenderer(S)
+    map_x, map_y = renderer.backward_map(face_px, lt)
+    # Every target pixel is sampled from inside the source (no hole, no smear from outside the crop).
+    assert map_x.min() >= -0.5 and map_x.max() <= S - 0.5 and map_y.min() >= -0.5 and map_y.max() <= S - 0.5
     white = np.full((S, S, 3), 255, np.uint8)
-    assert (renderer.render(white, face_px, lt) == 255).all()  # every pixel sampled inside the source
+    assert (renderer.render(white, face_px, lt) == 255).all()
     out = renderer.render(texture, face_px, lt)
     frame = np.ones((S, S), bool)
     frame[2:-2, 2:-2] = False  # the outermost pixels are pinned by the fixed border points
     assert np.abs(out.astype(int) - texture.astype(int))[frame].mean() < 2.0
+
+
+def test_a_newly_opened_mouth_is_shaded_as_a_cavity(face_px: np.ndarray) -> None:
+    lt = face_px.copy()
+    lower = (face_px[:, 1] > face_px[14, 1] - 0.5) & (np.abs(face_px[:, 0] - face_px[14, 0]) < 40)
+    lt[lower, 1] += 12.0  # drop the lower lip and chin
+    grey = np.full((S, S, 3), 200, np.uint8)
+    out = MeshWarpRenderer(S).render(grey, face_px, lt)
+    inside = lt[[13, 14]].mean(0).round().astype(int)  # between the lips
+    assert out[inside[1], inside[0]].max() < 175  # clearly darker than the 200 around it
+    assert (out[:40] == 200).all()  # far from the mouth nothing changes
 
 
 def test_bad_input_is_refused(face_px: np.ndarray, texture: np.ndarray) -> None:

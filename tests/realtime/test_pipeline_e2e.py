@@ -9,8 +9,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from _rt_helpers import CLIP, PHOTO, analyzer_factory
+
 from realtime.config import config_from_args
 from realtime.pipeline import build_pipeline
 
@@ -30,7 +30,7 @@ def test_clip_drives_photo_into_mp4(tmp_path: Path) -> None:
         pytest.skip(f"real dev data not found at {CLIP.parent}")
     # the input: the first N frames of the clip, re-encoded so its frame count and times are known
     clip_in = tmp_path / "in.mp4"
-    src_frames, src_times = _frames(CLIP)
+    src_frames, _ = _frames(CLIP)
     with av.open(str(clip_in), "w") as c:
         s = c.add_stream("libx264", rate=25)
         s.width, s.height, s.pix_fmt = 256, 256, "yuv420p"
@@ -55,8 +55,13 @@ def test_clip_drives_photo_into_mp4(tmp_path: Path) -> None:
 
 
 def _run_cam(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(REPO / "run_cam.py"), *args], capture_output=True, text=True,
-                          timeout=120, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(REPO / "run_cam.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
 
 
 def test_unreadable_source_exits_2(tmp_path: Path) -> None:

@@ -5,14 +5,14 @@ between the first and last part of the run, frames in flight), never on absolute
 from __future__ import annotations
 
 import gc
-import time
 import resource
+import time
 from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from _rt_helpers import FixedAnalyzer, synthetic_face
+
 from realtime.config import DropPolicy
 from realtime.pipeline import Parts, Pipeline
 from realtime.sources.base import Frame, now_ns
@@ -30,13 +30,13 @@ class FastSource:
         self.n, self.produced, self.period_s = n, 0, period_s
         self.image = np.zeros((120, 160, 3), np.uint8)
 
-    def __enter__(self) -> "FastSource":
+    def __enter__(self) -> FastSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         for i in range(self.n):
             self.produced = i + 1
             if self.period_s:
@@ -51,7 +51,7 @@ class FlakyAnalyzer(FixedAnalyzer):
         super().__init__(synthetic_face(center=(80, 60), iod=30))
         self.calls = 0
 
-    def analyze(self, rgb, timestamp_ms=None):  # noqa: ANN001, ANN201
+    def analyze(self, rgb, timestamp_ms=None):
         self.calls += 1
         return None if self.calls % 100 >= 80 else self.face
 
@@ -59,10 +59,10 @@ class FlakyAnalyzer(FixedAnalyzer):
 class TinyRenderer:
     name = "tiny"
 
-    def set_source(self, src) -> None:  # noqa: ANN001
+    def set_source(self, src) -> None:
         pass
 
-    def render(self, src, drive):  # noqa: ANN001, ANN201
+    def render(self, src, drive):
         return (src.crop * (0.5 + 0.5 * drive.weight)).astype(np.uint8)
 
 
@@ -72,7 +72,7 @@ class RecordingSink:
         self.in_flight: list[int] = []  # frames captured but not yet out, seen at each output
         self.rss: list[int] = []
 
-    def __enter__(self) -> "RecordingSink":
+    def __enter__(self) -> RecordingSink:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -99,7 +99,9 @@ def test_soak_memory_and_latency_stay_flat(policy: DropPolicy) -> None:
     prepared = prepare_source(photo, FixedAnalyzer(synthetic_face(center=(80, 60), iod=30)))
     sink = RecordingSink(source)
     controls = Controls()
-    parts = Parts(source, FlakyAnalyzer(), DrivingStage(), RenderStage(TinyRenderer(), prepared), [sink], controls)
+    parts = Parts(
+        source, FlakyAnalyzer(), DrivingStage(), RenderStage(TinyRenderer(), prepared), [sink], controls
+    )
     pipeline = Pipeline(parts, policy=policy)
     snap = pipeline.run()
     lat = np.array(pipeline.stats._latency)  # the recent window: the end of the run

@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 import pytest
-
 from _rt_helpers import synthetic_face
+
 from realtime.config import DropPolicy
 from realtime.face.pose import pose_from_rotation
 from realtime.pipeline import _CLOSED, Slot
@@ -77,10 +77,13 @@ def test_edits_gain_offset_lock() -> None:
 
 
 def test_driving_calibration_profile_and_face_lost_easing() -> None:
-    profile = NeutralProfile.from_profile({
-        "au_baseline": {c: 0.2 for c in CHANNELS[:17]}, "au_range": {},
-        "pose_zero": {"yaw": 5.0, "pitch": 0.0, "roll": 0.0},
-    })
+    profile = NeutralProfile.from_profile(
+        {
+            "au_baseline": {c: 0.2 for c in CHANNELS[:17]},
+            "au_range": {},
+            "pose_zero": {"yaw": 5.0, "pitch": 0.0, "roll": 0.0},
+        }
+    )
     stage = DrivingStage(profile, DrivingParams(hold_s=0.5, ease_s=1.0))
     edits = Controls().edits
     face = synthetic_face(aus=0.6)

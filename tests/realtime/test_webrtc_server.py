@@ -46,7 +46,7 @@ class _Feeder:
             self.sent += 1
             time.sleep(1 / 30)
 
-    def __enter__(self) -> "_Feeder":
+    def __enter__(self) -> _Feeder:
         self._thread.start()
         return self
 
@@ -56,7 +56,7 @@ class _Feeder:
 
 
 @pytest.fixture()
-def server():  # noqa: ANN201
+def server():
     uploads: list[np.ndarray] = []
 
     def on_upload(rgb: np.ndarray) -> None:
@@ -70,7 +70,7 @@ def server():  # noqa: ANN201
             yield sink, controls, uploads, feeder
 
 
-def test_page_and_state_are_served(server) -> None:  # noqa: ANN001
+def test_page_and_state_are_served(server) -> None:
     sink, *_ = server
     html = urllib.request.urlopen(sink.url, timeout=5).read().decode()
     assert "<video" in html and "calibrate neutral" in html
@@ -79,9 +79,16 @@ def test_page_and_state_are_served(server) -> None:  # noqa: ANN001
     assert urllib.request.urlopen(sink.url + "app.js", timeout=5).status == 200
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"type": "answer", "sdp": "x"}',
-                                  b'{"type": "offer", "sdp": "v=0\\r\\nm=video garbage\\r\\n"}'])
-def test_malformed_offer_is_refused_and_stream_goes_on(server, body: bytes) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"type": "answer", "sdp": "x"}',
+        b'{"type": "offer", "sdp": "v=0\\r\\nm=video garbage\\r\\n"}',
+    ],
+)
+def test_malformed_offer_is_refused_and_stream_goes_on(server, body: bytes) -> None:
     sink, _, _, feeder = server
     before = feeder.sent
     status, text = _post(sink.url + "offer", body)
@@ -91,7 +98,7 @@ def test_malformed_offer_is_refused_and_stream_goes_on(server, body: bytes) -> N
     assert urllib.request.urlopen(sink.url + "stats", timeout=5).status == 200
 
 
-def test_uploads_refused_with_4xx(server) -> None:  # noqa: ANN001
+def test_uploads_refused_with_4xx(server) -> None:
     sink, _, uploads, _ = server
     assert _post(sink.url + "source", b"\x00" * (MAX_UPLOAD + 1), "image/jpeg")[0] == 413
     assert _post(sink.url + "source", b"hello, not a picture", "image/jpeg")[0] == 415
@@ -103,9 +110,12 @@ def test_uploads_refused_with_4xx(server) -> None:  # noqa: ANN001
     assert _post(sink.url + "background-image", b"nope", "image/png")[0] == 415
 
 
-def test_edits_and_requests_reach_controls(server) -> None:  # noqa: ANN001
+def test_edits_and_requests_reach_controls(server) -> None:
     sink, controls, _, _ = server
-    assert _post(sink.url + "edit", json.dumps({"channel": "AU12", "gain": 2.0, "lock": True}).encode())[0] == 200
+    assert (
+        _post(sink.url + "edit", json.dumps({"channel": "AU12", "gain": 2.0, "lock": True}).encode())[0]
+        == 200
+    )
     assert controls.edits.get("AU12").gain == 2.0 and controls.edits.get("AU12").lock
     assert _post(sink.url + "edit", json.dumps({"channel": "AU99", "gain": 1}).encode())[0] == 400
     assert _post(sink.url + "edit", json.dumps({"channel": "yaw", "gain": "x"}).encode())[0] == 400
@@ -115,7 +125,7 @@ def test_edits_and_requests_reach_controls(server) -> None:  # noqa: ANN001
     assert _post(sink.url + "calibrate", b"{}")[0] == 200 and controls.take_calibration_request()
 
 
-def test_two_python_viewers_receive_frames(server) -> None:  # noqa: ANN001
+def test_two_python_viewers_receive_frames(server) -> None:
     """aiortc on both ends in one process (host candidates on this machine's interface)."""
     from aiortc import RTCPeerConnection, RTCSessionDescription
 
@@ -127,12 +137,13 @@ def test_two_python_viewers_receive_frames(server) -> None:  # noqa: ANN001
         got: asyncio.Future = asyncio.get_running_loop().create_future()
 
         @pc.on("track")
-        def on_track(track) -> None:  # noqa: ANN001
+        def on_track(track) -> None:
             async def read() -> None:
                 frame = await track.recv()
                 for _ in range(4):
                     frame = await track.recv()
                 got.set_result((frame.width, frame.height))
+
             asyncio.ensure_future(read())
 
         await pc.setLocalDescription(await pc.createOffer())

@@ -9,8 +9,16 @@ import pytest
 import torch
 
 from training.dataset import (
-    AugConfig, DatasetError, PairBatch, augment, load_track, open_dataset, sample_pairs, split_identities,
-    track_weights, write_synthetic_dataset,
+    AugConfig,
+    DatasetError,
+    PairBatch,
+    augment,
+    load_track,
+    open_dataset,
+    sample_pairs,
+    split_identities,
+    track_weights,
+    write_synthetic_dataset,
 )
 
 
@@ -40,7 +48,9 @@ def test_bad_folders_are_reported(tmp_path, synth):
     (tmp_path / "dataset.json").write_text("{")
     with pytest.raises(DatasetError, match="not valid JSON"):
         open_dataset(tmp_path)
-    (tmp_path / "dataset.json").write_text(json.dumps({"format": "facegan-dataset", "version": 1, "crop_size": 32, "tracks": []}))
+    (tmp_path / "dataset.json").write_text(
+        json.dumps({"format": "facegan-dataset", "version": 1, "crop_size": 32, "tracks": []})
+    )
     with pytest.raises(DatasetError, match="no complete track"):
         open_dataset(tmp_path)
 
@@ -89,10 +99,12 @@ def test_shift_moves_landmarks_with_the_image(synth):
     b = _batch(synth, n=2)
     cfg = AugConfig(flip=0.0, scale=0.0, shift=0.2, colour=0.0, independent=False)
     a = augment(b, np.random.default_rng(3), cfg)
+
     # The face centroid (from the mask) and the landmark centroid move together.
     def centroid(seg):
         ys, xs = torch.nonzero(seg == 2, as_tuple=True)
         return torch.stack([xs.float().mean(), ys.float().mean()]) / 32 * 2 - 1
+
     for i in range(2):
         moved = centroid(a.seg_s[i]) - centroid(b.seg_s[i])
         assert torch.allclose(moved, a.ls[i].mean(0) - b.ls[i].mean(0), atol=0.08)

@@ -20,8 +20,21 @@ def runs(tmp_path_factory):
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("exp")
     data = write_synthetic_dataset(tmp / "ds", n_tracks=3, frames=3, size=32, seed=0)
-    common = ["--data", str(data), "--config", "tiny", "--size", "32", "--steps", "1", "--val-pairs", "4",
-              "--threads", "1", "--no-tensorboard"]
+    common = [
+        "--data",
+        str(data),
+        "--config",
+        "tiny",
+        "--size",
+        "32",
+        "--steps",
+        "1",
+        "--val-pairs",
+        "4",
+        "--threads",
+        "1",
+        "--no-tensorboard",
+    ]
     assert train_main(["la", "--out", str(tmp / "la"), *common]) == 0
     assert train_main(["lt", "--out", str(tmp / "lt"), "--la", str(tmp / "la"), *common]) == 0
     assert train_main(["joint", "--out", str(tmp / "joint"), *common]) == 0
@@ -34,7 +47,9 @@ def test_export_parity_spec_and_card(runs, run, names, tmp_path):
     for name in names:
         spec = json.loads((tmp_path / f"{name}.spec.json").read_text())
         assert spec["format"] == "facegan-io-spec" and spec["precision"] == "fp16" and spec["opset"] == 17
-        assert all(t["shape"][0] == "batch" and t["dtype"] == "float32" for t in spec["inputs"] + spec["outputs"])
+        assert all(
+            t["shape"][0] == "batch" and t["dtype"] == "float32" for t in spec["inputs"] + spec["outputs"]
+        )
         model = onnx.load(str(tmp_path / f"{name}.onnx"))
         assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
         card = (tmp_path / f"{name}.md").read_text()
@@ -52,7 +67,9 @@ def test_parity_numbers_and_dynamic_batch(runs):
         b32 = export.to_onnx(model, export.example_inputs("gr", 32, batch=2), export.IO["gr"])
         import copy
 
-        b16 = export.to_onnx(export._Fp16(copy.deepcopy(model)), export.example_inputs("gr", 32), export.IO["gr"])
+        b16 = export.to_onnx(
+            export._Fp16(copy.deepcopy(model)), export.example_inputs("gr", 32), export.IO["gr"]
+        )
     out32 = export.run_onnx(b32, export.IO["gr"].inputs, args)  # batch 3 through a batch-2 export
     out16 = export.run_onnx(export._upcast(b16), export.IO["gr"].inputs, args)
     rep = export.check_parity("gr", ref, out32, out16)
@@ -73,6 +90,10 @@ def test_spec_is_read_by_the_engines(runs, tmp_path):
     spec = spec_mod.load_spec(tmp_path / "gr_tiny.onnx")
     assert spec.input_names == ("source", "landmarks") and spec.output_names == ("face", "seg")
     # The CPU backend widens fp16 graphs at load (engines.fp16); the widened graph must load and run.
-    sess = ort.InferenceSession(export._upcast((tmp_path / "gr_tiny.onnx").read_bytes()), providers=["CPUExecutionProvider"])
-    out = sess.run(None, {n: a.numpy() for n, a in zip(spec.input_names, export.example_inputs("gr", 32), strict=True)})
+    sess = ort.InferenceSession(
+        export._upcast((tmp_path / "gr_tiny.onnx").read_bytes()), providers=["CPUExecutionProvider"]
+    )
+    out = sess.run(
+        None, {n: a.numpy() for n, a in zip(spec.input_names, export.example_inputs("gr", 32), strict=True)}
+    )
     assert out[0].shape == (2, 3, 32, 32)

@@ -8,8 +8,17 @@ import torch
 from realtime.face.topology import HEATMAP_POINTS
 from training.mesh_mirror import MESH_MIRROR
 from training.models import (
-    AURegressor, BackgroundMixer, FaceReenactor, LaConfig, LandmarkTransformer, LTConfig, MultiScaleDiscriminator,
-    disc_config, draw_heatmap, gb_config, gr_config,
+    AURegressor,
+    BackgroundMixer,
+    FaceReenactor,
+    LaConfig,
+    LandmarkTransformer,
+    LTConfig,
+    MultiScaleDiscriminator,
+    disc_config,
+    draw_heatmap,
+    gb_config,
+    gr_config,
 )
 
 
@@ -81,7 +90,10 @@ def test_heatmap_matmul_equals_sum_of_splats():
     ht = draw_heatmap(lm, size, sigma)[0, 0]
     g = (torch.arange(size) + 0.5) / size * 2 - 1
     yy, xx = torch.meshgrid(g, g, indexing="ij")
-    ref = sum(torch.exp(-((xx - lm[0, i, 0]) ** 2 + (yy - lm[0, i, 1]) ** 2) / (2 * sigma**2)) for i in HEATMAP_POINTS)
+    ref = sum(
+        torch.exp(-((xx - lm[0, i, 0]) ** 2 + (yy - lm[0, i, 1]) ** 2) / (2 * sigma**2))
+        for i in HEATMAP_POINTS
+    )
     assert torch.allclose(ht, ref.clamp(max=1), atol=1e-5)
 
 

@@ -211,12 +211,12 @@ def _small_input_dir(dev: Path, tmp: Path) -> Path:
     """A few real files (copied to a temp folder for the test only) plus broken ones, with a manifest."""
     root = tmp / "in"
     root.mkdir()
-    reader = VideoFrames(dev / "CVPR2022-DaGAN" / "assets" / "driving.mp4")
-    with CropWriter(root / "clip.mp4", 256) as w:  # first 24 frames: a short real clip
-        for i, f in enumerate(reader):
-            if i == 24:
-                break
-            w.write(f)
+    with CropWriter(root / "clip.mp4", 256) as w:  # two real shots back to back: a cut at frame 12
+        for name in ("CVPR2022-DaGAN/assets/driving.mp4", "DPE/data/d.mp4"):
+            for i, f in enumerate(VideoFrames(dev / name)):
+                if i == 12:
+                    break
+                w.write(f)
     lrw = dev / "EAMM" / "dataset" / "LRW" / "Image" / "ABOUT" / "ABOUT_00001"
     (root / "seq").mkdir()
     for i in range(8):
@@ -262,6 +262,15 @@ def test_prepare_end_to_end_and_resume(dev_data: Path, weights: Path, tmp_path: 
     assert {t["identity"] for t in meta["tracks"] if t["kind"] == "video"} == {"alice"}
     assert {t["identity"] for t in meta["tracks"] if t["kind"] == "frames"} == {"carol"}
     assert summary["frames"] == sum(t["frames"] for t in meta["tracks"])
+
+    video_spans = [
+        tuple(np.load(out / t["dir"] / "meta.npz")["frame_index"][[0, -1]])
+        for t in meta["tracks"]
+        if t["kind"] == "video"
+    ]
+    assert all(last < 12 or first >= 12 for first, last in video_spans), (
+        f"a track spans the cut: {video_spans}"
+    )
 
     # 2. every track folder is complete and consistent
     for t in meta["tracks"]:

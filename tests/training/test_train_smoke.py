@@ -17,8 +17,29 @@ def data(tmp_path_factory):
 
 
 def _run(stage, data, out, steps, *extra):
-    args = [stage, "--data", str(data), "--out", str(out), "--config", "tiny", "--size", "32", "--steps", str(steps),
-            "--val-every", "2", "--log-every", "1", "--val-pairs", "4", "--threads", "1", "--no-tensorboard", *extra]
+    args = [
+        stage,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--config",
+        "tiny",
+        "--size",
+        "32",
+        "--steps",
+        str(steps),
+        "--val-every",
+        "2",
+        "--log-every",
+        "1",
+        "--val-pairs",
+        "4",
+        "--threads",
+        "1",
+        "--no-tensorboard",
+        *extra,
+    ]
     return main([str(a) for a in args])
 
 
@@ -55,8 +76,24 @@ def test_resume_is_exact(data, tmp_path):
 
 def test_resume_with_another_config_names_the_field(data, tmp_path, capsys):
     assert _run("gr", data, tmp_path / "r", 1) == 0
-    code = main(["gr", "--data", str(data), "--out", str(tmp_path / "r2"), "--config", "lite", "--size", "32",
-                 "--steps", "2", "--no-tensorboard", "--resume", str(tmp_path / "r")])
+    code = main(
+        [
+            "gr",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "r2"),
+            "--config",
+            "lite",
+            "--size",
+            "32",
+            "--steps",
+            "2",
+            "--no-tensorboard",
+            "--resume",
+            str(tmp_path / "r"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "config differs" in err and "gr.unet.widths" in err

@@ -3,7 +3,7 @@
 from training.models.discriminator import DiscConfig, MultiScaleDiscriminator, disc_config
 from training.models.gb import BackgroundMixer, GbConfig, gb_config, gb_full, gb_lite
 from training.models.gr import FaceReenactor, GrConfig, draw_heatmap, gr_config, gr_full, gr_lite
-from training.models.lt import AURegressor, LandmarkTransformer, LaConfig, LTConfig
+from training.models.lt import AURegressor, LaConfig, LandmarkTransformer, LTConfig
 from training.models.unet import UNet, UNetConfig
 
 __all__ = [

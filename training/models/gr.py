@@ -30,7 +30,9 @@ def draw_heatmap(landmarks: torch.Tensor, size: int, sigma: float) -> torch.Tens
     idx = torch.tensor(HEATMAP_POINTS, device=landmarks.device)
     pts = landmarks.index_select(1, idx)  # (B, P, 2)
     # float32 Range then Cast: ONNX Runtime has no fp16 Range kernel (matters for the fp16 export).
-    grid = ((torch.arange(size, device=landmarks.device, dtype=torch.float32) + 0.5) / size * 2 - 1).to(landmarks.dtype)
+    grid = ((torch.arange(size, device=landmarks.device, dtype=torch.float32) + 0.5) / size * 2 - 1).to(
+        landmarks.dtype
+    )
     inv = -0.5 / (sigma * sigma)
     gx = torch.exp(inv * (grid.view(1, 1, -1) - pts[..., 0:1]) ** 2)  # (B, P, S)
     gy = torch.exp(inv * (grid.view(1, 1, -1) - pts[..., 1:2]) ** 2)  # (B, P, S)
@@ -62,10 +64,15 @@ class FaceReenactor(nn.Module):
 
 
 # lite: ~1.7 GFLOP per net at 256x256 (few channels at full resolution, depthwise-separable below 1/4).
-LITE_UNET = dict(widths=(16, 20, 40, 96, 160), blocks=(1, 1, 1, 2, 2), separable_from=2, norm="batch")
+LITE_UNET = {"widths": (16, 20, 40, 96, 160), "blocks": (1, 1, 1, 2, 2), "separable_from": 2, "norm": "batch"}
 # full: ~7.9M parameters per net, so Gr + Gb in fp16 (~31 MB) fit the 64 MiB that may travel to a GPU machine.
-FULL_UNET = dict(widths=(32, 64, 128, 256, 256, 256), blocks=(2, 2, 2, 2, 2, 2), separable_from=99, norm="batch")
-TINY_UNET = dict(widths=(8, 8, 16), blocks=(1, 1, 1), separable_from=99, norm="batch")
+FULL_UNET = {
+    "widths": (32, 64, 128, 256, 256, 256),
+    "blocks": (2,) * 6,
+    "separable_from": 99,
+    "norm": "batch",
+}
+TINY_UNET = {"widths": (8, 8, 16), "blocks": (1, 1, 1), "separable_from": 99, "norm": "batch"}
 
 
 def gr_config(variant: str) -> GrConfig:

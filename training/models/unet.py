@@ -64,7 +64,9 @@ class UNet(nn.Module):
         for i, ch in enumerate(w):
             sep = i >= cfg.separable_from
             self.down.append(nn.Identity() if i == 0 else conv_block(w[i - 1], ch, cfg.norm, False, stride=2))
-            self.enc.append(nn.Sequential(*[conv_block(ch, ch, cfg.norm, sep) for _ in range(cfg.blocks[i] - 1)]))
+            self.enc.append(
+                nn.Sequential(*[conv_block(ch, ch, cfg.norm, sep) for _ in range(cfg.blocks[i] - 1)])
+            )
         self.up = nn.Upsample(scale_factor=2.0, mode="nearest")
         self.dec = nn.ModuleList()
         for i in range(len(w) - 2, -1, -1):
