@@ -18,7 +18,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -42,6 +42,11 @@ class BenchResult:
     median_ms: float
     p99_ms: float
     fps: float
+    cpu_ms: float = field(default=0.0, compare=False)
+    """Median CPU ms of the calling thread; printed with --threads 1 (robust to other users' load), not in JSON."""
+
+    def to_json(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if k != "cpu_ms"}
 
 
 def default_weights_dir() -> Path:
@@ -80,25 +85,26 @@ def random_feed(spec: IOSpec, batch: int, rng: np.random.Generator) -> dict[str,
     return feed
 
 
-def time_calls(fn: Callable[[], object], warmup: int, iters: int) -> tuple[float, float]:
-    """(median, p99) milliseconds of `iters` calls after `warmup` untimed ones."""
+def time_calls(fn: Callable[[], object], warmup: int, iters: int) -> tuple[float, float, float]:
+    """(median, p99) wall milliseconds of `iters` calls after `warmup` untimed ones, and the median CPU
+    milliseconds of the calling thread (all the work when ONNX Runtime runs with one thread)."""
     for _ in range(warmup):
         fn()
-    times = []
+    times, cpu = [], []
     for _ in range(iters):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         fn()
         times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times), float(np.percentile(times, 99))
+        cpu.append((time.thread_time() - c0) * 1000)
+    return statistics.median(times), float(np.percentile(times, 99)), statistics.median(cpu)
 
 
 def _result(
-    target: str, model: str, backend: str, batch: int, size: int, ms: tuple[float, float]
+    target: str, model: str, backend: str, batch: int, size: int, ms: tuple[float, float, float]
 ) -> BenchResult:
-    med, p99 = ms
-    return BenchResult(
-        target, model, backend, batch, size, round(med, 3), round(p99, 3), round(batch * 1000 / med, 1)
-    )
+    med, p99, cpu = ms
+    fps = round(batch * 1000 / med, 1)
+    return BenchResult(target, model, backend, batch, size, round(med, 3), round(p99, 3), fps, round(cpu, 3))
 
 
 def bench_networks(
@@ -122,7 +128,7 @@ def bench_networks(
                         time_calls(partial(r.infer, feed), args.warmup, args.iters),
                     )
                 )
-                _print(results[-1])
+                _print(results[-1], args)
     return results
 
 
@@ -152,7 +158,7 @@ def bench_chain(args: argparse.Namespace, backend: Backend, label: str, precisio
                     time_calls(partial(chain.run, aud), args.warmup, args.iters),
                 )
             )
-            _print(results[-1])
+            _print(results[-1], args)
     return results
 
 
@@ -160,10 +166,11 @@ def _options(args: argparse.Namespace, backend: Backend) -> dict:
     return {"threads": args.threads} if backend == "onnxruntime" and args.threads else {}
 
 
-def _print(r: BenchResult) -> None:
+def _print(r: BenchResult, args: argparse.Namespace) -> None:
+    cpu = f"  cpu {r.cpu_ms:8.2f} ms" if args.threads == 1 and r.backend.startswith("onnxruntime") else ""
     print(
         f"{r.target:6s} {r.model:5s} {r.backend:17s} batch {r.batch:3d}  {r.size}px  "
-        f"median {r.median_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms  {r.fps:9.1f} frames/s",
+        f"median {r.median_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms  {r.fps:9.1f} frames/s{cpu}",
         flush=True,
     )
 
@@ -227,7 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (streams per call)")
     p.add_argument("--iters", type=int, default=50, help="timed calls per row")
     p.add_argument("--warmup", type=int, default=5, help="untimed calls first (CUDA graphs capture here)")
-    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: all cores)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="ONNX Runtime intra-op threads (0: all cores); with 1 the CPU ms of the work is printed too",
+    )
     p.add_argument("--int8", action="store_true", help="also time <name>.int8.onnx (engines.quantize)")
     p.add_argument("--json", type=Path, default=None, help="write the results table as JSON here")
     args = p.parse_args(argv)
@@ -239,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
-            json.dumps({"machine": machine, "results": [asdict(r) for r in results]}, indent=1)
+            json.dumps({"machine": machine, "results": [r.to_json() for r in results]}, indent=1)
         )
         print(f"wrote {args.json}")
     return 0 if results else 1

@@ -55,10 +55,12 @@ class OnnxRuntimeRunner(Runner):
         *,
         threads: int | None = None,
         providers: tuple[str, ...] = ("CPUExecutionProvider",),
+        spin: bool = False,
     ) -> None:
         super().__init__(model_path, spec)
         self.threads = threads or cpu_threads()
         self.providers = providers
+        self.spin = spin
         self._session: Any = None
 
     def _activate(self) -> None:
@@ -72,6 +74,9 @@ class OnnxRuntimeRunner(Runner):
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1  # the three networks are sequential; extra pools only contend
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle pool threads spin-wait by default; in a chain of three sessions on few cores the spinning
+        # threads of one session steal the cores the next one needs.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
         try:
             sess = ort.InferenceSession(model_bytes, sess_options=opts, providers=list(self.providers))
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types; all mean a bad model here

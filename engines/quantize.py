@@ -73,8 +73,8 @@ def load_calibration_frames(path: str | Path) -> CalibrationFrames:
         raise ModelFileError(f"calibration frames {path}: {exc} (need crops, landmarks, aud)") from exc
     if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[-1] != 3:
         raise ModelFileError(f"{path}: crops must be (N, S, S, 3) uint8, got {crops.shape} {crops.dtype}")
-    if not (len(crops) == len(lms) == len(aud)):
-        raise ModelFileError(f"{path}: crops, landmarks and aud differ in length")
+    if not (len(crops) == len(lms) == len(aud)) or (ident is not None and len(ident) != len(crops)):
+        raise ModelFileError(f"{path}: crops, landmarks, aud (and identity) differ in length")
     crops_f = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0  # (N, 3, S, S)
     return CalibrationFrames(crops_f, lms.astype(np.float32), aud.astype(np.float32), ident)
 

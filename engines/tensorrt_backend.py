@@ -137,7 +137,10 @@ class TensorRTRunner(Runner):
 
     def _build(self, trt: Any, torch: Any, calib_cache: Path) -> bytes:
         builder = trt.Builder(self._logger)
-        network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+        major = int(trt.__version__.split(".")[0])
+        # TensorRT 10 only has explicit batch (flag 0); 8.x must be asked for it.
+        flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+        network = builder.create_network(flags)
         parser = trt.OnnxParser(network, self._logger)
         if not parser.parse(self.model_path.read_bytes()):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))

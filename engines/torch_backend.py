@@ -34,6 +34,26 @@ def sidecar_path(model_path: str | Path) -> Path:
     return p.with_name(p.name.removesuffix(".onnx") + ".pt2")
 
 
+def _half_float_literals(module: Any) -> int:
+    """Make tensors the graph creates itself fp16 too (returns how many nodes changed).
+
+    torch.export bakes `dtype=torch.float32` into ops such as arange/linspace/full (Gr's heatmap grid is
+    one); with half weights they would promote the activations back to float32 and the next conv would
+    refuse the mix. Rewriting those literals keeps the whole graph in half, as the fp16 ONNX is.
+    """
+    import torch
+
+    changed = 0
+    for node in module.graph.nodes:  # dtype may be a keyword (arange, full) or positional (to.dtype)
+        if any(a is torch.float32 for a in (*node.args, *node.kwargs.values())):
+            node.args = tuple(torch.float16 if a is torch.float32 else a for a in node.args)
+            node.kwargs = {k: torch.float16 if v is torch.float32 else v for k, v in node.kwargs.items()}
+            changed += 1
+    if changed:
+        module.recompile()
+    return changed
+
+
 @dataclass
 class _Captured:
     """One CUDA graph with its static device tensors and pinned host staging buffers."""
@@ -55,14 +75,14 @@ class TorchRunner(Runner):
         spec: IOSpec,
         *,
         device: str = "cuda",
-        precision: TorchPrecision = "fp16",
+        precision: TorchPrecision | None = None,
         compile: bool = True,
         cuda_graphs: bool = True,
         warmup: int = 3,
     ) -> None:
         super().__init__(model_path, spec)
         self.device = device
-        self.precision: TorchPrecision = precision if device != "cpu" else "fp32"
+        self.precision: TorchPrecision = precision or ("fp32" if device == "cpu" else "fp16")
         self.compile = compile and device != "cpu"
         self.cuda_graphs = cuda_graphs and device != "cpu"
         self.warmup = warmup
@@ -110,6 +130,7 @@ class TorchRunner(Runner):
         module = ep.module().to(self.device)  # exported in eval mode; .eval() is unsupported here
         if self.precision == "fp16":
             module = module.half()
+            _half_float_literals(module)
         if self.compile:
             module = torch.compile(module, dynamic=False)  # default mode: max-autotune takes > 8 min
         return module
@@ -120,7 +141,8 @@ class TorchRunner(Runner):
 
         half = self.precision == "fp16"
         args = [t.half() if half and t.is_floating_point() else t for t in inputs]
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.precision == "autocast"):
+        device_type = torch.device(self.device).type
+        with torch.autocast(device_type, dtype=torch.float16, enabled=self.precision == "autocast"):
             out = self._module(*args)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         if len(outs) != len(self.spec.outputs):

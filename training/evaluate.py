@@ -250,7 +250,7 @@ class Budget:
 
 
 QUICK = Budget(self_per_track=1, max_self=3, cross=3, lsim=2, grid_rows=3, video_pairs=1, video_frames=6)
-FULL = Budget(self_per_track=2, max_self=120, cross=120, lsim=50, grid_rows=8, video_pairs=3, video_frames=60)
+FULL = Budget(self_per_track=4, max_self=120, cross=120, lsim=50, grid_rows=8, video_pairs=3, video_frames=60)
 
 
 def plan_pairs(
@@ -415,23 +415,52 @@ class FaceganMethod(Method):
         self.chain.close()
 
 
-class FaceganNoLtMethod(FaceganMethod):
+class FaceganNoLtMethod(Method):
     """Gr -> Gb driven by the driving landmarks themselves (the aligned crops share one canonical frame, so
-    the driver's crop landmarks are its landmarks expressed in the source's crop frame)."""
+    the driver's crop landmarks are its landmarks expressed in the source's crop frame). Needs no LT."""
 
     name = "facegan_no_lt"
     lt_source = "driving landmarks (no LT)"
 
+    def __init__(self, weights: Path, variant: str, backend: str) -> None:
+        from engines import open_runner
+        from engines.spec import ModelFileError
+
+        self.runners = {}
+        for net in ("gr", "gb"):
+            path = weights / f"{net}_{variant}.onnx"
+            if not path.is_file():
+                raise ModelFileError(f"{net} model not found: {path}")
+            self.runners[net] = open_runner(path, backend)  # type: ignore[arg-type]
+            self.runners[net].activate()
+        self.size = int(self.runners["gr"].spec.input("source").shape[-1])
+        self._source: tuple[FrameRef, np.ndarray, np.ndarray] | None = None
+
+    def _prepare(self, source: FaceImage) -> tuple[np.ndarray, np.ndarray]:
+        """(source (1, 3, S, S), Ib (1, 3, S, S)) as ReenactmentChain.prepare_source makes them."""
+        from realtime.face.align import to_normalized
+
+        if self._source is None or self._source[0] != source.ref:
+            crop = _to_chw(source.rgb)[None]
+            ls = to_normalized(source.landmarks, self.size).astype(np.float32)[None]
+            seg = self.runners["gr"].infer({"source": crop, "landmarks": ls})["seg"]  # (1, 3, S, S)
+            self._source = (source.ref, crop, (crop * seg[:, 0:1]).astype(np.float32))
+        return self._source[1], self._source[2]
+
     def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
         from realtime.face.align import to_normalized
 
-        src = self._set_source(source)
+        crop, background = self._prepare(source)
         lt = to_normalized(driving.landmarks, self.size).astype(np.float32)[None]  # (1, 478, 2)
-        gr = self.chain.runners["gr"].infer({"source": src.source[None], "landmarks": lt})
+        gr = self.runners["gr"].infer({"source": crop, "landmarks": lt})
         seg = gr["seg"]  # (1, 3, S, S)
-        face_in = gr["face"] * (seg[:, 1:2] + seg[:, 2:3])
-        gb = self.chain.runners["gb"].infer({"face": face_in, "background": src.background[None]})
+        face_in = gr["face"] * (seg[:, 1:2] + seg[:, 2:3])  # Ifr without its background
+        gb = self.runners["gb"].infer({"face": face_in, "background": background})
         return _to_uint8(gb["image"][0])
+
+    def close(self) -> None:
+        for r in self.runners.values():
+            r.deactivate()
 
 
 class MeshWarpMethod(Method):

@@ -638,20 +638,65 @@ def summarise(results: list[InputResult], missing: list[str], wall_s: float) -> 
     }
 
 
-def write_dataset(out: Path, results: list[InputResult], summary: dict, crop_size: int) -> Path:
+def analysis_fingerprint(weights_dir: Path | None) -> dict[str, str]:
+    """sha256 of the AU head and mean face that gave a dataset's AUs and poses (provenance)."""
+    from realtime.weights import weights_dir as shipped
+
+    folder = weights_dir or shipped()
+    return {
+        f"{name}_sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        for name in ("au_head.onnx", "mean_face.npy")
+    }
+
+
+def write_dataset(out: Path, results: list[InputResult], summary: dict, opts: PrepareOptions) -> Path:
     order = sorted(results, key=lambda r: r.source)
     meta = {
         "format": FORMAT,
         "version": 1,
-        "crop_size": crop_size,
+        "crop_size": opts.crop_size,
         "tracks": [t for r in order for t in sorted(r.tracks, key=lambda t: t["id"])],
         "summary": summary,
+        "analysis": analysis_fingerprint(opts.weights_dir),
     }
-    path = out / "dataset.json"
+    return _write_json(out / "dataset.json", meta)
+
+
+def _write_json(path: Path, obj: dict) -> Path:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
+    tmp.write_text(json.dumps(obj, indent=1))
     tmp.replace(path)
     return path
+
+
+def refresh_analysis(out: Path, weights_dir: Path | None) -> int:
+    """Recompute the AUs and poses of every finished track from its stored landmarks with the current AU
+    head and mean face, without decoding anything again. Exact: the crop landmarks mapped back through the
+    track's transform are the analysed ones (up to float32), and pose and AU features come from a rigid
+    fit of those. Returns the number of frames refreshed."""
+    from tqdm import tqdm
+
+    path = out / "dataset.json"
+    meta = json.loads(path.read_text())
+    analyzer = FaceAnalyzer(AnalyzerOptions(weights_dir=weights_dir))  # describe() needs no mesh: not entered
+    frames = 0
+    for t in tqdm(meta["tracks"], unit="track", desc="refresh AUs and pose"):
+        folder = out / t["dir"]
+        if not (folder / "DONE").is_file():
+            continue
+        with np.load(folder / "meta.npz") as m:
+            arrays = {k: m[k] for k in m.files}
+        inv = invert_transform(arrays["transform"])
+        described = [analyzer.describe(apply_transform(inv, lm)) for lm in arrays["landmarks"]]
+        arrays["aus"] = np.stack([a.aus for a in described]).astype(np.float32)  # (T, 17)
+        arrays["pose"] = np.stack([a.pose.as_array() for a in described]).astype(np.float32)  # (T, 3)
+        with open(folder / "meta.tmp.npz", "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(folder / "meta.tmp.npz", folder / "meta.npz")
+        frames += len(described)
+    meta["analysis"] = analysis_fingerprint(weights_dir)
+    _write_json(path, meta)
+    return frames
 
 
 def prepare(
@@ -677,7 +722,7 @@ def prepare(
     if todo:
         results += run_pool(make_tasks(todo, root, opts.photo_batch), root, out, opts, workers, len(todo))
     summary = summarise(results, missing, time.monotonic() - start)
-    write_dataset(out, results, summary, opts.crop_size)
+    write_dataset(out, results, summary, opts)
     return summary
 
 
@@ -734,6 +779,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--weights-dir", type=Path, default=None, help="folder with au_head.onnx and mean_face.npy"
     )
     p.add_argument(
+        "--refresh-analysis",
+        action="store_true",
+        help="only recompute AUs and pose of an existing OUT_DIR from its stored landmarks with the current "
+        "AU head and mean face (after retraining them); nothing is decoded again",
+    )
+    p.add_argument(
         "-v", "--verbose", action="store_true", help="log each step (workers log to OUT_DIR/logs/)"
     )
     return p
@@ -761,6 +812,12 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"facegan-prepare: {e}", file=sys.stderr)
         return 2
+    if args.refresh_analysis:
+        if not (args.out_dir / "dataset.json").is_file():
+            print(f"facegan-prepare: {args.out_dir} holds no dataset.json to refresh", file=sys.stderr)
+            return 2
+        print(f"refreshed AUs and pose of {refresh_analysis(args.out_dir, opts.weights_dir)} frames")
+        return 0
     summary = prepare(
         args.input_dir, args.out_dir, opts, workers=max(1, args.workers), max_files=args.max_files
     )

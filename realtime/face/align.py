@@ -7,6 +7,8 @@ does), so a turned head (short eye line) still gets a sensible crop.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -78,17 +80,29 @@ def warp_to_crop(image: np.ndarray, M: np.ndarray, size: int = CROP_SIZE) -> np.
 
 
 def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, feather: float = 0.06) -> np.ndarray:
-    """Blend a crop back into the frame it was aligned from, with a soft square edge (fraction of the side)."""
+    """Blend a crop back into the frame it was aligned from, with a soft square edge (fraction of the side).
+
+    Only the crop's bounding box in the frame is warped and blended (a 640x480 frame with a 300-pixel face
+    costs a third of a whole-frame warp)."""
     h, w = frame.shape[:2]
     size = crop.shape[0]
     inv = invert_transform(M)
-    warped = cv2.warpAffine(crop, inv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    mask = crop_feather_mask(size, feather)
-    alpha = cv2.warpAffine(mask, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)[..., None]
-    out = frame.astype(np.float32) * (1.0 - alpha) + warped.astype(np.float32) * alpha
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, [w, h])
+    out = frame.copy()
+    if x1 <= x0 or y1 <= y0:
+        return out  # the crop lies wholly outside the frame
+    roi = inv.copy()
+    roi[:, 2] -= (x0, y0)  # the same warp, into the bounding box's own pixels
+    rw, rh = int(x1 - x0), int(y1 - y0)
+    warped = cv2.warpAffine(crop, roi, (rw, rh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(crop_feather_mask(size, feather), roi, (rw, rh), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    out[y0:y1, x0:x1] = cv2.blendLinear(warped, frame[y0:y1, x0:x1], alpha, 1.0 - alpha)
+    return out
 
 
+@functools.lru_cache(maxsize=8)
 def crop_feather_mask(size: int, feather: float) -> np.ndarray:
     """(size, size) float32: 1 inside, falling linearly to 0 over `feather * size` pixels at the edge."""
     ramp = np.clip((np.minimum(np.arange(size), np.arange(size)[::-1]) + 0.5) / max(feather * size, 1.0), 0, 1)

@@ -299,7 +299,17 @@ def test_prepare_end_to_end_and_resume(dev_data: Path, weights: Path, tmp_path: 
     arrays = load_track(ds.tracks[0], ds.crop_size)
     assert arrays.images is not None and arrays.images.shape[0] == ds.tracks[0].frames
 
-    # 4. resume: a rerun skips everything; a track without DONE makes its input run again
+    # 4. AUs and pose refreshed from the stored landmarks equal those analysed on the original frames
+    assert meta["analysis"] == P.analysis_fingerprint(weights)
+    with np.load(out / meta["tracks"][0]["dir"] / "meta.npz") as m:
+        before = {k: m[k] for k in ("aus", "pose", "landmarks")}
+    assert P.refresh_analysis(out, weights) == summary["frames"]
+    with np.load(out / meta["tracks"][0]["dir"] / "meta.npz") as m:
+        np.testing.assert_allclose(m["aus"], before["aus"], atol=1e-4)
+        np.testing.assert_allclose(m["pose"], before["pose"], atol=1e-2)
+        np.testing.assert_array_equal(m["landmarks"], before["landmarks"])
+
+    # 5. resume: a rerun skips everything; a track without DONE makes its input run again
     crops_file = out / meta["tracks"][0]["dir"] / "crops.mp4"
     stamp = crops_file.stat().st_mtime_ns
     assert P.prepare(root, out, opts, workers=1)["tracks"] == summary["tracks"]
@@ -311,8 +321,15 @@ def test_prepare_end_to_end_and_resume(dev_data: Path, weights: Path, tmp_path: 
     assert again["tracks"] == summary["tracks"] and again["frames"] == summary["frames"]
 
 
-def test_cli_refuses_missing_weights_and_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refuses_missing_weights_and_input(
+    tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert P.main([str(tmp_path / "absent"), str(tmp_path / "out")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert P.main([str(tmp_path), str(tmp_path / "out"), "--weights-dir", str(tmp_path)]) == 2
     assert "is missing" in capsys.readouterr().err
+    assert (
+        P.main([str(tmp_path), str(tmp_path / "out"), "--refresh-analysis", "--weights-dir", str(weights)])
+        == 2
+    )
+    assert "no dataset.json" in capsys.readouterr().err
