@@ -255,7 +255,7 @@ def split_identities(identity: np.ndarray, kind: np.ndarray, fraction: float, se
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 60
+    epochs: int = 30
     """Passes over the (mirror-doubled) training frames."""
     batch: int = 256
     lr: float = 2e-3
@@ -450,7 +450,8 @@ def write_model_card(path: Path, *, scores: list[AUScore], info: dict[str, objec
     lines = [
         "# au_head: landmarks -> 17 action units",
         "",
-        "Made by `facegan-distill-au` (training/distill_au.py); this card is written by that command.",
+        "Made by `facegan-distill-au` (training/distill_au.py); this card is written by that command:",
+        f"`{info.get('command', 'facegan-distill-au')}`.",
         "",
         "## What it is",
         "",
@@ -621,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
         "frames": len(data.aus),
         "frames_by_kind": ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())),
         "rejected": data.rejected,
+        "command": " ".join(["facegan-distill-au", *(argv if argv is not None else sys.argv[1:])]),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
     }
     cfg = TrainConfig(epochs=args.epochs, mirror=not args.no_mirror, seed=args.seed, threads=args.threads)

@@ -244,13 +244,32 @@ class Budget:
     max_self: int
     cross: int
     lsim: int
+    lsim_per_person: int
     grid_rows: int
     video_pairs: int
     video_frames: int
 
 
-QUICK = Budget(self_per_track=1, max_self=3, cross=3, lsim=2, grid_rows=3, video_pairs=1, video_frames=6)
-FULL = Budget(self_per_track=4, max_self=120, cross=120, lsim=50, grid_rows=8, video_pairs=3, video_frames=60)
+QUICK = Budget(
+    self_per_track=1,
+    max_self=3,
+    cross=3,
+    lsim=2,
+    lsim_per_person=1,
+    grid_rows=3,
+    video_pairs=1,
+    video_frames=6,
+)
+FULL = Budget(
+    self_per_track=4,
+    max_self=120,
+    cross=120,
+    lsim=60,
+    lsim_per_person=8,
+    grid_rows=8,
+    video_pairs=3,
+    video_frames=60,
+)
 
 
 def plan_pairs(
@@ -318,24 +337,19 @@ def _lsim_pairs(
         by_person[t.identity].append(t)
     candidates = []
     for person, ts in sorted(by_person.items()):
-        if len(ts) >= 2:
-            a, b = rng.choice(len(ts), 2, replace=False)
-            candidates.append(
-                (
-                    FrameRef(ts[a].id, int(rng.integers(ts[a].frames))),
-                    FrameRef(ts[b].id, int(rng.integers(ts[b].frames))),
-                )
-            )
-        elif ts[0].frames >= 6:
-            t = ts[0]
-            candidates.append(
-                (
-                    FrameRef(t.id, int(rng.integers(0, t.frames // 3))),
-                    FrameRef(t.id, int(rng.integers(2 * t.frames // 3, t.frames))),
-                )
-            )
-        else:
+        if len(ts) < 2 and ts[0].frames < 6:
             skipped["lsim: person has one image only"] += 1
+            continue
+        for _ in range(budget.lsim_per_person):
+            if len(ts) >= 2:  # two different tracks: the closest we have to the paper's two photos
+                a, b = rng.choice(len(ts), 2, replace=False)
+                first = FrameRef(ts[a].id, int(rng.integers(ts[a].frames)))
+                second = FrameRef(ts[b].id, int(rng.integers(ts[b].frames)))
+            else:  # one track: its two ends
+                t = ts[0]
+                first = FrameRef(t.id, int(rng.integers(0, t.frames // 3)))
+                second = FrameRef(t.id, int(rng.integers(2 * t.frames // 3, t.frames)))
+            candidates.append((first, second))
     if len(candidates) > budget.lsim:
         keep = np.sort(rng.choice(len(candidates), budget.lsim, replace=False))
         candidates = [candidates[k] for k in keep]

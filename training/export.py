@@ -93,6 +93,39 @@ def to_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], io_: NetIO) -> by
     return buf.getvalue()
 
 
+def to_pt2(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path) -> float:
+    """`torch.export.save` of the fp32 network, batch dynamic (CONTRACTS.md 2: the torch backend's sidecar).
+
+    Reloaded and run at another batch size before returning; returns its max abs difference from eager torch.
+    """
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    dyn = tuple({0: batch} for _ in args)
+    ep = torch.export.export(module, args, dynamic_shapes=dyn, strict=False)
+    tmp = path.with_name(path.stem + ".tmp.pt2")  # torch.export.save wants the .pt2 ending
+    torch.export.save(ep, str(tmp))
+    tmp.replace(path)
+    check = tuple(torch.cat([a, a[:1]]) for a in args)  # batch + 1: proves the batch axis is dynamic
+    with torch.no_grad():
+        ref, got = module(*check), torch.export.load(str(path)).module()(*check)
+    ref = ref if isinstance(ref, tuple) else (ref,)
+    got = got if isinstance(got, tuple) else (got,)
+    err = max(float((r - g).abs().max()) for r, g in zip(ref, got, strict=True))
+    if err > FP32_MAX_ABS:
+        path.unlink()
+        raise ParityError(
+            f"{path.name}: reloaded torch.export program differs by {err:.2e} > {FP32_MAX_ABS:.0e}"
+        )
+    return err
+
+
+def wants_pt2(net: str, cfg: TrainConfig, mode: str) -> bool:
+    """`auto`: the chain's networks (lt, gr, gb) except the full Gr/Gb, whose .pt2 (~32 MB each in fp32) is too
+    big to commit (export those with `--pt2 always` where they will run); La is not in the chain."""
+    if mode != "auto":
+        return mode == "always"
+    return net != "la" and not (net in ("gr", "gb") and cfg.variant == "full")
+
+
 def _upcast(model_bytes: bytes) -> bytes:
     import onnx
 
@@ -153,9 +186,9 @@ def default_name(net: str, cfg: TrainConfig) -> str:
 
 
 def export_network(
-    ck: dict[str, Any], net: str, out_dir: Path, name: str, precision: str = "fp16"
+    ck: dict[str, Any], net: str, out_dir: Path, name: str, precision: str = "fp16", pt2: str = "auto"
 ) -> dict[str, Any]:
-    """Export one network of a checkpoint; writes <name>.onnx, .spec.json and .md only if parity holds."""
+    """Export one network of a checkpoint; writes <name>.onnx, .spec.json, .md (and .pt2) only if parity holds."""
     cfg: TrainConfig = ck["config"]
     model = build_models(cfg)[net]
     model.load_state_dict(ck["models"][net])
@@ -176,6 +209,8 @@ def export_network(
     data = onnx16 if precision == "fp16" else onnx32
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / f"{name}.onnx"
+    if wants_pt2(net, cfg, pt2):  # before the .onnx: a failed check leaves no half-exported network
+        report["pt2_fp32_max_abs"] = to_pt2(model, args, out_dir / f"{name}.pt2")
     onnx_path.write_bytes(data)
     spec = make_spec(net, cfg, ck, data, precision, args, ref)
     (out_dir / f"{name}.spec.json").write_text(json.dumps(spec, indent=1) + "\n")
@@ -269,6 +304,12 @@ def main(argv: list[str] | None = None) -> int:
         "--net", choices=["lt", "la", "gr", "gb"], default=None, help="which network of the checkpoint"
     )
     p.add_argument("--precision", choices=["fp16", "fp32"], default="fp16", help="what <name>.onnx holds")
+    p.add_argument(
+        "--pt2",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="also write <name>.pt2 for the torch backend (auto: all but the full Gr/Gb, too big to commit)",
+    )
     a = p.parse_args(argv)
     try:
         ck = load_checkpoint(a.checkpoint)
@@ -278,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         for net in nets:
             if net not in ck["models"]:
                 raise ValueError(f"checkpoint has no {net!r} network (it holds {sorted(ck['models'])})")
-            export_network(ck, net, a.out, a.name or default_name(net, ck["config"]), a.precision)
+            export_network(ck, net, a.out, a.name or default_name(net, ck["config"]), a.precision, a.pt2)
     except (ValueError, FileNotFoundError, ParityError) as e:
         print(f"facegan-export: error: {e}", file=sys.stderr)
         return 1

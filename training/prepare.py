@@ -51,6 +51,7 @@ from training.video_io import (
     CropWriter,
     FolderFrames,
     VideoFrames,
+    natural_key,
     read_image,
 )
 
@@ -64,6 +65,7 @@ REJECT_UNITS = {
     "face_out_of_frame": "frames",
     "blurred": "frames",
     "short_track": "frames",
+    "crop_out_of_frame": "frames",
     "unreadable_frame": "frames",
     "unreadable_file": "files",
     "corrupt_video": "files (frames before the damage are kept)",
@@ -92,6 +94,10 @@ class PrepareOptions:
     """Shot cut: the eyes' midpoint jumps more than this fraction of the crop side in one frame."""
     min_track: int = 4
     """Shorter video / frame-folder tracks are dropped (counted as short_track)."""
+    min_inside: float = 0.0
+    """Smallest fraction of a track's crop that lies inside the input image (the rest is edge-replicated
+    padding; tight photo crops such as UTKFace have about 0.3). Below it a track is dropped
+    (crop_out_of_frame). Every track entry records its value as "inside", so training can filter too."""
     photo_batch: int = 24
     """Photos per pool task (each task opens its own MediaPipe objects)."""
     weights_dir: Path | None = None
@@ -133,6 +139,7 @@ class FrameObs:
     angle: float
     scale: float  # crop pixels per source pixel
     hist: np.ndarray | None  # hue-saturation histogram (videos and folders only)
+    frame_hw: tuple[int, int] = (0, 0)  # the input frame's height and width
 
 
 # ------------------------------------------------------------------------------------------- inputs
@@ -230,6 +237,17 @@ def sharpness(crop: np.ndarray, crop_landmarks: np.ndarray) -> float:
     return float(lap[mask].var()) if mask.sum() > 16 else 0.0
 
 
+def crop_inside_fraction(M: np.ndarray, frame_hw: tuple[int, int], size: int) -> float:
+    """Fraction of the (size, size) crop made by M that comes from inside a frame of that height and width."""
+    h, w = frame_hw
+    if h < 1 or w < 1:
+        return 0.0
+    inside = cv2.warpAffine(
+        np.ones((h, w), np.uint8), M, (size, size), flags=cv2.INTER_NEAREST, borderValue=0
+    )
+    return float(inside.mean())
+
+
 def colour_histogram(rgb: np.ndarray) -> np.ndarray:
     small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA)
     hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
@@ -256,7 +274,7 @@ def observe(
     angle, scale, _ = transform_params(M)
     eye_mid = apply_transform(invert_transform(M), np.array([EYE_CENTER], np.float64) * opts.crop_size)[0]
     hist = colour_histogram(rgb) if with_hist else None
-    return FrameObs(index, analysis, eye_mid.astype(np.float64), angle, scale, hist)
+    return FrameObs(index, analysis, eye_mid.astype(np.float64), angle, scale, hist, rgb.shape[:2])
 
 
 # ------------------------------------------------------------------------------------------- tracks
@@ -291,6 +309,14 @@ def _is_cut(prev: FrameObs, o: FrameObs, opts: PrepareOptions) -> bool:
         return True
     jump = float(np.linalg.norm(o.eye_mid - prev.eye_mid)) * o.scale / opts.crop_size  # in crop sides
     return jump > opts.cut_jump or abs(math.log(o.scale / prev.scale)) > math.log1p(2 * opts.max_scale_change)
+
+
+def _inside_enough(track: list[FrameObs], opts: PrepareOptions, rejected: Counter[str]) -> bool:
+    M = track_transform(track, opts.crop_size)
+    if opts.min_inside <= 0 or crop_inside_fraction(M, track[0].frame_hw, opts.crop_size) >= opts.min_inside:
+        return True
+    rejected["crop_out_of_frame"] += len(track)
+    return False
 
 
 def split_tracks(obs: list[FrameObs], opts: PrepareOptions, rejected: Counter[str]) -> list[list[FrameObs]]:
@@ -330,11 +356,14 @@ class TrackWriter:
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         self.folder, self.M, self.size = folder, M, size
+        self.inside = 0.0
         self._video = CropWriter(folder / "crops.mp4", size, fps=fps)
         self._seg: list[np.ndarray] = []
         self._obs: list[FrameObs] = []
 
     def add(self, rgb: np.ndarray, o: FrameObs, segmenter: CropSegmenter) -> None:
+        if not self._obs:
+            self.inside = crop_inside_fraction(self.M, rgb.shape[:2], self.size)
         crop = warp_to_crop(rgb, self.M, self.size)
         lm = apply_transform(self.M, o.analysis.landmarks)
         self._video.write(crop)
@@ -359,7 +388,7 @@ class TrackWriter:
         return n
 
 
-def _track_entry(item: InputItem, track_id: str, frames: int) -> dict:
+def _track_entry(item: InputItem, track_id: str, frames: int, inside: float) -> dict:
     return {
         "id": track_id,
         "identity": item.identity,
@@ -367,6 +396,7 @@ def _track_entry(item: InputItem, track_id: str, frames: int) -> dict:
         "kind": item.kind,
         "frames": frames,
         "dir": f"tracks/{track_id}",
+        "inside": round(inside, 4),
     }
 
 
@@ -400,7 +430,7 @@ def process_sequence(item: InputItem, root: Path, out: Path, opts: PrepareOption
     if reader is not None and reader.error:
         rejected["corrupt_video" if reader.frames_read else "unreadable_file"] += 1
         res.error = reader.error
-    tracks = split_tracks(obs, opts, rejected)  # 2.
+    tracks = [t for t in split_tracks(obs, opts, rejected) if _inside_enough(t, opts, rejected)]  # 2.
     if tracks:
         _write_tracks(item, root, out, opts, tracks, res)  # 3.
     res.rejected = dict(rejected)
@@ -439,7 +469,7 @@ def _write_tracks(
 
 def _finish(item: InputItem, writer: TrackWriter, res: InputResult) -> None:
     n = writer.finish()
-    res.tracks.append(_track_entry(item, writer.folder.name, n))
+    res.tracks.append(_track_entry(item, writer.folder.name, n, writer.inside))
 
 
 def process_photos(items: list[InputItem], root: Path, out: Path, opts: PrepareOptions) -> list[InputResult]:
@@ -478,6 +508,10 @@ def _one_photo(
     r = observe(rgb, 0, analyzer, opts, with_hist=False)
     if isinstance(r, str):
         res.rejected = {r: 1}
+        return
+    rejected: Counter[str] = Counter()
+    if not _inside_enough([r], opts, rejected):
+        res.rejected = dict(rejected)
         return
     M = alignment_transform(r.analysis.landmarks, opts.crop_size)
     writer = TrackWriter(out / "tracks" / f"{item.key}-000", M, opts.crop_size, 25.0)
@@ -578,8 +612,10 @@ def run_pool(
         for _attempt in range(3):
             failed: list[list[InputItem]] = []
             ctx = multiprocessing.get_context("spawn")  # never fork a process that has loaded MediaPipe
-            pool_args = {"mp_context": ctx, "initializer": _init_worker, "initargs": (out / "logs",)}
-            with ProcessPoolExecutor(max_workers=workers, **pool_args) as pool:
+            logs = (out / "logs",)
+            with ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=_init_worker, initargs=logs
+            ) as pool:
                 futures = {pool.submit(run_task, t, root, out, opts): t for t in pending}
                 for fut in as_completed(futures):
                     try:
@@ -669,11 +705,28 @@ def _write_json(path: Path, obj: dict) -> Path:
     return path
 
 
-def refresh_analysis(out: Path, weights_dir: Path | None) -> int:
+def _source_hw(root: Path, entry: dict) -> tuple[int, int]:
+    """Height and width of a track's input frames, as preparation read them (first frame / the photo)."""
+    src = root / entry["source"]
+    if entry["kind"] == "video":
+        first = next(iter(VideoFrames(src)), None)
+    elif entry["kind"] == "frames":
+        files = sorted(
+            (f for f in src.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS),
+            key=lambda f: natural_key(f.name),
+        )
+        first = read_image(files[0]) if files else None
+    else:
+        first = read_image(src)
+    return (0, 0) if first is None else first.shape[:2]
+
+
+def refresh_analysis(out: Path, weights_dir: Path | None, root: Path | None = None) -> int:
     """Recompute the AUs and poses of every finished track from its stored landmarks with the current AU
     head and mean face, without decoding anything again. Exact: the crop landmarks mapped back through the
     track's transform are the analysed ones (up to float32), and pose and AU features come from a rigid
-    fit of those. Returns the number of frames refreshed."""
+    fit of those. With `root` (the input folder), tracks without an "inside" entry get one (datasets made
+    before it existed). Returns the number of frames refreshed."""
     from tqdm import tqdm
 
     path = out / "dataset.json"
@@ -687,6 +740,10 @@ def refresh_analysis(out: Path, weights_dir: Path | None) -> int:
         with np.load(folder / "meta.npz") as m:
             arrays = {k: m[k] for k in m.files}
         inv = invert_transform(arrays["transform"])
+        if root is not None and "inside" not in t:
+            t["inside"] = round(
+                crop_inside_fraction(arrays["transform"], _source_hw(root, t), meta["crop_size"]), 4
+            )
         described = [analyzer.describe(apply_transform(inv, lm)) for lm in arrays["landmarks"]]
         arrays["aus"] = np.stack([a.aus for a in described]).astype(np.float32)  # (T, 17)
         arrays["pose"] = np.stack([a.pose.as_array() for a in described]).astype(np.float32)  # (T, 3)
@@ -738,7 +795,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(identity column; frames rows grouped by folder) or else each file is its own person. Resumable: "
         "finished inputs are skipped on a rerun.",
         epilog="Rejected frames are counted by reason in the summary: no_face, small_face, face_out_of_frame, "
-        "blurred, short_track, unreadable_frame (frames); unreadable_file, corrupt_video, missing_file, failed "
+        "blurred, short_track, crop_out_of_frame, unreadable_frame (frames); unreadable_file, corrupt_video, missing_file, failed "
         "(files). Several faces in a frame: the largest is used.",
     )
     p.add_argument(
@@ -779,10 +836,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--weights-dir", type=Path, default=None, help="folder with au_head.onnx and mean_face.npy"
     )
     p.add_argument(
+        "--min-inside",
+        type=float,
+        default=d.min_inside,
+        help="smallest fraction of a track's crop inside the input image; the rest is edge-replicated "
+        "(%(default)s: keep all; each track records its value as 'inside' in dataset.json)",
+    )
+    p.add_argument(
         "--refresh-analysis",
         action="store_true",
         help="only recompute AUs and pose of an existing OUT_DIR from its stored landmarks with the current "
-        "AU head and mean face (after retraining them); nothing is decoded again",
+        "AU head and mean face (after retraining them), and add 'inside' to tracks that lack it; no crop "
+        "is made again",
     )
     p.add_argument(
         "-v", "--verbose", action="store_true", help="log each step (workers log to OUT_DIR/logs/)"
@@ -803,6 +868,7 @@ def main(argv: list[str] | None = None) -> int:
         min_face=args.min_face,
         min_sharpness=args.min_sharpness,
         min_track=args.min_track,
+        min_inside=args.min_inside,
         max_drift=args.max_drift,
         max_scale_change=args.max_scale_change,
         weights_dir=args.weights_dir,
@@ -816,7 +882,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.out_dir / "dataset.json").is_file():
             print(f"facegan-prepare: {args.out_dir} holds no dataset.json to refresh", file=sys.stderr)
             return 2
-        print(f"refreshed AUs and pose of {refresh_analysis(args.out_dir, opts.weights_dir)} frames")
+        frames = refresh_analysis(args.out_dir, opts.weights_dir, args.input_dir)
+        print(f"refreshed AUs and pose of {frames} frames")
         return 0
     summary = prepare(
         args.input_dir, args.out_dir, opts, workers=max(1, args.workers), max_files=args.max_files

@@ -225,6 +225,39 @@ def _resize(b: PairBatch, size: int) -> PairBatch:
     return replace(b, src=img(b.src), drv=img(b.drv), seg_s=seg(b.seg_s), seg_d=seg(b.seg_d))  # type: ignore[arg-type]
 
 
+def _random_window(b: PairBatch, patch: int, rng: np.random.Generator) -> PairBatch:
+    """A random patch x patch window of each pair, the same window for source and driving, landmarks moved
+    into it. The lite nets are fully convolutional: trained on windows of the full-size crops they learn at
+    the scale they run at (unlike 128 downscaled crops) for the cost of 128x128 training."""
+    assert b.src is not None and b.drv is not None and b.seg_s is not None and b.seg_d is not None
+    s = b.src.shape[-1]
+    if patch >= s:
+        return b
+    n = b.src.shape[0]
+    off = torch.from_numpy(rng.integers(0, s - patch + 1, size=(n, 2))).float()  # (B, 2) x, y in pixels
+
+    def cut(x: torch.Tensor) -> torch.Tensor:
+        return torch.stack(
+            [
+                x[i, ..., int(off[i, 1]) : int(off[i, 1]) + patch, int(off[i, 0]) : int(off[i, 0]) + patch]
+                for i in range(n)
+            ]
+        )
+
+    def move(u: torch.Tensor) -> torch.Tensor:  # normalised over s -> normalised over the window
+        return (u + 1) * (s / patch) - 2 * off[:, None, :] / patch - 1
+
+    return replace(
+        b,
+        src=cut(b.src),
+        drv=cut(b.drv),
+        seg_s=cut(b.seg_s),
+        seg_d=cut(b.seg_d),
+        ls=move(b.ls),
+        ld=move(b.ld),
+    )
+
+
 def generator_step(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch, edges: torch.Tensor) -> StepOut:
     w, out = cfg.weights, {}
     if cfg.stage == "la":
@@ -314,9 +347,16 @@ def discriminator_loss(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch) 
 
 @torch.no_grad()
 def validate(
-    cfg: TrainConfig, m: dict[str, nn.Module], val: list[PairBatch], size: int
+    cfg: TrainConfig,
+    m: dict[str, nn.Module],
+    val: list[PairBatch],
+    size: int,
+    lt_net: nn.Module | None = None,
 ) -> tuple[dict[str, float], Any]:
-    """Metrics on fixed pairs of held-out people (no augmentation). Returns metrics and a sample batch tuple."""
+    """Metrics on fixed pairs of held-out people (no augmentation). Returns metrics and a sample batch tuple.
+
+    With `lt_net` (joint stage, `--lt`), also Table 1's "with LT" self-reenactment: Gr driven by
+    LT(ls, AUd) instead of the driving frame's own landmarks."""
     for net in m.values():
         net.eval()
     acc: dict[str, list[float]] = {}
@@ -346,6 +386,14 @@ def validate(
                 out, _ = m["gb"](face_in, b.src * (b.seg_s == 0).float()[:, None])
                 key = "val/self_reenactment_mse" if cfg.stage == "joint" else "val/gb_mse_true_foreground"
                 acc.setdefault(key, []).append(F.mse_loss(out, b.drv).item())
+            if cfg.stage == "joint" and lt_net is not None:
+                face_lt, seg_lt = m["gr"](b.src, lt_net(b.ls, b.aud_d))
+                out_lt, _ = m["gb"](
+                    face_lt * (seg_lt[:, 1:2] + seg_lt[:, 2:3]), b.src * (b.seg_s == 0).float()[:, None]
+                )
+                acc.setdefault("val/self_reenactment_mse_with_lt", []).append(
+                    F.mse_loss(out_lt, b.drv).item()
+                )
             if sample is None:
                 sample = (b.src[:4], b.drv[:4], out[:4])
     for net in m.values():
@@ -454,6 +502,10 @@ class RunOptions:
     """Keep at most this many frames per track in memory (evenly spaced)."""
     device: str = "auto"
     tensorboard: bool = True
+    lt_ckpt: Path | None = None
+    """joint stage: a trained LT, only for the "with LT" validation metric (Table 1)."""
+    patch: int = 0
+    """Image stages: train on random patch x patch windows of the full-size images (0: whole images)."""
 
 
 def _dist_setup(device: str) -> tuple[int, int, torch.device]:
@@ -573,6 +625,11 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
     gen_params = [p for n in trainable(cfg) for p in models[n].parameters()]
     d_params = [p for n, mod in models.items() if n.startswith("d_") for p in mod.parameters()]
     edges = torch.tensor(CONTOUR_EDGES, device=dev)
+    lt_net = None
+    if run.lt_ckpt is not None and cfg.stage == "joint":
+        lt_ck = load_checkpoint(run.lt_ckpt)
+        lt_net = LandmarkTransformer(lt_ck["config"].lt).to(dev).eval()
+        lt_net.load_state_dict(lt_ck["models"]["lt"])
     # 3. outputs (rank 0)
     out_dir = run.out if rank == 0 else None
     writer = None
@@ -601,7 +658,10 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
     while step < run.steps:
         size = 128 if step < run.progressive_until and cfg.size > 128 else cfg.size
         rng = np.random.default_rng([cfg.seed, step, rank])
-        b = _resize(augment(sample_pairs(train_a, cfg.batch, rng, weights), rng, cfg.aug), size).to(dev)
+        b = _resize(augment(sample_pairs(train_a, cfg.batch, rng, weights), rng, cfg.aug), size)
+        if run.patch and cfg.stage in IMAGE_STAGES:
+            b = _random_window(b, run.patch, rng)
+        b = b.to(dev)
         if "d" in opts:
             dl = discriminator_loss(cfg, models, b)
             _check_finite(step, dl, b, out_dir)
@@ -630,7 +690,7 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
                     if k != "step":
                         writer.add_scalar(f"train/{k}", v, step)
         if val and (step % run.val_every == 0 or step == run.steps):
-            metrics, sample = validate(cfg, models, val, size)
+            metrics, sample = validate(cfg, models, val, size, lt_net)
             history.append({"step": float(step), **metrics})
             log.info("step %d %s", step, " ".join(f"{k}={v:.5f}" for k, v in metrics.items()))
             if writer:
@@ -675,6 +735,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--resume", type=Path, default=None, help="checkpoint (or run folder) to continue from")
     p.add_argument("--la", type=Path, default=None, help="lt stage: La checkpoint for eq. 3")
+    p.add_argument(
+        "--lt", type=Path, default=None, help="joint stage: LT checkpoint for the with-LT validation metric"
+    )
     p.add_argument("--init-gr", type=Path, default=None, help="joint stage: start Gr from this checkpoint")
     p.add_argument("--init-gb", type=Path, default=None, help="joint stage: start Gb from this checkpoint")
     p.add_argument(
@@ -688,6 +751,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--val-pairs", type=int, default=64)
     p.add_argument("--max-frames", type=int, default=None, help="frames kept per track in memory")
+    p.add_argument(
+        "--patch",
+        type=int,
+        default=0,
+        help="Gr/Gb: train on random PATCHxPATCH windows of the --size images (validation on whole images)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-tensorboard", action="store_true")
@@ -699,10 +768,13 @@ def config_and_run(a: argparse.Namespace) -> tuple[TrainConfig, RunOptions]:
     cfg = replace(
         cfg, seed=a.seed, val_fraction=a.val_fraction, batch=a.batch or cfg.batch, lr=a.lr or cfg.lr
     )
-    mult = 2 ** (len(cfg.gr.unet.widths) - 1)
+    mult = max(u.space_to_depth * 2 ** (len(u.widths) - 1) for u in (cfg.gr.unet, cfg.gb.unet))
     if a.stage in IMAGE_STAGES and a.size % mult:
         raise ValueError(f"--size {a.size} must be a multiple of {mult} for the {a.config} U-Net")
-    prog = a.progressive_until if a.progressive_until is not None else (a.steps // 2 if a.size > 128 else 0)
+    default_prog = a.steps // 2 if a.size > 128 and not a.patch else 0
+    prog = a.progressive_until if a.progressive_until is not None else default_prog
+    if a.patch and a.patch % mult:
+        raise ValueError(f"--patch {a.patch} must be a multiple of {mult} for the {a.config} U-Net")
     run = RunOptions(
         a.data,
         a.out,
@@ -719,6 +791,8 @@ def config_and_run(a: argparse.Namespace) -> tuple[TrainConfig, RunOptions]:
         a.max_frames,
         a.device,
         not a.no_tensorboard,
+        lt_ckpt=a.lt,
+        patch=a.patch,
     )
     return cfg, run
 

@@ -56,6 +56,22 @@ def test_export_parity_spec_and_card(runs, run, names, tmp_path):
         assert "Identities held out" in card and "fp32_max_abs" in card
 
 
+def test_pt2_sidecar_for_the_chain_networks(runs, tmp_path):
+    """CONTRACTS.md 2: <name>.pt2 = torch.export of the fp32 network, batch dynamic, outputs in spec order."""
+    assert export.main([str(runs / "joint"), "--out", str(tmp_path), "--net", "gr"]) == 0
+    assert export.main([str(runs / "la"), "--out", str(tmp_path)]) == 0
+    assert not (tmp_path / "la.pt2").exists()  # La is not in the chain
+    prog = torch.export.load(str(tmp_path / "gr_tiny.pt2")).module()
+    ck = export.load_checkpoint(runs / "joint")
+    net = export.build_models(ck["config"])["gr"]
+    net.load_state_dict(ck["models"]["gr"])
+    net.eval()
+    args = export.example_inputs("gr", 32, batch=3)
+    with torch.no_grad():
+        for a, b in zip(prog(*args), net(*args), strict=True):
+            assert a.shape[0] == 3 and torch.allclose(a, b, atol=1e-5)
+
+
 def test_parity_numbers_and_dynamic_batch(runs):
     ck = export.load_checkpoint(runs / "joint")
     model = export.build_models(ck["config"])["gr"]

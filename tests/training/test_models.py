@@ -108,3 +108,34 @@ def test_mesh_mirror_is_an_involution():
     assert len(MESH_MIRROR) == 478 and sorted(MESH_MIRROR) == list(range(478))
     assert all(MESH_MIRROR[MESH_MIRROR[i]] == i for i in range(478))
     assert MESH_MIRROR[468] == 473  # iris centres swap
+
+
+def test_lite_body_runs_below_full_resolution():
+    """CPU speed (issue 4): in the lite nets no convolution produces a full-resolution activation."""
+    size, seen = 64, []
+    gr, gb = FaceReenactor(gr_config("lite")).eval(), BackgroundMixer(gb_config("lite")).eval()
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o: seen.append(o.shape[-1]))
+        for net in (gr, gb)
+        for m in net.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    with torch.no_grad():
+        face, seg = gr(torch.rand(1, 3, size, size), torch.rand(1, 478, 2) * 2 - 1)
+        image, _ = gb(face, torch.rand(1, 3, size, size))
+    for h in hooks:
+        h.remove()
+    assert face.shape[-1] == seg.shape[-1] == image.shape[-1] == size
+    assert seen and max(seen) <= size // 2
+
+
+def test_channel_softmax_matches_torch():
+    from training.models.gr import channel_softmax
+
+    x = torch.randn(2, 3, 5, 7) * 20
+    assert torch.allclose(channel_softmax(x), torch.softmax(x, 1), atol=1e-6)
+
+
+def test_lite_size_multiple():
+    gr = FaceReenactor(gr_config("lite"))
+    assert gr.unet.min_size_multiple == 16  # stride-2 stem x 3 stride-2 levels: 128 and 256 both work

@@ -197,6 +197,16 @@ def test_tracks_break_at_gaps_cuts_and_drift() -> None:
     assert [o.index for t in tracks for o in t] == sorted(o.index for t in tracks for o in t)
 
 
+def test_crop_inside_fraction() -> None:
+    shift_half = np.array(
+        [[1.0, 0.0, 0.0], [0.0, 1.0, -SIZE / 2]]
+    )  # crop rows 0..127 lie below the frame's top
+    assert P.crop_inside_fraction(np.eye(2, 3), (300, 300), SIZE) == 1.0
+    assert P.crop_inside_fraction(np.eye(2, 3), (SIZE // 2, SIZE), SIZE) == pytest.approx(0.5)
+    assert P.crop_inside_fraction(shift_half, (SIZE, SIZE), SIZE) == pytest.approx(0.5)
+    assert P.crop_inside_fraction(np.eye(2, 3), (0, 0), SIZE) == 0.0
+
+
 def test_track_transform_is_the_median_crop() -> None:
     t = [_obs(i, eye=(100.0 + i, 50.0), scale=2.0, angle=0.1) for i in range(5)]
     M = P.track_transform(t, SIZE)
@@ -299,11 +309,17 @@ def test_prepare_end_to_end_and_resume(dev_data: Path, weights: Path, tmp_path: 
     arrays = load_track(ds.tracks[0], ds.crop_size)
     assert arrays.images is not None and arrays.images.shape[0] == ds.tracks[0].frames
 
-    # 4. AUs and pose refreshed from the stored landmarks equal those analysed on the original frames
+    # 4. AUs and pose refreshed from the stored landmarks equal those analysed on the original frames;
+    # a dataset made before tracks recorded "inside" gets the same values from the input folder
     assert meta["analysis"] == P.analysis_fingerprint(weights)
+    assert all(0.0 < t["inside"] <= 1.0 for t in meta["tracks"])
+    stripped = {**meta, "tracks": [{k: v for k, v in t.items() if k != "inside"} for t in meta["tracks"]]}
+    (out / "dataset.json").write_text(json.dumps(stripped))
     with np.load(out / meta["tracks"][0]["dir"] / "meta.npz") as m:
         before = {k: m[k] for k in ("aus", "pose", "landmarks")}
-    assert P.refresh_analysis(out, weights) == summary["frames"]
+    assert P.refresh_analysis(out, weights, root) == summary["frames"]
+    refreshed = json.loads((out / "dataset.json").read_text())
+    assert [t["inside"] for t in refreshed["tracks"]] == [t["inside"] for t in meta["tracks"]]
     with np.load(out / meta["tracks"][0]["dir"] / "meta.npz") as m:
         np.testing.assert_allclose(m["aus"], before["aus"], atol=1e-4)
         np.testing.assert_allclose(m["pose"], before["pose"], atol=1e-2)

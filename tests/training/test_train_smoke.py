@@ -115,3 +115,31 @@ def test_nan_loss_stops_with_batch_saved(tmp_path, capsys):
 def test_missing_dataset_is_reported(tmp_path, capsys):
     assert _run("la", tmp_path / "none", tmp_path / "run", 1) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_random_window_moves_landmarks_with_the_pixels():
+    from training.dataset import PairBatch
+    from training.train import _random_window
+
+    s, patch, n = 32, 16, 3
+    img = torch.zeros(n, 3, s, s)
+    lm = torch.zeros(n, 478, 2)
+    for i, (x, y) in enumerate([(10, 20), (5, 5), (25, 12)]):
+        img[i, :, y, x] = 1.0
+        lm[i, :] = torch.tensor([(x + 0.5) / s * 2 - 1, (y + 0.5) / s * 2 - 1])
+    seg = torch.zeros(n, s, s, dtype=torch.long)
+    b = PairBatch(lm, lm.clone(), torch.zeros(n, 20), torch.zeros(n, 20), img, img.clone(), seg, seg.clone())
+    for seed in range(5):
+        w = _random_window(b, patch, np.random.default_rng(seed))
+        assert w.src.shape == (n, 3, patch, patch) and w.seg_d.shape == (n, patch, patch)
+        for i in range(n):
+            px = (w.ld[i, 0] + 1) / 2 * patch - 0.5  # the landmark in window pixels
+            inside = bool(((px >= 0) & (px < patch)).all())
+            assert inside == bool(w.drv[i].sum() > 0)
+            if inside:
+                x, y = int(round(px[0].item())), int(round(px[1].item()))
+                assert w.drv[i, 0, y, x] == 1.0
+
+
+def test_patch_training_runs(data, tmp_path):
+    assert _run("joint", data, tmp_path / "j", 2, "--patch", "16") == 0

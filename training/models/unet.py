@@ -1,4 +1,4 @@
-"""Shared U-Net building blocks for Gr and Gb (one code path, two sizes: lite and full)."""
+"""Shared U-Net building blocks for Gr and Gb (one code path, several sizes: tiny, lite and full)."""
 
 from __future__ import annotations
 
@@ -9,24 +9,34 @@ import torch
 from torch import nn
 
 Norm = Literal["none", "batch", "group"]
+Skip = Literal["concat", "add"]
 
 
 @dataclass(frozen=True)
 class UNetConfig:
-    """A U-Net: `widths[i]` channels at 1/2**i of the input size."""
+    """A U-Net whose body runs at 1/`space_to_depth` of the image size: `widths[i]` channels at 1/2**i of that."""
 
     in_channels: int = 4
-    """Input channels (Gr: RGB + heatmap = 4; Gb: face RGB + background RGB = 6)."""
+    """Image-resolution input channels (Gr: RGB = 3 plus the heatmap side input; Gb: face + background = 6)."""
     out_channels: int = 6
-    """Raw output channels; the owning network splits and activates them."""
+    """Raw image-resolution output channels; the owning network splits and activates them."""
     widths: tuple[int, ...] = (16, 32, 64, 128, 128)
-    """Channels per resolution level, from full resolution down."""
+    """Channels per body level, from the body's full resolution down."""
     blocks: tuple[int, ...] = (1, 1, 2, 2, 2)
-    """3x3 convolutions per level in the encoder (the decoder uses the same count)."""
+    """3x3 convolutions per level in the encoder (the decoder uses the same count; the stem is level 0's first)."""
     separable_from: int = 99
     """Levels >= this use depthwise-separable convolutions (cheap on CPU); 99 = never."""
     norm: Norm = "batch"
     """BatchNorm folds into the convolution in ONNX Runtime, so it is free at inference."""
+    space_to_depth: int = 1
+    """f > 1: a (2f x 2f, stride f) convolution stem in, PixelShuffle(f) out, so the body runs at S/f. On a 2-core
+    CPU the time of a U-Net goes to memory traffic of full-resolution activations, not to FLOPs: the lite nets
+    run nothing but the stem, the shuffle and the output activations at full resolution."""
+    side_channels: int = 0
+    """Extra input channels concatenated at the body's resolution (Gr's heatmap, drawn directly at S/f)."""
+    skip: Skip = "concat"
+    """Decoder merge: `concat` (classic U-Net) or `add` (a 1x1 projection at the coarse level, nearest upsampling,
+    sum: no concat and no wide 3x3 convolution at the fine level)."""
 
 
 def _norm(kind: Norm, ch: int) -> nn.Module:
@@ -49,16 +59,40 @@ def conv_block(cin: int, cout: int, norm: Norm, separable: bool, stride: int = 1
     return nn.Sequential(conv, _norm(norm, cout), nn.LeakyReLU(0.2, inplace=True))
 
 
+class StridedStem(nn.Module):
+    """Image (B, Cin, S, S) -> (B, w0, S/f, S/f) in one strided convolution, plus the side input (already at S/f)
+    through its own 3x3 convolution, summed: the same as a convolution of the concatenation, without a concat."""
+
+    def __init__(self, cin: int, side: int, cout: int, f: int, norm: Norm) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 2 * f, f, f // 2, bias=norm == "none")
+        self.side = nn.Conv2d(side, cout, 3, 1, 1, bias=False) if side else None
+        self.act = nn.Sequential(_norm(norm, cout), nn.LeakyReLU(0.2, inplace=True))
+
+    def forward(self, x: torch.Tensor, side: torch.Tensor | None) -> torch.Tensor:
+        h = self.conv(x)
+        if self.side is not None:
+            if side is None:
+                raise ValueError("this U-Net needs its side input")
+            h = h + self.side(side)
+        return self.act(h)
+
+
 class UNet(nn.Module):
-    """Encoder with stride-2 convolutions, decoder with nearest upsampling and skip concatenation."""
+    """Encoder with stride-2 convolutions, decoder with nearest upsampling and skip concatenation or sum."""
 
     def __init__(self, cfg: UNetConfig) -> None:
         super().__init__()
         if len(cfg.widths) != len(cfg.blocks):
             raise ValueError("UNetConfig: widths and blocks must have the same length")
+        if cfg.space_to_depth < 1:
+            raise ValueError("UNetConfig: space_to_depth must be >= 1")
         self.cfg = cfg
-        w = cfg.widths
-        self.stem = conv_block(cfg.in_channels, w[0], cfg.norm, separable=False)
+        w, f = cfg.widths, cfg.space_to_depth
+        if f > 1:
+            self.stem: nn.Module = StridedStem(cfg.in_channels, cfg.side_channels, w[0], f, cfg.norm)
+        else:
+            self.stem = conv_block(cfg.in_channels + cfg.side_channels, w[0], cfg.norm, separable=False)
         self.down = nn.ModuleList()
         self.enc = nn.ModuleList()
         for i, ch in enumerate(w):
@@ -68,26 +102,39 @@ class UNet(nn.Module):
                 nn.Sequential(*[conv_block(ch, ch, cfg.norm, sep) for _ in range(cfg.blocks[i] - 1)])
             )
         self.up = nn.Upsample(scale_factor=2.0, mode="nearest")
+        self.proj = nn.ModuleList()  # add-skips: 1x1 projections w[i+1] -> w[i] at the coarse level
         self.dec = nn.ModuleList()
         for i in range(len(w) - 2, -1, -1):
             sep = i >= cfg.separable_from
-            layers = [conv_block(w[i + 1] + w[i], w[i], cfg.norm, False)]
-            layers += [conv_block(w[i], w[i], cfg.norm, sep) for _ in range(cfg.blocks[i] - 1)]
+            if cfg.skip == "add":
+                self.proj.append(nn.Conv2d(w[i + 1], w[i], 1))
+                layers = [conv_block(w[i], w[i], cfg.norm, sep) for _ in range(cfg.blocks[i])]
+            else:
+                layers = [conv_block(w[i + 1] + w[i], w[i], cfg.norm, False)]
+                layers += [conv_block(w[i], w[i], cfg.norm, sep) for _ in range(cfg.blocks[i] - 1)]
             self.dec.append(nn.Sequential(*layers))
-        self.head = nn.Conv2d(w[0], cfg.out_channels, 3, 1, 1)
+        self.head = nn.Conv2d(w[0], cfg.out_channels * f * f, 3, 1, 1)
+        self.shuffle = nn.PixelShuffle(f) if f > 1 else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, Cin, S, S) with S divisible by 2 ** (levels - 1)
-        h = self.stem(x)
+    def forward(self, x: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
+        # x: (B, Cin, S, S); side: (B, side_channels, S/f, S/f); S divisible by min_size_multiple
+        if self.cfg.space_to_depth > 1:
+            h = self.stem(x, side)  # (B, w[0], S/f, S/f)
+        else:
+            h = self.stem(x if side is None else torch.cat([x, side], dim=1))
         skips = []
         for down, enc in zip(self.down, self.enc, strict=True):
             h = enc(down(h))
-            skips.append(h)  # (B, w[i], S / 2**i, S / 2**i)
+            skips.append(h)  # (B, w[i], S/f/2**i, S/f/2**i)
         h = skips.pop()
-        for dec in self.dec:
-            h = dec(torch.cat([self.up(h), skips.pop()], dim=1))
-        return self.head(h)  # (B, Cout, S, S)
+        if self.cfg.skip == "add":
+            for proj, dec in zip(self.proj, self.dec, strict=True):
+                h = dec(self.up(proj(h)) + skips.pop())
+        else:
+            for dec in self.dec:
+                h = dec(torch.cat([self.up(h), skips.pop()], dim=1))
+        return self.shuffle(self.head(h))  # (B, Cout, S, S)
 
     @property
     def min_size_multiple(self) -> int:
-        return 2 ** (len(self.cfg.widths) - 1)
+        return self.cfg.space_to_depth * 2 ** (len(self.cfg.widths) - 1)
