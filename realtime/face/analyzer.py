@@ -54,12 +54,12 @@ class FaceAnalyzer:
 
     def describe(self, landmarks: np.ndarray, num_faces: int = 1) -> FaceAnalysis:
         """Pose and AUs of landmarks found elsewhere (one code path for every caller)."""
-        rot, _, _ = rigid_fit(landmarks, self.mean_face)
-        aus = self._au_head.predict(au_features(landmarks, self.mean_face)[None])[0]
+        fit = rigid_fit(landmarks, self.mean_face)  # one fit serves pose and the AU features
+        aus = self._au_head.predict(au_features(landmarks, self.mean_face, fit)[None])[0]
         return FaceAnalysis(
             landmarks=np.asarray(landmarks, np.float32),
             aus=aus,
-            pose=pose_from_rotation(rot),
+            pose=pose_from_rotation(fit[0]),
             num_faces=num_faces,
         )
 

@@ -16,10 +16,13 @@ from realtime.face.types import AU_ORDER
 NUM_FEATURES = 478 * 3
 
 
-def au_features(landmarks: np.ndarray, mean_face: np.ndarray) -> np.ndarray:
+def au_features(
+    landmarks: np.ndarray, mean_face: np.ndarray, fit: tuple[np.ndarray, float, np.ndarray] | None = None
+) -> np.ndarray:
     """(478, 3) pixel landmarks -> (1434,) float32: the face rotated to frontal, in mean-face units,
-    minus the mean face. Removing pose and scale leaves mostly expression for the head to read."""
-    rot, scale, shift = rigid_fit(landmarks, mean_face)
+    minus the mean face. Removing pose and scale leaves mostly expression for the head to read.
+    `fit` is `rigid_fit(landmarks, mean_face)` when the caller has it already (the analyser does)."""
+    rot, scale, shift = fit if fit is not None else rigid_fit(landmarks, mean_face)
     pts = np.asarray(landmarks, np.float64)
     frontal = (pts - shift) @ rot / max(scale, 1e-9)  # (478, 3), inverse of s*R@m + t
     return (frontal - mean_face).astype(np.float32).reshape(-1)
