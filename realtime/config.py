@@ -14,6 +14,7 @@ from typing import Literal
 
 Backend = Literal["auto", "onnxruntime", "torch", "tensorrt"]
 Model = Literal["lite", "full"]
+Renderer = Literal["auto", "facegan", "meshwarp"]
 
 
 class SinkKind(str, Enum):
@@ -94,6 +95,9 @@ class PipelineConfig:
     backend: Backend = "auto"
     """Inference backend of the trained networks."""
     model: Model = "lite"
+    renderer: Renderer = "auto"
+    """facegan: the trained networks; meshwarp: the training-free mesh warp; auto: facegan when its
+    weights ship, else meshwarp (the log says which)."""
     calibration: Path | None = None
     """Driver neutral profile written by facegan-calibrate."""
     background: Background = field(default_factory=Background)
@@ -132,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "torch", "tensorrt"])
     p.add_argument("--model", default="lite", choices=["lite", "full"])
+    p.add_argument(
+        "--renderer", default="auto", choices=["auto", "facegan", "meshwarp"], help=_doc(PipelineConfig, "renderer")
+    )
     p.add_argument("--calibration", type=Path, metavar="PROFILE", help=_doc(PipelineConfig, "calibration"))
     p.add_argument("--background", default="source", help="source | blur | IMAGE (a picture file)")
     p.add_argument("--max-frames", type=int, metavar="N", help=_doc(PipelineConfig, "max_frames"))
@@ -156,6 +163,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> PipelineConfig:
         sinks=sinks,
         backend=a.backend,
         model=a.model,
+        renderer=a.renderer,
         calibration=a.calibration.expanduser() if a.calibration else None,
         background=Background.parse(a.background),
         max_frames=a.max_frames,

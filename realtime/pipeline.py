@@ -218,7 +218,7 @@ def build_pipeline(
         source = stack.enter_context(open_source(cfg.driving))  # type: ignore[arg-type]
         driver_analyzer = stack.enter_context(analyzer_factory("video"))
         render = RenderStage(
-            make_crop_renderer(cfg.weights_dir or weights_dir(), cfg.model, cfg.backend), prepared
+            make_crop_renderer(cfg.weights_dir or weights_dir(), cfg.model, cfg.backend, cfg.renderer), prepared
         )
         controls = Controls(cfg.background.mode, picture)
         stats = stats or Stats()

@@ -258,6 +258,20 @@ def make_spec(
     }
 
 
+def _size_line(cfg: TrainConfig, ck: dict[str, Any]) -> str:
+    run = ck.get("run") or {}
+    line = f"{cfg.size}x{cfg.size} (exported input size)"
+    if run.get("patch"):
+        line += (
+            f"; trained on random {run['patch']}x{run['patch']} windows of the {cfg.size}x{cfg.size} crops"
+        )
+    elif run.get("progressive_until"):
+        line += f"; trained at 128x128 up to step {run['progressive_until']}, then {cfg.size}x{cfg.size}"
+    if run.get("max_frames"):
+        line += f"; at most {run['max_frames']} frames per track kept"
+    return line
+
+
 def model_card(
     name: str,
     net: str,
@@ -278,7 +292,7 @@ def model_card(
         f"- Data: `{ck.get('dataset', '?')}` (prepared from ../shared/data/dev; internal research data, not shipped)",
         f"- Identities held out for validation: {len(val_ids)} ({', '.join(val_ids[:12])}{' ...' if len(val_ids) > 12 else ''})",
         f"- Training stage `{cfg.stage}`, steps: {ck['step']}, batch {cfg.batch} per process x {ck.get('world_size', 1)}",
-        f"- Image size: {cfg.size if net in ('gr', 'gb') else 'n/a (landmarks)'}",
+        f"- Image size: {_size_line(cfg, ck) if net in ('gr', 'gb') else 'n/a (landmarks)'}",
         f"- Hardware: {ck.get('hardware', 'unknown')}",
         f"- Parameters: {nparams:,}; file: {nbytes / 1e6:.2f} MB, {precision} weights, float32 inputs/outputs, opset {OPSET}",
         "- Landmarks: the full 478-point MediaPipe mesh (normalised crop coordinates), not a 68-point subset.",

@@ -75,7 +75,9 @@ class Teacher:
 
     def __init__(self, model_path: Path = DEFAULT_TEACHER, max_faces: int = 4) -> None:
         if not Path(model_path).is_file():
-            raise FileNotFoundError(f"teacher model {model_path} not found (expected ../shared/models/face_landmarker.task)")
+            raise FileNotFoundError(
+                f"teacher model {model_path} not found (expected ../shared/models/face_landmarker.task)"
+            )
         self.model_path = Path(model_path)
         self.max_faces = max_faces
         self._landmarker = None
@@ -108,7 +110,9 @@ class Teacher:
         h, w = rgb.shape[:2]
         if min(h, w) < 32:
             return None
-        res = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
+        res = self._landmarker.detect(
+            mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        )
         if not res.face_landmarks:
             return None
         faces = [np.array([(p.x * w, p.y * h, p.z * w) for p in f], np.float32) for f in res.face_landmarks]
@@ -117,4 +121,6 @@ class Teacher:
         scores = {c.category_name: float(c.score) for c in res.face_blendshapes[k]}
         rot = _FLIP @ np.asarray(res.facial_transformation_matrixes[k])[:3, :3] @ _FLIP
         rot /= np.cbrt(np.linalg.det(rot))  # the matrix may carry scale
-        return TeacherResult(faces[k], scores, blendshapes_to_aus(scores), pose_from_rotation(rot), len(faces))
+        return TeacherResult(
+            faces[k], scores, blendshapes_to_aus(scores), pose_from_rotation(rot), len(faces)
+        )

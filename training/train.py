@@ -649,6 +649,8 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
         "dataset": str(run.data),
         "val_identities": sorted({t.identity for t in val_t}),
         "world_size": world,
+        # how the run was driven (not part of the model config, may change between resumes; for the model card)
+        "run": {"patch": run.patch, "max_frames": run.max_frames, "progressive_until": run.progressive_until},
     }
     metrics: dict[str, float] = {}
     # 4. the loop

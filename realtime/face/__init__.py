@@ -3,4 +3,13 @@
 from realtime.face.analyzer import AnalyzerOptions, FaceAnalyzer
 from realtime.face.types import AU, AU_ORDER, POSE_NAMES, FaceAnalysis, HeadPose, driving_vector
 
-__all__ = ["AU", "AU_ORDER", "POSE_NAMES", "AnalyzerOptions", "FaceAnalysis", "FaceAnalyzer", "HeadPose", "driving_vector"]
+__all__ = [
+    "AU",
+    "AU_ORDER",
+    "POSE_NAMES",
+    "AnalyzerOptions",
+    "FaceAnalysis",
+    "FaceAnalyzer",
+    "HeadPose",
+    "driving_vector",
+]

@@ -40,12 +40,16 @@ def alignment_transform(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndar
     # Direction of the face's x axis from both vectors (FFHQ): robust to a single noisy pair.
     x_dir = eye_to_eye + np.array([eye_to_mouth[1], -eye_to_mouth[0]])
     angle = np.arctan2(x_dir[1], x_dir[0])
-    scale_src = max(np.linalg.norm(eye_to_eye) / EYE_DISTANCE, np.linalg.norm(eye_to_mouth) / MOUTH_DISTANCE)
+    scale_src = max(
+        float(np.linalg.norm(eye_to_eye)) / EYE_DISTANCE, float(np.linalg.norm(eye_to_mouth)) / MOUTH_DISTANCE
+    )
     scale = size / max(scale_src, 1e-6)
     return similarity_matrix(eye_mid, angle, scale, np.array(EYE_CENTER) * size)
 
 
-def similarity_matrix(center_src: np.ndarray, angle: float, scale: float, center_dst: np.ndarray) -> np.ndarray:
+def similarity_matrix(
+    center_src: np.ndarray, angle: float, scale: float, center_dst: np.ndarray
+) -> np.ndarray:
     """M (2, 3) that rotates by -angle and scales about center_src, then moves it to center_dst."""
     c, s = np.cos(-angle) * scale, np.sin(-angle) * scale
     rot = np.array([[c, -s], [s, c]])
@@ -97,7 +101,9 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, feather: floa
     roi[:, 2] -= (x0, y0)  # the same warp, into the bounding box's own pixels
     rw, rh = int(x1 - x0), int(y1 - y0)
     warped = cv2.warpAffine(crop, roi, (rw, rh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(crop_feather_mask(size, feather), roi, (rw, rh), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    alpha = cv2.warpAffine(
+        crop_feather_mask(size, feather), roi, (rw, rh), flags=cv2.INTER_LINEAR, borderValue=0.0
+    )
     out[y0:y1, x0:x1] = cv2.blendLinear(warped, frame[y0:y1, x0:x1], alpha, 1.0 - alpha)
     return out
 
@@ -105,7 +111,9 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, feather: floa
 @functools.lru_cache(maxsize=8)
 def crop_feather_mask(size: int, feather: float) -> np.ndarray:
     """(size, size) float32: 1 inside, falling linearly to 0 over `feather * size` pixels at the edge."""
-    ramp = np.clip((np.minimum(np.arange(size), np.arange(size)[::-1]) + 0.5) / max(feather * size, 1.0), 0, 1)
+    ramp = np.clip(
+        (np.minimum(np.arange(size), np.arange(size)[::-1]) + 0.5) / max(feather * size, 1.0), 0, 1
+    )
     return np.minimum(ramp[:, None], ramp[None, :]).astype(np.float32)
 
 

@@ -47,4 +47,3 @@ class AUHead:
         x = np.asarray(features, np.float32).reshape(-1, NUM_FEATURES)
         (aus,) = self._session.run(None, {self._input: x})
         return np.clip(aus, 0.0, 1.0).astype(np.float32)
-

@@ -70,7 +70,11 @@ class FaceMesh:
         if min(h, w) < MIN_SIDE:
             return []
         scale = min(1.0, MAX_SIDE / max(h, w))
-        img = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        img = (
+            rgb
+            if scale == 1.0
+            else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        )
         ih, iw = img.shape[:2]
         result = self._mesh.process(np.ascontiguousarray(img))
         if not result.multi_face_landmarks:

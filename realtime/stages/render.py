@@ -16,14 +16,13 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from realtime.config import BackgroundMode, SetupError
+from realtime.config import BackgroundMode, Renderer, SetupError
 from realtime.face import FaceAnalysis
 from realtime.face.align import (
     CROP_SIZE,
     alignment_transform,
     apply_transform,
-    crop_feather_mask,
-    invert_transform,
+    paste_back,
     warp_to_crop,
 )
 from realtime.face.types import POSE_SCALE_DEG
@@ -122,13 +121,21 @@ class ChainCrop:
         self._chain.close()
 
 
-def make_crop_renderer(weights_dir: Path, model: str, backend: str) -> CropRenderer:
-    """The chain when gr_<model>.onnx ships, else the fallback, saying so in the log."""
+def make_crop_renderer(weights_dir: Path, model: str, backend: str, renderer: Renderer = "auto") -> CropRenderer:
+    """facegan: the trained chain (its weights must ship); meshwarp: the training-free warp; auto: the chain
+    when gr_<model>.onnx ships, else the mesh warp. Every choice is said in the log."""
+    if renderer == "meshwarp":
+        log.info("rendering with the training-free mesh warp (--renderer meshwarp)")
+        return MeshWarpCrop()
     if (weights_dir / f"gr_{model}.onnx").is_file():
         try:
             return ChainCrop(weights_dir, model, backend)
-        except Exception as e:  # noqa: BLE001 - any engine failure falls back, and says why
+        except Exception as e:  # noqa: BLE001 - any engine failure is reported, then handled below
+            if renderer == "facegan":
+                raise SetupError(f"the trained {model} networks could not start: {e}") from e
             log.warning("trained %s chain could not start (%s): using the mesh-warp fallback", model, e)
+    elif renderer == "facegan":
+        raise SetupError(f"--renderer facegan needs gr_{model}.onnx in {weights_dir}, which is not there")
     else:
         log.info(
             "no trained weights (gr_%s.onnx) in %s: rendering with the training-free mesh-warp fallback",
@@ -162,7 +169,7 @@ class RenderStage:
 
     def __init__(self, renderer: CropRenderer, src: PreparedSource, feather: float = 0.08) -> None:
         self.renderer = renderer
-        self._feather = crop_feather_mask(src.crop.shape[0], feather)
+        self._feather = feather
         self._bg_key: tuple[object, ...] | None = None
         self._base = src.image
         self._alpha: np.ndarray | None = None
@@ -186,31 +193,8 @@ class RenderStage:
 
     def __call__(self, drive: DriveState) -> np.ndarray:
         crop = self.renderer.render(self.src, drive)
-        frame = paste_roi(self.src.image, crop, self.src.transform, self._feather)
+        frame = paste_back(self.src.image, crop, self.src.transform, self._feather)
         if self._alpha is None:
             return frame
         out = frame * self._alpha + self._base * (1.0 - self._alpha)
         return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
-def paste_roi(frame: np.ndarray, crop: np.ndarray, m: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Blend the crop back into a copy of the frame, warping only the rectangle it covers (a 256 crop in a
-    640x480 frame: a fraction of the cost of warping the whole frame)."""
-    h, w = frame.shape[:2]
-    s = crop.shape[0]
-    inv = invert_transform(m)
-    corners = np.array([[0, 0], [s, 0], [0, s], [s, s]], np.float64) @ inv[:, :2].T + inv[:, 2]
-    x0, y0 = np.floor(corners.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(corners.max(axis=0)).astype(int)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    out = frame.copy()
-    if x1 <= x0 or y1 <= y0:
-        return out
-    roi_inv = inv.copy()
-    roi_inv[:, 2] -= (x0, y0)  # same map, into the rectangle's own coordinates
-    size = (x1 - x0, y1 - y0)
-    warped = cv2.warpAffine(crop, roi_inv, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    a = cv2.warpAffine(alpha, roi_inv, size, flags=cv2.INTER_LINEAR, borderValue=0.0)[..., None]
-    roi = out[y0:y1, x0:x1].astype(np.float32)
-    out[y0:y1, x0:x1] = np.clip(roi + (warped.astype(np.float32) - roi) * a + 0.5, 0, 255).astype(np.uint8)
-    return out

@@ -16,7 +16,6 @@ from realtime.pipeline import _CLOSED, Slot
 from realtime.render.landmark_transfer import SourceGeometry, rotation_from_angles, transfer
 from realtime.stages.controls import CHANNELS, Controls, Edits
 from realtime.stages.driving import DrivingParams, DrivingStage, NeutralProfile
-from realtime.stages.render import paste_roi
 from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
 
 
@@ -132,13 +131,28 @@ def test_transfer_is_identity_at_rest_and_follows_expression_and_pose() -> None:
     assert turned[1, 0] > ls[1, 0] + 5  # yaw > 0: the nose tip moves to the image's right
 
 
-def test_paste_roi_matches_full_paste() -> None:
-    from realtime.face.align import alignment_transform, crop_feather_mask, paste_back
+def test_paste_back_of_the_roi_matches_a_whole_frame_paste() -> None:
+    import cv2
+
+    from realtime.face.align import alignment_transform, crop_feather_mask, invert_transform, paste_back
 
     rng = np.random.default_rng(1)
     frame = rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)
     m = alignment_transform(synthetic_face(center=(150, 100), iod=40).landmarks)
     crop = rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)
-    ours = paste_roi(frame, crop, m, crop_feather_mask(256, 0.06))
-    ref = paste_back(frame, crop, m, feather=0.06)
+    ours = paste_back(frame, crop, m, feather=0.06)
+    inv = invert_transform(m)  # the reference: warp and blend the whole frame
+    warped = cv2.warpAffine(crop, inv, (300, 200), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.warpAffine(crop_feather_mask(256, 0.06), inv, (300, 200), flags=cv2.INTER_LINEAR)[..., None]
+    ref = np.clip(frame * (1 - a) + warped * a + 0.5, 0, 255).astype(np.uint8)
     assert np.abs(ours.astype(int) - ref).max() <= 1
+
+
+def test_renderer_choice_is_explicit(tmp_path) -> None:
+    from realtime.config import SetupError
+    from realtime.stages.render import MeshWarpCrop, make_crop_renderer
+
+    assert isinstance(make_crop_renderer(tmp_path, "lite", "onnxruntime", "meshwarp"), MeshWarpCrop)
+    assert isinstance(make_crop_renderer(tmp_path, "lite", "onnxruntime", "auto"), MeshWarpCrop)  # no weights
+    with pytest.raises(SetupError, match="gr_lite.onnx"):
+        make_crop_renderer(tmp_path, "lite", "onnxruntime", "facegan")
