@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 from dataclasses import replace
 from pathlib import Path
@@ -44,11 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--driving", type=Path, required=True, help="driving video file")
     p.add_argument("--backend", action="append", help="onnxruntime | torch | tensorrt (repeat); default auto")
     p.add_argument("--model", default="lite", choices=["lite", "full"])
+    p.add_argument(
+        "--renderer", action="append", choices=["auto", "facegan", "meshwarp"], help="repeat to compare; default auto"
+    )
     p.add_argument("--max-frames", type=int, default=300)
     p.add_argument("--pace-fps", type=float, default=30.0)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(f"machine: {_cpu_name()}, {os.cpu_count()} logical CPUs, python {platform.python_version()}")
     print(f"source {a.source}, driving {a.driving}, {a.max_frames} frames\n")
     print(
         "| backend | mode | renderer | frames out | dropped | fps | latency p50 ms | p99 ms | stages (median ms) |"
@@ -57,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     base = PipelineConfig(
         source=a.source, sinks=(), model=a.model, max_frames=a.max_frames, stats_interval_s=0
     )
-    for backend in a.backend or ["auto"]:
+    runs = [(b, r) for r in a.renderer or ["auto"] for b in a.backend or ["auto"]]
+    for backend, renderer in runs:
         for mode, pace in ((f"paced {a.pace_fps:g} fps", a.pace_fps), ("unpaced", None)):
-            cfg = replace(base, backend=backend, driving=DrivingConfig(path=a.driving, pace_fps=pace))
+            driving = DrivingConfig(path=a.driving, pace_fps=pace)
+            cfg = replace(base, backend=backend, renderer=renderer, driving=driving)
             r = run_once(cfg)
             stages = ", ".join(f"{k[:-3]} {v:.1f}" for k, v in r.items() if k.endswith(" ms"))
             print(
@@ -67,6 +73,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {r['p50']:.1f} | {r['p99']:.1f} | {stages} |"
             )
     return 0
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
