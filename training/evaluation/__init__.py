@@ -1,0 +1,1 @@
+"""The parts of `facegan-evaluate` (training/evaluate.py): data, pairs, methods, measure, report."""

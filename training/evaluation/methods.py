@@ -1,0 +1,191 @@
+"""The renderers under test, side by side: facegan (LT -> Gr -> Gb), facegan_no_lt (Gr -> Gb) and mesh_warp."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.evaluation.data import FaceImage, FrameRef
+
+log = logging.getLogger(__name__)
+
+
+METHOD_NAMES = ("facegan", "facegan_no_lt", "mesh_warp")
+
+
+class Method:
+    """A renderer under test: `render(source, driving) -> (S, S, 3) uint8`."""
+
+    name = ""
+    lt_source = ""
+
+    def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _to_uint8(chw: np.ndarray) -> np.ndarray:
+    return np.clip(np.transpose(chw, (1, 2, 0)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _to_chw(rgb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(rgb, (2, 0, 1)), dtype=np.float32) / 255.0
+
+
+class FaceganMethod(Method):
+    """The shipped chain: LT -> Gr -> Gb through engines.chain.ReenactmentChain."""
+
+    name = "facegan"
+    lt_source = "LT (shipped)"
+
+    def __init__(self, weights: Path, variant: str, backend: str) -> None:
+        from engines.chain import ReenactmentChain
+
+        self.chain = ReenactmentChain(weights, variant, backend)  # type: ignore[arg-type]
+        self.chain.__enter__()
+        self.size = self.chain.image_size
+        self._key: FrameRef | None = None
+
+    def _set_source(self, source: FaceImage) -> Any:
+        from realtime.face.align import to_normalized
+
+        if self._key != source.ref:
+            self.chain.set_source(
+                _to_chw(source.rgb), to_normalized(source.landmarks, self.size).astype(np.float32)
+            )
+            self._key = source.ref
+        return self.chain._source
+
+    def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
+        self._set_source(source)
+        return _to_uint8(self.chain.run(driving.aud[None].astype(np.float32)).image[0])
+
+    def close(self) -> None:
+        self.chain.close()
+
+
+class FaceganNoLtMethod(Method):
+    """Gr -> Gb driven by the driving landmarks themselves (the aligned crops share one canonical frame, so
+    the driver's crop landmarks are its landmarks expressed in the source's crop frame). Needs no LT."""
+
+    name = "facegan_no_lt"
+    lt_source = "driving landmarks (no LT)"
+
+    def __init__(self, weights: Path, variant: str, backend: str) -> None:
+        from engines import open_runner
+        from engines.spec import ModelFileError
+
+        self.runners = {}
+        for net in ("gr", "gb"):
+            path = weights / f"{net}_{variant}.onnx"
+            if not path.is_file():
+                raise ModelFileError(f"{net} model not found: {path}")
+            self.runners[net] = open_runner(path, backend)  # type: ignore[arg-type]
+            self.runners[net].activate()
+        self.size = int(self.runners["gr"].spec.input("source").shape[-1])
+        self._source: tuple[FrameRef, np.ndarray, np.ndarray] | None = None
+
+    def _prepare(self, source: FaceImage) -> tuple[np.ndarray, np.ndarray]:
+        """(source (1, 3, S, S), Ib (1, 3, S, S)) as ReenactmentChain.prepare_source makes them."""
+        from realtime.face.align import to_normalized
+
+        if self._source is None or self._source[0] != source.ref:
+            crop = _to_chw(source.rgb)[None]
+            ls = to_normalized(source.landmarks, self.size).astype(np.float32)[None]
+            seg = self.runners["gr"].infer({"source": crop, "landmarks": ls})["seg"]  # (1, 3, S, S)
+            self._source = (source.ref, crop, (crop * seg[:, 0:1]).astype(np.float32))
+        return self._source[1], self._source[2]
+
+    def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
+        from realtime.face.align import to_normalized
+
+        crop, background = self._prepare(source)
+        lt = to_normalized(driving.landmarks, self.size).astype(np.float32)[None]  # (1, 478, 2)
+        gr = self.runners["gr"].infer({"source": crop, "landmarks": lt})
+        seg = gr["seg"]  # (1, 3, S, S)
+        face_in = gr["face"] * (seg[:, 1:2] + seg[:, 2:3])  # Ifr without its background
+        gb = self.runners["gb"].infer({"face": face_in, "background": background})
+        return _to_uint8(gb["image"][0])
+
+    def close(self) -> None:
+        for r in self.runners.values():
+            r.deactivate()
+
+
+class MeshWarpMethod(Method):
+    """MeshWarpRenderer (training-free) moved to LT's landmarks when LT is shipped, else to the training-free
+    `realtime.render.landmark_transfer` (the run-time fallback): the driver's expression relative to its
+    neutral frame and its pose change, put on the source's own face shape."""
+
+    name = "mesh_warp"
+
+    def __init__(self, weights: Path, size: int, backend: str) -> None:
+        from realtime.render.meshwarp import MeshWarpRenderer
+
+        self.renderer = MeshWarpRenderer(size)
+        self.size = size
+        self.lt = None
+        self._geometry: tuple[FrameRef, Any] | None = None
+        self._neutral: dict[str, np.ndarray] = {}
+        lt_path = weights / "lt.onnx"
+        if lt_path.is_file():
+            from engines import open_runner
+
+            self.lt = open_runner(lt_path, backend)  # type: ignore[arg-type]
+            self.lt.activate()
+            self.lt_source = "LT (shipped)"
+        else:
+            self.lt_source = "landmark_transfer (no LT weights found)"
+
+    def _transfer(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
+        from realtime.face.pose import canonical_frame
+        from realtime.render.landmark_transfer import SourceGeometry, driver_expression, transfer
+
+        if self._geometry is None or self._geometry[0] != source.ref:  # crop pixels: the crop transform is I
+            self._geometry = (source.ref, SourceGeometry.from_landmarks(source.landmarks3d, np.eye(2, 3)))
+        track = driving.ref.track
+        if track not in self._neutral:
+            self._neutral[track] = canonical_frame(driving.neutral3d)
+        expression = driver_expression(driving.landmarks3d, self._neutral[track])
+        return transfer(self._geometry[1], expression, driving.pose - driving.neutral_pose)
+
+    def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
+        from realtime.face.align import from_normalized, to_normalized
+
+        if self.lt is None:
+            lt_px = self._transfer(source, driving)
+        else:
+            ls = to_normalized(source.landmarks, self.size).astype(np.float32)[None]
+            lt = self.lt.infer({"ls": ls, "aud": driving.aud[None].astype(np.float32)})["lt"][0]
+            lt_px = from_normalized(lt, self.size).astype(np.float32)
+        return self.renderer.render(source.rgb, source.landmarks, lt_px)
+
+    def close(self) -> None:
+        if self.lt is not None:
+            self.lt.deactivate()
+
+
+def build_methods(
+    weights: Path, size: int, variant: str, backend: str
+) -> tuple[list[Method], dict[str, str]]:
+    """Every method that can run, and for each one that cannot, why."""
+    methods: list[Method] = []
+    skipped: dict[str, str] = {}
+    makers: dict[str, Callable[[], Method]] = {
+        "facegan": lambda: FaceganMethod(weights, variant, backend),
+        "facegan_no_lt": lambda: FaceganNoLtMethod(weights, variant, backend),
+        "mesh_warp": lambda: MeshWarpMethod(weights, size, backend),
+    }
+    for name in METHOD_NAMES:
+        try:
+            methods.append(makers[name]())
+        except Exception as exc:  # noqa: BLE001 - a missing/broken weight file skips the method, reported
+            skipped[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("method %s skipped: %s", name, skipped[name])
+    return methods, skipped
