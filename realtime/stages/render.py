@@ -8,6 +8,7 @@ mesh-warp fallback) -> paste back into the full source frame over the chosen bac
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,15 +123,17 @@ class ChainCrop:
 
 
 def make_crop_renderer(weights_dir: Path, model: str, backend: str, renderer: Renderer = "auto") -> CropRenderer:
-    """facegan: the trained chain (its weights must ship); meshwarp: the training-free warp; auto: the chain
-    when gr_<model>.onnx ships, else the mesh warp. Every choice is said in the log."""
-    if renderer == "meshwarp":
-        log.info("rendering with the training-free mesh warp (--renderer meshwarp)")
+    """facegan: the trained chain (its weights must ship); meshwarp: the training-free warp; auto: what the
+    shipped weights recommend (renderer.json, decided by facegan-evaluate), else the chain when its weights
+    ship, else the mesh warp. Every choice is said in the log."""
+    choice = renderer if renderer != "auto" else recommended_renderer(weights_dir)
+    if choice == "meshwarp":
+        log.info("rendering with the training-free mesh warp (--renderer %s)", renderer)
         return MeshWarpCrop()
     if (weights_dir / f"gr_{model}.onnx").is_file():
         try:
             return ChainCrop(weights_dir, model, backend)
-        except Exception as e:  # noqa: BLE001 - any engine failure is reported, then handled below
+        except Exception as e:
             if renderer == "facegan":
                 raise SetupError(f"the trained {model} networks could not start: {e}") from e
             log.warning("trained %s chain could not start (%s): using the mesh-warp fallback", model, e)
@@ -143,6 +146,24 @@ def make_crop_renderer(weights_dir: Path, model: str, backend: str, renderer: Re
             weights_dir,
         )
     return MeshWarpCrop()
+
+
+def recommended_renderer(weights_dir: Path) -> str:
+    """renderer.json beside the weights names the renderer that measured best with them; without it, the
+    trained chain is preferred. A malformed file is reported, and ignored."""
+    path = weights_dir / "renderer.json"
+    if not path.is_file():
+        return "facegan"
+    try:
+        choice = json.loads(path.read_text())["default"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log.warning("%s is unreadable (%s): preferring the trained networks", path, e)
+        return "facegan"
+    if choice not in ("facegan", "meshwarp"):
+        log.warning("%s names an unknown renderer %r: preferring the trained networks", path, choice)
+        return "facegan"
+    log.info("renderer %s, as %s recommends for these weights", choice, path.name)
+    return str(choice)
 
 
 def person_mask(rgb: np.ndarray) -> np.ndarray:

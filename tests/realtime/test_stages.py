@@ -156,3 +156,13 @@ def test_renderer_choice_is_explicit(tmp_path) -> None:
     assert isinstance(make_crop_renderer(tmp_path, "lite", "onnxruntime", "auto"), MeshWarpCrop)  # no weights
     with pytest.raises(SetupError, match="gr_lite.onnx"):
         make_crop_renderer(tmp_path, "lite", "onnxruntime", "facegan")
+
+
+def test_auto_follows_the_renderer_recommended_with_the_weights(tmp_path) -> None:
+    from realtime.stages.render import recommended_renderer
+
+    assert recommended_renderer(tmp_path) == "facegan"  # no advice: prefer trained networks when they ship
+    (tmp_path / "renderer.json").write_text('{"default": "meshwarp"}')
+    assert recommended_renderer(tmp_path) == "meshwarp"
+    (tmp_path / "renderer.json").write_text("{not json")
+    assert recommended_renderer(tmp_path) == "facegan"
