@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", action="append", help="onnxruntime | torch | tensorrt (repeat); default auto")
     p.add_argument("--model", default="lite", choices=["lite", "full"])
     p.add_argument(
-        "--renderer", action="append", choices=["auto", "facegan", "meshwarp"], help="repeat to compare; default auto"
+        "--renderer",
+        action="append",
+        choices=["auto", "facegan", "meshwarp"],
+        help="repeat to compare; default auto",
     )
     p.add_argument("--max-frames", type=int, default=300)
     p.add_argument("--pace-fps", type=float, default=30.0)

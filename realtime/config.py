@@ -6,6 +6,7 @@ Each field's docstring is also its CLI help, so the two never drift apart.
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -137,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "torch", "tensorrt"])
     p.add_argument("--model", default="lite", choices=["lite", "full"])
     p.add_argument(
-        "--renderer", default="auto", choices=["auto", "facegan", "meshwarp"], help=_doc(PipelineConfig, "renderer")
+        "--renderer",
+        default="auto",
+        choices=["auto", "facegan", "meshwarp"],
+        help=_doc(PipelineConfig, "renderer"),
     )
     p.add_argument("--calibration", type=Path, metavar="PROFILE", help=_doc(PipelineConfig, "calibration"))
     p.add_argument("--background", default="source", help="source | blur | IMAGE (a picture file)")
@@ -179,7 +183,7 @@ def _doc(cls: type, name: str) -> str:
 
     tree = ast.parse(inspect.getsource(cls))
     body = tree.body[0].body  # type: ignore[attr-defined]
-    for node, nxt in zip(body, body[1:]):
+    for node, nxt in itertools.pairwise(body):
         if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == name:
             if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
                 return str(nxt.value.value)

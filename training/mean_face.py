@@ -58,8 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m training.mean_face", description=__doc__.split("\n\n")[0])
-    p.add_argument("data", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/dev")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "realtime/weights/mean_face.npy")
+    p.add_argument(
+        "data", nargs="?", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/dev"
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "realtime/weights/mean_face.npy"
+    )
     p.add_argument("--per-video", type=int, default=8, help="frames sampled from each video")
     a = p.parse_args(argv)
     faces = sample_video_faces(a.data, a.per_video)

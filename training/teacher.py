@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -82,7 +83,7 @@ class Teacher:
         self.max_faces = max_faces
         self._landmarker = None
 
-    def __enter__(self) -> Teacher:
+    def __enter__(self) -> Self:
         from mediapipe.tasks import python as mp_tasks
         from mediapipe.tasks.python import vision
 

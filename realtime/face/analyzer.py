@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import numpy as np
 
@@ -37,7 +37,7 @@ class FaceAnalyzer:
         self.mean_face = _load_mean_face(folder / "mean_face.npy")
         self._au_head = AUHead(_require(folder / "au_head.onnx"))
 
-    def __enter__(self) -> FaceAnalyzer:
+    def __enter__(self) -> Self:
         self._mesh.__enter__()
         return self
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self
 
 import cv2
 import numpy as np
@@ -41,7 +41,7 @@ class FaceMesh:
         self.options = options
         self._mesh = None
 
-    def __enter__(self) -> FaceMesh:
+    def __enter__(self) -> Self:
         import mediapipe as mp  # heavy import, deferred to first use
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, Self
 
 import numpy as np
 
@@ -10,7 +10,7 @@ from realtime.sources.base import Frame
 
 
 class Sink(Protocol):
-    def __enter__(self) -> Sink: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
 

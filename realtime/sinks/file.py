@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from fractions import Fraction
 from pathlib import Path
+from typing import Self
 
 import av
 import numpy as np
@@ -27,7 +28,7 @@ class FileSink:
         self._time_base: Fraction | None = None
         self.frames = 0
 
-    def __enter__(self) -> FileSink:
+    def __enter__(self) -> Self:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._container = av.open(str(self.path), mode="w")
@@ -53,7 +54,7 @@ class FileSink:
         if self._stream is None:
             self._stream = self._open_stream(frame.time_base)
         assert self._container is not None and self._time_base is not None
-        pts = int(round(frame.pts * frame.time_base / self._time_base))
+        pts = round(frame.pts * frame.time_base / self._time_base)
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1  # the muxer needs strictly rising times
         self._last_pts = pts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -30,7 +30,7 @@ class VirtualCamSink:
         self.backend, self.device = backend, device
         self._cam: Any = None
 
-    def __enter__(self) -> VirtualCamSink:
+    def __enter__(self) -> Self:
         import pyvirtualcam
 
         try:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from fractions import Fraction
 from importlib.resources import files
-from typing import Any
+from typing import Any, Self
 
 import av
 import cv2
@@ -104,7 +104,7 @@ class WebRTCSink:
         self._runner: web.AppRunner | None = None
 
     # --- lifecycle (called from the pipeline's thread) ---
-    def __enter__(self) -> WebRTCSink:
+    def __enter__(self) -> Self:
         self._thread.start()
         try:
             asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)

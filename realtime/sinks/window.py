@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Self
 
 import cv2
 
@@ -26,7 +27,7 @@ class WindowSink:
     def __init__(self, controls: Controls, *, title: str = "facegan-live") -> None:
         self.controls, self.title = controls, title
 
-    def __enter__(self) -> WindowSink:
+    def __enter__(self) -> Self:
         if not has_display():
             raise SetupError("no display for --sink window (DISPLAY is not set): use --sink webrtc instead")
         try:

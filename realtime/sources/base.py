@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Protocol
+from typing import Protocol, Self
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class Source(Protocol):
     fps: float
     """Nominal frame rate (the camera's, the file's, or the pacing rate)."""
 
-    def __enter__(self) -> Source: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
 

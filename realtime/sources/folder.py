@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Self
 
 import cv2
 
@@ -37,7 +38,7 @@ class FolderSource:
         self.frame_count = len(self.files)
         self.unreadable = 0
 
-    def __enter__(self) -> FolderSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -45,7 +46,7 @@ class FolderSource:
 
     def __iter__(self) -> Iterator[Frame]:
         pacer = Pacer(self.pace_fps)
-        tb = Fraction(1, int(round(self.fps)))
+        tb = Fraction(1, round(self.fps))
         i = 0
         for n, path in enumerate(self.files):
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
+from typing import Self, cast
 
 import av
 import numpy as np
@@ -41,7 +41,7 @@ class VideoFileSource:
         self.fps = pace_fps or self.file_fps
         self.frame_count = int(self._stream.frames or 0)
 
-    def __enter__(self) -> VideoFileSource:
+    def __enter__(self) -> Self:
         self._thread = threading.Thread(target=self._decode, name="decode", daemon=True)
         self._thread.start()
         return self
@@ -57,7 +57,7 @@ class VideoFileSource:
 
     def _decode(self) -> None:
         stream = self._stream
-        tb = stream.time_base or Fraction(1, int(round(self.file_fps)))
+        tb = stream.time_base or Fraction(1, round(self.file_fps))
         n = 0
         try:
             for packet in self._container.demux(stream):
@@ -68,7 +68,7 @@ class VideoFileSource:
                     log.warning("%s: skipped a packet that does not decode (%s)", self.path.name, e)
                     continue
                 for f in frames:
-                    pts = f.pts if f.pts is not None else int(round(n / self.file_fps / tb))
+                    pts = f.pts if f.pts is not None else round(n / self.file_fps / tb)
                     item = (f.to_ndarray(format="rgb24"), pts, tb)
                     if not self._put(item):
                         return

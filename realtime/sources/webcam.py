@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Iterator
 from fractions import Fraction
+from typing import Self
 
 import cv2
 
@@ -26,7 +27,7 @@ class WebcamSource:
         self.fps = 30.0
         self._cap: cv2.VideoCapture | None = None
 
-    def __enter__(self) -> WebcamSource:
+    def __enter__(self) -> Self:
         target: int | str = int(self.camera) if self.camera.isdigit() else self.camera
         cap = cv2.VideoCapture(target)
         if not cap.isOpened():

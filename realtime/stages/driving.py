@@ -102,9 +102,7 @@ def region_gains(edits: Edits) -> np.ndarray:
 
 
 class DrivingStage:
-    def __init__(
-        self, profile: NeutralProfile | None = None, params: DrivingParams | None = None
-    ) -> None:
+    def __init__(self, profile: NeutralProfile | None = None, params: DrivingParams | None = None) -> None:
         params = params or DrivingParams()
         self.params = params
         self.profile = profile or NeutralProfile()

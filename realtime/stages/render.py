@@ -122,7 +122,9 @@ class ChainCrop:
         self._chain.close()
 
 
-def make_crop_renderer(weights_dir: Path, model: str, backend: str, renderer: Renderer = "auto") -> CropRenderer:
+def make_crop_renderer(
+    weights_dir: Path, model: str, backend: str, renderer: Renderer = "auto"
+) -> CropRenderer:
     """facegan: the trained chain (its weights must ship); meshwarp: the training-free warp; auto: what the
     shipped weights recommend (renderer.json, decided by facegan-evaluate), else the chain when its weights
     ship, else the mesh warp. Every choice is said in the log."""

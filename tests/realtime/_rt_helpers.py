@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -20,7 +21,7 @@ class MeshOnlyAnalyzer:
 
         self._mesh = FaceMesh(MeshOptions(mode=mode, max_faces=1))  # type: ignore[arg-type]
 
-    def __enter__(self) -> MeshOnlyAnalyzer:
+    def __enter__(self) -> Self:
         self._mesh.__enter__()
         return self
 
@@ -66,7 +67,7 @@ class FixedAnalyzer:
     def __init__(self, face) -> None:
         self.face = face
 
-    def __enter__(self) -> FixedAnalyzer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,6 +15,7 @@ import threading
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Self
 
 import cv2
 import numpy as np
@@ -43,7 +44,7 @@ class StillSource:
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
 
-    def __enter__(self) -> StillSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,6 +8,7 @@ import gc
 import resource
 import time
 from fractions import Fraction
+from typing import Self
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ class FastSource:
         self.n, self.produced, self.period_s = n, 0, period_s
         self.image = np.zeros((120, 160, 3), np.uint8)
 
-    def __enter__(self) -> FastSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -72,7 +73,7 @@ class RecordingSink:
         self.in_flight: list[int] = []  # frames captured but not yet out, seen at each output
         self.rss: list[int] = []
 
-    def __enter__(self) -> RecordingSink:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

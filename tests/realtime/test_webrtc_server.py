@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from fractions import Fraction
+from typing import Self
 
 import cv2
 import numpy as np
@@ -46,7 +47,7 @@ class _Feeder:
             self.sent += 1
             time.sleep(1 / 30)
 
-    def __enter__(self) -> _Feeder:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -137,7 +137,7 @@ def test_random_window_moves_landmarks_with_the_pixels():
             inside = bool(((px >= 0) & (px < patch)).all())
             assert inside == bool(w.drv[i].sum() > 0)
             if inside:
-                x, y = int(round(px[0].item())), int(round(px[1].item()))
+                x, y = round(px[0].item()), round(px[1].item())
                 assert w.drv[i, 0, y, x] == 1.0
 
 
