@@ -11,7 +11,8 @@ const result = {};
 try {
   const page = await browser.newPage();
   await page.goto(url);
-  await page.waitForFunction(() => window.__facegan.framesDecoded >= 40, null, { timeout: 20000 });
+  // The sender's bitrate (and so the picture's sharpness) ramps up over the first seconds: measure after it.
+  await page.waitForFunction(() => window.__facegan.framesDecoded >= 100, null, { timeout: 30000 });
   const grab = () => page.evaluate(() => {
     const v = document.getElementById("video");
     const c = document.createElement("canvas");
@@ -22,7 +23,7 @@ try {
   });
   const meanDiff = (a, b) => a.reduce((s, x, i) => s + Math.abs(x - b[i]), 0) / a.length;
   const a = await grab();
-  await page.waitForTimeout(500);
+  await page.waitForTimeout(1500);  // the same interval as after the slider moves
   const b = await grab();
   result.frames = await page.evaluate(() => window.__facegan.framesDecoded);
   result.size = await page.evaluate(() => [document.getElementById("video").videoWidth,
