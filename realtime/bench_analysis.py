@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from engines.bench import machine_name
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
 SIZES = ((256, 256), (640, 480))
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     clip = args.video or find_clip(args.data)
     source = load_frames(clip, min(args.frames, 600))
     print(f"clip: {clip} ({len(source)} frames, {source[0].shape[1]}x{source[0].shape[0]})")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores; mode: video")
+    print(f"machine: {machine_name()}; mode: video")
     print(f"{'size':>9} {'stage':>9} {'median ms':>10} {'p99 ms':>8} {'faces':>8}")
     for width, height in SIZES:
         frames = [fit(f, width, height) for f in source]

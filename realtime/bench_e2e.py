@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import platform
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from engines.bench import machine_name
 from realtime.config import DrivingConfig, PipelineConfig
 from realtime.pipeline import build_pipeline
 from realtime.stages.stats import Stats
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pace-fps", type=float, default=30.0)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} logical CPUs, python {platform.python_version()}")
+    print(f"machine: {machine_name()}, python {platform.python_version()}")
     print(f"source {a.source}, driving {a.driving}, {a.max_frames} frames\n")
     print(
         "| backend | mode | renderer | frames out | dropped | fps | latency p50 ms | p99 ms | stages (median ms) |"
@@ -76,16 +76,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {r['p50']:.1f} | {r['p99']:.1f} | {stages} |"
             )
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -83,29 +83,49 @@ def warp_to_crop(image: np.ndarray, M: np.ndarray, size: int = CROP_SIZE) -> np.
     return cv2.warpAffine(image, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+class PasteBack:
+    """Blends crops back into frames of one size through one fixed transform (a source photo's). The crop's
+    box in the frame and its warped soft edge are computed once, so a frame costs one warp and one blend."""
+
+    def __init__(self, M: np.ndarray, frame_shape: tuple[int, ...], size: int, feather: float = 0.06) -> None:
+        h, w = frame_shape[:2]
+        inv = invert_transform(M)
+        corners = (
+            np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inv[:, :2].T + inv[:, 2]
+        )
+        x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, [w, h])
+        self._box = (int(x0), int(y0), int(x1), int(y1)) if x1 > x0 and y1 > y0 else None
+        self._roi = inv.copy()
+        self._roi[:, 2] -= (x0, y0)  # the same warp, into the bounding box's own pixels
+        self._dsize = (int(x1 - x0), int(y1 - y0))
+        if self._box is not None:
+            self._alpha = cv2.warpAffine(
+                crop_feather_mask(size, feather),
+                self._roi,
+                self._dsize,
+                flags=cv2.INTER_LINEAR,
+                borderValue=0.0,
+            )
+            self._alpha_inv = 1.0 - self._alpha
+
+    def __call__(self, frame: np.ndarray, crop: np.ndarray) -> np.ndarray:
+        out = frame.copy()
+        if self._box is None:
+            return out  # the crop lies wholly outside the frame
+        x0, y0, x1, y1 = self._box
+        warped = cv2.warpAffine(
+            crop, self._roi, self._dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        out[y0:y1, x0:x1] = cv2.blendLinear(warped, frame[y0:y1, x0:x1], self._alpha, self._alpha_inv)
+        return out
+
+
 def paste_back(frame: np.ndarray, crop: np.ndarray, M: np.ndarray, feather: float = 0.06) -> np.ndarray:
     """Blend a crop back into the frame it was aligned from, with a soft square edge (fraction of the side).
-
-    Only the crop's bounding box in the frame is warped and blended (a 640x480 frame with a 300-pixel face
-    costs a third of a whole-frame warp)."""
-    h, w = frame.shape[:2]
-    size = crop.shape[0]
-    inv = invert_transform(M)
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inv[:, :2].T + inv[:, 2]
-    x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, [w, h])
-    out = frame.copy()
-    if x1 <= x0 or y1 <= y0:
-        return out  # the crop lies wholly outside the frame
-    roi = inv.copy()
-    roi[:, 2] -= (x0, y0)  # the same warp, into the bounding box's own pixels
-    rw, rh = int(x1 - x0), int(y1 - y0)
-    warped = cv2.warpAffine(crop, roi, (rw, rh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(
-        crop_feather_mask(size, feather), roi, (rw, rh), flags=cv2.INTER_LINEAR, borderValue=0.0
-    )
-    out[y0:y1, x0:x1] = cv2.blendLinear(warped, frame[y0:y1, x0:x1], alpha, 1.0 - alpha)
-    return out
+    Only the crop's bounding box is warped and blended; for many frames through one transform, keep a
+    `PasteBack`."""
+    return PasteBack(M, frame.shape, crop.shape[0], feather)(frame, crop)
 
 
 @functools.lru_cache(maxsize=8)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.face.pose import rigid_fit
+from realtime.face.pose import rigid_fit, undo_fit
 from realtime.face.types import AU_ORDER
 
 NUM_FEATURES = 478 * 3
@@ -22,9 +22,7 @@ def au_features(
     """(478, 3) pixel landmarks -> (1434,) float32: the face rotated to frontal, in mean-face units,
     minus the mean face. Removing pose and scale leaves mostly expression for the head to read.
     `fit` is `rigid_fit(landmarks, mean_face)` when the caller has it already (the analyser does)."""
-    rot, scale, shift = fit if fit is not None else rigid_fit(landmarks, mean_face)
-    pts = np.asarray(landmarks, np.float64)
-    frontal = (pts - shift) @ rot / max(scale, 1e-9)  # (478, 3), inverse of s*R@m + t
+    frontal = undo_fit(landmarks, fit if fit is not None else rigid_fit(landmarks, mean_face))  # (478, 3)
     return (frontal - mean_face).astype(np.float32).reshape(-1)
 
 

@@ -35,6 +35,13 @@ def rigid_fit(points: np.ndarray, mean_face: np.ndarray) -> tuple[np.ndarray, fl
     return rot, scale, shift
 
 
+def undo_fit(points: np.ndarray, fit: tuple[np.ndarray, float, np.ndarray]) -> np.ndarray:
+    """Points (N, 3) mapped back into the reference's frame by the inverse of a `rigid_fit`:
+    R^T (p - t) / s, row-wise. This is how a face is seen frontal, at the reference's scale."""
+    rot, scale, shift = fit
+    return (np.asarray(points, np.float64) - shift) @ rot / max(scale, 1e-9)
+
+
 def pose_from_rotation(rot: np.ndarray) -> HeadPose:
     """Rotation of the mean face into the camera frame -> yaw, pitch, roll in degrees."""
     forward = rot @ np.array([0.0, 0.0, -1.0])  # where the nose points

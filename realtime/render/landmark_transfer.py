@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from realtime.face.align import apply_transform
-from realtime.face.pose import canonical_frame, rigid_fit
+from realtime.face.pose import canonical_frame, rigid_fit, undo_fit
 
 
 def rotation_from_angles(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -44,9 +44,8 @@ def frontalize(
     landmarks: np.ndarray, reference: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Fit landmarks (478, 3) ~ s * R @ reference + t; return (landmarks in the reference frame, R, s, t)."""
-    rot, scale, shift = rigid_fit(landmarks, reference)
-    frontal = (np.asarray(landmarks, np.float64) - shift) @ rot / scale  # R^T (p - t) / s, row-wise
-    return frontal.astype(np.float32), rot, scale, shift
+    rot, scale, shift = fit = rigid_fit(landmarks, reference)
+    return undo_fit(landmarks, fit).astype(np.float32), rot, scale, shift
 
 
 def driver_expression(landmarks: np.ndarray, neutral_canonical: np.ndarray) -> np.ndarray:

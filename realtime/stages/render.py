@@ -21,9 +21,9 @@ from realtime.config import BackgroundMode, Renderer, SetupError
 from realtime.face import FaceAnalysis
 from realtime.face.align import (
     CROP_SIZE,
+    PasteBack,
     alignment_transform,
     apply_transform,
-    paste_back,
     warp_to_crop,
 )
 from realtime.face.types import POSE_SCALE_DEG
@@ -201,6 +201,7 @@ class RenderStage:
     def set_source(self, src: PreparedSource) -> None:
         self.src = src
         self.renderer.set_source(src)
+        self._paste = PasteBack(src.transform, src.image.shape, src.crop.shape[0], self._feather)
         self._bg_key = None  # recompute the background for the new photo
 
     def set_background(self, mode: BackgroundMode, picture: np.ndarray | None) -> None:
@@ -216,7 +217,7 @@ class RenderStage:
 
     def __call__(self, drive: DriveState) -> np.ndarray:
         crop = self.renderer.render(self.src, drive)
-        frame = paste_back(self.src.image, crop, self.src.transform, self._feather)
+        frame = self._paste(self.src.image, crop)
         if self._alpha is None:
             return frame
         out = frame * self._alpha + self._base * (1.0 - self._alpha)
