@@ -80,7 +80,9 @@ def random_feed(spec: IOSpec, batch: int, rng: np.random.Generator) -> dict[str,
     feed = {}
     for t in spec.inputs:
         shape = t.concrete_shape(batch=batch)
-        lo = -0.8 if t.name in ("ls", "landmarks") else 0.0  # landmarks are normalised to [-1, 1]
+        lo = (
+            -0.8 if t.name in ("ls", "landmarks", "source_landmarks") else 0.0
+        )  # landmarks are normalised to [-1, 1]
         feed[t.name] = rng.uniform(lo, 1.0 if lo == 0 else 0.8, shape).astype(t.dtype)
     return feed
 

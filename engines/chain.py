@@ -57,6 +57,16 @@ def chain_paths(weights_dir: Path, variant: Variant, precision: Precision = "shi
     }
 
 
+def gr_feeds(
+    runner: Runner, source: np.ndarray, landmarks: np.ndarray, source_landmarks: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Gr's inputs; a Gr with the warping step (its spec lists `source_landmarks`) also gets ls."""
+    feeds = {"source": source, "landmarks": landmarks}
+    if any(t.name == "source_landmarks" for t in runner.spec.inputs):
+        feeds["source_landmarks"] = source_landmarks
+    return feeds
+
+
 class ReenactmentChain:
     """LT -> Gr -> Gb as one call per frame or per batch of frames. Use as a context manager."""
 
@@ -116,7 +126,7 @@ class ReenactmentChain:
             raise SpecMismatchError(
                 f"set_source: crop {crop.shape} must be (3, {s}, {s}), ls {ls.shape} (N, 2)"
             )
-        out = self.runners["gr"].infer({"source": crop[None], "landmarks": ls[None]})
+        out = self.runners["gr"].infer(gr_feeds(self.runners["gr"], crop[None], ls[None], ls[None]))
         seg = out["seg"][0]  # (3, S, S)
         background = (crop * seg[0:1]).astype(np.float32, copy=False)  # Ib, (3, S, S)
         return SourceTensors(source=crop, ls=ls, seg=seg, background=background)
@@ -160,7 +170,7 @@ class ReenactmentChain:
             )
             return ChainOutput(**self._fused.run(ls, aud, source, background))
         lt = self.runners["lt"].infer({"ls": ls, "aud": aud})["lt"]  # (B, 478, 2)
-        gr = self.runners["gr"].infer({"source": source, "landmarks": lt})
+        gr = self.runners["gr"].infer(gr_feeds(self.runners["gr"], source, lt, ls))
         seg = gr["seg"]  # (B, 3, S, S)
         face_in = gr["face"] * (seg[:, 1:2] + seg[:, 2:3])  # Ifr without its background, (B, 3, S, S)
         gb = self.runners["gb"].infer({"face": face_in, "background": background})

@@ -228,12 +228,13 @@ class FusedTorchChain:
 
     def __init__(self, lt: TorchRunner, gr: TorchRunner, gb: TorchRunner) -> None:
         self.lt, self.gr, self.gb = lt, gr, gb
+        self.gr_warp = any(t.name == "source_landmarks" for t in gr.spec.inputs)  # Gr's warping step wants ls
         self._graphs: dict[tuple[tuple[int, ...], ...], _Captured] = {}
 
     def _forward(self, inputs: list[Any]) -> list[Any]:
         ls, aud, source, background = inputs
         (lt,) = self.lt._forward([ls, aud])  # (B, 478, 2)
-        face, seg = self.gr._forward([source, lt])  # (B, 3, S, S) each
+        face, seg = self.gr._forward([source, lt, ls] if self.gr_warp else [source, lt])  # (B, 3, S, S) each
         face_in = face * (seg[:, 1:2] + seg[:, 2:3])  # Ifr without its background
         image, mask = self.gb._forward([face_in, background])
         return [image, mask, face, seg, lt]

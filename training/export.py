@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.train import TrainConfig, build_models, load_checkpoint
+from training.config import TrainConfig, build_models, load_checkpoint
 
 log = logging.getLogger(__name__)
 OPSET = 17
@@ -49,6 +49,12 @@ IO = {
     "gr": NetIO(("source", "landmarks"), ("face", "seg"), ("face", "seg")),
     "gb": NetIO(("face", "background"), ("image", "mask"), ("image", "mask")),
 }
+GR_WARP_IO = NetIO(("source", "landmarks", "source_landmarks"), ("face", "seg"), ("face", "seg"))
+
+
+def net_io(net: str, cfg: TrainConfig) -> NetIO:
+    """The network's ONNX inputs/outputs; a Gr with the warping step also takes the source landmarks."""
+    return GR_WARP_IO if net == "gr" and cfg.gr.warp else IO[net]
 
 
 class _Fp16(nn.Module):
@@ -64,10 +70,22 @@ class _Fp16(nn.Module):
         return tuple(o.float() for o in out)
 
 
-def example_inputs(net: str, size: int, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Plausible inputs: smooth images in [0, 1], landmarks on an ellipse-ish face, AUs in [0, 1]."""
+def example_inputs(
+    net: str, size: int, batch: int = 2, seed: int = 0, warp: bool = False
+) -> tuple[torch.Tensor, ...]:
+    """Plausible inputs: smooth images in [0, 1], landmarks on an ellipse-ish face, AUs in [0, 1]; with `warp`,
+    Gr's source landmarks are the driving ones moved a little (a real flow, not the identity)."""
     g = torch.Generator().manual_seed(seed)
     lm = (torch.rand(batch, 478, 2, generator=g) - 0.5) * 1.2  # (B, 478, 2)
+    if net == "gr" and warp:
+        moved = (
+            lm
+            + (torch.rand(batch, 1, 2, generator=g) - 0.5) * 0.1
+            + torch.randn(lm.shape, generator=g) * 0.01
+        )
+        low = torch.rand(batch, 3, size // 16, size // 16, generator=g)
+        src = torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
+        return (src, lm, moved)
     aud = torch.cat([torch.rand(batch, 17, generator=g), (torch.rand(batch, 3, generator=g) - 0.5) * 0.5], 1)
 
     def img() -> torch.Tensor:
@@ -151,10 +169,10 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def check_parity(
-    net: str, ref: tuple[torch.Tensor, ...], fp32: list[np.ndarray], fp16: list[np.ndarray]
+    net: str, io_: NetIO, ref: tuple[torch.Tensor, ...], fp32: list[np.ndarray], fp16: list[np.ndarray]
 ) -> dict[str, float]:
     """Raise ParityError unless both ONNX graphs match torch within the stated tolerances."""
-    io_, report = IO[net], {}
+    report: dict[str, float] = {}
     for name, r, a, h in zip(io_.outputs, ref, fp32, fp16, strict=True):
         r = r.numpy()
         report[f"{name}_fp32_max_abs"] = err32 = float(np.abs(a - r).max())
@@ -194,8 +212,8 @@ def export_network(
     model.load_state_dict(ck["models"][net])
     model.eval()
     size = cfg.size
-    args = example_inputs(net, size)
-    io_ = IO[net]
+    args = example_inputs(net, size, warp=cfg.gr.warp)
+    io_ = net_io(net, cfg)
     with torch.no_grad():
         ref = model(*args)
         ref = ref if isinstance(ref, tuple) else (ref,)
@@ -204,7 +222,7 @@ def export_network(
 
         onnx16 = to_onnx(_Fp16(copy.deepcopy(model)), args, io_)
     report = check_parity(
-        net, ref, run_onnx(onnx32, io_.inputs, args), run_onnx(_upcast(onnx16), io_.inputs, args)
+        net, io_, ref, run_onnx(onnx32, io_.inputs, args), run_onnx(_upcast(onnx16), io_.inputs, args)
     )
     data = onnx16 if precision == "fp16" else onnx32
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -246,8 +264,8 @@ def make_spec(
         "precision": precision,
         "opset": OPSET,
         "onnx_sha256": hashlib.sha256(data).hexdigest(),
-        "inputs": shapes(IO[net].inputs, args),
-        "outputs": shapes(IO[net].outputs, ref),
+        "inputs": shapes(net_io(net, cfg).inputs, args),
+        "outputs": shapes(net_io(net, cfg).outputs, ref),
         "training": {
             "config": asdict(cfg),
             "steps": ck["step"],

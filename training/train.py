@@ -13,21 +13,26 @@ import argparse
 import logging
 import os
 import platform
-import random
 import sys
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
-from training import losses as L
+from training.config import (
+    IMAGE_STAGES,
+    TrainConfig,
+    build_models,
+    config_mismatch,
+    load_checkpoint,
+    preset,
+    save_checkpoint,
+    trainable,
+)
 from training.dataset import (
-    AugConfig,
     PairBatch,
     TrackArrays,
     augment,
@@ -38,144 +43,20 @@ from training.dataset import (
     track_weights,
 )
 from training.models import (
-    AURegressor,
-    BackgroundMixer,
-    DiscConfig,
-    FaceReenactor,
-    GbConfig,
-    GrConfig,
-    LaConfig,
     LandmarkTransformer,
-    LTConfig,
-    MultiScaleDiscriminator,
-    disc_config,
-    gb_config,
     gr_config,
+)
+from training.steps import (
+    _random_window,
+    _resize,
+    discriminator_loss,
+    generator_step,
+    save_curves,
+    save_grid,
+    validate,
 )
 
 log = logging.getLogger(__name__)
-Stage = Literal["la", "lt", "gr", "gb", "joint"]
-Variant = Literal["tiny", "lite", "full"]
-IMAGE_STAGES = ("gr", "gb", "joint")
-CKPT_FORMAT = "facegan-checkpoint"
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    landmark: float = 1.0  # eq. 1
-    displacement: float = 0.01  # eq. 2
-    au: float = 0.1  # eq. 3
-    connectivity: float = 1.0  # eq. 4
-    pixel: float = 10.0  # eqs. 5, 9
-    feature: float = 10.0  # eq. 6 (feature matching, substituted for VGG)
-    adversarial: float = 1.0  # eqs. 7, 10
-    segmentation: float = 1.0  # eq. 8
-    mask: float = 0.1  # eq. 11
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines what is trained; saved in every checkpoint and compared on resume."""
-
-    stage: Stage = "lt"
-    variant: Variant = "lite"
-    size: int = 128
-    """Final image size (Gr/Gb); data is decoded at this size."""
-    batch: int = 8
-    """Batch per process."""
-    lr: float = 2e-4
-    lr_d: float = 2e-4
-    seed: int = 0
-    val_fraction: float = 0.1
-    """Fraction of (moving) identities held out for validation."""
-    lt: LTConfig = field(default_factory=LTConfig)
-    la: LaConfig = field(default_factory=LaConfig)
-    gr: GrConfig = field(default_factory=lambda: gr_config("lite"))
-    gb: GbConfig = field(default_factory=lambda: gb_config("lite"))
-    disc: DiscConfig = field(default_factory=DiscConfig)
-    aug: AugConfig = field(default_factory=AugConfig)
-    weights: LossWeights = field(default_factory=LossWeights)
-
-
-def preset(stage: Stage, variant: Variant, size: int) -> TrainConfig:
-    """Named configurations: tiny (tests, seconds on CPU), lite (CPU real time), full (GPU)."""
-    mlp = {"tiny": (64, 2), "lite": (1024, 3), "full": (1024, 4)}[variant]
-    la_mlp = {"tiny": (64, 2), "lite": (512, 3), "full": (512, 3)}[variant]
-    image = stage in IMAGE_STAGES
-    return TrainConfig(
-        stage=stage,
-        variant=variant,
-        size=size,
-        batch={"tiny": 4, "lite": 8 if image else 64, "full": 16 if image else 256}[variant],
-        lr=2e-4 if image else 1e-3,
-        lt=LTConfig(hidden=mlp[0], layers=mlp[1]),
-        la=LaConfig(hidden=la_mlp[0], layers=la_mlp[1]),
-        gr=gr_config(variant),
-        gb=gb_config(variant),
-        disc=disc_config(variant, 4 if stage == "gr" else 3),
-        # LT must not see unpredictable shifts between source and driving: shared geometry for it.
-        aug=AugConfig(independent=image),
-    )
-
-
-# ---------------------------------------------------------------- config <-> dict, mismatch report
-
-
-def config_from_dict(d: dict[str, Any], cls: type = TrainConfig) -> Any:
-    kw = {}
-    for f in fields(cls):
-        if f.name not in d:
-            continue
-        v = d[f.name]
-        default = f.default_factory() if callable(f.default_factory) else None  # type: ignore[misc]
-        if is_dataclass(default):
-            v = config_from_dict(v, type(default))
-        elif isinstance(v, list):
-            v = tuple(v)
-        kw[f.name] = v
-    return cls(**kw)
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = tuple(v) if isinstance(v, list) else v
-    return out
-
-
-def config_mismatch(saved: TrainConfig, current: TrainConfig) -> list[str]:
-    a, b = _flatten(asdict(saved)), _flatten(asdict(current))
-    return [
-        f"{k}: checkpoint {a.get(k)!r} vs now {b.get(k)!r}"
-        for k in sorted(set(a) | set(b))
-        if a.get(k) != b.get(k)
-    ]
-
-
-# ---------------------------------------------------------------- models
-
-
-def build_models(cfg: TrainConfig) -> dict[str, nn.Module]:
-    """The trainable networks of a stage (La also appears, frozen, in the lt stage)."""
-    m: dict[str, nn.Module] = {}
-    if cfg.stage in ("la", "lt"):
-        m["la"] = AURegressor(cfg.la)
-    if cfg.stage == "lt":
-        m["lt"] = LandmarkTransformer(cfg.lt)
-    if cfg.stage in ("gr", "joint"):
-        m["gr"] = FaceReenactor(cfg.gr)
-        m["d_gr"] = MultiScaleDiscriminator(replace(cfg.disc, in_channels=4))
-    if cfg.stage in ("gb", "joint"):
-        m["gb"] = BackgroundMixer(cfg.gb)
-        m["d_gb"] = MultiScaleDiscriminator(replace(cfg.disc, in_channels=3))
-    return m
-
-
-def trainable(cfg: TrainConfig) -> tuple[str, ...]:
-    return {"la": ("la",), "lt": ("lt",), "gr": ("gr",), "gb": ("gb",), "joint": ("gr", "gb")}[cfg.stage]
 
 
 def make_optimizers(cfg: TrainConfig, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
@@ -186,277 +67,6 @@ def make_optimizers(cfg: TrainConfig, models: dict[str, nn.Module]) -> dict[str,
     if disc:
         opts["d"] = torch.optim.Adam(disc, lr=cfg.lr_d, betas=betas)
     return opts
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    if p.is_dir():
-        p = p / "checkpoint.pt"
-    if not p.is_file():
-        raise FileNotFoundError(f"no checkpoint at {p}")
-    ck = torch.load(p, map_location="cpu", weights_only=False)
-    if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
-        raise ValueError(f"{p} is not a facegan checkpoint")
-    ck["config"] = config_from_dict(ck["config"])
-    return ck
-
-
-# ---------------------------------------------------------------- one training step per stage
-
-
-@dataclass(frozen=True)
-class StepOut:
-    losses: dict[str, torch.Tensor]
-    total: torch.Tensor
-    output: torch.Tensor | None = None  # (B, 3, S, S) image for sample grids
-
-
-def _resize(b: PairBatch, size: int) -> PairBatch:
-    """Progressive training: the 256 batch seen at 128 (area for images, nearest for masks)."""
-    if b.src is None or b.src.shape[-1] == size:
-        return b
-
-    def img(x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, size=(size, size), mode="area")
-
-    def seg(x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
-
-    return replace(b, src=img(b.src), drv=img(b.drv), seg_s=seg(b.seg_s), seg_d=seg(b.seg_d))  # type: ignore[arg-type]
-
-
-def _random_window(b: PairBatch, patch: int, rng: np.random.Generator) -> PairBatch:
-    """A random patch x patch window of each pair, the same window for source and driving, landmarks moved
-    into it. The lite nets are fully convolutional: trained on windows of the full-size crops they learn at
-    the scale they run at (unlike 128 downscaled crops) for the cost of 128x128 training."""
-    assert b.src is not None and b.drv is not None and b.seg_s is not None and b.seg_d is not None
-    s = b.src.shape[-1]
-    if patch >= s:
-        return b
-    n = b.src.shape[0]
-    off = torch.from_numpy(rng.integers(0, s - patch + 1, size=(n, 2))).float()  # (B, 2) x, y in pixels
-
-    def cut(x: torch.Tensor) -> torch.Tensor:
-        return torch.stack(
-            [
-                x[i, ..., int(off[i, 1]) : int(off[i, 1]) + patch, int(off[i, 0]) : int(off[i, 0]) + patch]
-                for i in range(n)
-            ]
-        )
-
-    def move(u: torch.Tensor) -> torch.Tensor:  # normalised over s -> normalised over the window
-        return (u + 1) * (s / patch) - 2 * off[:, None, :] / patch - 1
-
-    return replace(
-        b,
-        src=cut(b.src),
-        drv=cut(b.drv),
-        seg_s=cut(b.seg_s),
-        seg_d=cut(b.seg_d),
-        ls=move(b.ls),
-        ld=move(b.ld),
-    )
-
-
-def generator_step(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch, edges: torch.Tensor) -> StepOut:
-    w, out = cfg.weights, {}
-    if cfg.stage == "la":
-        out["au"] = F.mse_loss(m["la"](b.ld), b.aud_d)
-        return StepOut(out, out["au"])
-    if cfg.stage == "lt":
-        lt = m["lt"](b.ls, b.aud_d)  # (B, 478, 2)
-        out["eq1_landmark"] = L.landmark_l1(lt, b.ld)
-        out["eq2_displacement"] = L.displacement_l2(lt - b.ls)
-        out["eq3_au"] = L.au_consistency(m["la"](lt), b.aud_d)
-        out["eq4_connectivity"] = L.connectivity(lt, b.ld, edges)
-        total = (
-            w.landmark * out["eq1_landmark"]
-            + w.displacement * out["eq2_displacement"]
-            + w.au * out["eq3_au"]
-            + w.connectivity * out["eq4_connectivity"]
-        )
-        return StepOut(out, total)
-    assert b.src is not None and b.drv is not None and b.seg_s is not None and b.seg_d is not None
-    fg_d = (b.seg_d > 0).float()[:, None]  # (B, 1, S, S) hair + face of the driving frame
-    ib = b.src * (b.seg_s == 0).float()[:, None]  # Ib: the source with face and hair removed
-    total, image = b.src.new_zeros(()), None
-    if cfg.stage in ("gr", "joint"):
-        face, seg_logits, ht = m["gr"].forward_logits(b.src, b.ld)  # Gr is trained on driving landmarks
-        out["eq5_pixel"] = L.pixel_l1(face, b.drv, fg_d)
-        fake = m["d_gr"](torch.cat([face * fg_d, ht], 1))
-        real = m["d_gr"](torch.cat([b.drv * fg_d, ht], 1))
-        out["eq6_feature"] = L.feature_matching(fake, real)
-        out["eq7_adv"] = L.adversarial_g(fake)
-        out["eq8_seg"] = L.segmentation_ce(seg_logits, b.seg_d)
-        total = total + (
-            w.pixel * out["eq5_pixel"]
-            + w.feature * out["eq6_feature"]
-            + w.adversarial * out["eq7_adv"]
-            + w.segmentation * out["eq8_seg"]
-        )
-        prob = torch.softmax(seg_logits, 1)
-        face_in, image = face * (prob[:, 1:2] + prob[:, 2:3]), face * fg_d
-    if cfg.stage in ("gb", "joint"):
-        if cfg.stage == "gb":
-            face_in = b.drv * fg_d  # stand-in for Ifr * (hair + face): the real driving foreground
-        image, mask = m["gb"](face_in, ib)  # eq. 9 inside: Ir = M * Ic + (1 - M) * Ib
-        out["eq9_pixel"] = L.pixel_l1(image, b.drv)
-        fake, real = m["d_gb"](image), m["d_gb"](b.drv)
-        out["eq9_feature"] = L.feature_matching(fake, real)
-        out["eq10_adv"] = L.adversarial_g(fake)
-        out["eq11_mask"] = L.mask_regularisation(mask)
-        total = total + (
-            w.pixel * out["eq9_pixel"]
-            + w.feature * out["eq9_feature"]
-            + w.adversarial * out["eq10_adv"]
-            + w.mask * out["eq11_mask"]
-        )
-    return StepOut(out, total, image)
-
-
-def discriminator_loss(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch) -> dict[str, torch.Tensor]:
-    """Eqs. 7 and 10, D side: real and generated images go through D in one batch."""
-    assert b.src is not None and b.drv is not None and b.seg_s is not None and b.seg_d is not None
-    fg_d = (b.seg_d > 0).float()[:, None]
-    out = {}
-    with torch.no_grad():
-        if cfg.stage in ("gr", "joint"):
-            face, seg_logits, ht = m["gr"].forward_logits(b.src, b.ld)
-            prob = torch.softmax(seg_logits, 1)
-            face_in = face * (prob[:, 1:2] + prob[:, 2:3])
-        if cfg.stage == "gb":
-            face_in = b.drv * fg_d
-        if cfg.stage in ("gb", "joint"):
-            image, _ = m["gb"](face_in, b.src * (b.seg_s == 0).float()[:, None])
-    n = b.src.shape[0]
-    if cfg.stage in ("gr", "joint"):
-        feats = m["d_gr"](torch.cat([torch.cat([face * fg_d, ht], 1), torch.cat([b.drv * fg_d, ht], 1)]))
-        out["d_gr"] = L.adversarial_d(
-            [[f[:n] for f in s] for s in feats], [[f[n:] for f in s] for s in feats]
-        )
-    if cfg.stage in ("gb", "joint"):
-        feats = m["d_gb"](torch.cat([image, b.drv]))
-        out["d_gb"] = L.adversarial_d(
-            [[f[:n] for f in s] for s in feats], [[f[n:] for f in s] for s in feats]
-        )
-    return out
-
-
-# ---------------------------------------------------------------- validation on held-out identities
-
-
-@torch.no_grad()
-def validate(
-    cfg: TrainConfig,
-    m: dict[str, nn.Module],
-    val: list[PairBatch],
-    size: int,
-    lt_net: nn.Module | None = None,
-) -> tuple[dict[str, float], Any]:
-    """Metrics on fixed pairs of held-out people (no augmentation). Returns metrics and a sample batch tuple.
-
-    With `lt_net` (joint stage, `--lt`), also Table 1's "with LT" self-reenactment: Gr driven by
-    LT(ls, AUd) instead of the driving frame's own landmarks."""
-    for net in m.values():
-        net.eval()
-    acc: dict[str, list[float]] = {}
-    sample = None
-    for b in val:
-        b = _resize(b, size)
-        if cfg.stage == "la":
-            acc.setdefault("val/aud_mse", []).append(F.mse_loss(m["la"](b.ld), b.aud_d).item())
-        elif cfg.stage == "lt":
-            lt = m["lt"](b.ls, b.aud_d)
-            acc.setdefault("val/lt_landmark_l1", []).append((lt - b.ld).abs().mean().item())
-            acc.setdefault("val/no_motion_landmark_l1", []).append((b.ls - b.ld).abs().mean().item())
-        else:
-            assert b.src is not None and b.drv is not None and b.seg_d is not None and b.seg_s is not None
-            fg_d = (b.seg_d > 0).float()[:, None]
-            if cfg.stage in ("gr", "joint"):
-                face, seg = m["gr"](b.src, b.ld)
-                err = ((face - b.drv) ** 2 * fg_d).sum() / (fg_d.sum() * 3).clamp(min=1)
-                acc.setdefault("val/gr_face_mse", []).append(err.item())
-                acc.setdefault("val/seg_accuracy", []).append(
-                    (seg.argmax(1) == b.seg_d).float().mean().item()
-                )
-                out, face_in = face * fg_d, face * (seg[:, 1:2] + seg[:, 2:3])
-            if cfg.stage in ("gb", "joint"):
-                if cfg.stage == "gb":
-                    face_in = b.drv * fg_d
-                out, _ = m["gb"](face_in, b.src * (b.seg_s == 0).float()[:, None])
-                key = "val/self_reenactment_mse" if cfg.stage == "joint" else "val/gb_mse_true_foreground"
-                acc.setdefault(key, []).append(F.mse_loss(out, b.drv).item())
-            if cfg.stage == "joint" and lt_net is not None:
-                face_lt, seg_lt = m["gr"](b.src, lt_net(b.ls, b.aud_d))
-                out_lt, _ = m["gb"](
-                    face_lt * (seg_lt[:, 1:2] + seg_lt[:, 2:3]), b.src * (b.seg_s == 0).float()[:, None]
-                )
-                acc.setdefault("val/self_reenactment_mse_with_lt", []).append(
-                    F.mse_loss(out_lt, b.drv).item()
-                )
-            if sample is None:
-                sample = (b.src[:4], b.drv[:4], out[:4])
-    for net in m.values():
-        net.train()
-    return {k: float(np.mean(v)) for k, v in acc.items()}, sample
-
-
-def save_grid(path: Path, sample: tuple[torch.Tensor, ...]) -> None:
-    """PNG grid, one row per pair: source | driving | output."""
-    import cv2
-
-    rows = [torch.cat([t[i] for t in sample], dim=2) for i in range(sample[0].shape[0])]  # (3, S, 3S)
-    grid = (torch.cat(rows, dim=1).permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-
-
-def save_curves(path: Path, history: list[dict[str, float]]) -> None:
-    try:
-        import matplotlib
-    except ImportError:  # e.g. a bare GPU machine: curves stay in TensorBoard / the checkpoint history
-        return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = sorted({k for h in history for k in h if k != "step"})
-    if not keys:
-        return
-    fig, axes = plt.subplots(len(keys), 1, figsize=(7, 1.8 * len(keys)), squeeze=False)
-    for ax, k in zip(axes[:, 0], keys, strict=True):
-        pts = [(h["step"], h[k]) for h in history if k in h]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts])
-        ax.set_ylabel(k, fontsize=7)
-    axes[-1, 0].set_xlabel("step")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
-# ---------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(
-    path: Path,
-    cfg: TrainConfig,
-    step: int,
-    models: dict[str, nn.Module],
-    opts: dict[str, torch.optim.Optimizer],
-    extra: dict[str, Any],
-) -> None:
-    ck = {
-        "format": CKPT_FORMAT,
-        "version": 1,
-        "config": asdict(cfg),
-        "step": step,
-        "models": {k: v.state_dict() for k, v in models.items()},
-        "optims": {k: v.state_dict() for k, v in opts.items()},
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-        **extra,
-    }
-    tmp = path.with_suffix(".tmp")
-    torch.save(ck, tmp)
-    tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -580,6 +190,8 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     ds = open_dataset(run.data)
     train_t, val_t = split_identities(ds, cfg.val_fraction, cfg.seed)
+    if not cfg.stills:
+        train_t = tuple(t for t in train_t if t.kind == "video")
     if not train_t:
         raise ValueError(f"{run.data}: no training identities left after holding out validation")
     train_a = _load_arrays(train_t, ds.crop_size, cfg, run.max_frames)
@@ -616,6 +228,11 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
             mod.load_state_dict(ck["models"][k])
         for k, o in opts.items():
             o.load_state_dict(ck["optims"][k])
+            lr = cfg.lr if k == "g" else cfg.lr_d
+            for group in o.param_groups:
+                if group["lr"] != lr:
+                    log.info("resume: %s learning rate %g -> %g", k, group["lr"], lr)
+                group["lr"] = lr
         step, history = ck["step"], ck.get("history", [])
         torch.set_rng_state(ck["rng"]["torch"])
     if world > 1:
@@ -678,6 +295,8 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
         opts["g"].zero_grad(set_to_none=True)
         g.total.backward()
         _allreduce_grads(gen_params, world)
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(gen_params, cfg.grad_clip)
         opts["g"].step()
         step += 1
         bar.update(1)
@@ -732,7 +351,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=1000, help="total steps (a resumed run continues up to this)")
     p.add_argument("--size", type=int, default=128, help="image size for Gr/Gb (128 or 256; tiny allows 64)")
     p.add_argument("--batch", type=int, default=None, help="batch per process (default: from --config)")
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument(
+        "--lr", type=float, default=None, help="generator learning rate (may change when resuming)"
+    )
+    p.add_argument(
+        "--lr-d", type=float, default=None, help="discriminator learning rate (may change when resuming)"
+    )
+    p.add_argument("--grad-clip", type=float, default=0.0, help="clip the generator gradient norm (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--resume", type=Path, default=None, help="checkpoint (or run folder) to continue from")
@@ -759,6 +384,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="Gr/Gb: train on random PATCHxPATCH windows of the --size images (validation on whole images)",
     )
+    p.add_argument("--warp", action="store_true", help="Gr with the warping step (flow from ls to lt)")
+    p.add_argument("--no-flip", action="store_true", help="no horizontal flips (data-efficiency comparison)")
+    p.add_argument("--no-stills", action="store_true", help="video tracks only, no still photos")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-tensorboard", action="store_true")
@@ -768,7 +396,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def config_and_run(a: argparse.Namespace) -> tuple[TrainConfig, RunOptions]:
     cfg = preset(a.stage, a.config, a.size)
     cfg = replace(
-        cfg, seed=a.seed, val_fraction=a.val_fraction, batch=a.batch or cfg.batch, lr=a.lr or cfg.lr
+        cfg,
+        seed=a.seed,
+        val_fraction=a.val_fraction,
+        batch=a.batch or cfg.batch,
+        lr=a.lr or cfg.lr,
+        lr_d=a.lr_d or cfg.lr_d,
+        grad_clip=a.grad_clip,
+        gr=gr_config(a.config, warp=a.warp),
+        aug=replace(cfg.aug, flip=0.0) if a.no_flip else cfg.aug,
+        stills=not a.no_stills,
     )
     mult = max(u.space_to_depth * 2 ** (len(u.widths) - 1) for u in (cfg.gr.unet, cfg.gb.unet))
     if a.stage in IMAGE_STAGES and a.size % mult:

@@ -46,6 +46,15 @@ class TinyGr(nn.Module):
         return torch.sigmoid(y[:, :3]).float(), torch.softmax(y[:, 3:], 1).float()
 
 
+class TinyWarpGr(TinyGr):
+    """A Gr with the warping step's signature: the face is shifted by the mean landmark motion ls -> lt."""
+
+    def forward(self, source: torch.Tensor, landmarks: torch.Tensor, source_landmarks: torch.Tensor):  # type: ignore[override]
+        face, seg = super().forward(source, landmarks)
+        shift = (source_landmarks - landmarks).float().mean(1)  # (B, 2)
+        return (face + shift.sum(1).view(-1, 1, 1, 1)).clamp(0, 1), seg
+
+
 class TinyGb(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -61,13 +70,19 @@ NETS = {
     "lt": (TinyLT, ["ls", "aud"], ["lt"], [(1, N, 2), (1, 20)]),
     "gr": (TinyGr, ["source", "landmarks"], ["face", "seg"], [(1, 3, S, S), (1, N, 2)]),
     "gb": (TinyGb, ["face", "background"], ["image", "mask"], [(1, 3, S, S), (1, 3, S, S)]),
+    "gr_warp": (
+        TinyWarpGr,
+        ["source", "landmarks", "source_landmarks"],
+        ["face", "seg"],
+        [(1, 3, S, S), (1, N, 2), (1, N, 2)],
+    ),
 }
 
 
 def export_tiny(out_dir: Path, net: str, file_name: str, half: bool = True) -> Path:
     """Export a seeded tiny network as fp16-weight ONNX with float32 I/O, plus its spec."""
     cls, ins, outs, shapes = NETS[net]
-    torch.manual_seed({"lt": 0, "gr": 1, "gb": 2}[net])
+    torch.manual_seed({"lt": 0, "gr": 1, "gb": 2, "gr_warp": 1}[net])
     model = cls().eval()
     if half:
         model = model.half()
@@ -84,7 +99,10 @@ def export_tiny(out_dir: Path, net: str, file_name: str, half: bool = True) -> P
         opset_version=17,
         dynamo=False,
     )
-    spec = spec_from_onnx(path, net, variant=None if net == "lt" else "lite", image_size=S, num_landmarks=N)
+    network = net.removesuffix("_warp")
+    spec = spec_from_onnx(
+        path, network, variant=None if net == "lt" else "lite", image_size=S, num_landmarks=N
+    )
     write_spec(spec, path)
     # The torch backend's sidecar (CONTRACTS.md 2): the fp32 network (fp16-rounded weights), dynamic batch.
     batch = torch.export.Dim("batch")
@@ -215,6 +233,43 @@ def test_fused_torch_chain_cpu_path_matches_onnxruntime(weights: Path, precision
         np.testing.assert_allclose(got[k], getattr(ref, k), atol=3e-3, err_msg=k)
     mse = float(np.mean((got["image"] - ref.image) ** 2))
     assert 10 * np.log10(1 / mse) >= 40  # the issue's parity bar
+
+
+def test_chain_feeds_the_source_landmarks_to_a_warping_gr(weights: Path, tmp_path: Path) -> None:
+    """A Gr whose spec lists `source_landmarks` (the warping step) gets ls from the chain, on both paths."""
+    import shutil
+
+    for f in weights.iterdir():
+        if f.name.startswith(("lt.", "gb_lite.")):
+            shutil.copy(f, tmp_path / f.name)
+    export_tiny(tmp_path, "gr_warp", "gr_lite.onnx")
+    crop, ls = _source()
+    aud = np.random.default_rng(7).random((2, 20), dtype=np.float32)
+    with ReenactmentChain(tmp_path, "lite", backend="onnxruntime", threads=1) as chain:
+        chain.set_source(crop, ls)
+        out = chain.run(aud)
+    with open_runner(tmp_path / "gr_lite.onnx", "onnxruntime", threads=1) as gr:
+        want = gr.infer(
+            {
+                "source": np.repeat(crop[None], 2, 0),
+                "landmarks": out.lt,
+                "source_landmarks": np.repeat(ls[None], 2, 0),
+            }
+        )
+    np.testing.assert_allclose(out.face, want["face"], atol=1e-6)
+    runners = [
+        TorchRunner(tmp_path / f, load_spec(tmp_path / f), device="cpu", precision="fp32")
+        for f in ("lt.onnx", "gr_lite.onnx", "gb_lite.onnx")
+    ]
+    for r in runners:
+        r.activate()
+    try:
+        src = [np.repeat(a[None], 2, 0) for a in (ls, crop, crop * 0.5)]
+        got = FusedTorchChain(*runners).run(src[0], aud, src[1], src[2])
+    finally:
+        for r in runners:
+            r.deactivate()
+    np.testing.assert_allclose(got["face"], out.face, atol=3e-3)
 
 
 def test_bench_cli_writes_the_issue_json_format(weights: Path, tmp_path: Path) -> None:

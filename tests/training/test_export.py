@@ -38,6 +38,7 @@ def runs(tmp_path_factory):
     assert train_main(["la", "--out", str(tmp / "la"), *common]) == 0
     assert train_main(["lt", "--out", str(tmp / "lt"), "--la", str(tmp / "la"), *common]) == 0
     assert train_main(["joint", "--out", str(tmp / "joint"), *common]) == 0
+    assert train_main(["gr", "--out", str(tmp / "gr_warp"), "--warp", *common]) == 0
     return tmp
 
 
@@ -88,7 +89,7 @@ def test_parity_numbers_and_dynamic_batch(runs):
         )
     out32 = export.run_onnx(b32, export.IO["gr"].inputs, args)  # batch 3 through a batch-2 export
     out16 = export.run_onnx(export._upcast(b16), export.IO["gr"].inputs, args)
-    rep = export.check_parity("gr", ref, out32, out16)
+    rep = export.check_parity("gr", export.IO["gr"], ref, out32, out16)
     assert rep["face_fp32_max_abs"] <= 1e-4 and rep["face_fp16_psnr_db"] >= 40
     assert out32[0].shape == (3, 3, 32, 32)
 
@@ -97,7 +98,7 @@ def test_parity_failure_is_loud():
     ref = (torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
     bad = [np.full((1, 3, 8, 8), 0.1, np.float32)] * 2
     with pytest.raises(export.ParityError, match="fp32"):
-        export.check_parity("gr", ref, bad, bad)
+        export.check_parity("gr", export.IO["gr"], ref, bad, bad)
 
 
 def test_spec_is_read_by_the_engines(runs, tmp_path):
@@ -113,3 +114,12 @@ def test_spec_is_read_by_the_engines(runs, tmp_path):
         None, {n: a.numpy() for n, a in zip(spec.input_names, export.example_inputs("gr", 32), strict=True)}
     )
     assert out[0].shape == (2, 3, 32, 32)
+
+
+def test_warping_gr_exports_with_source_landmarks(runs, tmp_path):
+    """A Gr with the warping step takes ls as a third input; its ONNX (grid_sample inside) matches torch."""
+    assert export.main([str(runs / "gr_warp"), "--out", str(tmp_path)]) == 0
+    spec = json.loads((tmp_path / "gr_tiny.spec.json").read_text())
+    assert [t["name"] for t in spec["inputs"]] == ["source", "landmarks", "source_landmarks"]
+    card = (tmp_path / "gr_tiny.md").read_text()
+    assert "face_fp16_psnr_db" in card

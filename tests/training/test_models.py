@@ -139,3 +139,40 @@ def test_channel_softmax_matches_torch():
 def test_lite_size_multiple():
     gr = FaceReenactor(gr_config("lite"))
     assert gr.unet.min_size_multiple == 16  # stride-2 stem x 3 stride-2 levels: 128 and 256 both work
+
+
+def test_warp_is_exact_identity_when_landmarks_do_not_move():
+    from training.models.gr import warp_source
+
+    cfg = gr_config("tiny", warp=True)
+    src = torch.rand(2, 3, 64, 64)
+    ls = (torch.rand(2, 478, 2) - 0.5) * 1.2
+    assert torch.allclose(warp_source(src, ls, ls, cfg), src, atol=1e-5)
+
+
+def test_warp_follows_a_translation_of_the_landmarks():
+    """All landmarks moved by +0.25 in x (16 px at 128): a box in the source lands 16 px to the right."""
+    from training.models.gr import warp_source
+
+    cfg = gr_config("tiny", warp=True)
+    src = torch.zeros(1, 3, 128, 128)
+    src[..., 40:80, 40:80] = 1
+    ls = (torch.rand(1, 478, 2) - 0.5) * 1.2
+    out = warp_source(src, ls, ls + torch.tensor([0.25, 0.0]), cfg)
+    cols = (out[0, 0] > 0.5).any(0).nonzero()[:, 0]
+    rows = (out[0, 0] > 0.5).any(1).nonzero()[:, 0]
+    assert (cols.min().item(), cols.max().item()) == (56, 95)
+    assert (rows.min().item(), rows.max().item()) == (40, 79)
+
+
+def test_warping_gr_needs_source_landmarks_and_trains():
+    g = FaceReenactor(gr_config("tiny", warp=True))
+    src, lt = torch.rand(2, 3, 32, 32), (torch.rand(2, 478, 2) - 0.5)
+    with pytest.raises(ValueError, match="source landmarks"):
+        g(src, lt)
+    face, seg = g(src, lt, lt + 0.01)
+    assert face.shape == (2, 3, 32, 32) and seg.shape == (2, 3, 32, 32)
+    face.mean().backward()
+    assert all(p.grad is not None for p in g.parameters() if p.requires_grad)
+    with pytest.raises(ValueError, match="in_channels=6"):
+        FaceReenactor(type(g.cfg)(unet=gr_config("tiny").unet, warp=True))

@@ -119,7 +119,7 @@ def test_missing_dataset_is_reported(tmp_path, capsys):
 
 def test_random_window_moves_landmarks_with_the_pixels():
     from training.dataset import PairBatch
-    from training.train import _random_window
+    from training.steps import _random_window
 
     s, patch, n = 32, 16, 3
     img = torch.zeros(n, 3, s, s)
@@ -143,3 +143,23 @@ def test_random_window_moves_landmarks_with_the_pixels():
 
 def test_patch_training_runs(data, tmp_path):
     assert _run("joint", data, tmp_path / "j", 2, "--patch", "16") == 0
+
+
+def test_resume_may_change_the_learning_rate_and_clipping(data, tmp_path):
+    """How the run is driven (lr, D's lr, gradient clipping) may change on resume; the optimiser takes the new lr."""
+    assert _run("gr", data, tmp_path / "r", 2) == 0
+    assert (
+        _run("gr", data, tmp_path / "r", 3, "--resume", tmp_path / "r", "--lr", "5e-5", "--grad-clip", "1")
+        == 0
+    )
+    ck = load_checkpoint(tmp_path / "r")
+    assert ck["step"] == 3 and ck["config"].lr == 5e-5 and ck["config"].grad_clip == 1.0
+    assert ck["optims"]["g"]["param_groups"][0]["lr"] == 5e-5
+
+
+def test_warp_no_flip_no_stills_options(data, tmp_path):
+    assert _run("gr", data, tmp_path / "w", 2, "--warp", "--no-flip", "--no-stills") == 0
+    ck = load_checkpoint(tmp_path / "w")
+    cfg = ck["config"]
+    assert cfg.gr.warp and cfg.aug.flip == 0.0 and not cfg.stills
+    assert "val/warp_only_face_mse" in ck["metrics"] and "val/copy_source_face_mse" in ck["metrics"]

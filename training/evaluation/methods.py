@@ -89,25 +89,27 @@ class FaceganNoLtMethod(Method):
             self.runners[net] = open_runner(path, backend)  # type: ignore[arg-type]
             self.runners[net].activate()
         self.size = int(self.runners["gr"].spec.input("source").shape[-1])
-        self._source: tuple[FrameRef, np.ndarray, np.ndarray] | None = None
+        self._source: tuple[FrameRef, np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def _prepare(self, source: FaceImage) -> tuple[np.ndarray, np.ndarray]:
-        """(source (1, 3, S, S), Ib (1, 3, S, S)) as ReenactmentChain.prepare_source makes them."""
+    def _prepare(self, source: FaceImage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(source (1, 3, S, S), Ib (1, 3, S, S), ls (1, 478, 2)) as ReenactmentChain.prepare_source makes them."""
+        from engines.chain import gr_feeds
         from realtime.face.align import to_normalized
 
         if self._source is None or self._source[0] != source.ref:
             crop = _to_chw(source.rgb)[None]
             ls = to_normalized(source.landmarks, self.size).astype(np.float32)[None]
-            seg = self.runners["gr"].infer({"source": crop, "landmarks": ls})["seg"]  # (1, 3, S, S)
-            self._source = (source.ref, crop, (crop * seg[:, 0:1]).astype(np.float32))
-        return self._source[1], self._source[2]
+            seg = self.runners["gr"].infer(gr_feeds(self.runners["gr"], crop, ls, ls))["seg"]  # (1, 3, S, S)
+            self._source = (source.ref, crop, (crop * seg[:, 0:1]).astype(np.float32), ls)
+        return self._source[1], self._source[2], self._source[3]
 
     def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
+        from engines.chain import gr_feeds
         from realtime.face.align import to_normalized
 
-        crop, background = self._prepare(source)
+        crop, background, ls = self._prepare(source)
         lt = to_normalized(driving.landmarks, self.size).astype(np.float32)[None]  # (1, 478, 2)
-        gr = self.runners["gr"].infer({"source": crop, "landmarks": lt})
+        gr = self.runners["gr"].infer(gr_feeds(self.runners["gr"], crop, lt, ls))
         seg = gr["seg"]  # (1, 3, S, S)
         face_in = gr["face"] * (seg[:, 1:2] + seg[:, 2:3])  # Ifr without its background
         gb = self.runners["gb"].infer({"face": face_in, "background": background})
