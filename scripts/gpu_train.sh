@@ -6,12 +6,14 @@
 #   - the data is a copy of a prepared dataset with its crops kept as H.264 MP4 (already compact) and its
 #     masks/meta npz files, limited to what fits: `scripts/gpu_train.sh pack PREPARED DEST` writes DEST
 #     (DEST must be a path the device run carries, e.g. gpu_pack/ in the repo, git-ignored, named in `carry`);
-#   - the checkpoint travels as weights only (bf16 state dicts, no optimizer state: Adam restarts on each
-#     resume; say so in the model card). Gr + Gb full are ~7.9M parameters each, ~31 MB in bf16.
+#   - the checkpoint travels as weights only, one file per network (bf16 state dicts, no optimizer state: Adam
+#     restarts on each resume; say so in the model card). Gr and Gb full are ~7.9M parameters each, ~15 MiB in
+#     bf16 per file: each under the 16 MiB return limit; the discriminators are smaller. 4 files in all.
+#   - Gr has the warping step (GrConfig.warp): on CPU it beat the plain U-Net by far on held-out people.
 #
 # Usage on this machine:   scripts/gpu_train.sh pack /work/prepared/dev gpu_pack 40
 # On the GPU machine:      scripts/gpu_train.sh train gpu_pack "$OUT" 480
-# Next time, put the returned $OUT/weights.pt at gpu_pack/weights.pt before calling train again.
+# Next time, copy the returned $OUT/weights_*.pt into gpu_pack/ before calling train again.
 set -euo pipefail
 mode=${1:?pack|train}
 
@@ -47,15 +49,22 @@ import sys, time
 from dataclasses import replace
 from pathlib import Path
 import torch
-from training.train import RunOptions, load_checkpoint, preset, train
+from training.config import CKPT_FORMAT
+from training.models import gr_config
+from training.train import RunOptions, preset, train
 data, out, seconds = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
-cfg = replace(preset("joint", "full", 256), batch=16)
-weights = data / "weights.pt"
+out.mkdir(parents=True, exist_ok=True)
+cfg = replace(preset("joint", "full", 256), batch=16, gr=gr_config("full", warp=True))
+parts = sorted(data.glob("weights_*.pt"))
 init = None
-if weights.is_file():  # weights-only resume: write them as a checkpoint the trainer can start from
+if parts:  # weights-only resume: join the per-network files into a checkpoint the trainer can start from
     init = out / "init.pt"
-    w = torch.load(weights, map_location="cpu", weights_only=False)
-    torch.save({**w, "models": {k: {n: t.float() for n, t in v.items()} for k, v in w["models"].items()}}, init)
+    first = torch.load(parts[0], map_location="cpu", weights_only=False)
+    models = {}
+    for p in parts:
+        models.update(torch.load(p, map_location="cpu", weights_only=False)["models"])
+    models = {k: {n: t.float() if t.is_floating_point() else t for n, t in v.items()} for k, v in models.items()}
+    torch.save({**first, "format": CKPT_FORMAT, "models": models}, init)
 # Steps from the measured ~33 ms per GAN step on an H200 (issue 3), with a margin: 40 ms a step.
 steps = int(seconds / 0.04)
 run = RunOptions(data=data, out=out / "run", steps=steps, init_gr=init, init_gb=init, val_every=1000,
@@ -63,9 +72,15 @@ run = RunOptions(data=data, out=out / "run", steps=steps, init_gr=init, init_gb=
 t0 = time.time()
 train(cfg, run)
 ck = torch.load(out / "run" / "checkpoint.pt", map_location="cpu", weights_only=False)
-ck["models"] = {k: {n: t.to(torch.bfloat16) if t.is_floating_point() else t for n, t in v.items()}
-                for k, v in ck["models"].items() if k in ("gr", "gb", "d_gr", "d_gb")}
 ck.pop("optims", None)
-torch.save(ck, out / "weights.pt")
-print(f"done in {time.time() - t0:.0f} s; bring back {out / 'weights.pt'}")
+nets = ck.pop("models")
+for name in ("gr", "gb", "d_gr", "d_gb"):  # one file per network: each under the 16 MiB return limit
+    sd = {n: t.to(torch.bfloat16) if t.is_floating_point() else t for n, t in nets[name].items()}
+    path = out / f"weights_{name}.pt"
+    torch.save({**ck, "models": {name: sd}}, path)
+    size = path.stat().st_size / 2**20
+    assert size < 16, f"{path} is {size:.1f} MiB: over the 16 MiB return limit"
+    print(f"{path}: {size:.1f} MiB")
+(out / "run" / "checkpoint.pt").unlink()  # the full checkpoint (with Adam state) cannot come back
+print(f"done in {time.time() - t0:.0f} s; bring back {out}/weights_*.pt")
 PY

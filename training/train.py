@@ -176,8 +176,16 @@ def _init_models(cfg: TrainConfig, run: RunOptions) -> tuple[TrainConfig, dict[s
         models["la"].load_state_dict(la_ck["models"]["la"])
         models["la"].requires_grad_(False)
     for name, path in (("gr", run.init_gr), ("gb", run.init_gb)):
-        if path is not None and name in models:
-            models[name].load_state_dict(load_checkpoint(path)["models"][name])
+        if path is None or name not in models:
+            continue
+        saved = load_checkpoint(path)["models"]
+        models[name].load_state_dict(saved[name])
+        disc = f"d_{name}"  # its discriminator too, where the checkpoint has one of the same shape
+        if disc in models and disc in saved:
+            try:
+                models[disc].load_state_dict(saved[disc])
+            except RuntimeError:
+                log.info("init: %s of %s has another shape; %s starts from scratch", disc, path, disc)
     return cfg, models
 
 
