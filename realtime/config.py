@@ -184,9 +184,9 @@ def _doc(cls: type, name: str) -> str:
     tree = ast.parse(inspect.getsource(cls))
     body = tree.body[0].body  # type: ignore[attr-defined]
     for node, nxt in itertools.pairwise(body):
-        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == name:
-            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-                return str(nxt.value.value)
+        named = isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == name
+        if named and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            return str(nxt.value.value)
     return ""
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import av
 import numpy as np
@@ -24,7 +24,7 @@ from realtime.stages.controls import Controls
 class FakeCam:
     """A user-space pyvirtualcam backend that keeps what it is sent."""
 
-    sent: list[np.ndarray] = []
+    sent: ClassVar[list[np.ndarray]] = []
 
     def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: Any):
         self.width, self.height = width, height

@@ -66,9 +66,11 @@ def server():
         uploads.append(rgb)
 
     controls = Controls()
-    with WebRTCSink(host="127.0.0.1", port=0, controls=controls, stats=Stats(), on_upload=on_upload) as sink:
-        with _Feeder(sink) as feeder:
-            yield sink, controls, uploads, feeder
+    with (
+        WebRTCSink(host="127.0.0.1", port=0, controls=controls, stats=Stats(), on_upload=on_upload) as sink,
+        _Feeder(sink) as feeder,
+    ):
+        yield sink, controls, uploads, feeder
 
 
 def test_page_and_state_are_served(server) -> None:
@@ -167,9 +169,11 @@ def test_two_python_viewers_receive_frames(server) -> None:
 
 def test_port_in_use_is_a_setup_error() -> None:
     c, s = Controls(), Stats()
-    with WebRTCSink(port=0, controls=c, stats=s, on_upload=lambda rgb: None) as first:
-        with pytest.raises(SetupError, match="another --port"):
-            WebRTCSink(port=first.port, controls=c, stats=s, on_upload=lambda rgb: None).__enter__()
+    with (
+        WebRTCSink(port=0, controls=c, stats=s, on_upload=lambda rgb: None) as first,
+        pytest.raises(SetupError, match="another --port"),
+    ):
+        WebRTCSink(port=first.port, controls=c, stats=s, on_upload=lambda rgb: None).__enter__()
 
 
 def _has_non_loopback_ipv4() -> bool:

@@ -89,9 +89,13 @@ def landmark_flow(ls: torch.Tensor, lt: torch.Tensor, size: int, cfg: GrConfig) 
 
 
 def warp_source(source: torch.Tensor, ls: torch.Tensor, lt: torch.Tensor, cfg: GrConfig) -> torch.Tensor:
-    """The source moved to the transformed landmarks: flow at 1/4 resolution, upsampled, one bilinear read."""
+    """The source moved to the transformed landmarks: flow at 1/8 resolution, upsampled, one bilinear read.
+
+    The flow is smooth (kernel width 0.1 = 13 px at 256): computed at 1/2, 1/4, 1/8 or 1/16 resolution the warp
+    alone scores the same masked face MSE on training people (0.00254, 0.00254, 0.00254, 0.00255 at 256), so
+    1/8 it is (the MatMul is 16x cheaper than at 1/2)."""
     s = source.shape[-1]
-    flow = landmark_flow(ls, lt, s // 4, cfg)  # (B, 2, S/4, S/4)
+    flow = landmark_flow(ls, lt, s // 8, cfg)  # (B, 2, S/8, S/8)
     flow = F.interpolate(flow, size=(s, s), mode="bilinear", align_corners=False)  # (B, 2, S, S)
     grid = _grid(s, source)
     base = torch.stack([grid.view(1, -1).expand(s, s), grid.view(-1, 1).expand(s, s)], -1)  # (S, S, 2): x, y
