@@ -4,7 +4,8 @@ Self-reenactment (source and driving frame from one track): MSE, PSNR, SSIM of t
 driving frame. Cross-reenactment (source and driver of different identities): CSIM, PSIM, ED, and LSIM
 (two images of one person, a driver of another identity whose driving vector is nearest the second image's;
 landmark MSE of the output against the second image). Methods side by side: `facegan` (shipped LT -> Gr ->
-Gb), `facegan_no_lt` (Gr -> Gb on the driving landmarks) and `mesh_warp` (MeshWarpRenderer). The protocol,
+Gb), `facegan_no_lt` (Gr -> Gb on the driving landmarks), `mesh_warp` (MeshWarpRenderer on LT's landmarks) and
+`mesh_warp_transfer` (the live mesh warp: `landmark_transfer`'s landmarks). The protocol,
 the estimators and what each number means: docs/EVALUATION.md.
 
 This module is the command; its parts live in `training.evaluation`: data (the prepared dataset through
@@ -266,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="facegan-evaluate",
         description="Reproduce the FACEGAN paper's Tables 1/2 (MSE, PSNR, SSIM; CSIM, PSIM, ED, LSIM) on the held-out "
-        "people of a prepared dataset, for facegan, facegan_no_lt and mesh_warp. Writes metrics.json, report.md, "
+        "people of a prepared dataset, for facegan, facegan_no_lt, mesh_warp (LT landmarks) and mesh_warp_transfer (the live mesh warp). Writes metrics.json, report.md, "
         "per-pair and pair-list CSVs, image grids and a side-by-side mp4 to --out.",
     )
     p.add_argument("--data", type=Path, required=True, help="dataset folder made by facegan-prepare")

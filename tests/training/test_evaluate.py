@@ -129,6 +129,7 @@ def test_all_three_methods_on_tiny_weights(synth: Path, tmp_path: Path) -> None:
         assert m[name]["status"] == "ok", m[name]
         assert m[name]["self"]["mse"] is not None and m[name]["n"]["mse"] > 0
     assert m["mesh_warp"]["lt_source"] == "LT (shipped)"
+    assert m["mesh_warp_transfer"]["lt_source"].startswith("landmark_transfer")
     (weights / "lt.onnx").unlink()  # Gr/Gb without LT: the no-LT baseline still runs
     m = _run(synth, tmp_path / "rep2", weights)
     assert m["facegan"]["status"] == "skipped" and "lt" in m["facegan"]["reason"]

@@ -14,7 +14,7 @@ from training.evaluation.data import FaceImage, FrameRef
 log = logging.getLogger(__name__)
 
 
-METHOD_NAMES = ("facegan", "facegan_no_lt", "mesh_warp")
+METHOD_NAMES = ("facegan", "facegan_no_lt", "mesh_warp", "mesh_warp_transfer")
 
 
 class Method:
@@ -127,7 +127,7 @@ class MeshWarpMethod(Method):
 
     name = "mesh_warp"
 
-    def __init__(self, weights: Path, size: int, backend: str) -> None:
+    def __init__(self, weights: Path, size: int, backend: str, use_lt: bool = True) -> None:
         from realtime.render.meshwarp import MeshWarpRenderer
 
         self.renderer = MeshWarpRenderer(size)
@@ -136,7 +136,10 @@ class MeshWarpMethod(Method):
         self._geometry: tuple[FrameRef, Any] | None = None
         self._neutral: dict[str, np.ndarray] = {}
         lt_path = weights / "lt.onnx"
-        if lt_path.is_file():
+        if not use_lt:  # what `run_cam.py --renderer meshwarp` does live
+            self.name = "mesh_warp_transfer"
+            self.lt_source = "landmark_transfer (the live mesh warp)"
+        elif lt_path.is_file():
             from engines import open_runner
 
             self.lt = open_runner(lt_path, backend)  # type: ignore[arg-type]
@@ -183,6 +186,7 @@ def build_methods(
         "facegan": lambda: FaceganMethod(weights, variant, backend),
         "facegan_no_lt": lambda: FaceganNoLtMethod(weights, variant, backend),
         "mesh_warp": lambda: MeshWarpMethod(weights, size, backend),
+        "mesh_warp_transfer": lambda: MeshWarpMethod(weights, size, backend, use_lt=False),
     }
     for name in METHOD_NAMES:
         try:
