@@ -196,9 +196,13 @@ class PairBatch:
     drv: torch.Tensor | None = None  # (B, 3, s, s)
     seg_s: torch.Tensor | None = None  # (B, s, s) int64
     seg_d: torch.Tensor | None = None  # (B, s, s) int64
+    extent: float = 1.0
+    """The fraction of the aligned crop's width the images span (< 1 for training windows, see Gr's `extent`)."""
 
     def to(self, device: torch.device | str) -> PairBatch:
-        return PairBatch(**{k: (None if v is None else v.to(device)) for k, v in self.__dict__.items()})
+        return PairBatch(
+            **{k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
+        )
 
 
 @dataclass(frozen=True)

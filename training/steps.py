@@ -76,6 +76,7 @@ def _random_window(b: PairBatch, patch: int, rng: np.random.Generator) -> PairBa
         seg_d=cut(b.seg_d),
         ls=move(b.ls),
         ld=move(b.ld),
+        extent=b.extent * patch / s,  # Gr keeps its splat and flow widths the same on the face
     )
 
 
@@ -102,7 +103,7 @@ def generator_step(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch, edge
     ib = b.src * (b.seg_s == 0).float()[:, None]  # Ib: the source with face and hair removed
     total, image = b.src.new_zeros(()), None
     if cfg.stage in ("gr", "joint"):
-        face, seg_logits, ht = m["gr"].forward_logits(b.src, b.ld, b.ls)  # trained on driving landmarks
+        face, seg_logits, ht = m["gr"].forward_logits(b.src, b.ld, b.ls, b.extent)  # on driving landmarks
         out["eq5_pixel"] = L.pixel_l1(face, b.drv, fg_d)
         fake = m["d_gr"](torch.cat([face * fg_d, ht], 1))
         real = m["d_gr"](torch.cat([b.drv * fg_d, ht], 1))
@@ -142,7 +143,7 @@ def discriminator_loss(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch) 
     out = {}
     with torch.no_grad():
         if cfg.stage in ("gr", "joint"):
-            face, seg_logits, ht = m["gr"].forward_logits(b.src, b.ld, b.ls)
+            face, seg_logits, ht = m["gr"].forward_logits(b.src, b.ld, b.ls, b.extent)
             prob = torch.softmax(seg_logits, 1)
             face_in = face * (prob[:, 1:2] + prob[:, 2:3])
         if cfg.stage == "gb":

@@ -163,3 +163,33 @@ def test_warp_no_flip_no_stills_options(data, tmp_path):
     cfg = ck["config"]
     assert cfg.gr.warp and cfg.aug.flip == 0.0 and not cfg.stills
     assert "val/warp_only_face_mse" in ck["metrics"] and "val/copy_source_face_mse" in ck["metrics"]
+
+
+def test_window_keeps_heatmap_and_flow_widths_on_the_face():
+    """A 16-px window of a 32-px crop spans half the crop: Gr's Ht drawn in the window with extent 0.5 equals the
+    window cut from Ht drawn on the whole crop (the splats cover the same part of the face)."""
+    from training.models.gr import draw_heatmap
+    from training.steps import _random_window
+
+    g = torch.Generator().manual_seed(0)
+    n = 2
+    lm = (torch.rand(n, 478, 2, generator=g) - 0.5) * 0.8
+    img = torch.rand(n, 3, 32, 32, generator=g)
+    seg = torch.zeros(n, 32, 32, dtype=torch.long)
+    from training.dataset import PairBatch
+
+    b = PairBatch(lm, lm, torch.zeros(n, 20), torch.zeros(n, 20), img, img, seg, seg)
+    w = _random_window(b, 16, np.random.default_rng(3))
+    assert w.extent == 0.5
+    sigma = 2.0 / 32
+    whole = draw_heatmap(lm, 32, sigma)
+    win = draw_heatmap(w.ld, 16, sigma / w.extent)
+    for i in range(n):  # find the window's offset from its pixels
+        hit = [
+            (y, x)
+            for y in range(17)
+            for x in range(17)
+            if torch.equal(img[i, :, y : y + 16, x : x + 16], w.src[i])
+        ]
+        y, x = hit[0]
+        assert torch.allclose(win[i], whole[i, :, y : y + 16, x : x + 16], atol=1e-5)

@@ -60,7 +60,9 @@ def draw_heatmap(landmarks: torch.Tensor, size: int, sigma: float) -> torch.Tens
     return ht.clamp(max=1.0).unsqueeze(1)  # (B, 1, S, S)
 
 
-def landmark_flow(ls: torch.Tensor, lt: torch.Tensor, size: int, cfg: GrConfig) -> torch.Tensor:
+def landmark_flow(
+    ls: torch.Tensor, lt: torch.Tensor, size: int, cfg: GrConfig, extent: float = 1.0
+) -> torch.Tensor:
     """Backward displacement (B, 2, size, size): at each output pixel p, the source is read at p + flow(p).
 
     The displacement d_i = ls_i - lt_i, known at the transformed landmarks lt_i, is spread over the image by
@@ -77,8 +79,8 @@ def landmark_flow(ls: torch.Tensor, lt: torch.Tensor, size: int, cfg: GrConfig) 
         gy = torch.exp(inv * (grid.view(1, 1, -1) - lt[..., 1:2]) ** 2)  # (B, N, S)
         return gx, gy
 
-    gx_n, gy_n = profiles(cfg.flow_sigma, 1.0)
-    gx_w, gy_w = profiles(cfg.flow_wide, cfg.flow_wide_weight)
+    gx_n, gy_n = profiles(cfg.flow_sigma / extent, 1.0)
+    gx_w, gy_w = profiles(cfg.flow_wide / extent, cfg.flow_wide_weight)
     gx, gy = torch.cat([gx_n, gx_w], 1), torch.cat([gy_n, gy_w], 1)  # (B, 2N, S)
     dd = torch.cat([d, d], 1)  # (B, 2N, 2)
     rhs = torch.cat([gx, gx * dd[..., 0:1], gx * dd[..., 1:2]], 2)  # (B, 2N, 3S)
@@ -88,14 +90,16 @@ def landmark_flow(ls: torch.Tensor, lt: torch.Tensor, size: int, cfg: GrConfig) 
     return torch.stack([sx / w, sy / w], 1)  # (B, 2, S, S): displacement (x, y)
 
 
-def warp_source(source: torch.Tensor, ls: torch.Tensor, lt: torch.Tensor, cfg: GrConfig) -> torch.Tensor:
+def warp_source(
+    source: torch.Tensor, ls: torch.Tensor, lt: torch.Tensor, cfg: GrConfig, extent: float = 1.0
+) -> torch.Tensor:
     """The source moved to the transformed landmarks: flow at 1/8 resolution, upsampled, one bilinear read.
 
     The flow is smooth (kernel width 0.1 = 13 px at 256): computed at 1/2, 1/4, 1/8 or 1/16 resolution the warp
     alone scores the same masked face MSE on training people (0.00254, 0.00254, 0.00254, 0.00255 at 256), so
     1/8 it is (the MatMul is 16x cheaper than at 1/2)."""
     s = source.shape[-1]
-    flow = landmark_flow(ls, lt, s // 8, cfg)  # (B, 2, S/8, S/8)
+    flow = landmark_flow(ls, lt, s // 8, cfg, extent)  # (B, 2, S/8, S/8)
     flow = F.interpolate(flow, size=(s, s), mode="bilinear", align_corners=False)  # (B, 2, S, S)
     grid = _grid(s, source)
     base = torch.stack([grid.view(1, -1).expand(s, s), grid.view(-1, 1).expand(s, s)], -1)  # (S, S, 2): x, y
@@ -125,18 +129,29 @@ class FaceReenactor(nn.Module):
         self.unet = UNet(cfg.unet)
 
     def _face(
-        self, source: torch.Tensor, landmarks: torch.Tensor, source_landmarks: torch.Tensor | None
+        self,
+        source: torch.Tensor,
+        landmarks: torch.Tensor,
+        source_landmarks: torch.Tensor | None,
+        extent: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(face Ifr (B, 3, S, S), segmentation logits (B, 3, S, S), Ht (B, 1, S/f, S/f))."""
+        """(face Ifr (B, 3, S, S), segmentation logits (B, 3, S, S), Ht (B, 1, S/f, S/f)).
+
+        `extent`: the fraction of the aligned crop's width that the image spans (1 at run time; patch/size when
+        training on windows). Widths in normalised units (Ht's sigma, the flow kernels) are divided by it, so a
+        splat or a kernel covers the same part of the face in a window as in the whole crop.
+        """
         # source: (B, 3, S, S) in [0, 1]; landmarks, source_landmarks: (B, 478, 2) in [-1, 1]
         # Ht is drawn at the body's resolution S/f: nothing heatmap-sized runs at S when f > 1.
-        ht = draw_heatmap(landmarks, source.shape[-1] // self.cfg.unet.space_to_depth, self.cfg.sigma)
+        ht = draw_heatmap(
+            landmarks, source.shape[-1] // self.cfg.unet.space_to_depth, self.cfg.sigma / extent
+        )
         if not self.cfg.warp:
             out = self.unet(source * 2 - 1, ht)  # (B, 6, S, S)
             return torch.sigmoid(out[:, :3]), out[:, 3:6], ht
         if source_landmarks is None:
             raise ValueError("this Gr has a warping step: pass the source landmarks")
-        warped = warp_source(source, source_landmarks, landmarks, self.cfg)  # (B, 3, S, S)
+        warped = warp_source(source, source_landmarks, landmarks, self.cfg, extent)  # (B, 3, S, S)
         out = self.unet(torch.cat([source, warped], 1) * 2 - 1, ht)  # (B, 7, S, S)
         # The blend starts near the warped source (sigmoid(2) = 0.88): Gr learns what to synthesise, not to copy.
         alpha = torch.sigmoid(out[:, 6:7] + 2.0)
@@ -150,12 +165,16 @@ class FaceReenactor(nn.Module):
         return face, channel_softmax(logits)  # Ifr, (background, hair, face): both (B, 3, S, S)
 
     def forward_logits(
-        self, source: torch.Tensor, landmarks: torch.Tensor, source_landmarks: torch.Tensor | None = None
+        self,
+        source: torch.Tensor,
+        landmarks: torch.Tensor,
+        source_landmarks: torch.Tensor | None = None,
+        extent: float = 1.0,
     ) -> tuple[torch.Tensor, ...]:
         """Training form: face, segmentation logits (for cross-entropy, eq. 8) and Ht at (B, 1, S, S) for D."""
-        face, logits, ht = self._face(source, landmarks, source_landmarks)
+        face, logits, ht = self._face(source, landmarks, source_landmarks, extent)
         if ht.shape[-1] != source.shape[-1]:
-            ht = draw_heatmap(landmarks, source.shape[-1], self.cfg.sigma)
+            ht = draw_heatmap(landmarks, source.shape[-1], self.cfg.sigma / extent)
         return face, logits, ht
 
 
