@@ -15,7 +15,7 @@ import io
 import json
 import logging
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -278,7 +278,10 @@ def make_spec(
 
 def _size_line(cfg: TrainConfig, ck: dict[str, Any]) -> str:
     run = ck.get("run") or {}
+    trained = ck.get("trained_size", cfg.size)
     line = f"{cfg.size}x{cfg.size} (exported input size)"
+    if trained != cfg.size:
+        line += f"; trained on whole {trained}x{trained} crops (the nets are fully convolutional)"
     if run.get("patch"):
         line += (
             f"; trained on random {run['patch']}x{run['patch']} windows of the {cfg.size}x{cfg.size} crops"
@@ -337,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--precision", choices=["fp16", "fp32"], default="fp16", help="what <name>.onnx holds")
     p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="Gr/Gb: export at this image size instead of the trained one (fully convolutional; said in the card)",
+    )
+    p.add_argument(
         "--pt2",
         choices=["auto", "always", "never"],
         default="auto",
@@ -345,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         ck = load_checkpoint(a.checkpoint)
+        if a.size and a.size != ck["config"].size:
+            ck = {**ck, "trained_size": ck["config"].size, "config": replace(ck["config"], size=a.size)}
         nets = (a.net,) if a.net else nets_in(ck["config"])
         if a.name and len(nets) > 1:
             raise ValueError(f"--name needs one network; this checkpoint holds {nets}: add --net")

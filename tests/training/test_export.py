@@ -123,3 +123,10 @@ def test_warping_gr_exports_with_source_landmarks(runs, tmp_path):
     assert [t["name"] for t in spec["inputs"]] == ["source", "landmarks", "source_landmarks"]
     card = (tmp_path / "gr_tiny.md").read_text()
     assert "face_fp16_psnr_db" in card
+
+
+def test_export_at_another_size_is_said_in_the_card(runs, tmp_path):
+    assert export.main([str(runs / "gr_warp"), "--out", str(tmp_path), "--size", "64"]) == 0
+    spec = json.loads((tmp_path / "gr_tiny.spec.json").read_text())
+    assert spec["image_size"] == 64 and spec["inputs"][0]["shape"] == ["batch", 3, 64, 64]
+    assert "trained on whole 32x32 crops" in (tmp_path / "gr_tiny.md").read_text()
