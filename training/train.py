@@ -43,6 +43,7 @@ from training.dataset import (
     track_weights,
 )
 from training.models import (
+    GrConfig,
     LandmarkTransformer,
     gr_config,
 )
@@ -393,12 +394,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Gr/Gb: train on random PATCHxPATCH windows of the --size images (validation on whole images)",
     )
     p.add_argument("--warp", action="store_true", help="Gr with the warping step (flow from ls to lt)")
+    p.add_argument("--flow-sigma", type=float, default=None, help="warping Gr: local flow kernel width")
+    p.add_argument("--flow-wide", type=float, default=None, help="warping Gr: wide flow kernel width")
     p.add_argument("--no-flip", action="store_true", help="no horizontal flips (data-efficiency comparison)")
     p.add_argument("--no-stills", action="store_true", help="video tracks only, no still photos")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-tensorboard", action="store_true")
     return p.parse_args(argv)
+
+
+def _flow_widths(gr: GrConfig, sigma: float | None, wide: float | None) -> GrConfig:
+    if (sigma or wide) and not gr.warp:
+        raise ValueError("--flow-sigma/--flow-wide need --warp")
+    return replace(gr, flow_sigma=sigma or gr.flow_sigma, flow_wide=wide or gr.flow_wide)
 
 
 def config_and_run(a: argparse.Namespace) -> tuple[TrainConfig, RunOptions]:
@@ -411,7 +420,7 @@ def config_and_run(a: argparse.Namespace) -> tuple[TrainConfig, RunOptions]:
         lr=a.lr or cfg.lr,
         lr_d=a.lr_d or cfg.lr_d,
         grad_clip=a.grad_clip,
-        gr=gr_config(a.config, warp=a.warp),
+        gr=_flow_widths(gr_config(a.config, warp=a.warp), a.flow_sigma, a.flow_wide),
         aug=replace(cfg.aug, flip=0.0) if a.no_flip else cfg.aug,
         stills=not a.no_stills,
     )
