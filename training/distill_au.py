@@ -17,16 +17,13 @@ Steps (each a function below):
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import os
 import platform
 import sys
 import time
-import warnings
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,189 +31,23 @@ import numpy as np
 from realtime.face.types import AU_ORDER
 
 log = logging.getLogger(__name__)
+from training.distill_au_data import (  # noqa: F401 - re-exported: the command's steps, under one name
+    DistillData,
+    SampleFrame,
+    SamplingConfig,
+    extract,
+    iter_frames,
+    load_cache,
+    read_manifest,
+    same_face,
+)
+from training.distill_au_export import export_onnx, fp16_reference, write_spec
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "dev"
 DEFAULT_CACHE = REPO.parent / "prepared" / "au_distill.npz"
 MOVE_STD = 0.05
 """An AU "moves in the data" when the teacher's standard deviation over the held-out frames exceeds this."""
-
-
-# ----------------------------------------------------------------------------------------------- sampling
-
-
-@dataclass(frozen=True)
-class SampleFrame:
-    rgb: np.ndarray
-    identity: str
-    source: str
-    """Path relative to the data folder."""
-    index: int
-    """Frame index inside a video (0 for images)."""
-    kind: str
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    video_every: int = 3
-    """Take every k-th frame of each video."""
-    frames_every: int = 2
-    """Take every k-th image of the frame folders (rows of kind 'frames')."""
-    photos: bool = True
-    """Take every still photo."""
-    max_frames: int = 0
-    """Stop after this many sampled frames (0: no limit); for smoke tests."""
-
-
-def read_manifest(data_dir: Path) -> list[dict[str, str]]:
-    path = data_dir / "MANIFEST.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: --data must be a folder with a MANIFEST.csv")
-    with path.open(newline="") as f:
-        return [r for r in csv.DictReader(f) if r["kind"] in ("video", "frames", "photo")]
-
-
-def iter_frames(data_dir: Path, cfg: SamplingConfig) -> Iterator[SampleFrame]:
-    """Sampled RGB frames of every usable file in the manifest; unreadable files are logged and skipped."""
-    import av
-
-    rows = read_manifest(data_dir)
-    frame_rows = [r for r in rows if r["kind"] == "frames"]
-    keep_frames = {r["path"] for r in sorted(frame_rows, key=lambda r: r["path"])[:: cfg.frames_every]}
-    count = 0
-    for row in rows:
-        if row["kind"] == "video":
-            gen = _video_frames(data_dir / row["path"], cfg.video_every)
-        elif row["kind"] == "photo" and cfg.photos or row["path"] in keep_frames:
-            gen = _image_frame(data_dir / row["path"])
-        else:
-            continue
-        try:
-            for index, rgb in gen:
-                yield SampleFrame(rgb, row["identity"], row["path"], index, row["kind"])
-                count += 1
-                if cfg.max_frames and count >= cfg.max_frames:
-                    return
-        except (OSError, ValueError, av.error.FFmpegError) as exc:  # a corrupt file must not stop a long run
-            log.warning("skipping the rest of %s: %s", row["path"], exc)
-
-
-def _image_frame(path: Path) -> Iterator[tuple[int, np.ndarray]]:
-    import cv2
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        log.warning("unreadable image %s", path)
-        return
-    yield 0, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def _video_frames(path: Path, every: int) -> Iterator[tuple[int, np.ndarray]]:
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for i, frame in enumerate(container.decode(stream)):
-            if i % every == 0:
-                yield i, frame.to_ndarray(format="rgb24")
-
-
-# ---------------------------------------------------------------------------------------------- extraction
-
-
-def same_face(a: np.ndarray, b: np.ndarray, tol: float = 0.25) -> bool:
-    """Mesh and teacher found the same face: nose tips within `tol` of the eye-corner distance."""
-    iod = float(np.linalg.norm(a[263, :2] - a[33, :2]))
-    return float(np.linalg.norm(a[1, :2] - b[1, :2])) < tol * max(iod, 1.0)
-
-
-def extract(data_dir: Path, cache: Path, cfg: SamplingConfig, teacher_path: Path | None = None) -> Path:
-    """Run mesh + teacher on the sampled frames and write the cache .npz; returns its path."""
-    from tqdm import tqdm
-
-    from realtime.face.mesh import FaceMesh, MeshOptions
-    from training.teacher import DEFAULT_TEACHER, Teacher
-
-    out: dict[str, list] = {
-        k: [] for k in ("landmarks", "aus", "blendshapes", "pose", "identity", "source", "index", "kind")
-    }
-    reasons: Counter[str] = Counter()
-    names: list[str] | None = None
-    t0 = time.perf_counter()
-    with (
-        FaceMesh(MeshOptions(mode="image", max_faces=4)) as mesh,
-        Teacher(teacher_path or DEFAULT_TEACHER) as teacher,
-    ):
-        for s in tqdm(iter_frames(data_dir, cfg), desc="mesh+teacher", unit="frame", mininterval=5):
-            faces = mesh.detect(s.rgb)
-            res = teacher.analyze(s.rgb)
-            if not faces or res is None:
-                reasons["no face (mesh)" if not faces else "no face (teacher)"] += 1
-                continue
-            if not same_face(faces[0], res.landmarks):
-                reasons["mesh and teacher chose different faces"] += 1
-                continue
-            names = names or sorted(res.blendshapes)
-            out["landmarks"].append(faces[0])
-            out["aus"].append(res.aus)
-            out["blendshapes"].append(np.array([res.blendshapes[n] for n in names], np.float32))
-            out["pose"].append(res.pose.as_array())
-            for k in ("identity", "source", "index", "kind"):
-                out[k].append(getattr(s, k))
-    if not out["landmarks"]:
-        raise RuntimeError(f"no frame of {data_dir} gave a face to both mesh and teacher ({dict(reasons)})")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez_compressed(
-        tmp,
-        landmarks=np.stack(out["landmarks"]).astype(np.float32),  # (N, 478, 3) pixels
-        aus=np.stack(out["aus"]).astype(np.float32),  # (N, 17) teacher
-        blendshapes=np.stack(out["blendshapes"]),  # (N, 52)
-        blendshape_names=np.array(names),
-        pose=np.stack(out["pose"]).astype(np.float32),  # (N, 3) teacher yaw/pitch/roll
-        identity=np.array(out["identity"]),
-        source=np.array(out["source"]),
-        index=np.array(out["index"], np.int32),
-        kind=np.array(out["kind"]),
-        sampling=np.array(repr(asdict(cfg))),
-        rejected=np.array(repr(dict(reasons))),
-    )
-    os.replace(tmp, cache)
-    log.info(
-        "cached %d frames in %.0f s to %s; rejected %s",
-        len(out["aus"]),
-        time.perf_counter() - t0,
-        cache,
-        dict(reasons),
-    )
-    return cache
-
-
-@dataclass(frozen=True)
-class DistillData:
-    landmarks: np.ndarray
-    """(N, 478, 3) float32 mesh landmarks in pixels."""
-    aus: np.ndarray
-    """(N, 17) float32 teacher AUs."""
-    identity: np.ndarray
-    """(N,) str."""
-    source: np.ndarray
-    kind: np.ndarray
-    rejected: str = ""
-    extra: dict = field(default_factory=dict)
-
-
-def load_cache(cache: Path) -> DistillData:
-    with np.load(cache, allow_pickle=False) as z:
-        return DistillData(
-            landmarks=z["landmarks"],
-            aus=z["aus"],
-            identity=z["identity"],
-            source=z["source"],
-            kind=z["kind"],
-            rejected=str(z["rejected"]),
-        )
 
 
 # -------------------------------------------------------------------------------------------- features
@@ -352,97 +183,7 @@ def score_table(scores: list[AUScore]) -> str:
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------------------------------- export
-
-
-def export_onnx(model, path: Path, opset: int = 17) -> None:
-    """Write the model with fp16 initializers, each widened by a Cast node inside the graph, and float32
-    input `features (batch, F)` / output `aus (batch, 17)`. ONNX Runtime's CPU provider has no fp16 Gemm,
-    so the arithmetic runs in float32 on fp16-rounded weights."""
-    import io
-
-    import onnx
-    import torch
-    from onnx import helper, numpy_helper
-
-    buf = io.BytesIO()
-    dummy = torch.zeros(1, model.cfg.num_features)
-    # The TorchScript exporter writes a plain opset-17 graph of this MLP in a second (the contract's opset).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            model,
-            (dummy,),
-            buf,
-            input_names=["features"],
-            output_names=["aus"],
-            opset_version=opset,
-            dynamic_axes={"features": {0: "batch"}, "aus": {0: "batch"}},
-            dynamo=False,
-        )
-    m = onnx.load_from_string(buf.getvalue())
-    casts, inits = [], []
-    for init in m.graph.initializer:
-        arr = numpy_helper.to_array(init)
-        if arr.dtype == np.float32:
-            inits.append(numpy_helper.from_array(arr.astype(np.float16), init.name + "_fp16"))
-            casts.append(
-                helper.make_node("Cast", [init.name + "_fp16"], [init.name], to=onnx.TensorProto.FLOAT)
-            )
-        else:
-            inits.append(init)
-    del m.graph.initializer[:]
-    m.graph.initializer.extend(inits)
-    nodes = casts + list(m.graph.node)
-    del m.graph.node[:]
-    m.graph.node.extend(nodes)
-    m.producer_name = "facegan-distill-au"
-    onnx.checker.check_model(m)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(m, str(path))
-
-
-def fp16_reference(model):
-    """A copy of the model whose weights are rounded to fp16 (what the exported graph computes)."""
-    import copy
-
-    import torch
-
-    ref = copy.deepcopy(model)
-    with torch.no_grad():
-        for t in list(ref.parameters()) + list(ref.buffers()):
-            t.copy_(t.half().float())
-    return ref
-
-
-def write_spec(
-    onnx_path: Path, model_cfg, train_cfg: TrainConfig, steps: int, dataset: str, opset: int = 17
-) -> Path:
-    import json
-
-    from engines.spec import sha256_file
-
-    spec = {
-        "format": "facegan-io-spec",
-        "version": 1,
-        "network": "au_head",
-        "variant": None,
-        "image_size": None,
-        "num_landmarks": 478,
-        "precision": "fp16",
-        "opset": opset,
-        "onnx_sha256": sha256_file(onnx_path),
-        "inputs": [{"name": "features", "shape": ["batch", model_cfg.num_features], "dtype": "float32"}],
-        "outputs": [{"name": "aus", "shape": ["batch", model_cfg.num_aus], "dtype": "float32"}],
-        "training": {
-            "config": {"model": asdict(model_cfg), "train": asdict(train_cfg)},
-            "steps": steps,
-            "dataset": dataset,
-        },
-    }
-    path = onnx_path.with_name(onnx_path.name.removesuffix(".onnx") + ".spec.json")
-    path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    return path
+# --------------------------------------------------------------------------------------------- main
 
 
 def write_model_card(path: Path, *, scores: list[AUScore], info: dict[str, object], parity: float) -> None:
@@ -498,7 +239,17 @@ def write_model_card(path: Path, *, scores: list[AUScore], info: dict[str, objec
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-# --------------------------------------------------------------------------------------------- main
+def onnx_parity(onnx_path: Path, model, x: np.ndarray) -> float:
+    """Max |ONNX Runtime - torch fp32| on x; also checks the graph equals the fp16-rounded torch model."""
+    from realtime.face.au_head import AUHead
+
+    got = AUHead(onnx_path).predict(x)
+    ref16 = predict(fp16_reference(model), x)
+    if float(np.abs(got - ref16).max()) > 1e-4:
+        raise RuntimeError(
+            f"exported {onnx_path} disagrees with the fp16-rounded torch model by {np.abs(got - ref16).max():.2e}"
+        )
+    return float(np.abs(got - predict(model, x)).max())
 
 
 def fit_and_export(
@@ -544,19 +295,6 @@ def fit_and_export(
         write_model_card(out_dir / "au_head.md", scores=scores, info=info, parity=parity)
         log.info("wrote %s (+ .spec.json, .md); ONNX vs torch max |diff| %.2e", onnx_path, parity)
     return scores
-
-
-def onnx_parity(onnx_path: Path, model, x: np.ndarray) -> float:
-    """Max |ONNX Runtime - torch fp32| on x; also checks the graph equals the fp16-rounded torch model."""
-    from realtime.face.au_head import AUHead
-
-    got = AUHead(onnx_path).predict(x)
-    ref16 = predict(fp16_reference(model), x)
-    if float(np.abs(got - ref16).max()) > 1e-4:
-        raise RuntimeError(
-            f"exported {onnx_path} disagrees with the fp16-rounded torch model by {np.abs(got - ref16).max():.2e}"
-        )
-    return float(np.abs(got - predict(model, x)).max())
 
 
 def build_parser() -> argparse.ArgumentParser:
