@@ -58,6 +58,14 @@ from training.steps import (
 )
 
 log = logging.getLogger(__name__)
+BEST_METRIC = {
+    "la": "val/aud_mse",
+    "lt": "val/lt_landmark_l1",
+    "gr": "val/gr_face_mse",
+    "gb": "val/gb_mse_true_foreground",
+    "joint": "val/self_reenactment_mse",
+}
+"""The validation metric (lower is better) by which `best.pt` is kept beside `checkpoint.pt`."""
 
 
 def make_optimizers(cfg: TrainConfig, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
@@ -228,6 +236,7 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
         mod.to(dev)
     opts = make_optimizers(cfg, models)
     step, history = 0, []
+    best: dict[str, float] = {}
     if run.resume is not None:
         ck = load_checkpoint(run.resume)
         diff = config_mismatch(ck["config"], cfg)
@@ -243,6 +252,8 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
                     log.info("resume: %s learning rate %g -> %g", k, group["lr"], lr)
                 group["lr"] = lr
         step, history = ck["step"], ck.get("history", [])
+        seen = [h[BEST_METRIC[cfg.stage]] for h in history if BEST_METRIC[cfg.stage] in h]
+        best = {BEST_METRIC[cfg.stage]: min(seen)} if seen else {}
         torch.set_rng_state(ck["rng"]["torch"])
     if world > 1:
         for mod in models.values():
@@ -329,6 +340,17 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
             if sample is not None:
                 save_grid(out_dir / "samples" / f"step{step:07d}.png", sample)
             save_curves(out_dir / "curves.png", history)
+            key = BEST_METRIC[cfg.stage]
+            if key in metrics and metrics[key] < best.get(key, float("inf")):
+                best = dict(metrics)  # held-out people decide; the last step is not always the best one
+                save_checkpoint(
+                    out_dir / "best.pt",
+                    cfg,
+                    step,
+                    models,
+                    opts,
+                    {**extra, "history": history, "metrics": metrics},
+                )
         if step % run.ckpt_every == 0 or step == run.steps:
             save_checkpoint(
                 out_dir / "checkpoint.pt",

@@ -193,3 +193,12 @@ def test_window_keeps_heatmap_and_flow_widths_on_the_face():
         ]
         y, x = hit[0]
         assert torch.allclose(win[i], whole[i, :, y : y + 16, x : x + 16], atol=1e-5)
+
+
+def test_best_checkpoint_holds_the_lowest_validation_metric(data, tmp_path):
+    assert _run("gr", data, tmp_path / "b", 6) == 0
+    best = load_checkpoint(tmp_path / "b" / "best.pt")
+    seen = [
+        h["val/gr_face_mse"] for h in load_checkpoint(tmp_path / "b")["history"] if "val/gr_face_mse" in h
+    ]
+    assert len(seen) == 3 and best["metrics"]["val/gr_face_mse"] == min(seen)
