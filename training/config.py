@@ -76,6 +76,8 @@ class TrainConfig:
     weights: LossWeights = field(default_factory=LossWeights)
     grad_clip: float = 0.0
     """Clip the generator's gradient to this global norm (0: off); may change on resume."""
+    detach_seg: bool = False
+    """Joint stage: Gb's losses do not reach Gr's segmentation head (through face * (hair + face))."""
     stills: bool = True
     """Train on still-photo tracks too (pairs made by synthetic motion); False: video tracks only."""
 

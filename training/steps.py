@@ -117,7 +117,12 @@ def generator_step(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch, edge
             + w.segmentation * out["eq8_seg"]
         )
         prob = torch.softmax(seg_logits, 1)
-        face_in, image = face * (prob[:, 1:2] + prob[:, 2:3]), face * fg_d
+        keep = prob[:, 1:2] + prob[:, 2:3]  # P(hair) + P(face)
+        if (
+            cfg.detach_seg
+        ):  # Gb's losses then reach Gr's pixels but not its segmentation (eq. 8 alone trains it)
+            keep = keep.detach()
+        face_in, image = face * keep, face * fg_d
     if cfg.stage in ("gb", "joint"):
         if cfg.stage == "gb":
             face_in = b.drv * fg_d  # stand-in for Ifr * (hair + face): the real driving foreground

@@ -418,6 +418,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warp", action="store_true", help="Gr with the warping step (flow from ls to lt)")
     p.add_argument("--flow-sigma", type=float, default=None, help="warping Gr: local flow kernel width")
     p.add_argument("--flow-wide", type=float, default=None, help="warping Gr: wide flow kernel width")
+    p.add_argument(
+        "--detach-seg", action="store_true", help="joint: keep Gb's losses off Gr's segmentation head"
+    )
     p.add_argument("--no-flip", action="store_true", help="no horizontal flips (data-efficiency comparison)")
     p.add_argument("--no-stills", action="store_true", help="video tracks only, no still photos")
     p.add_argument("--device", default="auto")
@@ -445,6 +448,7 @@ def config_and_run(a: argparse.Namespace) -> tuple[TrainConfig, RunOptions]:
         gr=_flow_widths(gr_config(a.config, warp=a.warp), a.flow_sigma, a.flow_wide),
         aug=replace(cfg.aug, flip=0.0) if a.no_flip else cfg.aug,
         stills=not a.no_stills,
+        detach_seg=a.detach_seg,
     )
     mult = max(u.space_to_depth * 2 ** (len(u.widths) - 1) for u in (cfg.gr.unet, cfg.gb.unet))
     if a.stage in IMAGE_STAGES and a.size % mult:

@@ -202,3 +202,9 @@ def test_best_checkpoint_holds_the_lowest_validation_metric(data, tmp_path):
         h["val/gr_face_mse"] for h in load_checkpoint(tmp_path / "b")["history"] if "val/gr_face_mse" in h
     ]
     assert len(seen) == 3 and best["metrics"]["val/gr_face_mse"] == min(seen)
+
+
+def test_joint_with_detached_segmentation(data, tmp_path):
+    assert _run("joint", data, tmp_path / "j", 2, "--warp", "--detach-seg") == 0
+    cfg = load_checkpoint(tmp_path / "j")["config"]
+    assert cfg.detach_seg and cfg.gr.warp
