@@ -57,12 +57,17 @@ def chain_paths(weights_dir: Path, variant: Variant, precision: Precision = "shi
     }
 
 
+def gr_warps(runner: Runner) -> bool:
+    """A Gr with the warping step: its spec lists `source_landmarks` (docs/CONTRACTS.md section 2)."""
+    return "source_landmarks" in runner.spec.input_names
+
+
 def gr_feeds(
     runner: Runner, source: np.ndarray, landmarks: np.ndarray, source_landmarks: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Gr's inputs; a Gr with the warping step (its spec lists `source_landmarks`) also gets ls."""
     feeds = {"source": source, "landmarks": landmarks}
-    if any(t.name == "source_landmarks" for t in runner.spec.inputs):
+    if gr_warps(runner):
         feeds["source_landmarks"] = source_landmarks
     return feeds
 

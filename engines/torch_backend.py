@@ -228,7 +228,9 @@ class FusedTorchChain:
 
     def __init__(self, lt: TorchRunner, gr: TorchRunner, gb: TorchRunner) -> None:
         self.lt, self.gr, self.gb = lt, gr, gb
-        self.gr_warp = any(t.name == "source_landmarks" for t in gr.spec.inputs)  # Gr's warping step wants ls
+        from engines.chain import gr_warps
+
+        self.gr_warp = gr_warps(gr)  # Gr's warping step wants ls
         self._graphs: dict[tuple[tuple[int, ...], ...], _Captured] = {}
 
     def _forward(self, inputs: list[Any]) -> list[Any]:

@@ -29,19 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from realtime.face.types import AU_ORDER
+from training.distill_au_data import DistillData, SamplingConfig, extract, load_cache
+from training.distill_au_export import export_onnx, fp16_reference, write_spec
 
 log = logging.getLogger(__name__)
-from training.distill_au_data import (  # noqa: F401 - re-exported: the command's steps, under one name
-    DistillData,
-    SampleFrame,
-    SamplingConfig,
-    extract,
-    iter_frames,
-    load_cache,
-    read_manifest,
-    same_face,
-)
-from training.distill_au_export import export_onnx, fp16_reference, write_spec
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "dev"

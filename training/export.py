@@ -77,22 +77,22 @@ def example_inputs(
     Gr's source landmarks are the driving ones moved a little (a real flow, not the identity)."""
     g = torch.Generator().manual_seed(seed)
     lm = (torch.rand(batch, 478, 2, generator=g) - 0.5) * 1.2  # (B, 478, 2)
-    if net == "gr" and warp:
-        moved = (
-            lm
-            + (torch.rand(batch, 1, 2, generator=g) - 0.5) * 0.1
-            + torch.randn(lm.shape, generator=g) * 0.01
-        )
-        low = torch.rand(batch, 3, size // 16, size // 16, generator=g)
-        src = torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
-        return (src, lm, moved)
-    aud = torch.cat([torch.rand(batch, 17, generator=g), (torch.rand(batch, 3, generator=g) - 0.5) * 0.5], 1)
 
     def img() -> torch.Tensor:
         low = torch.rand(batch, 3, size // 16, size // 16, generator=g)
         return torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
 
-    return {"lt": (lm, aud), "la": (lm,), "gr": (img(), lm), "gb": (img(), img())}[net]
+    if net in ("lt", "la"):
+        aud = torch.cat(
+            [torch.rand(batch, 17, generator=g), (torch.rand(batch, 3, generator=g) - 0.5) * 0.5], 1
+        )
+        return (lm, aud) if net == "lt" else (lm,)
+    if net == "gb":
+        return (img(), img())
+    if not warp:
+        return (img(), lm)
+    shift = (torch.rand(batch, 1, 2, generator=g) - 0.5) * 0.1
+    return (img(), lm, lm + shift + torch.randn(lm.shape, generator=g) * 0.01)
 
 
 def to_onnx(module: nn.Module, args: tuple[torch.Tensor, ...], io_: NetIO) -> bytes:

@@ -236,7 +236,7 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
         mod.to(dev)
     opts = make_optimizers(cfg, models)
     step, history = 0, []
-    best: dict[str, float] = {}
+    best_key = BEST_METRIC[cfg.stage]
     if run.resume is not None:
         ck = load_checkpoint(run.resume)
         diff = config_mismatch(ck["config"], cfg)
@@ -252,9 +252,8 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
                     log.info("resume: %s learning rate %g -> %g", k, group["lr"], lr)
                 group["lr"] = lr
         step, history = ck["step"], ck.get("history", [])
-        seen = [h[BEST_METRIC[cfg.stage]] for h in history if BEST_METRIC[cfg.stage] in h]
-        best = {BEST_METRIC[cfg.stage]: min(seen)} if seen else {}
         torch.set_rng_state(ck["rng"]["torch"])
+    best = min((h[best_key] for h in history if best_key in h), default=float("inf"))
     if world > 1:
         for mod in models.values():
             for t in list(mod.parameters()) + list(mod.buffers()):
@@ -340,9 +339,8 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
             if sample is not None:
                 save_grid(out_dir / "samples" / f"step{step:07d}.png", sample)
             save_curves(out_dir / "curves.png", history)
-            key = BEST_METRIC[cfg.stage]
-            if key in metrics and metrics[key] < best.get(key, float("inf")):
-                best = dict(metrics)  # held-out people decide; the last step is not always the best one
+            if metrics.get(best_key, float("inf")) < best:  # held-out people decide, not the last step
+                best = metrics[best_key]
                 save_checkpoint(
                     out_dir / "best.pt",
                     cfg,

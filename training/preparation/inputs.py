@@ -71,6 +71,11 @@ class InputResult:
     rejected: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
+    @classmethod
+    def failed(cls, item: InputItem, error: str) -> InputResult:
+        """The whole input counted as one `failed` rejection, with the reason."""
+        return cls(item.key, item.source, item.kind, item.identity, rejected={"failed": 1}, error=error)
+
 
 # ------------------------------------------------------------------------------------------- inputs
 

@@ -210,14 +210,7 @@ def run_task(items: list[InputItem], root: Path, out: Path, opts: PrepareOptions
     except Exception as e:  # a bad file is counted and reported, never the end of the run
         log.exception("%s failed", item.source)
         _clear_tracks(out, item.key)
-        res = InputResult(
-            item.key,
-            item.source,
-            item.kind,
-            item.identity,
-            rejected={"failed": 1},
-            error=f"{type(e).__name__}: {e}",
-        )
+        res = InputResult.failed(item, f"{type(e).__name__}: {e}")
     write_progress(out, res)
     return [res]
 
@@ -273,14 +266,7 @@ def run_pool(
             log.warning("a worker process died; retrying %d task(s)", len(pending))
         for task in pending:
             for it in task:
-                res = InputResult(
-                    it.key,
-                    it.source,
-                    it.kind,
-                    it.identity,
-                    rejected={"failed": 1},
-                    error="the worker process died on this input",
-                )
+                res = InputResult.failed(it, "the worker process died on this input")
                 write_progress(out, res)
                 results.append(res)
                 bar.update(1)
