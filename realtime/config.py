@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -15,7 +16,8 @@ from typing import Literal
 
 Backend = Literal["auto", "onnxruntime", "torch", "tensorrt"]
 Model = Literal["lite", "full"]
-Renderer = Literal["auto", "facegan", "meshwarp"]
+Renderer = Literal["auto", "facegan", "meshflow", "meshwarp"]
+Motion = Literal["relative", "absolute"]
 
 
 class SinkKind(str, Enum):
@@ -97,8 +99,14 @@ class PipelineConfig:
     """Inference backend of the trained networks."""
     model: Model = "lite"
     renderer: Renderer = "auto"
-    """facegan: the trained networks; meshwarp: the training-free mesh warp; auto: facegan when its
-    weights ship, else meshwarp (the log says which)."""
+    """meshflow: the photo warped along the face mesh at its own resolution, with the driver's inner mouth;
+    facegan: the trained networks (LT -> Gr -> Gb); meshwarp: the older crop mesh warp; auto (default): the one
+    realtime/weights/renderer.json names, as measured by facegan-evaluate --decide (the log says which)."""
+    motion: Motion = "relative"
+    """relative (default): the photo keeps its own expression and moves as the driver moves from its neutral;
+    absolute: the paper's mode, the driver's AUs and head pose used as they are (through LT)."""
+    size: tuple[int, int] | None = None
+    """Output frame size WIDTHxHEIGHT (e.g. 1280x720 for a video call); default: the source photo's size."""
     calibration: Path | None = None
     """Driver neutral profile written by facegan-calibrate."""
     background: Background = field(default_factory=Background)
@@ -140,9 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--renderer",
         default="auto",
-        choices=["auto", "facegan", "meshwarp"],
+        choices=list(typing.get_args(Renderer)),
         help=_doc(PipelineConfig, "renderer"),
     )
+    p.add_argument(
+        "--motion", default="relative", choices=["relative", "absolute"], help=_doc(PipelineConfig, "motion")
+    )
+    p.add_argument("--size", type=_parse_size, metavar="WxH", help=_doc(PipelineConfig, "size"))
     p.add_argument("--calibration", type=Path, metavar="PROFILE", help=_doc(PipelineConfig, "calibration"))
     p.add_argument("--background", default="source", help="source | blur | IMAGE (a picture file)")
     p.add_argument("--max-frames", type=int, metavar="N", help=_doc(PipelineConfig, "max_frames"))
@@ -168,12 +180,27 @@ def config_from_args(argv: Sequence[str] | None = None) -> PipelineConfig:
         backend=a.backend,
         model=a.model,
         renderer=a.renderer,
+        motion=a.motion,
+        size=a.size,
         calibration=a.calibration.expanduser() if a.calibration else None,
         background=Background.parse(a.background),
         max_frames=a.max_frames,
         host=a.host,
         port=a.port,
     )
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    """'1280x720' -> (1280, 720); argparse turns the ValueError into a usage error (exit 2)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--size must be WIDTHxHEIGHT, e.g. 1280x720, got {text!r}"
+        ) from None
+    if not (16 <= w <= 7680 and 16 <= h <= 4320) or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"--size {text}: width and height must be even, 16..7680 x 16..4320")
+    return w, h
 
 
 def _doc(cls: type, name: str) -> str:

@@ -147,7 +147,7 @@ class Pipeline:
             face = p.analyzer.analyze(frame.image, int(frame.time_s * 1000))
             if p.controls.take_calibration_request():
                 p.driving.request_calibration()
-            drive = p.driving(face, frame.time_s, p.controls.edits)
+            drive = p.driving(face, frame.time_s, p.controls.edits, frame.image)
             self.stats.stage("analyse", time.perf_counter() - t0)
             if not self._slots[1].put(Driven(frame, drive)):
                 return
@@ -219,10 +219,12 @@ def build_pipeline(
         prepared = prepare_source(photo, photo_analyzer)
         source = stack.enter_context(open_source(cfg.driving))  # type: ignore[arg-type]
         driver_analyzer = stack.enter_context(analyzer_factory("video"))
-        render = RenderStage(
-            make_crop_renderer(cfg.weights_dir or weights_dir(), cfg.model, cfg.backend, cfg.renderer),
-            prepared,
+        renderer = make_crop_renderer(
+            cfg.weights_dir or weights_dir(), cfg.model, cfg.backend, cfg.renderer, cfg.motion
         )
+        if hasattr(renderer, "close"):
+            stack.callback(renderer.close)
+        render = RenderStage(renderer, prepared, size=cfg.size)
         controls = Controls(cfg.background.mode, picture)
         stats = stats or Stats()
         upload_lock = threading.Lock()
@@ -231,7 +233,7 @@ def build_pipeline(
             with upload_lock:  # one MediaPipe graph, used by one upload at a time
                 controls.set_source(prepare_source(rgb, photo_analyzer))
 
-        h, w = photo.shape[:2]
+        w, h = render.size
         sinks = open_sinks(
             cfg, stack, width=w, height=h, fps=source.fps, controls=controls, stats=stats, on_upload=on_upload
         )

@@ -19,6 +19,7 @@ from realtime.face import topology as topo
 from realtime.face.pose import canonical_frame
 from realtime.face.types import AU, AU_ORDER, POSE_NAMES, POSE_SCALE_DEG, FaceAnalysis
 from realtime.render.landmark_transfer import driver_expression
+from realtime.render.meshflow import MouthPatch, cut_mouth, mesh_loops
 from realtime.stages.controls import Edits
 from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
 
@@ -57,6 +58,22 @@ class NeutralProfile:
 
 
 @dataclass(frozen=True)
+class DriverSample:
+    """The driver's frame as it is, before the user's edits: what the mesh-flow renderer needs beyond AUd."""
+
+    aus: np.ndarray
+    """(17,) float32 smoothed AUs as measured (the paper's absolute AUd)."""
+    pose: np.ndarray
+    """(3,) float32 smoothed yaw, pitch, roll in degrees (absolute)."""
+    aus_delta: np.ndarray
+    """(17,) float32 AUs above the driver's neutral, before edits."""
+    expression: np.ndarray
+    """(478, 3) float32 expression relative to the neutral, before edits (inter-ocular units)."""
+    mouth: MouthPatch | None
+    """The driver's inner mouth cut from its frame (None: no frame was given, or off the frame)."""
+
+
+@dataclass(frozen=True)
 class DriveState:
     aus: np.ndarray
     """(17,) float32 in [0, 1] after calibration and edits."""
@@ -67,6 +84,10 @@ class DriveState:
     weight: float
     """1: follow the driver; 0: the neutral source; in between while easing after a lost face."""
     status: Status
+    driver: DriverSample | None = None
+    """The last good driver frame before edits (None before the first)."""
+    edits: Edits | None = None
+    """The user's edits this state was made with (renderers that apply them to AUd themselves read them)."""
 
     def driving_vector(self) -> np.ndarray:
         """AUd (20,) = 17 AUs then yaw, pitch, roll / 90."""
@@ -112,14 +133,17 @@ class DrivingStage:
         self._neutral: np.ndarray | None = None  # (478, 3) driver neutral, canonical frame
         self._calib: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._calibrating = False
-        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # calibrated aus, pose, expr
+        self._last: DriverSample | None = None
         self._lost_at: float | None = None
 
     def request_calibration(self) -> None:
         """Average the next few good frames as the new neutral (AU baseline, pose zero, landmarks)."""
         self._calibrating, self._calib = True, []
 
-    def __call__(self, face: FaceAnalysis | None, t_s: float, edits: Edits) -> DriveState:
+    def __call__(
+        self, face: FaceAnalysis | None, t_s: float, edits: Edits, image: np.ndarray | None = None
+    ) -> DriveState:
+        """`image`: the driver's frame (H, W, 3) uint8 RGB the face was found in, for its inner mouth."""
         if face is None:
             return self._lost(t_s, edits)
         self._lost_at = None
@@ -129,7 +153,11 @@ class DrivingStage:
         if self._calibrating:
             self._collect(lm, aus, pose)
         expr = driver_expression(lm, self._neutral)
-        self._last = (self.profile.calibrate_aus(aus), pose - self.profile.pose_zero, expr)
+        mouth = None
+        if image is not None:
+            mouth_loop, oval = mesh_loops()
+            mouth = cut_mouth(image, face.landmarks, mouth_loop, oval)
+        self._last = DriverSample(aus, pose, self.profile.calibrate_aus(aus), expr, mouth)
         return self._state(1.0, "tracking", edits)
 
     def _smooth(self, face: FaceAnalysis, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -164,11 +192,12 @@ class DrivingStage:
         return self._state(weight, "easing" if weight > 0 else "neutral", edits)
 
     def _state(self, weight: float, status: Status, edits: Edits) -> DriveState:
-        if self._last is None:
+        d = self._last
+        if d is None:
             aus, pose, expr = np.zeros(17, np.float32), np.zeros(3, np.float32), None
         else:
-            aus, pose, expr = self._last
+            aus, pose, expr = d.aus_delta, d.pose - self.profile.pose_zero, d.expression
         aus_e, pose_e = edits.apply(aus, pose)
         if expr is not None:
             expr = (expr * region_gains(edits)[:, None]).astype(np.float32)
-        return DriveState(aus_e, pose_e, expr, float(weight), status)
+        return DriveState(aus_e, pose_e, expr, float(weight), status, d, edits)

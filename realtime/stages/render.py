@@ -17,7 +17,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from realtime.config import BackgroundMode, Renderer, SetupError
+from realtime.config import BackgroundMode, Motion, Renderer, SetupError
 from realtime.face import FaceAnalysis
 from realtime.face.align import (
     CROP_SIZE,
@@ -28,7 +28,12 @@ from realtime.face.align import (
 )
 from realtime.face.types import POSE_SCALE_DEG
 from realtime.render.landmark_transfer import SourceGeometry, transfer
+from realtime.render.meshflow import MeshFlow, OutputLayout
 from realtime.stages.driving import DriveState
+
+MAX_SOURCE_SIDE = 2048
+"""A source photo with a longer side is scaled down to it once, on arrival (a 12000x9000 photo would cost
+gigabytes and seconds a frame, for detail no output frame shows)."""
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,13 @@ class PreparedSource:
 
 
 def prepare_source(rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE) -> PreparedSource:
+    h, w = rgb.shape[:2]
+    if max(h, w) > MAX_SOURCE_SIDE:
+        s = MAX_SOURCE_SIDE / max(h, w)
+        rgb = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        log.info(
+            "source photo %dx%d scaled down to %dx%d (MAX_SOURCE_SIDE)", w, h, rgb.shape[1], rgb.shape[0]
+        )
     face = analyzer.analyze(rgb)
     if face is None:
         raise SetupError("no face found in the source photo: use a photo with one clearly visible face")
@@ -122,13 +134,106 @@ class ChainCrop:
         self._chain.close()
 
 
+class FrameRenderer(Protocol):
+    """A renderer that draws the whole output frame itself (at the photo's own resolution)."""
+
+    name: str
+
+    def set_source(self, src: PreparedSource, layout: OutputLayout) -> None: ...
+
+    def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None: ...
+
+    def render_frame(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        """(H, W, 3) uint8 RGB output frame."""
+        ...
+
+
+class MeshFlowFrame:
+    """The mesh-flow renderer (realtime.render.meshflow) on landmarks from the driver, through LT.
+
+    relative (the default): lt = the driver's own landmark motion put on the source (landmark_transfer, exact
+    and sharp), plus LT's answer to the user's AU edits: LT(ls, AUd edited) - LT(ls, AUd), with
+    AUd = the photo's own AUs + (driver AUs - driver neutral). So "AU12 +0.5" makes the photo smile and
+    "AU45 locked at 1" shuts its eyes, whatever the driver does.
+    absolute (the paper's mode): lt = LT(ls, the driver's AUs and pose as measured, edited)."""
+
+    name = "meshflow"
+
+    def __init__(self, weights_dir: Path, backend: str, motion: Motion = "relative") -> None:
+        from engines import open_runner
+
+        self.motion = motion
+        self._flow = MeshFlow(CROP_SIZE)
+        self._lt = None
+        lt_path = weights_dir / "lt.onnx"
+        if lt_path.is_file():
+            self._lt = open_runner(lt_path, backend if backend != "auto" else "onnxruntime")  # type: ignore[arg-type]
+            self._lt.activate()
+        elif motion == "absolute":
+            raise SetupError(
+                f"--motion absolute needs the landmark transformer {lt_path}, which is not there"
+            )
+        else:
+            log.warning("no %s: AU edits cannot change the expression (only head-angle edits act)", lt_path)
+        self.name = f"meshflow ({motion})"
+        self._ls_n: np.ndarray | None = None
+
+    def set_source(self, src: PreparedSource, layout: OutputLayout) -> None:
+        self._flow.set_source(src.image, src.transform, src.ls_px, layout)
+        self._ls_n = (src.ls_px / CROP_SIZE * 2.0 - 1.0).astype(np.float32)[None]  # (1, 478, 2)
+
+    def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
+        self._flow.set_background(background, person)
+
+    def _run_lt(self, aud: np.ndarray) -> np.ndarray:
+        """(B, 20) AUd -> (B, 478, 2) lt in crop pixels."""
+        assert self._lt is not None and self._ls_n is not None
+        ls = np.repeat(self._ls_n, len(aud), axis=0)
+        lt = self._lt.infer({"ls": ls, "aud": aud.astype(np.float32)})["lt"]
+        return ((lt + 1.0) * 0.5 * CROP_SIZE).astype(np.float32)
+
+    def target_landmarks(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        """lt (478, 2) in crop pixels for this state."""
+        w, d = drive.weight, drive.driver
+        own_aus, own_pose = src.face.aus, src.face.pose.as_array()
+        if d is None:
+            return src.ls_px.astype(np.float32)
+        edits = drive.edits
+        if self.motion == "absolute":
+            aus, pose = (d.aus, d.pose) if edits is None else edits.apply(d.aus, d.pose)
+            aus, pose = w * aus + (1 - w) * own_aus, w * pose + (1 - w) * own_pose
+            return self._run_lt(np.concatenate([aus, pose / POSE_SCALE_DEG])[None])[0]
+        lt = transfer(src.geometry, d.expression * w, drive.pose_delta * w)
+        aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
+        if self._lt is not None and edits is not None:
+            edited, _ = edits.apply(aud, np.zeros(3, np.float32))
+            if np.abs(edited - aud).max() > 1e-3:
+                pose = np.broadcast_to(own_pose / POSE_SCALE_DEG, (2, 3))
+                pair = self._run_lt(np.concatenate([np.stack([edited, aud]), pose], axis=1))
+                lt = lt + w * (pair[0] - pair[1])
+        return lt
+
+    def render_frame(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        mouth = drive.driver.mouth if drive.driver is not None else None
+        return self._flow.render(self.target_landmarks(src, drive), mouth)
+
+    def close(self) -> None:
+        if self._lt is not None:
+            self._lt.deactivate()
+            self._lt = None
+
+
 def make_crop_renderer(
-    weights_dir: Path, model: str, backend: str, renderer: Renderer = "auto"
-) -> CropRenderer:
-    """facegan: the trained chain (its weights must ship); meshwarp: the training-free warp; auto: what the
-    shipped weights recommend (renderer.json, decided by facegan-evaluate), else the chain when its weights
-    ship, else the mesh warp. Every choice is said in the log."""
+    weights_dir: Path, model: str, backend: str, renderer: Renderer = "auto", motion: Motion = "relative"
+) -> CropRenderer | FrameRenderer:
+    """facegan: the trained chain (its weights must ship); meshflow: the full-resolution mesh flow with the
+    driver's mouth; meshwarp: the training-free crop warp; auto: what the shipped weights recommend
+    (renderer.json, decided by facegan-evaluate --decide), else the chain when its weights ship, else the mesh
+    warp. Every choice is said in the log."""
     choice = renderer if renderer != "auto" else recommended_renderer(weights_dir)
+    if choice == "meshflow":
+        log.info("rendering with the mesh flow, %s motion (--renderer %s)", motion, renderer)
+        return MeshFlowFrame(weights_dir, backend, motion)
     if choice == "meshwarp":
         log.info("rendering with the training-free mesh warp (--renderer %s)", renderer)
         return MeshWarpCrop()
@@ -161,7 +266,7 @@ def recommended_renderer(weights_dir: Path) -> str:
     except (OSError, ValueError, KeyError, TypeError) as e:
         log.warning("%s is unreadable (%s): preferring the trained networks", path, e)
         return "facegan"
-    if choice not in ("facegan", "meshwarp"):
+    if choice not in ("facegan", "meshwarp", "meshflow"):
         log.warning("%s names an unknown renderer %r: preferring the trained networks", path, choice)
         return "facegan"
     log.info("renderer %s, as %s recommends for these weights", choice, path.name)
@@ -188,20 +293,41 @@ def background_frame(src: PreparedSource, mode: BackgroundMode, picture: np.ndar
 
 
 class RenderStage:
-    """DriveState -> full output frame (H, W, 3) uint8 RGB of the source photo's size."""
+    """DriveState -> full output frame (H, W, 3) uint8 RGB.
 
-    def __init__(self, renderer: CropRenderer, src: PreparedSource, feather: float = 0.08) -> None:
+    The output's size is fixed for the stage's life: `size` (the user's --size), else the first source
+    photo's. A later source of another size is fitted into it (OutputLayout.fit), so every open sink keeps
+    receiving frames of the size it was opened with."""
+
+    def __init__(
+        self,
+        renderer: CropRenderer | FrameRenderer,
+        src: PreparedSource,
+        feather: float = 0.08,
+        size: tuple[int, int] | None = None,
+    ) -> None:
         self.renderer = renderer
         self._feather = feather
         self._bg_key: tuple[object, ...] | None = None
         self._base = src.image
         self._alpha: np.ndarray | None = None
+        self.size: tuple[int, int] = size or (int(src.image.shape[1]), int(src.image.shape[0]))
+        """(width, height) of every output frame."""
         self.set_source(src)
 
     def set_source(self, src: PreparedSource) -> None:
         self.src = src
-        self.renderer.set_source(src)
-        self._paste = PasteBack(src.transform, src.image.shape, src.crop.shape[0], self._feather)
+        h, w = src.image.shape[:2]
+        if (w, h) == self.size:
+            self.layout = OutputLayout.identity(src.image.shape)
+        else:
+            centre = src.face.landmarks[:, :2].mean(axis=0)
+            self.layout = OutputLayout.fit(src.image.shape, self.size, centre)
+        if _draws_frames(self.renderer):
+            self.renderer.set_source(src, self.layout)
+        else:
+            self.renderer.set_source(src)
+            self._paste = PasteBack(src.transform, src.image.shape, src.crop.shape[0], self._feather)
         self._bg_key = None  # recompute the background for the new photo
 
     def set_background(self, mode: BackgroundMode, picture: np.ndarray | None) -> None:
@@ -211,14 +337,38 @@ class RenderStage:
         self._bg_key = key
         if mode is BackgroundMode.SOURCE:
             self._base, self._alpha = self.src.image, None
+            if _draws_frames(self.renderer):
+                self.renderer.set_background(None, None)
             return
         self._base = background_frame(self.src, mode, picture)
         self._alpha = person_mask(self.src.image)[..., None]  # (H, W, 1)
+        if _draws_frames(self.renderer):
+            base_out = self._to_output(self._base)
+            self.renderer.set_background(base_out, self._alpha[..., 0])
+
+    def _to_output(self, frame: np.ndarray) -> np.ndarray:
+        if self.layout.size == (frame.shape[1], frame.shape[0]) and np.allclose(
+            self.layout.transform, np.eye(2, 3)
+        ):
+            return frame
+        return cv2.warpAffine(
+            frame,
+            self.layout.transform,
+            self.layout.size,
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
 
     def __call__(self, drive: DriveState) -> np.ndarray:
+        if _draws_frames(self.renderer):
+            return self.renderer.render_frame(self.src, drive)
         crop = self.renderer.render(self.src, drive)
         frame = self._paste(self.src.image, crop)
-        if self._alpha is None:
-            return frame
-        out = frame * self._alpha + self._base * (1.0 - self._alpha)
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        if self._alpha is not None:
+            out = frame * self._alpha + self._base * (1.0 - self._alpha)
+            frame = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        return self._to_output(frame)
+
+
+def _draws_frames(renderer: object) -> bool:
+    return hasattr(renderer, "render_frame")

@@ -1,0 +1,328 @@
+"""Full-resolution mesh flow: the photo itself warped along the face mesh, with the driver's inner mouth.
+
+The mesh warp (`realtime.render.meshwarp`) gives the piecewise-affine backward map of the 478-point mesh from
+lt to ls, extended past the face by a ring and fixed border points, at the aligned crop's 256 resolution. This
+module applies that map to the *photo*, not to the crop, so nothing is upscaled:
+
+1. The crop's map is turned into a displacement (map - identity), zero on the crop border by construction, and
+   carried into photo pixels by the crop transform's linear part (crop -> photo).
+2. For every output pixel of the face's box, the displacement is read at the pixel's crop position (one
+   `cv2.remap` of a 2-channel map) and added to the pixel's photo position; the photo is then read there (one
+   more `cv2.remap`). Output pixel -> photo is an affine `OutputLayout` (the user's `--size`), folded into the
+   same maps, so scaling, warping and paste-back are one resampling of the photo. Outside the box the output is
+   a static frame computed once per source: no seam, since the displacement is 0 at the crop's edge.
+3. Where the mouth opens wider than the photo's own (a closed-mouth photo has no teeth to warp), the driver's
+   own inner mouth (`MouthPatch`: teeth, tongue, cavity, cut from the driving frame) is warped onto the
+   output's inner-lip polygon over the mesh's mouth fan, colour-matched by the skin around both mouths, and
+   feathered in. Without a usable driver mouth (the AU26 slider opens a mouth the driver keeps closed) the
+   opening is shaded as a cavity instead.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer, _affines, _polygon_area, build_topology
+
+_SHIFT = 4  # fillConvexPoly sub-pixel bits
+SKIN_POINTS: tuple[int, ...] = (50, 101, 205, 280, 330, 425, 199, 200, 421, 201, 18, 83, 313)
+"""Mesh points on cheeks and chin around the mouth: their colour is the skin the mouth is matched to."""
+COLOUR_GAIN = (0.6, 1.6)
+"""Bounds of the per-channel colour gain driver skin -> source skin (a wrong skin sample cannot paint blue teeth)."""
+MOUTH_PATCH_MARGIN = 0.35
+"""Margin of the driver's mouth patch around its inner lips, as a share of the mouth's width."""
+CAVITY_SHADE = 0.85
+"""How far an opening with no driver mouth to show is darkened towards MOUTH_TINT."""
+
+
+@dataclass(frozen=True)
+class MouthPatch:
+    """The driver's inner mouth, cut from its frame once per driving frame (small: about the mouth's size)."""
+
+    image: np.ndarray
+    """(h, w, 3) uint8 RGB around the inner lips."""
+    loop: np.ndarray
+    """(K, 2) float32: the mesh's inner-lip loop in patch pixels (MeshTopology's mouth hole, in order)."""
+    opening: float
+    """Inner-mouth area over face-oval area: 0 closed, about 0.05 wide open."""
+    skin: np.ndarray
+    """(3,) float32 mean RGB of the driver's skin around the mouth."""
+
+
+@functools.lru_cache(maxsize=1)
+def mesh_loops() -> tuple[np.ndarray, np.ndarray]:
+    """(inner-lip loop, face oval) of the mesh topology, in order (built once per process)."""
+    topo = build_topology()
+    mouths = [h for h, c in zip(topo.holes, topo.hole_centres, strict=True) if c < 0]
+    return mouths[0], topo.oval
+
+
+def skin_colour(rgb: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
+    """(3,) float32 mean RGB at SKIN_POINTS (a 5x5 window each, clipped to the image)."""
+    h, w = rgb.shape[:2]
+    pts = np.round(np.asarray(landmarks_px)[list(SKIN_POINTS), :2]).astype(int)
+    samples = []
+    for x, y in pts:
+        x0, x1, y0, y1 = max(x - 2, 0), min(x + 3, w), max(y - 2, 0), min(y + 3, h)
+        if x1 > x0 and y1 > y0:
+            samples.append(rgb[y0:y1, x0:x1].reshape(-1, 3).mean(0))
+    return np.mean(samples, 0).astype(np.float32) if samples else np.full(3, 128.0, np.float32)
+
+
+def mouth_opening(landmarks: np.ndarray, mouth_loop: np.ndarray, oval: np.ndarray) -> float:
+    """Inner-mouth area over the face oval's (scale-free)."""
+    pts = np.asarray(landmarks)[:, :2]
+    return abs(_polygon_area(pts[mouth_loop])) / max(abs(_polygon_area(pts[oval])), 1e-6)
+
+
+def cut_mouth(
+    rgb: np.ndarray, landmarks_px: np.ndarray, mouth_loop: np.ndarray, oval: np.ndarray
+) -> MouthPatch | None:
+    """The driver's inner mouth from a frame and its landmarks (image pixels); None where it is off the frame."""
+    pts = np.asarray(landmarks_px, np.float32)[:, :2]
+    loop = pts[mouth_loop]
+    lo, hi = loop.min(0), loop.max(0)
+    margin = MOUTH_PATCH_MARGIN * float(hi[0] - lo[0]) + 2.0
+    h, w = rgb.shape[:2]
+    x0, y0 = (max(int(v), 0) for v in np.floor(lo - margin))
+    x1, y1 = min(int(np.ceil(hi[0] + margin)), w), min(int(np.ceil(hi[1] + margin)), h)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    return MouthPatch(
+        np.ascontiguousarray(rgb[y0:y1, x0:x1]),
+        (loop - (x0, y0)).astype(np.float32),
+        mouth_opening(pts, mouth_loop, oval),
+        skin_colour(rgb, pts),
+    )
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """Where the photo lands in the output frame: photo pixels -> output pixels, and the frame's size."""
+
+    transform: np.ndarray
+    """(2, 3) float64 affine, photo -> output."""
+    size: tuple[int, int]
+    """(width, height) of the output frame."""
+
+    @staticmethod
+    def identity(shape: tuple[int, ...]) -> OutputLayout:
+        return OutputLayout(np.eye(2, 3), (int(shape[1]), int(shape[0])))
+
+    @staticmethod
+    def fit(shape: tuple[int, ...], size: tuple[int, int], face_centre: np.ndarray) -> OutputLayout:
+        """Cover a (width, height) frame with the photo (no bars), the face as near the middle as the photo
+        allows: what a video call shows."""
+        h, w = shape[:2]
+        ow, oh = size
+        s = max(ow / w, oh / h)
+        t = np.array([ow / 2.0, oh / 2.0]) - s * np.asarray(face_centre, np.float64)[:2]
+        t = np.clip(t, [ow - s * w, oh - s * h], [0.0, 0.0])
+        return OutputLayout(np.array([[s, 0.0, t[0]], [0.0, s, t[1]]]), (int(ow), int(oh)))
+
+    @property
+    def scale(self) -> float:
+        return float(np.hypot(self.transform[0, 0], self.transform[1, 0]))
+
+
+def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(2, 3) affine a o b (b first)."""
+    return np.hstack([a[:, :2] @ b[:, :2], (a[:, :2] @ b[:, 2] + a[:, 2])[:, None]])
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What depends on the source photo and the output layout only (built once per source)."""
+
+    photo: np.ndarray  # (h, w, 3) uint8, pre-scaled to about the output's scale
+    ls: np.ndarray  # (478, 2) float32 crop pixels
+    crop_to_out: np.ndarray  # (2, 3)
+    crop_lin: np.ndarray  # (2, 2): a crop displacement in photo pixels (of `photo`)
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the face's box in the output
+    photo_x: np.ndarray  # (bh, bw) float32: photo position of each box pixel
+    photo_y: np.ndarray
+    crop_xy: np.ndarray  # (bh, bw, 2) float32: crop position of each box pixel
+    photo_to_out: np.ndarray  # (2, 3)
+    photo_out: np.ndarray  # (H, W, 3) uint8: the photo in the output, unmoved
+    skin: np.ndarray  # (3,) float32 source skin colour
+    opening: float  # the photo's own mouth opening
+
+
+class MeshFlow:
+    """`set_source(photo, M, ls_px, layout)` once, then `render(lt_px, mouth) -> (H, W, 3) uint8` per frame.
+
+    ls and lt are in the aligned crop's pixels (M: photo -> crop, as `realtime.face.align`). Not thread-safe."""
+
+    def __init__(self, crop_size: int = 256) -> None:
+        self._warp = MeshWarpRenderer(crop_size)
+        self.crop_size = crop_size
+        self.mouth_loop, self._oval = mesh_loops()
+        n = len(self.mouth_loop)
+        self._fan = np.array([(i, (i + 1) % n, n) for i in range(n)], np.int32)  # loop points + centre
+        g = np.mgrid[0:crop_size, 0:crop_size].astype(np.float32)
+        self._grid = np.dstack([g[1], g[0]])  # (S, S, 2) x, y
+        self._src: _Source | None = None
+        self._alpha: np.ndarray | None = None  # (bh, bw) person mask in the box, or None
+        self._base: np.ndarray | None = None  # (bh, bw, 3) background in the box
+        self._static: np.ndarray | None = None  # (H, W, 3) uint8: the output where nothing moves
+
+    # -- per source -------------------------------------------------------------------------------------
+
+    def set_source(
+        self, photo: np.ndarray, crop_transform: np.ndarray, ls_px: np.ndarray, layout: OutputLayout
+    ) -> None:
+        m = np.asarray(crop_transform, np.float64)
+        # Read the photo near 1:1: a smaller output gets a photo shrunk once (INTER_AREA: no aliasing).
+        s = min(layout.scale, 1.0)
+        if s < 0.95:
+            photo = cv2.resize(photo, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        pre = np.array([[s, 0.0, 0.0], [0.0, s, 0.0]])  # original photo -> `photo`
+        photo_to_out = _compose(layout.transform, np.linalg.inv(np.vstack([pre, [0, 0, 1]]))[:2])
+        crop_to_photo = _compose(pre, cv2.invertAffineTransform(m))
+        crop_to_out = _compose(photo_to_out, crop_to_photo)
+        out_to_photo = cv2.invertAffineTransform(photo_to_out)
+        photo_to_crop = cv2.invertAffineTransform(crop_to_photo)
+        ow, oh = layout.size
+        c = self.crop_size
+        corners = (
+            np.array([[0, 0], [c, 0], [0, c], [c, c]], np.float64) @ crop_to_out[:, :2].T + crop_to_out[:, 2]
+        )
+        x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [ow, oh])
+        x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        px = out_to_photo[0, 0] * xs + out_to_photo[0, 1] * ys + out_to_photo[0, 2]
+        py = out_to_photo[1, 0] * xs + out_to_photo[1, 1] * ys + out_to_photo[1, 2]
+        cx = photo_to_crop[0, 0] * px + photo_to_crop[0, 1] * py + photo_to_crop[0, 2]
+        cy = photo_to_crop[1, 0] * px + photo_to_crop[1, 1] * py + photo_to_crop[1, 2]
+        static = cv2.warpAffine(
+            photo, photo_to_out, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        ls = np.ascontiguousarray(ls_px[:, :2], np.float32)
+        ls_photo = ls @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
+        self._src = _Source(
+            photo=np.ascontiguousarray(photo),
+            ls=ls,
+            crop_to_out=crop_to_out,
+            crop_lin=crop_to_photo[:, :2].astype(np.float32),
+            box=(int(x0), int(y0), int(x1), int(y1)),
+            photo_x=px.astype(np.float32),
+            photo_y=py.astype(np.float32),
+            crop_xy=np.dstack([cx, cy]).astype(np.float32),
+            photo_to_out=photo_to_out,
+            photo_out=static,
+            skin=skin_colour(photo, ls_photo),
+            opening=mouth_opening(ls, self.mouth_loop, self._oval),
+        )
+        self._static = static
+        self._alpha = self._base = None
+
+    def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
+        """A background frame (H, W, 3) uint8 in output pixels and the photo's person mask (h, w) float32 in
+        the original photo's pixels; None, None: the photo's own background. Call after set_source."""
+        src = self._require()
+        if background is None or person is None:
+            self._static, self._alpha, self._base = src.photo_out, None, None
+            return
+        ph, pw = src.photo.shape[:2]
+        person = cv2.resize(person.astype(np.float32), (pw, ph), interpolation=cv2.INTER_AREA)
+        ow, oh = src.photo_out.shape[1], src.photo_out.shape[0]
+        a_out = cv2.warpAffine(person, src.photo_to_out, (ow, oh), flags=cv2.INTER_LINEAR)[..., None]
+        self._static = np.clip(src.photo_out * a_out + background * (1.0 - a_out) + 0.5, 0, 255).astype(
+            np.uint8
+        )
+        x0, y0, x1, y1 = src.box
+        self._base = background[y0:y1, x0:x1].astype(np.float32)
+        self._alpha = person
+
+    def _require(self) -> _Source:
+        if self._src is None:
+            raise RuntimeError("MeshFlow.render before set_source")
+        return self._src
+
+    # -- per frame --------------------------------------------------------------------------------------
+
+    def render(self, lt_px: np.ndarray, mouth: MouthPatch | None = None) -> np.ndarray:
+        """The output frame with the face moved to lt (crop pixels) and, where needed, the driver's mouth."""
+        src = self._require()
+        lt = np.ascontiguousarray(lt_px[:, :2], np.float32)
+        map_x, map_y = self._warp.backward_map(src.ls, lt)  # (S, S) crop -> crop
+        disp = np.dstack([map_x, map_y]) - self._grid  # (S, S, 2) crop pixels, 0 on the crop's border
+        disp = disp @ src.crop_lin.T  # (S, S, 2) photo pixels
+        d = cv2.remap(
+            disp, src.crop_xy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
+        sx = src.photo_x + d[..., 0]
+        sy = src.photo_y + d[..., 1]
+        roi = cv2.remap(src.photo, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if self._alpha is not None and self._base is not None:
+            a = cv2.remap(self._alpha, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+            roi = np.clip(roi * a + self._base * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+        x0, y0, x1, y1 = src.box
+        self._paint_mouth(roi, lt, mouth, (x0, y0))
+        out = src.photo_out.copy() if self._static is None else self._static.copy()
+        out[y0:y1, x0:x1] = roi
+        return out
+
+    def _paint_mouth(
+        self, roi: np.ndarray, lt: np.ndarray, mouth: MouthPatch | None, origin: tuple[int, int]
+    ) -> None:
+        """In place: the driver's inner mouth (or a cavity shade) where the opening outgrows the photo's own."""
+        src = self._require()
+        opening = mouth_opening(lt, self.mouth_loop, self._oval)
+        need = (opening - src.opening) / max(opening, 1e-6)  # share of the opening the photo cannot fill
+        if opening < 1e-3 or need <= 0.05:
+            return
+        loop = (
+            lt[self.mouth_loop] @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - origin
+        )  # (K, 2) roi px
+        h, w = roi.shape[:2]
+        bx0, by0 = np.maximum(np.floor(loop.min(0)).astype(int) - 2, 0)
+        bx1, by1 = np.minimum(np.ceil(loop.max(0)).astype(int) + 3, [w, h])
+        if bx1 - bx0 < 2 or by1 - by0 < 2:
+            return
+        loop_b = (loop - (bx0, by0)).astype(np.float32)
+        mask = np.zeros((by1 - by0, bx1 - bx0), np.float32)
+        cv2.fillPoly(mask, [np.round(loop_b * (1 << _SHIFT)).astype(np.int32)], 1.0, cv2.LINE_AA, _SHIFT)
+        mask = cv2.GaussianBlur(mask, (3, 3), 0.7)[..., None]
+        area = roi[by0:by1, bx0:bx1].astype(np.float32)
+        if mouth is not None and mouth.opening >= 0.5 * opening:
+            inner = self._warp_mouth(mouth, loop_b, mask.shape[:2])
+            # Half the skin's colour shift (the square root of its gain): teeth are not skin, and a full skin
+            # match turned them blue-white on a pale photo driven by a darker face.
+            gain = np.clip(np.sqrt(src.skin / np.maximum(mouth.skin, 1.0)), *COLOUR_GAIN)
+            inner = inner * gain
+            alpha = mask * min(1.0, need)
+        else:
+            inner = area * MOUTH_TINT
+            alpha = mask * CAVITY_SHADE * min(1.0, need)
+        roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + inner * alpha + 0.5, 0, 255).astype(np.uint8)
+
+    def _warp_mouth(self, mouth: MouthPatch, loop_b: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """(h, w, 3) float32: the driver's patch, warped from its inner-lip fan onto the output's."""
+        dst = np.vstack([loop_b, loop_b.mean(0)])  # (K + 1, 2) fan centre last
+        src = np.vstack([mouth.loop, mouth.loop.mean(0)])
+        tris = self._fan
+        affine = _affines(dst[tris], src[tris]).reshape(-1, 6).astype(np.float32)  # (T, 6) dst -> src
+        ids = np.full(shape, len(tris), np.int32)
+        fixed = np.round(dst * (1 << _SHIFT)).astype(np.int32)
+        for t, tri in enumerate(tris):
+            cv2.fillConvexPoly(ids, fixed[tri], t, lineType=cv2.LINE_8, shift=_SHIFT)
+        # Pixels of the box outside the fan (the feathered rim) take the nearest fan triangle's map: the centre's.
+        table = np.vstack([affine, affine[:1] * 0 + _translation(dst[-1], src[-1])])
+        coef = np.take(table, ids.ravel(), axis=0)  # (h*w, 6)
+        ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+        xs, ys = xs.ravel(), ys.ravel()
+        mx = (coef[:, 0] * xs + coef[:, 1] * ys + coef[:, 2]).reshape(shape)
+        my = (coef[:, 3] * xs + coef[:, 4] * ys + coef[:, 5]).reshape(shape)
+        return cv2.remap(mouth.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(
+            np.float32
+        )
+
+
+def _translation(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    return np.array([[1, 0, src[0] - dst[0], 0, 1, src[1] - dst[1]]], np.float32)

@@ -1,0 +1,127 @@
+"""MeshFlow: the photo warped at its own resolution (identity, a known shift, the output layout), the driver's
+inner mouth where the opening outgrows the photo's, and the render stage's fixed output size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.face.align import alignment_transform, apply_transform
+from realtime.render.meshflow import MeshFlow, MouthPatch, OutputLayout, cut_mouth, mesh_loops
+
+MEAN_FACE = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
+
+
+@pytest.fixture(scope="module")
+def photo_face() -> tuple[np.ndarray, np.ndarray]:
+    """A 600x480 smooth photo and a face (478, 3) in its pixels, about 220 px wide (larger than the crop)."""
+    if not MEAN_FACE.is_file():
+        pytest.skip(f"mean face not found at {MEAN_FACE}")
+    mean = np.load(MEAN_FACE)  # (478, 3), about [-1, 1]
+    face = np.column_stack([240.0 + 110.0 * mean[:, 0], 300.0 + 110.0 * mean[:, 1], 110.0 * mean[:, 2]])
+    rng = np.random.default_rng(0)
+    small = rng.uniform(0, 255, (10, 8, 3)).astype(np.float32)
+    photo = cv2.resize(small, (480, 600), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+    return photo, face.astype(np.float32)
+
+
+def _flow(photo: np.ndarray, face: np.ndarray, layout: OutputLayout | None = None) -> tuple[MeshFlow, np.ndarray]:
+    m = alignment_transform(face)
+    ls = apply_transform(m, face)[:, :2]
+    flow = MeshFlow()
+    flow.set_source(photo, m, ls, layout or OutputLayout.identity(photo.shape))
+    return flow, ls
+
+
+def test_identity_returns_the_photo_at_its_own_resolution(photo_face) -> None:
+    photo, face = photo_face
+    flow, ls = _flow(photo, face)
+    out = flow.render(ls.copy())
+    assert out.shape == photo.shape
+    assert np.abs(out.astype(int) - photo.astype(int)).max() <= 1
+
+
+def test_a_landmark_shift_moves_the_photo_by_the_same_shift_in_photo_pixels(photo_face) -> None:
+    photo, face = photo_face
+    flow, ls = _flow(photo, face)
+    m = alignment_transform(face)
+    scale = float(np.hypot(m[0, 0], m[1, 0]))  # photo -> crop
+    out = flow.render(ls + np.array([4.0, 0.0], np.float32))  # 4 crop px right
+    shift = 4.0 / scale  # in photo pixels
+    expected = cv2.warpAffine(photo, np.array([[1, 0, shift], [0, 1, 0]], np.float64), (480, 600))
+    cx, cy = np.round(face[:, :2].mean(0)).astype(int)
+    inner = (slice(cy - 40, cy + 40), slice(cx - 40, cx + 40))  # well inside the face
+    err = np.abs(out[inner].astype(float) - expected[inner].astype(float)).mean()
+    still = np.abs(photo[inner].astype(float) - expected[inner].astype(float)).mean()
+    assert err < 1.0 and still > 3 * err
+    # Far from the face nothing moves: the displacement is zero on the crop's edge.
+    assert np.array_equal(out[:20, :20], photo[:20, :20])
+
+
+def test_fit_layout_covers_the_requested_frame(photo_face) -> None:
+    photo, face = photo_face
+    layout = OutputLayout.fit(photo.shape, (1280, 720), face[:, :2].mean(0))
+    assert layout.size == (1280, 720)
+    corners = np.array([[0, 0], [480, 600]], np.float64) @ layout.transform[:, :2].T + layout.transform[:, 2]
+    assert corners[0, 0] <= 0 and corners[0, 1] <= 0 and corners[1, 0] >= 1280 and corners[1, 1] >= 720
+    flow, ls = _flow(photo, face, layout)
+    assert flow.render(ls).shape == (720, 1280, 3)
+
+
+def _open_mouth(ls: np.ndarray, amount: float) -> np.ndarray:
+    loop, _ = mesh_loops()
+    lt = ls.copy()
+    centre_y = ls[loop, 1].mean()
+    lower = loop[ls[loop, 1] > centre_y]
+    lt[lower, 1] += amount
+    return lt
+
+
+def test_an_opening_mouth_shows_the_driver_mouth_or_a_cavity(photo_face) -> None:
+    photo, face = photo_face
+    flow, ls = _flow(photo, face)
+    lt = _open_mouth(ls, 14.0)
+    loop, oval = mesh_loops()
+    # A driver whose mouth interior is pure green, opened as wide.
+    green = np.zeros((256, 256, 3), np.uint8)
+    green[:] = (200, 150, 130)
+    lt3 = np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32)
+    cv2.fillPoly(green, [np.round(lt[loop]).astype(np.int32)], (0, 255, 0))
+    patch = cut_mouth(green, lt3, loop, oval)
+    assert isinstance(patch, MouthPatch) and patch.opening > 0.01
+    inv = cv2.invertAffineTransform(alignment_transform(face))
+    mouth_photo = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)  # photo px
+    x, y = mouth_photo
+    with_driver = flow.render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+    cavity = flow.render(lt, None)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+    plain = flow.render(ls)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+    assert with_driver[1] > with_driver[0] + 60 and with_driver[1] > with_driver[2] + 60  # the driver's green
+    assert cavity.sum() < 0.6 * plain.sum()  # shaded dark
+
+
+def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(photo_face) -> None:
+    from realtime.face.types import FaceAnalysis, HeadPose
+    from realtime.stages.driving import DrivingStage
+    from realtime.stages.render import MeshFlowFrame, RenderStage, prepare_source
+
+    photo, face = photo_face
+
+    class Fixed:
+        def __init__(self, f: np.ndarray) -> None:
+            self.f = f
+
+        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
+            return FaceAnalysis(self.f, np.zeros(17, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
+
+    weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
+    stage = RenderStage(MeshFlowFrame(weights, "onnxruntime"), prepare_source(photo, Fixed(face)), size=(640, 360))
+    from realtime.stages.controls import Edits
+
+    drive = DrivingStage()(Fixed(face).analyze(photo), 0.0, Edits(), photo)
+    assert stage(drive).shape == (360, 640, 3)
+    big = cv2.resize(photo, (960, 1200))
+    stage.set_source(prepare_source(big, Fixed(face * np.array([2.0, 2.0, 2.0], np.float32))))
+    assert stage(drive).shape == (360, 640, 3)
