@@ -28,7 +28,9 @@ def photo_face() -> tuple[np.ndarray, np.ndarray]:
     return photo, face.astype(np.float32)
 
 
-def _flow(photo: np.ndarray, face: np.ndarray, layout: OutputLayout | None = None) -> tuple[MeshFlow, np.ndarray]:
+def _flow(
+    photo: np.ndarray, face: np.ndarray, layout: OutputLayout | None = None
+) -> tuple[MeshFlow, np.ndarray]:
     m = alignment_transform(face)
     ls = apply_transform(m, face)[:, :2]
     flow = MeshFlow()
@@ -117,7 +119,9 @@ def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(pho
             return FaceAnalysis(self.f, np.zeros(17, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
 
     weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
-    stage = RenderStage(MeshFlowFrame(weights, "onnxruntime"), prepare_source(photo, Fixed(face)), size=(640, 360))
+    stage = RenderStage(
+        MeshFlowFrame(weights, "onnxruntime"), prepare_source(photo, Fixed(face)), size=(640, 360)
+    )
     from realtime.stages.controls import Edits
 
     drive = DrivingStage()(Fixed(face).analyze(photo), 0.0, Edits(), photo)
