@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
+import typing
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from engines.bench import machine_name
-from realtime.config import DrivingConfig, PipelineConfig
+from realtime.config import DrivingConfig, PipelineConfig, Renderer, parse_size
 from realtime.pipeline import build_pipeline
 from realtime.stages.stats import Stats
 
@@ -48,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--renderer",
         action="append",
-        choices=["auto", "facegan", "meshwarp"],
+        choices=list(typing.get_args(Renderer)),
         help="repeat to compare; default auto",
     )
+    p.add_argument("--size", type=parse_size, metavar="WxH", help="output frame size; default the photo's")
     p.add_argument("--max-frames", type=int, default=300)
     p.add_argument("--pace-fps", type=float, default=30.0)
     a = p.parse_args(argv)
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     base = PipelineConfig(
-        source=a.source, sinks=(), model=a.model, max_frames=a.max_frames, stats_interval_s=0
+        source=a.source, sinks=(), model=a.model, max_frames=a.max_frames, stats_interval_s=0, size=a.size
     )
     runs = [(b, r) for r in a.renderer or ["auto"] for b in a.backend or ["auto"]]
     for backend, renderer in runs:

@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--motion", default="relative", choices=["relative", "absolute"], help=_doc(PipelineConfig, "motion")
     )
-    p.add_argument("--size", type=_parse_size, metavar="WxH", help=_doc(PipelineConfig, "size"))
+    p.add_argument("--size", type=parse_size, metavar="WxH", help=_doc(PipelineConfig, "size"))
     p.add_argument("--calibration", type=Path, metavar="PROFILE", help=_doc(PipelineConfig, "calibration"))
     p.add_argument("--background", default="source", help="source | blur | IMAGE (a picture file)")
     p.add_argument("--max-frames", type=int, metavar="N", help=_doc(PipelineConfig, "max_frames"))
@@ -190,7 +190,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> PipelineConfig:
     )
 
 
-def _parse_size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
     """'1280x720' -> (1280, 720); argparse turns the ValueError into a usage error (exit 2)."""
     try:
         w, h = (int(v) for v in text.lower().split("x"))
