@@ -334,7 +334,9 @@ def evaluate_live(
     (out / "live_rows.json").write_text(json.dumps(rows, indent=1))
     (out / "live.json").write_text(json.dumps(summary, indent=2, default=str))
     if strips:
-        cv2.imwrite(str(out / "live_grid.png"), cv2.cvtColor(np.vstack(strips), cv2.COLOR_RGB2BGR))
+        width = max(st.shape[1] for st in strips)
+        grid = np.vstack([np.pad(st, ((0, 0), (0, width - st.shape[1]), (0, 0))) for st in strips])
+        cv2.imwrite(str(out / "live_grid.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     (out / "live.md").write_text(_markdown(summary))
     return summary
 
@@ -389,7 +391,30 @@ def main(argv: list[str] | None = None) -> int:
         a.data, a.raw.resolve(), a.out, a.pairs, a.frames, a.seed, tuple(a.renderer or LIVE_RENDERERS)
     )
     print((a.out / "live.md").read_text())
+    if a.decide:
+        write_decision(summary)
     return 0 if summary["live"] else 1
+
+
+def write_decision(summary: dict[str, Any], path: Path | None = None) -> Path:
+    """renderer.json from the live protocol's decision (never by hand); refuses when nothing won."""
+    from realtime.weights import weights_dir
+
+    d = summary["decision"]
+    if d["renderer"] is None:
+        raise SystemExit("no renderer met the decision rule; renderer.json left as it is")
+    path = path or weights_dir() / "renderer.json"
+    doc = {
+        "format": "facegan-renderer-choice",
+        "version": 1,
+        "default": d["renderer"],
+        "why": f"live protocol (training.evaluation.live --decide): {d['rule']}",
+        "scores": d["scores"],
+        "live": summary["live"],
+        "pairs": len(summary["pairs"]),
+    }
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
 
 
 if __name__ == "__main__":
