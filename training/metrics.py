@@ -49,6 +49,45 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((to_float(a) - to_float(b)) ** 2))
 
 
+REGIONS = ("mouth", "eyes", "face", "background")
+"""The regions of the region errors (issue 10): inner mouth, both eyes, the face oval, outside the face."""
+
+
+def region_masks(landmarks_px: np.ndarray, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """(H, W) bool masks of REGIONS drawn from the mesh polygons of (478, 2) landmarks in pixels: the inner
+    lips' loop, the two eye loops, the face oval's hull; background is outside the oval's hull grown by 10 %."""
+    import cv2
+
+    from realtime.face import topology as topo
+    from realtime.render.meshflow import mesh_loops
+
+    pts = np.asarray(landmarks_px, np.float32)[:, :2]
+    mouth_loop, oval = mesh_loops()
+
+    def fill(poly: np.ndarray, convex: bool = False) -> np.ndarray:
+        m = np.zeros(shape[:2], np.uint8)
+        p = np.round(cv2.convexHull(poly) if convex else poly).astype(np.int32)
+        cv2.fillPoly(m, [p.reshape(-1, 2)], 1)
+        return m.astype(bool)
+
+    eyes = fill(cv2.convexHull(pts[list(topo.LEFT_EYE)]).reshape(-1, 2)) | fill(
+        cv2.convexHull(pts[list(topo.RIGHT_EYE)]).reshape(-1, 2)
+    )
+    face = fill(pts[oval], convex=True)
+    c = pts[oval].mean(0)
+    grown = fill(c + 1.1 * (pts[oval] - c), convex=True)
+    return {"mouth": fill(pts[mouth_loop]), "eyes": eyes, "face": face, "background": ~grown}
+
+
+def masked_mse(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float | None:
+    """MSE in [0, 1] units over the pixels of a mask (None where the mask is empty)."""
+    _check_pair(a, b)
+    if not mask.any():
+        return None
+    d = to_float(a)[mask] - to_float(b)[mask]
+    return float(np.mean(d * d))
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB for pixels in [0, 1]; inf for identical images."""
     err = mse(a, b)

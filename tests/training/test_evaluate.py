@@ -62,7 +62,15 @@ def test_quick_run_writes_every_output_and_skips_missing_weights(synth: Path, tm
     for name in ("facegan", "facegan_no_lt"):
         assert m[name]["status"] == "skipped" and "not found" in m[name]["reason"]
     mw = m["mesh_warp"]
-    assert mw["status"] == "ok" and set(mw["self"]) == {"mse", "psnr", "ssim"}
+    assert mw["status"] == "ok" and set(mw["self"]) == {
+        "mse",
+        "psnr",
+        "ssim",
+        "mouth_mse",
+        "eyes_mse",
+        "face_mse",
+        "background_mse",
+    }
     assert set(mw["cross"]) == {"csim", "psim", "ed", "lsim"}
     assert 0.0 <= mw["self"]["mse"] < 0.2 and mw["n"]["mse"] == m["counts"]["self_pairs"] > 0
     assert m["counts"]["cross_pairs"] > 0

@@ -49,6 +49,7 @@ def test_decision_takes_the_best_follower_among_renderers_that_keep_identity() -
             "renderer": "a",
             "csim_source": 0.95,
             "face_found": 1.0,
+            "sharpness": 1.0,
             "pose_r": 0.9,
             "au_r": {"AU12": 0.8, "AU26": 0.8, "AU45": 0.8},
         },
@@ -56,6 +57,7 @@ def test_decision_takes_the_best_follower_among_renderers_that_keep_identity() -
             "renderer": "b",
             "csim_source": 0.80,
             "face_found": 1.0,
+            "sharpness": 1.0,
             "pose_r": 1.0,
             "au_r": {"AU12": 1.0, "AU26": 1.0, "AU45": 1.0},
         },
@@ -63,6 +65,7 @@ def test_decision_takes_the_best_follower_among_renderers_that_keep_identity() -
             "renderer": "c",
             "csim_source": 0.97,
             "face_found": 1.0,
+            "sharpness": 1.0,
             "pose_r": 0.5,
             "au_r": {"AU12": 0.1, "AU26": 0.2, "AU45": 0.3},
         },
@@ -70,3 +73,29 @@ def test_decision_takes_the_best_follower_among_renderers_that_keep_identity() -
     d = decide(summarise_live(rows))
     assert d["renderer"] == "a"  # b follows best but loses identity
     assert set(d["scores"]) == {"a", "c"}
+    blurry = [r | {"sharpness": 0.5} if r["renderer"] == "a" else r for r in rows]
+    assert decide(summarise_live(blurry))["renderer"] == "c"  # a blurry face does not win
+
+
+def test_a_black_mouth_raises_the_mouth_error_and_barely_the_face_error() -> None:
+    from pathlib import Path
+
+    import pytest
+
+    from training.metrics import masked_mse, region_masks
+
+    mean_face = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
+    if not mean_face.is_file():
+        pytest.skip(f"mean face not found at {mean_face}")
+    lm = 128.0 + 70.0 * np.load(mean_face)[:, :2]
+    lm[[14, 87, 178, 88, 95, 317, 402, 318, 324, 15, 16], 1] += 8.0  # open the lower inner lip a little
+    rng = np.random.default_rng(2)
+    frame = cv2.resize(rng.integers(60, 200, (16, 16, 3), dtype=np.uint8), (256, 256))
+    masks = region_masks(lm, frame.shape)
+    assert masks["mouth"].sum() > 20 and masks["eyes"].sum() > 20
+    assert not (masks["face"] & masks["background"]).any()
+    black = frame.copy()
+    black[masks["mouth"]] = 0
+    mouth, face = masked_mse(black, frame, masks["mouth"]), masked_mse(black, frame, masks["face"])
+    assert mouth > 0.1 and face < 0.1 * mouth
+    assert masked_mse(black, frame, masks["eyes"]) == 0.0

@@ -275,12 +275,16 @@ def summarise_live(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def decide(live: dict[str, Any]) -> dict[str, Any]:
-    """The winner: among renderers keeping identity (csim_source >= 0.9) and a face in >= 95 % of frames,
-    the highest mean of pose_r and the AU12/AU26/AU45 r."""
-    rule = "max mean(pose_r, au_r[AU12, AU26, AU45]) subject to csim_source >= 0.9 and face_found >= 0.95"
+    """The winner: among renderers that keep identity (csim_source >= 0.9), a face in >= 95 % of frames and
+    the photo's sharpness (>= 0.9 of it: issue 11's goal), the highest mean of pose_r and the AU12/26/45 r."""
+    rule = (
+        "max mean(pose_r, au_r[AU12, AU26, AU45]) subject to csim_source >= 0.9, face_found >= 0.95 "
+        "and sharpness >= 0.9"
+    )
     scores = {}
     for name, s in live.items():
-        if (s.get("csim_source") or 0) < 0.9 or (s.get("face_found") or 0) < 0.95:
+        kept = (s.get("csim_source") or 0) >= 0.9 and (s.get("face_found") or 0) >= 0.95
+        if not kept or (s.get("sharpness") or 0) < 0.9:
             continue
         parts = [s.get("pose_r") or 0.0] + [s["au_r"].get(a.value, 0.0) for a in FOLLOW_AUS]
         scores[name] = float(np.mean(parts))

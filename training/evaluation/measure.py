@@ -86,9 +86,17 @@ class Evaluator:
     def run_self(self, pairs: Iterable[Pair]) -> None:
         for i, p in enumerate(pairs):
             src, drv = self.store.face(p.source), self.store.face(p.driving)
+            regions = M.region_masks(drv.landmarks, drv.rgb.shape)  # of the true driving frame
             for name, img in self._outputs("self", src, drv).items():
+                errors = {f"{r}_mse": M.masked_mse(img, drv.rgb, regions[r]) for r in M.REGIONS}
                 self._row(
-                    i, p, name, mse=M.mse(img, drv.rgb), psnr=M.psnr(img, drv.rgb), ssim=M.ssim(img, drv.rgb)
+                    i,
+                    p,
+                    name,
+                    mse=M.mse(img, drv.rgb),
+                    psnr=M.psnr(img, drv.rgb),
+                    ssim=M.ssim(img, drv.rgb),
+                    **errors,
                 )
 
     def run_cross(self, pairs: Iterable[Pair]) -> None:
@@ -157,6 +165,7 @@ def summarise(rows: list[dict[str, Any]], methods: list[str]) -> dict[str, Any]:
             ("mse", ("self",)),
             ("psnr", ("self",)),
             ("ssim", ("self",)),
+            *((f"{r}_mse", ("self",)) for r in M.REGIONS),
             ("csim", ("cross",)),
             ("psim", ("cross",)),
             ("ed", ("cross",)),
@@ -164,7 +173,7 @@ def summarise(rows: list[dict[str, Any]], methods: list[str]) -> dict[str, Any]:
         ):
             vals[key], ns[key] = mean(m, kind, key)
         out[m] = {
-            "self": {k: vals[k] for k in ("mse", "psnr", "ssim")},
+            "self": {k: vals[k] for k in ("mse", "psnr", "ssim", *(f"{r}_mse" for r in M.REGIONS))},
             "cross": {k: vals[k] for k in ("csim", "psim", "ed", "lsim")},
             "n": ns,
         }
