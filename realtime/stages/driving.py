@@ -1,7 +1,7 @@
 """Driving stage (pure compute): one driver frame's analysis -> the driving state the renderer uses.
 
 Steps per frame: One Euro smoothing of landmarks, AUs and pose -> subtract the driver's neutral (calibration
-profile, docs/CONTRACTS.md section 5, or "calibrate neutral" live) -> the user's edits (gain, offset, lock
+profile, docs/CONTRACTS.md section 5; without one, the driver's first frames; or "calibrate neutral" live) -> the user's edits (gain, offset, lock
 per AU and head angle) -> DriveState. AUd (20) = 17 AUs then pose / 90, as `FaceAnalysis.driving_vector`.
 
 Face lost: the last good state is held for `hold_s`, then its weight eases linearly to 0 over `ease_s`
@@ -127,6 +127,8 @@ class DrivingStage:
         params = params or DrivingParams()
         self.params = params
         self.profile = profile or NeutralProfile()
+        self._auto_neutral = profile is None
+        """No calibration given: the driver's first frames are its neutral (pose zero, AU baseline)."""
         self._f_lm = OneEuroFilter(params.landmarks)
         self._f_au = OneEuroFilter(params.aus)
         self._f_pose = OneEuroFilter(params.pose)
@@ -150,6 +152,10 @@ class DrivingStage:
         lm, aus, pose = self._smooth(face, t_s)
         if self._neutral is None:
             self._neutral = canonical_frame(lm)
+            if self._auto_neutral:  # the first frame at once, refined by the next few (request_calibration)
+                self.profile = NeutralProfile(aus.copy(), np.zeros(17, np.float32), pose.astype(np.float32))
+                self._auto_neutral = False
+                self.request_calibration()
         if self._calibrating:
             self._collect(lm, aus, pose)
         expr = driver_expression(lm, self._neutral)
