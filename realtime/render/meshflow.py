@@ -258,7 +258,7 @@ class MeshFlow:
         )
         sx = src.photo_x + d[..., 0]
         sy = src.photo_y + d[..., 1]
-        roi = cv2.remap(src.photo, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        roi = cv2.remap(src.photo, sx, sy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         if self._alpha is not None and self._base is not None:
             a = cv2.remap(self._alpha, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
             roi = np.clip(roi * a + self._base * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)

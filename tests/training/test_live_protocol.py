@@ -99,3 +99,34 @@ def test_a_black_mouth_raises_the_mouth_error_and_barely_the_face_error() -> Non
     mouth, face = masked_mse(black, frame, masks["mouth"]), masked_mse(black, frame, masks["face"])
     assert mouth > 0.1 and face < 0.1 * mouth
     assert masked_mse(black, frame, masks["eyes"]) == 0.0
+
+
+def test_following_is_measured_only_on_channels_the_driver_moves() -> None:
+    """A still driver channel gets no r (its r would be the estimator's noise); a moving one does."""
+    from types import SimpleNamespace
+
+    from realtime.face.types import AU, AU_ORDER
+    from training.evaluation.live import measure_pair
+
+    rng = np.random.default_rng(0)
+    n = 30
+    t = np.linspace(0, 2 * np.pi, n)
+    k26, k12 = AU_ORDER.index(AU.AU26), AU_ORDER.index(AU.AU12)
+
+    def face(i: int, noise: float) -> SimpleNamespace:
+        aus = np.zeros(len(AU_ORDER))
+        aus[k26] = 0.3 + 0.2 * np.sin(t[i])  # moves
+        aus[k12] = 0.2 + noise * rng.standard_normal()  # still, up to estimator noise
+        pose = np.array([10 * np.sin(t[i]), 0.5 * rng.standard_normal(), 0.0])  # yaw moves
+        lm = np.zeros((478, 3))
+        lm[263, 0], lm[33, 0] = 60.0, 0.0
+        return SimpleNamespace(aus=aus, pose=pose, landmarks=lm)
+
+    driver = [np.full((8, 8, 3), i, np.uint8) for i in range(n)]
+    output = [np.full((8, 8, 3), i, np.uint8) for i in range(n)]
+    faces = {id(f): face(i, 0.01) for frames in (driver, output) for i, f in enumerate(frames)}
+    teacher = SimpleNamespace(measure=lambda f: faces.get(id(f)))  # the source photo: no face, no sharpness
+    row = measure_pair(teacher, None, np.zeros((8, 8, 3), np.uint8), driver, output, 10)
+    assert set(row["au_r"]) == {"AU26"}
+    assert row["au_r"]["AU26"] > 0.99
+    assert row["pose_r"] > 0.99  # yaw only: pitch's 0.5 deg of noise is not a movement

@@ -39,7 +39,10 @@ LIVE_RENDERERS = ("meshflow", "meshwarp", "facegan")
 FOLLOW_AUS = (AU.AU12, AU.AU26, AU.AU45)
 OPTIONAL_AUS = (AU.AU01, AU.AU02, AU.AU04)
 MOVING_STD = 0.05
-"""A driver AU whose teacher intensity varies less than this over the clip is not moved by it: no r."""
+"""A driver AU whose teacher intensity varies less than this over the clip is not moved by it: no r (a
+correlation with a still signal measures the estimator's noise, not the renderer)."""
+MOVING_DEG = 2.0
+"""Likewise a head axis (yaw, pitch, roll) whose driver angle varies less than this many degrees."""
 STILL_IOD = 0.01
 """The driver's face is still between two frames when its teacher landmarks move less than this (IOD units)."""
 
@@ -225,12 +228,15 @@ def measure_pair(
         return row | {"skipped": "the teacher found too few faces"}
     pose_d = np.array([md[i].pose for i in ok])
     pose_o = np.array([mo[i].pose for i in ok])
-    row["pose_r"] = float(np.mean([following_r(pose_d[:, k], pose_o[:, k]) for k in range(3)]))
+    moved = [k for k in range(3) if pose_d[:, k].std() >= MOVING_DEG]
+    row["pose_r"] = (
+        float(np.mean([following_r(pose_d[:, k], pose_o[:, k]) for k in moved])) if moved else None
+    )
     au_r = {}
     for au in (*FOLLOW_AUS, *OPTIONAL_AUS):
         k = AU_ORDER.index(au)
         d = np.array([md[i].aus[k] for i in ok])
-        if d.std() >= MOVING_STD or au in FOLLOW_AUS and d.std() > 1e-6:
+        if d.std() >= MOVING_STD:
             au_r[au.value] = following_r(d, np.array([mo[i].aus[k] for i in ok]))
     row["au_r"] = au_r
     src_m = teacher.measure(source_rgb)
@@ -260,7 +266,8 @@ def measure_pair(
 
 
 def summarise_live(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per renderer: the mean of each metric over the pairs that have it (au_r per AU)."""
+    """Per renderer: the mean of each metric over the pairs that have it (au_r per AU); `n` counts, per
+    following metric, the pairs whose driver moved that channel."""
     out: dict[str, Any] = {}
     for name in sorted({r["renderer"] for r in rows}):
         mine = [r for r in rows if r["renderer"] == name and "skipped" not in r]
@@ -270,24 +277,29 @@ def summarise_live(rows: list[dict[str, Any]]) -> dict[str, Any]:
             s[key] = float(np.mean(vals)) if vals else None
         aus = sorted({a for r in mine for a in r.get("au_r", {})})
         s["au_r"] = {a: float(np.mean([r["au_r"][a] for r in mine if a in r["au_r"]])) for a in aus}
+        s["n"] = {"pose_r": sum(r.get("pose_r") is not None for r in mine)} | {
+            a: sum(a in r.get("au_r", {}) for r in mine) for a in aus
+        }
         out[name] = s
     return out
 
 
 def decide(live: dict[str, Any]) -> dict[str, Any]:
     """The winner: among renderers that keep identity (csim_source >= 0.9), a face in >= 95 % of frames and
-    the photo's sharpness (>= 0.9 of it: issue 11's goal), the highest mean of pose_r and the AU12/26/45 r."""
+    the photo's sharpness (>= 0.9 of it: issue 11's goal), the highest mean of pose_r and the AU12/26/45 r
+    (of those the drivers moved: every renderer ran on the same drivers, so they share the same terms)."""
     rule = (
-        "max mean(pose_r, au_r[AU12, AU26, AU45]) subject to csim_source >= 0.9, face_found >= 0.95 "
-        "and sharpness >= 0.9"
+        "max mean(pose_r, au_r[AU12, AU26, AU45] where the drivers moved them) subject to csim_source >= 0.9, "
+        "face_found >= 0.95 and sharpness >= 0.9"
     )
     scores = {}
     for name, s in live.items():
         kept = (s.get("csim_source") or 0) >= 0.9 and (s.get("face_found") or 0) >= 0.95
         if not kept or (s.get("sharpness") or 0) < 0.9:
             continue
-        parts = [s.get("pose_r") or 0.0] + [s["au_r"].get(a.value, 0.0) for a in FOLLOW_AUS]
-        scores[name] = float(np.mean(parts))
+        parts = [s.get("pose_r")] + [s["au_r"].get(a.value) for a in FOLLOW_AUS]
+        parts = [v for v in parts if v is not None]
+        scores[name] = float(np.mean(parts)) if parts else 0.0
     winner = max(scores, key=scores.__getitem__) if scores else None
     return {"renderer": winner, "rule": rule, "scores": scores}
 
@@ -361,13 +373,17 @@ def _markdown(summary: dict[str, Any]) -> str:
         "| renderer | pairs | CSIM source | CSIM driver | pose r | "
         + " | ".join(f"{a.value} r" for a in FOLLOW_AUS)
         + " | sharpness | flicker | face found |",
-        "|---" * (9 + len(FOLLOW_AUS) - 3) + "|",
+        "|---" * (8 + len(FOLLOW_AUS)) + "|",
     ]
     for name, s in summary["live"].items():
         aus = " | ".join(f(s["au_r"].get(a.value)) for a in FOLLOW_AUS)
         lines.append(
             f"| {name} | {s['pairs']} | {f(s['csim_source'])} | {f(s['csim_driver'])} | {f(s['pose_r'])} | {aus} | {f(s['sharpness'])} | {f(s['flicker'])} | {f(s['face_found'])} |"
         )
+    counts = next(iter(summary["live"].values()), {}).get("n", {})
+    if counts:
+        lines += ["", "Pairs whose driver moved each channel (r is taken only there): "
+                  + ", ".join(f"{k} {v}" for k, v in counts.items()) + "."]
     d = summary["decision"]
     lines += ["", f"Decision: **{d['renderer']}** by the rule: {d['rule']}.", "", "## Skipped", ""]
     lines += [f"- {k}: {v}" for k, v in summary["skipped"].items()] or ["- nothing"]
@@ -389,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--renderer", action="append", choices=LIVE_RENDERERS, help="repeat; default all live renderers"
     )
+    p.add_argument("--decide", action="store_true", help="write realtime/weights/renderer.json from the decision")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     summary = evaluate_live(
