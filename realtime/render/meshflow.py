@@ -35,6 +35,11 @@ COLOUR_GAIN = (0.6, 1.6)
 """Bounds of the per-channel colour gain driver skin -> source skin (a wrong skin sample cannot paint blue teeth)."""
 MOUTH_PATCH_MARGIN = 0.35
 """Margin of the driver's mouth patch around its inner lips, as a share of the mouth's width."""
+DISP_SIGMA = 2.0
+"""Gaussian sigma (crop pixels, of 256) smoothing the displacement: where a turning head folds the mesh, the
+piecewise-affine map jumps between triangles, and reading the photo across that jump left a staircase edge
+and specks of whatever lay between; smoothed, the fold is a narrow squeeze. Inside the face the map is
+continuous already and barely changes."""
 CAVITY_SHADE = 0.85
 """How far an opening with no driver mouth to show is darkened towards MOUTH_TINT."""
 
@@ -250,9 +255,7 @@ class MeshFlow:
         """The output frame with the face moved to lt (crop pixels) and, where needed, the driver's mouth."""
         src = self._require()
         lt = np.ascontiguousarray(lt_px[:, :2], np.float32)
-        map_x, map_y = self._warp.backward_map(src.ls, lt)  # (S, S) crop -> crop
-        disp = np.dstack([map_x, map_y]) - self._grid  # (S, S, 2) crop pixels, 0 on the crop's border
-        disp = disp @ src.crop_lin.T  # (S, S, 2) photo pixels
+        disp = self.displacement(lt)
         d = cv2.remap(
             disp, src.crop_xy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
         )
@@ -267,6 +270,18 @@ class MeshFlow:
         out = src.photo_out.copy() if self._static is None else self._static.copy()
         out[y0:y1, x0:x1] = roi
         return out
+
+    def displacement(self, lt_px: np.ndarray, sigma: float = DISP_SIGMA) -> np.ndarray:
+        """(S, S, 2) float32: for each crop pixel, how far (in photo pixels) its photo position moves to be
+        read from; 0 on the crop's border. `sigma`: the smoothing (DISP_SIGMA; 0 for the raw mesh map)."""
+        src = self._require()
+        lt = np.ascontiguousarray(lt_px[:, :2], np.float32)
+        map_x, map_y = self._warp.backward_map(src.ls, lt)  # (S, S) crop -> crop
+        disp = np.dstack([map_x, map_y]) - self._grid  # (S, S, 2) crop pixels, 0 on the crop's border
+        disp = disp @ src.crop_lin.T  # (S, S, 2) photo pixels
+        if sigma > 0:
+            disp = cv2.GaussianBlur(disp, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        return disp
 
     def _paint_mouth(
         self, roi: np.ndarray, lt: np.ndarray, mouth: MouthPatch | None, origin: tuple[int, int]

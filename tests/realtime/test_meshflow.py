@@ -129,3 +129,26 @@ def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(pho
     big = cv2.resize(photo, (960, 1200))
     stage.set_source(prepare_source(big, Fixed(face * np.array([2.0, 2.0, 2.0], np.float32))))
     assert stage(drive).shape == (360, 640, 3)
+
+
+def test_a_turning_head_folds_the_mesh_without_a_jump_in_the_photo_read(photo_face) -> None:
+    """At 40 deg of yaw the far cheek folds behind the nose: the raw piecewise-affine map jumps there (a
+    staircase edge and specks in the picture); the smoothed displacement the photo is read with does not."""
+    photo, face = photo_face
+    flow, ls = _flow(photo, face)
+    c = ls.mean(0)
+    mean = np.load(MEAN_FACE)
+    a = np.deg2rad(40.0)
+    x = mean[:, 0] * np.cos(a) + mean[:, 2] * np.sin(a)  # rotated about the vertical axis, projected
+    scale = np.ptp(ls[:, 0]) / np.ptp(mean[:, 0])
+    lt = np.column_stack([c[0] + scale * (x - x.mean()), ls[:, 1]]).astype(np.float32)
+
+    def worst_jump(d: np.ndarray) -> float:
+        return float(max(np.abs(np.diff(d, axis=0)).max(), np.abs(np.diff(d, axis=1)).max()))
+
+    raw, smooth = flow.displacement(lt, sigma=0.0), flow.displacement(lt)
+    assert worst_jump(raw) > 30.0  # the case folds: neighbouring crop pixels read photo pixels 30+ apart
+    assert worst_jump(smooth) < 0.2 * worst_jump(raw)
+    cx, cy = np.round(ls.mean(0)).astype(int)  # and it is the same warp away from the fold
+    inner = (slice(cy - 10, cy + 10), slice(cx - 10, cx + 10))
+    assert np.abs(raw[inner] - smooth[inner]).mean() < 0.5
