@@ -1,8 +1,10 @@
 """Driving stage (pure compute): one driver frame's analysis -> the driving state the renderer uses.
 
 Steps per frame: One Euro smoothing of landmarks, AUs and pose -> subtract the driver's neutral (calibration
-profile, docs/CONTRACTS.md section 5; without one, the driver's first frames; or "calibrate neutral" live) -> the user's edits (gain, offset, lock
-per AU and head angle) -> DriveState. AUd (20) = 17 AUs then pose / 90, as `FaceAnalysis.driving_vector`.
+profile, docs/CONTRACTS.md section 5; without one, the driver's first frames, then eased towards its least
+expressive frames so that starting mid-sentence does not make an open mouth the neutral; or "calibrate
+neutral" live, which also ends that easing) -> the user's edits (gain, offset, lock per AU and head angle) ->
+DriveState. AUd (20) = 17 AUs then pose / 90, as `FaceAnalysis.driving_vector`.
 
 Face lost: the last good state is held for `hold_s`, then its weight eases linearly to 0 over `ease_s`
 (weight 0 = the neutral source); the next good frame brings weight 1 back at once.
@@ -102,6 +104,14 @@ class DrivingParams:
     hold_s: float = 0.5
     ease_s: float = 1.0
     calibration_frames: int = 15
+    adapt_margin: float = 0.1
+    """Without a profile: a frame whose AUs sum to this much less than the neutral's is less expressive than
+    it, and the neutral moves towards it (a driver who starts mid-sentence or smiling is not stuck with that
+    as its neutral)."""
+    adapt_tau_s: float = 0.5
+    """Time constant of that move: the output eases, never jumps."""
+    auto_range_max: float = 0.05
+    """Without a profile the first frames may move (speech): their spread is a noise floor up to this only."""
 
 
 # Which mesh points an AU's gain scales in the fallback (it has no AU input, only landmark motion).
@@ -129,6 +139,9 @@ class DrivingStage:
         self.profile = profile or NeutralProfile()
         self._auto_neutral = profile is None
         """No calibration given: the driver's first frames are its neutral (pose zero, AU baseline)."""
+        self._adaptive = profile is None
+        """... refined towards its least expressive frames, until the user calibrates (the page's button)."""
+        self._t_last: float | None = None
         self._f_lm = OneEuroFilter(params.landmarks)
         self._f_au = OneEuroFilter(params.aus)
         self._f_pose = OneEuroFilter(params.pose)
@@ -138,9 +151,12 @@ class DrivingStage:
         self._last: DriverSample | None = None
         self._lost_at: float | None = None
 
-    def request_calibration(self) -> None:
-        """Average the next few good frames as the new neutral (AU baseline, pose zero, landmarks)."""
+    def request_calibration(self, user: bool = True) -> None:
+        """Average the next few good frames as the new neutral (AU baseline, pose zero, landmarks). The
+        user's request (the default) also ends the adaptive neutral: the user said this face is neutral."""
         self._calibrating, self._calib = True, []
+        if user:
+            self._adaptive = False
 
     def __call__(
         self, face: FaceAnalysis | None, t_s: float, edits: Edits, image: np.ndarray | None = None
@@ -155,9 +171,12 @@ class DrivingStage:
             if self._auto_neutral:  # the first frame at once, refined by the next few (request_calibration)
                 self.profile = NeutralProfile(aus.copy(), np.zeros(17, np.float32), pose.astype(np.float32))
                 self._auto_neutral = False
-                self.request_calibration()
+                self.request_calibration(user=False)
         if self._calibrating:
             self._collect(lm, aus, pose)
+        elif self._adaptive:
+            self._adapt(lm, aus, t_s)
+        self._t_last = t_s
         expr = driver_expression(lm, self._neutral)
         mouth = None
         if image is not None:
@@ -180,8 +199,23 @@ class DrivingStage:
             return
         canon, a, p = (np.stack(x) for x in zip(*self._calib))
         self._neutral = canon.mean(axis=0)
-        self.profile = NeutralProfile(a.mean(axis=0), a.std(axis=0) * 2.0, p.mean(axis=0))
+        spread = a.std(axis=0) * 2.0
+        if self._adaptive:  # frames nobody said were still: their spread may be speech, not noise
+            spread = np.minimum(spread, self.params.auto_range_max)
+        self.profile = NeutralProfile(a.mean(axis=0), spread.astype(np.float32), p.mean(axis=0))
         self._calibrating, self._calib = False, []
+
+    def _adapt(self, lm: np.ndarray, aus: np.ndarray, t_s: float) -> None:
+        """Move the neutral (landmarks, AU baseline; not the head's zero) towards a less expressive frame."""
+        p, prof = self.params, self.profile
+        if self._neutral is None or self._t_last is None or t_s <= self._t_last:
+            return
+        if float(aus.sum()) > float(prof.au_baseline.sum()) - p.adapt_margin:
+            return
+        k = min(1.0, (t_s - self._t_last) / p.adapt_tau_s)
+        self._neutral = (1.0 - k) * self._neutral + k * canonical_frame(lm)
+        base = ((1.0 - k) * prof.au_baseline + k * aus).astype(np.float32)
+        self.profile = NeutralProfile(base, prof.au_range, prof.pose_zero)
 
     def _lost(self, t_s: float, edits: Edits) -> DriveState:
         for f in (self._f_lm, self._f_au, self._f_pose):

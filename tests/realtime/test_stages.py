@@ -166,3 +166,44 @@ def test_auto_follows_the_renderer_recommended_with_the_weights(tmp_path) -> Non
     assert recommended_renderer(tmp_path) == "meshwarp"
     (tmp_path / "renderer.json").write_text("{not json")
     assert recommended_renderer(tmp_path) == "facegan"
+
+
+def _mouth(open_: bool):
+    """A synthetic driver with the lower lip a sixth of the inter-ocular distance down (and AUs up) or not."""
+    from dataclasses import replace
+
+    face = synthetic_face(aus=0.5 if open_ else 0.1)
+    lm = face.landmarks.copy()
+    if open_:
+        lm[[14, 17, 87, 317], 1] += 10.0  # 60 px between the eyes
+    return replace(face, landmarks=lm)
+
+
+def _run(stage: DrivingStage, plan: list[tuple[bool, float]], fps: float = 30.0) -> list:
+    edits, states, t = Controls().edits, [], 0.0
+    for open_, seconds in plan:
+        for _ in range(round(seconds * fps)):
+            states.append(stage(_mouth(open_), t, edits))
+            t += 1.0 / fps
+    return states
+
+
+def test_without_a_profile_the_neutral_moves_to_the_least_expressive_frames_smoothly() -> None:
+    """A driver who starts with the mouth open: once it closes, closed becomes the neutral (eased), and the
+    next opening is transferred; with the user's calibration (or a profile) the neutral stays where it was."""
+    states = _run(DrivingStage(), [(True, 1.0), (False, 2.0), (True, 1.0)])
+    lip = np.array([s.expression[14, 1] for s in states])  # inter-ocular units, down is +
+    assert lip[-1] > 0.12  # the opening after the closed spell: about 10/60 of the eyes' distance
+    assert lip[29] == pytest.approx(0.0, abs=0.02)  # the first second is its own neutral
+    closed = lip[36:90]  # the closed spell once the driver's own step has passed the smoothing
+    assert closed[0] < -0.1 and abs(closed[-1]) < 0.02  # closed below the open neutral, then the neutral
+    assert np.abs(np.diff(closed)).max() < 0.03  # eased there: no frame jumps
+    assert states[-1].aus[0] > 0.3  # and the AUs above the neutral follow it too
+
+    fixed = DrivingStage()
+    edits = Controls().edits
+    for i in range(20):
+        fixed(_mouth(True), i / 30, edits)
+    fixed.request_calibration()  # the user: "this open mouth is my neutral"
+    lip_fixed = [s.expression[14, 1] for s in _run(fixed, [(True, 0.5), (False, 2.0), (True, 1.0)])]
+    assert abs(lip_fixed[-1]) < 0.02
