@@ -26,7 +26,7 @@ from realtime.face.align import (
     apply_transform,
     warp_to_crop,
 )
-from realtime.face.types import POSE_SCALE_DEG
+from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.render.landmark_transfer import SourceGeometry, transfer
 from realtime.render.meshflow import MeshFlow, OutputLayout
 from realtime.stages.driving import DriveState
@@ -67,10 +67,42 @@ def prepare_source(rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE) -
     face = analyzer.analyze(rgb)
     if face is None:
         raise SetupError("no face found in the source photo: use a photo with one clearly visible face")
+    for line in source_warnings(face):
+        log.warning("source photo: %s", line)
     m = alignment_transform(face.landmarks, size)
     crop = warp_to_crop(rgb, m, size)
     ls_px = apply_transform(m, face.landmarks)[:, :2]
     return PreparedSource(rgb, face, crop, ls_px, m, SourceGeometry.from_landmarks(face.landmarks, m))
+
+
+SMALL_FACE_IOD_PX = 40.0
+"""Below this many pixels between the eyes the photo's face is small: the output cannot be sharper."""
+TURNED_DEG = 45.0
+OPEN_MOUTH_AU26 = 0.5
+CLOSED_EYES_AU45 = 0.6
+
+
+def source_warnings(face: FaceAnalysis) -> list[str]:
+    """What about a source photo limits the result (a best effort follows each): one line per problem."""
+    lines = []
+    lm = np.asarray(face.landmarks)
+    iod = float(np.linalg.norm(lm[263, :2] - lm[33, :2]))
+    if iod < SMALL_FACE_IOD_PX:
+        lines.append(
+            f"the face is small ({iod:.0f} px between the eyes, under {SMALL_FACE_IOD_PX:.0f}): the output "
+            "will be soft; a closer or larger photo looks better"
+        )
+    yaw, pitch = face.pose.yaw, face.pose.pitch
+    if max(abs(yaw), abs(pitch)) > TURNED_DEG:
+        lines.append(
+            f"the face is turned (yaw {yaw:.0f}, pitch {pitch:.0f} degrees): its far side is not in the photo "
+            "and stays hidden; a photo facing the camera looks better"
+        )
+    if face.aus[AU_ORDER.index(AU.AU26)] > OPEN_MOUTH_AU26:
+        lines.append("the mouth is open: relative motion keeps it open where the driver's is at rest")
+    if face.aus[AU_ORDER.index(AU.AU45)] > CLOSED_EYES_AU45:
+        lines.append("the eyes are closed: there are no open eyes to show; a photo with open eyes looks better")
+    return lines
 
 
 class CropRenderer(Protocol):

@@ -207,3 +207,19 @@ def test_without_a_profile_the_neutral_moves_to_the_least_expressive_frames_smoo
     fixed.request_calibration()  # the user: "this open mouth is my neutral"
     lip_fixed = [s.expression[14, 1] for s in _run(fixed, [(True, 0.5), (False, 2.0), (True, 1.0)])]
     assert abs(lip_fixed[-1]) < 0.02
+
+
+def test_a_difficult_source_photo_gets_one_clear_warning_per_problem() -> None:
+    from dataclasses import replace
+
+    from realtime.face.types import AU, AU_ORDER, HeadPose
+    from realtime.stages.render import source_warnings
+
+    assert source_warnings(synthetic_face()) == []
+    assert ["small" in w for w in source_warnings(synthetic_face(iod=20.0))] == [True]
+    turned = replace(synthetic_face(), pose=HeadPose(60.0, 0.0, 0.0))
+    assert ["turned" in w for w in source_warnings(turned)] == [True]
+    aus = np.zeros(17, np.float32)
+    aus[AU_ORDER.index(AU.AU26)], aus[AU_ORDER.index(AU.AU45)] = 0.8, 0.9
+    both = source_warnings(replace(synthetic_face(), aus=aus))
+    assert len(both) == 2 and "mouth is open" in both[0] and "eyes are closed" in both[1]
