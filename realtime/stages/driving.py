@@ -98,7 +98,7 @@ class DriveState:
 
 @dataclass(frozen=True)
 class DrivingParams:
-    landmarks: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 5.0))  # inter-ocular units
+    landmarks: OneEuroParams = field(default_factory=lambda: OneEuroParams(2.5, 5.0))  # inter-ocular units
     aus: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 2.0))
     pose: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 10.0))  # units of 90 degrees
     hold_s: float = 0.5
