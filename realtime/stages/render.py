@@ -184,9 +184,11 @@ class MeshFlowFrame:
     """The mesh-flow renderer (realtime.render.meshflow) on landmarks from the driver, through LT.
 
     relative (the default): lt = the driver's own landmark motion put on the source (landmark_transfer, exact
-    and sharp), plus LT's answer to the user's AU edits: LT(ls, AUd edited) - LT(ls, AUd), with
-    AUd = the photo's own AUs + (driver AUs - driver neutral). So "AU12 +0.5" makes the photo smile and
-    "AU45 locked at 1" shuts its eyes, whatever the driver does.
+    and sharp) plus the user's AU edits, with AUd = the photo's own AUs + (driver AUs - driver neutral): the
+    edit (AUd edited - AUd) moves the face along the shipped AU basis (training.au_basis, fitted from the
+    data: the teacher sees 0.52 of an AU12 edit land, LT's answer 0.21; au_basis.md), or, without the
+    basis, LT(ls, AUd edited) - LT(ls, AUd). So "AU12 +0.5" widens the photo's smile and "AU45 locked at
+    1" shuts its eyes, whatever the driver does.
     absolute (the paper's mode): lt = LT(ls, the driver's AUs and pose as measured, edited)."""
 
     name = "meshflow"
@@ -209,6 +211,11 @@ class MeshFlowFrame:
             log.warning("no %s: AU edits cannot change the expression (only head-angle edits act)", lt_path)
         self.name = f"meshflow ({motion})"
         self._ls_n: np.ndarray | None = None
+        basis_path = weights_dir / "au_basis.npy"
+        self._basis: np.ndarray | None = None
+        """(17, 478, 3) how each AU moves the face (training.au_basis): the AU edits of relative motion."""
+        if basis_path.is_file():
+            self._basis = np.load(basis_path).astype(np.float32)
 
     def set_source(self, src: PreparedSource, layout: OutputLayout) -> None:
         self._flow.set_source(src.image, src.transform, src.ls_px, layout)
@@ -235,8 +242,15 @@ class MeshFlowFrame:
             aus, pose = (d.aus, d.pose) if edits is None else edits.apply(d.aus, d.pose)
             aus, pose = w * aus + (1 - w) * own_aus, w * pose + (1 - w) * own_pose
             return self._run_lt(np.concatenate([aus, pose / POSE_SCALE_DEG])[None])[0]
-        lt = transfer(src.geometry, d.expression * w, drive.pose_delta * w)
         aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
+        expr = d.expression
+        if self._basis is not None and edits is not None:
+            edited, _ = edits.apply(aud, np.zeros(3, np.float32))
+            change = np.clip(edited, 0.0, 1.0) - aud
+            if np.abs(change).max() > 1e-3:
+                expr = expr + np.tensordot(change, self._basis, axes=1)
+            return transfer(src.geometry, expr * w, drive.pose_delta * w)
+        lt = transfer(src.geometry, expr * w, drive.pose_delta * w)
         if self._lt is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))
             if np.abs(edited - aud).max() > 1e-3:

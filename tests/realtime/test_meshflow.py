@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from realtime.face.align import alignment_transform, apply_transform
+from realtime.face.types import AU, AU_ORDER
 from realtime.render.meshflow import MeshFlow, MouthPatch, OutputLayout, cut_mouth, mesh_loops
 
 MEAN_FACE = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
@@ -176,3 +177,33 @@ def test_a_closing_eyelid_is_warped_in_full_not_smoothed_away(photo_face) -> Non
     moved = np.linalg.norm(raw, axis=2) > 0.5 * np.linalg.norm(raw, axis=2).max()
     assert moved.sum() > 10
     assert np.abs(smooth[moved] - raw[moved]).max() < 1e-3
+
+
+def test_relative_au_edits_move_the_photo_along_the_shipped_au_basis(photo_face) -> None:
+    """AU26 +0.5 with a still driver: the photo's chin moves down by half the basis' chin direction."""
+    from realtime.face.types import FaceAnalysis, HeadPose
+    from realtime.stages.controls import Edit, Edits
+    from realtime.stages.driving import DrivingStage
+    from realtime.stages.render import MeshFlowFrame, prepare_source
+
+    weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
+    if not (weights / "au_basis.npy").is_file():
+        pytest.skip("au_basis.npy not shipped")
+    photo, face = photo_face
+
+    class Fixed:
+        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
+            return FaceAnalysis(face, np.full(17, 0.1, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
+
+    src = prepare_source(photo, Fixed())
+    renderer = MeshFlowFrame(weights, "onnxruntime")
+    renderer.set_source(src, OutputLayout.identity(photo.shape))
+    drive = DrivingStage()(Fixed().analyze(photo), 0.0, Edits(), photo)
+    still = renderer.target_landmarks(src, drive)
+    edits = Edits().with_edit("AU26", Edit(1.0, 0.5, False))
+    opened = renderer.target_landmarks(src, DrivingStage()(Fixed().analyze(photo), 0.0, edits, photo))
+    renderer.close()
+    iod = float(np.linalg.norm(src.ls_px[263] - src.ls_px[33]))
+    chin = np.load(weights / "au_basis.npy").astype(np.float32)[AU_ORDER.index(AU.AU26), 152, 1]
+    np.testing.assert_allclose(still, src.ls_px, atol=1e-3)  # no edit, no motion: the photo itself
+    assert opened[152, 1] - still[152, 1] == pytest.approx(0.5 * chin * iod, rel=0.1)
