@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-import cv2
 import numpy as np
 
 from realtime.config import DropPolicy, PipelineConfig, SetupError
@@ -181,11 +180,14 @@ class Pipeline:
 
 
 def read_image(path: Any, what: str) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from a picture file, or SetupError saying what is wrong."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise SetupError(f"cannot read the {what} {path}: not an image file (or it does not exist)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """(H, W, 3) uint8 RGB from a picture file (size checked from its header first, large ones scaled down
+    once: realtime.sources.picture), or SetupError saying what is wrong."""
+    from realtime.sources.picture import PictureError, read_picture
+
+    try:
+        return read_picture(path, what)
+    except PictureError as e:
+        raise SetupError(str(e)) from None
 
 
 def face_analyzer(mode: str) -> Any:
