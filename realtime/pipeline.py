@@ -99,6 +99,12 @@ class Pipeline:
         self.stats = stats or Stats()
         self._slots = [Slot(policy, self.stats.drop) for _ in range(3)]
         self._error: BaseException | None = None
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """End capture; the frames already captured still reach the sinks, then run() returns (any thread,
+        or a signal handler: realtime.stopping)."""
+        self._stop.set()
 
     def run(self) -> StatsSnapshot:
         """Run until the source ends, max_frames, quit, or an error (re-raised here)."""
@@ -134,7 +140,7 @@ class Pipeline:
 
     def _capture(self) -> None:
         for frame in self.parts.source:
-            if self.parts.controls.quit.is_set() or not self._slots[0].put(frame):
+            if self._stop.is_set() or self.parts.controls.quit.is_set() or not self._slots[0].put(frame):
                 return
             if self.max_frames is not None and frame.index + 1 >= self.max_frames:
                 return

@@ -61,9 +61,9 @@ def read_header(data: bytes, what: str = "picture") -> PictureHeader:
                 f" {MAX_PIXELS / 1e6:.0f} megapixels: scale it down first",
                 "size",
             ) from None
-        raise PictureError(f"the {what} is not a picture: send a JPEG, PNG, WebP or BMP file") from None
+        raise PictureError(f"the {what} is not a picture: use a JPEG, PNG, WebP or BMP file") from None
     if fmt not in FORMATS:
-        raise PictureError(f"the {what} is a {fmt} file: send a JPEG, PNG, WebP or BMP file")
+        raise PictureError(f"the {what} is a {fmt} file: use a JPEG, PNG, WebP or BMP file")
     if w < 1 or h < 1:
         raise PictureError(f"the {what} has no pixels ({w}x{h})")
     if w * h > MAX_PIXELS:
@@ -107,6 +107,6 @@ def read_picture(path: Path, what: str = "picture") -> np.ndarray:
     except OSError as e:
         raise PictureError(f"cannot read the {what} {path}: {e.strerror or e}") from None
     try:
-        return decode_picture(data, what)
+        return decode_picture(data, "file")
     except PictureError as e:
-        raise PictureError(f"{e} ({path})", e.kind) from None
+        raise PictureError(f"cannot read the {what} {path}: {e}", e.kind) from None

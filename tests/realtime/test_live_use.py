@@ -27,7 +27,6 @@ from realtime.stages.render import MeshFlowFrame, MeshWarpCrop, RenderStage, pre
 from realtime.weights import weights_dir
 
 
-
 class ScriptedSource:
     """n still frames at 25 fps; `at[i]()` runs just before frame i is yielded (a user acting mid-run)."""
 
