@@ -117,9 +117,10 @@ class _AudioCopy:
         if copy:
             self._stream = out.add_stream_from_template(src)
         else:
+            layout = "mono" if src.codec_context.channels == 1 else "stereo"  # a named layout AAC accepts
             self._stream = out.add_stream("aac", rate=src.rate)
-            self._stream.layout = src.layout.name
-            self._resampler = av.AudioResampler(format="fltp", layout=src.layout.name, rate=src.rate)
+            self._stream.layout = layout
+            self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=src.rate)
         self._packets: Iterator[av.Packet] = source.demux(src)
         self._held: av.Packet | None = None
         self._end_s = 0.0
