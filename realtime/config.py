@@ -250,7 +250,7 @@ def parse_port(text: str) -> int:
     except ValueError:
         port = -1
     if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"--port must be a number from 1 to 65535, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to 65535, got {text!r}")
     return port
 
 

@@ -164,7 +164,7 @@ class _AudioCopy:
             self._out.mux(pkt)
             return
         for frame in pkt.decode():
-            for f in self._resampler.resample(frame):
+            for f in self._resampler.resample(frame):  # type: ignore[arg-type]  # an audio packet
                 self._out.mux(self._stream.encode(f))
 
     def finish(self) -> None:

@@ -108,7 +108,8 @@ class VideoFileSource:
                     frames = packet.decode()
                 except av.error.FFmpegError as e:
                     self.corrupt_packets += 1
-                    log.warning("%s: skipped a packet that does not decode (%s)", self.path.name, e)
+                    if self.corrupt_packets == 1:  # the rest are counted, and reported once at the end
+                        log.warning("%s: skipped a packet that does not decode (%s)", self.path.name, e)
                     continue
                 for f in frames:
                     pts = offset + (f.pts if f.pts is not None else n * step)
@@ -139,7 +140,7 @@ class VideoFileSource:
                 self.frame_count,
                 self.frame_count - n,
             )
-        elif self.corrupt_packets:
+        elif self.corrupt_packets > 1:
             log.warning("%s: %d packets could not be decoded", self.path.name, self.corrupt_packets)
         return True
 
