@@ -21,9 +21,10 @@ from PIL import Image
 
 log = logging.getLogger(__name__)
 
-MAX_PIXELS = 50_000_000
-"""The largest picture accepted: 50 megapixels (a 50 MP phone photo is 8160x6120). Beyond it a picture is
-refused before decoding (HTTP 413 from the web page, exit status 2 from the command line)."""
+MAX_PIXELS = 120_000_000
+"""The largest picture accepted: 120 megapixels (a 108 MP phone photo, 12000x9000, is taken and scaled down;
+decoding it costs ~330 MB for a moment). Beyond it a picture is refused before decoding (HTTP 413 from the
+web page, exit status 2 from the command line)."""
 MAX_SIDE = 2048
 """A picture with a longer side is scaled down to it once, on arrival (realtime.stages.render does the same
 for a source photo, with the same number)."""

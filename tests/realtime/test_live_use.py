@@ -475,3 +475,27 @@ def test_help_describes_every_option() -> None:
         assert len(block.split("}")[-1].strip()) > 20, (opt, block)
     assert "default: the webcam" in text and "None: the webcam" not in text
     assert "training.evaluation.live --decide" in text
+
+
+@pytest.mark.parametrize("what", ["source photo", "background picture"])
+def test_oversized_or_broken_picture_files_are_setup_errors(tmp_path: Path, what: str) -> None:
+    from test_webrtc_server import _jpeg_claiming, _png_header_only
+
+    from realtime.config import SetupError
+    from realtime.pipeline import read_image
+
+    cases = {
+        "huge.png": (_png_header_only(16000, 16000), "megapixels; the limit is 120"),
+        "huge.jpg": (_jpeg_claiming(12000, 10100), "megapixels; the limit is 120"),
+        "stub.png": (_png_header_only(64, 64), "is damaged"),
+        "text.jpg": (b"not a picture", "is not a picture"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(SetupError, match=message) as e:
+            read_image(tmp_path / name, what)
+        assert str(e.value).startswith(f"cannot read the {what} {tmp_path / name}: ") and "\n" not in str(
+            e.value
+        )
+    with pytest.raises(SetupError, match="No such file"):
+        read_image(tmp_path / "absent.jpg", what)

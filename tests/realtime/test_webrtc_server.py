@@ -387,16 +387,16 @@ def _bmp_claiming(w: int, h: int) -> bytes:
     "body",
     [
         _png_header_only(16000, 16000),
-        _png_header_only(8000, 6300),
-        _jpeg_claiming(10000, 8000),
-        _bmp_claiming(9000, 9000),
+        _png_header_only(11000, 11000),
+        _jpeg_claiming(12000, 10100),
+        _bmp_claiming(11000, 11000),
     ],
-    ids=["png-16000", "png-50.4MP", "jpeg-80MP", "bmp-81MP"],
+    ids=["png-16000", "png-121MP", "jpeg-121MP", "bmp-121MP"],
 )
 def test_oversized_pictures_refused_from_the_header(server, path: str, body: bytes) -> None:
     sink, controls, uploads, _ = server
     status, text = _post(sink.url + path, body, "image/png")
-    assert status == 413 and "megapixels" in text and "limit is 50" in text, (status, text)
+    assert status == 413 and "megapixels" in text and "limit is 120" in text, (status, text)
     assert _untouched(controls, uploads)
 
 
@@ -420,6 +420,10 @@ def test_undecodable_pictures_refused_with_a_reason(server, path: str, body: byt
 
 
 def test_large_picture_scaled_down_once(server) -> None:
+    """Also: a JPEG of 12000x9000 (108 MP, under the limit) is read from its header as accepted."""
+    from realtime.sources.picture import read_header
+
+    assert read_header(_jpeg_claiming(12000, 9000)).width == 12000
     sink, controls, uploads, _ = server
     big = cv2.imencode(".png", np.full((1500, 3000, 3), 200, np.uint8))[1].tobytes()
     assert _post(sink.url + "source", big, None)[0] == 200  # no type, as curl --data-binary sends
