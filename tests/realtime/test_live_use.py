@@ -219,11 +219,12 @@ def test_signal_finalises_the_mp4_with_every_frame(tmp_path: Path, sig: signal.S
             time.sleep(0.1)  # until frames are being written
         assert p.poll() is None, p.communicate()
         p.send_signal(sig)
-        _, err = p.communicate(timeout=60)
+        stdout, err = p.communicate(timeout=60)
     finally:
         p.kill()
     assert p.returncode == 128 + sig, err
     wrote = int(re.search(r"wrote (\d+) frames", err).group(1))  # type: ignore[union-attr]
+    assert f"out={wrote} " in stdout  # every frame the loop output is in the file
     with av.open(str(out)) as c:
         frames = list(c.decode(video=0))
         assert c.streams.audio, "the clip's audio was dropped"
