@@ -15,20 +15,28 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from realtime.config import SetupError, config_from_args
-    from realtime.pipeline import build_pipeline
+    from realtime.quiet import quiet_native_logs
+    from realtime.stopping import stop_on_signals
 
     cfg = config_from_args(argv)  # exits with status 2 on bad arguments
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        with build_pipeline(cfg) as pipeline:
-            snap = pipeline.run()
-    except SetupError as e:
-        print(f"run_cam.py: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    level = logging.DEBUG if cfg.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not cfg.verbose:
+        quiet_native_logs()  # before MediaPipe is first imported
+    from realtime.pipeline import build_pipeline
+
+    with stop_on_signals() as stopper:  # SIGINT/SIGTERM/SIGHUP end the run cleanly: the mp4 is finalised
+        try:
+            with build_pipeline(cfg) as pipeline:
+                stopper.attach(pipeline.stop)
+                snap = pipeline.run()
+        except SetupError as e:
+            print(f"run_cam.py: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return stopper.exit_status or 130
     print(f"done: {snap.line()}")
-    return 0
+    return stopper.exit_status
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ Renderer = Literal["auto", "facegan", "meshflow", "meshwarp"]
 Motion = Literal["relative", "absolute"]
 
 
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
+"""What the file sink writes (H.264 in any of these containers)."""
+
+
 class SinkKind(str, Enum):
     VIRTUALCAM = "virtualcam"
     WEBRTC = "webrtc"
@@ -52,10 +56,16 @@ class SinkSpec:
     def parse(text: str) -> SinkSpec:
         """'virtualcam' | 'webrtc' | 'window' | 'file:PATH'."""
         if text.startswith("file:"):
-            path = text[len("file:") :]
-            if not path:
+            path = Path(text[len("file:") :]).expanduser()
+            if not text[len("file:") :]:
                 raise ValueError("--sink file:PATH needs a path, e.g. file:out.mp4")
-            return SinkSpec(SinkKind.FILE, Path(path).expanduser())
+            if path.is_dir():
+                raise ValueError(
+                    f"--sink file:{path} is a folder: name the video file, e.g. file:{path}/out.mp4"
+                )
+            if path.suffix.lower() not in VIDEO_SUFFIXES:
+                raise ValueError(f"--sink file:{path}: the file must end in {' or '.join(VIDEO_SUFFIXES)}")
+            return SinkSpec(SinkKind.FILE, path)
         try:
             return SinkSpec(SinkKind(text))
         except ValueError:
@@ -78,11 +88,16 @@ class Background:
 @dataclass(frozen=True)
 class DrivingConfig:
     path: Path | None = None
-    """Driving video file or folder of frames; None: the webcam."""
+    """Driving video file or folder of frames (default: the webcam)."""
     camera: str = "0"
     """Webcam index (0, 1, ...) or device path (/dev/video2)."""
     pace_fps: float | None = None
     """Emit file frames at this rate (as a camera would); None: as fast as the loop takes them."""
+    paced: bool = False
+    """Emit file frames at the file's own frame rate: set when a live sink (webrtc, virtualcam, window) shows
+    them, so a clip plays in real time there; a file sink alone takes every frame as fast as it can."""
+    loop: bool = False
+    """Play a driving file or folder again from the start each time it ends, until the user stops."""
 
     @property
     def is_live(self) -> bool:
@@ -96,12 +111,15 @@ class PipelineConfig:
     driving: DrivingConfig = field(default_factory=DrivingConfig)
     sinks: tuple[SinkSpec, ...] = (SinkSpec(SinkKind.VIRTUALCAM),)
     backend: Backend = "auto"
-    """Inference backend of the trained networks."""
+    """How the trained networks run: onnxruntime (CPU), torch (CUDA fp16), tensorrt; auto (default): the first
+    of tensorrt, torch, onnxruntime that works on this machine (the log says which)."""
     model: Model = "lite"
+    """Size of the trained networks: lite (default, runs on a CPU) or full (for a GPU)."""
     renderer: Renderer = "auto"
     """meshflow: the photo warped along the face mesh at its own resolution, with the driver's inner mouth;
     facegan: the trained networks (LT -> Gr -> Gb); meshwarp: the older crop mesh warp; auto (default): the one
-    realtime/weights/renderer.json names, as measured by facegan-evaluate --decide (the log says which)."""
+    realtime/weights/renderer.json names, written from the live protocol's measurements
+    (python -m training.evaluation.live --decide); the log says which."""
     motion: Motion = "relative"
     """relative (default): the photo keeps its own expression and moves as the driver moves from its neutral;
     absolute: the paper's mode, the driver's AUs and head pose used as they are (through LT)."""
@@ -115,6 +133,9 @@ class PipelineConfig:
     host: str = "127.0.0.1"
     """WebRTC server address; 127.0.0.1 keeps it on this machine."""
     port: int = 8080
+    """WebRTC server port (1-65535); the page is then at http://HOST:PORT/."""
+    verbose: bool = False
+    """Show debug logging and the start-up messages of MediaPipe and TensorFlow Lite (hidden by default)."""
     weights_dir: Path | None = None
     """Trained weights; None: the package's realtime/weights."""
     drop: DropPolicy | None = None
@@ -127,6 +148,8 @@ class PipelineConfig:
         if self.drop is not None:
             return self.drop
         live = self.driving.is_live or self.driving.pace_fps is not None
+        if self.driving.paced:  # a recording keeps every frame, even while a live sink shows them
+            live = not any(s.kind is SinkKind.FILE for s in self.sinks)
         return DropPolicy.LATEST if live else DropPolicy.EVERY
 
 
@@ -143,8 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SINK",
         help="virtualcam (default) | webrtc | file:PATH | window; repeat for several",
     )
-    p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "torch", "tensorrt"])
-    p.add_argument("--model", default="lite", choices=["lite", "full"])
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=list(typing.get_args(Backend)),
+        help=_doc(PipelineConfig, "backend"),
+    )
+    p.add_argument(
+        "--model", default="lite", choices=list(typing.get_args(Model)), help=_doc(PipelineConfig, "model")
+    )
     p.add_argument(
         "--renderer",
         default="auto",
@@ -159,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--background", default="source", help="source | blur | IMAGE (a picture file)")
     p.add_argument("--max-frames", type=int, metavar="N", help=_doc(PipelineConfig, "max_frames"))
     p.add_argument("--host", default="127.0.0.1", help=_doc(PipelineConfig, "host"))
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=parse_port, default=8080, help=_doc(PipelineConfig, "port"))
+    p.add_argument("--loop", action="store_true", help=_doc(DrivingConfig, "loop"))
+    p.add_argument("--verbose", action="store_true", help=_doc(PipelineConfig, "verbose"))
     return p
 
 
@@ -173,9 +205,17 @@ def config_from_args(argv: Sequence[str] | None = None) -> PipelineConfig:
         parser.error(str(e))
     if a.max_frames is not None and a.max_frames < 1:
         parser.error("--max-frames must be at least 1")
+    shown_live = any(s.kind is not SinkKind.FILE for s in sinks)
+    if a.loop and a.driving is None:
+        parser.error("--loop repeats a --driving file or folder; the webcam needs no repeating")
     return PipelineConfig(
         source=a.source.expanduser(),
-        driving=DrivingConfig(path=a.driving.expanduser() if a.driving else None, camera=a.camera),
+        driving=DrivingConfig(
+            path=a.driving.expanduser() if a.driving else None,
+            camera=a.camera,
+            paced=a.driving is not None and shown_live,
+            loop=a.loop,
+        ),
         sinks=sinks,
         backend=a.backend,
         model=a.model,
@@ -187,6 +227,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> PipelineConfig:
         max_frames=a.max_frames,
         host=a.host,
         port=a.port,
+        verbose=a.verbose,
     )
 
 
@@ -201,6 +242,16 @@ def parse_size(text: str) -> tuple[int, int]:
     if not (16 <= w <= 7680 and 16 <= h <= 4320) or w % 2 or h % 2:
         raise argparse.ArgumentTypeError(f"--size {text}: width and height must be even, 16..7680 x 16..4320")
     return w, h
+
+
+def parse_port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to 65535, got {text!r}")
+    return port
 
 
 def _doc(cls: type, name: str) -> str:

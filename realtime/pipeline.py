@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-import cv2
 import numpy as np
 
 from realtime.config import DropPolicy, PipelineConfig, SetupError
@@ -100,6 +99,12 @@ class Pipeline:
         self.stats = stats or Stats()
         self._slots = [Slot(policy, self.stats.drop) for _ in range(3)]
         self._error: BaseException | None = None
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """End capture; the frames already captured still reach the sinks, then run() returns (any thread,
+        or a signal handler: realtime.stopping)."""
+        self._stop.set()
 
     def run(self) -> StatsSnapshot:
         """Run until the source ends, max_frames, quit, or an error (re-raised here)."""
@@ -135,7 +140,7 @@ class Pipeline:
 
     def _capture(self) -> None:
         for frame in self.parts.source:
-            if self.parts.controls.quit.is_set() or not self._slots[0].put(frame):
+            if self._stop.is_set() or self.parts.controls.quit.is_set() or not self._slots[0].put(frame):
                 return
             if self.max_frames is not None and frame.index + 1 >= self.max_frames:
                 return
@@ -181,11 +186,14 @@ class Pipeline:
 
 
 def read_image(path: Any, what: str) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from a picture file, or SetupError saying what is wrong."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise SetupError(f"cannot read the {what} {path}: not an image file (or it does not exist)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """(H, W, 3) uint8 RGB from a picture file (size checked from its header first, large ones scaled down
+    once: realtime.sources.picture), or SetupError saying what is wrong."""
+    from realtime.sources.picture import PictureError, read_picture
+
+    try:
+        return read_picture(path, what)
+    except PictureError as e:
+        raise SetupError(str(e)) from None
 
 
 def face_analyzer(mode: str) -> Any:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from realtime.config import PipelineConfig, SinkKind
+from realtime.config import PipelineConfig, SetupError, SinkKind
 from realtime.sinks.base import Sink
 from realtime.stages.controls import Controls
 from realtime.stages.stats import Stats
@@ -25,6 +27,7 @@ def open_sinks(
     on_upload: Callable[[np.ndarray], None],
 ) -> list[Sink]:
     """Enter every sink of the config on the stack (closed in reverse order with it)."""
+    check_outputs(cfg)
     sinks: list[Sink] = []
     for spec in cfg.sinks:
         sink: Sink
@@ -32,7 +35,8 @@ def open_sinks(
             from realtime.sinks.file import FileSink
 
             assert spec.path is not None
-            sink = FileSink(spec.path, width=width, height=height, fps=fps)
+            clip = cfg.driving.path if cfg.driving.path is not None and cfg.driving.path.is_file() else None
+            sink = FileSink(spec.path, width=width, height=height, fps=fps, audio_from=clip)
         elif spec.kind is SinkKind.VIRTUALCAM:
             from realtime.sinks.virtualcam import VirtualCamSink
 
@@ -52,4 +56,34 @@ def open_sinks(
     return sinks
 
 
-__all__ = ["Sink", "open_sinks"]
+def check_outputs(cfg: PipelineConfig) -> None:
+    """SetupError before anything is opened for writing if an output file is one of the inputs (the driving
+    clip, the photo, the background picture, the calibration profile) or another output: opening it would
+    truncate it."""
+    inputs = {
+        "the driving video": cfg.driving.path,
+        "the source photo": cfg.source,
+        "the background picture": cfg.background.image,
+        "the calibration profile": cfg.calibration,
+    }
+    seen: list[Path] = []
+    for spec in cfg.sinks:
+        if spec.path is None:
+            continue
+        for what, path in inputs.items():
+            if path is not None and _same_file(spec.path, path):
+                raise SetupError(
+                    f"--sink file:{spec.path} is {what}: writing it would destroy it; name another file"
+                )
+        if any(_same_file(spec.path, p) for p in seen):
+            raise SetupError(f"--sink file:{spec.path} is given twice: name each output file once")
+        seen.append(spec.path)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)  # also through links and different spellings
+    return Path(os.path.abspath(a)).resolve() == Path(os.path.abspath(b)).resolve()
+
+
+__all__ = ["Sink", "check_outputs", "open_sinks"]

@@ -3,14 +3,26 @@ track per viewer, all fed the newest output frame. Runs its own asyncio loop in 
 
 HTTP API (JSON unless said): GET / (the page), GET /state, GET /stats, POST /offer {sdp, type},
 POST /edit {channel, gain?, offset?, lock?}, POST /reset, POST /calibrate, POST /background {mode},
-POST /background-image (image bytes), POST /source (image bytes). Bad input gets a 4xx; the stream goes on.
+POST /background-image (image bytes), POST /source (image bytes). Bad input gets a 4xx with a one-line reason
+as the body; the stream goes on.
+
+Only the page itself and command-line clients may change anything (a web page the user happens to visit must
+not swap the face going out to a call). Every request other than a GET must:
+- name this server in its Host header: an IP address, localhost, --host or this machine's name, with the port
+  (a DNS-rebinding page has its own host name there);
+- carry no Origin, or the page's own (http:// + that Host); browsers always send one on a POST, curl none;
+- send JSON bodies as Content-Type: application/json (a cross-site form or no-cors fetch cannot).
+Otherwise 403 (415 for the type). GETs change nothing. At most MAX_VIEWERS viewers at once (503 beyond).
+Pictures are checked from their header (realtime.sources.picture.MAX_PIXELS) and decoded off the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
@@ -19,19 +31,32 @@ from importlib.resources import files
 from typing import Any, Self
 
 import av
-import cv2
 import numpy as np
 from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
 from realtime.config import BackgroundMode, SetupError
 from realtime.sources.base import Frame, now_ns
-from realtime.stages.controls import CHANNELS, Controls
+from realtime.sources.picture import MAX_PIXELS, PictureError, decode_picture, read_header
+from realtime.stages.controls import (
+    CHANNEL_LABELS,
+    CHANNELS,
+    GAIN_RANGE,
+    Controls,
+    offset_range,
+    parse_edit,
+)
 from realtime.stages.stats import Stats
 
 log = logging.getLogger(__name__)
 MAX_UPLOAD = 10 * 1024 * 1024
+"""Largest request body (bytes); aiohttp answers 413 beyond it."""
+MAX_VIEWERS = 4
+"""Viewers at once (each has its own video encoder); a further offer gets 503 until one leaves."""
+CONNECT_TIMEOUT_S = 30.0
+"""A viewer that has not connected by then is dropped, so abandoned offers do not hold a place."""
 VIDEO_CLOCK = 90_000
+_PICTURE_STATUS = {"format": 415, "size": 413, "damaged": 422}
 
 
 class _Hub:
@@ -68,14 +93,27 @@ class OutputTrack(VideoStreamTrack):
         return vf
 
 
-def _decode_image(body: bytes) -> np.ndarray:
-    bgr = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR) if body else None
-    if bgr is None:
-        raise web.HTTPUnsupportedMediaType(text="not an image: send a JPEG or PNG file")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+def _picture_refused(e: PictureError) -> web.HTTPException:
+    return _http(_PICTURE_STATUS[e.kind], str(e))
+
+
+def _http(status: int, text: str) -> web.HTTPException:
+    exc = {
+        400: web.HTTPBadRequest,
+        403: web.HTTPForbidden,
+        413: web.HTTPRequestEntityTooLarge,
+        415: web.HTTPUnsupportedMediaType,
+        422: web.HTTPUnprocessableEntity,
+        503: web.HTTPServiceUnavailable,
+    }[status]
+    if exc is web.HTTPRequestEntityTooLarge:
+        return web.HTTPRequestEntityTooLarge(max_size=MAX_PIXELS, actual_size=0, text=text)
+    return exc(text=text)
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text="send the body as JSON, with Content-Type: application/json")
     try:
         data = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -102,6 +140,8 @@ class WebRTCSink:
         self._pcs: set[RTCPeerConnection] = set()
         self._hub: _Hub | None = None
         self._runner: web.AppRunner | None = None
+        self._decoding: asyncio.Lock | None = None
+        """One picture decodes at a time (each may take ~150 MB while it does)."""
 
     # --- lifecycle (called from the pipeline's thread) ---
     def __enter__(self) -> Self:
@@ -135,8 +175,9 @@ class WebRTCSink:
         self._thread.join(timeout=5)
 
     async def _start(self) -> None:
-        self._hub = _Hub()
-        app = web.Application(client_max_size=MAX_UPLOAD)  # bigger bodies get 413 from aiohttp itself
+        self._hub, self._decoding = _Hub(), asyncio.Lock()
+        # bigger bodies get 413 from aiohttp itself
+        app = web.Application(client_max_size=MAX_UPLOAD, middlewares=[self._guard])
         app.add_routes(
             [
                 web.get("/", self._page),
@@ -166,6 +207,41 @@ class WebRTCSink:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    # --- who may change things (see the module docstring) ---
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            reason = self.refusal(request.headers.get("Host"), request.headers.get("Origin"))
+            if reason is not None:
+                log.warning("refused %s %s: %s", request.method, request.path, reason)
+                raise web.HTTPForbidden(text=reason)
+        return await handler(request)
+
+    def refusal(self, host: str | None, origin: str | None) -> str | None:
+        """Why a state-changing request with these Host and Origin headers is refused; None: allowed."""
+        if not host or not self._known_host(host):
+            return f"Host {host!r} is not this server: open the page at {self.url}"
+        if origin is not None and origin.lower() != f"http://{host.lower()}":
+            return f"requests from {origin!r} may not control this camera: use the page at {self.url}"
+        return None
+
+    def _known_host(self, host: str) -> bool:
+        host = host.lower()
+        if host.startswith("["):  # [::1]:8080
+            name, sep, port = host[1:].partition("]")
+            port = port.removeprefix(":") if sep else "?"
+        else:
+            name, _, port = host.partition(":")
+        if (port or "80") != str(self.port):
+            return False
+        try:
+            ipaddress.ip_address(name)  # an address literal cannot be a rebinding attacker's domain
+            return True
+        except ValueError:
+            pass
+        machine = socket.gethostname().lower()
+        return name in {"localhost", self.host.lower(), machine, f"{machine}.local"}
+
     # --- handlers (loop thread) ---
     async def _page(self, request: web.Request) -> web.Response:
         return web.Response(
@@ -182,6 +258,11 @@ class WebRTCSink:
         return web.json_response(
             {
                 "channels": list(CHANNELS),
+                "labels": CHANNEL_LABELS,
+                "ranges": {
+                    n: {"gain": GAIN_RANGE, "offset": offset_range(n)[:2], "unit": offset_range(n)[2]}
+                    for n in CHANNELS
+                },
                 "edits": self.controls.edits.as_json(),
                 "background": mode.value,
                 "has_picture": picture is not None,
@@ -199,6 +280,10 @@ class WebRTCSink:
             or "m=video" not in data["sdp"]
         ):
             raise web.HTTPBadRequest(text='expected {"type": "offer", "sdp": ...} with a video m-line')
+        if len(self._pcs) >= MAX_VIEWERS:
+            raise web.HTTPServiceUnavailable(
+                text=f"already {len(self._pcs)} viewers, the most this server serves: close another page first"
+            )
         pc = RTCPeerConnection()
         self._pcs.add(pc)
 
@@ -207,6 +292,14 @@ class WebRTCSink:
             if pc.connectionState in ("failed", "closed"):
                 self._pcs.discard(pc)
                 await pc.close()
+
+        def _unconnected() -> None:
+            if pc in self._pcs and pc.connectionState != "connected":
+                log.info("a viewer did not connect within %.0f s: dropped", CONNECT_TIMEOUT_S)
+                self._pcs.discard(pc)
+                asyncio.ensure_future(pc.close())
+
+        asyncio.get_running_loop().call_later(CONNECT_TIMEOUT_S, _unconnected)
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="offer"))
@@ -221,15 +314,11 @@ class WebRTCSink:
 
     async def _edit(self, request: web.Request) -> web.Response:
         data = await _json(request)
-        if data.get("channel") not in CHANNELS:
-            raise web.HTTPBadRequest(text=f"channel must be one of {', '.join(CHANNELS)}")
         try:
-            gain = None if data.get("gain") is None else float(data["gain"])
-            offset = None if data.get("offset") is None else float(data["offset"])
-        except (TypeError, ValueError):
-            raise web.HTTPBadRequest(text="gain and offset must be numbers") from None
-        lock = None if data.get("lock") is None else bool(data["lock"])
-        self.controls.set_edit(data["channel"], gain=gain, offset=offset, lock=lock)
+            name, gain, offset, lock = parse_edit(data)
+        except ValueError as e:
+            raise web.HTTPBadRequest(text=str(e)) from None
+        self.controls.set_edit(name, gain=gain, offset=offset, lock=lock)
         return web.json_response({"ok": True})
 
     async def _reset(self, request: web.Request) -> web.Response:
@@ -242,19 +331,32 @@ class WebRTCSink:
 
     async def _background(self, request: web.Request) -> web.Response:
         data = await _json(request)
+        modes = ", ".join(m.value for m in BackgroundMode)
         try:
             self.controls.set_background(BackgroundMode(data.get("mode")))
         except ValueError as e:
-            raise web.HTTPBadRequest(text=f"background: {e}") from None
+            text = str(e) if "picture" in str(e) else f"background must be one of {modes}"
+            raise web.HTTPBadRequest(text=text) from None
         return web.json_response({"ok": True})
 
+    async def _picture(self, request: web.Request, what: str) -> np.ndarray:
+        """The uploaded picture, decoded off the loop; 413 / 415 / 422 with the reason otherwise."""
+        body = await request.read()
+        try:
+            read_header(body, what)  # refuses an oversized picture before any pixel is decoded
+            assert self._decoding is not None
+            async with self._decoding:
+                return await asyncio.get_running_loop().run_in_executor(None, decode_picture, body, what)
+        except PictureError as e:
+            raise _picture_refused(e) from None
+
     async def _background_image(self, request: web.Request) -> web.Response:
-        rgb = _decode_image(await request.read())
+        rgb = await self._picture(request, "background picture")
         self.controls.set_background(BackgroundMode.IMAGE, rgb)
         return web.json_response({"ok": True})
 
     async def _source(self, request: web.Request) -> web.Response:
-        rgb = _decode_image(await request.read())
+        rgb = await self._picture(request, "source photo")
         try:  # MediaPipe off the loop thread: the streams keep flowing meanwhile
             await asyncio.get_running_loop().run_in_executor(None, self.on_upload, rgb)
         except SetupError as e:

@@ -15,13 +15,13 @@ def open_source(cfg: DrivingConfig) -> Source:
     if cfg.path.is_dir():
         from realtime.sources.folder import FolderSource
 
-        return FolderSource(cfg.path, pace_fps=cfg.pace_fps)
+        return FolderSource(cfg.path, pace_fps=cfg.pace_fps, realtime=cfg.paced, loop=cfg.loop)
     from realtime.config import SetupError
     from realtime.sources.video import VideoFileSource
 
     if not cfg.path.is_file():
         raise SetupError(f"driving input {cfg.path} does not exist")
-    return VideoFileSource(cfg.path, pace_fps=cfg.pace_fps)
+    return VideoFileSource(cfg.path, pace_fps=cfg.pace_fps, realtime=cfg.paced, loop=cfg.loop)
 
 
 __all__ = ["Frame", "Source", "open_source"]

@@ -24,7 +24,15 @@ def _natural_key(p: Path) -> list[object]:
 
 
 class FolderSource:
-    def __init__(self, folder: Path, *, fps: float = DEFAULT_FPS, pace_fps: float | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        fps: float = DEFAULT_FPS,
+        pace_fps: float | None = None,
+        realtime: bool = False,
+        loop: bool = False,
+    ) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise SetupError(f"driving folder {self.folder} does not exist")
@@ -33,8 +41,9 @@ class FolderSource:
         )
         if not self.files:
             raise SetupError(f"driving folder {self.folder} holds no {'/'.join(IMAGE_SUFFIXES)} frames")
-        self.pace_fps = pace_fps
-        self.fps = pace_fps or fps
+        self.pace_fps = pace_fps or (fps if realtime else None)
+        self.fps = self.pace_fps or fps
+        self.loop = loop
         self.frame_count = len(self.files)
         self.unreadable = 0
 
@@ -47,14 +56,19 @@ class FolderSource:
     def __iter__(self) -> Iterator[Frame]:
         pacer = Pacer(self.pace_fps)
         tb = Fraction(1, round(self.fps))
-        i = 0
-        for n, path in enumerate(self.files):
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is None:
-                self.unreadable += 1
-                log.warning("skipped unreadable frame %s", path)
-                continue
-            pacer.wait(i)
-            # pts from the file's place in the folder, so a skipped frame leaves a gap in time, as in the input
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), i, now_ns(), n, tb)
-            i += 1
+        i, passes = 0, 0
+        while passes == 0 or (self.loop and i > 0):
+            for n, path in enumerate(self.files):
+                bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if bgr is None:
+                    self.unreadable += passes == 0
+                    log.warning("skipped unreadable frame %s", path)
+                    continue
+                pacer.wait(i)
+                # pts from the file's place in the folder: a skipped frame leaves a gap in time, as in the input
+                pts = passes * len(self.files) + n
+                yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), i, now_ns(), pts, tb)
+                i += 1
+            passes += 1
+        if i == 0:
+            raise SetupError(f"none of the {len(self.files)} frames in {self.folder} could be read")

@@ -3,7 +3,9 @@ new source photo): written by the web page or window hotkeys, read by the stages
 
 from __future__ import annotations
 
+import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +15,68 @@ from realtime.face.types import AU_ORDER, POSE_NAMES
 
 CHANNELS: tuple[str, ...] = tuple(a.value for a in AU_ORDER) + POSE_NAMES
 """The 20 channels of AUd, in its order: 17 AUs then yaw, pitch, roll."""
+
+CHANNEL_LABELS: dict[str, str] = {
+    "AU01": "AU01 inner brow raiser",
+    "AU02": "AU02 outer brow raiser",
+    "AU04": "AU04 brow lowerer",
+    "AU05": "AU05 upper lid raiser",
+    "AU06": "AU06 cheek raiser",
+    "AU07": "AU07 lid tightener",
+    "AU09": "AU09 nose wrinkler",
+    "AU10": "AU10 upper lip raiser",
+    "AU12": "AU12 lip corner puller \u2014 smile",
+    "AU14": "AU14 dimpler",
+    "AU15": "AU15 lip corner depressor",
+    "AU17": "AU17 chin raiser",
+    "AU20": "AU20 lip stretcher",
+    "AU23": "AU23 lip tightener",
+    "AU25": "AU25 lips part",
+    "AU26": "AU26 jaw drop",
+    "AU45": "AU45 blink",
+    "yaw": "yaw (turn left/right)",
+    "pitch": "pitch (nod up/down)",
+    "roll": "roll (tilt)",
+}
+"""What the page and the help call each channel (FACS names, as in OpenFace)."""
+
+GAIN_RANGE = (0.0, 3.0)
+"""Every channel's gain: 0 ignores the driver, 1 follows it, 3 exaggerates."""
+OFFSET_RANGES: dict[str, tuple[float, float, str]] = {
+    "au": (-1.0, 1.0, ""),
+    "angle": (-45.0, 45.0, "\u00b0"),
+}
+"""Offset (min, max, unit): AU intensity units for AUs, degrees for head angles."""
+
+
+def offset_range(name: str) -> tuple[float, float, str]:
+    return OFFSET_RANGES["angle" if name in POSE_NAMES else "au"]
+
+
+def parse_edit(data: Mapping[str, object]) -> tuple[str, float | None, float | None, bool | None]:
+    """A JSON edit {channel, gain?, offset?, lock?} checked at the edge: the channel known, gain and offset
+    finite numbers inside their slider's range, lock a JSON boolean (the string "false" is refused, not read
+    as true). ValueError says which value is wrong."""
+    name = data.get("channel")
+    if not isinstance(name, str) or name not in CHANNELS:
+        raise ValueError(f"channel must be one of {', '.join(CHANNELS)}")
+    lo, hi, unit = offset_range(name)
+    gain = _number(data.get("gain"), "gain", *GAIN_RANGE)
+    offset = _number(data.get("offset"), f"offset of {name}", lo, hi, unit)
+    lock = data.get("lock")
+    if lock is not None and not isinstance(lock, bool):
+        raise ValueError(f"lock must be true or false, got {lock!r}")
+    return name, gain, offset, lock
+
+
+def _number(v: object, what: str, lo: float, hi: float, unit: str = "") -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"{what} must be a number, got {v!r}")  # noqa: TRY004 - one error type for a 400
+    if not lo <= v <= hi or not math.isfinite(v):  # NaN fails the comparison too
+        raise ValueError(f"{what} must be between {lo:g}{unit} and {hi:g}{unit}, got {v!r}")
+    return float(v)
 
 
 @dataclass(frozen=True)

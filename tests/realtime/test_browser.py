@@ -59,6 +59,31 @@ class StillSource:
             time.sleep(1 / self.fps)
 
 
+class _EvilSite:
+    """Another origin on this machine (what any web page the user visits could be): serves an empty page."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Page(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(b"<!doctype html><title>elsewhere</title>")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 def _photo() -> np.ndarray:
     """A textured picture (blurred seeded noise) so that a warp of it shows in every region."""
     rng = np.random.default_rng(0)
@@ -91,8 +116,9 @@ def test_page_receives_frames_and_slider_changes_output() -> None:
         loop = threading.Thread(target=pipeline.run, daemon=True)
         loop.start()
         try:
+            evil = _EvilSite()
             r = subprocess.run(
-                ["node", str(BROWSER_DIR / "webrtc_page.mjs"), sink.url],
+                ["node", str(BROWSER_DIR / "webrtc_page.mjs"), sink.url, evil.url],
                 check=False,  # the exit code and output are asserted below
                 capture_output=True,
                 text=True,
@@ -101,6 +127,7 @@ def test_page_receives_frames_and_slider_changes_output() -> None:
                 env={"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin"},
             )
         finally:
+            evil.close()
             stop.set()
             controls.quit.set()
             loop.join(timeout=10)
@@ -110,4 +137,18 @@ def test_page_receives_frames_and_slider_changes_output() -> None:
     assert result["frames"] >= 15 and result["size"] == [320, 240]
     assert result["sliders"] == 20
     assert controls.edits.get("yaw").offset == 40.0
+    assert "AU12 lip corner puller \u2014 smile" in result["labels"] and "AU26 jaw drop" in result["labels"]
+    assert (
+        "AU45 blink" in result["labels"]
+        and result["yaw_value"] == "40\u00b0"
+        and result["gain_value"] == "\u00d71"
+    )
+    assert (
+        "Using this background picture did not work: the background picture is not a picture"
+        in result["refusal"]
+    )
+    assert "background picture" in result["picture_option"] and result["menu"] == "blur"
+    # the hostile page changed nothing: AU12 untouched, the background still what the page's own client set
+    assert len(result["evil"]) == 5, result
+    assert controls.edits.get("AU12").gain == 1.0 and controls.background[0].value == "blur"
     assert result["diff_slider"] > 3 * result["diff_still"] + 1.0, result
