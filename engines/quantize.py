@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.chain import ReenactmentChain, Variant, chain_paths, gr_feeds
+from engines.chain import ReenactmentChain, Variant, chain_paths
+from engines.compose import foreground, gr_feeds
 from engines.onnxruntime_backend import load_onnx
 from engines.spec import ModelFileError, load_spec, sha256_file, write_spec
 
@@ -88,8 +89,7 @@ def chain_feeds(weights_dir: Path, variant: Variant, frames: CalibrationFrames) 
             aud = frames.aud[(i + 1) % len(frames)][None]  # (1, 20): someone else's expression
             out = chain.run(aud)
             feeds["gr"].append(gr_feeds(chain.runners["gr"], src.source[None], out.lt, src.ls[None]))
-            face_in = out.face * (out.seg[:, 1:2] + out.seg[:, 2:3])
-            feeds["gb"].append({"face": face_in, "background": src.background[None]})
+            feeds["gb"].append({"face": foreground(out.face, out.seg), "background": src.background[None]})
     return feeds
 
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engines.compose import ChainNets, foreground, reenact
 from training import losses as L
 from training.config import TrainConfig
 from training.dataset import (
@@ -117,12 +118,11 @@ def generator_step(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch, edge
             + w.segmentation * out["eq8_seg"]
         )
         prob = torch.softmax(seg_logits, 1)
-        keep = prob[:, 1:2] + prob[:, 2:3]  # P(hair) + P(face)
         if (
             cfg.detach_seg
         ):  # Gb's losses then reach Gr's pixels but not its segmentation (eq. 8 alone trains it)
-            keep = keep.detach()
-        face_in, image = face * keep, face * fg_d
+            prob = prob.detach()
+        face_in, image = foreground(face, prob), face * fg_d
     if cfg.stage in ("gb", "joint"):
         if cfg.stage == "gb":
             face_in = b.drv * fg_d  # stand-in for Ifr * (hair + face): the real driving foreground
@@ -149,8 +149,7 @@ def discriminator_loss(cfg: TrainConfig, m: dict[str, nn.Module], b: PairBatch) 
     with torch.no_grad():
         if cfg.stage in ("gr", "joint"):
             face, seg_logits, ht = m["gr"].forward_logits(b.src, b.ld, b.ls, b.extent)
-            prob = torch.softmax(seg_logits, 1)
-            face_in = face * (prob[:, 1:2] + prob[:, 2:3])
+            face_in = foreground(face, torch.softmax(seg_logits, 1))
         if cfg.stage == "gb":
             face_in = b.drv * fg_d
         if cfg.stage in ("gb", "joint"):
@@ -215,7 +214,7 @@ def validate(
                 acc.setdefault("val/seg_accuracy", []).append(
                     (seg.argmax(1) == b.seg_d).float().mean().item()
                 )
-                out, face_in = face * fg_d, face * (seg[:, 1:2] + seg[:, 2:3])
+                out, face_in = face * fg_d, foreground(face, seg)
             if cfg.stage in ("gb", "joint"):
                 if cfg.stage == "gb":
                     face_in = b.drv * fg_d
@@ -223,10 +222,9 @@ def validate(
                 key = "val/self_reenactment_mse" if cfg.stage == "joint" else "val/gb_mse_true_foreground"
                 acc.setdefault(key, []).append(F.mse_loss(out, b.drv).item())
             if cfg.stage == "joint" and lt_net is not None:
-                face_lt, seg_lt = m["gr"](b.src, lt_net(b.ls, b.aud_d), b.ls)
-                out_lt, _ = m["gb"](
-                    face_lt * (seg_lt[:, 1:2] + seg_lt[:, 2:3]), b.src * (b.seg_s == 0).float()[:, None]
-                )
+                nets = ChainNets(gr=m["gr"], gb=m["gb"], lt=lt_net)
+                ib = b.src * (b.seg_s == 0).float()[:, None]
+                out_lt = reenact(nets, b.src, b.ls, ib, aud=b.aud_d).image
                 acc.setdefault("val/self_reenactment_mse_with_lt", []).append(
                     F.mse_loss(out_lt, b.drv).item()
                 )
