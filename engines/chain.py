@@ -15,23 +15,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, get_args
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 
 from engines.base import Runner
 from engines.compose import ChainNets, Reenacted, gr_feeds, gr_warps, reenact, runner_nets
 from engines.registry import BackendChoice, open_runner
-from engines.spec import EngineError, ModelFileError, SpecMismatchError, check_arrays
+from engines.spec import VARIANTS, EngineError, ModelFileError, SpecMismatchError, Variant, check_arrays
 
 if TYPE_CHECKING:
     from engines.torch_chain import FusedTorchChain
 
 log = logging.getLogger(__name__)
 
-Variant = Literal["lite", "full"]
-"""The shipped sizes of Gr and Gb (`gr_<variant>.onnx`): lite for CPUs, full for GPUs. Training adds `tiny`."""
-VARIANTS: tuple[Variant, ...] = get_args(Variant)
 Precision = Literal["shipped", "int8"]
 """`shipped`: the fp16 ONNX as exported; `int8`: `<name>.int8.onnx` from engines.quantize for Gr and Gb."""
 
@@ -106,6 +103,8 @@ class ReenactmentChain:
         self.variant = variant
         self.backend = self.runners["gr"].backend
         self.image_size = int(self.runners["gr"].spec.input("source").shape[-1])
+        # landmarks per face, read from Gr's spec: the engines know no face (no 478 written here)
+        self.num_landmarks = int(self.runners["gr"].spec.input("landmarks").shape[-2])
         self._nets: ChainNets[np.ndarray] = runner_nets(self.runners)
         self._source: SourceTensors | None = None
         self._tiled: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.chain import ReenactmentChain, Variant, chain_paths
+from engines.chain import VARIANTS, ReenactmentChain, Variant, chain_paths
 from engines.compose import foreground, gr_feeds
 from engines.onnxruntime_backend import load_onnx
 from engines.spec import ModelFileError, load_spec, sha256_file, write_spec
@@ -206,7 +206,7 @@ def quantize_chain(
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m engines.quantize", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", type=Path, required=True, help="folder with lt/gr_<model>/gb_<model>.onnx")
-    p.add_argument("--model", choices=["lite", "full"], default="lite")
+    p.add_argument("--model", choices=VARIANTS, default="lite")
     p.add_argument("--frames", type=Path, required=True, help="calibration frames .npz (see module doc)")
     p.add_argument("--calib", type=int, default=32, help="frames used for calibration; the rest are held out")
     args = p.parse_args(argv)

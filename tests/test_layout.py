@@ -85,3 +85,61 @@ def test_the_chain_is_composed_once() -> None:
             if path != REPO / "engines" / "compose.py" and "[:, 1:2] + " in text and "[:, 2:3]" in text:
                 bad.append(str(path.relative_to(REPO)))
     assert not bad, "the chain's foreground step written again outside engines/compose.py:\n" + "\n".join(bad)
+
+
+def _code_files() -> list[Path]:
+    return [
+        p
+        for pkg in ("engines", "realtime", "training", "calibrate")
+        for p in sorted((REPO / pkg).rglob("*.py"))
+    ]
+
+
+def _assignments(path: Path) -> list[tuple[str, ast.expr]]:
+    """(name, value) of every module- or class-level `NAME = value` / `NAME: T = value` in the file."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Assign):
+            out += [(t.id, node.value) for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            out.append((node.target.id, node.value))
+    return out
+
+
+def _literal_strings(value: ast.expr) -> set[str]:
+    """The strings of a `Literal[...]` subscript (empty for anything else)."""
+    if not (isinstance(value, ast.Subscript) and getattr(value.value, "id", None) == "Literal"):
+        return set()
+    return {
+        n.value for n in ast.walk(value.slice) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
+
+
+def test_names_and_constants_are_defined_once() -> None:
+    """NUM_LANDMARKS lives in realtime/face/topology.py, the backend Literal in engines/registry.py, the shipped
+    variant Literal in engines/spec.py; everyone else imports them."""
+    where: dict[str, list[str]] = {"NUM_LANDMARKS": [], "backend Literal": [], "variant Literal": []}
+    for path in _code_files():
+        rel = str(path.relative_to(REPO))
+        for name, value in _assignments(path):
+            words = _literal_strings(value)
+            if name == "NUM_LANDMARKS":
+                where["NUM_LANDMARKS"].append(rel)
+            if "onnxruntime" in words:
+                where["backend Literal"].append(f"{rel}:{name}")
+            if {"lite", "full"} <= words:
+                where["variant Literal"].append(f"{rel}:{name}")
+    assert where["NUM_LANDMARKS"] == ["realtime/face/topology.py"], where
+    assert where["backend Literal"] == ["engines/registry.py:Backend"], where
+    assert where["variant Literal"] == ["engines/spec.py:Variant"], where
+
+
+def test_engines_know_no_face() -> None:
+    """engines/ never imports realtime.face (the FORBIDDEN rule) nor writes the mesh's 478 points itself: the
+    landmark count comes from the specs."""
+    bad = []
+    for path in sorted((REPO / "engines").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and node.value == 478 and type(node.value) is int:
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not bad, "engines/ writes the mesh size 478: read it from the spec instead:\n" + "\n".join(bad)

@@ -7,7 +7,7 @@ import logging
 import random
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from training.models import (
     LaConfig,
     LandmarkTransformer,
     LTConfig,
+    ModelVariant,
     MultiScaleDiscriminator,
     disc_config,
     gb_config,
@@ -34,7 +35,8 @@ from training.models import (
 
 log = logging.getLogger(__name__)
 Stage = Literal["la", "lt", "gr", "gb", "joint"]
-Variant = Literal["tiny", "lite", "full"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
+Variant = ModelVariant
 IMAGE_STAGES = ("gr", "gb", "joint")
 CKPT_FORMAT = "facegan-checkpoint"
 

@@ -14,12 +14,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from realtime.face.topology import NUM_LANDMARKS
 from training.mesh_mirror import MESH_MIRROR
 
 log = logging.getLogger(__name__)
 
 FORMAT = "facegan-dataset"
-NUM_LANDMARKS = 478
 YAW, ROLL = 17, 19  # indices of yaw/90 and roll/90 in AUd: their sign flips with a horizontal flip
 
 

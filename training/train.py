@@ -24,6 +24,7 @@ from torch import nn
 
 from training.config import (
     IMAGE_STAGES,
+    STAGES,
     TrainConfig,
     build_models,
     config_mismatch,
@@ -43,6 +44,7 @@ from training.dataset import (
     track_weights,
 )
 from training.models import (
+    MODEL_VARIANTS,
     GrConfig,
     LandmarkTransformer,
     gr_config,
@@ -371,12 +373,12 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="facegan-train", description=__doc__.split("\n")[0])
-    p.add_argument("stage", choices=["la", "lt", "gr", "gb", "joint"])
+    p.add_argument("stage", choices=STAGES)
     p.add_argument("--data", type=Path, required=True, help="prepared dataset folder (facegan-prepare)")
     p.add_argument(
         "--out", type=Path, required=True, help="run folder: checkpoint.pt, tb/, curves.png, samples/"
     )
-    p.add_argument("--config", choices=["tiny", "lite", "full"], default="lite")
+    p.add_argument("--config", choices=MODEL_VARIANTS, default="lite")
     p.add_argument("--steps", type=int, default=1000, help="total steps (a resumed run continues up to this)")
     p.add_argument("--size", type=int, default=128, help="image size for Gr/Gb (128 or 256; tiny allows 64)")
     p.add_argument("--batch", type=int, default=None, help="batch per process (default: from --config)")
