@@ -143,3 +143,32 @@ def test_engines_know_no_face() -> None:
             if isinstance(node, ast.Constant) and node.value == 478 and type(node.value) is int:
                 bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not bad, "engines/ writes the mesh size 478: read it from the spec instead:\n" + "\n".join(bad)
+
+
+def test_no_private_helpers_imported_across_files() -> None:
+    """A `_name` is private to its file: training/ and engines/ never import one from another module."""
+    bad = []
+    for package in ("training", "engines"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ImportFrom) and node.level == 0:
+                    private = [a.name for a in node.names if a.name.startswith("_")]
+                    if private:
+                        bad.append(f"{path.relative_to(REPO)} imports {private} from {node.module}")
+    assert not bad, "private helpers imported across files:\n" + "\n".join(bad)
+
+
+def test_training_stage_names_become_behaviour_in_one_place() -> None:
+    """`cfg.stage == ...` / `cfg.stage in (...)` branches live only in training/stages.py (make_stage)."""
+    bad = []
+    for path in sorted((REPO / "training").rglob("*.py")):
+        if path.name == "stages.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Compare)
+                and isinstance(node.left, ast.Attribute)
+                and node.left.attr == "stage"
+            ):
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not bad, "stage-string branches outside training/stages.py:\n" + "\n".join(bad)
