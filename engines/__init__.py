@@ -9,6 +9,7 @@ Knows numpy, onnx, onnxruntime, torch and tensorrt; never imports realtime/ or t
 
 from engines.base import BackendUnavailableError, Runner
 from engines.registry import (
+    BACKEND_CHOICES,
     BACKENDS,
     Backend,
     BackendChoice,
@@ -30,6 +31,7 @@ RunnerSpec = IOSpec
 
 __all__ = [
     "BACKENDS",
+    "BACKEND_CHOICES",
     "Backend",
     "BackendChoice",
     "BackendUnavailableError",

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from engines.base import BackendUnavailableError
-from engines.chain import ReenactmentChain, Variant, chain_paths
-from engines.registry import BACKENDS, Backend, available_backends, open_runner
+from engines.chain import VARIANTS, ReenactmentChain, Variant, chain_paths
+from engines.registry import BACKEND_CHOICES, Backend, available_backends, open_runner
 from engines.spec import IOSpec, ModelFileError, load_spec
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,8 @@ def bench_chain(args: argparse.Namespace, backend: Backend, label: str, precisio
     ) as chain:
         s = chain.image_size
         chain.set_source(
-            rng.random((3, s, s), dtype=np.float32), rng.uniform(-0.8, 0.8, (478, 2)).astype(np.float32)
+            rng.random((3, s, s), dtype=np.float32),
+            rng.uniform(-0.8, 0.8, (chain.num_landmarks, 2)).astype(np.float32),
         )
         for b in args.batch:
             aud = rng.random((b, 20), dtype=np.float32)
@@ -225,11 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--weights", type=Path, default=None, help="folder of .onnx + .spec.json (default: realtime/weights)"
     )
-    p.add_argument("--model", choices=["lite", "full"], default="lite", help="which Gr/Gb variant")
+    p.add_argument("--model", choices=VARIANTS, default="lite", help="which Gr/Gb variant")
     p.add_argument(
         "--backend",
         nargs="+",
-        choices=["auto", *BACKENDS],
+        choices=BACKEND_CHOICES,
         default=["auto"],
         help="backends to time; auto = every one usable here",
     )

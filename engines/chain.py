@@ -1,31 +1,51 @@
-"""The whole per-frame chain LT -> Gr -> Gb (docs/CONTRACTS.md section 4, DESIGN.md section 3).
+"""The whole per-frame chain LT -> Gr -> Gb on Runners (docs/CONTRACTS.md section 4, DESIGN.md section 3).
 
 Everything about the source is computed once in `set_source`: its crop, its landmarks ls, its own
 segmentation (Gr run once with the source's own landmarks, so Gr reproduces the source) and
-Ib = source * P(background). Per frame, `run(aud)` is three network calls; Gr draws the heatmap Ht inside its
-graph, so it is made on whatever device runs Gr.
+Ib = source * P(background). Per frame, `run(aud)` (or `run_lt(lt)`, landmarks as they are) is three network
+calls composed by engines.compose.reenact; Gr draws the heatmap Ht inside its graph, so it is made on
+whatever device runs Gr. When all three networks run on torch the same composition runs fused on the GPU
+(engines.torch_chain).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 
 from engines.base import Runner
+from engines.compose import ChainNets, Reenacted, gr_feeds, gr_warps, reenact, runner_nets
 from engines.registry import BackendChoice, open_runner
-from engines.spec import EngineError, ModelFileError, SpecMismatchError, check_arrays
+from engines.spec import VARIANTS, EngineError, ModelFileError, SpecMismatchError, Variant, check_arrays
+
+if TYPE_CHECKING:
+    from engines.torch_chain import FusedTorchChain
 
 log = logging.getLogger(__name__)
 
-Variant = Literal["lite", "full"]
 Precision = Literal["shipped", "int8"]
 """`shipped`: the fp16 ONNX as exported; `int8`: `<name>.int8.onnx` from engines.quantize for Gr and Gb."""
+
+ChainOutput = Reenacted
+"""What `run` returns: `image (B,3,S,S)` Ir, `mask` M, `face` Ifr, `seg`, `lt (B,478,2)` (numpy float32)."""
+
+__all__ = [
+    "VARIANTS",
+    "ChainOutput",
+    "Precision",
+    "ReenactmentChain",
+    "SourceTensors",
+    "Variant",
+    "chain_paths",
+    "gr_feeds",
+    "gr_warps",
+]
 
 
 @dataclass(frozen=True)
@@ -37,43 +57,26 @@ class SourceTensors:
     seg: np.ndarray  # (3, S, S) the source's own (background, hair, face) probabilities
     background: np.ndarray  # (3, S, S) Ib = source * P(background)
 
-
-@dataclass(frozen=True)
-class ChainOutput:
-    image: np.ndarray  # (B, 3, S, S) Ir, eq. 9
-    mask: np.ndarray  # (B, 1, S, S) M
-    face: np.ndarray  # (B, 3, S, S) Ifr
-    seg: np.ndarray  # (B, 3, S, S) softmax over (background, hair, face)
-    lt: np.ndarray  # (B, 478, 2) transformed landmarks, eq. 1
+    def with_background(self, picture: np.ndarray) -> SourceTensors:
+        """The same source in front of another picture (3, S, S) in [0, 1]: Ib = picture * P(background)
+        (the paper's background swap, Fig. 6)."""
+        return replace(self, background=(picture * self.seg[0:1]).astype(np.float32, copy=False))
 
 
-def chain_paths(weights_dir: Path, variant: Variant, precision: Precision = "shipped") -> dict[str, Path]:
-    """The three ONNX files of a variant; int8 applies to the two U-Nets (LT is a tiny MLP)."""
+def chain_paths(
+    weights_dir: Path, variant: Variant, precision: Precision = "shipped", *, lt: bool = True
+) -> dict[str, Path]:
+    """The ONNX files of a variant (LT's only with `lt`); int8 applies to the two U-Nets (LT is a tiny MLP)."""
     suffix = ".int8.onnx" if precision == "int8" else ".onnx"
-    return {
-        "lt": weights_dir / "lt.onnx",
-        "gr": weights_dir / f"gr_{variant}{suffix}",
-        "gb": weights_dir / f"gb_{variant}{suffix}",
-    }
-
-
-def gr_warps(runner: Runner) -> bool:
-    """A Gr with the warping step: its spec lists `source_landmarks` (docs/CONTRACTS.md section 2)."""
-    return "source_landmarks" in runner.spec.input_names
-
-
-def gr_feeds(
-    runner: Runner, source: np.ndarray, landmarks: np.ndarray, source_landmarks: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Gr's inputs; a Gr with the warping step (its spec lists `source_landmarks`) also gets ls."""
-    feeds = {"source": source, "landmarks": landmarks}
-    if gr_warps(runner):
-        feeds["source_landmarks"] = source_landmarks
-    return feeds
+    paths = {"lt": weights_dir / "lt.onnx"} if lt else {}
+    return {**paths, "gr": weights_dir / f"gr_{variant}{suffix}", "gb": weights_dir / f"gb_{variant}{suffix}"}
 
 
 class ReenactmentChain:
-    """LT -> Gr -> Gb as one call per frame or per batch of frames. Use as a context manager."""
+    """LT -> Gr -> Gb as one call per frame or per batch of frames. Use as a context manager.
+
+    `lt=False` opens Gr and Gb only: a chain driven by given landmarks (`run_lt`), no LT file needed.
+    """
 
     def __init__(
         self,
@@ -82,9 +85,10 @@ class ReenactmentChain:
         backend: BackendChoice = "auto",
         *,
         precision: Precision = "shipped",
+        lt: bool = True,
         **runner_options: Any,
     ) -> None:
-        paths = chain_paths(Path(weights_dir), variant, precision)
+        paths = chain_paths(Path(weights_dir), variant, precision, lt=lt)
         for net, p in paths.items():
             if not p.is_file():
                 raise ModelFileError(f"chain {variant}/{precision}: {net} model not found: {p}")
@@ -99,19 +103,24 @@ class ReenactmentChain:
         self.variant = variant
         self.backend = self.runners["gr"].backend
         self.image_size = int(self.runners["gr"].spec.input("source").shape[-1])
+        # landmarks per face, read from Gr's spec: the engines know no face (no 478 written here)
+        self.num_landmarks = int(self.runners["gr"].spec.input("landmarks").shape[-2])
+        self._nets: ChainNets[np.ndarray] = runner_nets(self.runners)
         self._source: SourceTensors | None = None
         self._tiled: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._fused: Any = None  # engines.torch_backend.FusedTorchChain when every network runs on torch
+        self._fused: FusedTorchChain | None = None  # when every network runs on torch
 
     def __enter__(self) -> Self:
         for r in self.runners.values():
             r.activate()
         if all(r.backend == "torch" for r in self.runners.values()):
-            from engines.torch_backend import FusedTorchChain, TorchRunner
+            from engines.torch_backend import TorchRunner
+            from engines.torch_chain import FusedTorchChain
 
-            runners = [self.runners[n] for n in ("lt", "gr", "gb")]
-            assert all(isinstance(r, TorchRunner) for r in runners)
-            self._fused = FusedTorchChain(*runners)  # type: ignore[arg-type]
+            lt, gr, gb = (self.runners.get(n) for n in ("lt", "gr", "gb"))
+            assert isinstance(gr, TorchRunner) and isinstance(gb, TorchRunner)
+            assert lt is None or isinstance(lt, TorchRunner)
+            self._fused = FusedTorchChain(lt, gr, gb)
         return self
 
     def __exit__(
@@ -124,6 +133,11 @@ class ReenactmentChain:
         for r in self.runners.values():
             r.deactivate()
 
+    @property
+    def source(self) -> SourceTensors | None:
+        """The tensors of the source `set_source` made current (None before)."""
+        return self._source
+
     def prepare_source(self, crop: np.ndarray, ls: np.ndarray) -> SourceTensors:
         """Source-side tensors for `crop (3, S, S)` float32 in [0, 1] and `ls (478, 2)` float32."""
         s = self.image_size
@@ -131,8 +145,8 @@ class ReenactmentChain:
             raise SpecMismatchError(
                 f"set_source: crop {crop.shape} must be (3, {s}, {s}), ls {ls.shape} (N, 2)"
             )
-        out = self.runners["gr"].infer(gr_feeds(self.runners["gr"], crop[None], ls[None], ls[None]))
-        seg = out["seg"][0]  # (3, S, S)
+        _, seg = self._nets.gr(crop[None], ls[None], ls[None])
+        seg = seg[0]  # (3, S, S)
         background = (crop * seg[0:1]).astype(np.float32, copy=False)  # Ib, (3, S, S)
         return SourceTensors(source=crop, ls=ls, seg=seg, background=background)
 
@@ -163,20 +177,32 @@ class ReenactmentChain:
             )
         return self._tiled[batch]
 
-    def run(self, aud: np.ndarray, sources: Sequence[SourceTensors] | None = None) -> ChainOutput:
+    def run(self, aud: np.ndarray, sources: Sequence[SourceTensors] | None = None) -> Reenacted[np.ndarray]:
         """Reenact for driving vectors `aud (B, 20)` float32; `sources` gives one source per row."""
         if aud.ndim != 2:
             raise SpecMismatchError(f"run: aud must be (B, 20), got shape {aud.shape}")
+        if "lt" not in self.runners:
+            raise EngineError("run: this chain was opened with lt=False; drive it with run_lt(lt)")
         source, ls, background = self._batched_source(aud.shape[0], sources)
         if self._fused is not None:  # one device-resident graph; validate what the runners would have
             check_arrays(self.runners["lt"].spec.inputs, {"ls": ls, "aud": aud}, "input", "lt")
-            check_arrays(
-                self.runners["gb"].spec.inputs, {"face": source, "background": background}, "input", "gb"
-            )
-            return ChainOutput(**self._fused.run(ls, aud, source, background))
-        lt = self.runners["lt"].infer({"ls": ls, "aud": aud})["lt"]  # (B, 478, 2)
-        gr = self.runners["gr"].infer(gr_feeds(self.runners["gr"], source, lt, ls))
-        seg = gr["seg"]  # (B, 3, S, S)
-        face_in = gr["face"] * (seg[:, 1:2] + seg[:, 2:3])  # Ifr without its background, (B, 3, S, S)
-        gb = self.runners["gb"].infer({"face": face_in, "background": background})
-        return ChainOutput(image=gb["image"], mask=gb["mask"], face=gr["face"], seg=seg, lt=lt)
+            self._check_gb(source, background)
+            return Reenacted(**self._fused.run(ls, aud, source, background))
+        return reenact(self._nets, source, ls, background, aud=aud)
+
+    def run_lt(self, lt: np.ndarray, sources: Sequence[SourceTensors] | None = None) -> Reenacted[np.ndarray]:
+        """Gr -> Gb for target landmarks `lt (B, 478, 2)` float32 as they are (no LT)."""
+        if lt.ndim != 3:
+            raise SpecMismatchError(f"run_lt: lt must be (B, 478, 2), got shape {lt.shape}")
+        source, ls, background = self._batched_source(lt.shape[0], sources)
+        if self._fused is not None:
+            landmarks = tuple(t for t in self.runners["gr"].spec.inputs if t.name == "landmarks")
+            check_arrays(landmarks, {"landmarks": lt}, "input", "gr")
+            self._check_gb(source, background)
+            return Reenacted(**self._fused.run_lt(ls, lt, source, background))
+        return reenact(self._nets, source, ls, background, lt=lt)
+
+    def _check_gb(self, source: np.ndarray, background: np.ndarray) -> None:
+        check_arrays(
+            self.runners["gb"].spec.inputs, {"face": source, "background": background}, "input", "gb"
+        )

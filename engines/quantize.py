@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.chain import ReenactmentChain, Variant, chain_paths, gr_feeds
+from engines.chain import VARIANTS, ReenactmentChain, Variant, chain_paths
+from engines.compose import foreground, gr_feeds
 from engines.onnxruntime_backend import load_onnx
 from engines.spec import ModelFileError, load_spec, sha256_file, write_spec
 
@@ -88,8 +89,7 @@ def chain_feeds(weights_dir: Path, variant: Variant, frames: CalibrationFrames) 
             aud = frames.aud[(i + 1) % len(frames)][None]  # (1, 20): someone else's expression
             out = chain.run(aud)
             feeds["gr"].append(gr_feeds(chain.runners["gr"], src.source[None], out.lt, src.ls[None]))
-            face_in = out.face * (out.seg[:, 1:2] + out.seg[:, 2:3])
-            feeds["gb"].append({"face": face_in, "background": src.background[None]})
+            feeds["gb"].append({"face": foreground(out.face, out.seg), "background": src.background[None]})
     return feeds
 
 
@@ -206,7 +206,7 @@ def quantize_chain(
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m engines.quantize", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", type=Path, required=True, help="folder with lt/gr_<model>/gb_<model>.onnx")
-    p.add_argument("--model", choices=["lite", "full"], default="lite")
+    p.add_argument("--model", choices=VARIANTS, default="lite")
     p.add_argument("--frames", type=Path, required=True, help="calibration frames .npz (see module doc)")
     p.add_argument("--calib", type=int, default=32, help="frames used for calibration; the rest are held out")
     args = p.parse_args(argv)

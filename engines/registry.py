@@ -16,8 +16,10 @@ from engines.spec import load_spec
 log = logging.getLogger(__name__)
 
 Backend = Literal["onnxruntime", "torch", "tensorrt"]
-BackendChoice = Literal["auto", "onnxruntime", "torch", "tensorrt"]
+BackendChoice = Literal["auto", Backend]
+"""What a user may ask for (CLI `--backend`): a backend, or `auto`, the fastest usable one."""
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
+BACKEND_CHOICES: tuple[BackendChoice, ...] = get_args(BackendChoice)
 
 
 def _cuda_reason() -> str | None:
@@ -77,7 +79,7 @@ def _entry(name: str) -> BackendEntry:
     for e in REGISTRY:
         if e.name == name:
             return e
-    raise ValueError(f"unknown backend {name!r}; choose one of {('auto', *BACKENDS)}")
+    raise ValueError(f"unknown backend {name!r}; choose one of {BACKEND_CHOICES}")
 
 
 def available_backends(model_path: str | Path) -> dict[Backend, str | None]:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -32,6 +32,11 @@ class ModelFileError(EngineError):
 class SpecMismatchError(ValueError, EngineError):
     """An array handed to or returned by a runner does not match the I/O spec."""
 
+
+Variant = Literal["lite", "full"]
+"""The shipped sizes of Gr and Gb (`gr_<variant>.onnx`, the spec's `variant`): lite for CPUs, full for GPUs.
+Training adds `tiny` for tests (training.models.unet.ModelVariant)."""
+VARIANTS: tuple[Variant, ...] = get_args(Variant)
 
 Dim = int | str  # an int is fixed, a str names a symbolic dimension ("batch")
 

@@ -87,7 +87,7 @@ class TorchRunner(Runner):
         self.cuda_graphs = cuda_graphs and device != "cpu"
         self.warmup = warmup
         self._module: Any = None
-        self._graphs: dict[tuple[tuple[int, ...], ...], _Captured] = {}
+        self._calls = GraphCache(self.model_path.name, device, warmup, enabled=self.cuda_graphs)
 
     def _activate(self) -> None:
         try:
@@ -135,8 +135,9 @@ class TorchRunner(Runner):
             module = torch.compile(module, dynamic=False)  # default mode: max-autotune takes > 8 min
         return module
 
-    def _forward(self, inputs: list[Any]) -> list[Any]:
-        """Cast in, run, cast out: all inside the captured graph so replay does every step."""
+    def forward(self, inputs: list[Any]) -> list[Any]:
+        """Device tensors in spec order -> device tensors in spec order (cast in, run, cast out): all inside
+        the captured graph so replay does every step. The fused chain (engines.torch_chain) calls it directly."""
         import torch
 
         half = self.precision == "fp16"
@@ -155,22 +156,12 @@ class TorchRunner(Runner):
     def _infer(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
-        arrays = [feed[n] for n in self.spec.input_names]
         with torch.no_grad():
-            if not self.cuda_graphs:
-                outs = self._forward([torch.from_numpy(a).to(self.device) for a in arrays])
-                return {t.name: o.cpu().numpy() for t, o in zip(self.spec.outputs, outs, strict=True)}
-            key = tuple(a.shape for a in arrays)
-            if key not in self._graphs:
-                if len(self._graphs) >= MAX_GRAPHS:
-                    self._graphs.pop(next(iter(self._graphs)))
-                self._graphs[key] = capture(self._forward, arrays, self.device, self.warmup)
-                log.info("%s: captured a CUDA graph for input shapes %s", self.model_path.name, key)
-            outs = replay(self._graphs[key], arrays)
-            return dict(zip(self.spec.output_names, outs, strict=True))
+            outs = self._calls.run(self.forward, [feed[n] for n in self.spec.input_names])
+        return dict(zip(self.spec.output_names, outs, strict=True))
 
     def _deactivate(self) -> None:
-        self._graphs.clear()
+        self._calls.clear()
         self._module = None
 
 
@@ -216,46 +207,32 @@ def replay(cap: _Captured, arrays: list[np.ndarray], reuse: tuple[bool, ...] = (
     return [h.numpy().copy() for h in cap.host_out]  # copies: the next replay overwrites the buffers
 
 
-CHAIN_OUTPUTS = ("image", "mask", "face", "seg", "lt")
+class GraphCache:
+    """`run(fn, arrays)`: fn on device copies of host arrays, back to host, one CUDA graph per input shapes.
 
-
-class FusedTorchChain:
-    """LT -> Gr -> Gb kept on the GPU, one CUDA graph per batch size: no host round trip between networks.
-
-    Inputs are (ls, aud, source, background) batches; the chain's cached source tiles are the same array
-    objects call after call, so only `aud` (80 bytes a row) crosses to the device per frame.
+    The one home of the capture/replay bookkeeping, for a single network (TorchRunner) and for the fused chain
+    alike. At most MAX_GRAPHS graphs are kept, the oldest dropped first; `enabled=False` runs fn eagerly.
     """
 
-    def __init__(self, lt: TorchRunner, gr: TorchRunner, gb: TorchRunner) -> None:
-        self.lt, self.gr, self.gb = lt, gr, gb
-        from engines.chain import gr_warps
-
-        self.gr_warp = gr_warps(gr)  # Gr's warping step wants ls
+    def __init__(self, name: str, device: str, warmup: int, *, enabled: bool) -> None:
+        self.name, self.device, self.warmup, self.enabled = name, device, warmup, enabled
         self._graphs: dict[tuple[tuple[int, ...], ...], _Captured] = {}
 
-    def _forward(self, inputs: list[Any]) -> list[Any]:
-        ls, aud, source, background = inputs
-        (lt,) = self.lt._forward([ls, aud])  # (B, 478, 2)
-        face, seg = self.gr._forward([source, lt, ls] if self.gr_warp else [source, lt])  # (B, 3, S, S) each
-        face_in = face * (seg[:, 1:2] + seg[:, 2:3])  # Ifr without its background
-        image, mask = self.gb._forward([face_in, background])
-        return [image, mask, face, seg, lt]
-
     def run(
-        self, ls: np.ndarray, aud: np.ndarray, source: np.ndarray, background: np.ndarray
-    ) -> dict[str, np.ndarray]:
+        self, fn: Callable[[list[Any]], list[Any]], arrays: list[np.ndarray], reuse: tuple[bool, ...] = ()
+    ) -> list[np.ndarray]:
+        """Call under torch.no_grad(). `reuse` as in `replay`."""
         import torch
 
-        arrays = [ls, aud, source, background]
-        with torch.no_grad():
-            if not self.gr.cuda_graphs:
-                outs = self._forward([torch.from_numpy(a).to(self.gr.device) for a in arrays])
-                return {n: o.cpu().numpy() for n, o in zip(CHAIN_OUTPUTS, outs, strict=True)}
-            key = tuple(a.shape for a in arrays)
-            if key not in self._graphs:
-                if len(self._graphs) >= MAX_GRAPHS:
-                    self._graphs.pop(next(iter(self._graphs)))
-                self._graphs[key] = capture(self._forward, arrays, self.gr.device, self.gr.warmup)
-                log.info("fused chain: captured a CUDA graph for batch %d", aud.shape[0])
-            outs = replay(self._graphs[key], arrays, reuse=(True, False, True, True))
-            return dict(zip(CHAIN_OUTPUTS, outs, strict=True))
+        if not self.enabled:
+            return [o.cpu().numpy() for o in fn([torch.from_numpy(a).to(self.device) for a in arrays])]
+        key = tuple(a.shape for a in arrays)
+        if key not in self._graphs:
+            if len(self._graphs) >= MAX_GRAPHS:
+                self._graphs.pop(next(iter(self._graphs)))
+            self._graphs[key] = capture(fn, arrays, self.device, self.warmup)
+            log.info("%s: captured a CUDA graph for input shapes %s", self.name, key)
+        return replay(self._graphs[key], arrays, reuse)
+
+    def clear(self) -> None:
+        self._graphs.clear()

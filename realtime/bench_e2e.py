@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engines.bench import machine_name
+from engines.spec import VARIANTS
 from realtime.config import DrivingConfig, PipelineConfig, Renderer, parse_size
 from realtime.pipeline import build_pipeline
 from realtime.stages.stats import Stats
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", type=Path, required=True, help="source photo (its size is the output size)")
     p.add_argument("--driving", type=Path, required=True, help="driving video file")
     p.add_argument("--backend", action="append", help="onnxruntime | torch | tensorrt (repeat); default auto")
-    p.add_argument("--model", default="lite", choices=["lite", "full"])
+    p.add_argument("--model", default="lite", choices=VARIANTS)
     p.add_argument(
         "--renderer",
         action="append",

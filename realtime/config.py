@@ -14,8 +14,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Literal
 
-Backend = Literal["auto", "onnxruntime", "torch", "tensorrt"]
-Model = Literal["lite", "full"]
+from engines.registry import BackendChoice as Backend
+from engines.spec import Variant as Model
+
 Renderer = Literal["auto", "facegan", "meshflow", "meshwarp"]
 Motion = Literal["relative", "absolute"]
 

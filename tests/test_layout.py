@@ -43,3 +43,132 @@ def test_run_cam_is_thin() -> None:
         pytest.skip("run_cam.py not written yet")
     assert "training" not in _imports(path)
     assert len(path.read_text().splitlines()) <= 80
+
+
+def _module_imports(path: Path) -> set[str]:
+    """Full dotted names imported anywhere in the file, deferred (function-level) imports included."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_engines_have_no_import_cycle() -> None:
+    """engines.chain uses the fused torch chain; the fused chain (engines.torch_chain) and the torch backend
+    never import engines.chain back, not even deferred inside a function."""
+    graph = {
+        f"engines.{p.stem}": {m for m in _module_imports(p) if m.startswith("engines.")}
+        for p in sorted((REPO / "engines").glob("*.py"))
+        if p.stem != "__init__"
+    }
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(m for m in graph if reaches(m, m, {m}))
+    assert not cycles, f"modules of engines/ that import themselves back: {cycles}"
+
+
+def test_the_chain_is_composed_once() -> None:
+    """The foreground step of the paper (face * (P(hair) + P(face)), then Gb) is written in engines.compose
+    only; every other caller goes through reenact / foreground."""
+    bad = []
+    for package in ("engines", "training", "realtime"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            text = path.read_text()
+            if path != REPO / "engines" / "compose.py" and "[:, 1:2] + " in text and "[:, 2:3]" in text:
+                bad.append(str(path.relative_to(REPO)))
+    assert not bad, "the chain's foreground step written again outside engines/compose.py:\n" + "\n".join(bad)
+
+
+def _code_files() -> list[Path]:
+    return [
+        p
+        for pkg in ("engines", "realtime", "training", "calibrate")
+        for p in sorted((REPO / pkg).rglob("*.py"))
+    ]
+
+
+def _assignments(path: Path) -> list[tuple[str, ast.expr]]:
+    """(name, value) of every module- or class-level `NAME = value` / `NAME: T = value` in the file."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Assign):
+            out += [(t.id, node.value) for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            out.append((node.target.id, node.value))
+    return out
+
+
+def _literal_strings(value: ast.expr) -> set[str]:
+    """The strings of a `Literal[...]` subscript (empty for anything else)."""
+    if not (isinstance(value, ast.Subscript) and getattr(value.value, "id", None) == "Literal"):
+        return set()
+    return {
+        n.value for n in ast.walk(value.slice) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
+
+
+def test_names_and_constants_are_defined_once() -> None:
+    """NUM_LANDMARKS lives in realtime/face/topology.py, the backend Literal in engines/registry.py, the shipped
+    variant Literal in engines/spec.py; everyone else imports them."""
+    where: dict[str, list[str]] = {"NUM_LANDMARKS": [], "backend Literal": [], "variant Literal": []}
+    for path in _code_files():
+        rel = str(path.relative_to(REPO))
+        for name, value in _assignments(path):
+            words = _literal_strings(value)
+            if name == "NUM_LANDMARKS":
+                where["NUM_LANDMARKS"].append(rel)
+            if "onnxruntime" in words:
+                where["backend Literal"].append(f"{rel}:{name}")
+            if {"lite", "full"} <= words:
+                where["variant Literal"].append(f"{rel}:{name}")
+    assert where["NUM_LANDMARKS"] == ["realtime/face/topology.py"], where
+    assert where["backend Literal"] == ["engines/registry.py:Backend"], where
+    assert where["variant Literal"] == ["engines/spec.py:Variant"], where
+
+
+def test_engines_know_no_face() -> None:
+    """engines/ never imports realtime.face (the FORBIDDEN rule) nor writes the mesh's 478 points itself: the
+    landmark count comes from the specs."""
+    bad = []
+    for path in sorted((REPO / "engines").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and node.value == 478 and type(node.value) is int:
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not bad, "engines/ writes the mesh size 478: read it from the spec instead:\n" + "\n".join(bad)
+
+
+def test_no_private_helpers_imported_across_files() -> None:
+    """A `_name` is private to its file: training/ and engines/ never import one from another module."""
+    bad = []
+    for package in ("training", "engines"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ImportFrom) and node.level == 0:
+                    private = [a.name for a in node.names if a.name.startswith("_")]
+                    if private:
+                        bad.append(f"{path.relative_to(REPO)} imports {private} from {node.module}")
+    assert not bad, "private helpers imported across files:\n" + "\n".join(bad)
+
+
+def test_training_stage_names_become_behaviour_in_one_place() -> None:
+    """`cfg.stage == ...` / `cfg.stage in (...)` branches live only in training/stages.py (make_stage)."""
+    bad = []
+    for path in sorted((REPO / "training").rglob("*.py")):
+        if path.name == "stages.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Compare)
+                and isinstance(node.left, ast.Attribute)
+                and node.left.attr == "stage"
+            ):
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not bad, "stage-string branches outside training/stages.py:\n" + "\n".join(bad)

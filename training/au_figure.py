@@ -92,11 +92,9 @@ def render_chain(
         st = chain.set_source(np.transpose(crop, (2, 0, 1)).astype(np.float32) / 255.0, ls)
         images = [_to_uint8(img) for i in range(0, len(auds), 8) for img in chain.run(auds[i : i + 8]).image]
         # Background swap (paper Fig. 6, last row): Gb blends the reenacted face into another Ib.
-        out = chain.run(src.aud[None])
         bg = cv2.resize(background, (s, s), interpolation=cv2.INTER_AREA)
-        new_ib = np.transpose(bg, (2, 0, 1)).astype(np.float32)[None] / 255.0 * st.seg[None, 0:1]
-        face_in = out.face * (out.seg[:, 1:2] + out.seg[:, 2:3])
-        swap = chain.runners["gb"].infer({"face": face_in, "background": new_ib})["image"][0]
+        picture = np.transpose(bg, (2, 0, 1)).astype(np.float32) / 255.0  # (3, S, S)
+        swap = chain.run(src.aud[None], sources=[st.with_background(picture)]).image[0]
     return images, _to_uint8(swap)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -17,16 +17,12 @@ from training.dataset import (
     AugConfig,
 )
 from training.models import (
-    AURegressor,
-    BackgroundMixer,
     DiscConfig,
-    FaceReenactor,
     GbConfig,
     GrConfig,
     LaConfig,
-    LandmarkTransformer,
     LTConfig,
-    MultiScaleDiscriminator,
+    ModelVariant,
     disc_config,
     gb_config,
     gr_config,
@@ -34,7 +30,8 @@ from training.models import (
 
 log = logging.getLogger(__name__)
 Stage = Literal["la", "lt", "gr", "gb", "joint"]
-Variant = Literal["tiny", "lite", "full"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
+Variant = ModelVariant
 IMAGE_STAGES = ("gr", "gb", "joint")
 CKPT_FORMAT = "facegan-checkpoint"
 
@@ -145,27 +142,7 @@ def config_mismatch(saved: TrainConfig, current: TrainConfig) -> list[str]:
     ]
 
 
-# ---------------------------------------------------------------- models
-
-
-def build_models(cfg: TrainConfig) -> dict[str, nn.Module]:
-    """The trainable networks of a stage (La also appears, frozen, in the lt stage)."""
-    m: dict[str, nn.Module] = {}
-    if cfg.stage in ("la", "lt"):
-        m["la"] = AURegressor(cfg.la)
-    if cfg.stage == "lt":
-        m["lt"] = LandmarkTransformer(cfg.lt)
-    if cfg.stage in ("gr", "joint"):
-        m["gr"] = FaceReenactor(cfg.gr)
-        m["d_gr"] = MultiScaleDiscriminator(replace(cfg.disc, in_channels=4))
-    if cfg.stage in ("gb", "joint"):
-        m["gb"] = BackgroundMixer(cfg.gb)
-        m["d_gb"] = MultiScaleDiscriminator(replace(cfg.disc, in_channels=3))
-    return m
-
-
-def trainable(cfg: TrainConfig) -> tuple[str, ...]:
-    return {"la": ("la",), "lt": ("lt",), "gr": ("gr",), "gb": ("gb",), "joint": ("gr", "gb")}[cfg.stage]
+# ---------------------------------------------------------------- checkpoints
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -1,13 +1,14 @@
-"""Reader of the prepared dataset (docs/CONTRACTS.md section 3), identity split, pair sampling, augmentation.
+"""Reader of the prepared dataset (docs/CONTRACTS.md section 3), identity split, pair sampling, augmentation,
+and the batch transforms of progressive and windowed training (`resize_batch`, `random_window`).
 
-Also `write_synthetic_dataset`, a small structured fake of the same format so tests need no real data.
+The small structured fake of the same format that tests use lives in tests/training/_synthetic_dataset.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,6 @@ from training.mesh_mirror import MESH_MIRROR
 log = logging.getLogger(__name__)
 
 FORMAT = "facegan-dataset"
-NUM_LANDMARKS = 478
 YAW, ROLL = 17, 19  # indices of yaw/90 and roll/90 in AUd: their sign flips with a horizontal flip
 
 
@@ -204,6 +204,38 @@ class PairBatch:
             **{k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
         )
 
+    def images(self) -> ImagePairs:
+        """The batch as the image stages (Gr, Gb) read it; refuses a batch loaded without images."""
+        if self.src is None or self.drv is None or self.seg_s is None or self.seg_d is None:
+            raise ValueError("this batch has no images: the Gr/Gb stages load their tracks with images=True")
+        return ImagePairs(
+            self.ls, self.ld, self.aud_d, self.src, self.drv, self.seg_s, self.seg_d, self.extent
+        )
+
+
+@dataclass(frozen=True)
+class ImagePairs:
+    """A PairBatch with its images, none of them optional: what Gr and Gb train and validate on."""
+
+    ls: torch.Tensor  # (B, 478, 2)
+    ld: torch.Tensor  # (B, 478, 2)
+    aud_d: torch.Tensor  # (B, 20)
+    src: torch.Tensor  # (B, 3, s, s) in [0, 1]
+    drv: torch.Tensor  # (B, 3, s, s) in [0, 1]
+    seg_s: torch.Tensor  # (B, s, s) int64: 0 background, 1 hair, 2 face
+    seg_d: torch.Tensor  # (B, s, s) int64
+    extent: float = 1.0
+
+    @property
+    def fg_d(self) -> torch.Tensor:
+        """(B, 1, s, s) hair + face of the driving frame."""
+        return (self.seg_d > 0).float()[:, None]
+
+    @property
+    def ib(self) -> torch.Tensor:
+        """Ib from the true labels: the source with face and hair removed, (B, 3, s, s)."""
+        return self.src * (self.seg_s == 0).float()[:, None]
+
 
 @dataclass(frozen=True)
 class AugConfig:
@@ -320,93 +352,52 @@ def augment(b: PairBatch, rng: np.random.Generator, cfg: AugConfig) -> PairBatch
     return PairBatch(ls, ld, b.aud_s, b.aud_d, src, drv, seg_s, seg_d)
 
 
-# ---------------------------------------------------------------- synthetic dataset for tests
+# ---------------------------------------------------------------- batch transforms of the training loop
 
 
-@dataclass(frozen=True)
-class _SynthFace:
-    template: np.ndarray  # (478, 2) in [-1, 1]
-    basis: np.ndarray  # (20, 478, 2): how AUd moves landmarks
-    skin: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    hair: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    bg: np.ndarray = field(default_factory=lambda: np.zeros(3))
+def resize_batch(b: PairBatch, size: int) -> PairBatch:
+    """Progressive training: the 256 batch seen at 128 (area for images, nearest for masks)."""
+    if b.src is None or b.src.shape[-1] == size:
+        return b
+
+    def img(x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, size=(size, size), mode="area")
+
+    def seg(x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
+
+    return replace(b, src=img(b.src), drv=img(b.drv), seg_s=seg(b.seg_s), seg_d=seg(b.seg_d))  # type: ignore[arg-type]
 
 
-def write_synthetic_dataset(
-    path: str | Path, n_tracks: int = 4, frames: int = 8, size: int = 64, seed: int = 0
-) -> Path:
-    """A structured fake prepared dataset: one identity per track (ellipse face, hair cap, landmark dots whose
-    motion is a fixed linear function of AUd), proper masks, meta and DONE files. Deterministic from `seed`."""
-    import cv2
+def random_window(b: PairBatch, patch: int, rng: np.random.Generator) -> PairBatch:
+    """A random patch x patch window of each pair, the same window for source and driving, landmarks moved
+    into it. The lite nets are fully convolutional: trained on windows of the full-size crops they learn at
+    the scale they run at (unlike 128 downscaled crops) for the cost of 128x128 training."""
+    im = b.images()
+    s = im.src.shape[-1]
+    if patch >= s:
+        return b
+    n = im.src.shape[0]
+    off = torch.from_numpy(rng.integers(0, s - patch + 1, size=(n, 2))).float()  # (B, 2) x, y in pixels
 
-    root = Path(path)
-    rng = np.random.default_rng(seed)
-    basis = rng.normal(0, 0.01, (20, NUM_LANDMARKS, 2))  # shared: AUs mean the same motion for everybody
-    tracks = []
-    for k in range(n_tracks):
-        ang = rng.uniform(0, 2 * np.pi, NUM_LANDMARKS)
-        rad = np.sqrt(rng.uniform(0, 1, NUM_LANDMARKS))
-        tmpl = np.stack([0.45 * rad * np.cos(ang), 0.55 * rad * np.sin(ang) + 0.05], axis=1)
-        face = _SynthFace(tmpl, basis, rng.uniform(0.4, 0.9, 3), rng.uniform(0, 0.4, 3), rng.uniform(0, 1, 3))
-        tid, d = f"synth{k:03d}", root / "tracks" / f"synth{k:03d}"
-        d.mkdir(parents=True, exist_ok=True)
-        aus = rng.uniform(0, 1, (frames, 17)).astype(np.float32)
-        pose = rng.uniform(-15, 15, (frames, 3)).astype(np.float32)
-        aud = np.concatenate([aus, pose / 90], axis=1)
-        lm_n = tmpl[None] + np.einsum("ta,anc->tnc", aud, basis)  # (T, 478, 2)
-        px = (lm_n + 1) / 2 * size
-        lm = np.concatenate([px, np.zeros((frames, NUM_LANDMARKS, 1))], axis=2).astype(np.float32)
-        imgs, segs = [], []
-        for t in range(frames):
-            seg = np.zeros((size, size), np.uint8)
-            c = tuple(int(v) for v in px[t].mean(0))
-            cv2.ellipse(seg, (c[0], c[1] - size // 8), (size // 4 + 2, size // 4), 0, 0, 360, 1, -1)
-            cv2.ellipse(seg, c, (int(size * 0.24), int(size * 0.3)), 0, 0, 360, 2, -1)
-            yy, xx = np.mgrid[0:size, 0:size] / size
-            img = (face.bg[None, None] * (0.6 + 0.4 * yy[..., None]) + 0.1 * xx[..., None]).clip(0, 1)
-            img[seg == 1] = face.hair
-            img[seg == 2] = face.skin
-            img = (img * 255).astype(np.uint8)
-            for p in px[t, ::7]:
-                cv2.circle(img, (int(p[0]), int(p[1])), 1, (30, 20, 20), -1)
-            imgs.append(img)
-            segs.append(seg)
-        _write_mp4(d / "crops.mp4", imgs)
-        np.savez_compressed(d / "masks.npz", seg=np.stack(segs))
-        np.savez_compressed(
-            d / "meta.npz",
-            landmarks=lm,
-            aus=aus,
-            pose=pose,
-            frame_index=np.arange(frames, dtype=np.int32),
-            transform=np.eye(2, 3),
+    def cut(x: torch.Tensor) -> torch.Tensor:
+        return torch.stack(
+            [
+                x[i, ..., int(off[i, 1]) : int(off[i, 1]) + patch, int(off[i, 0]) : int(off[i, 0]) + patch]
+                for i in range(n)
+            ]
         )
-        (d / "DONE").write_text("ok\n")
-        tracks.append(
-            {
-                "id": tid,
-                "identity": f"person{k}",
-                "source": f"synthetic/{tid}",
-                "kind": "video",
-                "frames": frames,
-                "dir": f"tracks/{tid}",
-            }
-        )
-    summary = {"inputs": n_tracks, "tracks": n_tracks, "frames": n_tracks * frames, "rejected": {}}
-    meta = {"format": FORMAT, "version": 1, "crop_size": size, "tracks": tracks, "summary": summary}
-    (root / "dataset.json").write_text(json.dumps(meta, indent=1))
-    return root
 
+    def move(u: torch.Tensor) -> torch.Tensor:  # normalised over s -> normalised over the window
+        return (u + 1) * (s / patch) - 2 * off[:, None, :] / patch - 1
 
-def _write_mp4(path: Path, frames: list[np.ndarray]) -> None:
-    import av
-
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        s.options = {"crf": "14"}
-        for f in frames:
-            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
+    return replace(
+        b,
+        src=cut(im.src),
+        drv=cut(im.drv),
+        seg_s=cut(im.seg_s),
+        seg_d=cut(im.seg_d),
+        ls=move(b.ls),
+        ld=move(b.ld),
+        extent=b.extent * patch / s,  # Gr keeps its splat and flow widths the same on the face
+    )

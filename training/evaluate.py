@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from engines.spec import VARIANTS
 from training import metrics as M
 from training.evaluation.data import (
     DEFAULT_VAL_FRACTION,
@@ -292,9 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="heldout",
         help="evaluate on the held-out people (default) or on everybody",
     )
-    p.add_argument(
-        "--variant", choices=["lite", "full"], default="lite", help="Gr/Gb variant (default: lite)"
-    )
+    p.add_argument("--variant", choices=VARIANTS, default="lite", help="Gr/Gb variant (default: lite)")
     p.add_argument("--backend", default="onnxruntime", help="engines backend (default: onnxruntime)")
     return p
 

@@ -16,6 +16,7 @@ import platform
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,58 +24,44 @@ import torch.distributed as dist
 from torch import nn
 
 from training.config import (
-    IMAGE_STAGES,
+    STAGES,
     TrainConfig,
-    build_models,
     config_mismatch,
     load_checkpoint,
     preset,
     save_checkpoint,
-    trainable,
 )
 from training.dataset import (
     PairBatch,
     TrackArrays,
+    TrackInfo,
     augment,
     load_track,
     open_dataset,
+    random_window,
+    resize_batch,
     sample_pairs,
     split_identities,
     track_weights,
 )
 from training.models import (
+    MODEL_VARIANTS,
     GrConfig,
     LandmarkTransformer,
     gr_config,
 )
-from training.steps import (
-    _random_window,
-    _resize,
-    discriminator_loss,
-    generator_step,
-    save_curves,
-    save_grid,
-    validate,
-)
+from training.run_log import save_curves, save_grid
+from training.stages import STAGE_CLASSES, StageInputs, TrainingStage, make_stage, validate
 
 log = logging.getLogger(__name__)
-BEST_METRIC = {
-    "la": "val/aud_mse",
-    "lt": "val/lt_landmark_l1",
-    "gr": "val/gr_face_mse",
-    "gb": "val/gb_mse_true_foreground",
-    "joint": "val/self_reenactment_mse",
-}
-"""The validation metric (lower is better) by which `best.pt` is kept beside `checkpoint.pt`."""
 
 
-def make_optimizers(cfg: TrainConfig, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
-    betas = (0.5, 0.999) if cfg.stage in IMAGE_STAGES else (0.9, 0.999)
-    gen = [p for n in trainable(cfg) for p in models[n].parameters()]
-    opts = {"g": torch.optim.Adam(gen, lr=cfg.lr, betas=betas)}
-    disc = [p for n, m in models.items() if n.startswith("d_") for p in m.parameters()]
+def make_optimizers(cfg: TrainConfig, stage: TrainingStage) -> dict[str, torch.optim.Optimizer]:
+    gen = [p for net in stage.trainable() for p in net.parameters()]
+    opts = {"g": torch.optim.Adam(gen, lr=cfg.lr, betas=stage.betas)}
+    disc = [p for net in stage.discriminators() for p in net.parameters()]
     if disc:
-        opts["d"] = torch.optim.Adam(disc, lr=cfg.lr_d, betas=betas)
+        opts["d"] = torch.optim.Adam(disc, lr=cfg.lr_d, betas=stage.betas)
     return opts
 
 
@@ -155,7 +142,7 @@ def _allreduce_grads(params: list[nn.Parameter], world: int) -> None:
 
 
 def _load_arrays(tracks: tuple, crop: int, cfg: TrainConfig, max_frames: int | None) -> list[TrackArrays]:
-    images = cfg.stage in IMAGE_STAGES
+    images = STAGE_CLASSES[cfg.stage].images()
     out = []
     for t in tracks:
         a = load_track(t, crop, cfg.size, images=images)
@@ -172,39 +159,18 @@ def _load_arrays(tracks: tuple, crop: int, cfg: TrainConfig, max_frames: int | N
     return out
 
 
-def _init_models(cfg: TrainConfig, run: RunOptions) -> tuple[TrainConfig, dict[str, nn.Module]]:
-    if cfg.stage == "lt":
-        if run.la_ckpt is None:
-            raise ValueError(
-                "the lt stage needs a trained La for eq. 3: run `facegan-train la ...` and pass --la CKPT"
-            )
-        la_ck = load_checkpoint(run.la_ckpt)
-        cfg = replace(cfg, la=la_ck["config"].la)
-    models = build_models(cfg)
-    if cfg.stage == "lt":
-        models["la"].load_state_dict(la_ck["models"]["la"])
-        models["la"].requires_grad_(False)
-    for name, path in (("gr", run.init_gr), ("gb", run.init_gb)):
-        if path is None or name not in models:
-            continue
-        saved = load_checkpoint(path)["models"]
-        models[name].load_state_dict(saved[name])
-        disc = f"d_{name}"  # its discriminator too, where the checkpoint has one of the same shape
-        if disc in models and disc in saved:
-            try:
-                models[disc].load_state_dict(saved[disc])
-            except RuntimeError:
-                log.info("init: %s of %s has another shape; %s starts from scratch", disc, path, disc)
-    return cfg, models
+@dataclass(frozen=True)
+class TrainData:
+    """The training tracks in memory, their sampling weights, and the fixed validation batches."""
+
+    train: list[TrackArrays]
+    weights: np.ndarray
+    val: list[PairBatch]
+    train_tracks: tuple[TrackInfo, ...]
+    val_tracks: tuple[TrackInfo, ...]
 
 
-def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
-    """Train one stage; returns the last validation metrics. Rank 0 writes everything under run.out."""
-    from realtime.face.topology import CONTOUR_EDGES
-
-    # 1. processes, seeds, data
-    rank, world, dev = _dist_setup(run.device)
-    torch.manual_seed(cfg.seed)
+def _load_data(cfg: TrainConfig, run: RunOptions, dev: torch.device) -> TrainData:
     ds = open_dataset(run.data)
     train_t, val_t = split_identities(ds, cfg.val_fraction, cfg.seed)
     if not cfg.stills:
@@ -213,13 +179,10 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
         raise ValueError(f"{run.data}: no training identities left after holding out validation")
     train_a = _load_arrays(train_t, ds.crop_size, cfg, run.max_frames)
     val_a = _load_arrays(val_t, ds.crop_size, cfg, run.max_frames)
-    weights = track_weights(train_a)
     vrng = np.random.default_rng([cfg.seed, 7])
+    n_val = max(1, run.val_pairs // cfg.batch)
     val = (
-        [
-            sample_pairs(val_a, cfg.batch, vrng, track_weights(val_a)).to(dev)
-            for _ in range(max(1, run.val_pairs // cfg.batch))
-        ]
+        [sample_pairs(val_a, cfg.batch, vrng, track_weights(val_a)).to(dev) for _ in range(n_val)]
         if val_a
         else []
     )
@@ -230,42 +193,130 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
         len(val_t),
         len({t.identity for t in val_t}),
     )
-    # 2. models, optimisers, resume
-    cfg, models = _init_models(cfg, run)
-    for mod in models.values():
+    return TrainData(train_a, track_weights(train_a), val, train_t, val_t)
+
+
+def _init_from(stage: TrainingStage, run: RunOptions) -> None:
+    """--init-gr / --init-gb: start Gr or Gb (and its discriminator, where shapes agree) from a checkpoint."""
+    nets = stage.networks()
+    for name, path in (("gr", run.init_gr), ("gb", run.init_gb)):
+        if path is None or name not in nets:
+            continue
+        saved = load_checkpoint(path)["models"]
+        nets[name].load_state_dict(saved[name])
+        disc = f"d_{name}"  # its discriminator too, where the checkpoint has one of the same shape
+        if disc in nets and disc in saved:
+            try:
+                nets[disc].load_state_dict(saved[disc])
+            except RuntimeError:
+                log.info("init: %s of %s has another shape; %s starts from scratch", disc, path, disc)
+
+
+def _resume(
+    cfg: TrainConfig, run: RunOptions, stage: TrainingStage, opts: dict[str, torch.optim.Optimizer]
+) -> tuple[int, list[dict[str, float]]]:
+    """(step, history) of the checkpoint `run.resume`, its weights, optimiser and RNG state restored."""
+    if run.resume is None:
+        return 0, []
+    ck = load_checkpoint(run.resume)
+    diff = config_mismatch(ck["config"], cfg)
+    if diff:
+        raise ValueError(f"cannot resume from {run.resume}: its config differs in " + "; ".join(diff))
+    for k, mod in stage.networks().items():
+        mod.load_state_dict(ck["models"][k])
+    for k, o in opts.items():
+        o.load_state_dict(ck["optims"][k])
+        lr = cfg.lr if k == "g" else cfg.lr_d
+        for group in o.param_groups:
+            if group["lr"] != lr:
+                log.info("resume: %s learning rate %g -> %g", k, group["lr"], lr)
+            group["lr"] = lr
+    torch.set_rng_state(ck["rng"]["torch"])
+    return ck["step"], ck.get("history", [])
+
+
+def _validation_lt(run: RunOptions, stage: TrainingStage, dev: torch.device) -> nn.Module | None:
+    """The trained LT of Table 1's "with LT" metric (joint stage, --lt), frozen."""
+    if run.lt_ckpt is None or not stage.uses_lt_for_validation:
+        return None
+    lt_ck = load_checkpoint(run.lt_ckpt)
+    lt_net = LandmarkTransformer(lt_ck["config"].lt).to(dev).eval()
+    lt_net.load_state_dict(lt_ck["models"]["lt"])
+    return lt_net
+
+
+def _run_info(run: RunOptions, data: TrainData, world: int, dev: torch.device) -> dict[str, Any]:
+    """What goes into every checkpoint beside the model (for the model card)."""
+    hw = (
+        torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    )
+    return {
+        "hardware": f"{world} x {hw}",
+        "dataset": str(run.data),
+        "val_identities": sorted({t.identity for t in data.val_tracks}),
+        "world_size": world,
+        # how the run was driven (not part of the model config, may change between resumes; for the model card)
+        "run": {"patch": run.patch, "max_frames": run.max_frames, "progressive_until": run.progressive_until},
+    }
+
+
+def _optimise(
+    stage: TrainingStage,
+    opts: dict[str, torch.optim.Optimizer],
+    b: PairBatch,
+    edges: torch.Tensor,
+    step: int,
+    world: int,
+    out_dir: Path | None,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+    """One D step (image stages) then one G step; returns (G losses, D losses, G total)."""
+    dl: dict[str, torch.Tensor] = {}
+    if "d" in opts:
+        dl = stage.discriminator_loss(b)
+        _check_finite(step, dl, b, out_dir)
+        opts["d"].zero_grad(set_to_none=True)
+        sum(dl.values()).backward()  # type: ignore[union-attr]
+        _allreduce_grads([p for net in stage.discriminators() for p in net.parameters()], world)
+        opts["d"].step()
+    g = stage.generator_step(b, edges)
+    _check_finite(step, {**g.losses, "total": g.total}, b, out_dir)
+    gen_params = [p for net in stage.trainable() for p in net.parameters()]
+    opts["g"].zero_grad(set_to_none=True)
+    g.total.backward()
+    _allreduce_grads(gen_params, world)
+    if stage.cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(gen_params, stage.cfg.grad_clip)
+    opts["g"].step()
+    return g.losses, dl, g.total
+
+
+def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
+    """Train one stage; returns the last validation metrics. Rank 0 writes everything under run.out."""
+    from tqdm import tqdm
+
+    from realtime.face.topology import CONTOUR_EDGES
+
+    # 1. processes, seeds, data
+    rank, world, dev = _dist_setup(run.device)
+    torch.manual_seed(cfg.seed)
+    data = _load_data(cfg, run, dev)
+    # 2. the stage's networks (built in a fixed order from the seed), optimisers, resume
+    stage = make_stage(cfg, StageInputs(la=run.la_ckpt))
+    cfg = stage.cfg  # the lt stage takes La's config from La's checkpoint
+    _init_from(stage, run)
+    for mod in stage.networks().values():
         mod.to(dev)
-    opts = make_optimizers(cfg, models)
-    step, history = 0, []
-    best_key = BEST_METRIC[cfg.stage]
-    if run.resume is not None:
-        ck = load_checkpoint(run.resume)
-        diff = config_mismatch(ck["config"], cfg)
-        if diff:
-            raise ValueError(f"cannot resume from {run.resume}: its config differs in " + "; ".join(diff))
-        for k, mod in models.items():
-            mod.load_state_dict(ck["models"][k])
-        for k, o in opts.items():
-            o.load_state_dict(ck["optims"][k])
-            lr = cfg.lr if k == "g" else cfg.lr_d
-            for group in o.param_groups:
-                if group["lr"] != lr:
-                    log.info("resume: %s learning rate %g -> %g", k, group["lr"], lr)
-                group["lr"] = lr
-        step, history = ck["step"], ck.get("history", [])
-        torch.set_rng_state(ck["rng"]["torch"])
-    best = min((h[best_key] for h in history if best_key in h), default=float("inf"))
+    opts = make_optimizers(cfg, stage)
+    step, history = _resume(cfg, run, stage, opts)
+    best = min((h[stage.best_metric] for h in history if stage.best_metric in h), default=float("inf"))
     if world > 1:
-        for mod in models.values():
+        for mod in stage.networks().values():
             for t in list(mod.parameters()) + list(mod.buffers()):
                 dist.broadcast(t.data, 0)
-    gen_params = [p for n in trainable(cfg) for p in models[n].parameters()]
-    d_params = [p for n, mod in models.items() if n.startswith("d_") for p in mod.parameters()]
     edges = torch.tensor(CONTOUR_EDGES, device=dev)
-    lt_net = None
-    if run.lt_ckpt is not None and cfg.stage == "joint":
-        lt_ck = load_checkpoint(run.lt_ckpt)
-        lt_net = LandmarkTransformer(lt_ck["config"].lt).to(dev).eval()
-        lt_net.load_state_dict(lt_ck["models"]["lt"])
+    lt_net = _validation_lt(run, stage, dev)
     # 3. outputs (rank 0)
     out_dir = run.out if rank == 0 else None
     writer = None
@@ -275,62 +326,31 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(out_dir / "tb"))
-    hw = (
-        torch.cuda.get_device_name(dev)
-        if dev.type == "cuda"
-        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    )
-    extra = {
-        "hardware": f"{world} x {hw}",
-        "dataset": str(run.data),
-        "val_identities": sorted({t.identity for t in val_t}),
-        "world_size": world,
-        # how the run was driven (not part of the model config, may change between resumes; for the model card)
-        "run": {"patch": run.patch, "max_frames": run.max_frames, "progressive_until": run.progressive_until},
-    }
+    extra = _run_info(run, data, world, dev)
     metrics: dict[str, float] = {}
-    # 4. the loop
-    from tqdm import tqdm
-
+    # 4. the loop: a batch, one optimisation step, then (rank 0) logs, validation, checkpoints
     bar = tqdm(total=run.steps, initial=step, disable=rank != 0, desc=cfg.stage, mininterval=2.0)
     while step < run.steps:
         size = 128 if step < run.progressive_until and cfg.size > 128 else cfg.size
         rng = np.random.default_rng([cfg.seed, step, rank])
-        b = _resize(augment(sample_pairs(train_a, cfg.batch, rng, weights), rng, cfg.aug), size)
-        if run.patch and cfg.stage in IMAGE_STAGES:
-            b = _random_window(b, run.patch, rng)
-        b = b.to(dev)
-        if "d" in opts:
-            dl = discriminator_loss(cfg, models, b)
-            _check_finite(step, dl, b, out_dir)
-            opts["d"].zero_grad(set_to_none=True)
-            sum(dl.values()).backward()  # type: ignore[union-attr]
-            _allreduce_grads(d_params, world)
-            opts["d"].step()
-        else:
-            dl = {}
-        g = generator_step(cfg, models, b, edges)
-        _check_finite(step, {**g.losses, "total": g.total}, b, out_dir)
-        opts["g"].zero_grad(set_to_none=True)
-        g.total.backward()
-        _allreduce_grads(gen_params, world)
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(gen_params, cfg.grad_clip)
-        opts["g"].step()
+        b = resize_batch(augment(sample_pairs(data.train, cfg.batch, rng, data.weights), rng, cfg.aug), size)
+        if run.patch and stage.images():
+            b = random_window(b, run.patch, rng)
+        losses, dl, total = _optimise(stage, opts, b.to(dev), edges, step, world, out_dir)
         step += 1
         bar.update(1)
         if out_dir is None:
             continue
         if step % run.log_every == 0 or step == run.steps:
-            row = {"step": float(step), **{k: float(v.detach()) for k, v in {**g.losses, **dl}.items()}}
+            row = {"step": float(step), **{k: float(v.detach()) for k, v in {**losses, **dl}.items()}}
             history.append(row)
-            bar.set_postfix(loss=f"{g.total.item():.4f}")
+            bar.set_postfix(loss=f"{total.item():.4f}")
             if writer:
                 for k, v in row.items():
                     if k != "step":
                         writer.add_scalar(f"train/{k}", v, step)
-        if val and (step % run.val_every == 0 or step == run.steps):
-            metrics, sample = validate(cfg, models, val, size, lt_net)
+        if data.val and (step % run.val_every == 0 or step == run.steps):
+            metrics, sample = validate(stage, data.val, size, lt_net)
             history.append({"step": float(step), **metrics})
             log.info("step %d %s", step, " ".join(f"{k}={v:.5f}" for k, v in metrics.items()))
             if writer:
@@ -339,25 +359,16 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
             if sample is not None:
                 save_grid(out_dir / "samples" / f"step{step:07d}.png", sample)
             save_curves(out_dir / "curves.png", history)
-            if metrics.get(best_key, float("inf")) < best:  # held-out people decide, not the last step
-                best = metrics[best_key]
-                save_checkpoint(
-                    out_dir / "best.pt",
-                    cfg,
-                    step,
-                    models,
-                    opts,
-                    {**extra, "history": history, "metrics": metrics},
-                )
+            if (
+                metrics.get(stage.best_metric, float("inf")) < best
+            ):  # held-out people decide, not the last step
+                best = metrics[stage.best_metric]
+                info = {**extra, "history": history, "metrics": metrics}
+                save_checkpoint(out_dir / "best.pt", cfg, step, stage.networks(), opts, info)
         if step % run.ckpt_every == 0 or step == run.steps:
-            save_checkpoint(
-                out_dir / "checkpoint.pt",
-                cfg,
-                step,
-                models,
-                opts,
-                {**extra, "history": history, "metrics": metrics},
-            )
+            info = {**extra, "history": history, "metrics": metrics}
+            save_checkpoint(out_dir / "checkpoint.pt", cfg, step, stage.networks(), opts, info)
+    # 5. close
     bar.close()
     if writer:
         writer.close()
@@ -371,12 +382,12 @@ def train(cfg: TrainConfig, run: RunOptions) -> dict[str, float]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="facegan-train", description=__doc__.split("\n")[0])
-    p.add_argument("stage", choices=["la", "lt", "gr", "gb", "joint"])
+    p.add_argument("stage", choices=STAGES)
     p.add_argument("--data", type=Path, required=True, help="prepared dataset folder (facegan-prepare)")
     p.add_argument(
         "--out", type=Path, required=True, help="run folder: checkpoint.pt, tb/, curves.png, samples/"
     )
-    p.add_argument("--config", choices=["tiny", "lite", "full"], default="lite")
+    p.add_argument("--config", choices=MODEL_VARIANTS, default="lite")
     p.add_argument("--steps", type=int, default=1000, help="total steps (a resumed run continues up to this)")
     p.add_argument("--size", type=int, default=128, help="image size for Gr/Gb (128 or 256; tiny allows 64)")
     p.add_argument("--batch", type=int, default=None, help="batch per process (default: from --config)")
@@ -449,28 +460,28 @@ def config_and_run(a: argparse.Namespace) -> tuple[TrainConfig, RunOptions]:
         detach_seg=a.detach_seg,
     )
     mult = max(u.space_to_depth * 2 ** (len(u.widths) - 1) for u in (cfg.gr.unet, cfg.gb.unet))
-    if a.stage in IMAGE_STAGES and a.size % mult:
+    if STAGE_CLASSES[a.stage].images() and a.size % mult:
         raise ValueError(f"--size {a.size} must be a multiple of {mult} for the {a.config} U-Net")
     default_prog = a.steps // 2 if a.size > 128 and not a.patch else 0
     prog = a.progressive_until if a.progressive_until is not None else default_prog
     if a.patch and a.patch % mult:
         raise ValueError(f"--patch {a.patch} must be a multiple of {mult} for the {a.config} U-Net")
     run = RunOptions(
-        a.data,
-        a.out,
-        a.steps,
-        a.resume,
-        a.la,
-        a.init_gr,
-        a.init_gb,
-        a.val_every,
-        a.ckpt_every,
-        a.log_every,
-        a.val_pairs,
-        prog,
-        a.max_frames,
-        a.device,
-        not a.no_tensorboard,
+        data=a.data,
+        out=a.out,
+        steps=a.steps,
+        resume=a.resume,
+        la_ckpt=a.la,
+        init_gr=a.init_gr,
+        init_gb=a.init_gb,
+        val_every=a.val_every,
+        ckpt_every=a.ckpt_every,
+        log_every=a.log_every,
+        val_pairs=a.val_pairs,
+        progressive_until=prog,
+        max_frames=a.max_frames,
+        device=a.device,
+        tensorboard=not a.no_tensorboard,
         lt_ckpt=a.lt,
         patch=a.patch,
     )

@@ -14,7 +14,8 @@ nn = torch.nn
 from engines import ModelFileError, SpecMismatchError, open_runner
 from engines.chain import ReenactmentChain
 from engines.spec import load_spec, spec_from_onnx, write_spec
-from engines.torch_backend import FusedTorchChain, TorchRunner, sidecar_path
+from engines.torch_backend import TorchRunner, sidecar_path
+from engines.torch_chain import FusedTorchChain
 
 S = 32  # tiny images keep the test fast; the chain reads S from Gr's spec
 N = 478
@@ -288,3 +289,37 @@ def test_bench_cli_writes_the_issue_json_format(weights: Path, tmp_path: Path) -
     }
     keys = {"target", "model", "backend", "batch", "size", "median_ms", "p99_ms", "fps"}
     assert all(set(r) == keys and r["size"] == S and r["backend"] == "onnxruntime" for r in rows)
+
+
+def test_run_lt_is_run_without_lt_on_both_paths(weights: Path, tmp_path: Path) -> None:
+    """`run_lt(lt)` gives what `run(aud)` gives for the lt LT made, also from a chain opened without LT."""
+    import shutil
+
+    for f in weights.iterdir():
+        if f.name.startswith(("gr_lite.", "gb_lite.")):
+            shutil.copy(f, tmp_path / f.name)
+    crop, ls = _source()
+    aud = np.random.default_rng(8).random((2, 20), dtype=np.float32)
+    with ReenactmentChain(weights, "lite", backend="onnxruntime", threads=1) as chain:
+        chain.set_source(crop, ls)
+        ref = chain.run(aud)
+    with ReenactmentChain(tmp_path, "lite", backend="onnxruntime", lt=False, threads=1) as chain:
+        src = chain.set_source(crop, ls)
+        got = chain.run_lt(ref.lt)
+        with pytest.raises(Exception, match="run_lt"):
+            chain.run(aud)
+    for k in ("image", "mask", "face", "seg", "lt"):
+        np.testing.assert_array_equal(getattr(got, k), getattr(ref, k), err_msg=k)
+    runners = [
+        TorchRunner(tmp_path / f, load_spec(tmp_path / f), device="cpu", precision="fp32")
+        for f in ("gr_lite.onnx", "gb_lite.onnx")
+    ]
+    for r in runners:
+        r.activate()
+    try:
+        tile = [np.repeat(a[None], 2, 0) for a in (src.ls, src.source, src.background)]
+        fused = FusedTorchChain(None, *runners).run_lt(tile[0], ref.lt, tile[1], tile[2])
+    finally:
+        for r in runners:
+            r.deactivate()
+    np.testing.assert_allclose(fused["image"], ref.image, atol=3e-3)

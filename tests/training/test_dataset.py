@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from _synthetic_dataset import write_synthetic_dataset
 
 from training.dataset import (
     AugConfig,
@@ -18,7 +19,6 @@ from training.dataset import (
     sample_pairs,
     split_identities,
     track_weights,
-    write_synthetic_dataset,
 )
 
 

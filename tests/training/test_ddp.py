@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import torch
+from _synthetic_dataset import write_synthetic_dataset
 
-from training.dataset import write_synthetic_dataset
 from training.train import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _synthetic_dataset import write_synthetic_dataset
 
-from training.dataset import write_synthetic_dataset
 from training.evaluate import METHOD_NAMES, main
 
 OUTPUTS = (

@@ -9,9 +9,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from _synthetic_dataset import write_synthetic_dataset
 
 from training import export
-from training.dataset import write_synthetic_dataset
 from training.train import main as train_main
 
 

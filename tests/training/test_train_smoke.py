@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _synthetic_dataset import write_synthetic_dataset
 
-from training.dataset import write_synthetic_dataset
 from training.train import load_checkpoint, main
 
 
@@ -118,8 +118,7 @@ def test_missing_dataset_is_reported(tmp_path, capsys):
 
 
 def test_random_window_moves_landmarks_with_the_pixels():
-    from training.dataset import PairBatch
-    from training.steps import _random_window
+    from training.dataset import PairBatch, random_window
 
     s, patch, n = 32, 16, 3
     img = torch.zeros(n, 3, s, s)
@@ -130,7 +129,7 @@ def test_random_window_moves_landmarks_with_the_pixels():
     seg = torch.zeros(n, s, s, dtype=torch.long)
     b = PairBatch(lm, lm.clone(), torch.zeros(n, 20), torch.zeros(n, 20), img, img.clone(), seg, seg.clone())
     for seed in range(5):
-        w = _random_window(b, patch, np.random.default_rng(seed))
+        w = random_window(b, patch, np.random.default_rng(seed))
         assert w.src.shape == (n, 3, patch, patch) and w.seg_d.shape == (n, patch, patch)
         for i in range(n):
             px = (w.ld[i, 0] + 1) / 2 * patch - 0.5  # the landmark in window pixels
@@ -168,8 +167,8 @@ def test_warp_no_flip_no_stills_options(data, tmp_path):
 def test_window_keeps_heatmap_and_flow_widths_on_the_face():
     """A 16-px window of a 32-px crop spans half the crop: Gr's Ht drawn in the window with extent 0.5 equals the
     window cut from Ht drawn on the whole crop (the splats cover the same part of the face)."""
+    from training.dataset import random_window
     from training.models.gr import draw_heatmap
-    from training.steps import _random_window
 
     g = torch.Generator().manual_seed(0)
     n = 2
@@ -179,7 +178,7 @@ def test_window_keeps_heatmap_and_flow_widths_on_the_face():
     from training.dataset import PairBatch
 
     b = PairBatch(lm, lm, torch.zeros(n, 20), torch.zeros(n, 20), img, img, seg, seg)
-    w = _random_window(b, 16, np.random.default_rng(3))
+    w = random_window(b, 16, np.random.default_rng(3))
     assert w.extent == 0.5
     sigma = 2.0 / 32
     whole = draw_heatmap(lm, 32, sigma)

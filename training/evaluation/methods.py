@@ -43,16 +43,17 @@ class FaceganMethod(Method):
 
     name = "facegan"
     lt_source = "LT (shipped)"
+    uses_lt = True
 
     def __init__(self, weights: Path, variant: str, backend: str) -> None:
         from engines.chain import ReenactmentChain
 
-        self.chain = ReenactmentChain(weights, variant, backend)  # type: ignore[arg-type]
+        self.chain = ReenactmentChain(weights, variant, backend, lt=self.uses_lt)  # type: ignore[arg-type]
         self.chain.__enter__()
         self.size = self.chain.image_size
         self._key: FrameRef | None = None
 
-    def _set_source(self, source: FaceImage) -> Any:
+    def _set_source(self, source: FaceImage) -> None:
         from realtime.face.align import to_normalized
 
         if self._key != source.ref:
@@ -60,7 +61,6 @@ class FaceganMethod(Method):
                 _to_chw(source.rgb), to_normalized(source.landmarks, self.size).astype(np.float32)
             )
             self._key = source.ref
-        return self.chain._source
 
     def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
         self._set_source(source)
@@ -70,54 +70,20 @@ class FaceganMethod(Method):
         self.chain.close()
 
 
-class FaceganNoLtMethod(Method):
+class FaceganNoLtMethod(FaceganMethod):
     """Gr -> Gb driven by the driving landmarks themselves (the aligned crops share one canonical frame, so
     the driver's crop landmarks are its landmarks expressed in the source's crop frame). Needs no LT."""
 
     name = "facegan_no_lt"
     lt_source = "driving landmarks (no LT)"
-
-    def __init__(self, weights: Path, variant: str, backend: str) -> None:
-        from engines import open_runner
-        from engines.spec import ModelFileError
-
-        self.runners = {}
-        for net in ("gr", "gb"):
-            path = weights / f"{net}_{variant}.onnx"
-            if not path.is_file():
-                raise ModelFileError(f"{net} model not found: {path}")
-            self.runners[net] = open_runner(path, backend)  # type: ignore[arg-type]
-            self.runners[net].activate()
-        self.size = int(self.runners["gr"].spec.input("source").shape[-1])
-        self._source: tuple[FrameRef, np.ndarray, np.ndarray, np.ndarray] | None = None
-
-    def _prepare(self, source: FaceImage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(source (1, 3, S, S), Ib (1, 3, S, S), ls (1, 478, 2)) as ReenactmentChain.prepare_source makes them."""
-        from engines.chain import gr_feeds
-        from realtime.face.align import to_normalized
-
-        if self._source is None or self._source[0] != source.ref:
-            crop = _to_chw(source.rgb)[None]
-            ls = to_normalized(source.landmarks, self.size).astype(np.float32)[None]
-            seg = self.runners["gr"].infer(gr_feeds(self.runners["gr"], crop, ls, ls))["seg"]  # (1, 3, S, S)
-            self._source = (source.ref, crop, (crop * seg[:, 0:1]).astype(np.float32), ls)
-        return self._source[1], self._source[2], self._source[3]
+    uses_lt = False
 
     def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
-        from engines.chain import gr_feeds
         from realtime.face.align import to_normalized
 
-        crop, background, ls = self._prepare(source)
+        self._set_source(source)
         lt = to_normalized(driving.landmarks, self.size).astype(np.float32)[None]  # (1, 478, 2)
-        gr = self.runners["gr"].infer(gr_feeds(self.runners["gr"], crop, lt, ls))
-        seg = gr["seg"]  # (1, 3, S, S)
-        face_in = gr["face"] * (seg[:, 1:2] + seg[:, 2:3])  # Ifr without its background
-        gb = self.runners["gb"].infer({"face": face_in, "background": background})
-        return _to_uint8(gb["image"][0])
-
-    def close(self) -> None:
-        for r in self.runners.values():
-            r.deactivate()
+        return _to_uint8(self.chain.run_lt(lt).image[0])
 
 
 class MeshWarpMethod(Method):

@@ -4,9 +4,11 @@ from training.models.discriminator import DiscConfig, MultiScaleDiscriminator, d
 from training.models.gb import BackgroundMixer, GbConfig, gb_config, gb_full, gb_lite
 from training.models.gr import FaceReenactor, GrConfig, draw_heatmap, gr_config, gr_full, gr_lite
 from training.models.lt import AURegressor, LaConfig, LandmarkTransformer, LTConfig
-from training.models.unet import UNet, UNetConfig
+from training.models.unet import MODEL_VARIANTS, UNET_PRESETS, ModelVariant, UNet, UNetConfig
 
 __all__ = [
+    "MODEL_VARIANTS",
+    "UNET_PRESETS",
     "AURegressor",
     "BackgroundMixer",
     "DiscConfig",
@@ -16,6 +18,7 @@ __all__ = [
     "LTConfig",
     "LaConfig",
     "LandmarkTransformer",
+    "ModelVariant",
     "MultiScaleDiscriminator",
     "UNet",
     "UNetConfig",

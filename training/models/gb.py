@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
-from training.models.gr import FULL_UNET, LITE_UNET, TINY_UNET
-from training.models.unet import UNet, UNetConfig
+from training.models.unet import UNet, UNetConfig, unet_preset
 
 
 @dataclass(frozen=True)
@@ -37,10 +36,7 @@ class BackgroundMixer(nn.Module):
 
 
 def gb_config(variant: str) -> GbConfig:
-    presets = {"tiny": TINY_UNET, "lite": LITE_UNET, "full": FULL_UNET}
-    if variant not in presets:
-        raise ValueError(f"unknown Gb variant {variant!r}; choose one of {sorted(presets)}")
-    return GbConfig(unet=UNetConfig(in_channels=6, out_channels=4, **presets[variant]))  # type: ignore[arg-type]
+    return GbConfig(unet=replace(unet_preset(variant, "Gb"), in_channels=6, out_channels=4))
 
 
 def gb_lite() -> BackgroundMixer:

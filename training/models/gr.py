@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from realtime.face.topology import HEATMAP_POINTS
-from training.models.unet import UNet, UNetConfig
+from training.models.unet import UNet, UNetConfig, unet_preset
 
 
 @dataclass(frozen=True)
@@ -180,38 +180,10 @@ class FaceReenactor(nn.Module):
         return face, logits, ht
 
 
-# lite: the body runs at S/2 (PixelUnshuffle in, PixelShuffle out), add-skips, depthwise-separable below 1/4 of
-# the body; nothing but the (un)shuffles and output activations at full resolution (CPU time is memory traffic).
-LITE_UNET = {
-    "widths": (24, 48, 96, 160),
-    "blocks": (
-        0,
-        1,
-        2,
-        2,
-    ),  # 0: level 0 is the stem alone in the encoder and nothing but the sum in the decoder
-    "separable_from": 2,
-    "norm": "batch",
-    "space_to_depth": 2,
-    "skip": "add",
-}
-# full: ~7.9M parameters per net, so Gr + Gb in fp16 (~31 MB) fit the 64 MiB that may travel to a GPU machine.
-FULL_UNET = {
-    "widths": (32, 64, 128, 256, 256, 256),
-    "blocks": (2,) * 6,
-    "separable_from": 99,
-    "norm": "batch",
-}
-TINY_UNET = {"widths": (8, 8, 16), "blocks": (1, 1, 1), "separable_from": 99, "norm": "batch"}
-
-
 def gr_config(variant: str, warp: bool = False) -> GrConfig:
     """Named sizes from one code path: tiny (tests), lite (CPU real time), full (GPU); with or without warping."""
-    presets = {"tiny": TINY_UNET, "lite": LITE_UNET, "full": FULL_UNET}
-    if variant not in presets:
-        raise ValueError(f"unknown Gr variant {variant!r}; choose one of {sorted(presets)}")
     cin, cout = (6, 7) if warp else (3, 6)
-    unet = UNetConfig(in_channels=cin, side_channels=1, out_channels=cout, **presets[variant])  # type: ignore[arg-type]
+    unet = replace(unet_preset(variant, "Gr"), in_channels=cin, side_channels=1, out_channels=cout)
     return GrConfig(unet=unet, warp=warp)
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-NUM_LANDMARKS = 478
+from realtime.face.topology import NUM_LANDMARKS
+
 AUD_DIM = 20  # 17 AU intensities + yaw, pitch, roll / 90 (CONTRACTS.md section 1)
 
 

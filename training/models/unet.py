@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
+from engines.spec import Variant
+
 Norm = Literal["none", "batch", "group"]
 Skip = Literal["concat", "add"]
+ModelVariant = Literal["tiny", Variant]
+"""Named network sizes: the shipped ones (engines.spec.Variant: lite for CPUs, full for GPUs) and tiny, for tests."""
+MODEL_VARIANTS: tuple[ModelVariant, ...] = typing.get_args(ModelVariant)
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,30 @@ class UNetConfig:
     skip: Skip = "concat"
     """Decoder merge: `concat` (classic U-Net) or `add` (a 1x1 projection at the coarse level, nearest upsampling,
     sum: no concat and no wide 3x3 convolution at the fine level)."""
+
+
+# lite: the body runs at S/2 (PixelUnshuffle in, PixelShuffle out), add-skips, depthwise-separable below 1/4 of
+# the body; nothing but the (un)shuffles and output activations at full resolution (CPU time is memory traffic).
+LITE_UNET = UNetConfig(
+    widths=(24, 48, 96, 160),
+    blocks=(0, 1, 2, 2),  # 0: level 0 is the stem alone in the encoder and nothing but the sum in the decoder
+    separable_from=2,
+    norm="batch",
+    space_to_depth=2,
+    skip="add",
+)
+# full: ~7.9M parameters per net, so Gr + Gb in fp16 (~31 MB) fit the 64 MiB that may travel to a GPU machine.
+FULL_UNET = UNetConfig(widths=(32, 64, 128, 256, 256, 256), blocks=(2,) * 6, separable_from=99, norm="batch")
+TINY_UNET = UNetConfig(widths=(8, 8, 16), blocks=(1, 1, 1), separable_from=99, norm="batch")
+UNET_PRESETS: dict[ModelVariant, UNetConfig] = {"tiny": TINY_UNET, "lite": LITE_UNET, "full": FULL_UNET}
+"""The U-Net body of each size; Gr and Gb set its input and output channels (gr_config, gb_config)."""
+
+
+def unet_preset(variant: str, net: str) -> UNetConfig:
+    """The preset body for `variant`, refused with the choices when unknown (`net` names the caller)."""
+    if variant not in UNET_PRESETS:
+        raise ValueError(f"unknown {net} variant {variant!r}; choose one of {sorted(UNET_PRESETS)}")
+    return UNET_PRESETS[variant]  # type: ignore[index]
 
 
 def _norm(kind: Norm, ch: int) -> nn.Module:
