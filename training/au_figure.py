@@ -3,7 +3,8 @@ its maximum with everything else held at the source's own values, and a backgrou
 
 The renderer is the shipped chain (LT -> Gr -> Gb) when its weights exist; with only LT it is the mesh warp
 moved by LT's landmarks (no background swap: that needs Gr's segmentation and Gb); with no LT there is no way
-to turn an AU value into a face, and the command says so.
+to turn an AU value into a face, and the command says so. `--renderer meshflow` sweeps the live default
+instead: the photo at its own resolution, each AU's slider locked at the value.
 """
 
 from __future__ import annotations
@@ -112,6 +113,38 @@ def render_meshwarp(weights: Path, src: Source, auds: np.ndarray) -> list[np.nda
     return [renderer.render(src.crop, src.ls_px, from_normalized(t, size).astype(np.float32)) for t in lt]
 
 
+def render_meshflow(weights: Path, photo: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(the photo's face, sweep images) with the live default: mesh flow at the photo's resolution, each AU
+    set by its slider locked at the value (the AU basis, or LT without it, moves the face), cut to the face."""
+    from realtime.face import AnalyzerOptions, FaceAnalyzer
+    from realtime.render.meshflow import OutputLayout
+    from realtime.stages.controls import Edit, Edits
+    from realtime.stages.driving import DriverSample, DriveState
+    from realtime.stages.render import MeshFlowFrame, prepare_source
+
+    with FaceAnalyzer(AnalyzerOptions()) as analyzer:
+        src = prepare_source(photo, analyzer)
+    lm = src.face.landmarks[:, :2]
+    centre, half = (lm.min(0) + lm.max(0)) / 2, 0.65 * float((lm.max(0) - lm.min(0)).max())
+    h, w = src.image.shape[:2]
+    x0, y0 = np.maximum(np.round(centre - half).astype(int), 0)
+    x1, y1 = min(int(centre[0] + half), w), min(int(centre[1] + half), h)
+    zero3 = np.zeros(3, np.float32)
+    still = DriverSample(src.face.aus, zero3, np.zeros(17, np.float32), np.zeros((478, 3), np.float32), None)
+    renderer = MeshFlowFrame(weights, "onnxruntime", "relative")
+    try:
+        renderer.set_source(src, OutputLayout.identity(src.image.shape))
+        images = []
+        for au in AU_ORDER:
+            for v in np.linspace(0.0, 1.0, STEPS):
+                edits = Edits().with_edit(au.value, Edit(1.0, float(v), True))
+                st = DriveState(np.zeros(17, np.float32), zero3, None, 1.0, "tracking", still, edits)
+                images.append(renderer.render_frame(src, st)[y0:y1, x0:x1])
+    finally:
+        renderer.close()
+    return src.image[y0:y1, x0:x1], images
+
+
 def _cell(img: np.ndarray) -> np.ndarray:
     return cv2.resize(img, (CELL, CELL), interpolation=cv2.INTER_AREA)
 
@@ -153,9 +186,20 @@ def _read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def make_figure(photo: Path, out: Path, background: Path | None, weights: Path) -> Path:
+def make_figure(
+    photo: Path, out: Path, background: Path | None, weights: Path, renderer: str = "chain"
+) -> Path:
+    """`renderer`: "chain" (the paper's figure: LT -> Gr -> Gb on the crop, or the mesh warp on LT's
+    landmarks without Gr/Gb) or "meshflow" (the live default: the photo itself, AU sliders locked at each
+    value; no background swap)."""
     from realtime.face.align import CROP_SIZE
 
+    if renderer == "meshflow":
+        face, images = render_meshflow(weights, _read_rgb(photo))
+        fig = compose(Source(face, np.zeros((0, 2), np.float32), np.zeros(20, np.float32)), images, None)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out), cv2.cvtColor(fig, cv2.COLOR_RGB2BGR))
+        return out
     if not (weights / "lt.onnx").is_file():
         raise FileNotFoundError(
             f"no LT weights (lt.onnx) in {weights}: AU values cannot be turned into a face"
@@ -191,12 +235,19 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="ONNX weights folder (default: the shipped realtime/weights)",
     )
+    p.add_argument(
+        "--renderer",
+        choices=("chain", "meshflow"),
+        default="chain",
+        help="chain (default): the paper's figure with the trained chain; meshflow: the live default renderer, "
+        "each AU slider locked at the value",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from realtime.weights import weights_dir
 
     try:
-        out = make_figure(args.source, args.out, args.background, args.weights or weights_dir())
+        out = make_figure(args.source, args.out, args.background, args.weights or weights_dir(), args.renderer)
     except (FileNotFoundError, ValueError) as exc:
         print(f"facegan-au-figure: {exc}", file=sys.stderr)
         return 2

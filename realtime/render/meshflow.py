@@ -14,8 +14,9 @@ module applies that map to the *photo*, not to the crop, so nothing is upscaled:
 3. Where the mouth opens wider than the photo's own (a closed-mouth photo has no teeth to warp), the driver's
    own inner mouth (`MouthPatch`: teeth, tongue, cavity, cut from the driving frame) is warped onto the
    output's inner-lip polygon over the mesh's mouth fan, colour-matched by the skin around both mouths, and
-   feathered in. Without a usable driver mouth (the AU26 slider opens a mouth the driver keeps closed) the
-   opening is shaded as a cavity instead.
+   feathered in. When the driver's mouth is closed (the AU26 slider opens a mouth the driver keeps closed),
+   the driver's last well-open mouth is shown; before the driver has opened its mouth at all, the opening is
+   shaded as a cavity.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ FOLD_JUMP = 3.0
 """Crop pixels of map change between neighbouring pixels above which the map has jumped (a fold). Inside and
 around the eyes and the inner mouth the jump is meant (a blink, lips closing) and kept: smoothing there took
 a tenth off the blink the teacher sees."""
+REMEMBER_OPENING = 0.02
+"""A driver mouth at least this open (inner-mouth area over face-oval area) is kept to show later."""
 CAVITY_SHADE = 0.85
 """How far an opening with no driver mouth to show is darkened towards MOUTH_TINT."""
 
@@ -177,6 +180,9 @@ class MeshFlow:
         self._alpha: np.ndarray | None = None  # (bh, bw) person mask in the box, or None
         self._base: np.ndarray | None = None  # (bh, bw, 3) background in the box
         self._static: np.ndarray | None = None  # (H, W, 3) uint8: the output where nothing moves
+        self._remembered: MouthPatch | None = None
+        """The driver's last well-open mouth: what an AU edit that opens the photo's mouth shows while the
+        driver's own is closed (its teeth, not a dark cavity)."""
 
     # -- per source -------------------------------------------------------------------------------------
 
@@ -324,7 +330,11 @@ class MeshFlow:
         cv2.fillPoly(mask, [np.round(loop_b * (1 << _SHIFT)).astype(np.int32)], 1.0, cv2.LINE_AA, _SHIFT)
         mask = cv2.GaussianBlur(mask, (3, 3), 0.7)[..., None]
         area = roi[by0:by1, bx0:bx1].astype(np.float32)
-        if mouth is not None and mouth.opening >= 0.5 * opening:
+        if mouth is not None and mouth.opening >= REMEMBER_OPENING:
+            self._remembered = mouth
+        if mouth is None or mouth.opening < 0.5 * opening:
+            mouth = self._remembered  # the driver's teeth from when it last opened its mouth (or none yet)
+        if mouth is not None:
             inner = self._warp_mouth(mouth, loop_b, mask.shape[:2])
             # Half the skin's colour shift (the square root of its gain): teeth are not skin, and a full skin
             # match turned them blue-white on a pale photo driven by a darker face.

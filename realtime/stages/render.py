@@ -29,11 +29,13 @@ from realtime.face.align import (
 from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.render.landmark_transfer import SourceGeometry, transfer
 from realtime.render.meshflow import MeshFlow, OutputLayout
+from realtime.sources.picture import MAX_SIDE
 from realtime.stages.driving import DriveState
 
-MAX_SOURCE_SIDE = 2048
+MAX_SOURCE_SIDE = MAX_SIDE
 """A source photo with a longer side is scaled down to it once, on arrival (a 12000x9000 photo would cost
-gigabytes and seconds a frame, for detail no output frame shows)."""
+gigabytes and seconds a frame, for detail no output frame shows): the picture reader's limit, for arrays that
+did not come through it."""
 
 log = logging.getLogger(__name__)
 

@@ -98,11 +98,17 @@ def test_an_opening_mouth_shows_the_driver_mouth_or_a_cavity(photo_face) -> None
     inv = cv2.invertAffineTransform(alignment_transform(face))
     mouth_photo = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)  # photo px
     x, y = mouth_photo
-    with_driver = flow.render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
-    cavity = flow.render(lt, None)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
-    plain = flow.render(ls)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+    def at_mouth(img: np.ndarray) -> np.ndarray:
+        return img[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+
+    fresh, _ = _flow(photo, face)  # no driver mouth seen yet: a cavity
+    cavity, plain = at_mouth(fresh.render(lt, None)), at_mouth(fresh.render(ls))
+    with_driver = at_mouth(flow.render(lt, patch))
     assert with_driver[1] > with_driver[0] + 60 and with_driver[1] > with_driver[2] + 60  # the driver's green
     assert cavity.sum() < 0.6 * plain.sum()  # shaded dark
+    # The driver closes its mouth while an edit keeps the photo's open: its last open mouth, not a hole.
+    remembered = at_mouth(flow.render(lt, None))
+    assert remembered[1] > remembered[0] + 60 and remembered[1] > remembered[2] + 60
 
 
 def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(photo_face) -> None:
