@@ -172,22 +172,43 @@ def summarise_live(rows: list[dict[str, Any]], renderers: tuple[str, ...] = ()) 
     return out
 
 
+RULE_MINIMA = (("csim_source", 0.9), ("face_found", 0.95), ("sharpness", 0.9))
+"""What a renderer must reach to be chosen: identity kept, a face in the output, the photo's sharpness."""
+
+
+def rule_failures(s: dict[str, Any]) -> list[str]:
+    """The conditions of the decision rule one renderer's live summary misses, said with its numbers."""
+    out = []
+    for key, least in RULE_MINIMA:
+        v = s.get(key)
+        if v is None:
+            out.append(f"{key} not measured")
+        elif v < least:
+            out.append(f"{key} {v:.3f} < {least}")
+    return out
+
+
+def follow_score(s: dict[str, Any]) -> float:
+    """mean(pose_r, au_r[AU12], au_r[AU26], au_r[AU45]); an unmeasured r counts as 0."""
+    parts = [s.get("pose_r") or 0.0] + [s["au_r"].get(a.value, 0.0) for a in FOLLOW_AUS]
+    return float(np.mean(parts))
+
+
 def decide(live: dict[str, Any]) -> dict[str, Any]:
     """The winner: among renderers that keep identity (csim_source >= 0.9), a face in >= 95 % of frames and
-    the photo's sharpness (>= 0.9 of it: issue 11's goal), the highest mean of pose_r and the AU12/26/45 r."""
-    rule = (
-        "max mean(pose_r, au_r[AU12, AU26, AU45]) subject to csim_source >= 0.9, face_found >= 0.95 "
-        "and sharpness >= 0.9"
+    the photo's sharpness (>= 0.9 of it: issue 11's goal), the highest mean of pose_r and the AU12/26/45 r.
+    `scores` holds the eligible renderers' means, `excluded` why each other one was not eligible."""
+    rule = "max mean(pose_r, au_r[AU12, AU26, AU45]) subject to " + ", ".join(
+        f"{k} >= {v}" for k, v in RULE_MINIMA
     )
-    scores = {}
+    scores, excluded = {}, {}
     for name, s in live.items():
-        kept = (s.get("csim_source") or 0) >= 0.9 and (s.get("face_found") or 0) >= 0.95
-        if not kept or (s.get("sharpness") or 0) < 0.9:
-            continue
-        parts = [s.get("pose_r") or 0.0] + [s["au_r"].get(a.value, 0.0) for a in FOLLOW_AUS]
-        scores[name] = float(np.mean(parts))
+        if fails := rule_failures(s):
+            excluded[name] = fails
+        else:
+            scores[name] = follow_score(s)
     winner = max(scores, key=scores.__getitem__) if scores else None
-    return {"renderer": winner, "rule": rule, "scores": scores}
+    return {"renderer": winner, "rule": rule, "scores": scores, "excluded": excluded}
 
 
 def evaluate_live(
