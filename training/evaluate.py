@@ -194,7 +194,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     store.load(refs)
     # 3. methods, estimators, and 4. measure both protocols
     methods, method_skips = build_methods(weights, index.crop_size, cfg.variant, cfg.backend)
-    steps = len(plan.self_pairs) + len(plan.cross_pairs) + len(plan.lsim_pairs) + 2
+    steps = len(plan.self_pairs) + len(plan.cross_pairs) + len(plan.lsim_pairs) + 3  # + video, figures, report
     steps += live_opts.pairs * len(live_opts.renderers) if live_opts else 0
     with Progress(steps, "evaluate") as bar:
         out, frames, live = _measure(

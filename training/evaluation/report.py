@@ -125,6 +125,10 @@ def _best(summary: dict[str, Any], part: str, key: str, low: bool) -> tuple[str,
     return (min if low else max)(vals, key=lambda mv: mv[1])
 
 
+def _n(k: int, noun: str) -> str:
+    return f"{k} {noun}" + ("" if k == 1 else "s")
+
+
 def verdict(summary: dict[str, Any]) -> str:
     """One paragraph, every number in it read from the summary (never written by hand)."""
     from training.evaluation.live import follow_score
@@ -138,7 +142,7 @@ def verdict(summary: dict[str, Any]) -> str:
             w = live[d["renderer"]]
             aus = "/".join(_fmt(w["au_r"].get(a), 2) for a in ("AU12", "AU26", "AU45"))
             out.append(
-                f"On {n} live clip pairs of up to {lp['frames']} frames, the live rule picks {d['renderer']} "
+                f"On {_n(n, 'live clip pair')} of up to {lp['frames']} frames, the live rule picks {d['renderer']} "
                 f"(paper method {d['method']}): it follows the driver's head pose with r = {_fmt(w['pose_r'], 2)} "
                 f"and AU12/AU26/AU45 with r = {aus} (score {d['scores'][d['renderer']]:.3f}), keeps the photo's "
                 f"identity at CSIM {_fmt(w['csim_source'], 3)} (to the driver {_fmt(w['csim_driver'], 3)}), at "
@@ -150,7 +154,7 @@ def verdict(summary: dict[str, Any]) -> str:
                 out.append(f"Next: {rest[0][1]} (score {rest[0][0]:.3f}).")
         else:
             out.append(
-                f"On {n} live clip pairs of up to {lp['frames']} frames no renderer met the rule ({d['rule']})."
+                f"On {_n(n, 'live clip pair')} of up to {lp['frames']} frames no renderer met the rule ({d['rule']})."
             )
         for name, fails in (d.get("excluded") or {}).items():
             out.append(
@@ -172,7 +176,7 @@ def verdict(summary: dict[str, Any]) -> str:
     if parts:
         out.append("In the paper protocol " + ", ".join(parts) + ".")
     n_skip = sum(summary.get("skipped", {}).values())
-    out.append(f"{n_skip} items were skipped or not measured; each is listed with its reason under Skipped.")
+    out.append(f"{_n(n_skip, 'item')} skipped or not measured, each listed with its reason under Skipped.")
     return " ".join(out)
 
 
@@ -190,7 +194,7 @@ def _live_md(summary: dict[str, Any]) -> list[str]:
         return lines + ["Not run (see Skipped)."]
     lines += [
         (
-            f"{len(lp['pairs'])} pairs (source photo, driving clip of another person), up to {lp['frames']} frames each. "
+            f"{_n(len(lp['pairs']), 'pair')} (source photo, driving clip of another person), up to {lp['frames']} frames each. "
             "Renderer names are run_cam.py's; the paper protocol's method with the same renderer is in brackets."
         ),
         "",

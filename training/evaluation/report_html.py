@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 
 MAX_EMBED_BYTES = 25 * 2**20
 """A video larger than this is not embedded (the page would not open): the page says so instead."""
+MAX_PNG_BYTES = 600_000
+"""A larger picture (image grids, the AU sweep) is embedded as a JPEG at most EMBED_WIDTH wide; the full PNG
+stays beside the page."""
+EMBED_WIDTH = 1600
 SELF_ERRORS = ("mse", "mouth_mse", "eyes_mse", "face_mse", "background_mse")
 
 
@@ -77,6 +81,7 @@ def write_plots(out: Path, summary: dict[str, Any]) -> dict[str, Path]:
             if ref.get(key) is not None:
                 axes[0].axhline(ref[key], color="k", ls=style, lw=1, label=key.removeprefix("csim_"))
         axes[0].legend(fontsize=7)
+        _zoom(axes[0], [summary[m]["cross"]["csim"] for m in methods] + [ref.get(k) for k in ref])
         save(fig, "cross")
     live = (summary.get("live_protocol") or {}).get("live") or {}
     if live:
@@ -97,7 +102,15 @@ def _live_identity(fig: Any, live: dict[str, Any]) -> Any:
     )
     ax.axhline(0.9, color="r", ls="--", lw=1, label="rule: csim_source >= 0.9")
     ax.legend(fontsize=7)
+    _zoom(ax, [live[n][k] for n in names for k in ("csim_source", "csim_driver")] + [0.9])
     return fig
+
+
+def _zoom(ax: Any, values: list[float | None]) -> None:
+    """CSIMs crowd near 1: start the axis a little below the lowest value so their differences show."""
+    vals = [v for v in values if v is not None]
+    if vals:
+        ax.set_ylim(max(0.0, min(vals) - 0.05), 1.0)
 
 
 def _live_motion(fig: Any, live: dict[str, Any]) -> Any:
@@ -162,6 +175,17 @@ def _data_uri(path: Path, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
+def _jpeg_uri(path: Path) -> str:
+    import cv2
+
+    img = cv2.imread(str(path))
+    if img.shape[1] > EMBED_WIDTH:
+        s = EMBED_WIDTH / img.shape[1]
+        img = cv2.resize(img, (EMBED_WIDTH, round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
+    _, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return f"data:image/jpeg;base64,{base64.b64encode(buf.tobytes()).decode('ascii')}"
+
+
 def _table(head: list[str], rows: list[list[str]]) -> str:
     h = "".join(f"<th>{html.escape(c)}</th>" for c in head)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
@@ -172,7 +196,7 @@ def _image(out: Path, name: str, caption: str) -> str:
     p = out / name
     if not p.is_file():
         return f"<p><i>{html.escape(name)}: not made (see Skipped).</i></p>"
-    uri = _data_uri(p, "image/png")
+    uri = _data_uri(p, "image/png") if p.stat().st_size <= MAX_PNG_BYTES else _jpeg_uri(p)
     return f'<figure><img src="{uri}" alt="{html.escape(name)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
