@@ -99,6 +99,7 @@ __all__ = [
     "summarise",
     "write_grid",
     "write_pairs",
+    "write_renderer_choice",
     "write_report",
     "write_rows",
     "write_video",
@@ -226,7 +227,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         summary["figures"] = _figures(cfg, summary, live, weights, skipped)
         bar.advance("figures")
         summary["skipped"] = dict(skipped)
-        summary["decided"] = _decide(summary, weights) if cfg.decide else None
+        summary["decided"] = write_renderer_choice(summary, weights) if cfg.decide else None
         summary["counts"]["seconds"] = round(time.perf_counter() - t0, 1)
         (cfg.out / "metrics.json").write_text(json.dumps(summary, indent=2, default=_json_default))
         write_report(cfg.out, summary)
@@ -363,7 +364,7 @@ def _figures(
     return figures
 
 
-def _decide(summary: dict[str, Any], weights: Path) -> dict[str, str | None]:
+def write_renderer_choice(summary: dict[str, Any], weights: Path) -> dict[str, str | None]:
     """--decide: renderer.json beside the weights from `decision`, with the numbers it was decided on
     (live.write_decision); where nothing won, or the live protocol did not run, nothing is written and why."""
     from training.evaluation.live import write_decision

@@ -270,12 +270,12 @@ def run_protocol(
     res = LiveResult()
     pairs, skipped = plan_live_pairs(tracks, opts.raw, opts.pairs, opts.seed)
     res.pairs, res.skipped = pairs, skipped
-    if teacher is None:
-        skipped["live: not measured: the Face Landmarker teacher is unavailable"] += max(1, len(pairs))
-        return res
     gone = unavailable_renderers(opts) if pairs else {}
     for name, reason in gone.items():
         skipped[f"live/{name}: not run, the renderer cannot start: {reason}"] += len(pairs)
+    if teacher is None:
+        skipped["live: not measured: the Face Landmarker teacher is unavailable"] += max(1, len(pairs))
+        return res
     running = [r for r in opts.renderers if r not in gone]
     strips: list[np.ndarray] = []
     video = _Video(out / "live_side_by_side.mp4", ["driver", *running])
