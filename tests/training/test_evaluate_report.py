@@ -118,11 +118,22 @@ def test_missing_weights_are_reported_in_the_skipped_section(quick: tuple[dict, 
 
 
 @needs_teacher
-def test_a_source_without_a_face_is_counted_per_renderer(quick: tuple[dict, Path, Path]) -> None:
-    m, _, _ = quick
-    failed = {k: v for k, v in m["skipped"].items() if "pair failed" in k}
-    assert failed and all("no face" in k for k in failed)  # synthetic faces are not faces to MediaPipe
-    assert {k.split(":")[0] for k in failed} == {"live/meshflow", "live/meshwarp"}
+def test_clips_the_teacher_cannot_see_are_counted_per_renderer(quick: tuple[dict, Path, Path]) -> None:
+    m, _, _ = quick  # synthetic faces are not faces to the teacher: every frame lost, every pair left out
+    frames = m["counts"]["live_frames_per_pair"]
+    assert (
+        m["skipped"]["live: driving frames where the teacher finds no face (left out of r and flicker)"]
+        == frames
+    )
+    for r in ("meshflow", "meshwarp"):
+        assert (
+            m["skipped"][
+                f"live/{r}: pair left out: the teacher found a face in fewer than 3 frames of both clips"
+            ]
+            == 1
+        )
+        assert m["skipped"][f"live/{r}: output frames where the teacher finds no face"] == frames
+        assert m[LIVE_METHODS[r]]["live"]["pairs"] == 0
 
 
 def test_a_dataset_with_no_video_tracks_is_reported_not_a_crash(tmp_path: Path) -> None:
@@ -194,7 +205,7 @@ class _BrightnessTeacher:
             return None
         ang = np.linspace(0, 2 * np.pi, 478, endpoint=False)
         lm = np.column_stack([32 + 20 * np.cos(ang), 32 + 24 * np.sin(ang)]).astype(np.float32)
-        return FaceMeasure(np.full(17, b / 255, np.float32), np.array([b, b / 2, 0], np.float32), lm)
+        return FaceMeasure(np.full(17, b / 255, np.float32), np.array([b, b / 2, b / 3], np.float32), lm)
 
 
 def _clip(path: Path, dark: set[int], n: int = 12) -> list[np.ndarray]:
