@@ -296,3 +296,18 @@ def test_live_numbers_on_real_clips(tmp_path: Path) -> None:
     assert live["csim_source"] is not None and live["csim_source"] > live["csim_driver"]
     assert live["sharpness"] is not None and 0 < live["sharpness"] < 2
     assert m["mesh_flow"]["live"]["pairs"] == 1
+
+
+@needs_teacher
+def test_the_live_only_command_still_runs_and_decides_nothing_without_a_winner(tmp_path: Path) -> None:
+    from training.evaluation.live import main as live_main
+
+    data, raw = _dataset(tmp_path)
+    w = tmp_path / "w"
+    w.mkdir()
+    out = tmp_path / "live"
+    args = ["--data", str(data), "--raw", str(raw), "--out", str(out), "--pairs", "1", "--frames", "4"]
+    assert live_main([*args, "--weights", str(w), "--renderer", "meshwarp", "--decide"]) == 1
+    assert (out / "live.md").is_file() and (out / "live.json").is_file()
+    assert "## Skipped" in (out / "live.md").read_text()
+    assert not (w / "renderer.json").exists()
