@@ -39,7 +39,8 @@ from training.evaluation.data import (
     heldout_identities,
     index_dataset,
 )
-from training.evaluation.live import DEFAULT_RAW, LIVE_KEYS, LIVE_METHODS, LIVE_RENDERERS, live_summary
+from training.evaluation.fold import add_live, make_figures, write_renderer_choice
+from training.evaluation.live import DEFAULT_RAW, LIVE_METHODS, LIVE_RENDERERS, live_summary
 from training.evaluation.measure import Evaluator, Measurements, summarise
 from training.evaluation.methods import (
     METHOD_NAMES,
@@ -60,7 +61,7 @@ from training.evaluation.report import (
     write_rows,
     write_video,
 )
-from training.evaluation.report_html import write_au_figure, write_html, write_plots
+from training.evaluation.report_html import write_html
 
 if TYPE_CHECKING:
     from training.dataset import TrackInfo
@@ -195,7 +196,9 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     store.load(refs)
     # 3. methods, estimators, and 4. measure both protocols
     methods, method_skips = build_methods(weights, index.crop_size, cfg.variant, cfg.backend)
-    steps = len(plan.self_pairs) + len(plan.cross_pairs) + len(plan.lsim_pairs) + 3  # + video, figures, report
+    steps = (
+        len(plan.self_pairs) + len(plan.cross_pairs) + len(plan.lsim_pairs) + 3
+    )  # + video, figures, report
     steps += live_opts.pairs * len(live_opts.renderers) if live_opts else 0
     with Progress(steps, "evaluate") as bar:
         out, frames, live = _measure(
@@ -208,7 +211,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
             write_grid(cfg.out / f"grid_{kind}.png", rows, names)
         write_rows(cfg.out, out.rows)
         summary = _summary(out.rows, methods, method_skips)
-        _add_live(summary, live, skipped)
+        add_live(summary, live, skipped)
         summary["counts"] = {
             "tracks_in_dataset": len(index.tracks) + len(index.problem_tracks),
             "tracks_used": len(tracks),
@@ -224,7 +227,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         summary["config"] = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()} | {
             "weights": str(weights)
         }
-        summary["figures"] = _figures(cfg, summary, live, weights, skipped)
+        summary["figures"] = make_figures(cfg.out, summary, live, weights, skipped)
         bar.advance("figures")
         summary["skipped"] = dict(skipped)
         summary["decided"] = write_renderer_choice(summary, weights) if cfg.decide else None
@@ -307,82 +310,6 @@ def _paper(
     finally:
         for m in methods:
             m.close()
-
-
-def _add_live(summary: dict[str, Any], live: dict[str, Any] | None, skipped: dict[str, int]) -> None:
-    """Each method's `live` object (None for methods with no live mode), the top-level `decision`, and the
-    live skips merged into the report's one skipped list."""
-    by_method = {m: r for r, m in LIVE_METHODS.items()}
-    for name in METHOD_NAMES:
-        entry = summary.setdefault(
-            name, {"status": "skipped", "reason": "not built", "self": None, "cross": None}
-        )
-        renderer = by_method.get(name)
-        entry["live_renderer"] = renderer
-        s = (live or {}).get("live", {}).get(renderer) if renderer else None
-        entry["live"] = None if s is None else {k: s[k] for k in LIVE_KEYS} | {"pairs": s["pairs"]}
-    if live is None:
-        summary["decision"] = {
-            "renderer": None,
-            "method": None,
-            "rule": "live protocol not run",
-            "scores": {},
-        }
-        return
-    d = live["decision"]
-    summary["decision"] = d | {"method": LIVE_METHODS.get(d["renderer"]) if d["renderer"] else None}
-    summary["live_protocol"] = {
-        "pairs": live["pairs"],
-        "frames": live["frames"],
-        "video_frames": live["video_frames"],
-        "renderers": {r: LIVE_METHODS[r] for r in live["live"]},
-        "live": live["live"],
-    }
-    for k, v in live["skipped"].items():
-        skipped[k] = skipped.get(k, 0) + v
-
-
-def _figures(
-    cfg: EvalConfig,
-    summary: dict[str, Any],
-    live: dict[str, Any] | None,
-    weights: Path,
-    skipped: dict[str, int],
-) -> dict[str, Any]:
-    """The plots (one per family of metrics) and the AU sweep; what could not be drawn is counted."""
-    figures: dict[str, Any] = {"plots": {}}
-    try:
-        figures["plots"] = {k: p.name for k, p in write_plots(cfg.out, summary).items()}
-    except ImportError as exc:
-        skipped[f"plots not drawn: {exc} (pip install -e '.[eval]')"] = 1
-    sources = (live or {}).get("sources") or []
-    au, reason = write_au_figure(cfg.out / "au_sweep.png", Path(sources[0]) if sources else None, weights)
-    if au is None:
-        skipped[f"AU sweep figure not made: {reason}"] = 1
-    figures["au_sweep"] = au.name if au else None
-    figures["au_sweep_renderer"] = reason if au else None
-    return figures
-
-
-def write_renderer_choice(summary: dict[str, Any], weights: Path) -> dict[str, str | None]:
-    """--decide: renderer.json beside the weights from `decision`, with the numbers it was decided on
-    (live.write_decision); where nothing won, or the live protocol did not run, nothing is written and why."""
-    from training.evaluation.live import write_decision
-
-    live = summary.get("live_protocol")
-    if live is None:
-        return {"path": None, "reason": "the live protocol was not run (--no-live)"}
-    doc = {
-        "decision": summary["decision"],
-        "live": live["live"],
-        "pairs": live["pairs"],
-        "frames": live["frames"],
-    }
-    try:
-        path = write_decision(doc, weights / "renderer.json", command="facegan-evaluate --decide")
-    except ValueError as exc:
-        return {"path": None, "reason": str(exc)}
-    return {"path": str(path), "reason": None}
 
 
 def _summary(
