@@ -141,10 +141,15 @@ def test_a_dataset_with_no_video_tracks_is_reported_not_a_crash(tmp_path: Path) 
     weights = tmp_path / "w"
     weights.mkdir()
     m = _run(data, raw, tmp_path / "out", weights)
-    assert m["skipped"]["live: no video tracks among the evaluated people (nothing to drive with)"] == 1
+    assert (
+        m["skipped"][
+            "live: no video or frame-folder tracks among the evaluated people (nothing to drive with)"
+        ]
+        == 1
+    )
     assert m["counts"]["live_pairs"] == 0 and m["decision"]["renderer"] is None
     assert all(m[meth]["live"]["pairs"] == 0 for meth in LIVE_METHODS.values())
-    assert "no video tracks" in (tmp_path / "out" / "report.md").read_text()
+    assert "no video or frame-folder tracks" in (tmp_path / "out" / "report.md").read_text()
     assert "live protocol measured nothing" in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -311,3 +316,25 @@ def test_the_live_only_command_still_runs_and_decides_nothing_without_a_winner(t
     assert (out / "live.md").is_file() and (out / "live.json").is_file()
     assert "## Skipped" in (out / "live.md").read_text()
     assert not (w / "renderer.json").exists()
+
+
+def test_a_frame_folder_drives_and_photo_only_people_are_counted(tmp_path: Path) -> None:
+    import training.evaluation.live_run as lr
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for k in (10, 2, 1):  # natural order: 1, 2, 10
+        cv2.imwrite(str(folder / f"{k}.png"), np.full((8, 8, 3), k * 10, np.uint8))
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, 8, 3), np.uint8))
+    tracks = [
+        TrackInfo("t0", "driver", "seq", "frames", 3, tmp_path),
+        TrackInfo("t1", "p1", "a.png", "photo", 1, tmp_path),
+        TrackInfo("t2", "p2", "b.png", "photo", 1, tmp_path),
+        TrackInfo("t3", "p3", "gone.mp4", "video", 5, tmp_path),
+    ]
+    pairs, skipped = lr.plan_live_pairs(tracks, tmp_path, n_pairs=5, seed=0)
+    assert [p.clip for p in pairs] == [folder] and pairs[0].source.name in ("a.png", "b.png")
+    assert skipped["live: people with photos but no clip (sources only, never drivers)"] == 2
+    assert skipped[f"live: raw file of the track missing under {tmp_path}"] == 1
+    assert [int(f[0, 0, 0]) for f in lr.read_clip(folder, 5)] == [10, 20, 100]

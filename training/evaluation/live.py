@@ -145,12 +145,14 @@ def run_live(
 
 
 def read_clip(path: Path, max_frames: int) -> list[np.ndarray]:
-    import av
+    """The driving frames as the live path reads them (a video file or a folder of frames), RGB uint8."""
+    from realtime.config import DrivingConfig
+    from realtime.sources import open_source
 
-    frames = []
-    with av.open(str(path)) as c:
-        for f in c.decode(video=0):
-            frames.append(f.to_ndarray(format="rgb24"))
+    frames: list[np.ndarray] = []
+    with open_source(DrivingConfig(path=path)) as source:
+        for f in source:
+            frames.append(f.image)
             if len(frames) >= max_frames:
                 break
     return frames

@@ -87,22 +87,27 @@ class LiveResult:
 def plan_live_pairs(
     tracks: Iterable[TrackInfo], raw: Path, n_pairs: int, seed: int
 ) -> tuple[list[LivePair], Counter[str]]:
-    """Video tracks as drivers (one clip per person), photos (or a clip's first frame) of other people as
-    sources. Tracks whose raw file is missing, and a set with no video tracks, are counted."""
+    """Video and frame-folder tracks as drivers (one clip per person), photos (or a clip's first frame) of
+    other people as sources. Tracks whose raw file is missing, and a set with no video tracks, are counted."""
     skipped: Counter[str] = Counter()
     clips: dict[str, Path] = {}
     photos: dict[str, Path] = {}
     for t in tracks:
         path = raw / t.source
-        if t.kind not in ("video", "photo"):
+        if t.kind not in ("video", "frames", "photo"):
+            skipped[f"live: tracks of an unknown kind {t.kind!r}"] += 1
             continue
-        if not path.is_file():
+        if not (path.is_dir() if t.kind == "frames" else path.is_file()):
             skipped[f"live: raw file of the track missing under {raw}"] += 1
             continue
-        (clips if t.kind == "video" else photos).setdefault(t.identity, path)
+        (photos if t.kind == "photo" else clips).setdefault(t.identity, path)
     if not clips:
-        skipped["live: no video tracks among the evaluated people (nothing to drive with)"] += 1
+        skipped["live: no video or frame-folder tracks among the evaluated people (nothing to drive with)"] += 1
         return [], skipped
+    if photo_only := set(photos) - set(clips):
+        skipped["live: people with photos but no clip (sources only, never drivers)"] += len(
+            photo_only
+        )
     rng = np.random.default_rng(seed)
     sources = sorted(set(photos) | set(clips))
     pairs = []
@@ -119,11 +124,11 @@ def plan_live_pairs(
 
 
 def still_source(path: Path, tmp: Path) -> Path:
-    """A photo path for the pair's source: the file itself, or a video's first frame written as PNG."""
-    if path.suffix.lower() in PHOTO_SUFFIXES:
+    """A photo path for the pair's source: the file itself, or a clip's (or frame folder's) first frame as PNG."""
+    if path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES:
         return path
     first = read_clip(path, 1)[0]
-    out = tmp / f"{path.stem}_first.png"
+    out = tmp / f"{path.parent.name}_{path.stem}_first.png"
     cv2.imwrite(str(out), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
     return out
 
@@ -270,6 +275,8 @@ def run_protocol(
     res = LiveResult()
     pairs, skipped = plan_live_pairs(tracks, opts.raw, opts.pairs, opts.seed)
     res.pairs, res.skipped = pairs, skipped
+    if progress:  # the bar counted opts.pairs; fewer people may drive
+        progress.shrink((opts.pairs - len(pairs)) * len(opts.renderers))
     gone = unavailable_renderers(opts) if pairs else {}
     for name, reason in gone.items():
         skipped[f"live/{name}: not run, the renderer cannot start: {reason}"] += len(pairs)

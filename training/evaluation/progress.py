@@ -53,6 +53,15 @@ class Progress:
         else:
             self._line(stage)
 
+    def shrink(self, n: int) -> None:
+        """n fewer steps than announced (work that turned out not to exist)."""
+        if n <= 0:
+            return
+        self.total -= n
+        if self._bar is not None:
+            self._bar.total = self.total
+            self._bar.refresh()
+
     def wrap(self, items: Iterable[T], stage: str) -> Iterator[T]:
         for item in items:
             yield item
