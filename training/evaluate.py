@@ -251,7 +251,7 @@ def _live_options(cfg: EvalConfig, budget: Budget, weights: Path) -> Any:
         cfg.seed,
         LIVE_RENDERERS,
         weights,
-        csim_every=10 if not cfg.quick else 2,
+        csim_every=20 if not cfg.quick else 2,  # dlib is the slow estimator: 6 frames a clip (budget)
         video_pairs=2 if not cfg.quick else 1,
     )
 

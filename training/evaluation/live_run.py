@@ -102,12 +102,12 @@ def plan_live_pairs(
             continue
         (photos if t.kind == "photo" else clips).setdefault(t.identity, path)
     if not clips:
-        skipped["live: no video or frame-folder tracks among the evaluated people (nothing to drive with)"] += 1
+        skipped[
+            "live: no video or frame-folder tracks among the evaluated people (nothing to drive with)"
+        ] += 1
         return [], skipped
     if photo_only := set(photos) - set(clips):
-        skipped["live: people with photos but no clip (sources only, never drivers)"] += len(
-            photo_only
-        )
+        skipped["live: people with photos but no clip (sources only, never drivers)"] += len(photo_only)
     rng = np.random.default_rng(seed)
     sources = sorted(set(photos) | set(clips))
     pairs = []

@@ -20,6 +20,15 @@ MAX_PNG_BYTES = 600_000
 """A larger picture (image grids, the AU sweep) is embedded as a JPEG at most EMBED_WIDTH wide; the full PNG
 stays beside the page."""
 EMBED_WIDTH = 1600
+PLOT_CAPTIONS = {
+    "self": "paper protocol, self-reenactment: whole-image and region errors against the true driving frame, PSNR, SSIM",
+    "cross": "paper protocol, cross-reenactment: identity (CSIM, with the two reference lines), pose (PSIM), "
+    "expression (ED), landmarks (LSIM)",
+    "live_identity": "live protocol, identity: CSIM of the output to the source photo and to the driver",
+    "live_motion": "live protocol, motion following: r of head pose and each AU the driver moves",
+    "live_quality": "live protocol, image quality: sharpness against the photo, flicker where the driver is still, "
+    "face found",
+}
 SELF_ERRORS = ("mse", "mouth_mse", "eyes_mse", "face_mse", "background_mse")
 
 
@@ -277,7 +286,7 @@ def write_html(out: Path, summary: dict[str, Any]) -> Path:
             f"same person {format_value(summary['reference']['csim_same_person'])}.</p>"
         ),
         "<h2>Plots</h2>",
-        *[_image(out, p, f"family: {k}") for k, p in plots.items()],
+        *[_image(out, p, PLOT_CAPTIONS.get(k, k)) for k, p in plots.items()],
         "<h2>Image grids</h2>",
         _image(out, "live_grid.png", "live: driver | each renderer, the driving clip's middle frame"),
         _image(out, "grid_self.png", "self-reenactment: source | driving | each method"),
