@@ -338,3 +338,22 @@ def test_a_frame_folder_drives_and_photo_only_people_are_counted(tmp_path: Path)
     assert skipped["live: people with photos but no clip (sources only, never drivers)"] == 2
     assert skipped[f"live: raw file of the track missing under {tmp_path}"] == 1
     assert [int(f[0, 0, 0]) for f in lr.read_clip(folder, 5)] == [10, 20, 100]
+
+
+def test_an_unreadable_clip_is_counted_and_the_run_goes_on(tmp_path: Path) -> None:
+    import training.evaluation.live_run as lr
+
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((64, 64, 3), 128, np.uint8))
+    tracks = [
+        TrackInfo("t0", "driver", "broken.mp4", "video", 12, tmp_path),
+        TrackInfo("t1", "photo", "photo.png", "photo", 1, tmp_path),
+    ]
+    opts = lr.LiveOptions(tmp_path, pairs=1, frames=4, renderers=("meshwarp",))
+    buf = io.StringIO()
+    with Progress(1, "live", stream=buf, use_tqdm=False, every_s=0) as bar:
+        res = lr.run_protocol(tracks, opts, tmp_path, _BrightnessTeacher(), None, bar)
+    assert not res.rows
+    (reason,) = [k for k in res.skipped if k.startswith("live: pair not run, its files cannot be read")]
+    assert res.skipped[reason] == 1
+    assert buf.getvalue().splitlines()[-1] == "live: 1/1 done"

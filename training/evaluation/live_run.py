@@ -280,18 +280,26 @@ def run_protocol(
     gone = unavailable_renderers(opts) if pairs else {}
     for name, reason in gone.items():
         skipped[f"live/{name}: not run, the renderer cannot start: {reason}"] += len(pairs)
+    running = [r for r in opts.renderers if r not in gone]
     if teacher is None:
         skipped["live: not measured: the Face Landmarker teacher is unavailable"] += max(1, len(pairs))
+        running = []
+    if progress:
+        progress.shrink((len(opts.renderers) - len(running)) * len(pairs))
+    if not running:
         return res
-    running = [r for r in opts.renderers if r not in gone]
     strips: list[np.ndarray] = []
     video = _Video(out / "live_side_by_side.mp4", ["driver", *running])
     with tempfile.TemporaryDirectory() as tmp:
         for k, pair in enumerate(pairs):
-            src_path = still_source(pair.source, Path(tmp))
+            try:
+                src_path, src_rgb, driver = _read_pair(pair, opts.frames, Path(tmp))
+            except Exception as e:  # noqa: BLE001 - an unreadable photo or clip is counted, the run goes on
+                skipped[f"live: pair not run, its files cannot be read: {type(e).__name__}: {e}"] += 1
+                if progress:
+                    progress.advance("live", len(running))
+                continue
             res.sources.append(src_path if src_path == pair.source else _keep(src_path, out))
-            src_rgb = cv2.cvtColor(cv2.imread(str(src_path)), cv2.COLOR_BGR2RGB)
-            driver = read_clip(pair.clip, opts.frames)
             ctx = PairContext.measure(teacher, embedder, src_rgb, driver)
             if lost := sum(m is None for m in ctx.driver_measures):
                 skipped[
@@ -329,6 +337,18 @@ def run_protocol(
             cv2.cvtColor(_with_header(grid, ["driver", *running]), cv2.COLOR_RGB2BGR),
         )
     return res
+
+
+def _read_pair(pair: LivePair, frames: int, tmp: Path) -> tuple[Path, np.ndarray, list[np.ndarray]]:
+    """(the still source's path, its RGB pixels, the driving frames); ValueError when one cannot be read."""
+    src_path = still_source(pair.source, tmp)
+    bgr = cv2.imread(str(src_path))
+    if bgr is None:
+        raise ValueError(f"cannot read an image from {src_path}")
+    driver = read_clip(pair.clip, frames)
+    if not driver:
+        raise ValueError(f"no frames in {pair.clip}")
+    return src_path, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), driver
 
 
 def _keep(path: Path, out: Path) -> Path:
