@@ -106,7 +106,7 @@ def test_following_is_measured_only_on_channels_the_driver_moves() -> None:
     from types import SimpleNamespace
 
     from realtime.face.types import AU, AU_ORDER
-    from training.evaluation.live import measure_pair
+    from training.evaluation.live_run import measure_pair
 
     rng = np.random.default_rng(0)
     n = 30

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import tempfile
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +30,20 @@ from typing import Any, Self
 import cv2
 import numpy as np
 
-from realtime.face.types import AU, AU_ORDER
+from realtime.face.types import AU
 
 log = logging.getLogger(__name__)
 
 LIVE_RENDERERS = ("meshflow", "meshwarp", "facegan")
 """Renderers that run live (facegan_no_lt and the mesh warp on LT's landmarks have no live mode)."""
+LIVE_METHODS = {"meshflow": "mesh_flow", "meshwarp": "mesh_warp_transfer", "facegan": "facegan"}
+"""Live renderer (run_cam.py --renderer) -> the paper protocol's method with the same renderer. Each protocol
+runs it in its own mode: live in relative motion from full frames, the paper protocol on aligned crops
+(mesh_flow: absolute, LT's landmarks; mesh_warp_transfer: landmark_transfer; facegan: the chain)."""
+DEFAULT_RAW = Path(__file__).resolve().parents[3] / "shared" / "data" / "dev"
+"""The folder the dev dataset is prepared from (the tracks' `source` paths are relative to it)."""
+LIVE_KEYS = ("csim_source", "csim_driver", "pose_r", "au_r", "sharpness", "flicker", "face_found")
+"""The keys of metrics.json's per-method `live` object (docs/EVALUATION.md)."""
 FOLLOW_AUS = (AU.AU12, AU.AU26, AU.AU45)
 OPTIONAL_AUS = (AU.AU01, AU.AU02, AU.AU04)
 MOVING_STD = 0.05
@@ -116,7 +124,9 @@ class MemorySink:
         self.frames.append(frame.image.copy())
 
 
-def run_live(source: Path, clip: Path, renderer: str, max_frames: int) -> list[np.ndarray]:
+def run_live(
+    source: Path, clip: Path, renderer: str, max_frames: int, weights: Path | None = None
+) -> list[np.ndarray]:
     """Output frames of the real live path (as run_cam.py --source --driving --renderer, every frame)."""
     from realtime.config import DrivingConfig, PipelineConfig
     from realtime.pipeline import build_pipeline
@@ -128,6 +138,7 @@ def run_live(source: Path, clip: Path, renderer: str, max_frames: int) -> list[n
         renderer=renderer,  # type: ignore[arg-type]
         max_frames=max_frames,
         stats_interval_s=0,
+        weights_dir=weights,
     )
     sink = MemorySink()
     with build_pipeline(cfg) as pipeline:
@@ -137,139 +148,25 @@ def run_live(source: Path, clip: Path, renderer: str, max_frames: int) -> list[n
 
 
 def read_clip(path: Path, max_frames: int) -> list[np.ndarray]:
-    import av
+    """The driving frames as the live path reads them (a video file or a folder of frames), RGB uint8."""
+    from realtime.config import DrivingConfig
+    from realtime.sources import open_source
 
-    frames = []
-    with av.open(str(path)) as c:
-        for f in c.decode(video=0):
-            frames.append(f.to_ndarray(format="rgb24"))
+    frames: list[np.ndarray] = []
+    with open_source(DrivingConfig(path=path)) as source:
+        for f in source:
+            frames.append(f.image)
             if len(frames) >= max_frames:
                 break
     return frames
 
 
-@dataclass(frozen=True)
-class LivePair:
-    source: Path
-    source_identity: str
-    clip: Path
-    driver_identity: str
-
-
-def plan_live_pairs(data: Path, raw: Path, n_pairs: int, seed: int) -> tuple[list[LivePair], dict[str, int]]:
-    """Held-out clips as drivers, photos (or first clip frames) of other held-out people as sources."""
-    from realtime.weights import weights_dir
-    from training.evaluation.data import heldout_identities, index_dataset
-
-    index = index_dataset(data)
-    held, _ = heldout_identities(index.dataset, weights_dir())
-    skipped: dict[str, int] = {}
-    clips: dict[str, Path] = {}
-    photos: dict[str, Path] = {}
-    for t in index.tracks:
-        if t.identity not in held:
-            continue
-        path = raw / t.source
-        if not path.is_file():
-            skipped["source file missing"] = skipped.get("source file missing", 0) + 1
-            continue
-        if t.kind == "video":
-            clips.setdefault(t.identity, path)
-        elif t.kind == "photo":
-            photos.setdefault(t.identity, path)
-    if not clips:
-        skipped["no held-out video tracks"] = 1
-        return [], skipped
-    rng = np.random.default_rng(seed)
-    drivers = sorted(clips)
-    sources = sorted(set(photos) | set(clips))
-    pairs = []
-    for d in rng.permutation(drivers).tolist():
-        others = [s for s in sources if s != d]
-        if not others:
-            continue
-        s = others[int(rng.integers(len(others)))]
-        pairs.append(LivePair(photos.get(s) or clips[s], s, clips[d], d))
-        if len(pairs) >= n_pairs:
-            break
-    return pairs, skipped
-
-
-def _still_source(path: Path, tmp: Path) -> Path:
-    """A photo path for the pair's source: the file itself, or a video's first frame written as PNG."""
-    if path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp"):
-        return path
-    first = read_clip(path, 1)[0]
-    out = tmp / f"{path.stem}_first.png"
-    cv2.imwrite(str(out), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
-    return out
-
-
-def measure_pair(
-    teacher: Any,
-    embedder: Any,
-    source_rgb: np.ndarray,
-    driver: list[np.ndarray],
-    output: list[np.ndarray],
-    csim_every: int,
-) -> dict[str, Any]:
-    """The live metrics of one (driver clip, output clip) pair; frames paired by index."""
-    from training.metrics import csim
-
-    n = min(len(driver), len(output))
-    md = [teacher.measure(f) for f in driver[:n]]
-    mo = [teacher.measure(f) for f in output[:n]]
-    ok = [i for i in range(n) if md[i] is not None and mo[i] is not None]
-    row: dict[str, Any] = {
-        "frames": n,
-        "face_found": float(np.mean([m is not None for m in mo])) if n else 0.0,
-    }
-    if len(ok) < 3:
-        return row | {"skipped": "the teacher found too few faces"}
-    pose_d = np.array([md[i].pose for i in ok])
-    pose_o = np.array([mo[i].pose for i in ok])
-    moved = [k for k in range(3) if pose_d[:, k].std() >= MOVING_DEG]
-    row["pose_r"] = (
-        float(np.mean([following_r(pose_d[:, k], pose_o[:, k]) for k in moved])) if moved else None
-    )
-    au_r = {}
-    for au in (*FOLLOW_AUS, *OPTIONAL_AUS):
-        k = AU_ORDER.index(au)
-        d = np.array([md[i].aus[k] for i in ok])
-        if d.std() >= MOVING_STD:
-            au_r[au.value] = following_r(d, np.array([mo[i].aus[k] for i in ok]))
-    row["au_r"] = au_r
-    src_m = teacher.measure(source_rgb)
-    if src_m is not None:
-        sharp = []
-        for i in ok[:: max(1, len(ok) // 10)]:
-            if output[i].shape == source_rgb.shape:
-                sharp.append(sharpness_ratio(output[i], mo[i].landmarks, source_rgb, src_m.landmarks))
-        row["sharpness"] = float(np.mean(sharp)) if sharp else None
-    iod = np.array([np.linalg.norm(md[i].landmarks[263] - md[i].landmarks[33]) for i in ok])
-    lm = np.array([md[i].landmarks for i in ok])
-    still = np.r_[False, np.abs(np.diff(lm, axis=0)).mean(axis=(1, 2)) / np.maximum(iod[1:], 1.0) < STILL_IOD]
-    masks = [face_mask(output[i].shape, mo[i].landmarks) for i in ok]
-    row["flicker"] = flicker([output[i] for i in ok], masks, still)
-    if embedder is not None:
-        e_s = embedder.embed(source_rgb)
-        cs, cd = [], []
-        for i in ok[::csim_every]:
-            e_o, e_d = embedder.embed(output[i]), embedder.embed(driver[i])
-            if e_o is not None and e_s is not None:
-                cs.append(csim(e_s, e_o))
-            if e_o is not None and e_d is not None:
-                cd.append(csim(e_d, e_o))
-        row["csim_source"] = float(np.mean(cs)) if cs else None
-        row["csim_driver"] = float(np.mean(cd)) if cd else None
-    return row
-
-
-def summarise_live(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise_live(rows: list[dict[str, Any]], renderers: tuple[str, ...] = ()) -> dict[str, Any]:
     """Per renderer: the mean of each metric over the pairs that have it (au_r per AU); `n` counts, per
-    following metric, the pairs whose driver moved that channel."""
+    following metric, the pairs whose driver moved that channel. Every renderer in `renderers` gets an
+    entry, all None with pairs 0 when none of its pairs could be measured."""
     out: dict[str, Any] = {}
-    for name in sorted({r["renderer"] for r in rows}):
+    for name in sorted({r["renderer"] for r in rows} | set(renderers)):
         mine = [r for r in rows if r["renderer"] == name and "skipped" not in r]
         s: dict[str, Any] = {"pairs": len(mine)}
         for key in ("csim_source", "csim_driver", "pose_r", "sharpness", "flicker", "face_found"):
@@ -284,109 +181,132 @@ def summarise_live(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+RULE_MINIMA = (("csim_source", 0.9), ("face_found", 0.95), ("sharpness", 0.9))
+"""What a renderer must reach to be chosen: identity kept, a face in the output, the photo's sharpness."""
+
+
+def rule_failures(s: dict[str, Any]) -> list[str]:
+    """The conditions of the decision rule one renderer's live summary misses, said with its numbers."""
+    out = []
+    for key, least in RULE_MINIMA:
+        v = s.get(key)
+        if v is None:
+            out.append(f"{key} not measured")
+        elif v < least:
+            out.append(f"{key} {v:.3f} < {least}")
+    return out
+
+
+def follow_score(s: dict[str, Any]) -> float:
+    """mean(pose_r, au_r[AU12], au_r[AU26], au_r[AU45]) over those measured: r is taken only where a driver
+    moved the channel, and every renderer runs on the same drivers, so they share the same terms (a renderer
+    whose output loses the face is held back by the face_found rule, not here). Nothing measured: 0."""
+    parts = [s.get("pose_r")] + [s["au_r"].get(a.value) for a in FOLLOW_AUS]
+    parts = [v for v in parts if v is not None]
+    return float(np.mean(parts)) if parts else 0.0
+
+
 def decide(live: dict[str, Any]) -> dict[str, Any]:
     """The winner: among renderers that keep identity (csim_source >= 0.9), a face in >= 95 % of frames and
     the photo's sharpness (>= 0.9 of it: issue 11's goal), the highest mean of pose_r and the AU12/26/45 r
-    (of those the drivers moved: every renderer ran on the same drivers, so they share the same terms)."""
-    rule = (
-        "max mean(pose_r, au_r[AU12, AU26, AU45] where the drivers moved them) subject to csim_source >= 0.9, "
-        "face_found >= 0.95 and sharpness >= 0.9"
+    (of those the drivers moved: every renderer ran on the same drivers, so they share the same terms).
+    `scores` holds the eligible renderers' means, `excluded` why each other one was not eligible."""
+    rule = "max mean(pose_r, au_r[AU12, AU26, AU45] where the drivers moved them) subject to " + ", ".join(
+        f"{k} >= {v}" for k, v in RULE_MINIMA
     )
-    scores = {}
+    scores, excluded = {}, {}
     for name, s in live.items():
-        kept = (s.get("csim_source") or 0) >= 0.9 and (s.get("face_found") or 0) >= 0.95
-        if not kept or (s.get("sharpness") or 0) < 0.9:
-            continue
-        parts = [s.get("pose_r")] + [s["au_r"].get(a.value) for a in FOLLOW_AUS]
-        parts = [v for v in parts if v is not None]
-        scores[name] = float(np.mean(parts)) if parts else 0.0
+        if fails := rule_failures(s):
+            excluded[name] = fails
+        else:
+            scores[name] = follow_score(s)
     winner = max(scores, key=scores.__getitem__) if scores else None
-    return {"renderer": winner, "rule": rule, "scores": scores}
+    return {"renderer": winner, "rule": rule, "scores": scores, "excluded": excluded}
 
 
 def evaluate_live(
-    data: Path, raw: Path, out: Path, n_pairs: int, frames: int, seed: int, renderers: tuple[str, ...]
+    data: Path,
+    raw: Path,
+    out: Path,
+    n_pairs: int,
+    frames: int,
+    seed: int,
+    renderers: tuple[str, ...],
+    weights: Path | None = None,
 ) -> dict[str, Any]:
-    from tqdm import tqdm
-
+    """The live protocol alone on the held-out people of a prepared dataset: live.json, live.md, the rows,
+    the grid and the side-by-side video in `out`; returns what live.json holds."""
+    from realtime.weights import weights_dir
+    from training.evaluation.data import heldout_identities, index_dataset
+    from training.evaluation.live_run import LiveOptions, run_protocol
+    from training.evaluation.progress import Progress
     from training.metrics import IdentityEmbedder, TeacherMeasurer
     from training.teacher import DEFAULT_TEACHER
 
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    pairs, skipped = plan_live_pairs(data, raw, n_pairs, seed)
+    index = index_dataset(data)
+    held, _ = heldout_identities(index.dataset, weights or weights_dir())
+    tracks = [t for t in index.tracks if t.identity in held]
+    opts = LiveOptions(raw, n_pairs, frames, seed, renderers, weights)
     try:
         embedder = IdentityEmbedder()
     except Exception as e:  # noqa: BLE001 - reported, CSIM left out
-        skipped[f"identity embedder unavailable: {e}"] = 1
         embedder = None
-    rows: list[dict[str, Any]] = []
-    strips: list[np.ndarray] = []
-    with TeacherMeasurer(DEFAULT_TEACHER) as teacher, tempfile.TemporaryDirectory() as tmp:
-        for pair in tqdm(pairs, desc="live pairs"):
-            src_path = _still_source(pair.source, Path(tmp))
-            src_rgb = cv2.cvtColor(cv2.imread(str(src_path)), cv2.COLOR_BGR2RGB)
-            driver = read_clip(pair.clip, frames)
-            outs = {}
-            for name in renderers:
-                try:
-                    outs[name] = run_live(src_path, pair.clip, name, frames)
-                except Exception as e:  # noqa: BLE001 - one failing renderer is reported, not fatal
-                    key = f"{name}: {type(e).__name__}: {e}"
-                    skipped[key] = skipped.get(key, 0) + 1
-                    continue
-                row = measure_pair(teacher, embedder, src_rgb, driver, outs[name], csim_every=10)
-                rows.append(row | {"renderer": name, "source": str(pair.source), "clip": str(pair.clip)})
-            if outs and len(strips) < 3:
-                strips.append(_strip(driver, outs, len(driver) // 2))
-    live = summarise_live(rows)
-    summary = {
-        "live": live,
-        "decision": decide(live),
-        "skipped": skipped,
-        "pairs": [vars(p) | {"source": str(p.source), "clip": str(p.clip)} for p in pairs],
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-    (out / "live_rows.json").write_text(json.dumps(rows, indent=1))
+        log.warning("identity embedder unavailable: %s", e)
+    with TeacherMeasurer(DEFAULT_TEACHER) as teacher, Progress(n_pairs * len(renderers), "live") as bar:
+        res = run_protocol(tracks, opts, out, teacher, embedder, bar)
+    if embedder is None:
+        res.skipped["live: CSIM not measured: identity embedder unavailable"] += 1
+    summary = live_summary(res, renderers, frames)
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "live.json").write_text(json.dumps(summary, indent=2, default=str))
-    if strips:
-        width = max(st.shape[1] for st in strips)
-        grid = np.vstack([np.pad(st, ((0, 0), (0, width - st.shape[1]), (0, 0))) for st in strips])
-        cv2.imwrite(str(out / "live_grid.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     (out / "live.md").write_text(_markdown(summary))
     return summary
 
 
-def _strip(driver: list[np.ndarray], outs: dict[str, list[np.ndarray]], i: int, h: int = 256) -> np.ndarray:
-    """driver | each renderer at frame i, each scaled to height h."""
-    imgs = [driver[min(i, len(driver) - 1)]] + [o[min(i, len(o) - 1)] for o in outs.values() if o]
-    return np.hstack([cv2.resize(im, (round(im.shape[1] * h / im.shape[0]), h)) for im in imgs])
+def live_summary(res: Any, renderers: tuple[str, ...], frames: int) -> dict[str, Any]:
+    """live.json's content from a live_run.LiveResult: per-renderer means, the decision, what was skipped."""
+    live = summarise_live(res.rows, renderers)
+    return {
+        "live": live,
+        "decision": decide(live),
+        "skipped": dict(res.skipped),
+        "pairs": [{**vars(p), "source": str(p.source), "clip": str(p.clip)} for p in res.pairs],
+        "frames": frames,
+        "video_frames": res.video_frames,
+    }
 
 
-def _markdown(summary: dict[str, Any]) -> str:
+def live_table(live: dict[str, Any], methods: dict[str, str] | None = None) -> list[str]:
+    """The live protocol's markdown table, one row per renderer (with its paper-protocol method name)."""
+
     def f(v: Any) -> str:
         return "-" if v is None else f"{v:.3f}"
 
+    aus = sorted({a for s in live.values() for a in s["au_r"]} | {a.value for a in FOLLOW_AUS})
     lines = [
-        "# Live protocol",
-        "",
         "| renderer | pairs | CSIM source | CSIM driver | pose r | "
-        + " | ".join(f"{a.value} r" for a in FOLLOW_AUS)
+        + " | ".join(f"{a} r" for a in aus)
         + " | sharpness | flicker | face found |",
         "|---" * (8 + len(FOLLOW_AUS)) + "|",
+        "|---" * (8 + len(aus)) + "|",
     ]
-    for name, s in summary["live"].items():
-        aus = " | ".join(f(s["au_r"].get(a.value)) for a in FOLLOW_AUS)
+    for name, s in live.items():
+        label = f"{name} ({methods[name]})" if methods and name in methods else name
+        cells = " | ".join(f(s["au_r"].get(a)) for a in aus)
         lines.append(
-            f"| {name} | {s['pairs']} | {f(s['csim_source'])} | {f(s['csim_driver'])} | {f(s['pose_r'])} | {aus} | {f(s['sharpness'])} | {f(s['flicker'])} | {f(s['face_found'])} |"
+            f"| {label} | {s['pairs']} | {f(s['csim_source'])} | {f(s['csim_driver'])} | {f(s['pose_r'])} | "
+            f"{cells} | {f(s['sharpness'])} | {f(s['flicker'])} | {f(s['face_found'])} |"
         )
-    counts = next(iter(summary["live"].values()), {}).get("n", {})
-    if counts:
-        lines += ["", "Pairs whose driver moved each channel (r is taken only there): "
-                  + ", ".join(f"{k} {v}" for k, v in counts.items()) + "."]
+    return lines
+
+
+def _markdown(summary: dict[str, Any]) -> str:
     d = summary["decision"]
+    lines = ["# Live protocol", "", *live_table(summary["live"])]
     lines += ["", f"Decision: **{d['renderer']}** by the rule: {d['rule']}.", "", "## Skipped", ""]
-    lines += [f"- {k}: {v}" for k, v in summary["skipped"].items()] or ["- nothing"]
+    lines += [f"- {k}: {v}" for k, v in sorted(summary["skipped"].items())] or ["- nothing"]
     return "\n".join(lines) + "\n"
 
 
@@ -396,43 +316,63 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data", type=Path, required=True, help="dataset folder made by facegan-prepare")
     p.add_argument(
-        "--raw", type=Path, default=Path("../shared/data/dev"), help="the folder it was prepared from"
+        "--raw", type=Path, default=DEFAULT_RAW, help="the folder it was prepared from (default: %(default)s)"
     )
     p.add_argument("--out", type=Path, required=True, help="report folder (created)")
     p.add_argument("--pairs", type=int, default=6)
     p.add_argument("--frames", type=int, default=120, help="driving frames per pair")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", type=Path, default=None, help="weights folder (default: realtime/weights)")
     p.add_argument(
         "--renderer", action="append", choices=LIVE_RENDERERS, help="repeat; default all live renderers"
     )
-    p.add_argument("--decide", action="store_true", help="write realtime/weights/renderer.json from the decision")
+    p.add_argument(
+        "--decide", action="store_true", help="write renderer.json beside the weights from the decision"
+    )
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     summary = evaluate_live(
-        a.data, a.raw.resolve(), a.out, a.pairs, a.frames, a.seed, tuple(a.renderer or LIVE_RENDERERS)
+        a.data,
+        a.raw.resolve(),
+        a.out,
+        a.pairs,
+        a.frames,
+        a.seed,
+        tuple(a.renderer or LIVE_RENDERERS),
+        a.weights,
     )
     print((a.out / "live.md").read_text())
     if a.decide:
-        write_decision(summary)
-    return 0 if summary["live"] else 1
+        from realtime.weights import weights_dir
+
+        try:
+            print(f"wrote {write_decision(summary, (a.weights or weights_dir()) / 'renderer.json')}")
+        except ValueError as e:
+            print(f"live: {e}", file=sys.stderr)
+            return 1
+    return 0 if any(s["pairs"] for s in summary["live"].values()) else 1
 
 
-def write_decision(summary: dict[str, Any], path: Path | None = None) -> Path:
-    """renderer.json from the live protocol's decision (never by hand); refuses when nothing won."""
+def write_decision(
+    summary: dict[str, Any], path: Path | None = None, command: str = "training.evaluation.live --decide"
+) -> Path:
+    """renderer.json from the live protocol's decision (never by hand), with the numbers it was decided on;
+    ValueError when nothing won (the file is then left as it is)."""
     from realtime.weights import weights_dir
 
     d = summary["decision"]
     if d["renderer"] is None:
-        raise SystemExit("no renderer met the decision rule; renderer.json left as it is")
+        raise ValueError("no renderer met the decision rule; renderer.json left as it is")
     path = path or weights_dir() / "renderer.json"
     doc = {
         "format": "facegan-renderer-choice",
         "version": 1,
         "default": d["renderer"],
-        "why": f"live protocol (training.evaluation.live --decide): {d['rule']}",
+        "why": f"live protocol ({command}): {d['rule']}",
         "scores": d["scores"],
         "live": summary["live"],
         "pairs": len(summary["pairs"]),
+        "frames": summary.get("frames"),
     }
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return path

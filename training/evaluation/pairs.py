@@ -41,6 +41,10 @@ class Budget:
     grid_rows: int
     video_pairs: int
     video_frames: int
+    live_pairs: int = 9
+    """Live protocol: (source photo, driving clip) pairs, one per held-out driver at most."""
+    live_frames: int = 120
+    """Live protocol: driving frames per pair."""
 
 
 QUICK = Budget(
@@ -52,6 +56,8 @@ QUICK = Budget(
     grid_rows=3,
     video_pairs=1,
     video_frames=6,
+    live_pairs=1,
+    live_frames=8,
 )
 FULL = Budget(
     self_per_track=4,
@@ -62,6 +68,8 @@ FULL = Budget(
     grid_rows=8,
     video_pairs=3,
     video_frames=60,
+    live_pairs=9,
+    live_frames=120,
 )
 
 

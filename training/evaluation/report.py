@@ -72,6 +72,146 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+format_value = _fmt
+"""A metric as the report prints it ("-" when not measured)."""
+
+
+def paper_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The paper protocol's table (head, rows): one row per method, a skipped one with its reason."""
+    head = [
+        "method",
+        "landmarks from",
+        "self MSE",
+        "PSNR",
+        "SSIM",
+        "mouth MSE",
+        "eyes MSE",
+        "face MSE",
+        "background MSE",
+        "CSIM",
+        "PSIM",
+        "ED",
+        "LSIM",
+    ]
+    rows = []
+    for m in METHOD_NAMES:
+        e = summary.get(m) or {"status": "skipped", "reason": "not built"}
+        if e.get("status") == "skipped":
+            rows.append([m, f"skipped: {e['reason']}"] + [""] * (len(head) - 2))
+            continue
+        sv, cv = e["self"], e["cross"]
+        rows.append(
+            [m, e.get("lt_source", ""), _fmt(sv["mse"]), _fmt(sv["psnr"], 2), _fmt(sv["ssim"])]
+            + [_fmt(sv.get(f"{r}_mse")) for r in ("mouth", "eyes", "face", "background")]
+            + [_fmt(cv["csim"]), _fmt(cv["psim"]), _fmt(cv["ed"]), _fmt(cv["lsim"], 5)]
+        )
+    return head, rows
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"] + [
+        "| " + " | ".join(r) + " |" for r in rows
+    ]
+
+
+def _best(summary: dict[str, Any], part: str, key: str, low: bool) -> tuple[str, float] | None:
+    vals = [
+        (m, summary[m][part][key])
+        for m in METHOD_NAMES
+        if (summary.get(m) or {}).get(part) and summary[m][part].get(key) is not None
+    ]
+    if not vals:
+        return None
+    return (min if low else max)(vals, key=lambda mv: mv[1])
+
+
+def _n(k: int, noun: str) -> str:
+    return f"{k} {noun}" + ("" if k == 1 else "s")
+
+
+def verdict(summary: dict[str, Any]) -> str:
+    """One paragraph, every number in it read from the summary (never written by hand)."""
+    from training.evaluation.live import follow_score
+
+    out = []
+    d, lp = summary["decision"], summary.get("live_protocol")
+    if lp and any(s["pairs"] for s in lp["live"].values()):
+        live = lp["live"]
+        n = max(s["pairs"] for s in live.values())
+        if d["renderer"]:
+            w = live[d["renderer"]]
+            aus = "/".join(_fmt(w["au_r"].get(a), 2) for a in ("AU12", "AU26", "AU45"))
+            out.append(
+                f"On {_n(n, 'live clip pair')} of up to {lp['frames']} frames, the live rule picks {d['renderer']} "
+                f"(paper method {d['method']}): it follows the driver's head pose with r = {_fmt(w['pose_r'], 2)} "
+                f"and AU12/AU26/AU45 with r = {aus} (score {d['scores'][d['renderer']]:.3f}), keeps the photo's "
+                f"identity at CSIM {_fmt(w['csim_source'], 3)} (to the driver {_fmt(w['csim_driver'], 3)}), at "
+                f"{_fmt(w['sharpness'], 2)} of the photo's sharpness, flicker {_fmt(w['flicker'], 2)}/255 and a face "
+                f"in {_fmt(w['face_found'], 3)} of its frames."
+            )
+            rest = sorted(((v, k) for k, v in d["scores"].items() if k != d["renderer"]), reverse=True)
+            if rest:
+                out.append(f"Next: {rest[0][1]} (score {rest[0][0]:.3f}).")
+        else:
+            out.append(
+                f"On {_n(n, 'live clip pair')} of up to {lp['frames']} frames no renderer met the rule ({d['rule']})."
+            )
+        for name, fails in (d.get("excluded") or {}).items():
+            out.append(
+                f"{name} is not eligible ({'; '.join(fails)}; it would score {follow_score(live[name]):.3f})."
+            )
+    else:
+        out.append("The live protocol measured nothing, so no renderer is decided.")
+    parts = []
+    for label, part, key, low in (
+        ("keeps identity best in cross-reenactment (CSIM", "cross", "csim", False),
+        ("follows pose best (PSIM", "cross", "psim", False),
+        ("expression best (ED", "cross", "ed", True),
+        ("has the lowest self-reenactment error (MSE", "self", "mse", True),
+        ("the lowest inner-mouth error (mouth MSE", "self", "mouth_mse", True),
+    ):
+        b = _best(summary, part, key, low)
+        if b:
+            parts.append(f"{b[0]} {label} {_fmt(b[1])})")
+    if parts:
+        out.append("In the paper protocol " + ", ".join(parts) + ".")
+    n_skip = sum(summary.get("skipped", {}).values())
+    out.append(f"{_n(n_skip, 'item')} skipped or not measured, each listed with its reason under Skipped.")
+    return " ".join(out)
+
+
+def _live_md(summary: dict[str, Any]) -> list[str]:
+    from training.evaluation.live import live_table
+
+    lp = summary.get("live_protocol")
+    d = summary["decision"]
+    lines = [
+        "",
+        "## Live protocol (each renderer through the real live path, on clips of held-out people)",
+        "",
+    ]
+    if not lp:
+        return lines + ["Not run (see Skipped)."]
+    lines += [
+        (
+            f"{_n(len(lp['pairs']), 'pair')} (source photo, driving clip of another person), up to {lp['frames']} frames each. "
+            "Renderer names are run_cam.py's; the paper protocol's method with the same renderer is in brackets."
+        ),
+        "",
+        *live_table(lp["live"], lp["renderers"]),
+        "",
+        f"Decision: **{d['renderer']}** (paper method {d['method']}), rule: {d['rule']}.",
+    ]
+    decided = summary.get("decided")
+    if decided is None:
+        lines.append("renderer.json not written (run with --decide to write it).")
+    elif decided["path"] is None:
+        lines.append(f"--decide wrote nothing: {decided['reason']}.")
+    else:
+        lines.append(f"--decide wrote {decided['path']}.")
+    return lines
+
+
 def write_report(out: Path, summary: dict[str, Any]) -> None:
     lines = [
         "# facegan-evaluate report",
@@ -82,21 +222,15 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
             f"{', QUICK mode' if summary['config']['quick'] else ''}."
         ),
         "",
-        "## Ours (this dataset, Face Landmarker teacher for pose/AUs/landmarks, dlib ResNet for identity)",
+        "## Verdict",
         "",
-        "| method | landmarks from | self MSE | PSNR | SSIM | CSIM | PSIM | ED | LSIM |",
-        "|---|---|---|---|---|---|---|---|---|",
+        verdict(summary),
+        *_live_md(summary),
+        "",
+        "## Paper protocol (this dataset, Face Landmarker teacher for pose/AUs/landmarks, dlib ResNet for identity)",
+        "",
+        *_md_table(*paper_rows(summary)),
     ]
-    for m in METHOD_NAMES:
-        e = summary[m]
-        if e.get("status") == "skipped":
-            lines.append(f"| {m} | skipped: {e['reason']} | | | | | | | |")
-            continue
-        sv, cv = e["self"], e["cross"]
-        lines.append(
-            f"| {m} | {e.get('lt_source', '')} | {_fmt(sv['mse'])} | {_fmt(sv['psnr'], 2)} | {_fmt(sv['ssim'])} | "
-            f"{_fmt(cv['csim'])} | {_fmt(cv['psim'])} | {_fmt(cv['ed'])} | {_fmt(cv['lsim'], 5)} |"
-        )
     ref = summary["reference"]
     lines += [
         "",
@@ -122,9 +256,16 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
     lines += [f"- {k}: {v}" for k, v in sorted(summary["skipped"].items())] or ["- nothing"]
     lines += [
         "",
+        "## Figures",
+        "",
+        *[f"- {k}: {v}" for k, v in (summary.get("figures") or {}).get("plots", {}).items()],
+        f"- AU sweep: {(summary.get('figures') or {}).get('au_sweep') or 'not made (see Skipped)'}",
+        "",
         (
-            "Files: metrics.json, pairs.csv (per-pair metrics), pairs_self.csv / pairs_cross.csv / pairs_lsim.csv "
-            "(pair lists), grid_self.png / grid_cross.png / grid_lsim.png (source | driving | methods), side_by_side.mp4."
+            "Files: report.html (this report with every image and video embedded), metrics.json, pairs.csv "
+            "(per-pair metrics), pairs_self.csv / pairs_cross.csv / pairs_lsim.csv (pair lists), grid_self.png / "
+            "grid_cross.png / grid_lsim.png (source | driving | methods), side_by_side.mp4, live_rows.json, "
+            "live_grid.png and live_side_by_side.mp4 (driver | each live renderer)."
         ),
         "",
     ]
