@@ -153,10 +153,10 @@ class _Source:
     ls: np.ndarray  # (478, 2) float32 crop pixels
     crop_to_out: np.ndarray  # (2, 3)
     crop_lin: np.ndarray  # (2, 2): a crop displacement in photo pixels (of `photo`)
+    crop_lin3: np.ndarray  # (2, 3) float32: the same, as cv2.transform takes it (no translation)
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the face's box in the output
-    photo_x: np.ndarray  # (bh, bw) float32: photo position of each box pixel
-    photo_y: np.ndarray
-    crop_xy: np.ndarray  # (bh, bw, 2) float32: crop position of each box pixel
+    photo_xy: np.ndarray  # (bh, bw, 2) float32: photo position of each box pixel
+    box_to_crop: np.ndarray  # (2, 3): box pixel -> crop pixel (the displacement is read there)
     photo_to_out: np.ndarray  # (2, 3)
     photo_out: np.ndarray  # (H, W, 3) uint8: the photo in the output, unmoved
     skin: np.ndarray  # (3,) float32 source skin colour
@@ -211,8 +211,6 @@ class MeshFlow:
         ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
         px = out_to_photo[0, 0] * xs + out_to_photo[0, 1] * ys + out_to_photo[0, 2]
         py = out_to_photo[1, 0] * xs + out_to_photo[1, 1] * ys + out_to_photo[1, 2]
-        cx = photo_to_crop[0, 0] * px + photo_to_crop[0, 1] * py + photo_to_crop[0, 2]
-        cy = photo_to_crop[1, 0] * px + photo_to_crop[1, 1] * py + photo_to_crop[1, 2]
         static = cv2.warpAffine(
             photo, photo_to_out, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
@@ -223,10 +221,10 @@ class MeshFlow:
             ls=ls,
             crop_to_out=crop_to_out,
             crop_lin=crop_to_photo[:, :2].astype(np.float32),
+            crop_lin3=np.hstack([crop_to_photo[:, :2], np.zeros((2, 1))]).astype(np.float32),
             box=(int(x0), int(y0), int(x1), int(y1)),
-            photo_x=px.astype(np.float32),
-            photo_y=py.astype(np.float32),
-            crop_xy=np.dstack([cx, cy]).astype(np.float32),
+            photo_xy=np.dstack([px, py]).astype(np.float32),
+            box_to_crop=_compose(photo_to_crop, _compose(out_to_photo, np.array([[1.0, 0, x0], [0, 1.0, y0]]))),
             photo_to_out=photo_to_out,
             photo_out=static,
             skin=skin_colour(photo, ls_photo),
@@ -265,14 +263,16 @@ class MeshFlow:
         src = self._require()
         lt = np.ascontiguousarray(lt_px[:, :2], np.float32)
         disp = self.displacement(lt)
-        d = cv2.remap(
-            disp, src.crop_xy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        bh, bw = src.photo_xy.shape[:2]
+        # The box -> crop map is affine: warpAffine reads the displacement without a map of its own.
+        d = cv2.warpAffine(
+            disp, src.box_to_crop, (bw, bh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT, borderValue=0,
         )
-        sx = src.photo_x + d[..., 0]
-        sy = src.photo_y + d[..., 1]
-        roi = cv2.remap(src.photo, sx, sy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        sxy = cv2.add(src.photo_xy, d)  # (bh, bw, 2): where each box pixel reads the photo
+        roi = cv2.remap(src.photo, sxy, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         if self._alpha is not None and self._base is not None:
-            a = cv2.remap(self._alpha, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+            a = cv2.remap(self._alpha, sxy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
             roi = np.clip(roi * a + self._base * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
         x0, y0, x1, y1 = src.box
         self._paint_mouth(roi, lt, mouth, (x0, y0))
@@ -289,10 +289,10 @@ class MeshFlow:
         disp = np.dstack([map_x, map_y]) - self._grid  # (S, S, 2) crop pixels, 0 on the crop's border
         if sigma > 0:
             jump = np.zeros(disp.shape[:2], np.float32)
-            step_y = np.abs(np.diff(disp, axis=0)).max(axis=2)
-            step_x = np.abs(np.diff(disp, axis=1)).max(axis=2)
-            jump[1:] = np.maximum(jump[1:], step_y)
-            jump[:, 1:] = np.maximum(jump[:, 1:], step_x)
+            step_y = cv2.absdiff(disp[1:], disp[:-1])  # cv2: a tenth of numpy's time at 256 x 256 x 2
+            step_x = cv2.absdiff(disp[:, 1:], disp[:, :-1])
+            jump[1:] = np.maximum(step_y[..., 0], step_y[..., 1])
+            jump[:, 1:] = np.maximum(jump[:, 1:], np.maximum(step_x[..., 0], step_x[..., 1]))
             fold = cv2.dilate((jump > FOLD_JUMP).astype(np.uint8), np.ones((11, 11), np.uint8))
             # Eyes and the inner mouth fold on purpose (a blink, lips closing): their jump is kept sharp.
             holes = [np.round(lt[h] * (1 << _SHIFT)).astype(np.int32) for h in self._warp.topology.holes]
@@ -306,7 +306,7 @@ class MeshFlow:
                 w = w[..., None]
                 smooth = cv2.GaussianBlur(disp, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
                 disp = disp + w * (smooth - disp)
-        return disp @ src.crop_lin.T  # (S, S, 2) photo pixels
+        return cv2.transform(disp, src.crop_lin3)  # (S, S, 2) photo pixels (cv2: faster than numpy's @)
 
     def _paint_mouth(
         self, roi: np.ndarray, lt: np.ndarray, mouth: MouthPatch | None, origin: tuple[int, int]
