@@ -58,7 +58,10 @@ def make_figures(
     except ImportError as exc:
         skipped[f"plots not drawn: {exc} (pip install -e '.[eval]')"] = 1
     sources = (live or {}).get("sources") or []
-    au, reason = write_au_figure(out / "au_sweep.png", Path(sources[0]) if sources else None, weights)
+    winner = (summary.get("decision") or {}).get("renderer")
+    au, reason = write_au_figure(
+        out / "au_sweep.png", Path(sources[0]) if sources else None, weights, winner or "facegan"
+    )
     if au is None:
         skipped[f"AU sweep figure not made: {reason}"] = 1
     figures["au_sweep"] = au.name if au else None

@@ -161,14 +161,32 @@ def _methods(summary: dict[str, Any]) -> list[str]:
 # -- the AU sweep ------------------------------------------------------------------------------------------
 
 
-def write_au_figure(path: Path, photo: Path | None, weights: Path) -> tuple[Path | None, str]:
+def write_au_figure(
+    path: Path, photo: Path | None, weights: Path, renderer: str = "facegan"
+) -> tuple[Path | None, str]:
     """The AU sweep of `facegan-au-figure` (training.au_figure.make_figure, its public function) on one
-    live source photo. Returns (the PNG, what rendered it) or (None, why not)."""
+    live source photo, with the live renderer that won (meshflow: the photo itself, each AU slider locked at
+    the value; otherwise the trained chain's figure). Returns (the PNG, what rendered it) or (None, why not)."""
     if photo is None:
         return None, "no source photo (the live protocol ran no pair)"
+    if photo.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp"):
+        import av
+        import cv2
+
+        try:
+            with av.open(str(photo)) as c:
+                first = next(c.decode(video=0)).to_ndarray(format="bgr24")
+        except Exception as exc:  # noqa: BLE001 - reported, never fatal
+            return None, f"cannot read a first frame of {photo.name}: {exc}"
+        still = path.with_name(f"{path.stem}_source.png")
+        cv2.imwrite(str(still), first)
+        photo = still
     try:
         from training.au_figure import make_figure
 
+        if renderer == "meshflow":
+            make_figure(photo, path, None, weights, "meshflow")
+            return path, f"the live default (mesh flow, AU sliders locked at each value; source: {photo.name})"
         make_figure(photo, path, None, weights)
     except Exception as exc:  # noqa: BLE001 - a figure that cannot be made is reported, never fatal
         return None, f"{type(exc).__name__}: {exc}"
