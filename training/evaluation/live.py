@@ -289,7 +289,6 @@ def live_table(live: dict[str, Any], methods: dict[str, str] | None = None) -> l
         "| renderer | pairs | CSIM source | CSIM driver | pose r | "
         + " | ".join(f"{a} r" for a in aus)
         + " | sharpness | flicker | face found |",
-        "|---" * (8 + len(FOLLOW_AUS)) + "|",
         "|---" * (8 + len(aus)) + "|",
     ]
     for name, s in live.items():
@@ -299,6 +298,14 @@ def live_table(live: dict[str, Any], methods: dict[str, str] | None = None) -> l
             f"| {label} | {s['pairs']} | {f(s['csim_source'])} | {f(s['csim_driver'])} | {f(s['pose_r'])} | "
             f"{cells} | {f(s['sharpness'])} | {f(s['flicker'])} | {f(s['face_found'])} |"
         )
+    counts = next(iter(live.values()), {}).get("n", {})
+    if counts:
+        lines += [
+            "",
+            "Pairs whose driver moved each channel (r is taken only there): "
+            + ", ".join(f"{k} {v}" for k, v in counts.items())
+            + ".",
+        ]
     return lines
 
 
