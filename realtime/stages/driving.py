@@ -104,15 +104,22 @@ class DrivingParams:
     hold_s: float = 0.5
     ease_s: float = 1.0
     calibration_frames: int = 15
-    adapt_margin: float = 0.1
-    """Without a profile: a frame whose AUs sum to this much less than the neutral's is less expressive than
-    it, and the neutral moves towards it (a driver who starts mid-sentence or smiling is not stuck with that
-    as its neutral)."""
-    adapt_tau_s: float = 0.5
-    """Time constant of that move: the output eases, never jumps."""
+    adapt_margin: float = 0.05
+    """Without a profile: a frame whose expressive AUs (ADAPT_AUS) sum to this much less than the neutral's is
+    less expressive than it, and the neutral moves towards it (a driver who starts mid-sentence or smiling is
+    not stuck with that as its neutral)."""
+    adapt_tau_s: float = 0.1
+    """Time constant of that move (short: a driver closes its mouth for a few frames between words, and the
+    output is closed then either way); the output eases, never jumps."""
     auto_range_max: float = 0.05
     """Without a profile the first frames may move (speech): their spread is a noise floor up to this only."""
 
+
+ADAPT_AUS = (AU.AU12, AU.AU25, AU.AU26, AU.AU45)
+"""The AUs whose sum says how expressive a driver frame is, for the adaptive neutral: the mouth opening, the
+smile and the eyes, the moves people make while talking. Few, so that the estimator's noise on the other 13
+does not hide a closed mouth."""
+_ADAPT = [AU_ORDER.index(a) for a in ADAPT_AUS]
 
 # Which mesh points an AU's gain scales in the fallback (it has no AU input, only landmark motion).
 _AU_REGIONS: dict[tuple[AU, ...], tuple[int, ...]] = {
@@ -210,7 +217,7 @@ class DrivingStage:
         p, prof = self.params, self.profile
         if self._neutral is None or self._t_last is None or t_s <= self._t_last:
             return
-        if float(aus.sum()) > float(prof.au_baseline.sum()) - p.adapt_margin:
+        if float(aus[_ADAPT].sum()) > float(prof.au_baseline[_ADAPT].sum()) - p.adapt_margin:
             return
         k = min(1.0, (t_s - self._t_last) / p.adapt_tau_s)
         self._neutral = (1.0 - k) * self._neutral + k * canonical_frame(lm)
