@@ -105,8 +105,8 @@ class DrivingParams:
     ease_s: float = 1.0
     calibration_frames: int = 15
     adapt_margin: float = 0.05
-    """Without a profile: a frame whose expressive AUs (ADAPT_AUS) sum to this much less than the neutral's is
-    less expressive than it, and the neutral moves towards it (a driver who starts mid-sentence or smiling is
+    """Without a profile: a frame whose mouth AUs (ADAPT_AUS) sum to this much less than the neutral's has a
+    mouth nearer rest, and the neutral's lower face moves towards it (a driver who starts mid-sentence or smiling is
     not stuck with that as its neutral)."""
     adapt_tau_s: float = 0.1
     """Time constant of that move (short: a driver closes its mouth for a few frames between words, and the
@@ -115,11 +115,12 @@ class DrivingParams:
     """Without a profile the first frames may move (speech): their spread is a noise floor up to this only."""
 
 
-ADAPT_AUS = (AU.AU12, AU.AU25, AU.AU26, AU.AU45)
-"""The AUs whose sum says how expressive a driver frame is, for the adaptive neutral: the mouth opening, the
-smile and the eyes, the moves people make while talking. Few, so that the estimator's noise on the other 13
-does not hide a closed mouth."""
+ADAPT_AUS = (AU.AU10, AU.AU12, AU.AU14, AU.AU15, AU.AU17, AU.AU20, AU.AU23, AU.AU25, AU.AU26)
+"""The mouth's AUs: their sum says how far a driver frame's mouth is from rest, for the adaptive neutral.
+Only the mouth adapts (people start talking mid-sentence); the eyes and brows keep the first frames' mean,
+since adapting them on the same frames shifted the eyes' neutral with the mouth's (a blink read backwards)."""
 _ADAPT = [AU_ORDER.index(a) for a in ADAPT_AUS]
+_NOSE_TIP, _UPPER_LIP = 1, 0  # mesh points
 
 # Which mesh points an AU's gain scales in the fallback (it has no AU input, only landmark motion).
 _AU_REGIONS: dict[tuple[AU, ...], tuple[int, ...]] = {
@@ -220,9 +221,13 @@ class DrivingStage:
         if float(aus[_ADAPT].sum()) > float(prof.au_baseline[_ADAPT].sum()) - p.adapt_margin:
             return
         k = min(1.0, (t_s - self._t_last) / p.adapt_tau_s)
-        self._neutral = (1.0 - k) * self._neutral + k * canonical_frame(lm)
-        base = ((1.0 - k) * prof.au_baseline + k * aus).astype(np.float32)
-        self.profile = NeutralProfile(base, prof.au_range, prof.pose_zero)
+        # The lower face only: full weight from the mouth down, none from the nose's tip up.
+        y = self._neutral[:, 1]
+        w = np.clip((y - y[_NOSE_TIP]) / max(float(y[_UPPER_LIP] - y[_NOSE_TIP]), 1e-6), 0.0, 1.0)[:, None]
+        self._neutral = self._neutral + k * w * (canonical_frame(lm) - self._neutral)
+        base = prof.au_baseline.copy()
+        base[_ADAPT] = (1.0 - k) * base[_ADAPT] + k * aus[_ADAPT]
+        self.profile = NeutralProfile(base.astype(np.float32), prof.au_range, prof.pose_zero)
 
     def _lost(self, t_s: float, edits: Edits) -> DriveState:
         for f in (self._f_lm, self._f_au, self._f_pose):
