@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -245,7 +246,8 @@ def build_pipeline(
         sinks = open_sinks(
             cfg, stack, width=w, height=h, fps=source.fps, controls=controls, stats=stats, on_upload=on_upload
         )
-        parts = Parts(source, driver_analyzer, DrivingStage(profile), render, sinks, controls)
+        driving = DrivingStage(profile, au_basis=_au_basis(cfg.weights_dir or weights_dir()))
+        parts = Parts(source, driver_analyzer, driving, render, sinks, controls)
         yield Pipeline(
             parts,
             policy=cfg.drop_policy,
@@ -253,6 +255,12 @@ def build_pipeline(
             stats=stats,
             stats_interval_s=cfg.stats_interval_s,
         )
+
+
+def _au_basis(weights: Path) -> np.ndarray | None:
+    """The shipped AU basis (how each AU moves the face), for the driver's neutral; None when absent."""
+    path = weights / "au_basis.npy"
+    return np.load(path).astype(np.float32) if path.is_file() else None
 
 
 def _load_profile(cfg: PipelineConfig) -> Any:

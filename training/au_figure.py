@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     from realtime.weights import weights_dir
 
     try:
-        out = make_figure(args.source, args.out, args.background, args.weights or weights_dir(), args.renderer)
+        out = make_figure(
+            args.source, args.out, args.background, args.weights or weights_dir(), args.renderer
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"facegan-au-figure: {exc}", file=sys.stderr)
         return 2

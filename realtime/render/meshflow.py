@@ -224,7 +224,9 @@ class MeshFlow:
             crop_lin3=np.hstack([crop_to_photo[:, :2], np.zeros((2, 1))]).astype(np.float32),
             box=(int(x0), int(y0), int(x1), int(y1)),
             photo_xy=np.dstack([px, py]).astype(np.float32),
-            box_to_crop=_compose(photo_to_crop, _compose(out_to_photo, np.array([[1.0, 0, x0], [0, 1.0, y0]]))),
+            box_to_crop=_compose(
+                photo_to_crop, _compose(out_to_photo, np.array([[1.0, 0, x0], [0, 1.0, y0]]))
+            ),
             photo_to_out=photo_to_out,
             photo_out=static,
             skin=skin_colour(photo, ls_photo),
@@ -266,8 +268,12 @@ class MeshFlow:
         bh, bw = src.photo_xy.shape[:2]
         # The box -> crop map is affine: warpAffine reads the displacement without a map of its own.
         d = cv2.warpAffine(
-            disp, src.box_to_crop, (bw, bh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+            disp,
+            src.box_to_crop,
+            (bw, bh),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
         )
         sxy = cv2.add(src.photo_xy, d)  # (bh, bw, 2): where each box pixel reads the photo
         roi = cv2.remap(src.photo, sxy, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)

@@ -121,6 +121,10 @@ Only the mouth adapts (people start talking mid-sentence); the eyes and brows ke
 since adapting them on the same frames shifted the eyes' neutral with the mouth's (a blink read backwards)."""
 _ADAPT = [AU_ORDER.index(a) for a in ADAPT_AUS]
 _NOSE_TIP, _UPPER_LIP = 1, 0  # mesh points
+_OPEN = [AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
+REST_OPEN = 0.05
+"""AU25 (lips part) and AU26 (jaw drop) of a mouth at rest: below the data's median (0.11, 0.05), above its
+tenth percentile (0.005, 0.002)."""
 
 # Which mesh points an AU's gain scales in the fallback (it has no AU input, only landmark motion).
 _AU_REGIONS: dict[tuple[AU, ...], tuple[int, ...]] = {
@@ -141,8 +145,16 @@ def region_gains(edits: Edits) -> np.ndarray:
 
 
 class DrivingStage:
-    def __init__(self, profile: NeutralProfile | None = None, params: DrivingParams | None = None) -> None:
+    def __init__(
+        self,
+        profile: NeutralProfile | None = None,
+        params: DrivingParams | None = None,
+        au_basis: np.ndarray | None = None,
+    ) -> None:
+        """`au_basis` (17, 478, 3), how each AU moves the face (realtime/weights/au_basis.npy): without a
+        profile, a driver whose first frames have the mouth open gets a closed-mouth neutral from it."""
         params = params or DrivingParams()
+        self._open_mouth = None if au_basis is None else np.asarray(au_basis, np.float32)[_OPEN]
         self.params = params
         self.profile = profile or NeutralProfile()
         self._auto_neutral = profile is None
@@ -175,7 +187,7 @@ class DrivingStage:
         self._lost_at = None
         lm, aus, pose = self._smooth(face, t_s)
         if self._neutral is None:
-            self._neutral = canonical_frame(lm)
+            self._neutral = self._rest_mouth(canonical_frame(lm), aus)
             if self._auto_neutral:  # the first frame at once, refined by the next few (request_calibration)
                 self.profile = NeutralProfile(aus.copy(), np.zeros(17, np.float32), pose.astype(np.float32))
                 self._auto_neutral = False
@@ -210,8 +222,19 @@ class DrivingStage:
         spread = a.std(axis=0) * 2.0
         if self._adaptive:  # frames nobody said were still: their spread may be speech, not noise
             spread = np.minimum(spread, self.params.auto_range_max)
+            self._neutral = self._rest_mouth(self._neutral, a.mean(axis=0))
         self.profile = NeutralProfile(a.mean(axis=0), spread.astype(np.float32), p.mean(axis=0))
         self._calibrating, self._calib = False, []
+
+    def _rest_mouth(self, canon: np.ndarray, aus: np.ndarray) -> np.ndarray:
+        """The neutral for frames nobody said were at rest: an open mouth (AU25, AU26 above REST_OPEN) is
+        closed along the AU basis, so the driver's next words open the photo's mouth from the first frame."""
+        if self._open_mouth is None or not self._adaptive:
+            return canon
+        excess = np.maximum(aus[_OPEN] - REST_OPEN, 0.0)
+        if not excess.any():
+            return canon
+        return (canon - np.tensordot(excess, self._open_mouth, axes=1)).astype(np.float32)
 
     def _adapt(self, lm: np.ndarray, aus: np.ndarray, t_s: float) -> None:
         """Move the neutral (landmarks, AU baseline; not the head's zero) towards a less expressive frame."""

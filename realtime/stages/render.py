@@ -103,7 +103,9 @@ def source_warnings(face: FaceAnalysis) -> list[str]:
     if face.aus[AU_ORDER.index(AU.AU26)] > OPEN_MOUTH_AU26:
         lines.append("the mouth is open: relative motion keeps it open where the driver's is at rest")
     if face.aus[AU_ORDER.index(AU.AU45)] > CLOSED_EYES_AU45:
-        lines.append("the eyes are closed: there are no open eyes to show; a photo with open eyes looks better")
+        lines.append(
+            "the eyes are closed: there are no open eyes to show; a photo with open eyes looks better"
+        )
     return lines
 
 

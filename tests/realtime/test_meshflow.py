@@ -98,6 +98,7 @@ def test_an_opening_mouth_shows_the_driver_mouth_or_a_cavity(photo_face) -> None
     inv = cv2.invertAffineTransform(alignment_transform(face))
     mouth_photo = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)  # photo px
     x, y = mouth_photo
+
     def at_mouth(img: np.ndarray) -> np.ndarray:
         return img[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
 

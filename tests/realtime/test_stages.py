@@ -228,3 +228,20 @@ def test_a_difficult_source_photo_gets_one_clear_warning_per_problem() -> None:
     aus[AU_ORDER.index(AU.AU26)], aus[AU_ORDER.index(AU.AU45)] = 0.8, 0.9
     both = source_warnings(replace(synthetic_face(), aus=aus))
     assert len(both) == 2 and "mouth is open" in both[0] and "eyes are closed" in both[1]
+
+
+def test_a_driver_starting_with_the_mouth_open_gets_a_closed_neutral_from_the_au_basis() -> None:
+    """With the AU basis, the first frame's open mouth (AU25/26 above rest) is closed along it: the
+    opening shows at once instead of after the driver's first pause."""
+    from realtime.face.types import AU, AU_ORDER
+
+    basis = np.zeros((17, 478, 3), np.float32)
+    for au in (AU.AU25, AU.AU26):  # lips apart per unit of each: together 10 px of 60 at 0.5 - 0.05
+        basis[AU_ORDER.index(au), [14, 17, 87, 317], 1] = (10.0 / 60.0) / (2 * 0.45)
+    with_basis = _run(DrivingStage(au_basis=basis), [(True, 0.5)])
+    without = _run(DrivingStage(), [(True, 0.5)])
+    assert with_basis[0].expression[14, 1] == pytest.approx(10.0 / 60.0, abs=0.01)
+    assert abs(without[0].expression[14, 1]) < 1e-4
+    assert with_basis[-1].expression[14, 1] == pytest.approx(10.0 / 60.0, abs=0.02)  # kept by the calibration
+    profiled = _run(DrivingStage(NeutralProfile(), au_basis=basis), [(True, 0.5)])  # a profile: its neutral
+    assert abs(profiled[0].expression[14, 1]) < 1e-4

@@ -14,7 +14,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-
 from _synthetic_dataset import write_synthetic_dataset
 
 from training.dataset import TrackInfo

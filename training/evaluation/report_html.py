@@ -186,7 +186,10 @@ def write_au_figure(
 
         if renderer == "meshflow":
             make_figure(photo, path, None, weights, "meshflow")
-            return path, f"the live default (mesh flow, AU sliders locked at each value; source: {photo.name})"
+            return (
+                path,
+                f"the live default (mesh flow, AU sliders locked at each value; source: {photo.name})",
+            )
         make_figure(photo, path, None, weights)
     except Exception as exc:  # noqa: BLE001 - a figure that cannot be made is reported, never fatal
         return None, f"{type(exc).__name__}: {exc}"
