@@ -230,8 +230,7 @@ def build_pipeline(
         renderer = make_crop_renderer(
             cfg.weights_dir or weights_dir(), cfg.model, cfg.backend, cfg.renderer, cfg.motion
         )
-        if hasattr(renderer, "close"):
-            stack.callback(renderer.close)
+        stack.enter_context(renderer)  # left (closed) when the run ends
         render = RenderStage(renderer, prepared, size=cfg.size)
         controls = Controls(cfg.background.mode, picture)
         stats = stats or Stats()

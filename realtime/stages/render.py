@@ -8,11 +8,13 @@ mesh-warp fallback) -> paste back into the full source frame over the chosen bac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 import cv2
 import numpy as np
@@ -107,8 +109,30 @@ def source_warnings(face: FaceAnalysis) -> list[str]:
     return lines
 
 
+class RendererLifecycle:
+    """Every renderer is a context manager: the pipeline enters it (its ExitStack), and leaving it (the run
+    ends, or the renderer is replaced) releases what it holds: engines, sessions. Leaving twice is harmless."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release what the renderer holds (nothing, unless a renderer says otherwise)."""
+
+
 class CropRenderer(Protocol):
     name: str
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
     def set_source(self, src: PreparedSource) -> None: ...
 
@@ -117,7 +141,7 @@ class CropRenderer(Protocol):
         ...
 
 
-class MeshWarpCrop:
+class MeshWarpCrop(RendererLifecycle):
     """Training-free: driver landmark motion -> lt (landmark_transfer) -> piecewise-affine mesh warp."""
 
     name = "meshwarp"
@@ -139,16 +163,20 @@ class MeshWarpCrop:
         return self._warp.render(src.crop, src.ls_px, self.target_landmarks(src, drive))
 
 
-class ChainCrop:
-    """The trained networks (engines.chain.ReenactmentChain) on the driving vector AUd."""
+class ChainCrop(RendererLifecycle):
+    """The trained networks (engines.chain.ReenactmentChain) on the driving vector AUd.
+
+    Like an opened file, it holds its chain from construction (so a chain that cannot start is known where
+    the renderer is chosen, and the mesh warp can stand in) until it is closed or its context is left."""
 
     name = "chain"
 
     def __init__(self, weights_dir: Path, model: str, backend: str) -> None:
         from engines.chain import ReenactmentChain
 
-        self._chain = ReenactmentChain(weights_dir, model, backend)  # type: ignore[arg-type]
-        self._chain.__enter__()
+        with contextlib.ExitStack() as stack:  # a chain that fails half-way is closed again
+            self._chain = stack.enter_context(ReenactmentChain(weights_dir, model, backend))  # type: ignore[arg-type]
+            self._resources = stack.pop_all()
         self.name = f"chain ({model}, {self._chain.backend})"
 
     def set_source(self, src: PreparedSource) -> None:
@@ -165,13 +193,19 @@ class ChainCrop:
         return np.clip(img.transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
     def close(self) -> None:
-        self._chain.close()
+        self._resources.close()
 
 
 class FrameRenderer(Protocol):
     """A renderer that draws the whole output frame itself (at the photo's own resolution)."""
 
     name: str
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
     def set_source(self, src: PreparedSource, layout: OutputLayout) -> None: ...
 
@@ -182,7 +216,7 @@ class FrameRenderer(Protocol):
         ...
 
 
-class MeshFlowFrame:
+class MeshFlowFrame(RendererLifecycle):
     """The mesh-flow renderer (realtime.render.meshflow) on landmarks from the driver, through LT.
 
     relative (the default): lt = the driver's own landmark motion put on the source (landmark_transfer, exact

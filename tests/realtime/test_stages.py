@@ -158,6 +158,23 @@ def test_renderer_choice_is_explicit(tmp_path) -> None:
         make_crop_renderer(tmp_path, "lite", "onnxruntime", "facegan")
 
 
+def test_every_renderer_is_a_context_manager_that_releases_its_engines() -> None:
+    """The pipeline enters the renderer (its ExitStack); leaving the context closes the trained chain's
+    runners, and leaving again is harmless."""
+    from realtime.stages.render import make_crop_renderer
+    from realtime.weights import weights_dir
+
+    for choice in ("meshwarp", "meshflow", "facegan"):
+        with make_crop_renderer(weights_dir(), "lite", "onnxruntime", choice) as renderer:  # type: ignore[arg-type]
+            runners = [*getattr(getattr(renderer, "_chain", None), "runners", {}).values()]
+            lt = getattr(renderer, "_lt", None)
+            runners += [lt] if lt is not None else []
+            assert choice == "meshwarp" or runners, choice
+            assert all(r.is_active for r in runners), choice
+        assert not any(r.is_active for r in runners), f"{choice}: runners still active after the context"
+        renderer.__exit__(None, None, None)
+
+
 def test_auto_follows_the_renderer_recommended_with_the_weights(tmp_path) -> None:
     from realtime.stages.render import recommended_renderer
 
