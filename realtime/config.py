@@ -267,8 +267,3 @@ def _doc(cls: type, name: str) -> str:
         if named and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
             return str(nxt.value.value)
     return ""
-
-
-class SetupError(RuntimeError):
-    """The configuration cannot be realised: a source photo with no face, an unreadable file, a sink that
-    cannot open. run_cam.py prints its message as one line and exits with status 2."""

@@ -18,13 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from realtime.config import DropPolicy, PipelineConfig, SetupError
+from realtime.config import DropPolicy, PipelineConfig
+from realtime.controls import Controls
+from realtime.errors import SetupError
+from realtime.frames import Frame, now_ns
 from realtime.sinks.base import Sink
-from realtime.sources.base import Frame, Source, now_ns
-from realtime.stages.controls import Controls
+from realtime.sources.base import Source
 from realtime.stages.driving import DriveState, DrivingStage
 from realtime.stages.render import Analyzer, RenderStage
-from realtime.stages.stats import Stats, StatsSnapshot
+from realtime.stats import Stats, StatsSnapshot
 
 log = logging.getLogger(__name__)
 _CLOSED = object()
@@ -163,7 +165,7 @@ class Pipeline:
             t0 = time.perf_counter()
             new_source = p.controls.take_source()
             if new_source is not None:
-                p.render.set_source(new_source)  # type: ignore[arg-type]
+                p.render.set_source(new_source)
             p.render.set_background(*p.controls.background)
             image = p.render(item.drive)
             self.stats.stage("render", time.perf_counter() - t0)

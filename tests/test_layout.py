@@ -172,3 +172,19 @@ def test_training_stage_names_become_behaviour_in_one_place() -> None:
             ):
                 bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not bad, "stage-string branches outside training/stages.py:\n" + "\n".join(bad)
+
+
+def _realtime_imports(path: Path) -> set[str]:
+    """The realtime.* modules a file imports, deferred imports included."""
+    return {m for m in _module_imports(path) if m.startswith("realtime.")}
+
+
+def test_sinks_never_import_stages() -> None:
+    """Sinks do I/O: they share frames (realtime.frames), controls (realtime.controls), stats
+    (realtime.stats) and errors (realtime.errors) with the stages, never the stages themselves."""
+    bad = [
+        f"{path.relative_to(REPO)} imports {sorted(hit)}"
+        for path in sorted((REPO / "realtime" / "sinks").rglob("*.py"))
+        if (hit := {m for m in _realtime_imports(path) if m.startswith("realtime.stages")})
+    ]
+    assert not bad, "sinks importing stages:\n" + "\n".join(bad)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
@@ -19,7 +18,8 @@ from typing import Protocol, Self
 import cv2
 import numpy as np
 
-from realtime.config import BackgroundMode, Motion, Renderer, SetupError
+from realtime.config import BackgroundMode, Motion, Renderer
+from realtime.errors import SetupError
 from realtime.face import FaceAnalysis
 from realtime.face.align import (
     CROP_SIZE,
@@ -29,6 +29,7 @@ from realtime.face.align import (
     warp_to_crop,
 )
 from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
+from realtime.frames import PreparedSource
 from realtime.render.landmark_transfer import SourceGeometry, transfer
 from realtime.render.meshflow import MeshFlow, OutputLayout
 from realtime.sources.picture import MAX_SIDE
@@ -44,20 +45,6 @@ log = logging.getLogger(__name__)
 
 class Analyzer(Protocol):
     def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis | None: ...
-
-
-@dataclass(frozen=True)
-class PreparedSource:
-    image: np.ndarray
-    """(H, W, 3) uint8 RGB, the full source photo."""
-    face: FaceAnalysis
-    crop: np.ndarray
-    """(S, S, 3) uint8 RGB aligned crop."""
-    ls_px: np.ndarray
-    """(478, 2) float32 source landmarks in crop pixels."""
-    transform: np.ndarray
-    """M (2, 3): photo pixels -> crop pixels."""
-    geometry: SourceGeometry
 
 
 def prepare_source(rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE) -> PreparedSource:

@@ -11,10 +11,10 @@ import pytest
 from _rt_helpers import synthetic_face
 
 from realtime.config import DropPolicy
+from realtime.controls import CHANNELS, Controls, Edits
 from realtime.face.pose import pose_from_rotation
 from realtime.pipeline import _CLOSED, Slot
 from realtime.render.landmark_transfer import SourceGeometry, rotation_from_angles, transfer
-from realtime.stages.controls import CHANNELS, Controls, Edits
 from realtime.stages.driving import DrivingParams, DrivingStage, NeutralProfile
 from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
 
@@ -149,7 +149,7 @@ def test_paste_back_of_the_roi_matches_a_whole_frame_paste() -> None:
 
 
 def test_renderer_choice_is_explicit(tmp_path) -> None:
-    from realtime.config import SetupError
+    from realtime.errors import SetupError
     from realtime.stages.render import MeshWarpCrop, make_crop_renderer
 
     assert isinstance(make_crop_renderer(tmp_path, "lite", "onnxruntime", "meshwarp"), MeshWarpCrop)
