@@ -24,7 +24,7 @@ from realtime.errors import SetupError
 from realtime.frames import Frame, now_ns
 from realtime.sinks.base import Sink
 from realtime.sources.base import Source
-from realtime.stages.driving import DriveState, DrivingStage
+from realtime.stages.driving import DriveState, DrivingStage, NeutralProfile
 from realtime.stages.render import Analyzer, RenderStage
 from realtime.stats import Stats, StatsSnapshot
 
@@ -223,7 +223,8 @@ def build_pipeline(
 
     photo = read_image(cfg.source, "source photo")
     picture = read_image(cfg.background.image, "background picture") if cfg.background.image else None
-    profile = _load_profile(cfg)
+    calibration = cfg.calibration_profile()
+    profile = None if calibration is None else NeutralProfile.from_profile(calibration)
     with contextlib.ExitStack() as stack:
         photo_analyzer = stack.enter_context(analyzer_factory("image"))
         prepared = prepare_source(photo, photo_analyzer)
@@ -254,16 +255,3 @@ def build_pipeline(
             stats=stats,
             stats_interval_s=cfg.stats_interval_s,
         )
-
-
-def _load_profile(cfg: PipelineConfig) -> Any:
-    from realtime.stages.driving import NeutralProfile
-
-    if cfg.calibration is None:
-        return None
-    try:
-        from calibrate.profile import load_profile
-
-        return NeutralProfile.from_profile(load_profile(cfg.calibration))
-    except (OSError, ValueError, KeyError) as e:
-        raise SetupError(f"cannot read the calibration profile {cfg.calibration}: {e}") from None

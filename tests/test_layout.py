@@ -188,3 +188,15 @@ def test_sinks_never_import_stages() -> None:
         if (hit := {m for m in _realtime_imports(path) if m.startswith("realtime.stages")})
     ]
     assert not bad, "sinks importing stages:\n" + "\n".join(bad)
+
+
+def test_run_time_reads_calibration_only_through_config() -> None:
+    """The calibration profile reaches run time through its config (PipelineConfig.calibration_profile):
+    realtime/config.py is the one module of realtime/ that imports calibrate/."""
+    bad = [
+        str(path.relative_to(REPO))
+        for path in sorted((REPO / "realtime").rglob("*.py"))
+        if path != REPO / "realtime" / "config.py"
+        and any(m.split(".")[0] == "calibrate" for m in _module_imports(path))
+    ]
+    assert not bad, "realtime/ modules importing calibrate/ (go through realtime.config):\n" + "\n".join(bad)
