@@ -216,9 +216,10 @@ def build_pipeline(
 ) -> Iterator[Pipeline]:
     """The real parts for a config; every failure a user can fix is a SetupError. `analyzer_factory(mode)`
     makes the face analyzers (tests pass a lighter one)."""
+    from realtime.render.choice import make_crop_renderer
     from realtime.sinks import open_sinks
     from realtime.sources import open_source
-    from realtime.stages.render import make_crop_renderer, prepare_source
+    from realtime.stages.render import prepare_source
     from realtime.weights import weights_dir
 
     photo = read_image(cfg.source, "source photo")

@@ -200,3 +200,20 @@ def test_run_time_reads_calibration_only_through_config() -> None:
         and any(m.split(".")[0] == "calibrate" for m in _module_imports(path))
     ]
     assert not bad, "realtime/ modules importing calibrate/ (go through realtime.config):\n" + "\n".join(bad)
+
+
+def test_stages_are_pure_compute() -> None:
+    """stages/ build no engines and choose no renderer: engines/ and the renderer choice
+    (realtime.render.choice: renderer.json, engine building) are reached from the pipeline only."""
+    bad = [
+        f"{path.relative_to(REPO)} imports {sorted(hit)}"
+        for path in sorted((REPO / "realtime" / "stages").rglob("*.py"))
+        if (
+            hit := {
+                m
+                for m in _module_imports(path)
+                if m.split(".")[0] == "engines" or m.startswith("realtime.render.choice")
+            }
+        )
+    ]
+    assert not bad, "stages importing engines or the renderer choice:\n" + "\n".join(bad)

@@ -27,9 +27,10 @@ from realtime.config import DropPolicy
 from realtime.controls import Controls
 from realtime.frames import Frame, now_ns
 from realtime.pipeline import Parts, Pipeline
+from realtime.render.renderers import MeshWarpCrop
 from realtime.sinks.webrtc import WebRTCSink
 from realtime.stages.driving import DrivingStage
-from realtime.stages.render import MeshWarpCrop, RenderStage, prepare_source
+from realtime.stages.render import RenderStage, prepare_source
 from realtime.stats import Stats
 
 BROWSER_DIR = Path(__file__).parents[1] / "browser"

@@ -27,10 +27,11 @@ from realtime.config import BackgroundMode, DropPolicy
 from realtime.controls import Controls
 from realtime.frames import Frame, now_ns
 from realtime.pipeline import Parts, Pipeline
+from realtime.render.renderers import MeshFlowFrame, MeshWarpCrop
 from realtime.sinks.file import FileSink
 from realtime.sinks.virtualcam import VirtualCamSink
 from realtime.stages.driving import DrivingStage
-from realtime.stages.render import MeshFlowFrame, MeshWarpCrop, RenderStage, prepare_source
+from realtime.stages.render import RenderStage, prepare_source
 from realtime.weights import weights_dir
 
 

@@ -150,7 +150,8 @@ def test_paste_back_of_the_roi_matches_a_whole_frame_paste() -> None:
 
 def test_renderer_choice_is_explicit(tmp_path) -> None:
     from realtime.errors import SetupError
-    from realtime.stages.render import MeshWarpCrop, make_crop_renderer
+    from realtime.render.choice import make_crop_renderer
+    from realtime.render.renderers import MeshWarpCrop
 
     assert isinstance(make_crop_renderer(tmp_path, "lite", "onnxruntime", "meshwarp"), MeshWarpCrop)
     assert isinstance(make_crop_renderer(tmp_path, "lite", "onnxruntime", "auto"), MeshWarpCrop)  # no weights
@@ -161,7 +162,7 @@ def test_renderer_choice_is_explicit(tmp_path) -> None:
 def test_every_renderer_is_a_context_manager_that_releases_its_engines() -> None:
     """The pipeline enters the renderer (its ExitStack); leaving the context closes the trained chain's
     runners, and leaving again is harmless."""
-    from realtime.stages.render import make_crop_renderer
+    from realtime.render.choice import make_crop_renderer
     from realtime.weights import weights_dir
 
     for choice in ("meshwarp", "meshflow", "facegan"):
@@ -176,7 +177,7 @@ def test_every_renderer_is_a_context_manager_that_releases_its_engines() -> None
 
 
 def test_auto_follows_the_renderer_recommended_with_the_weights(tmp_path) -> None:
-    from realtime.stages.render import recommended_renderer
+    from realtime.render.choice import recommended_renderer
 
     assert recommended_renderer(tmp_path) == "facegan"  # no advice: prefer trained networks when they ship
     (tmp_path / "renderer.json").write_text('{"default": "meshwarp"}')
