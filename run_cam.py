@@ -14,7 +14,8 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from realtime.config import SetupError, config_from_args
+    from realtime.config import config_from_args
+    from realtime.errors import SetupError
     from realtime.quiet import quiet_native_logs
     from realtime.stopping import stop_on_signals
 

@@ -51,7 +51,7 @@ def _open(text: str):  # -> a realtime source, not yet entered
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from realtime.config import SetupError
+    from realtime.errors import SetupError
     from realtime.face import AnalyzerOptions, FaceAnalyzer
 
     try:

@@ -20,7 +20,7 @@ from engines.bench import machine_name
 from engines.spec import VARIANTS
 from realtime.config import DrivingConfig, PipelineConfig, Renderer, parse_size
 from realtime.pipeline import build_pipeline
-from realtime.stages.stats import Stats
+from realtime.stats import Stats
 
 
 def run_once(cfg: PipelineConfig) -> dict[str, float | str]:

@@ -12,10 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from engines.registry import BackendChoice as Backend
 from engines.spec import Variant as Model
+from realtime.errors import SetupError
+
+if TYPE_CHECKING:
+    from calibrate.profile import CalibrationProfile
 
 Renderer = Literal["auto", "facegan", "meshflow", "meshwarp"]
 Motion = Literal["relative", "absolute"]
@@ -144,6 +148,19 @@ class PipelineConfig:
     stats_interval_s: float = 5.0
     """How often the loop logs fps and latency (0: never)."""
 
+    def calibration_profile(self) -> CalibrationProfile | None:
+        """The driver's neutral profile read from `calibration` (None without one): the one way the file
+        facegan-calibrate writes reaches run time (DESIGN.md: realtime reads it through its config). An
+        unreadable or invalid file is a SetupError that names it."""
+        if self.calibration is None:
+            return None
+        from calibrate.profile import load_profile
+
+        try:
+            return load_profile(self.calibration)
+        except (OSError, ValueError, KeyError) as e:
+            raise SetupError(f"cannot read the calibration profile {self.calibration}: {e}") from None
+
     @property
     def drop_policy(self) -> DropPolicy:
         if self.drop is not None:
@@ -267,8 +284,3 @@ def _doc(cls: type, name: str) -> str:
         if named and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
             return str(nxt.value.value)
     return ""
-
-
-class SetupError(RuntimeError):
-    """The configuration cannot be realised: a source photo with no face, an unreadable file, a sink that
-    cannot open. run_cam.py prints its message as one line and exits with status 2."""

@@ -19,13 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from realtime.config import DropPolicy, PipelineConfig, SetupError
+from realtime.config import DropPolicy, PipelineConfig
+from realtime.controls import Controls
+from realtime.errors import SetupError
+from realtime.frames import Frame, now_ns
 from realtime.sinks.base import Sink
-from realtime.sources.base import Frame, Source, now_ns
-from realtime.stages.controls import Controls
-from realtime.stages.driving import DriveState, DrivingStage
+from realtime.sources.base import Source
+from realtime.stages.driving import DriveState, DrivingStage, NeutralProfile
 from realtime.stages.render import Analyzer, RenderStage
-from realtime.stages.stats import Stats, StatsSnapshot
+from realtime.stats import Stats, StatsSnapshot
 
 log = logging.getLogger(__name__)
 _CLOSED = object()
@@ -164,7 +166,7 @@ class Pipeline:
             t0 = time.perf_counter()
             new_source = p.controls.take_source()
             if new_source is not None:
-                p.render.set_source(new_source)  # type: ignore[arg-type]
+                p.render.set_source(new_source)
             p.render.set_background(*p.controls.background)
             image = p.render(item.drive)
             self.stats.stage("render", time.perf_counter() - t0)
@@ -215,14 +217,16 @@ def build_pipeline(
 ) -> Iterator[Pipeline]:
     """The real parts for a config; every failure a user can fix is a SetupError. `analyzer_factory(mode)`
     makes the face analyzers (tests pass a lighter one)."""
+    from realtime.render.choice import make_crop_renderer
     from realtime.sinks import open_sinks
     from realtime.sources import open_source
-    from realtime.stages.render import make_crop_renderer, prepare_source
+    from realtime.stages.render import prepare_source
     from realtime.weights import weights_dir
 
     photo = read_image(cfg.source, "source photo")
     picture = read_image(cfg.background.image, "background picture") if cfg.background.image else None
-    profile = _load_profile(cfg)
+    calibration = cfg.calibration_profile()
+    profile = None if calibration is None else NeutralProfile.from_profile(calibration)
     with contextlib.ExitStack() as stack:
         photo_analyzer = stack.enter_context(analyzer_factory("image"))
         prepared = prepare_source(photo, photo_analyzer)
@@ -231,8 +235,7 @@ def build_pipeline(
         renderer = make_crop_renderer(
             cfg.weights_dir or weights_dir(), cfg.model, cfg.backend, cfg.renderer, cfg.motion
         )
-        if hasattr(renderer, "close"):
-            stack.callback(renderer.close)
+        stack.enter_context(renderer)  # left (closed) when the run ends
         render = RenderStage(renderer, prepared, size=cfg.size)
         controls = Controls(cfg.background.mode, picture)
         stats = stats or Stats()
@@ -261,16 +264,3 @@ def _au_basis(weights: Path) -> np.ndarray | None:
     """The shipped AU basis (how each AU moves the face), for the driver's neutral; None when absent."""
     path = weights / "au_basis.npy"
     return np.load(path).astype(np.float32) if path.is_file() else None
-
-
-def _load_profile(cfg: PipelineConfig) -> Any:
-    from realtime.stages.driving import NeutralProfile
-
-    if cfg.calibration is None:
-        return None
-    try:
-        from calibrate.profile import load_profile
-
-        return NeutralProfile.from_profile(load_profile(cfg.calibration))
-    except (OSError, ValueError, KeyError) as e:
-        raise SetupError(f"cannot read the calibration profile {cfg.calibration}: {e}") from None

@@ -172,3 +172,48 @@ def test_training_stage_names_become_behaviour_in_one_place() -> None:
             ):
                 bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not bad, "stage-string branches outside training/stages.py:\n" + "\n".join(bad)
+
+
+def _realtime_imports(path: Path) -> set[str]:
+    """The realtime.* modules a file imports, deferred imports included."""
+    return {m for m in _module_imports(path) if m.startswith("realtime.")}
+
+
+def test_sinks_never_import_stages() -> None:
+    """Sinks do I/O: they share frames (realtime.frames), controls (realtime.controls), stats
+    (realtime.stats) and errors (realtime.errors) with the stages, never the stages themselves."""
+    bad = [
+        f"{path.relative_to(REPO)} imports {sorted(hit)}"
+        for path in sorted((REPO / "realtime" / "sinks").rglob("*.py"))
+        if (hit := {m for m in _realtime_imports(path) if m.startswith("realtime.stages")})
+    ]
+    assert not bad, "sinks importing stages:\n" + "\n".join(bad)
+
+
+def test_run_time_reads_calibration_only_through_config() -> None:
+    """The calibration profile reaches run time through its config (PipelineConfig.calibration_profile):
+    realtime/config.py is the one module of realtime/ that imports calibrate/."""
+    bad = [
+        str(path.relative_to(REPO))
+        for path in sorted((REPO / "realtime").rglob("*.py"))
+        if path != REPO / "realtime" / "config.py"
+        and any(m.split(".")[0] == "calibrate" for m in _module_imports(path))
+    ]
+    assert not bad, "realtime/ modules importing calibrate/ (go through realtime.config):\n" + "\n".join(bad)
+
+
+def test_stages_are_pure_compute() -> None:
+    """stages/ build no engines and choose no renderer: engines/ and the renderer choice
+    (realtime.render.choice: renderer.json, engine building) are reached from the pipeline only."""
+    bad = [
+        f"{path.relative_to(REPO)} imports {sorted(hit)}"
+        for path in sorted((REPO / "realtime" / "stages").rglob("*.py"))
+        if (
+            hit := {
+                m
+                for m in _module_imports(path)
+                if m.split(".")[0] == "engines" or m.startswith("realtime.render.choice")
+            }
+        )
+    ]
+    assert not bad, "stages importing engines or the renderer choice:\n" + "\n".join(bad)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.config import PipelineConfig, SetupError, SinkKind
+from realtime.config import PipelineConfig, SinkKind
+from realtime.controls import Controls
+from realtime.errors import SetupError
 from realtime.sinks.base import Sink
-from realtime.stages.controls import Controls
-from realtime.stages.stats import Stats
+from realtime.stats import Stats
 
 
 def open_sinks(

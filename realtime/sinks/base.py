@@ -6,7 +6,7 @@ from typing import Protocol, Self
 
 import numpy as np
 
-from realtime.sources.base import Frame
+from realtime.frames import Frame
 
 
 class Sink(Protocol):

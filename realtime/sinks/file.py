@@ -15,9 +15,9 @@ from typing import Self
 import av
 import numpy as np
 
-from realtime.config import SetupError
+from realtime.errors import SetupError
+from realtime.frames import Frame
 from realtime.sinks.base import check_image
-from realtime.sources.base import Frame
 
 log = logging.getLogger(__name__)
 COPY_AUDIO = {

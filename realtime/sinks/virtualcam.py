@@ -7,9 +7,9 @@ from typing import Any, Self
 
 import numpy as np
 
-from realtime.config import SetupError
+from realtime.errors import SetupError
+from realtime.frames import Frame
 from realtime.sinks.base import check_image
-from realtime.sources.base import Frame
 
 log = logging.getLogger(__name__)
 

@@ -35,10 +35,8 @@ import numpy as np
 from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
-from realtime.config import BackgroundMode, SetupError
-from realtime.sources.base import Frame, now_ns
-from realtime.sources.picture import MAX_PIXELS, PictureError, decode_picture, read_header
-from realtime.stages.controls import (
+from realtime.config import BackgroundMode
+from realtime.controls import (
     CHANNEL_LABELS,
     CHANNELS,
     GAIN_RANGE,
@@ -46,7 +44,10 @@ from realtime.stages.controls import (
     offset_range,
     parse_edit,
 )
-from realtime.stages.stats import Stats
+from realtime.errors import SetupError
+from realtime.frames import Frame, now_ns
+from realtime.sources.picture import MAX_PIXELS, PictureError, decode_picture, read_header
+from realtime.stats import Stats
 
 log = logging.getLogger(__name__)
 MAX_UPLOAD = 10 * 1024 * 1024

@@ -9,9 +9,10 @@ from typing import Self
 
 import cv2
 
-from realtime.config import BackgroundMode, SetupError
-from realtime.sources.base import Frame
-from realtime.stages.controls import Controls
+from realtime.config import BackgroundMode
+from realtime.controls import Controls
+from realtime.errors import SetupError
+from realtime.frames import Frame
 
 HOTKEYS = "c: calibrate neutral  r: reset AUs  b: background  q/Esc: quit"
 _CYCLE = (BackgroundMode.SOURCE, BackgroundMode.BLUR, BackgroundMode.IMAGE)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from realtime.config import DrivingConfig
-from realtime.sources.base import Frame, Source
+from realtime.frames import Frame
+from realtime.sources.base import Source
 
 
 def open_source(cfg: DrivingConfig) -> Source:
@@ -16,7 +17,7 @@ def open_source(cfg: DrivingConfig) -> Source:
         from realtime.sources.folder import FolderSource
 
         return FolderSource(cfg.path, pace_fps=cfg.pace_fps, realtime=cfg.paced, loop=cfg.loop)
-    from realtime.config import SetupError
+    from realtime.errors import SetupError
     from realtime.sources.video import VideoFileSource
 
     if not cfg.path.is_file():

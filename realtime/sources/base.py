@@ -1,35 +1,14 @@
-"""What every driving source yields: an RGB frame that carries its capture time and its media timing."""
+"""What every driving source is: a context manager yielding realtime.frames.Frame; the pacer of played files."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from fractions import Fraction
 from typing import Protocol, Self
 
-import numpy as np
+from realtime.frames import Frame, now_ns
 
-
-@dataclass(frozen=True)
-class Frame:
-    image: np.ndarray
-    """(H, W, 3) uint8 RGB."""
-    index: int
-    """0, 1, 2, ... in the order the source produced them."""
-    capture_ns: int
-    """time.perf_counter_ns() when the frame entered the program: the start of glass-to-glass latency."""
-    pts: int
-    """Presentation time in units of time_base (the input file's own timing, kept by the file sink)."""
-    time_base: Fraction
-
-    @property
-    def time_s(self) -> float:
-        return float(self.pts * self.time_base)
-
-
-def now_ns() -> int:
-    return time.perf_counter_ns()
+__all__ = ["Frame", "Pacer", "Source", "now_ns"]
 
 
 class Source(Protocol):

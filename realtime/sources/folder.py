@@ -11,8 +11,9 @@ from typing import Self
 
 import cv2
 
-from realtime.config import SetupError
-from realtime.sources.base import Frame, Pacer, now_ns
+from realtime.errors import SetupError
+from realtime.frames import Frame, now_ns
+from realtime.sources.base import Pacer
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

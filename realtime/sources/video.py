@@ -19,8 +19,9 @@ from typing import Self, cast
 import av
 import numpy as np
 
-from realtime.config import SetupError
-from realtime.sources.base import Frame, Pacer, now_ns
+from realtime.errors import SetupError
+from realtime.frames import Frame, now_ns
+from realtime.sources.base import Pacer
 
 log = logging.getLogger(__name__)
 _END = object()

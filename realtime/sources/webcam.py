@@ -10,8 +10,8 @@ from typing import Self
 
 import cv2
 
-from realtime.config import SetupError
-from realtime.sources.base import Frame, now_ns
+from realtime.errors import SetupError
+from realtime.frames import Frame, now_ns
 
 log = logging.getLogger(__name__)
 _US = Fraction(1, 1_000_000)

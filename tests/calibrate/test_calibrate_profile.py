@@ -117,3 +117,19 @@ def test_load_refuses_non_json_and_missing(tmp_path: Path) -> None:
     lst.write_text("[1, 2]")
     with pytest.raises(CalibrationError, match="not a calibration profile"):
         load_profile(lst)
+
+
+def test_run_time_reads_the_profile_through_its_config(tmp_path: Path) -> None:
+    """realtime.config.PipelineConfig.calibration_profile is how run time gets the profile: the saved file
+    comes back, no file gives None, and a bad file is a SetupError that names it."""
+    from realtime.config import PipelineConfig
+    from realtime.errors import SetupError
+
+    prof = profile_from_frames(*_neutral_frames())
+    path = save_profile(prof, tmp_path / "p.json")
+    assert PipelineConfig(source=tmp_path / "s.jpg").calibration_profile() is None
+    back = PipelineConfig(source=tmp_path / "s.jpg", calibration=path).calibration_profile()
+    assert back is not None and dict(back.pose_zero) == pytest.approx(dict(prof.pose_zero))
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(SetupError, match="cannot read the calibration profile .*bad.json"):
+        PipelineConfig(source=tmp_path / "s.jpg", calibration=tmp_path / "bad.json").calibration_profile()

@@ -24,13 +24,14 @@ from _rt_helpers import FixedAnalyzer, synthetic_face
 from test_webrtc_server import _has_non_loopback_ipv4
 
 from realtime.config import DropPolicy
+from realtime.controls import Controls
+from realtime.frames import Frame, now_ns
 from realtime.pipeline import Parts, Pipeline
+from realtime.render.renderers import MeshWarpCrop
 from realtime.sinks.webrtc import WebRTCSink
-from realtime.sources.base import Frame, now_ns
-from realtime.stages.controls import Controls
 from realtime.stages.driving import DrivingStage
-from realtime.stages.render import MeshWarpCrop, RenderStage, prepare_source
-from realtime.stages.stats import Stats
+from realtime.stages.render import RenderStage, prepare_source
+from realtime.stats import Stats
 
 BROWSER_DIR = Path(__file__).parents[1] / "browser"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -24,13 +24,14 @@ from _rt_helpers import PHOTO, FixedAnalyzer, synthetic_face
 from test_sinks import FakeCam  # importing it registers the "facegan_fake" pyvirtualcam backend
 
 from realtime.config import BackgroundMode, DropPolicy
+from realtime.controls import Controls
+from realtime.frames import Frame, now_ns
 from realtime.pipeline import Parts, Pipeline
+from realtime.render.renderers import MeshFlowFrame, MeshWarpCrop
 from realtime.sinks.file import FileSink
 from realtime.sinks.virtualcam import VirtualCamSink
-from realtime.sources.base import Frame, now_ns
-from realtime.stages.controls import Controls
 from realtime.stages.driving import DrivingStage
-from realtime.stages.render import MeshFlowFrame, MeshWarpCrop, RenderStage, prepare_source
+from realtime.stages.render import RenderStage, prepare_source
 from realtime.weights import weights_dir
 
 
@@ -286,7 +287,8 @@ def _collision_cases(tmp: Path) -> list[tuple[list[str], str]]:
 
 
 def test_an_output_that_is_an_input_is_refused(tmp_path: Path) -> None:
-    from realtime.config import SetupError, config_from_args
+    from realtime.config import config_from_args
+    from realtime.errors import SetupError
     from realtime.sinks import check_outputs
 
     for args, message in _collision_cases(tmp_path):
@@ -328,7 +330,7 @@ def test_truncated_clip_says_how_many_frames_were_lost(tmp_path: Path, caplog) -
 
 @pytest.mark.parametrize("keep", ["index-only", "half-index", "garbage"])
 def test_clip_with_no_decodable_frame_is_a_setup_error(tmp_path: Path, keep: str) -> None:
-    from realtime.config import SetupError
+    from realtime.errors import SetupError
     from realtime.sources.video import VideoFileSource
 
     full = _clip(tmp_path / "full.mp4", 30, faststart=True)
@@ -482,7 +484,7 @@ def test_help_describes_every_option() -> None:
 def test_oversized_or_broken_picture_files_are_setup_errors(tmp_path: Path, what: str) -> None:
     from test_webrtc_server import _jpeg_claiming, _png_header_only
 
-    from realtime.config import SetupError
+    from realtime.errors import SetupError
     from realtime.pipeline import read_image
 
     cases = {

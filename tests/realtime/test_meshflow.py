@@ -114,8 +114,9 @@ def test_an_opening_mouth_shows_the_driver_mouth_or_a_cavity(photo_face) -> None
 
 def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(photo_face) -> None:
     from realtime.face.types import FaceAnalysis, HeadPose
+    from realtime.render.renderers import MeshFlowFrame
     from realtime.stages.driving import DrivingStage
-    from realtime.stages.render import MeshFlowFrame, RenderStage, prepare_source
+    from realtime.stages.render import RenderStage, prepare_source
 
     photo, face = photo_face
 
@@ -130,7 +131,7 @@ def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(pho
     stage = RenderStage(
         MeshFlowFrame(weights, "onnxruntime"), prepare_source(photo, Fixed(face)), size=(640, 360)
     )
-    from realtime.stages.controls import Edits
+    from realtime.controls import Edits
 
     drive = DrivingStage()(Fixed(face).analyze(photo), 0.0, Edits(), photo)
     assert stage(drive).shape == (360, 640, 3)
@@ -188,10 +189,11 @@ def test_a_closing_eyelid_is_warped_in_full_not_smoothed_away(photo_face) -> Non
 
 def test_relative_au_edits_move_the_photo_along_the_shipped_au_basis(photo_face) -> None:
     """AU26 +0.5 with a still driver: the photo's chin moves down by half the basis' chin direction."""
+    from realtime.controls import Edit, Edits
     from realtime.face.types import FaceAnalysis, HeadPose
-    from realtime.stages.controls import Edit, Edits
+    from realtime.render.renderers import MeshFlowFrame
     from realtime.stages.driving import DrivingStage
-    from realtime.stages.render import MeshFlowFrame, prepare_source
+    from realtime.stages.render import prepare_source
 
     weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
     if not (weights / "au_basis.npy").is_file():

@@ -85,7 +85,7 @@ def test_source_without_face_exits_2(tmp_path: Path) -> None:
     photo = tmp_path / "wall.png"
     cv2.imwrite(str(photo), np.full((200, 200, 3), 128, np.uint8))
     cfg = config_from_args(["--source", str(photo), "--driving", str(tmp_path), "--sink", "file:o.mp4"])
-    from realtime.config import SetupError
+    from realtime.errors import SetupError
 
     with (
         pytest.raises(SetupError, match="no face found in the source photo"),

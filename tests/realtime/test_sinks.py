@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import pyvirtualcam
 
-from realtime.config import BackgroundMode, SetupError
+from realtime.config import BackgroundMode
+from realtime.controls import Controls
+from realtime.errors import SetupError
+from realtime.frames import Frame, now_ns
 from realtime.sinks.file import FileSink
 from realtime.sinks.virtualcam import VirtualCamSink
 from realtime.sinks.window import WindowSink
-from realtime.sources.base import Frame, now_ns
-from realtime.stages.controls import Controls
 
 
 class FakeCam:

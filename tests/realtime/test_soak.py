@@ -15,9 +15,9 @@ import pytest
 from _rt_helpers import FixedAnalyzer, synthetic_face
 
 from realtime.config import DropPolicy
+from realtime.controls import Controls
+from realtime.frames import Frame, now_ns
 from realtime.pipeline import Parts, Pipeline
-from realtime.sources.base import Frame, now_ns
-from realtime.stages.controls import Controls
 from realtime.stages.driving import DrivingStage
 from realtime.stages.render import RenderStage, prepare_source
 

@@ -11,10 +11,10 @@ import pytest
 from _rt_helpers import synthetic_face
 
 from realtime.config import DropPolicy
+from realtime.controls import CHANNELS, Controls, Edits
 from realtime.face.pose import pose_from_rotation
 from realtime.pipeline import _CLOSED, Slot
 from realtime.render.landmark_transfer import SourceGeometry, rotation_from_angles, transfer
-from realtime.stages.controls import CHANNELS, Controls, Edits
 from realtime.stages.driving import DrivingParams, DrivingStage, NeutralProfile
 from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
 
@@ -149,8 +149,9 @@ def test_paste_back_of_the_roi_matches_a_whole_frame_paste() -> None:
 
 
 def test_renderer_choice_is_explicit(tmp_path) -> None:
-    from realtime.config import SetupError
-    from realtime.stages.render import MeshWarpCrop, make_crop_renderer
+    from realtime.errors import SetupError
+    from realtime.render.choice import make_crop_renderer
+    from realtime.render.renderers import MeshWarpCrop
 
     assert isinstance(make_crop_renderer(tmp_path, "lite", "onnxruntime", "meshwarp"), MeshWarpCrop)
     assert isinstance(make_crop_renderer(tmp_path, "lite", "onnxruntime", "auto"), MeshWarpCrop)  # no weights
@@ -158,8 +159,25 @@ def test_renderer_choice_is_explicit(tmp_path) -> None:
         make_crop_renderer(tmp_path, "lite", "onnxruntime", "facegan")
 
 
+def test_every_renderer_is_a_context_manager_that_releases_its_engines() -> None:
+    """The pipeline enters the renderer (its ExitStack); leaving the context closes the trained chain's
+    runners, and leaving again is harmless."""
+    from realtime.render.choice import make_crop_renderer
+    from realtime.weights import weights_dir
+
+    for choice in ("meshwarp", "meshflow", "facegan"):
+        with make_crop_renderer(weights_dir(), "lite", "onnxruntime", choice) as renderer:  # type: ignore[arg-type]
+            runners = [*getattr(getattr(renderer, "_chain", None), "runners", {}).values()]
+            lt = getattr(renderer, "_lt", None)
+            runners += [lt] if lt is not None else []
+            assert choice == "meshwarp" or runners, choice
+            assert all(r.is_active for r in runners), choice
+        assert not any(r.is_active for r in runners), f"{choice}: runners still active after the context"
+        renderer.__exit__(None, None, None)
+
+
 def test_auto_follows_the_renderer_recommended_with_the_weights(tmp_path) -> None:
-    from realtime.stages.render import recommended_renderer
+    from realtime.render.choice import recommended_renderer
 
     assert recommended_renderer(tmp_path) == "facegan"  # no advice: prefer trained networks when they ship
     (tmp_path / "renderer.json").write_text('{"default": "meshwarp"}')

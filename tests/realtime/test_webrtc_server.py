@@ -16,11 +16,11 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.config import SetupError
+from realtime.controls import Controls, Edit, Edits
+from realtime.errors import SetupError
+from realtime.frames import Frame, now_ns
 from realtime.sinks.webrtc import MAX_UPLOAD, MAX_VIEWERS, WebRTCSink
-from realtime.sources.base import Frame, now_ns
-from realtime.stages.controls import Controls, Edit
-from realtime.stages.stats import Stats
+from realtime.stats import Stats
 
 
 def _post(
@@ -209,7 +209,8 @@ def _untouched(controls: Controls, uploads: list) -> bool:
         and controls.background[0].value == "source"
         and controls.background[1] is None
         and not controls.take_calibration_request()
-        and controls.version == 0
+        and controls.edits == Edits()
+        and controls.take_source() is None
         and not uploads
     )
 

@@ -1,0 +1,223 @@
+"""The renderers (DESIGN.md section 3): a DriveState and the prepared source photo become a face crop
+(CropRenderer: the mesh warp, the trained chain) or the whole output frame (FrameRenderer: the mesh flow).
+
+Each is a context manager (RendererLifecycle) that the pipeline enters: leaving it releases its engines.
+Which one runs is chosen in realtime.render.choice; the render stage (realtime.stages.render) drives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+
+import numpy as np
+
+from realtime.config import Motion
+from realtime.errors import SetupError
+from realtime.face.align import CROP_SIZE
+from realtime.face.types import POSE_SCALE_DEG
+from realtime.frames import PreparedSource
+from realtime.render.landmark_transfer import transfer
+from realtime.render.meshflow import MeshFlow, OutputLayout
+from realtime.stages.driving import DriveState
+
+log = logging.getLogger(__name__)
+
+
+class RendererLifecycle:
+    """Every renderer is a context manager: the pipeline enters it (its ExitStack), and leaving it (the run
+    ends, or the renderer is replaced) releases what it holds: engines, sessions. Leaving twice is harmless."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release what the renderer holds (nothing, unless a renderer says otherwise)."""
+
+
+class CropRenderer(Protocol):
+    name: str
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def set_source(self, src: PreparedSource) -> None: ...
+
+    def render(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        """(S, S, 3) uint8 RGB face crop."""
+        ...
+
+
+class MeshWarpCrop(RendererLifecycle):
+    """Training-free: driver landmark motion -> lt (landmark_transfer) -> piecewise-affine mesh warp."""
+
+    name = "meshwarp"
+
+    def __init__(self, size: int = CROP_SIZE) -> None:
+        from realtime.render.meshwarp import MeshWarpRenderer
+
+        self._warp = MeshWarpRenderer(size=size)
+
+    def set_source(self, src: PreparedSource) -> None:
+        pass
+
+    def target_landmarks(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        w = drive.weight  # 0 = neutral source: no expression, no rotation
+        expr = np.zeros_like(src.geometry.canonical) if drive.expression is None else drive.expression * w
+        return transfer(src.geometry, expr, drive.pose_delta * w)
+
+    def render(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        return self._warp.render(src.crop, src.ls_px, self.target_landmarks(src, drive))
+
+
+class ChainCrop(RendererLifecycle):
+    """The trained networks (engines.chain.ReenactmentChain) on the driving vector AUd.
+
+    Like an opened file, it holds its chain from construction (so a chain that cannot start is known where
+    the renderer is chosen, and the mesh warp can stand in) until it is closed or its context is left."""
+
+    name = "chain"
+
+    def __init__(self, weights_dir: Path, model: str, backend: str) -> None:
+        from engines.chain import ReenactmentChain
+
+        with contextlib.ExitStack() as stack:  # a chain that fails half-way is closed again
+            self._chain = stack.enter_context(ReenactmentChain(weights_dir, model, backend))  # type: ignore[arg-type]
+            self._resources = stack.pop_all()
+        self.name = f"chain ({model}, {self._chain.backend})"
+
+    def set_source(self, src: PreparedSource) -> None:
+        crop = src.crop.transpose(2, 0, 1).astype(np.float32) / 255.0  # (3, S, S)
+        s = src.crop.shape[0]
+        self._chain.set_source(crop, (src.ls_px / s * 2.0 - 1.0).astype(np.float32))
+
+    def render(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        w = drive.weight  # ease towards the source's own AUs and pose
+        aus = w * drive.aus + (1.0 - w) * src.face.aus
+        pose = src.face.pose.as_array() + w * drive.pose_delta
+        aud = np.concatenate([aus, pose / POSE_SCALE_DEG]).astype(np.float32)[None]  # (1, 20)
+        img = self._chain.run(aud).image[0]  # (3, S, S) in [0, 1]
+        return np.clip(img.transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+    def close(self) -> None:
+        self._resources.close()
+
+
+class FrameRenderer(Protocol):
+    """A renderer that draws the whole output frame itself (at the photo's own resolution)."""
+
+    name: str
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def set_source(self, src: PreparedSource, layout: OutputLayout) -> None: ...
+
+    def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None: ...
+
+    def render_frame(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        """(H, W, 3) uint8 RGB output frame."""
+        ...
+
+
+class MeshFlowFrame(RendererLifecycle):
+    """The mesh-flow renderer (realtime.render.meshflow) on landmarks from the driver, through LT.
+
+    relative (the default): lt = the driver's own landmark motion put on the source (landmark_transfer, exact
+    and sharp) plus the user's AU edits, with AUd = the photo's own AUs + (driver AUs - driver neutral): the
+    edit (AUd edited - AUd) moves the face along the shipped AU basis (training.au_basis, fitted from the
+    data: the teacher sees 0.52 of an AU12 edit land, LT's answer 0.21; au_basis.md), or, without the
+    basis, LT(ls, AUd edited) - LT(ls, AUd). So "AU12 +0.5" widens the photo's smile and "AU45 locked at
+    1" shuts its eyes, whatever the driver does.
+    absolute (the paper's mode): lt = LT(ls, the driver's AUs and pose as measured, edited)."""
+
+    name = "meshflow"
+
+    def __init__(self, weights_dir: Path, backend: str, motion: Motion = "relative") -> None:
+        from engines import open_runner
+
+        self.motion = motion
+        self._flow = MeshFlow(CROP_SIZE)
+        self._lt = None
+        lt_path = weights_dir / "lt.onnx"
+        if lt_path.is_file():
+            self._lt = open_runner(lt_path, backend if backend != "auto" else "onnxruntime")  # type: ignore[arg-type]
+            self._lt.activate()
+        elif motion == "absolute":
+            raise SetupError(
+                f"--motion absolute needs the landmark transformer {lt_path}, which is not there"
+            )
+        else:
+            log.warning("no %s: AU edits cannot change the expression (only head-angle edits act)", lt_path)
+        self.name = f"meshflow ({motion})"
+        self._ls_n: np.ndarray | None = None
+        basis_path = weights_dir / "au_basis.npy"
+        self._basis: np.ndarray | None = None
+        """(17, 478, 3) how each AU moves the face (training.au_basis): the AU edits of relative motion."""
+        if basis_path.is_file():
+            self._basis = np.load(basis_path).astype(np.float32)
+
+    def set_source(self, src: PreparedSource, layout: OutputLayout) -> None:
+        self._flow.set_source(src.image, src.transform, src.ls_px, layout)
+        self._ls_n = (src.ls_px / CROP_SIZE * 2.0 - 1.0).astype(np.float32)[None]  # (1, 478, 2)
+
+    def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
+        self._flow.set_background(background, person)
+
+    def _run_lt(self, aud: np.ndarray) -> np.ndarray:
+        """(B, 20) AUd -> (B, 478, 2) lt in crop pixels."""
+        assert self._lt is not None and self._ls_n is not None
+        ls = np.repeat(self._ls_n, len(aud), axis=0)
+        lt = self._lt.infer({"ls": ls, "aud": aud.astype(np.float32)})["lt"]
+        return ((lt + 1.0) * 0.5 * CROP_SIZE).astype(np.float32)
+
+    def target_landmarks(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        """lt (478, 2) in crop pixels for this state."""
+        w, d = drive.weight, drive.driver
+        own_aus, own_pose = src.face.aus, src.face.pose.as_array()
+        if d is None:
+            return src.ls_px.astype(np.float32)
+        edits = drive.edits
+        if self.motion == "absolute":
+            aus, pose = (d.aus, d.pose) if edits is None else edits.apply(d.aus, d.pose)
+            aus, pose = w * aus + (1 - w) * own_aus, w * pose + (1 - w) * own_pose
+            return self._run_lt(np.concatenate([aus, pose / POSE_SCALE_DEG])[None])[0]
+        aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
+        expr = d.expression
+        if self._basis is not None and edits is not None:
+            edited, _ = edits.apply(aud, np.zeros(3, np.float32))
+            change = np.clip(edited, 0.0, 1.0) - aud
+            if np.abs(change).max() > 1e-3:
+                expr = expr + np.tensordot(change, self._basis, axes=1)
+            return transfer(src.geometry, expr * w, drive.pose_delta * w)
+        lt = transfer(src.geometry, expr * w, drive.pose_delta * w)
+        if self._lt is not None and edits is not None:
+            edited, _ = edits.apply(aud, np.zeros(3, np.float32))
+            if np.abs(edited - aud).max() > 1e-3:
+                pose = np.broadcast_to(own_pose / POSE_SCALE_DEG, (2, 3))
+                pair = self._run_lt(np.concatenate([np.stack([edited, aud]), pose], axis=1))
+                lt = lt + w * (pair[0] - pair[1])
+        return lt
+
+    def render_frame(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        mouth = drive.driver.mouth if drive.driver is not None else None
+        return self._flow.render(self.target_landmarks(src, drive), mouth)
+
+    def close(self) -> None:
+        if self._lt is not None:
+            self._lt.deactivate()
+            self._lt = None
