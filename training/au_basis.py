@@ -86,12 +86,13 @@ def edit_response(photos: list[np.ndarray], weights: Path) -> dict[str, dict[str
     """How far the Face Landmarker teacher sees each AU move when the slider adds `offset` to it, over the
     offset (1: the edit lands in full), on the live renderer (mesh flow, relative motion), once with the AU
     basis and once with LT's answer instead. Averaged over the photos whose face both sides find."""
+    from realtime.controls import Controls, Edit
     from realtime.face import AnalyzerOptions, FaceAnalyzer
     from realtime.face.types import AU
     from realtime.render.meshflow import OutputLayout
-    from realtime.stages.controls import Controls, Edit
+    from realtime.render.renderers import MeshFlowFrame
     from realtime.stages.driving import DriverSample, DriveState
-    from realtime.stages.render import MeshFlowFrame, prepare_source
+    from realtime.stages.render import prepare_source
     from training.metrics import TeacherMeasurer
     from training.teacher import DEFAULT_TEACHER
 

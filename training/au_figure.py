@@ -116,11 +116,12 @@ def render_meshwarp(weights: Path, src: Source, auds: np.ndarray) -> list[np.nda
 def render_meshflow(weights: Path, photo: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """(the photo's face, sweep images) with the live default: mesh flow at the photo's resolution, each AU
     set by its slider locked at the value (the AU basis, or LT without it, moves the face), cut to the face."""
+    from realtime.controls import Edit, Edits
     from realtime.face import AnalyzerOptions, FaceAnalyzer
     from realtime.render.meshflow import OutputLayout
-    from realtime.stages.controls import Edit, Edits
+    from realtime.render.renderers import MeshFlowFrame
     from realtime.stages.driving import DriverSample, DriveState
-    from realtime.stages.render import MeshFlowFrame, prepare_source
+    from realtime.stages.render import prepare_source
 
     with FaceAnalyzer(AnalyzerOptions()) as analyzer:
         src = prepare_source(photo, analyzer)

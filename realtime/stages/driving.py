@@ -121,7 +121,7 @@ Only the mouth adapts (people start talking mid-sentence); the eyes and brows ke
 since adapting them on the same frames shifted the eyes' neutral with the mouth's (a blink read backwards)."""
 _ADAPT = [AU_ORDER.index(a) for a in ADAPT_AUS]
 _NOSE_TIP, _UPPER_LIP = 1, 0  # mesh points
-_OPEN = [AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
+_OPEN = [AU_ORDER.index(AU.AU12), AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
 REST_OPEN = 0.05
 """AU25 (lips part) and AU26 (jaw drop) of a mouth at rest: below the data's median (0.11, 0.05), above its
 tenth percentile (0.005, 0.002)."""

@@ -28,7 +28,7 @@ from realtime.face.types import AU, AU_ORDER
 from realtime.frames import PreparedSource
 from realtime.render.landmark_transfer import SourceGeometry
 from realtime.render.meshflow import OutputLayout
-from realtime.render.renderers import CropRenderer, FrameRenderer, MeshFlowFrame
+from realtime.render.renderers import CropRenderer, FrameRenderer
 from realtime.render.segmentation import person_mask
 from realtime.sources.picture import MAX_SIDE
 from realtime.stages.driving import DriveState
@@ -38,9 +38,8 @@ MAX_SOURCE_SIDE = MAX_SIDE
 gigabytes and seconds a frame, for detail no output frame shows): the picture reader's limit, for arrays that
 did not come through it."""
 
-__all__ = [  # MeshFlowFrame's old name stays for training/ (au_basis, au_figure); it lives in realtime.render
+__all__ = [
     "Analyzer",
-    "MeshFlowFrame",
     "PreparedSource",
     "RenderStage",
     "prepare_source",

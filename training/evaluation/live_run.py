@@ -253,7 +253,7 @@ def count_row(row: dict[str, Any], renderer: str, skipped: Counter[str]) -> None
 def unavailable_renderers(opts: LiveOptions) -> dict[str, str]:
     """Renderers that cannot start with these weights (missing or broken files), with the reason: made once
     through realtime's own factory, as build_pipeline makes them, so the reason is the one run_cam prints."""
-    from realtime.stages.render import make_crop_renderer
+    from realtime.render.choice import make_crop_renderer
     from realtime.weights import weights_dir
 
     out = {}
