@@ -56,7 +56,7 @@ def explained(x: np.ndarray, y: np.ndarray, basis: np.ndarray) -> float:
     return float(1.0 - ((y - pred) ** 2).sum() / max((y**2).sum(), 1e-12))
 
 
-def _gather(dataset, tracks) -> tuple[np.ndarray, np.ndarray, int]:  # noqa: ANN001 - training.dataset types
+def _gather(dataset, tracks) -> tuple[np.ndarray, np.ndarray, int]:  # noqa: ANN001 - training.data.dataset types
     xs, ys = [], []
     for t in tracks:
         if t.kind != "video" or t.frames < 10:
@@ -92,8 +92,8 @@ def edit_response(photos: list[np.ndarray], weights: Path) -> dict[str, dict[str
     from realtime.stages.controls import Controls, Edit
     from realtime.stages.driving import DriverSample, DriveState
     from realtime.stages.render import MeshFlowFrame, prepare_source
+    from training.data.teacher import DEFAULT_TEACHER
     from training.metrics import TeacherMeasurer
-    from training.teacher import DEFAULT_TEACHER
 
     res: dict[str, dict[str, list[float]]] = {m: {a: [] for a, _ in PROBES} for m in ("au_basis", "lt")}
     zero3 = np.zeros(3, np.float32)
@@ -150,7 +150,7 @@ def _first_frames(tracks, raw: Path, limit: int) -> list[np.ndarray]:  # noqa: A
 
 def main(argv: list[str] | None = None) -> int:
     from realtime.weights import weights_dir
-    from training.dataset import open_dataset
+    from training.data.dataset import open_dataset
     from training.evaluation.data import heldout_identities
 
     p = argparse.ArgumentParser(prog="python -m training.au_basis", description=__doc__.split("\n\n")[0])

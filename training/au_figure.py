@@ -54,7 +54,7 @@ def analyse_source(photo: np.ndarray, size: int) -> Source:
             "run-time analyser unavailable (%s); using the Face Landmarker teacher for the source", exc
         )
         from realtime.face.types import driving_vector
-        from training.teacher import Teacher
+        from training.data.teacher import Teacher
 
         with Teacher() as teacher:
             res = teacher.analyze(photo)

@@ -46,9 +46,9 @@ MOVE_STD = 0.05
 
 def mirror_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """(N, 478, 3) -> the landmarks the mesh would give on the horizontally flipped frames (up to a shift)."""
-    from training.mesh_mirror import MESH_MIRROR
+    from training.data.mesh_mirror import mesh_mirror
 
-    out = np.asarray(landmarks)[:, list(MESH_MIRROR)].copy()  # (N, 478, 3)
+    out = np.asarray(landmarks)[:, list(mesh_mirror())].copy()  # (N, 478, 3)
     out[..., 0] *= -1.0  # x -> -x; the constant image width does not matter to the rigid fit
     return out
 
@@ -199,7 +199,7 @@ def write_model_card(path: Path, *, scores: list[AUScore], info: dict[str, objec
         "## Teacher and data",
         "",
         "Teacher: MediaPipe Face Landmarker (`../shared/models/face_landmarker.task`, Apache-2.0), 52 blendshapes mapped",
-        "to the 17 AUs by `training.teacher.BLENDSHAPE_TO_AU`. Student input: the run-time mesh (legacy Face Mesh,",
+        "to the 17 AUs by `training.data.teacher.BLENDSHAPE_TO_AU`. Student input: the run-time mesh (legacy Face Mesh,",
         "image mode, refined) on the same frame; a frame is kept when both find the same largest face.",
         "",
         f"Data: `../shared/data/dev` (internal research data, not shipped): sampling {info['sampling']}.",

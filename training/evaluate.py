@@ -13,7 +13,7 @@ renderer that wins by the live rule (`--decide` writes it to renderer.json). The
 and what each number means: docs/EVALUATION.md.
 
 This module is the command; its parts live in `training.evaluation`: data (the prepared dataset through
-`training.dataset.open_dataset`), pairs, methods, measure, report. Their public names are re-exported here.
+`training.data.dataset.open_dataset`), pairs, methods, measure, report. Their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ from training.evaluation.report import (
 from training.evaluation.report_html import write_html
 
 if TYPE_CHECKING:
-    from training.dataset import TrackInfo
+    from training.data.dataset import TrackInfo
 
 __all__ = [
     "DEFAULT_RAW",

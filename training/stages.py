@@ -24,7 +24,7 @@ from torch import nn
 from engines.compose import ChainNets, foreground, reenact
 from training import losses as L
 from training.config import IMAGE_STAGES, Stage, TrainConfig, load_checkpoint
-from training.dataset import ImagePairs, PairBatch, resize_batch
+from training.data.dataset import ImagePairs, PairBatch, resize_batch
 from training.models import (
     AURegressor,
     BackgroundMixer,

@@ -31,7 +31,7 @@ from training.config import (
     preset,
     save_checkpoint,
 )
-from training.dataset import (
+from training.data.dataset import (
     PairBatch,
     TrackArrays,
     TrackInfo,

@@ -14,10 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-
 from _synthetic_dataset import write_synthetic_dataset
 
-from training.dataset import TrackInfo
+from training.data.dataset import TrackInfo
 from training.evaluate import DEFAULT_TEACHER, LIVE_METHODS, main, write_renderer_choice
 from training.evaluation.live import LIVE_KEYS
 from training.evaluation.progress import Progress

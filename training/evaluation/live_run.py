@@ -36,7 +36,7 @@ from training.evaluation.live import (
 )
 
 if TYPE_CHECKING:
-    from training.dataset import TrackInfo
+    from training.data.dataset import TrackInfo
     from training.evaluation.progress import Progress
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from realtime.face.mesh import check_image
 from realtime.face.pose import pose_from_rotation
 from realtime.face.types import AU, AU_ORDER, HeadPose
 
-DEFAULT_TEACHER = Path(__file__).resolve().parents[2] / "shared" / "models" / "face_landmarker.task"
+DEFAULT_TEACHER = Path(__file__).resolve().parents[3] / "shared" / "models" / "face_landmarker.task"
 
 BLENDSHAPE_TO_AU: dict[AU, tuple[str, ...]] = {
     AU.AU01: ("browInnerUp",),
