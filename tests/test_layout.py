@@ -159,7 +159,7 @@ def test_no_private_helpers_imported_across_files() -> None:
 
 
 def test_training_stage_names_become_behaviour_in_one_place() -> None:
-    """`cfg.stage == ...` / `cfg.stage in (...)` branches live only in training/stages.py (make_stage)."""
+    """`cfg.stage == ...` / `cfg.stage in (...)` branches live only in training/fitting/stages.py (make_stage)."""
     bad = []
     for path in sorted((REPO / "training").rglob("*.py")):
         if path.name == "stages.py":
@@ -171,4 +171,4 @@ def test_training_stage_names_become_behaviour_in_one_place() -> None:
                 and node.left.attr == "stage"
             ):
                 bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
-    assert not bad, "stage-string branches outside training/stages.py:\n" + "\n".join(bad)
+    assert not bad, "stage-string branches outside training/fitting/stages.py:\n" + "\n".join(bad)

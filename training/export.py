@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.config import TrainConfig, load_checkpoint
-from training.stages import build_models
+from training.fitting.config import TrainConfig, load_checkpoint
+from training.fitting.stages import build_models
 
 log = logging.getLogger(__name__)
 OPSET = 17

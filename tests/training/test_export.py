@@ -12,7 +12,7 @@ import torch
 from _synthetic_dataset import write_synthetic_dataset
 
 from training import export
-from training.train import main as train_main
+from training.fitting.train import main as train_main
 
 
 @pytest.fixture(scope="module")

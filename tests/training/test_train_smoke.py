@@ -7,7 +7,7 @@ import pytest
 import torch
 from _synthetic_dataset import write_synthetic_dataset
 
-from training.train import load_checkpoint, main
+from training.fitting.train import load_checkpoint, main
 
 
 @pytest.fixture(scope="module")

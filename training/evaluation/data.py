@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 DEFAULT_VAL_FRACTION = 0.1
-"""training.train's default share of held-out people, used when the weights' spec records none."""
+"""training.fitting.train's default share of held-out people, used when the weights' spec records none."""
 
 
 @dataclass(frozen=True)
