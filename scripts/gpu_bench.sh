@@ -31,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 import torch
 from training.fitting.config import build_models, preset, save_checkpoint
-from training.export import main as export_main
+from training.release.export import main as export_main
 from training.models import gr_config
 model, out = sys.argv[1], Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
