@@ -1,6 +1,6 @@
 """The teacher and independent estimator: MediaPipe Face Landmarker with its 52 blendshapes.
 
-Used to distil the AU head (training/distill_au.py) and to score AUs and pose in evaluation. Never used at
+Used to distil the AU head (training/au/distill.py) and to score AUs and pose in evaluation. Never used at
 run time, never committed: the .task file lives in ../shared/models/.
 
 Blendshapes -> the 17 OpenFace AUs: BLENDSHAPE_TO_AU below, the one documented table. Each AU is the mean
