@@ -93,7 +93,7 @@ def edit_response(photos: list[np.ndarray], weights: Path) -> dict[str, dict[str
     from realtime.stages.driving import DriverSample, DriveState
     from realtime.stages.render import MeshFlowFrame, prepare_source
     from training.data.teacher import DEFAULT_TEACHER
-    from training.metrics import TeacherMeasurer
+    from training.evaluation.metrics import TeacherMeasurer
 
     res: dict[str, dict[str, list[float]]] = {m: {a: [] for a, _ in PROBES} for m in ("au_basis", "lt")}
     zero3 = np.zeros(3, np.float32)

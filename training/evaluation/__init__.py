@@ -1,1 +1,1 @@
-"""The parts of `facegan-evaluate` (training/evaluate.py): data, pairs, methods, measure, report."""
+"""The parts of `facegan-evaluate` (training/evaluation/evaluate.py): data, pairs, methods, measure, report."""

@@ -240,8 +240,8 @@ def evaluate_live(
     from training.data.teacher import DEFAULT_TEACHER
     from training.evaluation.data import heldout_identities, index_dataset
     from training.evaluation.live_run import LiveOptions, run_protocol
+    from training.evaluation.metrics import IdentityEmbedder, TeacherMeasurer
     from training.evaluation.progress import Progress
-    from training.metrics import IdentityEmbedder, TeacherMeasurer
 
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
