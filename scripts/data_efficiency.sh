@@ -18,7 +18,7 @@ run warp_noflip --warp --no-flip & run warp_nostills --warp --no-stills & wait
 python - "$out" <<'PY'
 import sys
 from pathlib import Path
-from training.config import load_checkpoint
+from training.fitting.config import load_checkpoint
 print("| run | steps | Gr face MSE | warp alone | copy source | seg accuracy |")
 print("|---|---|---|---|---|---|")
 for name in ("plain", "warp", "warp_noflip", "warp_nostills"):

@@ -30,8 +30,8 @@ import shutil, sys
 from dataclasses import replace
 from pathlib import Path
 import torch
-from training.config import build_models, preset, save_checkpoint
-from training.export import main as export_main
+from training.fitting.config import build_models, preset, save_checkpoint
+from training.release.export import main as export_main
 from training.models import gr_config
 model, out = sys.argv[1], Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)

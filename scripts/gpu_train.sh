@@ -49,9 +49,9 @@ import sys, time
 from dataclasses import replace
 from pathlib import Path
 import torch
-from training.config import CKPT_FORMAT
+from training.fitting.config import CKPT_FORMAT
 from training.models import gr_config
-from training.train import RunOptions, preset, train
+from training.fitting.train import RunOptions, preset, train
 data, out, seconds = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
 out.mkdir(parents=True, exist_ok=True)
 cfg = replace(preset("joint", "full", 256), batch=16, gr=gr_config("full", warp=True))

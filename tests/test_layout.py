@@ -159,7 +159,7 @@ def test_no_private_helpers_imported_across_files() -> None:
 
 
 def test_training_stage_names_become_behaviour_in_one_place() -> None:
-    """`cfg.stage == ...` / `cfg.stage in (...)` branches live only in training/stages.py (make_stage)."""
+    """`cfg.stage == ...` / `cfg.stage in (...)` branches live only in training/fitting/stages.py (make_stage)."""
     bad = []
     for path in sorted((REPO / "training").rglob("*.py")):
         if path.name == "stages.py":
@@ -217,3 +217,88 @@ def test_stages_are_pure_compute() -> None:
         )
     ]
     assert not bad, "stages importing engines or the renderer choice:\n" + "\n".join(bad)
+
+    assert not bad, "stage-string branches outside training/fitting/stages.py:\n" + "\n".join(bad)
+
+
+# training/ is grouped by what it does (the layout is written in training/__init__.py); a subpackage may use
+# the ones listed here and no other, so the graph stays a DAG: data and models know nothing of fitting,
+# evaluation, export or the AU work.
+TRAINING_ALLOWED = {
+    "models": set(),
+    "data": set(),
+    "fitting": {"data", "models"},
+    "release": {"data", "models", "fitting"},
+    "evaluation": {"data", "models", "fitting"},
+    "au": {"data", "models", "evaluation"},
+}
+
+
+def _training_subpackages_used(path: Path) -> set[str]:
+    used = set()
+    for name in _module_imports(path):
+        parts = name.split(".")
+        if parts[0] == "training" and len(parts) > 1:
+            used.add(parts[1])
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):  # `from training import data`
+        if isinstance(node, ast.ImportFrom) and node.module == "training" and node.level == 0:
+            used.update(a.name for a in node.names)
+    return used
+
+
+def test_training_subpackages_import_only_what_they_may() -> None:
+    subpackages = {p.name for p in (REPO / "training").iterdir() if (p / "__init__.py").exists()}
+    assert subpackages == set(TRAINING_ALLOWED), f"training/ subpackages changed: {sorted(subpackages)}"
+    bad = []
+    for sub, allowed in sorted(TRAINING_ALLOWED.items()):
+        for path in sorted((REPO / "training" / sub).rglob("*.py")):
+            hit = _training_subpackages_used(path) - allowed - {sub}
+            if hit:
+                bad.append(f"{path.relative_to(REPO)} imports training.{sorted(hit)}")
+    assert not bad, "training subpackage imports outside TRAINING_ALLOWED:\n" + "\n".join(bad)
+
+
+def test_training_has_no_flat_module_but_command_shims() -> None:
+    """Every training/X.py left at the top is a shim that keeps `python -m training.X` and the console scripts
+    working: a docstring, `from training.<sub>.<mod> import main`, and the __main__ guard, nothing else."""
+    bad = []
+    for path in sorted((REPO / "training").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        body = ast.parse(path.read_text(), str(path)).body
+        ok = (
+            len(body) == 3
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[1], ast.ImportFrom)
+            and (body[1].module or "").count(".") == 2
+            and (body[1].module or "").split(".")[1] in TRAINING_ALLOWED
+            and [a.name for a in body[1].names] == ["main"]
+            and isinstance(body[2], ast.If)
+        )
+        if not ok:
+            bad.append(str(path.relative_to(REPO)))
+    assert not bad, (
+        "flat training modules that are not command shims (move them into a subpackage):\n" + "\n".join(bad)
+    )
+
+
+def test_training_commands_start_from_their_documented_module() -> None:
+    """facegan-* entry points keep their `training.X:main` targets: each is a shim whose target defines main."""
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    bad = []
+    for name, target in sorted(scripts.items()):
+        module, _, func = target.partition(":")
+        if not module.startswith("training."):
+            continue
+        shim = REPO / (module.replace(".", "/") + ".py")
+        if module.count(".") != 1 or not shim.exists():
+            bad.append(f"{name} -> {target}: entry points name a top-level shim training/X.py")
+            continue
+        forward = next(n for n in ast.parse(shim.read_text()).body if isinstance(n, ast.ImportFrom))
+        real = REPO / ((forward.module or "").replace(".", "/") + ".py")
+        defined = {n.name for n in ast.parse(real.read_text()).body if isinstance(n, ast.FunctionDef)}
+        if func not in defined:
+            bad.append(f"{name} -> {target}: {real.relative_to(REPO)} defines no {func}()")
+    assert not bad, "\n".join(bad)

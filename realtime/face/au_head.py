@@ -1,6 +1,6 @@
 """The project's own AU head: landmarks -> 17 action-unit intensities, a small MLP shipped as ONNX.
 
-It was distilled from MediaPipe's Face Landmarker blendshapes (training/distill_au.py); at run time only the
+It was distilled from MediaPipe's Face Landmarker blendshapes (training/au/distill.py); at run time only the
 mesh and this head run. `au_features` is the one definition of its input, shared by training and run time.
 """
 

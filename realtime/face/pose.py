@@ -1,7 +1,7 @@
 """Head pose from a rigid fit of the 3-D mesh to the project's mean face.
 
 Camera frame: x right, y down, z away from the camera (MediaPipe's depth sign), right-handed. The mean face
-(realtime/weights/mean_face.npy, made from real faces by training/mean_face.py) is stored in its own frontal
+(realtime/weights/mean_face.npy, made from real faces by training/data/mean_face.py) is stored in its own frontal
 frame: subject's right-to-left eye corners along +x, forehead-to-chin along +y, nose towards -z.
 """
 

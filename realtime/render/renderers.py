@@ -139,7 +139,7 @@ class MeshFlowFrame(RendererLifecycle):
 
     relative (the default): lt = the driver's own landmark motion put on the source (landmark_transfer, exact
     and sharp) plus the user's AU edits, with AUd = the photo's own AUs + (driver AUs - driver neutral): the
-    edit (AUd edited - AUd) moves the face along the shipped AU basis (training.au_basis, fitted from the
+    edit (AUd edited - AUd) moves the face along the shipped AU basis (training.au.basis, fitted from the
     data: the teacher sees 0.52 of an AU12 edit land, LT's answer 0.21; au_basis.md), or, without the
     basis, LT(ls, AUd edited) - LT(ls, AUd). So "AU12 +0.5" widens the photo's smile and "AU45 locked at
     1" shuts its eyes, whatever the driver does.
@@ -167,7 +167,7 @@ class MeshFlowFrame(RendererLifecycle):
         self._ls_n: np.ndarray | None = None
         basis_path = weights_dir / "au_basis.npy"
         self._basis: np.ndarray | None = None
-        """(17, 478, 3) how each AU moves the face (training.au_basis): the AU edits of relative motion."""
+        """(17, 478, 3) how each AU moves the face (training.au.basis): the AU edits of relative motion."""
         if basis_path.is_file():
             self._basis = np.load(basis_path).astype(np.float32)
 

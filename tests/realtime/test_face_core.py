@@ -154,7 +154,7 @@ def test_roll_sign_on_rotated_photo(photo_landmarks) -> None:
 @needs_data
 @needs_teacher
 def test_pose_follows_teacher_on_real_clip() -> None:
-    from training.teacher import Teacher
+    from training.data.teacher import Teacher
 
     frames = _clip(TURNING, 300, every=4)
     with _analyzer("video") as a, Teacher(TEACHER) as t:
@@ -176,7 +176,7 @@ def test_pose_follows_teacher_on_real_clip() -> None:
 @functools.lru_cache(maxsize=4)
 def _ours_and_teacher_aus(clip: Path, count: int = 90) -> tuple[np.ndarray, np.ndarray]:
     """(N, 17) AUs of the run-time analyzer (video mode) and of the teacher on the frames both see a face."""
-    from training.teacher import Teacher
+    from training.data.teacher import Teacher
 
     frames = _clip(clip, count)
     with _analyzer("video") as a, Teacher(TEACHER) as t:

@@ -1,6 +1,6 @@
 """A small structured fake prepared dataset (docs/CONTRACTS.md section 3), so training tests need no real data.
 
-Test-only: moved here from training/dataset.py. Import it as `from _synthetic_dataset import
+Test-only: moved here from training/data/dataset.py. Import it as `from _synthetic_dataset import
 write_synthetic_dataset` (pytest puts this folder on sys.path).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime.face.topology import NUM_LANDMARKS
-from training.dataset import FORMAT
+from training.data.dataset import FORMAT
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from realtime.face.types import AU, AU_ORDER
-from training.au_basis import explained, fit_basis
+from training.au.basis import explained, fit_basis
 
 SHIPPED = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "au_basis.npy"
 

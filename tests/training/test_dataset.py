@@ -9,7 +9,7 @@ import pytest
 import torch
 from _synthetic_dataset import write_synthetic_dataset
 
-from training.dataset import (
+from training.data.dataset import (
     AugConfig,
     DatasetError,
     PairBatch,

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from _synthetic_dataset import write_synthetic_dataset
 
-from training.train import load_checkpoint
+from training.fitting.train import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def test_two_process_gloo_training(tmp_path):
         "--master_port",
         "29517",
         "-m",
-        "training.train",
+        "training.fitting.train",
         "gr",
         "--data",
         str(data),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.distill_au import (
+from training.au.distill import (
     DistillData,
     SamplingConfig,
     TrainConfig,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from _synthetic_dataset import write_synthetic_dataset
 
-from training.evaluate import METHOD_NAMES, main
+from training.evaluation.evaluate import METHOD_NAMES, main
 
 OUTPUTS = (
     "metrics.json",
@@ -159,8 +159,8 @@ def test_au_figure_on_a_real_photo_with_tiny_weights(tmp_path: Path) -> None:
         from tests.engines.test_engines_chain import export_tiny
     except ImportError as exc:
         pytest.skip(f"tiny-network exporter of the engines tests not importable: {exc}")
-    from training.au_figure import CELL
-    from training.au_figure import main as au_main
+    from training.evaluation.au_figure import CELL
+    from training.evaluation.au_figure import main as au_main
 
     with av.open(str(video)) as c:
         photo = next(c.decode(video=0)).to_ndarray(format="bgr24")

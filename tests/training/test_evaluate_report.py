@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from _synthetic_dataset import write_synthetic_dataset
 
-from training.dataset import TrackInfo
-from training.evaluate import DEFAULT_TEACHER, LIVE_METHODS, main, write_renderer_choice
+from training.data.dataset import TrackInfo
+from training.evaluation.evaluate import DEFAULT_TEACHER, LIVE_METHODS, main, write_renderer_choice
 from training.evaluation.live import LIVE_KEYS
 from training.evaluation.progress import Progress
 
@@ -204,7 +204,7 @@ class _BrightnessTeacher:
     """Sees a 'face' whose pose and AUs are the frame's brightness; none in a dark frame."""
 
     def measure(self, rgb: np.ndarray) -> Any:
-        from training.metrics import FaceMeasure
+        from training.evaluation.metrics import FaceMeasure
 
         b = float(rgb.mean())
         if b < 20:

@@ -11,8 +11,8 @@ import pytest
 import torch
 from _synthetic_dataset import write_synthetic_dataset
 
-from training import export
-from training.train import main as train_main
+from training.fitting.train import main as train_main
+from training.release import export
 
 
 @pytest.fixture(scope="module")

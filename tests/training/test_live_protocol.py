@@ -82,7 +82,7 @@ def test_a_black_mouth_raises_the_mouth_error_and_barely_the_face_error() -> Non
 
     import pytest
 
-    from training.metrics import masked_mse, region_masks
+    from training.evaluation.metrics import masked_mse, region_masks
 
     mean_face = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
     if not mean_face.is_file():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from realtime.face.topology import CONTOUR_EDGES
-from training import losses as L
+from training.fitting import losses as L
 
 
 def test_lt_losses_vanish_at_target():

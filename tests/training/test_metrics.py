@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training import metrics as M
+from training.evaluation import metrics as M
 
 DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dev"
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from realtime.face.topology import HEATMAP_POINTS
-from training.mesh_mirror import MESH_MIRROR
+from training.data.mesh_mirror import mesh_mirror
 from training.models import (
     AURegressor,
     BackgroundMixer,
@@ -105,6 +105,7 @@ def test_discriminator_scales_and_features():
 
 
 def test_mesh_mirror_is_an_involution():
+    MESH_MIRROR = mesh_mirror()  # the table is data: training/data/mesh_mirror.json
     assert len(MESH_MIRROR) == 478 and sorted(MESH_MIRROR) == list(range(478))
     assert all(MESH_MIRROR[MESH_MIRROR[i]] == i for i in range(478))
     assert MESH_MIRROR[468] == 473  # iris centres swap

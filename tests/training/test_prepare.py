@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from realtime.face import FaceAnalysis, HeadPose
-from training import prepare as P
-from training.video_io import CropWriter, FolderFrames, VideoFrames, natural_key, read_crops, read_image
+from training.data import prepare as P
+from training.data.video_io import CropWriter, FolderFrames, VideoFrames, natural_key, read_crops, read_image
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = 256
@@ -302,7 +302,7 @@ def test_prepare_end_to_end_and_resume(dev_data: Path, weights: Path, tmp_path: 
                 assert n == 1
 
     # 3. the project's dataset reader accepts it
-    from training.dataset import load_track, open_dataset
+    from training.data.dataset import load_track, open_dataset
 
     ds = open_dataset(out)
     assert len(ds.tracks) == summary["tracks"]

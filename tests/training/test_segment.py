@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.segment import (
+from training.data.segment import (
     CropSegmenter,
     PersonSegmenter,
     SegClass,
@@ -78,7 +78,7 @@ def test_person_segmenter_checks_its_input() -> None:
 def test_real_face_crop_gets_face_hair_and_background(dev_data: Path) -> None:
     from realtime.face.align import alignment_transform, apply_transform, warp_to_crop
     from realtime.face.mesh import FaceMesh
-    from training.video_io import VideoFrames
+    from training.data.video_io import VideoFrames
 
     rgb = next(iter(VideoFrames(dev_data / "CVPR2022-DaGAN" / "assets" / "driving.mp4")))
     with FaceMesh() as mesh:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from realtime.face.types import AU, AU_ORDER
-from training.teacher import BLENDSHAPE_TO_AU, Teacher, blendshapes_to_aus
+from training.data.teacher import BLENDSHAPE_TO_AU, Teacher, blendshapes_to_aus
 
 DATA = Path(__file__).parents[1].parent.parent / "shared" / "data" / "dev"
 TEACHER = DATA.parent.parent / "models" / "face_landmarker.task"

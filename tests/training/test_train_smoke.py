@@ -7,7 +7,7 @@ import pytest
 import torch
 from _synthetic_dataset import write_synthetic_dataset
 
-from training.train import load_checkpoint, main
+from training.fitting.train import load_checkpoint, main
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_missing_dataset_is_reported(tmp_path, capsys):
 
 
 def test_random_window_moves_landmarks_with_the_pixels():
-    from training.dataset import PairBatch, random_window
+    from training.data.dataset import PairBatch, random_window
 
     s, patch, n = 32, 16, 3
     img = torch.zeros(n, 3, s, s)
@@ -167,7 +167,7 @@ def test_warp_no_flip_no_stills_options(data, tmp_path):
 def test_window_keeps_heatmap_and_flow_widths_on_the_face():
     """A 16-px window of a 32-px crop spans half the crop: Gr's Ht drawn in the window with extent 0.5 equals the
     window cut from Ht drawn on the whole crop (the splats cover the same part of the face)."""
-    from training.dataset import random_window
+    from training.data.dataset import random_window
     from training.models.gr import draw_heatmap
 
     g = torch.Generator().manual_seed(0)
@@ -175,7 +175,7 @@ def test_window_keeps_heatmap_and_flow_widths_on_the_face():
     lm = (torch.rand(n, 478, 2, generator=g) - 0.5) * 0.8
     img = torch.rand(n, 3, 32, 32, generator=g)
     seg = torch.zeros(n, 32, 32, dtype=torch.long)
-    from training.dataset import PairBatch
+    from training.data.dataset import PairBatch
 
     b = PairBatch(lm, lm, torch.zeros(n, 20), torch.zeros(n, 20), img, img, seg, seg)
     w = random_window(b, 16, np.random.default_rng(3))

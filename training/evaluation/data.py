@@ -1,4 +1,4 @@
-"""The prepared dataset as evaluation sees it (docs/CONTRACTS.md section 3): `training.dataset.open_dataset`
+"""The prepared dataset as evaluation sees it (docs/CONTRACTS.md section 3): `training.data.dataset.open_dataset`
 plus per-reason counts of unusable tracks, decoded frames on demand, and who is held out."""
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ import numpy as np
 from realtime.face.types import HeadPose, driving_vector
 
 if TYPE_CHECKING:
-    from training.dataset import Dataset, TrackInfo
+    from training.data.dataset import Dataset, TrackInfo
 
 
 DEFAULT_VAL_FRACTION = 0.1
-"""training.train's default share of held-out people, used when the weights' spec records none."""
+"""training.fitting.train's default share of held-out people, used when the weights' spec records none."""
 
 
 @dataclass(frozen=True)
 class DatasetIndex:
-    """What `training.dataset.open_dataset` reports, plus why each left-out track was left out."""
+    """What `training.data.dataset.open_dataset` reports, plus why each left-out track was left out."""
 
     root: Path
     crop_size: int
@@ -43,7 +43,7 @@ def index_dataset(root: Path) -> DatasetIndex:
 
     open_dataset reports only the ids of the tracks it ignores; their reason is read back from the track
     folder (`tracks/<id>`, docs/CONTRACTS.md section 3). It does not need crops.mp4, which evaluation does."""
-    from training.dataset import open_dataset  # deferred: pulls in torch
+    from training.data.dataset import open_dataset  # deferred: pulls in torch
 
     try:
         dataset = open_dataset(root)
@@ -161,9 +161,9 @@ class FaceImage:
 
 
 def heldout_identities(dataset: Dataset, weights: Path) -> tuple[set[str], str]:
-    """The people training never saw, by training's own rule (`training.dataset.split_identities`) with
+    """The people training never saw, by training's own rule (`training.data.dataset.split_identities`) with
     the val_fraction and seed recorded in the shipped LT/Gr specs (training defaults when none is)."""
-    from training.dataset import split_identities
+    from training.data.dataset import split_identities
 
     cfg: dict[str, Any] = {}
     for name in ("lt", "gr_lite", "gr_full"):
@@ -179,4 +179,4 @@ def heldout_identities(dataset: Dataset, weights: Path) -> tuple[set[str], str]:
     _, val = split_identities(dataset, fraction, seed)
     return {
         t.identity for t in val
-    }, f"training.dataset.split_identities(val_fraction={fraction}, seed={seed})"
+    }, f"training.data.dataset.split_identities(val_fraction={fraction}, seed={seed})"

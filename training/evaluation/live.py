@@ -237,11 +237,11 @@ def evaluate_live(
     """The live protocol alone on the held-out people of a prepared dataset: live.json, live.md, the rows,
     the grid and the side-by-side video in `out`; returns what live.json holds."""
     from realtime.weights import weights_dir
+    from training.data.teacher import DEFAULT_TEACHER
     from training.evaluation.data import heldout_identities, index_dataset
     from training.evaluation.live_run import LiveOptions, run_protocol
+    from training.evaluation.metrics import IdentityEmbedder, TeacherMeasurer
     from training.evaluation.progress import Progress
-    from training.metrics import IdentityEmbedder, TeacherMeasurer
-    from training.teacher import DEFAULT_TEACHER
 
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ from training.evaluation.live import (
 )
 
 if TYPE_CHECKING:
-    from training.dataset import TrackInfo
+    from training.data.dataset import TrackInfo
     from training.evaluation.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def measure_output(
 ) -> dict[str, Any]:
     """The live metrics of one output clip against its pair; frames paired by index. Frames where the
     teacher loses the face (driver or output) are left out of r and flicker and counted in the row."""
-    from training.metrics import csim
+    from training.evaluation.metrics import csim
 
     n = min(len(ctx.driver), len(output))
     md, mo = ctx.driver_measures[:n], [teacher.measure(f) for f in output[:n]]

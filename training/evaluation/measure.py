@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from training import metrics as M
+from training.evaluation import metrics as M
 from training.evaluation.data import FaceImage, FrameRef, FrameStore
 from training.evaluation.methods import Method
 from training.evaluation.pairs import Pair

@@ -11,7 +11,7 @@ import numpy as np
 from training.evaluation.data import FrameRef, FrameStore
 
 if TYPE_CHECKING:
-    from training.dataset import TrackInfo
+    from training.data.dataset import TrackInfo
 
 
 @dataclass(frozen=True)

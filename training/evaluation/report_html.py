@@ -164,7 +164,7 @@ def _methods(summary: dict[str, Any]) -> list[str]:
 def write_au_figure(
     path: Path, photo: Path | None, weights: Path, renderer: str = "facegan"
 ) -> tuple[Path | None, str]:
-    """The AU sweep of `facegan-au-figure` (training.au_figure.make_figure, its public function) on one
+    """The AU sweep of `facegan-au-figure` (training.evaluation.au_figure.make_figure, its public function) on one
     live source photo, with the live renderer that won (meshflow: the photo itself, each AU slider locked at
     the value; otherwise the trained chain's figure). Returns (the PNG, what rendered it) or (None, why not)."""
     if photo is None:
@@ -182,7 +182,7 @@ def write_au_figure(
         cv2.imwrite(str(still), first)
         photo = still
     try:
-        from training.au_figure import make_figure
+        from training.evaluation.au_figure import make_figure
 
         if renderer == "meshflow":
             make_figure(photo, path, None, weights, "meshflow")

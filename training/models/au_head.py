@@ -1,6 +1,6 @@
 """The AU head: a small MLP from pose-free mesh features (realtime.face.au_head.au_features) to 17 AUs.
 
-Distilled from the Face Landmarker teacher by training/distill_au.py and shipped as realtime/weights/au_head.onnx.
+Distilled from the Face Landmarker teacher by training/au/distill.py and shipped as realtime/weights/au_head.onnx.
 Feature standardisation (mean, std over the training set) lives inside the module as buffers, so the
 exported graph takes the raw features that `au_features` produces.
 """

@@ -113,7 +113,7 @@ def extract(data_dir: Path, cache: Path, cfg: SamplingConfig, teacher_path: Path
     from tqdm import tqdm
 
     from realtime.face.mesh import FaceMesh, MeshOptions
-    from training.teacher import DEFAULT_TEACHER, Teacher
+    from training.data.teacher import DEFAULT_TEACHER, Teacher
 
     out: dict[str, list] = {
         k: [] for k in ("landmarks", "aus", "blendshapes", "pose", "identity", "source", "index", "kind")

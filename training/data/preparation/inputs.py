@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from training.video_io import (
+from training.data.video_io import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
 )

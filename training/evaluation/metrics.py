@@ -9,7 +9,7 @@
   - ED: Euclidean distance of the driving and output AU vectors (17 intensities in AU_ORDER);
   - LSIM: landmark MSE of the output against a second photo of the source person (normalised crop
     coordinates, see `landmark_mse`).
-  Pose, AUs and landmarks come from the Face Landmarker teacher (`training.teacher`), never from the
+  Pose, AUs and landmarks come from the Face Landmarker teacher (`training.data.teacher`), never from the
   run-time estimator, so a method is not judged by the estimator it was trained on.
 """
 
@@ -239,7 +239,7 @@ class FaceMeasure:
 
 
 class TeacherMeasurer:
-    """Wraps `training.teacher.Teacher` (MediaPipe Face Landmarker, `face_landmarker.task`) as the
+    """Wraps `training.data.teacher.Teacher` (MediaPipe Face Landmarker, `face_landmarker.task`) as the
     independent estimator of pose, AUs and landmarks. Context manager."""
 
     def __init__(self, model_path: str | Path) -> None:
@@ -249,7 +249,7 @@ class TeacherMeasurer:
                 f"teacher model not found: {path} (the Face Landmarker bundle face_landmarker.task; "
                 "pass --teacher PATH)"
             )
-        from training.teacher import Teacher  # deferred: it loads MediaPipe Tasks
+        from training.data.teacher import Teacher  # deferred: it loads MediaPipe Tasks
 
         self._teacher = Teacher(path)
         self._entered: Any = None

@@ -1,6 +1,6 @@
 """The teacher and independent estimator: MediaPipe Face Landmarker with its 52 blendshapes.
 
-Used to distil the AU head (training/distill_au.py) and to score AUs and pose in evaluation. Never used at
+Used to distil the AU head (training/au/distill.py) and to score AUs and pose in evaluation. Never used at
 run time, never committed: the .task file lives in ../shared/models/.
 
 Blendshapes -> the 17 OpenFace AUs: BLENDSHAPE_TO_AU below, the one documented table. Each AU is the mean
@@ -21,7 +21,7 @@ from realtime.face.mesh import check_image
 from realtime.face.pose import pose_from_rotation
 from realtime.face.types import AU, AU_ORDER, HeadPose
 
-DEFAULT_TEACHER = Path(__file__).resolve().parents[2] / "shared" / "models" / "face_landmarker.task"
+DEFAULT_TEACHER = Path(__file__).resolve().parents[3] / "shared" / "models" / "face_landmarker.task"
 
 BLENDSHAPE_TO_AU: dict[AU, tuple[str, ...]] = {
     AU.AU01: ("browInnerUp",),

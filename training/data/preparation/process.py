@@ -20,8 +20,8 @@ from realtime.face import AnalyzerOptions, FaceAnalyzer
 from realtime.face.align import (
     alignment_transform,
 )
-from training.preparation.inputs import InputItem, InputResult, PrepareOptions
-from training.preparation.tracks import (
+from training.data.preparation.inputs import InputItem, InputResult, PrepareOptions
+from training.data.preparation.tracks import (
     FrameObs,
     TrackWriter,
     inside_enough,
@@ -30,8 +30,8 @@ from training.preparation.tracks import (
     track_entry,
     track_transform,
 )
-from training.segment import CropSegmenter
-from training.video_io import (
+from training.data.segment import CropSegmenter
+from training.data.video_io import (
     FolderFrames,
     VideoFrames,
     read_image,

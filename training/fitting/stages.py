@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from engines.compose import ChainNets, foreground, reenact
-from training import losses as L
-from training.config import IMAGE_STAGES, Stage, TrainConfig, load_checkpoint
-from training.dataset import ImagePairs, PairBatch, resize_batch
+from training.data.dataset import ImagePairs, PairBatch, resize_batch
+from training.fitting import losses as L
+from training.fitting.config import IMAGE_STAGES, Stage, TrainConfig, load_checkpoint
 from training.models import (
     AURegressor,
     BackgroundMixer,

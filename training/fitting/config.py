@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.dataset import (
+from training.data.dataset import (
     AugConfig,
 )
 from training.models import (

@@ -15,9 +15,9 @@ from realtime.face.align import (
     apply_transform,
     invert_transform,
 )
-from training.preparation.inputs import InputResult, PrepareOptions
-from training.preparation.tracks import crop_inside_fraction
-from training.video_io import (
+from training.data.preparation.inputs import InputResult, PrepareOptions
+from training.data.preparation.tracks import crop_inside_fraction
+from training.data.video_io import (
     IMAGE_EXTENSIONS,
     VideoFrames,
     natural_key,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from training.distill_au import TrainConfig
+    from training.au.distill import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from realtime.face.align import (
     transform_params,
     warp_to_crop,
 )
-from training.preparation.inputs import InputItem, PrepareOptions
-from training.segment import CropSegmenter, face_hull_mask
-from training.video_io import (
+from training.data.preparation.inputs import InputItem, PrepareOptions
+from training.data.segment import CropSegmenter, face_hull_mask
+from training.data.video_io import (
     CropWriter,
 )
 

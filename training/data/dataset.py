@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.mesh_mirror import MESH_MIRROR
+from training.data.mesh_mirror import mesh_mirror
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ def sample_pairs(
 
 
 def _flip(b: PairBatch, sel: torch.Tensor) -> PairBatch:
-    mirror = torch.tensor(MESH_MIRROR)
+    mirror = torch.tensor(mesh_mirror())
     out = dict(b.__dict__)
     for k in ("ls", "ld"):
         lm = out[k].clone()

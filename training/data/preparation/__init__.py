@@ -1,0 +1,1 @@
+"""The parts of `facegan-prepare` (training/data/prepare.py): inputs, tracks, process, dataset_file."""

@@ -1,1 +1,0 @@
-"""The parts of `facegan-prepare` (training/prepare.py): inputs, tracks, process, dataset_file."""
