@@ -346,9 +346,12 @@ class MeshFlow:
             mouth = self._remembered  # the driver's teeth from when it last opened its mouth (or none yet)
         if mouth is not None:
             inner = self._warp_mouth(mouth, loop_b, mask.shape[:2])
-            # Half the skin's colour shift (the square root of its gain): teeth are not skin, and a full skin
-            # match turned them blue-white on a pale photo driven by a darker face.
-            gain = np.clip(np.sqrt(src.skin / np.maximum(mouth.skin, 1.0)), *COLOUR_GAIN)
+            # The light, in full: the skins' brightness ratio on every channel (teeth as bright as the photo's
+            # light makes them); the skins' hue, by half (a full per-channel match turned teeth blue-white on a
+            # pale photo driven by a darker face; none left a pale driver's white teeth glowing on a dark photo).
+            lum = float(src.skin.mean()) / max(float(mouth.skin.mean()), 1.0)
+            hue = (src.skin / max(float(src.skin.mean()), 1.0)) / (mouth.skin / max(float(mouth.skin.mean()), 1.0))
+            gain = np.clip(lum * np.sqrt(np.maximum(hue, 1e-3)), *COLOUR_GAIN)
             inner = inner * gain
             alpha = mask * min(1.0, need)
         else:
