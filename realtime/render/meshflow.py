@@ -350,7 +350,9 @@ class MeshFlow:
             # light makes them); the skins' hue, by half (a full per-channel match turned teeth blue-white on a
             # pale photo driven by a darker face; none left a pale driver's white teeth glowing on a dark photo).
             lum = float(src.skin.mean()) / max(float(mouth.skin.mean()), 1.0)
-            hue = (src.skin / max(float(src.skin.mean()), 1.0)) / (mouth.skin / max(float(mouth.skin.mean()), 1.0))
+            hue = (src.skin / max(float(src.skin.mean()), 1.0)) / (
+                mouth.skin / max(float(mouth.skin.mean()), 1.0)
+            )
             gain = np.clip(lum * np.sqrt(np.maximum(hue, 1e-3)), *COLOUR_GAIN)
             inner = inner * gain
             alpha = mask * min(1.0, need)
