@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -221,7 +220,7 @@ def build_pipeline(
     from realtime.sinks import open_sinks
     from realtime.sources import open_source
     from realtime.stages.render import prepare_source
-    from realtime.weights import weights_dir
+    from realtime.weights import load_au_basis, weights_dir
 
     photo = read_image(cfg.source, "source photo")
     picture = read_image(cfg.background.image, "background picture") if cfg.background.image else None
@@ -249,7 +248,7 @@ def build_pipeline(
         sinks = open_sinks(
             cfg, stack, width=w, height=h, fps=source.fps, controls=controls, stats=stats, on_upload=on_upload
         )
-        driving = DrivingStage(profile, au_basis=_au_basis(cfg.weights_dir or weights_dir()))
+        driving = DrivingStage(profile, au_basis=load_au_basis(cfg.weights_dir or weights_dir()))
         parts = Parts(source, driver_analyzer, driving, render, sinks, controls)
         yield Pipeline(
             parts,
@@ -258,9 +257,3 @@ def build_pipeline(
             stats=stats,
             stats_interval_s=cfg.stats_interval_s,
         )
-
-
-def _au_basis(weights: Path) -> np.ndarray | None:
-    """The shipped AU basis (how each AU moves the face), for the driver's neutral; None when absent."""
-    path = weights / "au_basis.npy"
-    return np.load(path).astype(np.float32) if path.is_file() else None

@@ -16,13 +16,14 @@ from typing import Protocol, Self
 import numpy as np
 
 from realtime.config import Motion
+from realtime.controls import Edits
 from realtime.errors import SetupError
 from realtime.face.align import CROP_SIZE
 from realtime.face.types import POSE_SCALE_DEG
 from realtime.frames import PreparedSource
 from realtime.render.landmark_transfer import transfer
 from realtime.render.meshflow import MeshFlow, OutputLayout
-from realtime.stages.driving import DriveState
+from realtime.stages.driving import DriverSample, DriveState
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,12 @@ class MeshFlowFrame(RendererLifecycle):
 
     name = "meshflow"
 
-    def __init__(self, weights_dir: Path, backend: str, motion: Motion = "relative") -> None:
+    def __init__(
+        self, weights_dir: Path, backend: str, motion: Motion = "relative", use_au_basis: bool = True
+    ) -> None:
+        """`use_au_basis=False`: edits through LT even where the AU basis ships (to compare the two)."""
         from engines import open_runner
+        from realtime.weights import load_au_basis
 
         self.motion = motion
         self._flow = MeshFlow(CROP_SIZE)
@@ -165,11 +170,8 @@ class MeshFlowFrame(RendererLifecycle):
             log.warning("no %s: AU edits cannot change the expression (only head-angle edits act)", lt_path)
         self.name = f"meshflow ({motion})"
         self._ls_n: np.ndarray | None = None
-        basis_path = weights_dir / "au_basis.npy"
-        self._basis: np.ndarray | None = None
+        self._basis = load_au_basis(weights_dir) if use_au_basis else None
         """(17, 478, 3) how each AU moves the face (training.au.basis): the AU edits of relative motion."""
-        if basis_path.is_file():
-            self._basis = np.load(basis_path).astype(np.float32)
 
     def set_source(self, src: PreparedSource, layout: OutputLayout) -> None:
         self._flow.set_source(src.image, src.transform, src.ls_px, layout)
@@ -212,6 +214,16 @@ class MeshFlowFrame(RendererLifecycle):
                 pair = self._run_lt(np.concatenate([np.stack([edited, aud]), pose], axis=1))
                 lt = lt + w * (pair[0] - pair[1])
         return lt
+
+    def render_still(self, src: PreparedSource, edits: Edits) -> np.ndarray:
+        """The photo with only these edits, its driver at rest: how the AU figure and the edit response
+        show the sliders."""
+        zero3 = np.zeros(3, np.float32)
+        still = DriverSample(
+            src.face.aus, zero3, np.zeros(17, np.float32), np.zeros((478, 3), np.float32), None
+        )
+        drive = DriveState(np.zeros(17, np.float32), zero3, None, 1.0, "tracking", still, edits)
+        return self.render_frame(src, drive)
 
     def render_frame(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
         mouth = drive.driver.mouth if drive.driver is not None else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ import numpy as np
 from realtime.face import topology as topo
 from realtime.face.pose import canonical_frame
 from realtime.face.types import AU_ORDER
+
+log = logging.getLogger(__name__)
 
 RIDGE = 1.0
 """Ridge weight (in units of summed squared AU deltas): keeps rarely moving AUs from fitting noise."""
@@ -91,59 +94,42 @@ def edit_response(photos: list[np.ndarray], weights: Path) -> dict[str, dict[str
     from realtime.face.types import AU
     from realtime.render.meshflow import OutputLayout
     from realtime.render.renderers import MeshFlowFrame
-    from realtime.stages.driving import DriverSample, DriveState
     from realtime.stages.render import prepare_source
     from training.data.teacher import DEFAULT_TEACHER
     from training.evaluation.metrics import TeacherMeasurer
 
     res: dict[str, dict[str, list[float]]] = {m: {a: [] for a, _ in PROBES} for m in ("au_basis", "lt")}
-    zero3 = np.zeros(3, np.float32)
     with FaceAnalyzer(AnalyzerOptions()) as analyzer, TeacherMeasurer(DEFAULT_TEACHER) as teacher:
         for rgb in photos:
             src = prepare_source(rgb, analyzer)
             for mode in res:
-                r = MeshFlowFrame(weights, "onnxruntime", "relative")
-                if mode == "lt":
-                    r._basis = None  # the comparison this measures: LT's answer to the edit
-                r.set_source(src, OutputLayout.identity(src.image.shape))
-                still = DriverSample(src.face.aus, zero3, np.zeros(17, np.float32), np.zeros((478, 3)), None)
-
-                def measure(edits, r=r, src=src, still=still):  # bound now: this renderer, this photo
-                    st = DriveState(np.zeros(17, np.float32), zero3, None, 1.0, "tracking", still, edits)
-                    return teacher.measure(r.render_frame(src, st))
-
-                before = measure(Controls().edits)
-                for au, offset in PROBES:
-                    after = measure(Controls().edits.with_edit(au, Edit(1.0, offset, False)))
-                    if before is not None and after is not None:
-                        k = AU_ORDER.index(AU(au))
-                        res[mode][au].append(float(after.aus[k] - before.aus[k]) / offset)
-                r.close()
+                with MeshFlowFrame(weights, "onnxruntime", "relative", use_au_basis=mode == "au_basis") as r:
+                    r.set_source(src, OutputLayout.identity(src.image.shape))
+                    before = teacher.measure(r.render_still(src, Controls().edits))
+                    for au, offset in PROBES:
+                        edits = Controls().edits.with_edit(au, Edit(1.0, offset, False))
+                        after = teacher.measure(r.render_still(src, edits))
+                        if before is not None and after is not None:
+                            k = AU_ORDER.index(AU(au))
+                            res[mode][au].append(float(after.aus[k] - before.aus[k]) / offset)
     return {m: {a: float(np.mean(v)) for a, v in d.items() if v} for m, d in res.items()}
 
 
 def _first_frames(tracks, raw: Path, limit: int) -> list[np.ndarray]:
-    import av
-    import cv2
+    """The first frame of one track per person (at most `limit`), read as the live protocol reads sources."""
+    from training.evaluation.live_run import first_frame
 
     photos, seen = [], set()
     for t in tracks:
         path = raw / t.source
-        if t.identity in seen or not path.is_file():
+        if t.identity in seen or not path.exists():
             continue
         try:
-            if t.kind == "video":
-                with av.open(str(path)) as c:
-                    rgb = next(c.decode(video=0)).to_ndarray(format="rgb24")
-            else:
-                bgr = cv2.imread(str(path))
-                if bgr is None:
-                    continue
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        except (OSError, StopIteration, av.error.FFmpegError):
+            photos.append(first_frame(path))
+        except (OSError, ValueError) as e:
+            log.warning("%s: %s; not used to probe the edits", path, e)
             continue
         seen.add(t.identity)
-        photos.append(rgb)
         if len(photos) >= limit:
             break
     return photos

@@ -120,7 +120,6 @@ def render_meshflow(weights: Path, photo: np.ndarray) -> tuple[np.ndarray, list[
     from realtime.face import AnalyzerOptions, FaceAnalyzer
     from realtime.render.meshflow import OutputLayout
     from realtime.render.renderers import MeshFlowFrame
-    from realtime.stages.driving import DriverSample, DriveState
     from realtime.stages.render import prepare_source
 
     with FaceAnalyzer(AnalyzerOptions()) as analyzer:
@@ -130,19 +129,13 @@ def render_meshflow(weights: Path, photo: np.ndarray) -> tuple[np.ndarray, list[
     h, w = src.image.shape[:2]
     x0, y0 = np.maximum(np.round(centre - half).astype(int), 0)
     x1, y1 = min(int(centre[0] + half), w), min(int(centre[1] + half), h)
-    zero3 = np.zeros(3, np.float32)
-    still = DriverSample(src.face.aus, zero3, np.zeros(17, np.float32), np.zeros((478, 3), np.float32), None)
-    renderer = MeshFlowFrame(weights, "onnxruntime", "relative")
-    try:
+    with MeshFlowFrame(weights, "onnxruntime", "relative") as renderer:
         renderer.set_source(src, OutputLayout.identity(src.image.shape))
-        images = []
-        for au in AU_ORDER:
-            for v in np.linspace(0.0, 1.0, STEPS):
-                edits = Edits().with_edit(au.value, Edit(1.0, float(v), True))
-                st = DriveState(np.zeros(17, np.float32), zero3, None, 1.0, "tracking", still, edits)
-                images.append(renderer.render_frame(src, st)[y0:y1, x0:x1])
-    finally:
-        renderer.close()
+        images = [
+            renderer.render_still(src, Edits().with_edit(au.value, Edit(1.0, float(v), True)))[y0:y1, x0:x1]
+            for au in AU_ORDER
+            for v in np.linspace(0.0, 1.0, STEPS)
+        ]
     return src.image[y0:y1, x0:x1], images
 
 

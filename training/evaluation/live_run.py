@@ -124,11 +124,29 @@ def plan_live_pairs(
     return pairs, skipped
 
 
+def is_photo(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES
+
+
+def first_frame(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB: a photo, or a clip's (or frame folder's) first frame as the live path reads it.
+    ValueError when there is none."""
+    if is_photo(path):
+        bgr = cv2.imread(str(path))
+        if bgr is None:
+            raise ValueError(f"cannot read a picture from {path}")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    frames = read_clip(path, 1)
+    if not frames:
+        raise ValueError(f"no frame in {path}")
+    return frames[0]
+
+
 def still_source(path: Path, tmp: Path) -> Path:
     """A photo path for the pair's source: the file itself, or a clip's (or frame folder's) first frame as PNG."""
-    if path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES:
+    if is_photo(path):
         return path
-    first = read_clip(path, 1)[0]
+    first = first_frame(path)
     out = tmp / f"{path.parent.name}_{path.stem}_first.png"
     cv2.imwrite(str(out), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
     return out

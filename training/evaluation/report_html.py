@@ -169,18 +169,12 @@ def write_au_figure(
     the value; otherwise the trained chain's figure). Returns (the PNG, what rendered it) or (None, why not)."""
     if photo is None:
         return None, "no source photo (the live protocol ran no pair)"
-    if photo.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp"):
-        import av
-        import cv2
+    try:
+        from training.evaluation.live_run import still_source
 
-        try:
-            with av.open(str(photo)) as c:
-                first = next(c.decode(video=0)).to_ndarray(format="bgr24")
-        except Exception as exc:  # noqa: BLE001 - reported, never fatal
-            return None, f"cannot read a first frame of {photo.name}: {exc}"
-        still = path.with_name(f"{path.stem}_source.png")
-        cv2.imwrite(str(still), first)
-        photo = still
+        photo = still_source(photo, path.parent)  # a clip's first frame, written beside the figure
+    except Exception as exc:  # noqa: BLE001 - reported, never fatal
+        return None, f"cannot read a first frame of {photo.name}: {exc}"
     try:
         from training.evaluation.au_figure import make_figure
 
