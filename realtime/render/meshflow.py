@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer, _affines, _polygon_area, build_topology
+from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer, _polygon_area, build_topology
 
 _SHIFT = 4  # fillConvexPoly sub-pixel bits
 SKIN_POINTS: tuple[int, ...] = (50, 101, 205, 280, 330, 425, 199, 200, 421, 201, 18, 83, 313)
@@ -44,10 +44,24 @@ FOLD_JUMP = 3.0
 """Crop pixels of map change between neighbouring pixels above which the map has jumped (a fold). Inside and
 around the eyes and the inner mouth the jump is meant (a blink, lips closing) and kept: smoothing there took
 a tenth off the blink the teacher sees."""
+LIP_PAIRS: tuple[tuple[int, int], ...] = (
+    (40, 80), (39, 81), (37, 82), (0, 13), (267, 312), (269, 311), (270, 310),  # upper lip: outer, inner
+    (91, 88), (181, 178), (84, 87), (17, 14), (314, 317), (405, 402), (321, 318),  # lower lip
+)
+"""Mesh points across each lip, outer edge then inner edge, away from the corners."""
+MIN_LIP = 0.7
+"""A lip in the output keeps at least this share of its thickness in the photo: a driver whose grin thins its
+lips to a line moved the photo's inner lip past its outer edge, and the teeth then covered the lip."""
+MOUTH_CORNERS = (78, 308)
+"""Mesh points of the inner lips' corners."""
 REMEMBER_OPENING = 0.02
 """A driver mouth at least this open (inner-mouth area over face-oval area) is kept to show later."""
+MOUTH_COLUMNS = 33
+"""Places across the mouth, corner to corner, where the lips' shape is sampled for the teeth's map."""
 CAVITY_SHADE = 0.85
 """How far an opening with no driver mouth to show is darkened towards MOUTH_TINT."""
+CAVITY_DARKEN = 0.8
+"""The gap between the teeth is a little darker than the darkest of the driver's mouth (it is deeper)."""
 
 
 @dataclass(frozen=True)
@@ -172,8 +186,8 @@ class MeshFlow:
         self._warp = MeshWarpRenderer(crop_size)
         self.crop_size = crop_size
         self.mouth_loop, self._oval = mesh_loops()
-        n = len(self.mouth_loop)
-        self._fan = np.array([(i, (i + 1) % n, n) for i in range(n)], np.int32)  # loop points + centre
+        loop = [int(i) for i in self.mouth_loop]
+        self._corners = (loop.index(MOUTH_CORNERS[0]), loop.index(MOUTH_CORNERS[1]))
         g = np.mgrid[0:crop_size, 0:crop_size].astype(np.float32)
         self._grid = np.dstack([g[1], g[0]])  # (S, S, 2) x, y
         self._src: _Source | None = None
@@ -263,7 +277,7 @@ class MeshFlow:
     def render(self, lt_px: np.ndarray, mouth: MouthPatch | None = None) -> np.ndarray:
         """The output frame with the face moved to lt (crop pixels) and, where needed, the driver's mouth."""
         src = self._require()
-        lt = np.ascontiguousarray(lt_px[:, :2], np.float32)
+        lt = keep_lips(np.ascontiguousarray(lt_px[:, :2], np.float32), src.ls)
         disp = self.displacement(lt)
         bh, bw = src.photo_xy.shape[:2]
         # The box -> crop map is affine: warpAffine reads the displacement without a map of its own.
@@ -362,26 +376,96 @@ class MeshFlow:
         roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + inner * alpha + 0.5, 0, 255).astype(np.uint8)
 
     def _warp_mouth(self, mouth: MouthPatch, loop_b: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """(h, w, 3) float32: the driver's patch, warped from its inner-lip fan onto the output's."""
-        dst = np.vstack([loop_b, loop_b.mean(0)])  # (K + 1, 2) fan centre last
-        src = np.vstack([mouth.loop, mouth.loop.mean(0)])
-        tris = self._fan
-        affine = _affines(dst[tris], src[tris]).reshape(-1, 6).astype(np.float32)  # (T, 6) dst -> src
-        ids = np.full(shape, len(tris), np.int32)
-        fixed = np.round(dst * (1 << _SHIFT)).astype(np.int32)
-        for t, tri in enumerate(tris):
-            cv2.fillConvexPoly(ids, fixed[tri], t, lineType=cv2.LINE_8, shift=_SHIFT)
-        # Pixels of the box outside the fan (the feathered rim) take the nearest fan triangle's map: the centre's.
-        table = np.vstack([affine, affine[:1] * 0 + _translation(dst[-1], src[-1])])
-        coef = np.take(table, ids.ravel(), axis=0)  # (h*w, 6)
-        ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-        xs, ys = xs.ravel(), ys.ravel()
-        mx = (coef[:, 0] * xs + coef[:, 1] * ys + coef[:, 2]).reshape(shape)
-        my = (coef[:, 3] * xs + coef[:, 4] * ys + coef[:, 5]).reshape(shape)
-        return cv2.remap(mouth.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(
-            np.float32
-        )
+        """(h, w, 3) float32: the driver's patch read onto the output's inner lips by `mouth_map`, the gap
+        between its upper and lower teeth (where the output opens wider than the driver) a dark cavity."""
+        mx, my, gap = mouth_map(mouth.loop, loop_b, shape, self._corners)
+        inner = cv2.remap(mouth.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        inner = inner.astype(np.float32)
+        if gap.any():
+            g = cv2.GaussianBlur(gap, (0, 0), 1.0)[..., None]
+            inner = inner * (1.0 - g) + cavity_colour(mouth) * g
+        return inner
 
 
-def _translation(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
-    return np.array([[1, 0, src[0] - dst[0], 0, 1, src[1] - dst[1]]], np.float32)
+def _lip_curves(loop: np.ndarray, corners: tuple[int, int]) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """The inner lips of one mouth in its own frame: (origin, width, (2, 2) axes u|v, (2, M) upper/lower
+    lip offsets along v at M evenly spaced places t in [0, 1] from one corner to the other)."""
+    a, b = loop[corners[0]], loop[corners[1]]
+    width = max(float(np.linalg.norm(b - a)), 1e-3)
+    u = (b - a) / width
+    v = np.array([-u[1], u[0]])  # u turned a quarter: downwards for an upright face
+    rel = loop - a
+    t, y = rel @ u / width, rel @ v
+    k = len(loop)
+    i, j = corners
+    lower = [(i + n) % k for n in range((j - i) % k + 1)]  # one corner to the other, the way the loop runs
+    upper = [(j + n) % k for n in range((i - j) % k + 1)]
+    if y[lower].mean() < y[upper].mean():
+        lower, upper = upper, lower
+    ts = np.linspace(0.0, 1.0, MOUTH_COLUMNS)
+    curves = []
+    for chain in (upper, lower):
+        order = np.argsort(t[chain])
+        curves.append(np.interp(ts, t[chain][order], y[chain][order]))
+    return a, width, np.stack([u, v]), np.stack(curves)
+
+
+def keep_lips(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_LIP) -> np.ndarray:
+    """lt (478, 2) with each lip at least `keep` of its thickness in ls: where a lip got thinner, its inner
+    point is moved back along the photo's lip direction (the outer edge, which shapes the face, stays)."""
+    outer, inner = (list(x) for x in zip(*LIP_PAIRS))
+    across = ls[inner] - ls[outer]  # (P, 2) outer -> inner in the photo
+    thick = np.linalg.norm(across, axis=1)
+    direction = across / np.maximum(thick, 1e-6)[:, None]
+    now = np.sum((lt[inner] - lt[outer]) * direction, axis=1)  # thickness in the output, along that line
+    short = np.maximum(keep * thick - now, 0.0)
+    if not short.any():
+        return lt
+    out = lt.copy()
+    out[inner] += short[:, None] * direction
+    return out
+
+
+def cavity_colour(mouth: MouthPatch) -> np.ndarray:
+    """(3,) float32: the colour deep inside the driver's mouth (the darkest fifth of its inner-mouth pixels)."""
+    mask = np.zeros(mouth.image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(mouth.loop).astype(np.int32)], 1)
+    px = mouth.image[mask > 0].astype(np.float32)
+    if len(px) < 5:
+        return (mouth.skin * MOUTH_TINT).astype(np.float32)
+    lum = px.mean(1)
+    return px[lum <= np.percentile(lum, 15)].mean(0) * CAVITY_DARKEN
+
+
+def mouth_map(
+    patch_loop: np.ndarray, out_loop: np.ndarray, shape: tuple[int, int], corners: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each pixel of an (h, w) box around the output's inner lips reads the driver's mouth patch.
+
+    Teeth are rigid: the upper ones hang from the upper lip, the lower ones stand on the lower lip, each at the
+    mouths' width ratio, never stretched by the opening (a fan warp from one loop to the other stretched them
+    into streaks as tall as the opening). Where the output opens wider than the driver, the middle row of the
+    driver's mouth is read and the third output, the gap (h, w) float32 in {0, 1}, says where: the caller
+    shades it as the mouth's cavity. Where it opens less, the lips cover the middle."""
+    a_d, w_d, axes_d, curves_d = _lip_curves(np.asarray(patch_loop, np.float64), corners)
+    a_o, w_o, axes_o, curves_o = _lip_curves(np.asarray(out_loop, np.float64), corners)
+    s = w_d / w_o  # driver px per output px
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    rel = np.stack([xs - a_o[0], ys - a_o[1]], -1)  # (h, w, 2)
+    t = np.clip(rel @ axes_o[0] / w_o, 0.0, 1.0)
+    y_out = rel @ axes_o[1]
+    col = t * (MOUTH_COLUMNS - 1)
+    up_o, lo_o = (np.interp(col, np.arange(MOUTH_COLUMNS), c) for c in curves_o)
+    up_d, lo_d = (np.interp(col, np.arange(MOUTH_COLUMNS), c) for c in curves_d)
+    below_up = (y_out - up_o) * s  # driver px under the output's upper lip
+    above_lo = (lo_o - y_out) * s  # driver px over its lower lip
+    half = 0.5 * np.maximum(lo_d - up_d, 0.0)  # half the driver's opening
+    gap = np.maximum(lo_o - up_o, 0.0) * s
+    upper_side = below_up <= np.minimum(half, 0.5 * gap)
+    lower_side = above_lo <= np.minimum(half, 0.5 * gap)
+    y_d = np.where(upper_side, up_d + below_up, np.where(lower_side, lo_d - above_lo, up_d + half))
+    x_along = t * w_d
+    mx = a_d[0] + x_along * axes_d[0, 0] + y_d * axes_d[1, 0]
+    my = a_d[1] + x_along * axes_d[0, 1] + y_d * axes_d[1, 1]
+    gap_px = ~(upper_side | lower_side)
+    return mx.astype(np.float32), my.astype(np.float32), gap_px.astype(np.float32)

@@ -135,6 +135,29 @@ class FrameRenderer(Protocol):
         ...
 
 
+TURN_LIMITS_DEG: tuple[tuple[float, float], ...] = ((12.0, 22.0), (10.0, 20.0), (20.0, 35.0))
+"""(knee, limit) of the photo's yaw, pitch and roll as the mesh flow shows it: followed 1:1 up to the knee, then
+eased towards the limit and never past it. A single photo has no ear or far cheek to show: turned 30 degrees
+the near cheek ballooned over the background and 45 degrees tore the face (a frontal photo looked at, the
+driver's 48-degree turn of the smirk/dafoe clip), while 20 degrees still looks like a head."""
+
+
+def limit_turn(own: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """(3,) the pose change to show: `own + delta` (the photo's pose after the change, degrees) squeezed
+    into TURN_LIMITS_DEG, minus `own` squeezed the same way (no change stays no change)."""
+    return soft_limit(np.asarray(own) + delta) - soft_limit(np.asarray(own))
+
+
+def soft_limit(pose: np.ndarray) -> np.ndarray:
+    """(3,) yaw, pitch, roll (degrees) squeezed into TURN_LIMITS_DEG; monotonic and smooth."""
+    out = np.asarray(pose, np.float64).copy()
+    for i, (knee, limit) in enumerate(TURN_LIMITS_DEG):
+        x = abs(out[i])
+        if x > knee:
+            out[i] = np.sign(out[i]) * (knee + (limit - knee) * np.tanh((x - knee) / (limit - knee)))
+    return out.astype(np.float32)
+
+
 class MeshFlowFrame(RendererLifecycle):
     """The mesh-flow renderer (realtime.render.meshflow) on landmarks from the driver, through LT.
 
@@ -144,7 +167,8 @@ class MeshFlowFrame(RendererLifecycle):
     data: the teacher sees 0.52 of an AU12 edit land, LT's answer 0.21; au_basis.md), or, without the
     basis, LT(ls, AUd edited) - LT(ls, AUd). So "AU12 +0.5" widens the photo's smile and "AU45 locked at
     1" shuts its eyes, whatever the driver does.
-    absolute (the paper's mode): lt = LT(ls, the driver's AUs and pose as measured, edited)."""
+    absolute (the paper's mode): lt = LT(ls, the driver's AUs and pose as measured, edited).
+    Either way the head turns the photo shows are eased into TURN_LIMITS_DEG (what one photo can show)."""
 
     name = "meshflow"
 
@@ -197,16 +221,18 @@ class MeshFlowFrame(RendererLifecycle):
         if self.motion == "absolute":
             aus, pose = (d.aus, d.pose) if edits is None else edits.apply(d.aus, d.pose)
             aus, pose = w * aus + (1 - w) * own_aus, w * pose + (1 - w) * own_pose
+            pose = own_pose + limit_turn(own_pose, pose - own_pose)
             return self._run_lt(np.concatenate([aus, pose / POSE_SCALE_DEG])[None])[0]
         aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
         expr = d.expression
+        turn = limit_turn(own_pose, drive.pose_delta * w)
         if self._basis is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))
             change = np.clip(edited, 0.0, 1.0) - aud
             if np.abs(change).max() > 1e-3:
                 expr = expr + np.tensordot(change, self._basis, axes=1)
-            return transfer(src.geometry, expr * w, drive.pose_delta * w)
-        lt = transfer(src.geometry, expr * w, drive.pose_delta * w)
+            return transfer(src.geometry, expr * w, turn)
+        lt = transfer(src.geometry, expr * w, turn)
         if self._lt is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))
             if np.abs(edited - aud).max() > 1e-3:

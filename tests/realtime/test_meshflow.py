@@ -75,11 +75,11 @@ def test_fit_layout_covers_the_requested_frame(photo_face) -> None:
 
 
 def _open_mouth(ls: np.ndarray, amount: float) -> np.ndarray:
+    """A jaw drop: every point below the mouth's middle moves down (the lower lip keeps its thickness)."""
     loop, _ = mesh_loops()
     lt = ls.copy()
     centre_y = ls[loop, 1].mean()
-    lower = loop[ls[loop, 1] > centre_y]
-    lt[lower, 1] += amount
+    lt[ls[:, 1] > centre_y, 1] += amount
     return lt
 
 
@@ -216,3 +216,66 @@ def test_relative_au_edits_move_the_photo_along_the_shipped_au_basis(photo_face)
     chin = np.load(weights / "au_basis.npy").astype(np.float32)[AU_ORDER.index(AU.AU26), 152, 1]
     np.testing.assert_allclose(still, src.ls_px, atol=1e-3)  # no edit, no motion: the photo itself
     assert opened[152, 1] - still[152, 1] == pytest.approx(0.5 * chin * iod, rel=0.1)
+
+
+def _mouth_loop_shape(width: float, opening: float, centre: tuple[float, float]) -> np.ndarray:
+    """(20, 2) an inner-lip loop in the mesh's order: an ellipse of this width and opening."""
+    loop, _ = mesh_loops()
+    order = [int(i) for i in loop]
+    a, b = order.index(78), order.index(308)  # inner corners
+    k = len(order)
+    pts = np.zeros((k, 2), np.float64)
+    for n in range(k):
+        # the loop runs 13 (upper middle) -> 78 -> lower lip -> 308 -> upper lip: an angle per position
+        ang = np.pi + (n - a) / ((b - a) % k) * np.pi if (n - a) % k <= (b - a) % k else None
+        if ang is None:
+            ang = (n - b) % k / ((a - b) % k) * np.pi  # upper lip, 308 -> 78
+        pts[n] = (centre[0] - 0.5 * width * np.cos(ang), centre[1] - 0.5 * opening * np.sin(ang))
+    return pts.astype(np.float32)
+
+
+def test_teeth_keep_their_size_when_the_output_opens_wider() -> None:
+    from realtime.render.meshflow import MOUTH_CORNERS, mouth_map
+
+    loop = [int(i) for i in mesh_loops()[0]]
+    corners = (loop.index(MOUTH_CORNERS[0]), loop.index(MOUTH_CORNERS[1]))
+    driver = _mouth_loop_shape(60.0, 16.0, (50.0, 40.0))  # a driver mouth 16 px open
+    out = _mouth_loop_shape(60.0, 40.0, (50.0, 40.0))  # the output's, same width, 40 px open
+    # Upper lip -> the lower lip is wider apart on the output; its middle column:
+    mx, my, gap = mouth_map(driver, out, (80, 100), corners)
+    col = my[:, 50]
+    # 4 px under the output's upper lip (y 20 + 4) reads 4 px under the driver's (y 32 + 4): rigid teeth.
+    assert abs(col[24] - 36.0) < 1.0
+    assert abs(col[56] - 44.0) < 1.0  # and 4 px over the lower lip likewise (60 - 4 -> 48 - 4)
+    assert gap[40, 50] == 1.0 and gap[24, 50] == 0.0  # the middle is the cavity, not a stretched row
+    # Same shape: the identity.
+    mx, my, gap = mouth_map(driver, driver, (80, 100), corners)
+    assert np.abs(my[34:46, 50] - np.arange(34, 46)).max() < 1.0 and not gap[34:46, 50].any()
+
+
+def test_a_lip_thinned_past_its_edge_is_given_back_its_thickness(photo_face) -> None:
+    from realtime.render.meshflow import LIP_PAIRS, MIN_LIP, keep_lips
+
+    photo, face = photo_face
+    ls = (face[:, :2] @ alignment_transform(face)[:, :2].T + alignment_transform(face)[:, 2]).astype(np.float32)
+    assert np.array_equal(keep_lips(ls, ls), ls)  # the photo's own lips: nothing to do
+    lt = ls.copy()
+    outer, inner = (list(x) for x in zip(*LIP_PAIRS))
+    lt[inner[:7]] = ls[outer[:7]] - (ls[inner[:7]] - ls[outer[:7]])  # upper inner lip flipped over its edge
+    fixed = keep_lips(lt, ls)
+    thick_s = np.linalg.norm(ls[inner] - ls[outer], axis=1)
+    thick_f = np.linalg.norm(fixed[inner] - fixed[outer], axis=1)
+    assert np.all(thick_f >= MIN_LIP * thick_s - 1e-3)
+    assert np.array_equal(fixed[outer], lt[outer])  # the outer edge stays
+
+
+def test_head_turns_are_eased_into_what_a_photo_can_show() -> None:
+    from realtime.render.renderers import TURN_LIMITS_DEG, limit_turn, soft_limit
+
+    zero = np.zeros(3, np.float32)
+    assert np.array_equal(limit_turn(zero, zero), zero)
+    assert np.allclose(limit_turn(zero, np.array([8.0, -6.0, 15.0])), [8.0, -6.0, 15.0])  # below the knees
+    yaws = [soft_limit(np.array([y, 0.0, 0.0]))[0] for y in range(0, 90, 5)]
+    assert np.all(np.diff(yaws) > 0) and max(yaws) < TURN_LIMITS_DEG[0][1]  # monotonic, never past the limit
+    own = np.array([30.0, 0.0, 0.0], np.float32)  # a photo turned past the limit: at rest it stays as it is
+    assert np.allclose(limit_turn(own, zero), zero)
