@@ -45,8 +45,20 @@ FOLD_JUMP = 3.0
 around the eyes and the inner mouth the jump is meant (a blink, lips closing) and kept: smoothing there took
 a tenth off the blink the teacher sees."""
 LIP_PAIRS: tuple[tuple[int, int], ...] = (
-    (40, 80), (39, 81), (37, 82), (0, 13), (267, 312), (269, 311), (270, 310),  # upper lip: outer, inner
-    (91, 88), (181, 178), (84, 87), (17, 14), (314, 317), (405, 402), (321, 318),  # lower lip
+    (40, 80),
+    (39, 81),
+    (37, 82),
+    (0, 13),
+    (267, 312),
+    (269, 311),
+    (270, 310),  # upper lip: outer, inner
+    (91, 88),
+    (181, 178),
+    (84, 87),
+    (17, 14),
+    (314, 317),
+    (405, 402),
+    (321, 318),  # lower lip
 )
 """Mesh points across each lip, outer edge then inner edge, away from the corners."""
 MIN_LIP = 0.7
@@ -387,7 +399,9 @@ class MeshFlow:
         return inner
 
 
-def _lip_curves(loop: np.ndarray, corners: tuple[int, int]) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+def _lip_curves(
+    loop: np.ndarray, corners: tuple[int, int]
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """The inner lips of one mouth in its own frame: (origin, width, (2, 2) axes u|v, (2, M) upper/lower
     lip offsets along v at M evenly spaced places t in [0, 1] from one corner to the other)."""
     a, b = loop[corners[0]], loop[corners[1]]

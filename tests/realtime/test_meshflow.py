@@ -249,15 +249,17 @@ def test_teeth_keep_their_size_when_the_output_opens_wider() -> None:
     assert abs(col[56] - 44.0) < 1.0  # and 4 px over the lower lip likewise (60 - 4 -> 48 - 4)
     assert gap[40, 50] == 1.0 and gap[24, 50] == 0.0  # the middle is the cavity, not a stretched row
     # Same shape: the identity.
-    mx, my, gap = mouth_map(driver, driver, (80, 100), corners)
+    _mx, my, gap = mouth_map(driver, driver, (80, 100), corners)
     assert np.abs(my[34:46, 50] - np.arange(34, 46)).max() < 1.0 and not gap[34:46, 50].any()
 
 
 def test_a_lip_thinned_past_its_edge_is_given_back_its_thickness(photo_face) -> None:
     from realtime.render.meshflow import LIP_PAIRS, MIN_LIP, keep_lips
 
-    photo, face = photo_face
-    ls = (face[:, :2] @ alignment_transform(face)[:, :2].T + alignment_transform(face)[:, 2]).astype(np.float32)
+    _photo, face = photo_face
+    ls = (face[:, :2] @ alignment_transform(face)[:, :2].T + alignment_transform(face)[:, 2]).astype(
+        np.float32
+    )
     assert np.array_equal(keep_lips(ls, ls), ls)  # the photo's own lips: nothing to do
     lt = ls.copy()
     outer, inner = (list(x) for x in zip(*LIP_PAIRS))
