@@ -242,7 +242,7 @@ def test_teeth_keep_their_size_when_the_output_opens_wider() -> None:
     driver = _mouth_loop_shape(60.0, 16.0, (50.0, 40.0))  # a driver mouth 16 px open
     out = _mouth_loop_shape(60.0, 40.0, (50.0, 40.0))  # the output's, same width, 40 px open
     # Upper lip -> the lower lip is wider apart on the output; its middle column:
-    mx, my, gap = mouth_map(driver, out, (80, 100), corners)
+    _mx, my, gap = mouth_map(driver, out, (80, 100), corners)
     col = my[:, 50]
     # 4 px under the output's upper lip (y 20 + 4) reads 4 px under the driver's (y 32 + 4): rigid teeth.
     assert abs(col[24] - 36.0) < 1.0
