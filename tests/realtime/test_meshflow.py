@@ -275,9 +275,39 @@ def test_head_turns_are_eased_into_what_a_photo_can_show() -> None:
     from realtime.render.renderers import TURN_LIMITS_DEG, limit_turn, soft_limit
 
     zero = np.zeros(3, np.float32)
-    assert np.array_equal(limit_turn(zero, zero), zero)
-    assert np.allclose(limit_turn(zero, np.array([8.0, -6.0, 15.0])), [8.0, -6.0, 15.0])  # below the knees
+    assert np.array_equal(limit_turn(zero), zero)
+    assert np.allclose(limit_turn(np.array([8.0, -6.0, 15.0])), [8.0, -6.0, 15.0])  # below the knees
     yaws = [soft_limit(np.array([y, 0.0, 0.0]))[0] for y in range(0, 90, 5)]
     assert np.all(np.diff(yaws) > 0) and max(yaws) < TURN_LIMITS_DEG[0][1]  # monotonic, never past the limit
-    own = np.array([30.0, 0.0, 0.0], np.float32)  # a photo turned past the limit: at rest it stays as it is
-    assert np.allclose(limit_turn(own, zero), zero)
+    assert np.allclose(soft_limit(np.array([-40.0, -40.0, -50.0])), -soft_limit(np.array([40.0, 40.0, 50.0])))
+
+
+def test_absolute_mode_moves_the_photo_along_the_basis_and_turns_it_rigidly(photo_face) -> None:
+    from realtime.render.landmark_transfer import SourceGeometry
+    from realtime.render.renderers import absolute_landmarks
+
+    _photo, face = photo_face
+    m = alignment_transform(face)
+    geometry = SourceGeometry.from_landmarks(face, m)
+    ls = apply_transform(m, face)[:, :2]
+    rng = np.random.default_rng(1)
+    basis = rng.normal(0.0, 0.01, (17, 478, 3)).astype(np.float32)
+    own_aus, own_pose = np.full(17, 0.2, np.float32), np.array([5.0, -3.0, 1.0], np.float32)
+    # The driver's AUs and pose equal the photo's own: the photo as it is.
+    same = absolute_landmarks(geometry, own_aus, own_pose, own_aus, own_pose, basis)
+    assert np.abs(same - ls).max() < 0.05
+    # AU12 up by 0.5 moves each point by half its basis row (in the photo's inter-ocular units), nothing else.
+    k = AU_ORDER.index(AU.AU12)
+    aus = own_aus.copy()
+    aus[k] += 0.5
+    moved = absolute_landmarks(geometry, own_aus, own_pose, aus, own_pose, basis)
+    expected = absolute_landmarks(geometry, own_aus, own_pose, own_aus, own_pose, basis * 0)
+    iod = np.linalg.norm(ls[263] - ls[33])
+    step = np.linalg.norm(moved - expected, axis=1) / iod
+    assert np.allclose(step, np.linalg.norm(0.5 * basis[k][:, :2], axis=1), atol=0.003)
+    # A 10-degree yaw of the driver past the photo's: the nose tip (in front) moves sideways against the
+    # eyes' middle, as a rigid turn does; the eyes stay as far apart as a cosine says.
+    turned = absolute_landmarks(geometry, own_aus, own_pose, own_aus, own_pose + [10.0, 0, 0], basis)
+    nose = lambda p: float(p[1, 0] - 0.5 * (p[33, 0] + p[263, 0]))  # noqa: E731
+    assert abs(nose(turned) - nose(ls)) > 2.0
+    assert abs(np.linalg.norm(turned[263] - turned[33]) / iod - 1.0) < 0.05

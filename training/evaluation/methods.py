@@ -145,20 +145,40 @@ class MeshWarpMethod(Method):
 
 
 class MeshFlowMethod(MeshWarpMethod):
-    """The mesh-flow renderer in the paper's absolute mode: LT's landmarks, and the driving frame's own inner
-    mouth where the opening outgrows the source's (`realtime.render.meshflow`). On the aligned crops, so the
-    crop transform and the output layout are the identity. The mouth's pixels come from the driving frame:
-    in self-reenactment that is the true mouth, an advantage the other methods do not have (said in the report)."""
+    """The mesh-flow renderer in the paper's absolute mode as `run_cam.py --motion absolute` runs it: the
+    driver's AUs and pose as they are, through the AU basis and a rigid turn
+    (`realtime.render.renderers.absolute_landmarks`; LT's landmarks where no basis ships), and the driving
+    frame's own inner mouth where the opening outgrows the source's (`realtime.render.meshflow`). On the aligned
+    crops, so the crop transform and the output layout are the identity. The mouth's pixels come from the
+    driving frame: in self-reenactment that is the true mouth, an advantage the other methods do not have (said
+    in the report)."""
 
     name = "mesh_flow"
 
     def __init__(self, weights: Path, size: int, backend: str) -> None:
         from realtime.render.meshflow import MeshFlow
+        from realtime.weights import load_au_basis
 
         super().__init__(weights, size, backend)
         self.name = "mesh_flow"
         self.flow = MeshFlow(size)
         self._key: FrameRef | None = None
+        self.basis = load_au_basis(weights)
+        if self.basis is not None:
+            self.lt_source = "AU basis + rigid turn (absolute)"
+
+    def target(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
+        from realtime.face.types import POSE_SCALE_DEG
+        from realtime.render.landmark_transfer import SourceGeometry
+        from realtime.render.renderers import absolute_landmarks
+
+        if self.basis is None:
+            return super().target(source, driving)
+        if self._geometry is None or self._geometry[0] != source.ref:  # crop pixels: the crop transform is I
+            self._geometry = (source.ref, SourceGeometry.from_landmarks(source.landmarks3d, np.eye(2, 3)))
+        own_aus, own_pose = source.aud[:17], source.aud[17:] * POSE_SCALE_DEG
+        aus, pose = driving.aud[:17], driving.aud[17:] * POSE_SCALE_DEG
+        return absolute_landmarks(self._geometry[1], own_aus, own_pose, aus, pose, self.basis)
 
     def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
         from realtime.render.meshflow import OutputLayout, cut_mouth, mesh_loops
