@@ -308,6 +308,6 @@ def test_absolute_mode_moves_the_photo_along_the_basis_and_turns_it_rigidly(phot
     # A 10-degree yaw of the driver past the photo's: the nose tip (in front) moves sideways against the
     # eyes' middle, as a rigid turn does; the eyes stay as far apart as a cosine says.
     turned = absolute_landmarks(geometry, own_aus, own_pose, own_aus, own_pose + [10.0, 0, 0], basis)
-    nose = lambda p: float(p[1, 0] - 0.5 * (p[33, 0] + p[263, 0]))  # noqa: E731
+    nose = lambda p: float(p[1, 0] - 0.5 * (p[33, 0] + p[263, 0]))
     assert abs(nose(turned) - nose(ls)) > 2.0
     assert abs(np.linalg.norm(turned[263] - turned[33]) / iod - 1.0) < 0.05
