@@ -123,11 +123,17 @@ class TorchRunner(Runner):
             ep = torch.export.load(str(path))
         except Exception as exc:  # torch raises a zoo of types on bad archives
             raise ModelFileError(f"{path} is not a readable torch.export program: {exc}") from exc
-        if self.device != "cpu":
+        device = torch.device(self.device)
+        if device.type == "cuda" and device.index is None:
+            # An explicit index: the pass writes this device into the graph's tensor-metadata asserts, and
+            # torch.compile compares it with the tensors' own ("cuda" != "cuda:0" failed the shipped Gr on an
+            # H200, torch 2.11).
+            device = torch.device("cuda", torch.cuda.current_device())
+        if device.type != "cpu":
             from torch.export.passes import move_to_device_pass
 
-            ep = move_to_device_pass(ep, self.device)  # also moves device= constants baked into the graph
-        module = ep.module().to(self.device)  # exported in eval mode; .eval() is unsupported here
+            ep = move_to_device_pass(ep, str(device))  # also moves device= constants baked into the graph
+        module = ep.module().to(device)  # exported in eval mode; .eval() is unsupported here
         if self.precision == "fp16":
             module = module.half()
             _half_float_literals(module)

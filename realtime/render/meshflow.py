@@ -290,6 +290,7 @@ class MeshFlow:
         """The output frame with the face moved to lt (crop pixels) and, where needed, the driver's mouth."""
         src = self._require()
         lt = keep_lips(np.ascontiguousarray(lt_px[:, :2], np.float32), src.ls)
+        lt = keep_outline(lt, self._oval)
         disp = self.displacement(lt)
         bh, bw = src.photo_xy.shape[:2]
         # The box -> crop map is affine: warpAffine reads the displacement without a map of its own.
@@ -437,6 +438,28 @@ def keep_lips(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_LIP) -> np.ndarr
         return lt
     out = lt.copy()
     out[inner] += short[:, None] * direction
+    return out
+
+
+def keep_outline(lt: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """lt (478, 2) with every face-oval point on or outside the outline of the other points. A turning head's
+    far oval points (deep in the mesh) moved inside its cheek: the triangles between them folded and showed
+    the photo's silhouette band (shadow, ear, background) as a grey patch on the far cheek."""
+    inner = np.ones(len(lt), bool)
+    inner[oval] = False
+    hull = cv2.convexHull(lt[inner].astype(np.float32))
+    centre = lt[inner].mean(0)
+    out = lt
+    for _ in range(2):  # a radial step by the distance to the nearest edge undershoots where it is oblique
+        dist = np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), True) for x, y in out[oval]])
+        inside = dist > -0.5
+        if not inside.any():
+            break
+        if out is lt:
+            out = lt.copy()
+        d = out[oval][inside] - centre
+        d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
+        out[oval[inside]] += d * (dist[inside, None] + 0.5)
     return out
 
 

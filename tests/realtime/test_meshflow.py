@@ -311,3 +311,27 @@ def test_absolute_mode_moves_the_photo_along_the_basis_and_turns_it_rigidly(phot
     nose = lambda p: float(p[1, 0] - 0.5 * (p[33, 0] + p[263, 0]))
     assert abs(nose(turned) - nose(ls)) > 2.0
     assert abs(np.linalg.norm(turned[263] - turned[33]) / iod - 1.0) < 0.05
+
+
+def test_face_oval_points_pulled_inside_the_face_are_put_back_on_its_outline(photo_face) -> None:
+    from realtime.render.meshflow import keep_outline
+
+    _photo, face = photo_face
+    m = alignment_transform(face)
+    ls = apply_transform(m, face)[:, :2].astype(np.float32)
+    _, oval = mesh_loops()
+    assert np.array_equal(keep_outline(ls, oval), ls)  # a face as it is: nothing moves
+    lt = ls.copy()
+    centre = ls.mean(0)
+    far = oval[np.argmax(ls[oval, 0])]  # the oval's rightmost point, moved a third of the way to the middle
+    lt[far] = ls[far] + (centre - ls[far]) / 3
+    inner = np.ones(len(ls), bool)
+    inner[oval] = False
+    hull = cv2.convexHull(lt[inner])
+    assert cv2.pointPolygonTest(hull, tuple(map(float, lt[far])), False) > 0  # inside the face: a fold
+    fixed = keep_outline(lt, oval)
+    assert (
+        cv2.pointPolygonTest(hull, tuple(map(float, fixed[far])), True) <= 0
+    )  # back on (or past) the outline
+    moved = np.any(fixed != lt, axis=1)
+    assert set(np.nonzero(moved)[0]) <= set(oval.tolist())  # only oval points move

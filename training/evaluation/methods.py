@@ -164,21 +164,26 @@ class MeshFlowMethod(MeshWarpMethod):
         self.flow = MeshFlow(size)
         self._key: FrameRef | None = None
         self.basis = load_au_basis(weights)
-        if self.basis is not None:
+        self.mean_face = np.load(weights / "mean_face.npy") if (weights / "mean_face.npy").is_file() else None
+        if self.basis is not None and self.mean_face is not None:
             self.lt_source = "AU basis + rigid turn (absolute)"
 
     def target(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
-        from realtime.face.types import POSE_SCALE_DEG
+        from realtime.face.pose import estimate_pose
         from realtime.render.landmark_transfer import SourceGeometry
         from realtime.render.renderers import absolute_landmarks
 
-        if self.basis is None:
+        if self.basis is None or self.mean_face is None:
             return super().target(source, driving)
         if self._geometry is None or self._geometry[0] != source.ref:  # crop pixels: the crop transform is I
             self._geometry = (source.ref, SourceGeometry.from_landmarks(source.landmarks3d, np.eye(2, 3)))
-        own_aus, own_pose = source.aud[:17], source.aud[17:] * POSE_SCALE_DEG
-        aus, pose = driving.aud[:17], driving.aud[17:] * POSE_SCALE_DEG
-        return absolute_landmarks(self._geometry[1], own_aus, own_pose, aus, pose, self.basis)
+        # Poses as the run-time estimator sees the images rendered here, the aligned crops. The dataset's pose
+        # is the original frame's: its roll differs from the crop's by each track's alignment (up to 14 deg
+        # between two tracks), which turned the output by that much (PSIM 0.63 -> see docs/EVALUATION.md).
+        own_pose, pose = (estimate_pose(f.landmarks3d, self.mean_face).as_array() for f in (source, driving))
+        return absolute_landmarks(
+            self._geometry[1], source.aud[:17], own_pose, driving.aud[:17], pose, self.basis
+        )
 
     def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
         from realtime.render.meshflow import OutputLayout, cut_mouth, mesh_loops
