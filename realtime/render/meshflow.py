@@ -290,7 +290,7 @@ class MeshFlow:
         """The output frame with the face moved to lt (crop pixels) and, where needed, the driver's mouth."""
         src = self._require()
         lt = keep_lips(np.ascontiguousarray(lt_px[:, :2], np.float32), src.ls)
-        lt = keep_outline(lt, self._oval)
+        lt = keep_outline(lt, src.ls, self._oval)
         disp = self.displacement(lt)
         bh, bw = src.photo_xy.shape[:2]
         # The box -> crop map is affine: warpAffine reads the displacement without a map of its own.
@@ -441,25 +441,30 @@ def keep_lips(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_LIP) -> np.ndarr
     return out
 
 
-def keep_outline(lt: np.ndarray, oval: np.ndarray) -> np.ndarray:
-    """lt (478, 2) with every face-oval point on or outside the outline of the other points. A turning head's
-    far oval points (deep in the mesh) moved inside its cheek: the triangles between them folded and showed
-    the photo's silhouette band (shadow, ear, background) as a grey patch on the far cheek."""
+def keep_outline(lt: np.ndarray, ls: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """lt (478, 2) with no face-oval point deeper inside the outline of the other points than it is in the
+    photo (ls). A turning head's far oval points (deep in the mesh) moved inside its cheek: the triangles
+    between them folded and showed the photo's silhouette band (shadow, ear, background) as a grey patch on
+    the far cheek. Measured against the photo, so a face at rest does not move."""
     inner = np.ones(len(lt), bool)
     inner[oval] = False
-    hull = cv2.convexHull(lt[inner].astype(np.float32))
+
+    def depth(pts: np.ndarray) -> np.ndarray:  # (K,) how far inside the others' outline each oval point is
+        hull = cv2.convexHull(pts[inner].astype(np.float32))
+        return np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), True) for x, y in pts[oval]])
+
+    allowed = depth(ls) + 0.5
     centre = lt[inner].mean(0)
     out = lt
     for _ in range(2):  # a radial step by the distance to the nearest edge undershoots where it is oblique
-        dist = np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), True) for x, y in out[oval]])
-        inside = dist > -0.5
-        if not inside.any():
+        excess = depth(out) - allowed
+        deep = excess > 0
+        if not deep.any():
             break
-        if out is lt:
-            out = lt.copy()
-        d = out[oval][inside] - centre
+        out = out.copy()
+        d = out[oval][deep] - centre
         d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
-        out[oval[inside]] += d * (dist[inside, None] + 0.5)
+        out[oval[deep]] += d * excess[deep, None]
     return out
 
 

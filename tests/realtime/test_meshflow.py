@@ -320,7 +320,7 @@ def test_face_oval_points_pulled_inside_the_face_are_put_back_on_its_outline(pho
     m = alignment_transform(face)
     ls = apply_transform(m, face)[:, :2].astype(np.float32)
     _, oval = mesh_loops()
-    assert np.array_equal(keep_outline(ls, oval), ls)  # a face as it is: nothing moves
+    assert np.array_equal(keep_outline(ls, ls, oval), ls)  # a face as it is: nothing moves
     lt = ls.copy()
     centre = ls.mean(0)
     far = oval[np.argmax(ls[oval, 0])]  # the oval's rightmost point, moved a third of the way to the middle
@@ -329,9 +329,10 @@ def test_face_oval_points_pulled_inside_the_face_are_put_back_on_its_outline(pho
     inner[oval] = False
     hull = cv2.convexHull(lt[inner])
     assert cv2.pointPolygonTest(hull, tuple(map(float, lt[far])), False) > 0  # inside the face: a fold
-    fixed = keep_outline(lt, oval)
-    assert (
-        cv2.pointPolygonTest(hull, tuple(map(float, fixed[far])), True) <= 0
-    )  # back on (or past) the outline
+    fixed = keep_outline(lt, ls, oval)
+    hull_s = cv2.convexHull(ls[inner])
+    was = cv2.pointPolygonTest(hull_s, tuple(map(float, ls[far])), True)
+    # No deeper inside the face's outline than it is in the photo.
+    assert cv2.pointPolygonTest(hull, tuple(map(float, fixed[far])), True) <= was + 0.6
     moved = np.any(fixed != lt, axis=1)
     assert set(np.nonzero(moved)[0]) <= set(oval.tolist())  # only oval points move
