@@ -142,11 +142,27 @@ cheek to show: turned 30 degrees the near cheek ballooned over the background an
 frontal photo looked at, the driver's 48-degree turn of the smirk/dafoe clip), while 20 degrees still looks
 like a head. The limit is on the change, not on the pose reached: limiting the pose reached froze a photo
 that is itself turned 31 degrees (live pose r 0.65 -> 0.39 on such a pair)."""
+AWAY_LIMIT_DEG = 25.0
+"""Yaw and pitch the photo may reach away from the camera, or its own where it is turned further: a photo
+turned 31 degrees and turned 20 more showed its nose past its cheek and a torn far side (the smirk/dafoe photo
+driven by the DaGAN clip); turning back towards the camera stays free."""
+AWAY_SLACK_DEG = 3.0
+"""How far past that the pose may still ease (no hard stop)."""
 
 
-def limit_turn(delta: np.ndarray) -> np.ndarray:
-    """(3,) the pose change (degrees) the photo shows for the driver's `delta`: eased into TURN_LIMITS_DEG."""
-    return soft_limit(delta)
+def limit_turn(own: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """(3,) the pose change (degrees) the photo shows for the driver's `delta`, the photo's own pose `own`:
+    the change eased into TURN_LIMITS_DEG, and yaw and pitch kept from going further from the camera than
+    AWAY_LIMIT_DEG or the photo's own (whichever is further)."""
+    own = np.asarray(own, np.float64)
+    change = soft_limit(delta).astype(np.float64)
+    for i in (0, 1):
+        cap = max(abs(own[i]), AWAY_LIMIT_DEG)
+        reached = own[i] + change[i]
+        if abs(reached) > cap:
+            eased = cap + AWAY_SLACK_DEG * np.tanh((abs(reached) - cap) / AWAY_SLACK_DEG)
+            change[i] = np.sign(reached) * eased - own[i]
+    return change.astype(np.float32)
 
 
 def soft_limit(pose: np.ndarray) -> np.ndarray:
@@ -172,7 +188,7 @@ def absolute_landmarks(
     TURN_LIMITS_DEG) as a rigid 3-D rotation. The learned LT had to learn that rotation from three numbers and
     missed it (paper protocol, 9 held-out people: PSIM 0.75); here it is exact and the AUs' part is linear."""
     expression = np.tensordot(np.clip(aus, 0.0, 1.0) - own_aus, basis, axes=1)  # (478, 3)
-    return transfer(geometry, expression, limit_turn(np.asarray(pose) - own_pose))
+    return transfer(geometry, expression, limit_turn(own_pose, np.asarray(pose) - own_pose))
 
 
 class MeshFlowFrame(RendererLifecycle):
@@ -242,11 +258,11 @@ class MeshFlowFrame(RendererLifecycle):
             aus, pose = w * aus + (1 - w) * own_aus, w * pose + (1 - w) * own_pose
             if self._basis is not None:
                 return absolute_landmarks(src.geometry, own_aus, own_pose, aus, pose, self._basis)
-            pose = own_pose + limit_turn(pose - own_pose)
+            pose = own_pose + limit_turn(own_pose, pose - own_pose)
             return self._run_lt(np.concatenate([aus, pose / POSE_SCALE_DEG])[None])[0]
         aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
         expr = d.expression
-        turn = limit_turn(drive.pose_delta * w)
+        turn = limit_turn(own_pose, drive.pose_delta * w)
         if self._basis is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))
             change = np.clip(edited, 0.0, 1.0) - aud

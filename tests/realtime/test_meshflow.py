@@ -272,11 +272,15 @@ def test_a_lip_thinned_past_its_edge_is_given_back_its_thickness(photo_face) -> 
 
 
 def test_head_turns_are_eased_into_what_a_photo_can_show() -> None:
-    from realtime.render.renderers import TURN_LIMITS_DEG, limit_turn, soft_limit
+    from realtime.render.renderers import AWAY_SLACK_DEG, TURN_LIMITS_DEG, limit_turn, soft_limit
 
     zero = np.zeros(3, np.float32)
-    assert np.array_equal(limit_turn(zero), zero)
-    assert np.allclose(limit_turn(np.array([8.0, -6.0, 15.0])), [8.0, -6.0, 15.0])  # below the knees
+    assert np.array_equal(limit_turn(zero, zero), zero)
+    assert np.allclose(limit_turn(zero, np.array([8.0, -6.0, 15.0])), [8.0, -6.0, 15.0])  # below the knees
+    # A photo turned 31 degrees: back towards the camera it follows, further away it stays about where it is.
+    own = np.array([31.0, 0.0, 0.0], np.float32)
+    assert np.allclose(limit_turn(own, np.array([-10.0, 0.0, 0.0])), [-10.0, 0.0, 0.0])
+    assert 0.0 < limit_turn(own, np.array([20.0, 0.0, 0.0]))[0] < AWAY_SLACK_DEG
     yaws = [soft_limit(np.array([y, 0.0, 0.0]))[0] for y in range(0, 90, 5)]
     assert np.all(np.diff(yaws) > 0) and max(yaws) < TURN_LIMITS_DEG[0][1]  # monotonic, never past the limit
     assert np.allclose(soft_limit(np.array([-40.0, -40.0, -50.0])), -soft_limit(np.array([40.0, 40.0, 50.0])))

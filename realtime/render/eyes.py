@@ -1,0 +1,119 @@
+"""The eye painter: what the mesh flow cannot draw when an eye closes (a lid over the eye) or opens (an eye
+under a closed lid), painted by a small trained network (training.painter) into each eye's window.
+
+The warp squeezes a closing eye's iris and lashes into a ragged line (a blink of the driver, the AU45 slider
+locked at 1). Per eye whose opening changed by more than EYE_CHANGE against the photo's, a window around the
+eye (EYE_WINDOW pixels, level with the eye's corners, the left eye mirrored so both look alike to the
+network) is cut from the warped output, from the photo at the photo's own eye, and the target eye's outline is
+drawn as a mask; the network returns a colour and a blend alpha there, and the window is pasted back through
+the same affine map. Training (training.painter) cuts its windows with the same functions, so the geometry
+has one implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+EYE_CORNERS: tuple[tuple[int, int], tuple[int, int]] = ((33, 133), (263, 362))
+"""(outer, inner) mesh corner of each eye: the subject's right eye (image left), then the left."""
+EYE_LOOPS: tuple[tuple[int, ...], tuple[int, ...]] = (
+    (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
+    (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249),
+)
+"""Each eye's lid loop, in order (upper lid outer -> inner, then lower lid back)."""
+EYE_WINDOW = (96, 48)
+"""(width, height) of the painter's window, pixels."""
+WINDOW_SPAN = 1.8
+"""The window's width over the eye's corner-to-corner distance."""
+EYE_CHANGE = 0.2
+"""An eye is painted when its opening (lid area over squared width) moved by more than this share of the
+photo's: open eyes that stay open are left exactly as the warp draws them."""
+PAINTER_INPUTS = 7
+"""warped window (3), photo's eye window (3), the target eye's outline mask (1)."""
+
+
+def eye_window(landmarks: np.ndarray, eye: int) -> np.ndarray:
+    """(2, 3) float64 affine: window pixel -> image pixel for `landmarks` (478, >=2) in that image. Level
+    with the eye's corners, outer corner on the window's left (the left eye is mirrored)."""
+    outer, inner = (np.asarray(landmarks, np.float64)[i, :2] for i in EYE_CORNERS[eye])
+    w, h = EYE_WINDOW
+    d = inner - outer
+    span = max(float(np.linalg.norm(d)), 1e-3) * WINDOW_SPAN
+    u = d / max(float(np.linalg.norm(d)), 1e-6) * span / w  # image px per window px along the eye
+    v = np.array([-u[1], u[0]]) if eye == 0 else np.array([u[1], -u[0]])  # downwards in both eyes
+    origin = 0.5 * (outer + inner) - u * (w / 2.0) - v * (h / 2.0)
+    return np.column_stack([u, v, origin])
+
+
+def cut_window(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """(h, w, C) the image read through a window affine (bilinear, edges replicated)."""
+    w, h = EYE_WINDOW
+    return cv2.warpAffine(
+        image, window, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def eye_mask(landmarks: np.ndarray, eye: int, window: np.ndarray) -> np.ndarray:
+    """(h, w) float32 in {0, 1}: the eye's lid loop drawn in the window."""
+    w, h = EYE_WINDOW
+    inv = cv2.invertAffineTransform(window)
+    pts = np.asarray(landmarks, np.float64)[list(EYE_LOOPS[eye]), :2] @ inv[:, :2].T + inv[:, 2]
+    mask = np.zeros((h, w), np.float32)
+    cv2.fillPoly(mask, [np.round(pts * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
+    return mask
+
+
+def eye_opening(landmarks: np.ndarray, eye: int) -> float:
+    """The lid loop's area over the squared corner distance (scale-free; about 0.1 open, near 0 shut)."""
+    pts = np.asarray(landmarks, np.float64)[list(EYE_LOOPS[eye]), :2]
+    x, y = pts[:, 0], pts[:, 1]
+    area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    a, b = (pts[0], pts[8])  # the loop's corners
+    return area / max(float(np.sum((b - a) ** 2)), 1e-6)
+
+
+def painter_input(warped: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(7, h, w) float32 in [0, 1]: the network's input for one eye (training and run time alike)."""
+    return np.concatenate(
+        [warped.transpose(2, 0, 1) / 255.0, source.transpose(2, 0, 1) / 255.0, mask[None]], axis=0
+    ).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class PaintedEye:
+    rgb: np.ndarray
+    """(h, w, 3) float32 0-255 in the window."""
+    alpha: np.ndarray
+    """(h, w) float32 in [0, 1]."""
+
+
+class EyePainter:
+    """ONNX Runtime session over eye_painter.onnx: `paint((N, 7, h, w)) -> [PaintedEye] * N`."""
+
+    def __init__(self, onnx_path: Path) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1  # a few small convolutions: threads cost more than they give
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+
+    def paint(self, x: np.ndarray) -> list[PaintedEye]:
+        out = self._session.run(None, {"eyes": np.ascontiguousarray(x, np.float32)})[0]  # (N, 4, h, w)
+        return [PaintedEye(o[:3].transpose(1, 2, 0) * 255.0, o[3]) for o in out]
+
+
+def load_eye_painter(weights_dir: Path) -> EyePainter | None:
+    """The shipped painter, or None (logged) where the folder has none: the warp alone draws the eyes."""
+    path = Path(weights_dir) / "eye_painter.onnx"
+    if not path.is_file():
+        log.info("no %s: eyes are drawn by the warp alone", path)
+        return None
+    return EyePainter(path)
