@@ -231,6 +231,7 @@ TRAINING_ALLOWED = {
     "release": {"data", "models", "fitting"},
     "evaluation": {"data", "models", "fitting"},
     "au": {"data", "models", "evaluation"},
+    "painter": {"data", "models"},
 }
 
 

@@ -104,10 +104,15 @@ class EyePainter:
         opts.intra_op_num_threads = 1  # a few small convolutions: threads cost more than they give
         opts.log_severity_level = 3
         self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        w, h = EYE_WINDOW
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        edge = np.minimum(np.minimum(xs, w - 1 - xs), np.minimum(ys, h - 1 - ys))
+        self._feather = np.clip(edge / 4.0, 0.0, 1.0)
+        """(h, w): alpha fades to 0 over the window's last 4 pixels, so no window edge can show."""
 
     def paint(self, x: np.ndarray) -> list[PaintedEye]:
         out = self._session.run(None, {"eyes": np.ascontiguousarray(x, np.float32)})[0]  # (N, 4, h, w)
-        return [PaintedEye(o[:3].transpose(1, 2, 0) * 255.0, o[3]) for o in out]
+        return [PaintedEye(o[:3].transpose(1, 2, 0) * 255.0, o[3] * self._feather) for o in out]
 
 
 def load_eye_painter(weights_dir: Path) -> EyePainter | None:

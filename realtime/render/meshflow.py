@@ -27,6 +27,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from realtime.render.eyes import (
+    EYE_CHANGE,
+    EyePainter,
+    cut_window,
+    eye_mask,
+    eye_opening,
+    eye_window,
+    painter_input,
+)
 from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer, _polygon_area, build_topology
 
 _SHIFT = 4  # fillConvexPoly sub-pixel bits
@@ -187,6 +196,7 @@ class _Source:
     photo_out: np.ndarray  # (H, W, 3) uint8: the photo in the output, unmoved
     skin: np.ndarray  # (3,) float32 source skin colour
     opening: float  # the photo's own mouth opening
+    eyes: tuple[tuple[np.ndarray, float], ...]  # per eye: (the photo's eye window (h, w, 3), its opening)
 
 
 class MeshFlow:
@@ -194,8 +204,11 @@ class MeshFlow:
 
     ls and lt are in the aligned crop's pixels (M: photo -> crop, as `realtime.face.align`). Not thread-safe."""
 
-    def __init__(self, crop_size: int = 256) -> None:
+    def __init__(self, crop_size: int = 256, eye_painter: EyePainter | None = None) -> None:
+        """`eye_painter`: the trained painter of closing and opening eyes (realtime.render.eyes); None: the
+        warp alone draws them."""
         self._warp = MeshWarpRenderer(crop_size)
+        self.eye_painter = eye_painter
         self.crop_size = crop_size
         self.mouth_loop, self._oval = mesh_loops()
         loop = [int(i) for i in self.mouth_loop]
@@ -257,6 +270,7 @@ class MeshFlow:
             photo_out=static,
             skin=skin_colour(photo, ls_photo),
             opening=mouth_opening(ls, self.mouth_loop, self._oval),
+            eyes=tuple((cut_window(photo, eye_window(ls_photo, e)), eye_opening(ls, e)) for e in (0, 1)),
         )
         self._static = static
         self._alpha = self._base = None
@@ -304,13 +318,14 @@ class MeshFlow:
         )
         sxy = cv2.add(src.photo_xy, d)  # (bh, bw, 2): where each box pixel reads the photo
         # Fixed-point maps (1/32 px): the bicubic read is a sixth faster than from float maps.
-        m1, m2 = cv2.convertMaps(sxy, None, cv2.CV_16SC2)
+        m1, m2 = cv2.convertMaps(sxy, None, cv2.CV_16SC2)  # type: ignore[call-overload]
         roi = cv2.remap(src.photo, m1, m2, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         if self._alpha is not None and self._base is not None:
             a = cv2.remap(self._alpha, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
             roi = np.clip(roi * a + self._base * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
         x0, y0, x1, y1 = src.box
         self._paint_mouth(roi, lt, mouth, (x0, y0))
+        self._paint_eyes(roi, lt, (x0, y0))
         if roi.shape[:2] == src.photo_out.shape[:2]:
             return roi  # the box is the whole frame (a face filling it): nothing static to copy around it
         out = src.photo_out.copy() if self._static is None else self._static.copy()
@@ -335,11 +350,11 @@ class MeshFlow:
             holes = [np.round(lt[h] * (1 << _SHIFT)).astype(np.int32) for h in self._warp.topology.holes]
             keep = np.zeros_like(fold)
             cv2.fillPoly(keep, holes, 1, lineType=cv2.LINE_8, shift=_SHIFT)
-            keep = cv2.dilate(keep, np.ones((9, 9), np.uint8)) > 0
-            fold[keep] = 0
+            kept = cv2.dilate(keep, np.ones((9, 9), np.uint8)) > 0
+            fold[kept] = 0
             if fold.any():
                 w = cv2.GaussianBlur(fold.astype(np.float32), (0, 0), sigma)
-                w[keep] = 0.0
+                w[kept] = 0.0
                 w = w[..., None]
                 smooth = cv2.GaussianBlur(disp, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
                 disp = disp + w * (smooth - disp)
@@ -387,6 +402,41 @@ class MeshFlow:
             inner = area * MOUTH_TINT
             alpha = mask * CAVITY_SHADE * min(1.0, need)
         roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + inner * alpha + 0.5, 0, 255).astype(np.uint8)
+
+    def _paint_eyes(self, roi: np.ndarray, lt: np.ndarray, origin: tuple[int, int]) -> None:
+        """In place: each eye whose opening changed by more than EYE_CHANGE repainted by the eye painter."""
+        src = self._require()
+        if self.eye_painter is None:
+            return
+        lt_roi = lt @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - origin  # (478, 2) roi px
+        todo, inputs = [], []
+        for eye, (photo_eye, photo_open) in enumerate(src.eyes):
+            if abs(eye_opening(lt, eye) / max(photo_open, 1e-6) - 1.0) <= EYE_CHANGE:
+                continue
+            win = eye_window(lt_roi, eye)
+            inputs.append(painter_input(cut_window(roi, win), photo_eye, eye_mask(lt_roi, eye, win)))
+            todo.append(win)
+        if not todo:
+            return
+        h, w = roi.shape[:2]
+        for win, painted in zip(todo, self.eye_painter.paint(np.stack(inputs)), strict=True):
+            ww, wh = painted.alpha.shape[1], painted.alpha.shape[0]
+            corners = np.array([[0, 0], [ww, 0], [0, wh], [ww, wh]], np.float64) @ win[:, :2].T + win[:, 2]
+            bx0, by0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+            bx1, by1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [w, h])
+            if bx1 - bx0 < 2 or by1 - by0 < 2:
+                continue
+            to_box = win.copy()
+            to_box[:, 2] -= (bx0, by0)
+            size = (int(bx1 - bx0), int(by1 - by0))
+            rgb = cv2.warpAffine(
+                painted.rgb, to_box, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+            a = cv2.warpAffine(painted.alpha, to_box, size, flags=cv2.INTER_LINEAR, borderValue=0.0)[
+                ..., None
+            ]
+            area = roi[by0:by1, bx0:bx1].astype(np.float32)
+            roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - a) + rgb * a + 0.5, 0, 255).astype(np.uint8)
 
     def _warp_mouth(self, mouth: MouthPatch, loop_b: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """(h, w, 3) float32: the driver's patch read onto the output's inner lips by `mouth_map`, the gap

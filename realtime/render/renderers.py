@@ -211,10 +211,11 @@ class MeshFlowFrame(RendererLifecycle):
     ) -> None:
         """`use_au_basis=False`: edits through LT even where the AU basis ships (to compare the two)."""
         from engines import open_runner
+        from realtime.render.eyes import load_eye_painter
         from realtime.weights import load_au_basis
 
         self.motion = motion
-        self._flow = MeshFlow(CROP_SIZE)
+        self._flow = MeshFlow(CROP_SIZE, eye_painter=load_eye_painter(weights_dir))
         self._basis = load_au_basis(weights_dir) if use_au_basis else None
         """(17, 478, 3) how each AU moves the face (training.au.basis): the AU edits of relative motion, and
         absolute motion's expression."""

@@ -1,0 +1,110 @@
+"""The eye painter's geometry (windows level with each eye, the left one mirrored; openings) and its place in
+the mesh flow: a closing eye is painted inside its window, an eye that keeps its opening is left as the warp
+draws it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.face.align import alignment_transform, apply_transform
+from realtime.render.eyes import (
+    EYE_CORNERS,
+    EYE_LOOPS,
+    EYE_WINDOW,
+    EyePainter,
+    eye_mask,
+    eye_opening,
+    eye_window,
+)
+from realtime.render.meshflow import MeshFlow, OutputLayout
+
+MEAN_FACE = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
+
+
+@pytest.fixture(scope="module")
+def face() -> np.ndarray:
+    if not MEAN_FACE.is_file():
+        pytest.skip(f"mean face not found at {MEAN_FACE}")
+    mean = np.load(MEAN_FACE)
+    return np.column_stack(
+        [240.0 + 110.0 * mean[:, 0], 300.0 + 110.0 * mean[:, 1], 110.0 * mean[:, 2]]
+    ).astype(np.float32)
+
+
+def _at(window: np.ndarray, x: float, y: float) -> np.ndarray:
+    return window[:, :2] @ np.array([x, y]) + window[:, 2]
+
+
+def test_windows_are_level_with_each_eye_and_mirrored_for_the_left(face) -> None:
+    w, h = EYE_WINDOW
+    for eye in (0, 1):
+        win = eye_window(face, eye)
+        outer, inner = face[EYE_CORNERS[eye][0], :2], face[EYE_CORNERS[eye][1], :2]
+        assert np.allclose(_at(win, w / 2, h / 2), (outer + inner) / 2, atol=1e-4)  # centred
+        left, _right = _at(win, 0, h / 2), _at(win, w, h / 2)
+        assert np.linalg.norm(left - outer) < np.linalg.norm(
+            left - inner
+        )  # outer corner on the left, both eyes
+        assert _at(win, w / 2, h)[1] > _at(win, w / 2, 0)[1]  # window y runs down the face
+        mask = eye_mask(face, eye, win)
+        assert 0.05 < mask.mean() < 0.5 and mask[h // 2, w // 2] > 0.5  # the eye sits in the middle
+    # A similarity of the landmarks moves the window with them (training's crops, run time's output pixels).
+    m = np.array([[1.3, -0.2, 17.0], [0.2, 1.3, -5.0]])
+    moved = apply_transform(m, face)
+    assert np.allclose(
+        eye_window(moved, 0), np.vstack([m @ np.vstack([eye_window(face, 0), [0, 0, 1]])]), atol=1e-6
+    )
+
+
+def test_opening_falls_as_the_lids_close(face) -> None:
+    closed = face.copy()
+    for eye in (0, 1):
+        loop = list(EYE_LOOPS[eye])
+        mid = face[loop, 1].mean()
+        closed[loop, 1] = mid + 0.1 * (face[loop, 1] - mid)
+        assert eye_opening(closed, eye) < 0.2 * eye_opening(face, eye)
+
+
+def _white_painter(path: Path) -> EyePainter:
+    torch = pytest.importorskip("torch")
+    from training.models.eye_painter import EyePainterConfig, EyePainterNet
+    from training.painter.train import export
+
+    net = EyePainterNet(EyePainterConfig())
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.fill_(12.0)  # white, alpha 1 everywhere
+    export(net, path)
+    return EyePainter(path)
+
+
+def test_mesh_flow_paints_a_closing_eye_and_leaves_a_steady_one(face, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    photo = (
+        cv2.resize(rng.uniform(0, 255, (10, 8, 3)).astype(np.float32), (480, 600))
+        .clip(0, 255)
+        .astype(np.uint8)
+    )
+    m = alignment_transform(face)
+    ls = apply_transform(m, face)[:, :2]
+    painter = _white_painter(tmp_path / "eye_painter.onnx")
+    plain, painted = MeshFlow(), MeshFlow(eye_painter=painter)
+    for f in (plain, painted):
+        f.set_source(photo, m, ls, OutputLayout.identity(photo.shape))
+    assert np.array_equal(plain.render(ls), painted.render(ls))  # nothing changed: nothing painted
+    lt = ls.copy()
+    loop = list(EYE_LOOPS[0])
+    mid = ls[loop, 1].mean()
+    lt[loop, 1] = mid + 0.15 * (ls[loop, 1] - mid)  # the right eye (image left) nearly shut
+    a, b = plain.render(lt), painted.render(lt)
+    inv = cv2.invertAffineTransform(m)
+    x, y = np.round(ls[loop].mean(0) @ inv[:, :2].T + inv[:, 2]).astype(int)
+    assert b[y, x].min() > 245 and a[y, x].min() < 245  # the shut eye is painted (white here)
+    ox, oy = np.round(ls[list(EYE_LOOPS[1])].mean(0) @ inv[:, :2].T + inv[:, 2]).astype(int)
+    assert np.array_equal(
+        a[oy - 5 : oy + 5, ox - 5 : ox + 5], b[oy - 5 : oy + 5, ox - 5 : ox + 5]
+    )  # the open eye

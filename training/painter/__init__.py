@@ -1,0 +1,8 @@
+"""The eye painter's training (realtime.render.eyes uses what it exports): samples cut from a prepared dataset
+by the run-time renderer itself (data.py), a CPU training loop that resumes, its export to fp16 ONNX and the
+model card (train.py). Commands:
+
+    python -m training.painter.data --data /work/prepared/dev --out /work/painter/eyes.npz
+    python -m training.painter.train --samples /work/painter/eyes.npz --out runs/eyes --minutes 40 \
+        --export realtime/weights
+"""
