@@ -9,7 +9,7 @@ mesh-warp fallback) -> paste back into the full source frame over the chosen bac
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Protocol, TypeGuard, cast
 
 import cv2
 import numpy as np
@@ -147,7 +147,7 @@ class RenderStage:
         if _draws_frames(self.renderer):
             self.renderer.set_source(src, self.layout)
         else:
-            self.renderer.set_source(src)
+            cast(CropRenderer, self.renderer).set_source(src)
             self._paste = PasteBack(src.transform, src.image.shape, src.crop.shape[0], self._feather)
         self._bg_key = None  # recompute the background for the new photo
 
@@ -183,7 +183,7 @@ class RenderStage:
     def __call__(self, drive: DriveState) -> np.ndarray:
         if _draws_frames(self.renderer):
             return self.renderer.render_frame(self.src, drive)
-        crop = self.renderer.render(self.src, drive)
+        crop = cast(CropRenderer, self.renderer).render(self.src, drive)
         frame = self._paste(self.src.image, crop)
         if self._alpha is not None:
             out = frame * self._alpha + self._base * (1.0 - self._alpha)
@@ -191,5 +191,5 @@ class RenderStage:
         return self._to_output(frame)
 
 
-def _draws_frames(renderer: object) -> bool:
+def _draws_frames(renderer: object) -> TypeGuard[FrameRenderer]:
     return hasattr(renderer, "render_frame")
