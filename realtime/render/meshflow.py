@@ -12,16 +12,18 @@ module applies that map to the *photo*, not to the crop, so nothing is upscaled:
    same maps, so scaling, warping and paste-back are one resampling of the photo. Outside the box the output is
    a static frame computed once per source: no seam, since the displacement is 0 at the crop's edge.
 3. Where the mouth opens wider than the photo's own (a closed-mouth photo has no teeth to warp), the driver's
-   own inner mouth (`MouthPatch`: teeth, tongue, cavity, cut from the driving frame) is warped onto the
-   output's inner-lip polygon over the mesh's mouth fan, colour-matched by the skin around both mouths, and
+   own inner mouth (`realtime.render.mouth`: teeth, tongue, cavity, cut from the driving frame) is read onto
+   the output's inner lips with rigid teeth (`mouth_map`), colour-matched by the skin around both mouths, and
    feathered in. When the driver's mouth is closed (the AU26 slider opens a mouth the driver keeps closed),
    the driver's last well-open mouth is shown; before the driver has opened its mouth at all, the opening is
    shaded as a cavity.
+4. Lips keep 0.7 of their thickness (`keep_lips`), face-oval points a turn pushes inside the face go back to
+   its outline (`keep_outline`), and an eye whose opening changed is repainted by the trained eye painter
+   (`realtime.render.eyes`) where it ships.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import cv2
@@ -36,15 +38,22 @@ from realtime.render.eyes import (
     eye_window,
     painter_input,
 )
-from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer, _polygon_area, build_topology
+from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer
+from realtime.render.mouth import (
+    CAVITY_SHADE,
+    COLOUR_GAIN,
+    MOUTH_CORNERS,
+    REMEMBER_OPENING,
+    MouthPatch,
+    cavity_colour,
+    keep_lips,
+    mesh_loops,
+    mouth_map,
+    mouth_opening,
+    skin_colour,
+)
 
 _SHIFT = 4  # fillConvexPoly sub-pixel bits
-SKIN_POINTS: tuple[int, ...] = (50, 101, 205, 280, 330, 425, 199, 200, 421, 201, 18, 83, 313)
-"""Mesh points on cheeks and chin around the mouth: their colour is the skin the mouth is matched to."""
-COLOUR_GAIN = (0.6, 1.6)
-"""Bounds of the per-channel colour gain driver skin -> source skin (a wrong skin sample cannot paint blue teeth)."""
-MOUTH_PATCH_MARGIN = 0.35
-"""Margin of the driver's mouth patch around its inner lips, as a share of the mouth's width."""
 DISP_SIGMA = 2.0
 """Gaussian sigma (crop pixels, of 256) smoothing the displacement where it jumps: where a turning head folds
 the mesh, the piecewise-affine map jumps between triangles, and reading the photo across that jump left a
@@ -53,97 +62,6 @@ FOLD_JUMP = 3.0
 """Crop pixels of map change between neighbouring pixels above which the map has jumped (a fold). Inside and
 around the eyes and the inner mouth the jump is meant (a blink, lips closing) and kept: smoothing there took
 a tenth off the blink the teacher sees."""
-LIP_PAIRS: tuple[tuple[int, int], ...] = (
-    (40, 80),
-    (39, 81),
-    (37, 82),
-    (0, 13),
-    (267, 312),
-    (269, 311),
-    (270, 310),  # upper lip: outer, inner
-    (91, 88),
-    (181, 178),
-    (84, 87),
-    (17, 14),
-    (314, 317),
-    (405, 402),
-    (321, 318),  # lower lip
-)
-"""Mesh points across each lip, outer edge then inner edge, away from the corners."""
-MIN_LIP = 0.7
-"""A lip in the output keeps at least this share of its thickness in the photo: a driver whose grin thins its
-lips to a line moved the photo's inner lip past its outer edge, and the teeth then covered the lip."""
-MOUTH_CORNERS = (78, 308)
-"""Mesh points of the inner lips' corners."""
-REMEMBER_OPENING = 0.02
-"""A driver mouth at least this open (inner-mouth area over face-oval area) is kept to show later."""
-MOUTH_COLUMNS = 33
-"""Places across the mouth, corner to corner, where the lips' shape is sampled for the teeth's map."""
-CAVITY_SHADE = 0.85
-"""How far an opening with no driver mouth to show is darkened towards MOUTH_TINT."""
-CAVITY_DARKEN = 0.8
-"""The gap between the teeth is a little darker than the darkest of the driver's mouth (it is deeper)."""
-
-
-@dataclass(frozen=True)
-class MouthPatch:
-    """The driver's inner mouth, cut from its frame once per driving frame (small: about the mouth's size)."""
-
-    image: np.ndarray
-    """(h, w, 3) uint8 RGB around the inner lips."""
-    loop: np.ndarray
-    """(K, 2) float32: the mesh's inner-lip loop in patch pixels (MeshTopology's mouth hole, in order)."""
-    opening: float
-    """Inner-mouth area over face-oval area: 0 closed, about 0.05 wide open."""
-    skin: np.ndarray
-    """(3,) float32 mean RGB of the driver's skin around the mouth."""
-
-
-@functools.lru_cache(maxsize=1)
-def mesh_loops() -> tuple[np.ndarray, np.ndarray]:
-    """(inner-lip loop, face oval) of the mesh topology, in order (built once per process)."""
-    topo = build_topology()
-    mouths = [h for h, c in zip(topo.holes, topo.hole_centres, strict=True) if c < 0]
-    return mouths[0], topo.oval
-
-
-def skin_colour(rgb: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
-    """(3,) float32 mean RGB at SKIN_POINTS (a 5x5 window each, clipped to the image)."""
-    h, w = rgb.shape[:2]
-    pts = np.round(np.asarray(landmarks_px)[list(SKIN_POINTS), :2]).astype(int)
-    samples = []
-    for x, y in pts:
-        x0, x1, y0, y1 = max(x - 2, 0), min(x + 3, w), max(y - 2, 0), min(y + 3, h)
-        if x1 > x0 and y1 > y0:
-            samples.append(rgb[y0:y1, x0:x1].reshape(-1, 3).mean(0))
-    return np.mean(samples, 0).astype(np.float32) if samples else np.full(3, 128.0, np.float32)
-
-
-def mouth_opening(landmarks: np.ndarray, mouth_loop: np.ndarray, oval: np.ndarray) -> float:
-    """Inner-mouth area over the face oval's (scale-free)."""
-    pts = np.asarray(landmarks)[:, :2]
-    return abs(_polygon_area(pts[mouth_loop])) / max(abs(_polygon_area(pts[oval])), 1e-6)
-
-
-def cut_mouth(
-    rgb: np.ndarray, landmarks_px: np.ndarray, mouth_loop: np.ndarray, oval: np.ndarray
-) -> MouthPatch | None:
-    """The driver's inner mouth from a frame and its landmarks (image pixels); None where it is off the frame."""
-    pts = np.asarray(landmarks_px, np.float32)[:, :2]
-    loop = pts[mouth_loop]
-    lo, hi = loop.min(0), loop.max(0)
-    margin = MOUTH_PATCH_MARGIN * float(hi[0] - lo[0]) + 2.0
-    h, w = rgb.shape[:2]
-    x0, y0 = (max(int(v), 0) for v in np.floor(lo - margin))
-    x1, y1 = min(int(np.ceil(hi[0] + margin)), w), min(int(np.ceil(hi[1] + margin)), h)
-    if x1 - x0 < 4 or y1 - y0 < 4:
-        return None
-    return MouthPatch(
-        np.ascontiguousarray(rgb[y0:y1, x0:x1]),
-        (loop - (x0, y0)).astype(np.float32),
-        mouth_opening(pts, mouth_loop, oval),
-        skin_colour(rgb, pts),
-    )
 
 
 @dataclass(frozen=True)
@@ -450,47 +368,6 @@ class MeshFlow:
         return inner
 
 
-def _lip_curves(
-    loop: np.ndarray, corners: tuple[int, int]
-) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """The inner lips of one mouth in its own frame: (origin, width, (2, 2) axes u|v, (2, M) upper/lower
-    lip offsets along v at M evenly spaced places t in [0, 1] from one corner to the other)."""
-    a, b = loop[corners[0]], loop[corners[1]]
-    width = max(float(np.linalg.norm(b - a)), 1e-3)
-    u = (b - a) / width
-    v = np.array([-u[1], u[0]])  # u turned a quarter: downwards for an upright face
-    rel = loop - a
-    t, y = rel @ u / width, rel @ v
-    k = len(loop)
-    i, j = corners
-    lower = [(i + n) % k for n in range((j - i) % k + 1)]  # one corner to the other, the way the loop runs
-    upper = [(j + n) % k for n in range((i - j) % k + 1)]
-    if y[lower].mean() < y[upper].mean():
-        lower, upper = upper, lower
-    ts = np.linspace(0.0, 1.0, MOUTH_COLUMNS)
-    curves = []
-    for chain in (upper, lower):
-        order = np.argsort(t[chain])
-        curves.append(np.interp(ts, t[chain][order], y[chain][order]))
-    return a, width, np.stack([u, v]), np.stack(curves)
-
-
-def keep_lips(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_LIP) -> np.ndarray:
-    """lt (478, 2) with each lip at least `keep` of its thickness in ls: where a lip got thinner, its inner
-    point is moved back along the photo's lip direction (the outer edge, which shapes the face, stays)."""
-    outer, inner = (list(x) for x in zip(*LIP_PAIRS))
-    across = ls[inner] - ls[outer]  # (P, 2) outer -> inner in the photo
-    thick = np.linalg.norm(across, axis=1)
-    direction = across / np.maximum(thick, 1e-6)[:, None]
-    now = np.sum((lt[inner] - lt[outer]) * direction, axis=1)  # thickness in the output, along that line
-    short = np.maximum(keep * thick - now, 0.0)
-    if not short.any():
-        return lt
-    out = lt.copy()
-    out[inner] += short[:, None] * direction
-    return out
-
-
 def keep_outline(lt: np.ndarray, ls: np.ndarray, oval: np.ndarray) -> np.ndarray:
     """lt (478, 2) with no face-oval point deeper inside the outline of the other points than it is in the
     photo (ls). A turning head's far oval points (deep in the mesh) moved inside its cheek: the triangles
@@ -516,48 +393,3 @@ def keep_outline(lt: np.ndarray, ls: np.ndarray, oval: np.ndarray) -> np.ndarray
         d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
         out[oval[deep]] += d * excess[deep, None]
     return out
-
-
-def cavity_colour(mouth: MouthPatch) -> np.ndarray:
-    """(3,) float32: the colour deep inside the driver's mouth (the darkest fifth of its inner-mouth pixels)."""
-    mask = np.zeros(mouth.image.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(mouth.loop).astype(np.int32)], 1)
-    px = mouth.image[mask > 0].astype(np.float32)
-    if len(px) < 5:
-        return (mouth.skin * MOUTH_TINT).astype(np.float32)
-    lum = px.mean(1)
-    return px[lum <= np.percentile(lum, 15)].mean(0) * CAVITY_DARKEN
-
-
-def mouth_map(
-    patch_loop: np.ndarray, out_loop: np.ndarray, shape: tuple[int, int], corners: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where each pixel of an (h, w) box around the output's inner lips reads the driver's mouth patch.
-
-    Teeth are rigid: the upper ones hang from the upper lip, the lower ones stand on the lower lip, each at the
-    mouths' width ratio, never stretched by the opening (a fan warp from one loop to the other stretched them
-    into streaks as tall as the opening). Where the output opens wider than the driver, the middle row of the
-    driver's mouth is read and the third output, the gap (h, w) float32 in {0, 1}, says where: the caller
-    shades it as the mouth's cavity. Where it opens less, the lips cover the middle."""
-    a_d, w_d, axes_d, curves_d = _lip_curves(np.asarray(patch_loop, np.float64), corners)
-    a_o, w_o, axes_o, curves_o = _lip_curves(np.asarray(out_loop, np.float64), corners)
-    s = w_d / w_o  # driver px per output px
-    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
-    rel = np.stack([xs - a_o[0], ys - a_o[1]], -1)  # (h, w, 2)
-    t = np.clip(rel @ axes_o[0] / w_o, 0.0, 1.0)
-    y_out = rel @ axes_o[1]
-    col = t * (MOUTH_COLUMNS - 1)
-    up_o, lo_o = (np.interp(col, np.arange(MOUTH_COLUMNS), c) for c in curves_o)
-    up_d, lo_d = (np.interp(col, np.arange(MOUTH_COLUMNS), c) for c in curves_d)
-    below_up = (y_out - up_o) * s  # driver px under the output's upper lip
-    above_lo = (lo_o - y_out) * s  # driver px over its lower lip
-    half = 0.5 * np.maximum(lo_d - up_d, 0.0)  # half the driver's opening
-    gap = np.maximum(lo_o - up_o, 0.0) * s
-    upper_side = below_up <= np.minimum(half, 0.5 * gap)
-    lower_side = above_lo <= np.minimum(half, 0.5 * gap)
-    y_d = np.where(upper_side, up_d + below_up, np.where(lower_side, lo_d - above_lo, up_d + half))
-    x_along = t * w_d
-    mx = a_d[0] + x_along * axes_d[0, 0] + y_d * axes_d[1, 0]
-    my = a_d[1] + x_along * axes_d[0, 1] + y_d * axes_d[1, 1]
-    gap_px = ~(upper_side | lower_side)
-    return mx.astype(np.float32), my.astype(np.float32), gap_px.astype(np.float32)

@@ -22,7 +22,7 @@ from realtime.face import topology as topo
 from realtime.face.pose import canonical_frame
 from realtime.face.types import AU, AU_ORDER, POSE_NAMES, POSE_SCALE_DEG, FaceAnalysis
 from realtime.render.landmark_transfer import driver_expression
-from realtime.render.meshflow import MouthPatch, cut_mouth, mesh_loops
+from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops
 from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
 
 Status = Literal["tracking", "holding", "easing", "neutral"]

@@ -11,7 +11,8 @@ import pytest
 
 from realtime.face.align import alignment_transform, apply_transform
 from realtime.face.types import AU, AU_ORDER
-from realtime.render.meshflow import MeshFlow, MouthPatch, OutputLayout, cut_mouth, mesh_loops
+from realtime.render.meshflow import MeshFlow, OutputLayout
+from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops
 
 MEAN_FACE = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
 
@@ -235,7 +236,7 @@ def _mouth_loop_shape(width: float, opening: float, centre: tuple[float, float])
 
 
 def test_teeth_keep_their_size_when_the_output_opens_wider() -> None:
-    from realtime.render.meshflow import MOUTH_CORNERS, mouth_map
+    from realtime.render.mouth import MOUTH_CORNERS, mouth_map
 
     loop = [int(i) for i in mesh_loops()[0]]
     corners = (loop.index(MOUTH_CORNERS[0]), loop.index(MOUTH_CORNERS[1]))
@@ -254,7 +255,7 @@ def test_teeth_keep_their_size_when_the_output_opens_wider() -> None:
 
 
 def test_a_lip_thinned_past_its_edge_is_given_back_its_thickness(photo_face) -> None:
-    from realtime.render.meshflow import LIP_PAIRS, MIN_LIP, keep_lips
+    from realtime.render.mouth import LIP_PAIRS, MIN_LIP, keep_lips
 
     _photo, face = photo_face
     ls = (face[:, :2] @ alignment_transform(face)[:, :2].T + alignment_transform(face)[:, 2]).astype(

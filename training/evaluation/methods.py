@@ -186,7 +186,8 @@ class MeshFlowMethod(MeshWarpMethod):
         )
 
     def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
-        from realtime.render.meshflow import OutputLayout, cut_mouth, mesh_loops
+        from realtime.render.meshflow import OutputLayout
+        from realtime.render.mouth import cut_mouth, mesh_loops
 
         if self._key != source.ref:
             self.flow.set_source(

@@ -59,7 +59,7 @@ def region_masks(landmarks_px: np.ndarray, shape: tuple[int, ...]) -> dict[str, 
     import cv2
 
     from realtime.face import topology as topo
-    from realtime.render.meshflow import mesh_loops
+    from realtime.render.mouth import mesh_loops
 
     pts = np.asarray(landmarks_px, np.float32)[:, :2]
     mouth_loop, oval = mesh_loops()
