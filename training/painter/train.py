@@ -130,7 +130,7 @@ def train(args: argparse.Namespace) -> dict:
             log.info(
                 "step %d loss %.4f held-out MAE warp %.2f painted %.2f",
                 step,
-                terms["total"],
+                float(terms["total"].detach()),
                 ev["warp_mae"],
                 ev["painted_mae"],
             )
