@@ -156,12 +156,13 @@ class MeshFlowMethod(MeshWarpMethod):
     name = "mesh_flow"
 
     def __init__(self, weights: Path, size: int, backend: str) -> None:
+        from realtime.render.eyes import load_eye_painter
         from realtime.render.meshflow import MeshFlow
         from realtime.weights import load_au_basis
 
         super().__init__(weights, size, backend)
         self.name = "mesh_flow"
-        self.flow = MeshFlow(size)
+        self.flow = MeshFlow(size, eye_painter=load_eye_painter(weights))
         self._key: FrameRef | None = None
         self.basis = load_au_basis(weights)
         self.mean_face = np.load(weights / "mean_face.npy") if (weights / "mean_face.npy").is_file() else None
