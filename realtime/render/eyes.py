@@ -1,8 +1,8 @@
-"""The eye painter: what the mesh flow cannot draw when an eye closes (a lid over the eye) or opens (an eye
-under a closed lid), painted by a small trained network (training.painter) into each eye's window.
+"""The eye painter: what the mesh flow cannot draw when an eye closes (a lid over the eye), painted by a small
+trained network (training.painter) into each eye's window.
 
 The warp squeezes a closing eye's iris and lashes into a ragged line (a blink of the driver, the AU45 slider
-locked at 1). Per eye whose opening changed by more than EYE_CHANGE against the photo's, a window around the
+locked at 1). Per eye that closed by more than EYE_CHANGE of the photo's opening, a window around the
 eye (EYE_WINDOW pixels, level with the eye's corners, the left eye mirrored so both look alike to the
 network) is cut from the warped output, from the photo at the photo's own eye, and the target eye's outline is
 drawn as a mask; the network returns a colour and a blend alpha there, and the window is pasted back through
@@ -33,8 +33,8 @@ EYE_WINDOW = (96, 48)
 WINDOW_SPAN = 1.8
 """The window's width over the eye's corner-to-corner distance."""
 EYE_CHANGE = 0.2
-"""An eye is painted when its opening (lid area over squared width) moved by more than this share of the
-photo's: open eyes that stay open are left exactly as the warp draws them."""
+"""An eye is painted when its opening (lid area over squared width) fell by more than this share of the
+photo's: open eyes that stay open, or open wider, are left exactly as the warp draws them."""
 PAINTER_INPUTS = 7
 """warped window (3), photo's eye window (3), the target eye's outline mask (1)."""
 
@@ -52,9 +52,24 @@ def eye_window(landmarks: np.ndarray, eye: int) -> np.ndarray:
     return np.column_stack([u, v, origin])
 
 
-def cut_window(image: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """(h, w, C) the image read through a window affine (bilinear, edges replicated)."""
+def cut_window(image: np.ndarray, window: np.ndarray, crop_scale: float = 1.0) -> np.ndarray:
+    """(h, w, C) the image read through a window affine (bilinear, edges replicated).
+
+    `crop_scale`: the image's pixels per aligned-crop pixel. The painter learnt on windows cut from 256-pixel
+    crops; a photo whose face is larger gave it sharper windows than it ever saw, and it painted white blotches
+    on the lids (the smirk/dafoe photo, 1280x720): such an image is blurred to the crop's detail first."""
     w, h = EYE_WINDOW
+    window = np.asarray(window, np.float64)
+    if crop_scale > 1.2:
+        sigma = 0.5 * crop_scale
+        corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float64) @ window[:, :2].T + window[:, 2]
+        pad = int(np.ceil(3 * sigma)) + 2
+        x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - pad, 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + pad, [image.shape[1], image.shape[0]])
+        if x1 - x0 > 2 and y1 - y0 > 2:
+            image = cv2.GaussianBlur(image[y0:y1, x0:x1], (0, 0), sigma)
+            window = window.copy()
+            window[:, 2] -= (x0, y0)
     return cv2.warpAffine(
         image, window, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )

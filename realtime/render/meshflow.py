@@ -93,6 +93,11 @@ class OutputLayout:
         return float(np.hypot(self.transform[0, 0], self.transform[1, 0]))
 
 
+def _scale(affine: np.ndarray) -> float:
+    """The scale of a (2, 3) similarity."""
+    return float(np.hypot(affine[0, 0], affine[1, 0]))
+
+
 def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(2, 3) affine a o b (b first)."""
     return np.hstack([a[:, :2] @ b[:, :2], (a[:, :2] @ b[:, 2] + a[:, 2])[:, None]])
@@ -188,7 +193,10 @@ class MeshFlow:
             photo_out=static,
             skin=skin_colour(photo, ls_photo),
             opening=mouth_opening(ls, self.mouth_loop, self._oval),
-            eyes=tuple((cut_window(photo, eye_window(ls_photo, e)), eye_opening(ls, e)) for e in (0, 1)),
+            eyes=tuple(
+                (cut_window(photo, eye_window(ls_photo, e), _scale(crop_to_photo)), eye_opening(ls, e))
+                for e in (0, 1)
+            ),
         )
         self._static = static
         self._alpha = self._base = None
@@ -322,17 +330,19 @@ class MeshFlow:
         roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + inner * alpha + 0.5, 0, 255).astype(np.uint8)
 
     def _paint_eyes(self, roi: np.ndarray, lt: np.ndarray, origin: tuple[int, int]) -> None:
-        """In place: each eye whose opening changed by more than EYE_CHANGE repainted by the eye painter."""
+        """In place: each eye that closed by more than EYE_CHANGE of the photo's opening repainted by the eye
+        painter (eyes that open wider are left to the warp: the painter learnt closing lids only)."""
         src = self._require()
         if self.eye_painter is None:
             return
         lt_roi = lt @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - origin  # (478, 2) roi px
         todo, inputs = [], []
         for eye, (photo_eye, photo_open) in enumerate(src.eyes):
-            if abs(eye_opening(lt, eye) / max(photo_open, 1e-6) - 1.0) <= EYE_CHANGE:
+            if eye_opening(lt, eye) / max(photo_open, 1e-6) >= 1.0 - EYE_CHANGE:
                 continue
             win = eye_window(lt_roi, eye)
-            inputs.append(painter_input(cut_window(roi, win), photo_eye, eye_mask(lt_roi, eye, win)))
+            warped = cut_window(roi, win, _scale(src.crop_to_out))
+            inputs.append(painter_input(warped, photo_eye, eye_mask(lt_roi, eye, win)))
             todo.append(win)
         if not todo:
             return
