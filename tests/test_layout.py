@@ -230,8 +230,8 @@ TRAINING_ALLOWED = {
     "fitting": {"data", "models"},
     "release": {"data", "models", "fitting"},
     "evaluation": {"data", "models", "fitting"},
-    "au": {"data", "models", "evaluation"},
-    "painter": {"data", "models"},
+    "au": {"data", "models", "evaluation", "release"},
+    "painter": {"data", "models", "release"},
 }
 
 

@@ -119,6 +119,7 @@ class _Source:
     photo_out: np.ndarray  # (H, W, 3) uint8: the photo in the output, unmoved
     skin: np.ndarray  # (3,) float32 source skin colour
     opening: float  # the photo's own mouth opening
+    outline_depth: np.ndarray  # (K,) the photo's oval points' depth inside the face outline (keep_outline)
     eyes: tuple[tuple[np.ndarray, float], ...]  # per eye: (the photo's eye window (h, w, 3), its opening)
 
 
@@ -193,6 +194,7 @@ class MeshFlow:
             photo_out=static,
             skin=skin_colour(photo, ls_photo),
             opening=mouth_opening(ls, self.mouth_loop, self._oval),
+            outline_depth=outline_depth(ls, self._oval),
             eyes=tuple(
                 (cut_window(photo, eye_window(ls_photo, e), _scale(crop_to_photo)), eye_opening(ls, e))
                 for e in (0, 1)
@@ -230,7 +232,7 @@ class MeshFlow:
         """The output frame with the face moved to lt (crop pixels) and, where needed, the driver's mouth."""
         src = self._require()
         lt = keep_lips(np.ascontiguousarray(lt_px[:, :2], np.float32), src.ls)
-        lt = keep_outline(lt, src.ls, self._oval)
+        lt = keep_outline(lt, src.ls, self._oval, src.outline_depth)
         disp = self.displacement(lt)
         bh, bw = src.photo_xy.shape[:2]
         # The box -> crop map is affine: warpAffine reads the displacement without a map of its own.
@@ -378,23 +380,29 @@ class MeshFlow:
         return inner
 
 
-def keep_outline(lt: np.ndarray, ls: np.ndarray, oval: np.ndarray) -> np.ndarray:
+def outline_depth(pts: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """(K,) how far inside the outline of the other points each face-oval point lies (px; negative: outside)."""
+    inner = np.ones(len(pts), bool)
+    inner[oval] = False
+    hull = cv2.convexHull(pts[inner].astype(np.float32))
+    return np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), True) for x, y in pts[oval]])
+
+
+def keep_outline(
+    lt: np.ndarray, ls: np.ndarray, oval: np.ndarray, ls_depth: np.ndarray | None = None
+) -> np.ndarray:
     """lt (478, 2) with no face-oval point deeper inside the outline of the other points than it is in the
     photo (ls). A turning head's far oval points (deep in the mesh) moved inside its cheek: the triangles
     between them folded and showed the photo's silhouette band (shadow, ear, background) as a grey patch on
-    the far cheek. Measured against the photo, so a face at rest does not move."""
+    the far cheek. Measured against the photo, so a face at rest does not move. `ls_depth`: the photo's
+    `outline_depth`, computed once per source by MeshFlow."""
+    allowed = (outline_depth(ls, oval) if ls_depth is None else ls_depth) + 0.5
     inner = np.ones(len(lt), bool)
     inner[oval] = False
-
-    def depth(pts: np.ndarray) -> np.ndarray:  # (K,) how far inside the others' outline each oval point is
-        hull = cv2.convexHull(pts[inner].astype(np.float32))
-        return np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), True) for x, y in pts[oval]])
-
-    allowed = depth(ls) + 0.5
     centre = lt[inner].mean(0)
     out = lt
     for _ in range(2):  # a radial step by the distance to the nearest edge undershoots where it is oblique
-        excess = depth(out) - allowed
+        excess = outline_depth(out, oval) - allowed
         deep = excess > 0
         if not deep.any():
             break

@@ -9,8 +9,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
     from training.au.distill import TrainConfig
 
@@ -28,7 +26,6 @@ def export_onnx(model, path: Path, opset: int = 17) -> None:
 
     import onnx
     import torch
-    from onnx import helper, numpy_helper
 
     buf = io.BytesIO()
     dummy = torch.zeros(1, model.cfg.num_features)
@@ -45,24 +42,9 @@ def export_onnx(model, path: Path, opset: int = 17) -> None:
             dynamic_axes={"features": {0: "batch"}, "aus": {0: "batch"}},
             dynamo=False,
         )
-    m = onnx.load_from_string(buf.getvalue())
-    casts, inits = [], []
-    for init in m.graph.initializer:
-        arr = numpy_helper.to_array(init)
-        if arr.dtype == np.float32:
-            inits.append(numpy_helper.from_array(arr.astype(np.float16), init.name + "_fp16"))
-            casts.append(
-                helper.make_node("Cast", [init.name + "_fp16"], [init.name], to=onnx.TensorProto.FLOAT)
-            )
-        else:
-            inits.append(init)
-    del m.graph.initializer[:]
-    m.graph.initializer.extend(inits)
-    nodes = casts + list(m.graph.node)
-    del m.graph.node[:]
-    m.graph.node.extend(nodes)
-    m.producer_name = "facegan-distill-au"
-    onnx.checker.check_model(m)
+    from training.release.fp16 import fp16_initializers
+
+    m = fp16_initializers(onnx.load_from_string(buf.getvalue()), "facegan-distill-au")
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(m, str(path))
 

@@ -168,7 +168,6 @@ def export(net: EyePainterNet, path: Path) -> float:
 
     import onnx
     import onnxruntime as ort
-    from onnx import helper, numpy_helper
 
     from realtime.render.eyes import EYE_WINDOW
 
@@ -188,24 +187,9 @@ def export(net: EyePainterNet, path: Path) -> float:
             dynamic_axes={"eyes": {0: "batch"}, "paint": {0: "batch"}},
             dynamo=False,
         )
-    m = onnx.load_from_string(buf.getvalue())
-    casts, inits = [], []
-    for init in m.graph.initializer:
-        arr = numpy_helper.to_array(init)
-        if arr.dtype == np.float32:
-            inits.append(numpy_helper.from_array(arr.astype(np.float16), init.name + "_fp16"))
-            casts.append(
-                helper.make_node("Cast", [init.name + "_fp16"], [init.name], to=onnx.TensorProto.FLOAT)
-            )
-        else:
-            inits.append(init)
-    del m.graph.initializer[:]
-    m.graph.initializer.extend(inits)
-    nodes = casts + list(m.graph.node)
-    del m.graph.node[:]
-    m.graph.node.extend(nodes)
-    m.producer_name = "training.painter"
-    onnx.checker.check_model(m)
+    from training.release.fp16 import fp16_initializers
+
+    m = fp16_initializers(onnx.load_from_string(buf.getvalue()), "training.painter")
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(m, str(path))
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
