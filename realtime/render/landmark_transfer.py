@@ -16,6 +16,10 @@ directly, in three steps:
    aligned crop with the source's alignment transform M.
 
 With zero expression and zero pose difference, lt equals ls exactly (up to float rounding).
+
+Eyelids are carried as a share of each eye's opening, not as a distance (`fit_lids`): a blink that shuts the
+driver's eyes shuts the photo's, however wide the photo's eyes are. As a distance, the anchor clip's blinks
+(the driver's eyes 78 % shut) left a wide-eyed photo's half open.
 """
 
 from __future__ import annotations
@@ -46,6 +50,57 @@ def frontalize(
     """Fit landmarks (478, 3) ~ s * R @ reference + t; return (landmarks in the reference frame, R, s, t)."""
     rot, scale, shift = fit = rigid_fit(landmarks, reference)
     return undo_fit(landmarks, fit).astype(np.float32), rot, scale, shift
+
+
+LID_PAIRS: tuple[tuple[tuple[int, int], ...], ...] = (
+    ((246, 7), (161, 163), (160, 144), (159, 145), (158, 153), (157, 154), (173, 155)),
+    ((466, 249), (388, 390), (387, 373), (386, 374), (385, 380), (384, 381), (398, 382)),
+)
+"""Per eye, (upper lid, lower lid) mesh points facing each other across the eye, corner to corner."""
+EYE_SIZE_RATIO = (0.5, 2.0)
+"""Bounds of the photo's eye opening over the driver's (a squint or a stare in either face is not a blink)."""
+
+
+def lid_gaps(face: np.ndarray) -> np.ndarray:
+    """(2, 7) float64: each eye's opening (lower lid y - upper lid y) at LID_PAIRS, of a face in a canonical
+    frame (y down)."""
+    pts = np.asarray(face, np.float64)
+    return np.array([[pts[lo, 1] - pts[up, 1] for up, lo in eye] for eye in LID_PAIRS])
+
+
+def fit_lids(
+    expression: np.ndarray,
+    source: np.ndarray,
+    driver_neutral: np.ndarray | None,
+    blink: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """(478, 3) the driver's expression with each eye's lid motion scaled from the driver's eye to the
+    photo's (the opening the photo's eye loses is the share the driver's lost), and lids that never cross.
+
+    `source`, `driver_neutral`: canonical frames (driver_neutral None: no scaling). `blink` (AU45 before,
+    after the user's edit) moves the lids by the edit: up, the opening left is shut by the share the edit
+    takes of what AU45 had left to go (1: shut); down, the lid motion is cut by the same share (0: the
+    photo's own opening, whatever the driver's eyes do)."""
+    out = np.array(expression, np.float64)
+    src = np.asarray(source, np.float64)
+    lid_points = [[i for pair in eye for i in pair] for eye in LID_PAIRS]
+    if driver_neutral is not None:
+        ratio = lid_gaps(src).mean(1) / np.maximum(lid_gaps(driver_neutral).mean(1), 1e-4)
+        for points, r in zip(lid_points, np.clip(ratio, *EYE_SIZE_RATIO), strict=True):
+            out[points] *= r
+    shut = 1.0
+    if blink is not None:
+        before, after = (float(np.clip(v, 0.0, 1.0)) for v in blink)
+        if after < before:
+            for points in lid_points:
+                out[points] *= after / before
+        elif after > before:
+            shut = (1.0 - after) / max(1.0 - before, 1e-3)
+    gaps = lid_gaps(src + out)  # (2, 7)
+    target = np.maximum(gaps, 0.0) * shut
+    for eye, g, t in zip(LID_PAIRS, gaps, target, strict=True):
+        out[[up for up, _ in eye], 1] += g - t  # the upper lid comes down (or up) to the opening wanted
+    return out.astype(np.float32)
 
 
 def driver_expression(landmarks: np.ndarray, neutral_canonical: np.ndarray) -> np.ndarray:

@@ -19,13 +19,15 @@ from realtime.config import Motion
 from realtime.controls import Edits
 from realtime.errors import SetupError
 from realtime.face.align import CROP_SIZE
-from realtime.face.types import POSE_SCALE_DEG
+from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.frames import PreparedSource
-from realtime.render.landmark_transfer import SourceGeometry, transfer
+from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
 from realtime.render.meshflow import MeshFlow, OutputLayout
 from realtime.stages.driving import DriverSample, DriveState
 
 log = logging.getLogger(__name__)
+
+_AU45 = AU_ORDER.index(AU.AU45)
 
 
 class RendererLifecycle:
@@ -75,8 +77,11 @@ class MeshWarpCrop(RendererLifecycle):
 
     def target_landmarks(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
         w = drive.weight  # 0 = neutral source: no expression, no rotation
-        expr = np.zeros_like(src.geometry.canonical) if drive.expression is None else drive.expression * w
-        return transfer(src.geometry, expr, drive.pose_delta * w)
+        if drive.expression is None:
+            return transfer(src.geometry, np.zeros_like(src.geometry.canonical), drive.pose_delta * w)
+        neutral = drive.driver.neutral if drive.driver is not None else None
+        expr = fit_lids(drive.expression, src.geometry.canonical, neutral)
+        return transfer(src.geometry, expr * w, drive.pose_delta * w)
 
     def render(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
         return self._warp.render(src.crop, src.ls_px, self.target_landmarks(src, drive))
@@ -262,13 +267,19 @@ class MeshFlowFrame(RendererLifecycle):
             pose = own_pose + limit_turn(own_pose, pose - own_pose)
             return self._run_lt(np.concatenate([aus, pose / POSE_SCALE_DEG])[None])[0]
         aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
-        expr = d.expression
+        expr = fit_lids(d.expression, src.geometry.canonical, d.neutral)
         turn = limit_turn(own_pose, drive.pose_delta * w)
         if self._basis is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))
             change = np.clip(edited, 0.0, 1.0) - aud
+            blink = float(change[_AU45])
+            change[_AU45] = (
+                0.0  # the lids, not the basis: its AU45 row also lowered the brows (a smeared lid)
+            )
             if np.abs(change).max() > 1e-3:
                 expr = expr + np.tensordot(change, self._basis, axes=1)
+            if abs(blink) > 1e-3:
+                expr = fit_lids(expr, src.geometry.canonical, None, (aud[_AU45], aud[_AU45] + blink))
             return transfer(src.geometry, expr * w, turn)
         lt = transfer(src.geometry, expr * w, turn)
         if self._lt is not None and edits is not None:

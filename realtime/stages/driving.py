@@ -73,6 +73,9 @@ class DriverSample:
     """(478, 3) float32 expression relative to the neutral, before edits (inter-ocular units)."""
     mouth: MouthPatch | None
     """The driver's inner mouth cut from its frame (None: no frame was given, or off the frame)."""
+    neutral: np.ndarray | None = None
+    """(478, 3) float32 the driver's neutral face in its canonical frame (what `expression` is relative to;
+    the eyelids' motion is scaled by its eyes' opening, `landmark_transfer.fit_lids`)."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,7 @@ class DrivingStage:
         if image is not None:
             mouth_loop, oval = mesh_loops()
             mouth = cut_mouth(image, face.landmarks, mouth_loop, oval)
-        self._last = DriverSample(aus, pose, self.profile.calibrate_aus(aus), expr, mouth)
+        self._last = DriverSample(aus, pose, self.profile.calibrate_aus(aus), expr, mouth, self._neutral)
         return self._state(1.0, "tracking", edits)
 
     def _smooth(self, face: FaceAnalysis, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,76 @@
+"""Eyelids carried as a share of each eye's opening (landmark_transfer.fit_lids): a driver's blink shuts the
+photo's eyes whatever their size, the AU45 slider shuts or holds them, and lids never cross."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from realtime.render.landmark_transfer import LID_PAIRS, fit_lids, lid_gaps
+
+MEAN_FACE = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
+
+
+@pytest.fixture(scope="module")
+def mean_face() -> np.ndarray:
+    if not MEAN_FACE.is_file():
+        pytest.skip(f"mean face not found at {MEAN_FACE}")
+    return np.load(MEAN_FACE).astype(np.float64)  # (478, 3) canonical, y down
+
+
+def _with_eyes(face: np.ndarray, scale: float) -> np.ndarray:
+    """The face with each eye's lids moved apart about the eye's middle line by `scale`."""
+    out = face.copy()
+    for eye in LID_PAIRS:
+        for up, lo in eye:
+            mid = 0.5 * (face[up, 1] + face[lo, 1])
+            out[up, 1] = mid + scale * (face[up, 1] - mid)
+            out[lo, 1] = mid + scale * (face[lo, 1] - mid)
+    return out
+
+
+def _blink(face: np.ndarray, share: float) -> np.ndarray:
+    """Expression that shuts `share` of each eye's opening by lowering the upper lid."""
+    expr = np.zeros_like(face)
+    for eye, gaps in zip(LID_PAIRS, lid_gaps(face), strict=True):
+        for (up, _), g in zip(eye, gaps, strict=True):
+            expr[up, 1] = share * g
+    return expr
+
+
+def test_the_driver_blink_shuts_the_same_share_of_a_wider_photo_eye(mean_face) -> None:
+    driver = mean_face
+    photo = _with_eyes(mean_face, 1.8)
+    expr = fit_lids(_blink(driver, 0.8), photo, driver)
+    left = lid_gaps(photo + expr) / lid_gaps(photo)
+    np.testing.assert_allclose(left, 0.2, atol=0.02)  # as a distance, 0.8 of the driver's gap left 0.56
+    unscaled = lid_gaps(photo + _blink(driver, 0.8)) / lid_gaps(photo)
+    assert unscaled.min() > 0.5
+
+
+def test_lids_never_cross(mean_face) -> None:
+    expr = fit_lids(_blink(mean_face, 1.6), mean_face, None)
+    gaps = lid_gaps(mean_face + expr)
+    assert gaps.min() >= -1e-6
+    assert gaps.max() < 1e-5
+
+
+def test_the_au45_slider_shuts_the_eyes_or_holds_them_open(mean_face) -> None:
+    half = _blink(mean_face, 0.5)
+    shut = fit_lids(half, mean_face, None, blink=(0.5, 1.0))
+    assert np.abs(lid_gaps(mean_face + shut)).max() < 1e-5
+    held = fit_lids(half, mean_face, None, blink=(0.5, 0.0))
+    np.testing.assert_allclose(lid_gaps(mean_face + held), lid_gaps(mean_face), atol=1e-5)
+    more = fit_lids(half, mean_face, None, blink=(0.5, 0.75))  # half of what was left to go
+    np.testing.assert_allclose(lid_gaps(mean_face + more), 0.25 * lid_gaps(mean_face), atol=1e-5)
+
+
+def test_without_a_neutral_or_an_edit_the_expression_is_kept(mean_face) -> None:
+    rng = np.random.default_rng(0)
+    expr = rng.normal(0.0, 0.005, mean_face.shape)
+    np.testing.assert_allclose(fit_lids(expr, mean_face, None), expr, atol=1e-6)
+    away = [i for i in range(478) if all(i not in pair for eye in LID_PAIRS for pair in eye)]
+    scaled = fit_lids(expr, _with_eyes(mean_face, 1.5), mean_face)
+    np.testing.assert_allclose(scaled[away], expr[away], atol=1e-6)  # only the lids are rescaled
