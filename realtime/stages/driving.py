@@ -132,6 +132,8 @@ EYELIDS = np.array(topo.LEFT_EYE + topo.RIGHT_EYE)
 """Mesh points of both eyes' lids (filtered faster: blinks are short)."""
 _OPEN = [AU_ORDER.index(AU.AU12), AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
 REST_OPEN = 0.05
+_INNER_LIPS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
+"""(upper, lower) inner-lip mesh points facing each other across the mouth."""
 """AU25 (lips part) and AU26 (jaw drop) of a mouth at rest: below the data's median (0.11, 0.05), above its
 tenth percentile (0.005, 0.002)."""
 
@@ -249,7 +251,16 @@ class DrivingStage:
         excess = np.maximum(aus[_OPEN] - REST_OPEN, 0.0)
         if not excess.any():
             return canon
-        return (canon - np.tensordot(excess, self._open_mouth, axes=1)).astype(np.float32)
+        shut = np.tensordot(excess, self._open_mouth, axes=1)  # (478, 3)
+        # The basis rows overlap (AU25's lips part with some AU26 and AU12 in them): summed, a grin's 0.27 iod
+        # opening was shut by 0.41, the lips crossed and the grin then tore the photo's mouth open to the nose.
+        # The correction stops where the lips meet.
+        upper, lower = (list(x) for x in zip(*_INNER_LIPS, strict=True))
+        gap = float(np.mean(canon[lower, 1] - canon[upper, 1]))
+        closing = float(np.mean(shut[lower, 1] - shut[upper, 1]))
+        if closing > max(gap, 0.0):
+            shut *= max(gap, 0.0) / closing
+        return (canon - shut).astype(np.float32)
 
     def _adapt(self, lm: np.ndarray, aus: np.ndarray, t_s: float) -> None:
         """Move the neutral (landmarks, AU baseline; not the head's zero) towards a less expressive frame."""

@@ -263,3 +263,20 @@ def test_a_driver_starting_with_the_mouth_open_gets_a_closed_neutral_from_the_au
     assert with_basis[-1].expression[14, 1] == pytest.approx(10.0 / 60.0, abs=0.02)  # kept by the calibration
     profiled = _run(DrivingStage(NeutralProfile(), au_basis=basis), [(True, 0.5)])  # a profile: its neutral
     assert abs(profiled[0].expression[14, 1]) < 1e-4
+
+
+def test_an_au_basis_that_overlaps_closes_the_first_frames_mouth_only_until_the_lips_meet() -> None:
+    """Each of AU25 and AU26 alone shuts twice the opening: summed they would cross the lips, and the
+    driver's opening would then show twice as wide. The correction stops where the lips meet."""
+    from realtime.face.types import AU, AU_ORDER
+
+    basis = np.zeros((17, 478, 3), np.float32)
+    for au in (AU.AU25, AU.AU26):
+        basis[AU_ORDER.index(au), [14, 17, 87, 317], 1] = (20.0 / 60.0) / 0.45
+    from realtime.stages.driving import _INNER_LIPS
+
+    first = _run(DrivingStage(au_basis=basis), [(True, 0.1)])[0]
+    neutral = first.driver.neutral  # canonical frame, inter-ocular units
+    upper, lower = (list(x) for x in zip(*_INNER_LIPS, strict=True))
+    assert np.mean(neutral[lower, 1] - neutral[upper, 1]) == pytest.approx(0.0, abs=1e-3)  # meet, not cross
+    assert first.expression[14, 1] > 10.0 / 60.0  # the first frame's opening shows
