@@ -28,6 +28,11 @@ EYE_LOOPS: tuple[tuple[int, ...], tuple[int, ...]] = (
     (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249),
 )
 """Each eye's lid loop, in order (upper lid outer -> inner, then lower lid back)."""
+UPPER_RINGS: tuple[tuple[int, ...], tuple[int, ...]] = (
+    (247, 30, 29, 27, 28, 56, 190),
+    (467, 260, 259, 257, 258, 286, 414),
+)
+"""Each eye's mesh ring just over the upper lid, point for point over EYE_LOOPS[eye][1:8]."""
 EYE_WINDOW = (96, 48)
 """(width, height) of the painter's window, pixels."""
 WINDOW_SPAN = 1.8
@@ -35,6 +40,14 @@ WINDOW_SPAN = 1.8
 EYE_CHANGE = 0.2
 """An eye is painted when its opening (lid area over squared width) fell by more than this share of the
 photo's: open eyes that stay open, or open wider, are left exactly as the warp draws them."""
+COVER_SHUT = (0.55, 0.85)
+"""Without the painter, an eye shut past the first share of the photo's opening has its slit filled from the
+lids around it, in full from the second: squeezed into a line 1-3 px high, the photo's iris and white read as a
+half-open eye (the teacher saw a fifth of the blink), where a shut eye shows lid skin."""
+COVER_LIFT = 0.5
+"""The filled area reaches this share of the way from the upper lid to the ring over it: the mesh's lid line
+runs a little inside the visible lid, and the strip above it (the iris' top, the lashes' shadow), stretched
+down over the shut eye, drew a dark smear above the slit."""
 PAINTER_INPUTS = 7
 """warped window (3), photo's eye window (3), the target eye's outline mask (1)."""
 
@@ -137,3 +150,25 @@ def load_eye_painter(weights_dir: Path) -> EyePainter | None:
         log.info("no %s: eyes are drawn by the warp alone", path)
         return None
     return EyePainter(path)
+
+
+def cover_lids(image: np.ndarray, loop: np.ndarray, ring: np.ndarray, amount: float) -> None:
+    """In place: an eye filled from the lid skin around it (Telea inpainting) and blended in by `amount` (0-1).
+
+    `loop` (16, 2): the eye's lid loop (EYE_LOOPS order), `ring` (7, 2): the ring over its upper lid
+    (UPPER_RINGS), image pixels. The filled area is the loop with its upper lid lifted by COVER_LIFT towards
+    the ring, and a pixel beyond."""
+    poly = np.array(loop, np.float64)
+    poly[1:8] += COVER_LIFT * (np.asarray(ring, np.float64) - poly[1:8])
+    h, w = image.shape[:2]
+    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 6, 0)
+    x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 7, [w, h])
+    if amount <= 0.0 or x1 - x0 < 4 or y1 - y0 < 4:
+        return
+    patch = image[y0:y1, x0:x1]
+    mask = np.zeros(patch.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
+    mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    filled = cv2.inpaint(patch, mask, 3, cv2.INPAINT_TELEA).astype(np.float32)
+    a = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.8)[..., None] * float(min(amount, 1.0))
+    patch[:] = np.clip(patch * (1.0 - a) + filled * a + 0.5, 0, 255).astype(np.uint8)

@@ -30,8 +30,12 @@ import cv2
 import numpy as np
 
 from realtime.render.eyes import (
+    COVER_SHUT,
     EYE_CHANGE,
+    EYE_LOOPS,
+    UPPER_RINGS,
     EyePainter,
+    cover_lids,
     cut_window,
     eye_mask,
     eye_opening,
@@ -333,11 +337,17 @@ class MeshFlow:
 
     def _paint_eyes(self, roi: np.ndarray, lt: np.ndarray, origin: tuple[int, int]) -> None:
         """In place: each eye that closed by more than EYE_CHANGE of the photo's opening repainted by the eye
-        painter (eyes that open wider are left to the warp: the painter learnt closing lids only)."""
+        painter (eyes that open wider are left to the warp: the painter learnt closing lids only); without the
+        painter, an eye nearly shut has its slit covered by the lids around it (`cover_lids`)."""
         src = self._require()
-        if self.eye_painter is None:
-            return
         lt_roi = lt @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - origin  # (478, 2) roi px
+        if self.eye_painter is None:
+            lo, hi = COVER_SHUT
+            for eye, (_, photo_open) in enumerate(src.eyes):
+                shut = 1.0 - eye_opening(lt, eye) / max(photo_open, 1e-6)
+                loop, ring = lt_roi[list(EYE_LOOPS[eye])], lt_roi[list(UPPER_RINGS[eye])]
+                cover_lids(roi, loop, ring, (shut - lo) / (hi - lo))
+            return
         todo, inputs = [], []
         for eye, (photo_eye, photo_open) in enumerate(src.eyes):
             if eye_opening(lt, eye) / max(photo_open, 1e-6) >= 1.0 - EYE_CHANGE:

@@ -1,6 +1,6 @@
 """The eye painter's geometry (windows level with each eye, the left one mirrored; openings) and its place in
 the mesh flow: a closing eye is painted inside its window, an eye that keeps its opening is left as the warp
-draws it."""
+draws it; without the painter a shut eye's slit is covered by its lids."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from realtime.render.eyes import (
     EYE_CORNERS,
     EYE_LOOPS,
     EYE_WINDOW,
+    UPPER_RINGS,
     EyePainter,
+    cover_lids,
     eye_mask,
     eye_opening,
     eye_window,
@@ -108,3 +110,47 @@ def test_mesh_flow_paints_a_closing_eye_and_leaves_a_steady_one(face, tmp_path) 
     assert np.array_equal(
         a[oy - 5 : oy + 5, ox - 5 : ox + 5], b[oy - 5 : oy + 5, ox - 5 : ox + 5]
     )  # the open eye
+
+
+def test_without_the_painter_a_shut_eye_shows_lid_skin_not_a_squeezed_iris(face) -> None:
+    """Skin with a dark eye inside the right eye's lids: shut to 15 % of its opening, the warp alone squeezes the iris
+    into a dark slit; the cover fills it with the skin around. An eye left half open keeps its iris."""
+    skin = np.array([200, 150, 130], np.uint8)
+    photo = np.tile(skin, (600, 480, 1))
+    eye = face[list(EYE_LOOPS[0]), :2]
+    centre = eye.mean(0)
+    inside = np.round((centre + 0.8 * (eye - centre)) * 16).astype(np.int32)
+    cv2.fillPoly(photo, [inside], (40, 30, 30), cv2.LINE_AA, 4)  # the eye's dark inside, within its lids
+    m = alignment_transform(face)
+    ls = apply_transform(m, face)[:, :2]
+    flow = MeshFlow()
+    flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape))
+    loop = list(EYE_LOOPS[0])
+    mid = ls[loop, 1].mean()
+
+    def shut_to(share: float) -> np.ndarray:
+        lt = ls.copy()
+        lt[loop, 1] = mid + share * (ls[loop, 1] - mid)
+        return flow.render(lt)
+
+    x, y = np.round(centre).astype(int)
+    assert np.abs(shut_to(1.0)[y, x].astype(int) - skin).max() > 100  # open: the iris
+    assert np.abs(shut_to(0.6)[y, x].astype(int) - skin).max() > 100  # half open: still the iris
+    shut = shut_to(0.15)
+    assert np.abs(shut[y - 2 : y + 3, x - 8 : x + 9].astype(int) - skin).max() < 25  # shut: lid skin
+
+
+def test_cover_lids_blends_by_amount_and_leaves_the_rest_of_the_image(face) -> None:
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (600, 480, 3), dtype=np.uint8)
+    loop, ring = face[list(EYE_LOOPS[1]), :2], face[list(UPPER_RINGS[1]), :2]
+    none = image.copy()
+    cover_lids(none, loop, ring, 0.0)
+    assert np.array_equal(none, image)
+    full = image.copy()
+    cover_lids(full, loop, ring, 1.0)
+    changed = np.argwhere(np.any(full != image, axis=2))  # (N, 2) y, x
+    assert len(changed) > 50
+    lo, hi = np.floor(face[list(EYE_LOOPS[1]) + list(UPPER_RINGS[1]), :2].min(0)), np.ceil(loop.max(0))
+    assert changed[:, 1].min() >= lo[0] - 3 and changed[:, 1].max() <= hi[0] + 3  # within the eye's span
+    assert changed[:, 0].min() >= lo[1] - 3 and changed[:, 0].max() <= hi[1] + 3
