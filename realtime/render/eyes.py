@@ -166,9 +166,9 @@ def cover_lids(image: np.ndarray, loop: np.ndarray, ring: np.ndarray, amount: fl
     if amount <= 0.0 or x1 - x0 < 4 or y1 - y0 < 4:
         return
     patch = image[y0:y1, x0:x1]
-    mask = np.zeros(patch.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
-    mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    drawn = np.zeros(patch.shape[:2], np.uint8)
+    cv2.fillPoly(drawn, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
+    mask = cv2.dilate(drawn, np.ones((3, 3), np.uint8))
     filled = cv2.inpaint(patch, mask, 3, cv2.INPAINT_TELEA).astype(np.float32)
     a = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.8)[..., None] * float(min(amount, 1.0))
     patch[:] = np.clip(patch * (1.0 - a) + filled * a + 0.5, 0, 255).astype(np.uint8)
