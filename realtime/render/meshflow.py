@@ -40,6 +40,7 @@ from realtime.render.eyes import (
     eye_mask,
     eye_opening,
     eye_window,
+    lash_colour,
     painter_input,
 )
 from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer
@@ -124,7 +125,8 @@ class _Source:
     skin: np.ndarray  # (3,) float32 source skin colour
     opening: float  # the photo's own mouth opening
     outline_depth: np.ndarray  # (K,) the photo's oval points' depth inside the face outline (keep_outline)
-    eyes: tuple[tuple[np.ndarray, float], ...]  # per eye: (the photo's eye window (h, w, 3), its opening)
+    eyes: tuple[tuple[np.ndarray, float, np.ndarray], ...]
+    """Per eye: the photo's eye window (h, w, 3), its opening, its lash colour (3,)."""
 
 
 class MeshFlow:
@@ -200,7 +202,11 @@ class MeshFlow:
             opening=mouth_opening(ls, self.mouth_loop, self._oval),
             outline_depth=outline_depth(ls, self._oval),
             eyes=tuple(
-                (cut_window(photo, eye_window(ls_photo, e), _scale(crop_to_photo)), eye_opening(ls, e))
+                (
+                    cut_window(photo, eye_window(ls_photo, e), _scale(crop_to_photo)),
+                    eye_opening(ls, e),
+                    lash_colour(photo, ls_photo[list(EYE_LOOPS[e])]),
+                )
                 for e in (0, 1)
             ),
         )
@@ -343,13 +349,13 @@ class MeshFlow:
         lt_roi = lt @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - origin  # (478, 2) roi px
         if self.eye_painter is None:
             lo, hi = COVER_SHUT
-            for eye, (_, photo_open) in enumerate(src.eyes):
+            for eye, (_, photo_open, lash) in enumerate(src.eyes):
                 shut = 1.0 - eye_opening(lt, eye) / max(photo_open, 1e-6)
                 loop, ring = lt_roi[list(EYE_LOOPS[eye])], lt_roi[list(UPPER_RINGS[eye])]
-                cover_lids(roi, loop, ring, (shut - lo) / (hi - lo))
+                cover_lids(roi, loop, ring, (shut - lo) / (hi - lo), lash)
             return
         todo, inputs = [], []
-        for eye, (photo_eye, photo_open) in enumerate(src.eyes):
+        for eye, (photo_eye, photo_open, _) in enumerate(src.eyes):
             if eye_opening(lt, eye) / max(photo_open, 1e-6) >= 1.0 - EYE_CHANGE:
                 continue
             win = eye_window(lt_roi, eye)
