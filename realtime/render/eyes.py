@@ -159,7 +159,7 @@ def load_eye_painter(weights_dir: Path) -> EyePainter | None:
 
 def lash_colour(photo: np.ndarray, loop: np.ndarray) -> np.ndarray:
     """(3,) float32: the photo's lash colour, the darkest third of its pixels along the upper lid of an eye's
-    lid loop (16, 2) (photo pixels, EYE_LOOPS order) and a pixel or two above it."""
+    lid loop (16, 2) (photo pixels, EYE_LOOPS order), one to three pixels above it (the lashes, not the iris)."""
     lid = np.asarray(loop, np.float64)[:9]  # corner, upper lid, corner
     steps = np.linspace(0.0, 1.0, 8, endpoint=False)
     pts = np.concatenate([a + steps[:, None] * (b - a) for a, b in itertools.pairwise(lid)])
