@@ -118,6 +118,11 @@ class DrivingParams:
     adapt_tau_s: float = 0.1
     """Time constant of that move (short: a driver closes its mouth for a few frames between words, and the
     output is closed then either way); the output eases, never jumps."""
+    eyes_closed_margin: float = 0.2
+    """Without a profile: a frame whose blink (AU45) is this much below the neutral's has eyes more open than
+    the neutral's, and the neutral's lids move towards it (same time constant). A driver who starts with its
+    eyes shut (the DaGAN clip, 45 frames) otherwise made open eyes an expression: the photo's eyes opened twice
+    their size and the teacher read its blinks backwards (AU45 r -0.46). A blink never moves it (AU45 rises)."""
     auto_range_max: float = 0.05
     """Without a profile the first frames may move (speech): their spread is a noise floor up to this only."""
 
@@ -125,11 +130,13 @@ class DrivingParams:
 ADAPT_AUS = (AU.AU10, AU.AU12, AU.AU14, AU.AU15, AU.AU17, AU.AU20, AU.AU23, AU.AU25, AU.AU26)
 """The mouth's AUs: their sum says how far a driver frame's mouth is from rest, for the adaptive neutral.
 Only the mouth adapts (people start talking mid-sentence); the eyes and brows keep the first frames' mean,
-since adapting them on the same frames shifted the eyes' neutral with the mouth's (a blink read backwards)."""
+since adapting them on the same frames shifted the eyes' neutral with the mouth's (a blink read backwards).
+The eyes have their own rule: shut in the first frames, they open the neutral's (`eyes_closed_margin`)."""
 _ADAPT = [AU_ORDER.index(a) for a in ADAPT_AUS]
 _NOSE_TIP, _UPPER_LIP = 1, 0  # mesh points
 EYELIDS = np.array(topo.LEFT_EYE + topo.RIGHT_EYE)
 """Mesh points of both eyes' lids (filtered faster: blinks are short)."""
+_AU45 = AU_ORDER.index(AU.AU45)
 _OPEN = [AU_ORDER.index(AU.AU12), AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
 REST_OPEN = 0.05
 _INNER_LIPS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
@@ -171,6 +178,7 @@ class DrivingStage:
         self._auto_neutral = profile is None
         """No calibration given: the driver's first frames are its neutral (pose zero, AU baseline)."""
         self._adaptive = profile is None
+        self._opening_eyes = False
         """... refined towards its least expressive frames, until the user calibrates (the page's button)."""
         self._t_last: float | None = None
         self._f_lm = OneEuroFilter(params.landmarks)
@@ -208,6 +216,7 @@ class DrivingStage:
             self._collect(lm, aus, pose)
         elif self._adaptive:
             self._adapt(lm, aus, t_s)
+            self._open_eyes(lm, aus, t_s)
         self._t_last = t_s
         expr = driver_expression(lm, self._neutral)
         mouth = None
@@ -276,6 +285,25 @@ class DrivingStage:
         self._neutral = self._neutral + k * w * (canonical_frame(lm) - self._neutral)
         base = prof.au_baseline.copy()
         base[_ADAPT] = (1.0 - k) * base[_ADAPT] + k * aus[_ADAPT]
+        self.profile = NeutralProfile(base.astype(np.float32), prof.au_range, prof.pose_zero)
+
+    def _open_eyes(self, lm: np.ndarray, aus: np.ndarray, t_s: float) -> None:
+        """Move the neutral's eyelids (and AU45 baseline) towards a frame whose eyes are well more open."""
+        p, prof = self.params, self.profile
+        if self._neutral is None or self._t_last is None or t_s <= self._t_last:
+            return
+        # Started by a frame well more open, the move goes on until the neutral's AU45 is within adapt_margin
+        # of the frames' (stopped at eyes_closed_margin it left a fifth of the shut neutral in place).
+        margin = p.adapt_margin if self._opening_eyes else p.eyes_closed_margin
+        self._opening_eyes = bool(aus[_AU45] < prof.au_baseline[_AU45] - margin)
+        if not self._opening_eyes:
+            return
+        k = min(1.0, (t_s - self._t_last) / p.adapt_tau_s)
+        lids = canonical_frame(lm)[EYELIDS]
+        self._neutral = self._neutral.copy()
+        self._neutral[EYELIDS] += k * (lids - self._neutral[EYELIDS])
+        base = prof.au_baseline.copy()
+        base[_AU45] = (1.0 - k) * base[_AU45] + k * aus[_AU45]
         self.profile = NeutralProfile(base.astype(np.float32), prof.au_range, prof.pose_zero)
 
     def _lost(self, t_s: float, edits: Edits) -> DriveState:

@@ -280,3 +280,41 @@ def test_an_au_basis_that_overlaps_closes_the_first_frames_mouth_only_until_the_
     upper, lower = (list(x) for x in zip(*_INNER_LIPS, strict=True))
     assert np.mean(neutral[lower, 1] - neutral[upper, 1]) == pytest.approx(0.0, abs=1e-3)  # meet, not cross
     assert first.expression[14, 1] > 10.0 / 60.0  # the first frame's opening shows
+
+
+def test_a_driver_starting_with_its_eyes_shut_gets_open_eyes_as_its_neutral() -> None:
+    """The first second with the eyes shut, then open: the open eyes become the neutral's (no expression
+    once eased), and a blink after that closes the lids. A driver whose eyes start open keeps its neutral."""
+    from dataclasses import replace
+
+    from realtime.face.types import AU, AU_ORDER
+    from realtime.render.landmark_transfer import LID_PAIRS
+
+    k45 = AU_ORDER.index(AU.AU45)
+    upper = [up for eye in LID_PAIRS for up, _ in eye]
+    lower = [lo for eye in LID_PAIRS for _, lo in eye]
+
+    def eyes(shut: bool):
+        face = synthetic_face(aus=0.05)
+        lm = face.landmarks.copy()
+        aus = face.aus.copy()
+        if shut:
+            lm[upper, 1] = lm[lower, 1] - 0.5
+            aus[k45] = 0.7
+        return replace(face, landmarks=lm, aus=aus)
+
+    def run(plan: list[tuple[bool, float]]) -> list:
+        stage, edits, states, t = DrivingStage(), Controls().edits, [], 0.0
+        for shut, seconds in plan:
+            for _ in range(round(seconds * 30)):
+                states.append(stage(eyes(shut), t, edits))
+                t += 1.0 / 30
+        return states
+
+    states = run([(True, 1.0), (False, 1.0), (True, 0.2)])
+    opened = states[59].expression[upper, 1]  # the end of the open second: eased to no expression
+    assert np.abs(opened).max() < 0.01
+    assert states[-1].expression[upper, 1].max() > 0.06  # the blink after it closes the lids (down is +)
+    steady = run([(False, 1.0), (True, 0.2), (False, 1.0)])
+    assert steady[35].expression[upper, 1].max() > 0.06  # an open-eyed driver's blink is not absorbed
+    assert np.abs(steady[-1].expression[upper, 1]).max() < 0.01
