@@ -139,6 +139,10 @@ EYELIDS = np.array(topo.LEFT_EYE + topo.RIGHT_EYE)
 _AU45 = AU_ORDER.index(AU.AU45)
 _OPEN = [AU_ORDER.index(AU.AU12), AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
 REST_OPEN = 0.05
+REST_SHUT = (0.3, 0.1)
+"""A first frame whose AU45 is above the first value has its eyes shut, and the neutral's lids are opened along
+the AU basis' AU45 row to where AU45 is the second (open eyes): the driver's opening eyes then show as opening,
+and its shut eyes as shut, from the first frame."""
 _INNER_LIPS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
 """(upper, lower) inner-lip mesh points facing each other across the mouth."""
 """AU25 (lips part) and AU26 (jaw drop) of a mouth at rest: below the data's median (0.11, 0.05), above its
@@ -173,6 +177,7 @@ class DrivingStage:
         profile, a driver whose first frames have the mouth open gets a closed-mouth neutral from it."""
         params = params or DrivingParams()
         self._open_mouth = None if au_basis is None else np.asarray(au_basis, np.float32)[_OPEN]
+        self._shut_lids = None if au_basis is None else np.asarray(au_basis, np.float32)[_AU45][EYELIDS]
         self.params = params
         self.profile = profile or NeutralProfile()
         self._auto_neutral = profile is None
@@ -207,7 +212,7 @@ class DrivingStage:
         self._lost_at = None
         lm, aus, pose = self._smooth(face, t_s)
         if self._neutral is None:
-            self._neutral = self._rest_mouth(canonical_frame(lm), aus)
+            self._neutral = self._rest_eyes(self._rest_mouth(canonical_frame(lm), aus), aus)
             if self._auto_neutral:  # the first frame at once, refined by the next few (request_calibration)
                 self.profile = NeutralProfile(aus.copy(), np.zeros(17, np.float32), pose.astype(np.float32))
                 self._auto_neutral = False
@@ -248,7 +253,9 @@ class DrivingStage:
         spread = a.std(axis=0) * 2.0
         if self._adaptive:  # frames nobody said were still: their spread may be speech, not noise
             spread = np.minimum(spread, self.params.auto_range_max)
-            self._neutral = self._rest_mouth(self._neutral, np.median(a, axis=0))
+            self._neutral = self._rest_eyes(
+                self._rest_mouth(self._neutral, np.median(a, axis=0)), np.median(a, axis=0)
+            )
         self.profile = NeutralProfile(np.median(a, axis=0), spread.astype(np.float32), np.median(p, axis=0))
         self._calibrating, self._calib = False, []
 
@@ -270,6 +277,16 @@ class DrivingStage:
         if closing > max(gap, 0.0):
             shut *= max(gap, 0.0) / closing
         return (canon - shut).astype(np.float32)
+
+    def _rest_eyes(self, canon: np.ndarray, aus: np.ndarray) -> np.ndarray:
+        """The neutral for frames nobody said were at rest: shut eyes (AU45 above REST_SHUT[0]) are opened
+        along the AU basis to REST_SHUT[1]."""
+        shut, rest = REST_SHUT
+        if self._shut_lids is None or not self._adaptive or aus[_AU45] <= shut:
+            return canon
+        out = np.array(canon, np.float32)
+        out[EYELIDS] -= (float(aus[_AU45]) - rest) * self._shut_lids
+        return out
 
     def _adapt(self, lm: np.ndarray, aus: np.ndarray, t_s: float) -> None:
         """Move the neutral (landmarks, AU baseline; not the head's zero) towards a less expressive frame."""

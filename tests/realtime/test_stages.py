@@ -318,3 +318,38 @@ def test_a_driver_starting_with_its_eyes_shut_gets_open_eyes_as_its_neutral() ->
     steady = run([(False, 1.0), (True, 0.2), (False, 1.0)])
     assert steady[35].expression[upper, 1].max() > 0.06  # an open-eyed driver's blink is not absorbed
     assert np.abs(steady[-1].expression[upper, 1]).max() < 0.01
+
+
+def test_with_the_au_basis_shut_first_frames_show_shut_and_the_opening_shows_open() -> None:
+    """The AU basis' AU45 row opens the neutral's lids of a driver whose first frames are shut: its first frame
+    is a closed-eyes expression (the photo's eyes shut), its open eyes later about no expression."""
+    from dataclasses import replace
+
+    from realtime.face.types import AU, AU_ORDER
+    from realtime.render.landmark_transfer import LID_PAIRS, lid_gaps
+
+    k45 = AU_ORDER.index(AU.AU45)
+    upper = [up for eye in LID_PAIRS for up, _ in eye]
+    face = synthetic_face(aus=0.05)
+    gaps = lid_gaps(face.landmarks / 60.0)  # (2, 7) inter-ocular units
+    basis = np.zeros((17, 478, 3), np.float32)
+    basis[k45, upper, 1] = gaps.ravel() / 0.6  # AU45 0.7 shuts the eyes from 0.1 (open)
+
+    def eyes(shut: bool):
+        lm, aus = face.landmarks.copy(), face.aus.copy()
+        aus[k45] = 0.1
+        if shut:
+            lm[upper, 1] += gaps.ravel() * 60.0
+            aus[k45] = 0.7
+        return replace(face, landmarks=lm, aus=aus)
+
+    stage, edits, states, t = DrivingStage(au_basis=basis), Controls().edits, [], 0.0
+    for shut, seconds in ((True, 1.0), (False, 1.0)):
+        for _ in range(30 * round(seconds)):
+            states.append(stage(eyes(shut), t, edits))
+            t += 1.0 / 30
+    np.testing.assert_allclose(states[0].expression[upper, 1], gaps.ravel(), atol=0.01)  # shut from frame 0
+    np.testing.assert_allclose(
+        states[29].expression[upper, 1], gaps.ravel(), atol=0.01
+    )  # the calibration too
+    assert np.abs(states[-1].expression[upper, 1]).max() < 0.01  # open: the photo's own eyes
