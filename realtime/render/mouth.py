@@ -17,8 +17,10 @@ from realtime.render.meshwarp import MOUTH_TINT, _polygon_area, build_topology
 
 SKIN_POINTS: tuple[int, ...] = (50, 101, 205, 280, 330, 425, 199, 200, 421, 201, 18, 83, 313)
 """Mesh points on cheeks and chin around the mouth: their colour is the skin the mouth is matched to."""
-COLOUR_GAIN = (0.6, 1.6)
-"""Bounds of the per-channel colour gain driver skin -> source skin (a wrong skin sample cannot paint blue teeth)."""
+COLOUR_GAIN = (0.35, 1.6)
+"""Bounds of the per-channel colour gain driver skin -> source skin (a wrong skin sample cannot paint blue teeth).
+The lower bound was 0.6: a brightly lit driver (skin 188) on a dim photo (skin 89, gain 0.47) pasted teeth
+glowing like dentures."""
 MOUTH_PATCH_MARGIN = 0.35
 """Margin of the driver's mouth patch around its inner lips, as a share of the mouth's width."""
 LIP_PAIRS: tuple[tuple[int, int], ...] = (

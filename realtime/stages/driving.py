@@ -299,9 +299,16 @@ class DrivingStage:
         # The lower face only: full weight from the mouth down, none from the nose's tip up.
         y = self._neutral[:, 1]
         w = np.clip((y - y[_NOSE_TIP]) / max(float(y[_UPPER_LIP] - y[_NOSE_TIP]), 1e-6), 0.0, 1.0)[:, None]
-        self._neutral = self._neutral + k * w * (canonical_frame(lm) - self._neutral)
+        # Towards the frame's mouth shut along the AU basis, not the frame itself: a mouth nearer rest is not at
+        # rest, and a driver who starts grinning made its next half-open words the neutral (the photo's mouth
+        # then stayed shut while the driver talked: EDTalk's clip, AU26 r 0.38).
+        rest = self._rest_mouth(canonical_frame(lm), aus)
+        self._neutral = self._neutral + k * w * (rest - self._neutral)
+        target = aus.copy()
+        if self._open_mouth is not None:
+            target[_OPEN] = np.minimum(target[_OPEN], REST_OPEN)
         base = prof.au_baseline.copy()
-        base[_ADAPT] = (1.0 - k) * base[_ADAPT] + k * aus[_ADAPT]
+        base[_ADAPT] = (1.0 - k) * base[_ADAPT] + k * target[_ADAPT]
         self.profile = NeutralProfile(base.astype(np.float32), prof.au_range, prof.pose_zero)
 
     def _open_eyes(self, lm: np.ndarray, aus: np.ndarray, t_s: float) -> None:
