@@ -49,7 +49,10 @@ COVER_LIFT = 0.7
 """The filled area reaches this share of the way from the upper lid to the ring over it: the mesh's lid line
 runs a little inside the visible lid, and the strip above it (the iris' top, the lashes' shadow), stretched
 down over the shut eye, drew a dark smear above the slit."""
-LASH = (0.05, 0.75)
+COVER_DARK = 0.8
+"""Pixels next to the covered area darker than this share of the skin around it (lashes, lid shadow) are
+covered too, not inpainted from."""
+LASH = (0.045, 0.8)
 """A shut eye's lash line where its lids meet: thickness as a share of the eye's corner-to-corner width (at
 least a pixel), and opacity. Lid skin alone read as an eyeless face, to people and to the teacher (which
 scored the blink 0.07 of its 0.5 on the driver)."""
@@ -192,6 +195,14 @@ def cover_lids(
     drawn = np.zeros(patch.shape[:2], np.uint8)
     cv2.fillPoly(drawn, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
     mask = cv2.dilate(drawn, np.ones((3, 3), np.uint8))
+    # Lashes and lid shadow at the area's edge are taken in too: inpainted from, they greyed a shut eye into a
+    # smudge (a small photo's eye, a dark lash line all round it).
+    lum = patch.astype(np.float32).mean(2)
+    around = (cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0) & (mask == 0)
+    if around.any():
+        dark = lum < COVER_DARK * np.percentile(lum[around], 60)
+        near = cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
+        mask[near & dark] = 255
     out = cv2.inpaint(patch, mask, 3, cv2.INPAINT_TELEA).astype(np.float32)
     a = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 1.2)[..., None] * amount
     out = patch * (1.0 - a) + out * a
@@ -200,6 +211,6 @@ def cover_lids(
         line = np.zeros(patch.shape[:2], np.float32)
         lid = np.round((np.asarray(loop, np.float64)[:9] - (x0, y0)) * 16).astype(np.int32)
         cv2.polylines(line, [lid], False, 1.0, max(1, round(LASH[0] * width)), cv2.LINE_AA, 4)
-        la = cv2.GaussianBlur(line, (0, 0), 0.7)[..., None] * (LASH[1] * amount)
+        la = cv2.GaussianBlur(line, (0, 0), 0.5)[..., None] * (LASH[1] * amount)
         out = out * (1.0 - la) + np.asarray(lash, np.float32) * la
     patch[:] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
