@@ -152,5 +152,5 @@ def test_cover_lids_blends_by_amount_and_leaves_the_rest_of_the_image(face) -> N
     changed = np.argwhere(np.any(full != image, axis=2))  # (N, 2) y, x
     assert len(changed) > 50
     lo, hi = np.floor(face[list(EYE_LOOPS[1]) + list(UPPER_RINGS[1]), :2].min(0)), np.ceil(loop.max(0))
-    assert changed[:, 1].min() >= lo[0] - 3 and changed[:, 1].max() <= hi[0] + 3  # within the eye's span
-    assert changed[:, 0].min() >= lo[1] - 3 and changed[:, 0].max() <= hi[1] + 3
+    assert changed[:, 1].min() >= lo[0] - 6 and changed[:, 1].max() <= hi[0] + 6  # within the eye's span
+    assert changed[:, 0].min() >= lo[1] - 6 and changed[:, 0].max() <= hi[1] + 6
