@@ -52,7 +52,7 @@ down over the shut eye, drew a dark smear above the slit."""
 COVER_DARK = 0.8
 """Pixels next to the covered area darker than this share of the skin around it (lashes, lid shadow) are
 covered too, not inpainted from."""
-LASH = (0.045, 0.8)
+LASH = (0.045, 0.75)
 """A shut eye's lash line where its lids meet: thickness as a share of the eye's corner-to-corner width (at
 least a pixel), and opacity. Lid skin alone read as an eyeless face, to people and to the teacher (which
 scored the blink 0.07 of its 0.5 on the driver)."""
@@ -174,6 +174,15 @@ def lash_colour(photo: np.ndarray, loop: np.ndarray) -> np.ndarray:
     return vals[lum <= np.percentile(lum, 33)].mean(0)
 
 
+def _chaikin(points: np.ndarray, rounds: int) -> np.ndarray:
+    """(N', 2) an open polyline smoothed by Chaikin's corner cutting (ends kept)."""
+    for _ in range(rounds):
+        a, b = points[:-1], points[1:]
+        cut = np.stack([0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b], axis=1).reshape(-1, 2)
+        points = np.vstack([points[:1], cut, points[-1:]])
+    return points
+
+
 def cover_lids(
     image: np.ndarray, loop: np.ndarray, ring: np.ndarray, amount: float, lash: np.ndarray | None = None
 ) -> None:
@@ -209,8 +218,14 @@ def cover_lids(
     if lash is not None:
         width = float(np.linalg.norm(np.asarray(loop[8], np.float64) - loop[0]))
         line = np.zeros(patch.shape[:2], np.float32)
-        lid = np.round((np.asarray(loop, np.float64)[:9] - (x0, y0)) * 16).astype(np.int32)
+        lid = _chaikin(np.asarray(loop, np.float64)[:9] - (x0, y0), 2)  # the mesh's lid points zigzag
+        lid = np.round(lid * 16).astype(np.int32)
         cv2.polylines(line, [lid], False, 1.0, max(1, round(LASH[0] * width)), cv2.LINE_AA, 4)
-        la = cv2.GaussianBlur(line, (0, 0), 0.5)[..., None] * (LASH[1] * amount)
+        # Fading out towards the corners, as lashes do (an even line read as drawn on).
+        c0, c1 = np.asarray(loop[0], np.float64) - (x0, y0), np.asarray(loop[8], np.float64) - (x0, y0)
+        ys, xs = np.indices(line.shape)
+        t = ((xs - c0[0]) * (c1[0] - c0[0]) + (ys - c0[1]) * (c1[1] - c0[1])) / max(width**2, 1e-6)
+        taper = np.sqrt(np.clip(np.sin(np.pi * np.clip(t, 0.0, 1.0)), 0.0, 1.0)).astype(np.float32)
+        la = (cv2.GaussianBlur(line, (0, 0), 0.5) * taper)[..., None] * (LASH[1] * amount)
         out = out * (1.0 - la) + np.asarray(lash, np.float32) * la
     patch[:] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
