@@ -19,10 +19,13 @@ from realtime.face.types import HeadPose
 FIT_POINTS = slice(0, 468)
 
 
-def rigid_fit(points: np.ndarray, mean_face: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """Least-squares similarity fit points ~ s * R @ mean + t (Umeyama). Returns (R (3,3), s, t (3,))."""
-    p = np.asarray(points, np.float64)[FIT_POINTS]
-    q = np.asarray(mean_face, np.float64)[FIT_POINTS]
+def rigid_fit(
+    points: np.ndarray, mean_face: np.ndarray, subset: slice | np.ndarray = FIT_POINTS
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Least-squares similarity fit points ~ s * R @ mean + t (Umeyama) over `subset` of the points. Returns
+    (R (3,3), s, t (3,))."""
+    p = np.asarray(points, np.float64)[subset]
+    q = np.asarray(mean_face, np.float64)[subset]
     p_mean, q_mean = p.mean(axis=0), q.mean(axis=0)
     pc, qc = p - p_mean, q - q_mean
     cov = pc.T @ qc / len(p)  # (3, 3)

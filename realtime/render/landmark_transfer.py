@@ -44,11 +44,145 @@ def rotation_from_angles(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return ry @ rp @ rr
 
 
+RIGID_POINTS = np.array(
+    (
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        8,
+        9,
+        10,
+        19,
+        21,
+        31,
+        34,
+        35,
+        36,
+        44,
+        45,
+        47,
+        48,
+        49,
+        50,
+        51,
+        54,
+        64,
+        67,
+        69,
+        93,
+        94,
+        97,
+    )
+    + (98, 100, 101, 102, 103, 104, 108, 109, 111, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 126, 127)
+    + (
+        129,
+        131,
+        134,
+        137,
+        139,
+        142,
+        143,
+        151,
+        156,
+        162,
+        168,
+        174,
+        188,
+        193,
+        195,
+        196,
+        197,
+        198,
+        209,
+        217,
+        218,
+    )
+    + (
+        220,
+        227,
+        228,
+        229,
+        234,
+        236,
+        237,
+        248,
+        251,
+        261,
+        264,
+        265,
+        266,
+        274,
+        275,
+        277,
+        278,
+        279,
+        280,
+        281,
+        284,
+    )
+    + (
+        294,
+        297,
+        299,
+        326,
+        327,
+        329,
+        330,
+        331,
+        332,
+        333,
+        337,
+        338,
+        340,
+        343,
+        344,
+        345,
+        346,
+        347,
+        348,
+        349,
+        350,
+    )
+    + (
+        351,
+        352,
+        355,
+        356,
+        358,
+        360,
+        363,
+        366,
+        368,
+        371,
+        372,
+        383,
+        389,
+        399,
+        412,
+        417,
+        419,
+        420,
+        429,
+        437,
+        438,
+    )
+    + (440, 447, 448, 449, 454, 456, 457)
+)
+"""Mesh points that expressions hardly move: above the nose's tip, at least 0.1 inter-ocular distance from the
+eyes and brows, and the nose (forehead, temples, upper cheeks). The fit over all 468 points took a jaw drop for
+a head tilted and grown: a shout's lower lip moved 0.25 of the eye distance and its chin 0.03 (with these
+points 0.32 and 0.10), and the photo's mouth opened far less than the driver's."""
+
+
 def frontalize(
     landmarks: np.ndarray, reference: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """Fit landmarks (478, 3) ~ s * R @ reference + t; return (landmarks in the reference frame, R, s, t)."""
-    rot, scale, shift = fit = rigid_fit(landmarks, reference)
+    """Fit landmarks (478, 3) ~ s * R @ reference + t over RIGID_POINTS; return (landmarks in the reference
+    frame, R, s, t)."""
+    rot, scale, shift = fit = rigid_fit(landmarks, reference, RIGID_POINTS)
     return undo_fit(landmarks, fit).astype(np.float32), rot, scale, shift
 
 
