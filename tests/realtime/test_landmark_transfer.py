@@ -74,3 +74,16 @@ def test_without_a_neutral_or_an_edit_the_expression_is_kept(mean_face) -> None:
     away = [i for i in range(478) if all(i not in pair for eye in LID_PAIRS for pair in eye)]
     scaled = fit_lids(expr, _with_eyes(mean_face, 1.5), mean_face)
     np.testing.assert_allclose(scaled[away], expr[away], atol=1e-6)  # only the lids are rescaled
+
+
+def test_a_jaw_drop_is_carried_by_the_chin_not_taken_for_a_head_tilt(mean_face) -> None:
+    """The lower face (below the mouth's corners) dropped by 0.2 of the eye distance: the expression moves the
+    chin by 0.2 and leaves the forehead still (a fit over every point tilted and grew the head instead)."""
+    from realtime.render.landmark_transfer import driver_expression
+
+    y = mean_face[:, 1]
+    dropped = mean_face.copy()
+    dropped[y > mean_face[61, 1], 1] += 0.2  # canonical frame, inter-ocular units, y down
+    expr = driver_expression(dropped * 60.0, mean_face)  # any scale: expression is in eye distances
+    assert expr[152, 1] == pytest.approx(0.2, abs=0.02)
+    assert np.abs(expr[10]).max() < 0.01  # the forehead's top
