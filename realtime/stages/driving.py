@@ -21,7 +21,7 @@ from realtime.controls import Edits
 from realtime.face import topology as topo
 from realtime.face.pose import canonical_frame
 from realtime.face.types import AU, AU_ORDER, POSE_NAMES, POSE_SCALE_DEG, FaceAnalysis
-from realtime.render.landmark_transfer import driver_expression
+from realtime.render.landmark_transfer import driver_expression, shut_mouth
 from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops
 from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
 
@@ -143,8 +143,6 @@ REST_SHUT = (0.3, 0.1)
 """A first frame whose AU45 is above the first value has its eyes shut, and the neutral's lids are opened along
 the AU basis' AU45 row to where AU45 is the second (open eyes): the driver's opening eyes then show as opening,
 and its shut eyes as shut, from the first frame."""
-_INNER_LIPS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
-"""(upper, lower) inner-lip mesh points facing each other across the mouth."""
 """AU25 (lips part) and AU26 (jaw drop) of a mouth at rest: below the data's median (0.11, 0.05), above its
 tenth percentile (0.005, 0.002)."""
 
@@ -267,16 +265,7 @@ class DrivingStage:
         excess = np.maximum(aus[_OPEN] - REST_OPEN, 0.0)
         if not excess.any():
             return canon
-        shut = np.tensordot(excess, self._open_mouth, axes=1)  # (478, 3)
-        # The basis rows overlap (AU25's lips part with some AU26 and AU12 in them): summed, a grin's 0.27 iod
-        # opening was shut by 0.41, the lips crossed and the grin then tore the photo's mouth open to the nose.
-        # The correction stops where the lips meet.
-        upper, lower = (list(x) for x in zip(*_INNER_LIPS, strict=True))
-        gap = float(np.mean(canon[lower, 1] - canon[upper, 1]))
-        closing = float(np.mean(shut[lower, 1] - shut[upper, 1]))
-        if closing > max(gap, 0.0):
-            shut *= max(gap, 0.0) / closing
-        return (canon - shut).astype(np.float32)
+        return (canon + shut_mouth(canon, excess, self._open_mouth)).astype(np.float32)
 
     def _rest_eyes(self, canon: np.ndarray, aus: np.ndarray) -> np.ndarray:
         """The neutral for frames nobody said were at rest: shut eyes (AU45 above REST_SHUT[0]) are opened

@@ -273,11 +273,11 @@ def test_an_au_basis_that_overlaps_closes_the_first_frames_mouth_only_until_the_
     basis = np.zeros((17, 478, 3), np.float32)
     for au in (AU.AU25, AU.AU26):
         basis[AU_ORDER.index(au), [14, 17, 87, 317], 1] = (20.0 / 60.0) / 0.45
-    from realtime.stages.driving import _INNER_LIPS
+    from realtime.render.landmark_transfer import INNER_LIPS
 
     first = _run(DrivingStage(au_basis=basis), [(True, 0.1)])[0]
     neutral = first.driver.neutral  # canonical frame, inter-ocular units
-    upper, lower = (list(x) for x in zip(*_INNER_LIPS, strict=True))
+    upper, lower = (list(x) for x in zip(*INNER_LIPS, strict=True))
     assert np.mean(neutral[lower, 1] - neutral[upper, 1]) == pytest.approx(0.0, abs=1e-3)  # meet, not cross
     assert first.expression[14, 1] > 10.0 / 60.0  # the first frame's opening shows
 
