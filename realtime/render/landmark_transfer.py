@@ -241,9 +241,10 @@ INNER_LIPS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
 """(upper, lower) inner-lip mesh points facing each other across the mouth."""
 
 
-def shut_mouth(canonical: np.ndarray, excess: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def shut_mouth(canonical: np.ndarray, excess: np.ndarray, rows: np.ndarray, meet: bool = False) -> np.ndarray:
     """(478, 3) float32 the motion that shuts a face's open mouth (canonical frame): `excess` (K,) AU
-    intensities above rest times the AU basis' `rows` (K, 478, 3), stopped where the inner lips meet.
+    intensities above rest times the AU basis' `rows` (K, 478, 3), stopped where the inner lips meet, or with
+    `meet`, scaled to end there (the basis has no AU27: a surprised "O" shut by AU25 and AU26 stayed half open).
 
     The basis rows overlap (AU25's lips part with some AU26 and AU12 in them): summed, a grin's 0.27 iod
     opening was shut by 0.41, the lips crossed and the grin then tore the photo's mouth open to the nose."""
@@ -251,7 +252,7 @@ def shut_mouth(canonical: np.ndarray, excess: np.ndarray, rows: np.ndarray) -> n
     upper, lower = (list(x) for x in zip(*INNER_LIPS, strict=True))
     gap = float(np.mean(canonical[lower, 1] - canonical[upper, 1]))
     closing = float(np.mean(shut[lower, 1] - shut[upper, 1]))
-    if closing > max(gap, 0.0):
+    if closing > max(gap, 0.0) or (meet and closing > 1e-6):
         shut *= max(gap, 0.0) / closing
     return (-shut).astype(np.float32)
 

@@ -63,6 +63,10 @@ DISP_SIGMA = 2.0
 """Gaussian sigma (crop pixels, of 256) smoothing the displacement where it jumps: where a turning head folds
 the mesh, the piecewise-affine map jumps between triangles, and reading the photo across that jump left a
 staircase edge and specks of whatever lay between; smoothed, the fold is a narrow squeeze."""
+MOUTH_SHUT = 0.35
+"""Below this share of the photo's own mouth opening, what is left of its inner mouth (its teeth squeezed into
+a white line between closing lips: a photo with its mouth open at the driver's rest) is darkened, in full at 0,
+into the dark line of closed lips."""
 FOLD_JUMP = 3.0
 """Crop pixels of map change between neighbouring pixels above which the map has jumped (a fold). Inside and
 around the eyes and the inner mouth the jump is meant (a blink, lips closing) and kept: smoothing there took
@@ -305,7 +309,8 @@ class MeshFlow:
         src = self._require()
         opening = mouth_opening(lt, self.mouth_loop, self._oval)
         need = (opening - src.opening) / max(opening, 1e-6)  # share of the opening the photo cannot fill
-        if opening < 1e-3 or need <= 0.05:
+        squeeze = 1.0 - opening / max(MOUTH_SHUT * src.opening, 1e-6) if src.opening > 1e-3 else 0.0
+        if need <= 0.05 and squeeze <= 0.0:
             return
         loop = (
             lt[self.mouth_loop] @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - origin
@@ -320,6 +325,10 @@ class MeshFlow:
         cv2.fillPoly(mask, [np.round(loop_b * (1 << _SHIFT)).astype(np.int32)], 1.0, cv2.LINE_AA, _SHIFT)
         mask = cv2.GaussianBlur(mask, (3, 3), 0.7)[..., None]
         area = roi[by0:by1, bx0:bx1].astype(np.float32)
+        if need <= 0.05:  # the photo's own mouth, shutting: its squeezed teeth darkened into the lips' line
+            alpha = mask * min(1.0, squeeze)
+            roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + area * MOUTH_TINT * alpha + 0.5, 0, 255)
+            return
         if mouth is not None and mouth.opening >= REMEMBER_OPENING:
             self._remembered = mouth
         if mouth is None or mouth.opening < 0.5 * opening:

@@ -21,13 +21,20 @@ from realtime.errors import SetupError
 from realtime.face.align import CROP_SIZE
 from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.frames import PreparedSource
-from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
+from realtime.render.landmark_transfer import SourceGeometry, fit_lids, shut_mouth, transfer
 from realtime.render.meshflow import MeshFlow, OutputLayout
 from realtime.stages.driving import DriverSample, DriveState
 
 log = logging.getLogger(__name__)
 
 _AU45 = AU_ORDER.index(AU.AU45)
+_LIPS_APART = [AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
+PHOTO_REST_OPEN = 0.1
+"""A photo whose lips-apart AUs (AU25, AU26) are above this is shut at the driver's rest in relative motion
+(along the AU basis, to where its lips meet): the driver's closed mouth shows closed, and its words open the
+photo's mouth from there. Kept as it was, a photo caught mid-word or in a shout gaped through the whole call
+and opened further still with every word (the teacher then read no jaw motion: live AU26 r 0.24 on such a
+photo). Its smile (AU12) is its own and kept."""
 
 
 class RendererLifecycle:
@@ -237,10 +244,20 @@ class MeshFlowFrame(RendererLifecycle):
             log.warning("no %s: AU edits cannot change the expression (only head-angle edits act)", lt_path)
         self.name = f"meshflow ({motion})"
         self._ls_n: np.ndarray | None = None
+        self._rest: tuple[np.ndarray, np.ndarray] | None = None
+        """Relative motion: the photo's expression at the driver's rest (478, 3) (its open mouth shut) and its
+        AUs then (17,); None: the photo as it is."""
 
     def set_source(self, src: PreparedSource, layout: OutputLayout) -> None:
         self._flow.set_source(src.image, src.transform, src.ls_px, layout)
         self._ls_n = (src.ls_px / CROP_SIZE * 2.0 - 1.0).astype(np.float32)[None]  # (1, 478, 2)
+        self._rest = None
+        excess = np.maximum(src.face.aus[_LIPS_APART] - PHOTO_REST_OPEN, 0.0)
+        if self._basis is not None and excess.any():
+            rest = shut_mouth(src.geometry.canonical, excess, self._basis[_LIPS_APART], meet=True)
+            aus = src.face.aus.copy()
+            aus[_LIPS_APART] = np.minimum(aus[_LIPS_APART], PHOTO_REST_OPEN)
+            self._rest = (rest, aus)
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         self._flow.set_background(background, person)
@@ -266,8 +283,10 @@ class MeshFlowFrame(RendererLifecycle):
                 return absolute_landmarks(src.geometry, own_aus, own_pose, aus, pose, self._basis)
             pose = own_pose + limit_turn(own_pose, pose - own_pose)
             return self._run_lt(np.concatenate([aus, pose / POSE_SCALE_DEG])[None])[0]
-        aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
         expr = fit_lids(d.expression, src.geometry.canonical, d.neutral)
+        if self._rest is not None:
+            expr, own_aus = expr + self._rest[0], self._rest[1]
+        aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
         turn = limit_turn(own_pose, drive.pose_delta * w)
         if self._basis is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))

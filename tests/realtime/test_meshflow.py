@@ -341,3 +341,50 @@ def test_face_oval_points_pulled_inside_the_face_are_put_back_on_its_outline(pho
     assert cv2.pointPolygonTest(hull, tuple(map(float, fixed[far])), True) <= was + 0.6
     moved = np.any(fixed != lt, axis=1)
     assert set(np.nonzero(moved)[0]) <= set(oval.tolist())  # only oval points move
+
+
+def test_a_photo_with_its_mouth_open_shows_it_shut_at_the_drivers_rest(photo_face) -> None:
+    """Relative motion: a photo caught mid-word (AU25 0.6, lips apart) has its lips meet while the driver rests
+    (along the shipped basis); a photo with its mouth shut is shown as it is."""
+    from dataclasses import replace
+
+    from realtime.controls import Edits
+    from realtime.face.types import FaceAnalysis, HeadPose
+    from realtime.render.landmark_transfer import INNER_LIPS
+    from realtime.render.renderers import MeshFlowFrame
+    from realtime.stages.driving import DrivingStage
+    from realtime.stages.render import prepare_source
+
+    weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
+    if not (weights / "au_basis.npy").is_file():
+        pytest.skip("au_basis.npy not shipped")
+    photo, face = photo_face
+    upper, lower = (list(x) for x in zip(*INNER_LIPS, strict=True))
+    open_face = face.copy()
+    open_face[[14, 87, 317, 178, 402, 17, 152], 1] += 12.0  # lower lip and chin down: lips apart
+
+    def analysis(lm: np.ndarray, au25: float) -> FaceAnalysis:
+        aus = np.full(17, 0.05, np.float32)
+        aus[AU_ORDER.index(AU.AU25)] = au25
+        return FaceAnalysis(lm, aus, HeadPose(0.0, 0.0, 0.0), 1)
+
+    class Fixed:
+        def __init__(self, a: FaceAnalysis) -> None:
+            self.a = a
+
+        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
+            return self.a
+
+    renderer = MeshFlowFrame(weights, "onnxruntime")
+    driver = analysis(face, 0.05)
+    for lm, au25, shut in ((open_face, 0.6, True), (face, 0.05, False)):
+        src = prepare_source(photo, Fixed(analysis(lm, au25)))
+        renderer.set_source(src, OutputLayout.identity(photo.shape))
+        lt = renderer.target_landmarks(src, DrivingStage()(replace(driver), 0.0, Edits(), photo))
+        gap_src = np.mean(src.ls_px[lower, 1] - src.ls_px[upper, 1])
+        gap = np.mean(lt[lower, 1] - lt[upper, 1])
+        if shut:
+            assert gap_src > 5.0 and abs(gap) < 0.5  # crop pixels: the lips meet
+        else:
+            np.testing.assert_allclose(lt, src.ls_px, atol=1e-3)  # the photo as it is
+    renderer.close()
