@@ -30,11 +30,13 @@ log = logging.getLogger(__name__)
 _AU45 = AU_ORDER.index(AU.AU45)
 _LIPS_APART = [AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
 PHOTO_REST_OPEN = 0.1
-"""A photo whose lips-apart AUs (AU25, AU26) are above this is shut at the driver's rest in relative motion
-(along the AU basis, to where its lips meet): the driver's closed mouth shows closed, and its words open the
-photo's mouth from there. Kept as it was, a photo caught mid-word or in a shout gaped through the whole call
-and opened further still with every word (the teacher then read no jaw motion: live AU26 r 0.24 on such a
-photo). Its smile (AU12) is its own and kept."""
+"""Lips-apart AU intensity (AU25, AU26) a photo's mouth is shut to at the driver's rest, in relative motion."""
+PHOTO_REST_JAW = 0.2
+"""A photo whose jaw is dropped (AU26 above this) is shut at the driver's rest (along the AU basis, to where its
+lips meet): the driver's closed mouth shows closed, and its words open the photo's mouth from there. Kept as it
+was, a photo caught mid-word or in a shout gaped through the whole call and opened further with every word
+(live AU26 r 0.24 on such a photo). A grin's parted lips (AU25 with the jaw closed) are its smile and are kept:
+shut, a grinning photo lost its teeth and the teacher most of its smile (AU12 r 0.49 -> 0.28)."""
 
 
 class RendererLifecycle:
@@ -253,7 +255,7 @@ class MeshFlowFrame(RendererLifecycle):
         self._ls_n = (src.ls_px / CROP_SIZE * 2.0 - 1.0).astype(np.float32)[None]  # (1, 478, 2)
         self._rest = None
         excess = np.maximum(src.face.aus[_LIPS_APART] - PHOTO_REST_OPEN, 0.0)
-        if self._basis is not None and excess.any():
+        if self._basis is not None and src.face.aus[_LIPS_APART[1]] > PHOTO_REST_JAW:
             rest = shut_mouth(src.geometry.canonical, excess, self._basis[_LIPS_APART], meet=True)
             aus = src.face.aus.copy()
             aus[_LIPS_APART] = np.minimum(aus[_LIPS_APART], PHOTO_REST_OPEN)

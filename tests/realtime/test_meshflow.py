@@ -344,8 +344,8 @@ def test_face_oval_points_pulled_inside_the_face_are_put_back_on_its_outline(pho
 
 
 def test_a_photo_with_its_mouth_open_shows_it_shut_at_the_drivers_rest(photo_face) -> None:
-    """Relative motion: a photo caught mid-word (AU25 0.6, lips apart) has its lips meet while the driver rests
-    (along the shipped basis); a photo with its mouth shut is shown as it is."""
+    """Relative motion: a photo caught mid-word (AU25, AU26 0.6: jaw dropped) has its lips meet while the driver
+    rests (along the shipped basis); a photo with its mouth shut, or grinning, is shown as it is."""
     from dataclasses import replace
 
     from realtime.controls import Edits
@@ -363,9 +363,10 @@ def test_a_photo_with_its_mouth_open_shows_it_shut_at_the_drivers_rest(photo_fac
     open_face = face.copy()
     open_face[[14, 87, 317, 178, 402, 17, 152], 1] += 12.0  # lower lip and chin down: lips apart
 
-    def analysis(lm: np.ndarray, au25: float) -> FaceAnalysis:
+    def analysis(lm: np.ndarray, au25: float, au26: float | None = None) -> FaceAnalysis:
         aus = np.full(17, 0.05, np.float32)
         aus[AU_ORDER.index(AU.AU25)] = au25
+        aus[AU_ORDER.index(AU.AU26)] = au25 if au26 is None else au26
         return FaceAnalysis(lm, aus, HeadPose(0.0, 0.0, 0.0), 1)
 
     class Fixed:
@@ -377,8 +378,13 @@ def test_a_photo_with_its_mouth_open_shows_it_shut_at_the_drivers_rest(photo_fac
 
     renderer = MeshFlowFrame(weights, "onnxruntime")
     driver = analysis(face, 0.05)
-    for lm, au25, shut in ((open_face, 0.6, True), (face, 0.05, False)):
-        src = prepare_source(photo, Fixed(analysis(lm, au25)))
+    # Shut: the jaw dropped; kept: a mouth shut, and a grin's parted lips (AU25 with the jaw closed).
+    for lm, aus, shut in (
+        (open_face, (0.6, 0.6), True),
+        (face, (0.05, 0.05), False),
+        (open_face, (0.9, 0.1), False),
+    ):
+        src = prepare_source(photo, Fixed(analysis(lm, *aus)))
         renderer.set_source(src, OutputLayout.identity(photo.shape))
         lt = renderer.target_landmarks(src, DrivingStage()(replace(driver), 0.0, Edits(), photo))
         gap_src = np.mean(src.ls_px[lower, 1] - src.ls_px[upper, 1])
