@@ -37,6 +37,10 @@ _LEFT_EYE_CORNER = 263
 _SHIFT = 4  # fillConvexPoly sub-pixel bits: vertices are rounded to 1/16 px
 MOUTH_SHADE = 0.85
 """How far a newly opened mouth is darkened towards MOUTH_TINT (0: not at all)."""
+IRIS_RING = 0.5
+"""An eye's inner ring of virtual points, as a share of the way from the iris centre to each lid point: inside
+it the eye moves as one piece (the iris follows the gaze whole). At 0.7 the white squeezed between the ring and
+a corner broke into dark specks; 0.5 follows the gaze as well (0.88 of it either way)."""
 MOUTH_TINT = np.array([0.35, 0.22, 0.22], np.float32)
 """Colour factor of a mouth cavity (dark, slightly red)."""
 
@@ -160,24 +164,60 @@ class MeshWarpRenderer:
     # -- topology helpers -------------------------------------------------------------------------------
 
     def _fan_triangles(self) -> np.ndarray:
-        """Fans filling each hole around a virtual centre point NUM_LANDMARKS + hole index."""
+        """Fans filling each hole around a virtual centre point NUM_LANDMARKS + hole index; an eye's fan has an
+        inner ring of virtual points (one per lid point, after the centres) so that its middle, the iris, can
+        move as one piece (`_hole_points`)."""
         tris = []
+        n_holes = len(self.topology.holes)
+        inner = NUM_LANDMARKS + n_holes
         for h, loop in enumerate(self.topology.holes):
-            centre = NUM_LANDMARKS + h
-            for i in range(len(loop)):
-                tris.append((int(loop[i]), int(loop[(i + 1) % len(loop)]), centre))
+            centre, k = NUM_LANDMARKS + h, len(loop)
+            for i in range(k):
+                a, b = int(loop[i]), int(loop[(i + 1) % k])
+                if self.topology.hole_centres[h] < 0:
+                    tris.append((a, b, centre))
+                    continue
+                va, vb = inner + i, inner + (i + 1) % k
+                tris += [(va, vb, centre), (a, b, va), (b, vb, va)]
+            if self.topology.hole_centres[h] >= 0:
+                inner += k
         return np.asarray(tris, np.int32)
 
-    def _hole_centres(self, ls: np.ndarray, lt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(H, 2) fan centres in source and target: the iris centre if inside the eye in both, else the mean."""
-        cs, ct = [], []
+    def _hole_points(self, ls: np.ndarray, lt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P, 2) the holes' virtual points in source and target: each fan's centre (the iris centre if inside
+        the eye in both, else the loop's mean), then each eye's inner ring.
+
+        The inner ring is IRIS_RING of the way from the centre to each lid point. In the target it is the
+        source ring carried by the iris' motion and the eye's own linear change (the lids' least-squares
+        affine): the iris moves as one piece, the white around it stretches. A single fan moved the pupil and
+        dragged the iris' edge only part of the way: the photo's iris followed 0.65 of the driver's gaze (the
+        LivePortrait d0 clip on the smirk/dafoe photo, measured by the mesh), 0.88 with the ring. Where the
+        ring would fold a triangle (a gaze into a corner, a shutting eye) it is blended towards the
+        proportional ring (the single fan's map) just enough."""
+        cs, ct, rs, rt = [], [], [], []
         for loop, centre in zip(self.topology.holes, self.topology.hole_centres, strict=True):
             ps, pt = ls[loop].mean(0), lt[loop].mean(0)
-            if centre >= 0 and _inside(ls[loop], ls[centre]) and _inside(lt[loop], lt[centre]):
+            iris = centre >= 0 and _inside(ls[loop], ls[centre]) and _inside(lt[loop], lt[centre])
+            if iris:
                 ps, pt = ls[centre], lt[centre]
             cs.append(ps)
             ct.append(pt)
-        return np.asarray(cs, np.float32), np.asarray(ct, np.float32)
+            if centre < 0:
+                continue
+            ring_s = ps + IRIS_RING * (ls[loop] - ps)  # (K, 2)
+            proportional = pt + IRIS_RING * (lt[loop] - pt)
+            if not iris:
+                rs.append(ring_s)
+                rt.append(proportional)
+                continue
+            lin = _linear_fit(ls[loop] - ls[loop].mean(0), lt[loop] - lt[loop].mean(0))  # (2, 2)
+            rigid = pt + (ring_s - ps) @ lin.T
+            rs.append(ring_s)
+            rt.append(_unfolded(ls[loop], ps, ring_s, lt[loop], pt, rigid, proportional))
+        return (
+            np.concatenate([np.asarray(cs, np.float32)] + [np.asarray(r, np.float32) for r in rs]),
+            np.concatenate([np.asarray(ct, np.float32)] + [np.asarray(r, np.float32) for r in rt]),
+        )
 
     def _source_layout(self, ls: np.ndarray) -> _SourceLayout:
         """Ring and surround triangulation for this source (Delaunay in source space), cached."""
@@ -257,9 +297,10 @@ class MeshWarpRenderer:
     def backward_map(self, ls: np.ndarray, lt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Dense (S, S) float32 maps: target pixel -> source pixel."""
         layout = self._source_layout(ls)
-        hs, ht = self._hole_centres(ls, lt)
+        hs, ht = self._hole_points(ls, lt)
         ring_t = layout.ring_source + self.ring_follow * (lt[self.topology.oval] - ls[self.topology.oval])
-        # Extended points: 478 landmarks, hole centres, then (for the surround) oval, ring, border.
+        # Extended points: 478 landmarks, hole centres, eyes' inner rings, then (for the surround) oval, ring,
+        # border.
         src = np.concatenate([ls, hs])
         dst = np.concatenate([lt, ht])
         n = len(src)
@@ -309,6 +350,50 @@ def _polygon_area(poly: np.ndarray) -> float:
     """Signed area of a (K, 2) polygon (shoelace)."""
     x, y = poly[:, 0].astype(np.float64), poly[:, 1].astype(np.float64)
     return float(0.5 * (x @ np.roll(y, -1) - y @ np.roll(x, -1)))
+
+
+def _linear_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(2, 2) least-squares linear map L with dst ~ src @ L.T (both (K, 2), centred)."""
+    sol, *_ = np.linalg.lstsq(np.asarray(src, np.float64), np.asarray(dst, np.float64), rcond=None)
+    return np.asarray(sol.T)
+
+
+def _unfolded(
+    loop_s: np.ndarray,
+    centre_s: np.ndarray,
+    ring_s: np.ndarray,
+    loop_t: np.ndarray,
+    centre_t: np.ndarray,
+    wanted: np.ndarray,
+    safe: np.ndarray,
+) -> np.ndarray:
+    """(K, 2) the target inner ring nearest `wanted` on the way to `safe` whose triangles (inner fan and the
+    strip to the lid loop) keep their source orientation (bisection; `safe` itself is returned if none)."""
+    k = len(loop_s)
+    i, j = np.arange(k), (np.arange(k) + 1) % k
+
+    def tris(loop: np.ndarray, centre: np.ndarray, ring: np.ndarray) -> np.ndarray:
+        fan = np.stack([ring[i], ring[j], np.broadcast_to(centre, ring[i].shape)], 1)
+        return np.concatenate(
+            [fan, np.stack([loop[i], loop[j], ring[i]], 1), np.stack([loop[j], ring[j], ring[i]], 1)]
+        )
+
+    sign = np.sign(_signed_area(tris(loop_s, centre_s, ring_s)))
+
+    def ok(ring: np.ndarray) -> bool:
+        area = _signed_area(tris(loop_t, centre_t, ring))
+        return bool(np.all((np.sign(area) == sign) | (np.abs(area) < 1e-6)))
+
+    if ok(wanted):
+        return wanted
+    lo, hi = 0.0, 1.0  # share of the way to `safe`: hi works (or nothing does)
+    for _ in range(6):
+        mid = 0.5 * (lo + hi)
+        if ok(wanted + mid * (safe - wanted)):
+            hi = mid
+        else:
+            lo = mid
+    return wanted + hi * (safe - wanted)
 
 
 def _signed_area(tri: np.ndarray) -> np.ndarray:

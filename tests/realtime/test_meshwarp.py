@@ -95,3 +95,21 @@ def test_bad_input_is_refused(face_px: np.ndarray, texture: np.ndarray) -> None:
         r.render(texture.astype(np.float32), face_px, face_px)
     with pytest.raises(ValueError, match="478"):
         r.render(texture, face_px[:468], face_px)
+
+
+def test_the_iris_moves_as_one_piece_with_the_gaze() -> None:
+    """The iris points moved sideways by 3 crop px: around the iris centre (inside the eye's inner ring) every
+    pixel reads the photo 3 px back, not only the centre itself."""
+    from realtime.face.topology import LEFT_IRIS, LEFT_IRIS_CENTER, RIGHT_IRIS, RIGHT_IRIS_CENTER
+
+    mean = np.load(Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy")
+    ls = (128.0 + 90.0 * mean[:, :2]).astype(np.float32)  # a face about 180 px wide in a 256 crop
+    lt = ls.copy()
+    irises = [RIGHT_IRIS_CENTER, *RIGHT_IRIS, LEFT_IRIS_CENTER, *LEFT_IRIS]
+    lt[irises, 0] += 3.0
+    map_x, map_y = MeshWarpRenderer(256).backward_map(ls, lt)
+    for centre in (RIGHT_IRIS_CENTER, LEFT_IRIS_CENTER):
+        cx, cy = np.round(lt[centre]).astype(int)
+        for dx in (-3, 0, 3):  # across the iris, within the inner ring
+            assert map_x[cy, cx + dx] == pytest.approx(cx + dx - 3.0, abs=0.35)
+            assert map_y[cy, cx + dx] == pytest.approx(cy, abs=0.35)
