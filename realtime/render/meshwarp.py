@@ -371,17 +371,18 @@ def _unfolded(
     strip to the lid loop) keep their source orientation (bisection; `safe` itself is returned if none)."""
     k = len(loop_s)
     i, j = np.arange(k), (np.arange(k) + 1) % k
-
-    def tris(loop: np.ndarray, centre: np.ndarray, ring: np.ndarray) -> np.ndarray:
-        fan = np.stack([ring[i], ring[j], np.broadcast_to(centre, ring[i].shape)], 1)
-        return np.concatenate(
-            [fan, np.stack([loop[i], loop[j], ring[i]], 1), np.stack([loop[j], ring[j], ring[i]], 1)]
-        )
-
-    sign = np.sign(_signed_area(tris(loop_s, centre_s, ring_s)))
+    # Triangles over the points [loop (K), ring (K), centre]: inner fan, then the strip to the lid loop.
+    idx = np.concatenate(
+        [
+            np.stack([k + i, k + j, np.full(k, 2 * k)], 1),
+            np.stack([i, j, k + i], 1),
+            np.stack([j, k + j, k + i], 1),
+        ]
+    )
+    sign = np.sign(_signed_area(np.vstack([loop_s, ring_s, centre_s[None]])[idx]))
 
     def ok(ring: np.ndarray) -> bool:
-        area = _signed_area(tris(loop_t, centre_t, ring))
+        area = _signed_area(np.vstack([loop_t, ring, centre_t[None]])[idx])
         return bool(np.all((np.sign(area) == sign) | (np.abs(area) < 1e-6)))
 
     if ok(wanted):
