@@ -31,6 +31,7 @@ import numpy as np
 
 from realtime.face.align import apply_transform
 from realtime.face.pose import canonical_frame, rigid_fit, undo_fit
+from realtime.render.eyes import EYE_LOOPS
 
 
 def rotation_from_angles(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -44,133 +45,17 @@ def rotation_from_angles(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return ry @ rp @ rr
 
 
-RIGID_POINTS = np.array(
-    (
-        1,
-        2,
-        3,
-        4,
-        5,
-        6,
-        8,
-        9,
-        10,
-        19,
-        21,
-        31,
-        34,
-        35,
-        36,
-        44,
-        45,
-        47,
-        48,
-        49,
-        50,
-        51,
-        54,
-        64,
-        67,
-        69,
-        93,
-        94,
-        97,
-    )
-    + (98, 100, 101, 102, 103, 104, 108, 109, 111, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 126, 127)
-    + (
-        129,
-        131,
-        134,
-        137,
-        139,
-        142,
-        143,
-        151,
-        156,
-        162,
-        168,
-        174,
-        188,
-        193,
-        195,
-        196,
-        197,
-        198,
-        209,
-        217,
-        218,
-    )
-    + (
-        220,
-        227,
-        228,
-        229,
-        234,
-        236,
-        237,
-        248,
-        251,
-        261,
-        264,
-        265,
-        266,
-        274,
-        275,
-        277,
-        278,
-        279,
-        280,
-        281,
-        284,
-    )
-    + (
-        294,
-        297,
-        299,
-        326,
-        327,
-        329,
-        330,
-        331,
-        332,
-        333,
-        337,
-        338,
-        340,
-        343,
-        344,
-        345,
-        346,
-        347,
-        348,
-        349,
-        350,
-    )
-    + (
-        351,
-        352,
-        355,
-        356,
-        358,
-        360,
-        363,
-        366,
-        368,
-        371,
-        372,
-        383,
-        389,
-        399,
-        412,
-        417,
-        419,
-        420,
-        429,
-        437,
-        438,
-    )
-    + (440, 447, 448, 449, 454, 456, 457)
-)
+# fmt: off
+RIGID_POINTS = np.array((
+    1, 2, 3, 4, 5, 6, 8, 9, 10, 19, 21, 31, 34, 35, 36, 44, 45, 47, 48, 49, 50, 51, 54, 64, 67, 69, 93,
+    94, 97, 98, 100, 101, 102, 103, 104, 108, 109, 111, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123,
+    126, 127, 129, 131, 134, 137, 139, 142, 143, 151, 156, 162, 168, 174, 188, 193, 195, 196, 197, 198,
+    209, 217, 218, 220, 227, 228, 229, 234, 236, 237, 248, 251, 261, 264, 265, 266, 274, 275, 277, 278,
+    279, 280, 281, 284, 294, 297, 299, 326, 327, 329, 330, 331, 332, 333, 337, 338, 340, 343, 344, 345,
+    346, 347, 348, 349, 350, 351, 352, 355, 356, 358, 360, 363, 366, 368, 371, 372, 383, 389, 399, 412,
+    417, 419, 420, 429, 437, 438, 440, 447, 448, 449, 454, 456, 457,
+))
+# fmt: on
 """Mesh points that expressions hardly move: above the nose's tip, at least 0.1 inter-ocular distance from the
 eyes and brows, and the nose (forehead, temples, upper cheeks). The fit over all 468 points took a jaw drop for
 a head tilted and grown: a shout's lower lip moved 0.25 of the eye distance and its chin 0.03 (with these
@@ -186,11 +71,11 @@ def frontalize(
     return undo_fit(landmarks, fit).astype(np.float32), rot, scale, shift
 
 
-LID_PAIRS: tuple[tuple[tuple[int, int], ...], ...] = (
-    ((246, 7), (161, 163), (160, 144), (159, 145), (158, 153), (157, 154), (173, 155)),
-    ((466, 249), (388, 390), (387, 373), (386, 374), (385, 380), (384, 381), (398, 382)),
+LID_PAIRS: tuple[tuple[tuple[int, int], ...], ...] = tuple(
+    tuple(zip(loop[1:8], loop[15:8:-1], strict=True)) for loop in EYE_LOOPS
 )
-"""Per eye, (upper lid, lower lid) mesh points facing each other across the eye, corner to corner."""
+"""Per eye, (upper lid, lower lid) mesh points facing each other across the eye, corner to corner (from the
+lid loops of `realtime.render.eyes`)."""
 EYE_SIZE_RATIO = (0.5, 2.0)
 """Bounds of the photo's eye opening over the driver's (a squint or a stare in either face is not a blink)."""
 
@@ -235,26 +120,6 @@ def fit_lids(
     for eye, g, t in zip(LID_PAIRS, gaps, target, strict=True):
         out[[up for up, _ in eye], 1] += g - t  # the upper lid comes down (or up) to the opening wanted
     return out.astype(np.float32)
-
-
-INNER_LIPS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
-"""(upper, lower) inner-lip mesh points facing each other across the mouth."""
-
-
-def shut_mouth(canonical: np.ndarray, excess: np.ndarray, rows: np.ndarray, meet: bool = False) -> np.ndarray:
-    """(478, 3) float32 the motion that shuts a face's open mouth (canonical frame): `excess` (K,) AU
-    intensities above rest times the AU basis' `rows` (K, 478, 3), stopped where the inner lips meet, or with
-    `meet`, scaled to end there (the basis has no AU27: a surprised "O" shut by AU25 and AU26 stayed half open).
-
-    The basis rows overlap (AU25's lips part with some AU26 and AU12 in them): summed, a grin's 0.27 iod
-    opening was shut by 0.41, the lips crossed and the grin then tore the photo's mouth open to the nose."""
-    shut = np.tensordot(np.maximum(np.asarray(excess, np.float64), 0.0), rows, axes=1)  # (478, 3)
-    upper, lower = (list(x) for x in zip(*INNER_LIPS, strict=True))
-    gap = float(np.mean(canonical[lower, 1] - canonical[upper, 1]))
-    closing = float(np.mean(shut[lower, 1] - shut[upper, 1]))
-    if closing > max(gap, 0.0) or (meet and closing > 1e-6):
-        shut *= max(gap, 0.0) / closing
-    return (-shut).astype(np.float32)
 
 
 def driver_expression(landmarks: np.ndarray, neutral_canonical: np.ndarray) -> np.ndarray:

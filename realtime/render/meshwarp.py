@@ -20,6 +20,7 @@ Topology, built once per renderer:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections import Counter, defaultdict
@@ -358,6 +359,20 @@ def _linear_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.asarray(sol.T)
 
 
+@functools.lru_cache(maxsize=4)
+def _ring_triangles(k: int) -> np.ndarray:
+    """(3K, 3) triangles over the points [loop (K), inner ring (K), centre]: the inner fan, then the strip
+    between the ring and the lid loop (the order of `MeshWarpRenderer._fan_triangles`)."""
+    i, j = np.arange(k), (np.arange(k) + 1) % k
+    return np.concatenate(
+        [
+            np.stack([k + i, k + j, np.full(k, 2 * k)], 1),
+            np.stack([i, j, k + i], 1),
+            np.stack([j, k + j, k + i], 1),
+        ]
+    )
+
+
 def _unfolded(
     loop_s: np.ndarray,
     centre_s: np.ndarray,
@@ -369,16 +384,7 @@ def _unfolded(
 ) -> np.ndarray:
     """(K, 2) the target inner ring nearest `wanted` on the way to `safe` whose triangles (inner fan and the
     strip to the lid loop) keep their source orientation (bisection; `safe` itself is returned if none)."""
-    k = len(loop_s)
-    i, j = np.arange(k), (np.arange(k) + 1) % k
-    # Triangles over the points [loop (K), ring (K), centre]: inner fan, then the strip to the lid loop.
-    idx = np.concatenate(
-        [
-            np.stack([k + i, k + j, np.full(k, 2 * k)], 1),
-            np.stack([i, j, k + i], 1),
-            np.stack([j, k + j, k + i], 1),
-        ]
-    )
+    idx = _ring_triangles(len(loop_s))
     sign = np.sign(_signed_area(np.vstack([loop_s, ring_s, centre_s[None]])[idx]))
 
     def ok(ring: np.ndarray) -> bool:

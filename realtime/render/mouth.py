@@ -40,6 +40,10 @@ LIP_PAIRS: tuple[tuple[int, int], ...] = (
     (321, 318),  # lower lip
 )
 """Mesh points across each lip, outer edge then inner edge, away from the corners."""
+INNER_LIPS: tuple[tuple[int, int], ...] = tuple(
+    (up[1], lo[1]) for up, lo in zip(LIP_PAIRS[:7], LIP_PAIRS[7:], strict=True)
+)[1:6]
+"""(upper, lower) inner-lip mesh points facing each other across the mouth, the five middle ones of LIP_PAIRS."""
 MIN_LIP = 0.7
 """A lip in the output keeps at least this share of its thickness in the photo: a driver whose grin thins its
 lips to a line moved the photo's inner lip past its outer edge, and the teeth then covered the lip."""
@@ -200,3 +204,19 @@ def mouth_map(
     my = a_d[1] + x_along * axes_d[0, 1] + y_d * axes_d[1, 1]
     gap_px = ~(upper_side | lower_side)
     return mx.astype(np.float32), my.astype(np.float32), gap_px.astype(np.float32)
+
+
+def shut_mouth(canonical: np.ndarray, excess: np.ndarray, rows: np.ndarray, meet: bool = False) -> np.ndarray:
+    """(478, 3) float32 the motion that shuts a face's open mouth (canonical frame): `excess` (K,) AU
+    intensities above rest times the AU basis' `rows` (K, 478, 3), stopped where the inner lips meet, or with
+    `meet`, scaled to end there (the basis has no AU27: a surprised "O" shut by AU25 and AU26 stayed half open).
+
+    The basis rows overlap (AU25's lips part with some AU26 and AU12 in them): summed, a grin's 0.27 iod
+    opening was shut by 0.41, the lips crossed and the grin then tore the photo's mouth open to the nose."""
+    shut = np.tensordot(np.maximum(np.asarray(excess, np.float64), 0.0), rows, axes=1)  # (478, 3)
+    upper, lower = (list(x) for x in zip(*INNER_LIPS, strict=True))
+    gap = float(np.mean(canonical[lower, 1] - canonical[upper, 1]))
+    closing = float(np.mean(shut[lower, 1] - shut[upper, 1]))
+    if closing > max(gap, 0.0) or (meet and closing > 1e-6):
+        shut *= max(gap, 0.0) / closing
+    return (-shut).astype(np.float32)

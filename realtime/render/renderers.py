@@ -21,8 +21,9 @@ from realtime.errors import SetupError
 from realtime.face.align import CROP_SIZE
 from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.frames import PreparedSource
-from realtime.render.landmark_transfer import SourceGeometry, fit_lids, shut_mouth, transfer
+from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
 from realtime.render.meshflow import MeshFlow, OutputLayout
+from realtime.render.mouth import shut_mouth
 from realtime.stages.driving import DriverSample, DriveState
 
 log = logging.getLogger(__name__)

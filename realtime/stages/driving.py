@@ -21,8 +21,8 @@ from realtime.controls import Edits
 from realtime.face import topology as topo
 from realtime.face.pose import canonical_frame
 from realtime.face.types import AU, AU_ORDER, POSE_NAMES, POSE_SCALE_DEG, FaceAnalysis
-from realtime.render.landmark_transfer import driver_expression, shut_mouth
-from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops
+from realtime.render.landmark_transfer import driver_expression
+from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops, shut_mouth
 from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
 
 Status = Literal["tracking", "holding", "easing", "neutral"]
@@ -139,12 +139,12 @@ EYELIDS = np.array(topo.LEFT_EYE + topo.RIGHT_EYE)
 _AU45 = AU_ORDER.index(AU.AU45)
 _OPEN = [AU_ORDER.index(AU.AU12), AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
 REST_OPEN = 0.05
+"""AU25 (lips part) and AU26 (jaw drop) of a mouth at rest: below the data's median (0.11, 0.05), above its
+tenth percentile (0.005, 0.002)."""
 REST_SHUT = (0.3, 0.1)
 """A first frame whose AU45 is above the first value has its eyes shut, and the neutral's lids are opened along
 the AU basis' AU45 row to where AU45 is the second (open eyes): the driver's opening eyes then show as opening,
 and its shut eyes as shut, from the first frame."""
-"""AU25 (lips part) and AU26 (jaw drop) of a mouth at rest: below the data's median (0.11, 0.05), above its
-tenth percentile (0.005, 0.002)."""
 
 # Which mesh points an AU's gain scales in the fallback (it has no AU input, only landmark motion).
 _AU_REGIONS: dict[tuple[AU, ...], tuple[int, ...]] = {
@@ -181,8 +181,9 @@ class DrivingStage:
         self._auto_neutral = profile is None
         """No calibration given: the driver's first frames are its neutral (pose zero, AU baseline)."""
         self._adaptive = profile is None
-        self._opening_eyes = False
         """... refined towards its least expressive frames, until the user calibrates (the page's button)."""
+        self._opening_eyes = False
+        """The neutral's lids are moving towards the frames' more open eyes (`_open_eyes`)."""
         self._t_last: float | None = None
         self._f_lm = OneEuroFilter(params.landmarks)
         self._f_lids = OneEuroFilter(params.eyelids)
@@ -209,17 +210,18 @@ class DrivingStage:
             return self._lost(t_s, edits)
         self._lost_at = None
         lm, aus, pose = self._smooth(face, t_s)
+        canon = canonical_frame(lm)  # (478, 3) the frame in the face's own frontal frame
         if self._neutral is None:
-            self._neutral = self._rest_eyes(self._rest_mouth(canonical_frame(lm), aus), aus)
+            self._neutral = self._rest_eyes(self._rest_mouth(canon, aus), aus)
             if self._auto_neutral:  # the first frame at once, refined by the next few (request_calibration)
                 self.profile = NeutralProfile(aus.copy(), np.zeros(17, np.float32), pose.astype(np.float32))
                 self._auto_neutral = False
                 self.request_calibration(user=False)
         if self._calibrating:
-            self._collect(lm, aus, pose)
+            self._collect(canon, aus, pose)
         elif self._adaptive:
-            self._adapt(lm, aus, t_s)
-            self._open_eyes(lm, aus, t_s)
+            self._adapt(canon, aus, t_s)
+            self._open_eyes(canon, aus, t_s)
         self._t_last = t_s
         expr = driver_expression(lm, self._neutral)
         mouth = None
@@ -239,8 +241,8 @@ class DrivingStage:
         pose = self._f_pose(face.pose.as_array() / POSE_SCALE_DEG, t_s) * POSE_SCALE_DEG
         return lm, aus, pose
 
-    def _collect(self, lm: np.ndarray, aus: np.ndarray, pose: np.ndarray) -> None:
-        self._calib.append((canonical_frame(lm), aus, pose))
+    def _collect(self, canon: np.ndarray, aus: np.ndarray, pose: np.ndarray) -> None:
+        self._calib.append((canon, aus, pose))
         if len(self._calib) < self.params.calibration_frames:
             return
         canon, a, p = (np.stack(x) for x in zip(*self._calib))
@@ -277,7 +279,7 @@ class DrivingStage:
         out[EYELIDS] -= (float(aus[_AU45]) - rest) * self._shut_lids
         return out
 
-    def _adapt(self, lm: np.ndarray, aus: np.ndarray, t_s: float) -> None:
+    def _adapt(self, canon: np.ndarray, aus: np.ndarray, t_s: float) -> None:
         """Move the neutral (landmarks, AU baseline; not the head's zero) towards a less expressive frame."""
         p, prof = self.params, self.profile
         if self._neutral is None or self._t_last is None or t_s <= self._t_last:
@@ -291,7 +293,7 @@ class DrivingStage:
         # Towards the frame's mouth shut along the AU basis, not the frame itself: a mouth nearer rest is not at
         # rest, and a driver who starts grinning made its next half-open words the neutral (the photo's mouth
         # then stayed shut while the driver talked: EDTalk's clip, AU26 r 0.38).
-        rest = self._rest_mouth(canonical_frame(lm), aus)
+        rest = self._rest_mouth(canon, aus)
         self._neutral = self._neutral + k * w * (rest - self._neutral)
         target = aus.copy()
         if self._open_mouth is not None:
@@ -300,7 +302,7 @@ class DrivingStage:
         base[_ADAPT] = (1.0 - k) * base[_ADAPT] + k * target[_ADAPT]
         self.profile = NeutralProfile(base.astype(np.float32), prof.au_range, prof.pose_zero)
 
-    def _open_eyes(self, lm: np.ndarray, aus: np.ndarray, t_s: float) -> None:
+    def _open_eyes(self, canon: np.ndarray, aus: np.ndarray, t_s: float) -> None:
         """Move the neutral's eyelids (and AU45 baseline) towards a frame whose eyes are well more open."""
         p, prof = self.params, self.profile
         if self._neutral is None or self._t_last is None or t_s <= self._t_last:
@@ -312,7 +314,7 @@ class DrivingStage:
         if not self._opening_eyes:
             return
         k = min(1.0, (t_s - self._t_last) / p.adapt_tau_s)
-        lids = canonical_frame(lm)[EYELIDS]
+        lids = canon[EYELIDS]
         self._neutral = self._neutral.copy()
         self._neutral[EYELIDS] += k * (lids - self._neutral[EYELIDS])
         base = prof.au_baseline.copy()

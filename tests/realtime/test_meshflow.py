@@ -350,7 +350,7 @@ def test_a_photo_with_its_mouth_open_shows_it_shut_at_the_drivers_rest(photo_fac
 
     from realtime.controls import Edits
     from realtime.face.types import FaceAnalysis, HeadPose
-    from realtime.render.landmark_transfer import INNER_LIPS
+    from realtime.render.mouth import INNER_LIPS
     from realtime.render.renderers import MeshFlowFrame
     from realtime.stages.driving import DrivingStage
     from realtime.stages.render import prepare_source

@@ -273,7 +273,7 @@ def test_an_au_basis_that_overlaps_closes_the_first_frames_mouth_only_until_the_
     basis = np.zeros((17, 478, 3), np.float32)
     for au in (AU.AU25, AU.AU26):
         basis[AU_ORDER.index(au), [14, 17, 87, 317], 1] = (20.0 / 60.0) / 0.45
-    from realtime.render.landmark_transfer import INNER_LIPS
+    from realtime.render.mouth import INNER_LIPS
 
     first = _run(DrivingStage(au_basis=basis), [(True, 0.1)])[0]
     neutral = first.driver.neutral  # canonical frame, inter-ocular units
