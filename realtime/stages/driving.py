@@ -137,7 +137,14 @@ _NOSE_TIP, _UPPER_LIP = 1, 0  # mesh points
 EYELIDS = np.array(topo.LEFT_EYE + topo.RIGHT_EYE)
 """Mesh points of both eyes' lids (filtered faster: blinks are short)."""
 _AU45 = AU_ORDER.index(AU.AU45)
-_OPEN = [AU_ORDER.index(AU.AU12), AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
+_OPEN = [AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
+_SMILE = AU_ORDER.index(AU.AU12)
+REST_SMILE = 0.1
+"""AU12 of a face at rest. A first frame smiling more has its smile taken out of the neutral along the AU
+basis' AU12 row (in full: the row widens and lifts the corners, it hardly parts the lips), before its open
+mouth is shut. Taken out only as far as the lips met (with the opening), a third of the smirk/dafoe and EDTalk
+clips' opening grins stayed in the neutral: their grins reached the photo as lips parted over teeth, the
+corners where they were (a denture in a narrow mouth)."""
 REST_OPEN = 0.05
 """AU25 (lips part) and AU26 (jaw drop) of a mouth at rest: below the data's median (0.11, 0.05), above its
 tenth percentile (0.005, 0.002)."""
@@ -175,6 +182,7 @@ class DrivingStage:
         profile, a driver whose first frames have the mouth open gets a closed-mouth neutral from it."""
         params = params or DrivingParams()
         self._open_mouth = None if au_basis is None else np.asarray(au_basis, np.float32)[_OPEN]
+        self._smile = None if au_basis is None else np.asarray(au_basis, np.float32)[_SMILE]
         self._shut_lids = None if au_basis is None else np.asarray(au_basis, np.float32)[_AU45][EYELIDS]
         self.params = params
         self.profile = profile or NeutralProfile()
@@ -262,11 +270,14 @@ class DrivingStage:
     def _rest_mouth(self, canon: np.ndarray, aus: np.ndarray) -> np.ndarray:
         """The neutral for frames nobody said were at rest: an open mouth (AU25, AU26 above REST_OPEN) is
         closed along the AU basis, so the driver's next words open the photo's mouth from the first frame."""
-        if self._open_mouth is None or not self._adaptive:
+        if self._open_mouth is None or self._smile is None or not self._adaptive:
             return canon
+        smile = max(float(aus[_SMILE]) - REST_SMILE, 0.0)
+        if smile > 0.0:
+            canon = canon - smile * self._smile
         excess = np.maximum(aus[_OPEN] - REST_OPEN, 0.0)
         if not excess.any():
-            return canon
+            return canon.astype(np.float32)
         return (canon + shut_mouth(canon, excess, self._open_mouth)).astype(np.float32)
 
     def _rest_eyes(self, canon: np.ndarray, aus: np.ndarray) -> np.ndarray:
@@ -298,6 +309,7 @@ class DrivingStage:
         target = aus.copy()
         if self._open_mouth is not None:
             target[_OPEN] = np.minimum(target[_OPEN], REST_OPEN)
+            target[_SMILE] = min(float(target[_SMILE]), REST_SMILE)
         base = prof.au_baseline.copy()
         base[_ADAPT] = (1.0 - k) * base[_ADAPT] + k * target[_ADAPT]
         self.profile = NeutralProfile(base.astype(np.float32), prof.au_range, prof.pose_zero)
