@@ -53,6 +53,10 @@ REMEMBER_OPENING = 0.02
 """A driver mouth at least this open (inner-mouth area over face-oval area) is kept to show later."""
 MOUTH_COLUMNS = 33
 """Places across the mouth, corner to corner, where the lips' shape is sampled for the teeth's map."""
+LIP_RIM = 0.04
+"""The driver's inner-lip points sit on its lips' wet rim, not past it: its patch is read from this share of its
+mouth's width inside them, or the rim came along as a dark (or lipstick-red) ring between the photo's lips and
+the driver's teeth (the EDTalk clip's grin on the Acosta photo: a denture with a red outline)."""
 CAVITY_SHADE = 0.85
 """How far an opening with no driver mouth to show is darkened towards MOUTH_TINT."""
 CAVITY_DARKEN = 0.8
@@ -194,11 +198,20 @@ def mouth_map(
     up_d, lo_d = (np.interp(col, np.arange(MOUTH_COLUMNS), c) for c in curves_d)
     below_up = (y_out - up_o) * s  # driver px under the output's upper lip
     above_lo = (lo_o - y_out) * s  # driver px over its lower lip
-    half = 0.5 * np.maximum(lo_d - up_d, 0.0)  # half the driver's opening
+    opening = np.maximum(lo_d - up_d, 0.0)
+    half = 0.5 * opening  # half the driver's opening
     gap = np.maximum(lo_o - up_o, 0.0) * s
     upper_side = below_up <= np.minimum(half, 0.5 * gap)
     lower_side = above_lo <= np.minimum(half, 0.5 * gap)
-    y_d = np.where(upper_side, up_d + below_up, np.where(lower_side, lo_d - above_lo, up_d + half))
+    # Read from inside the rim: the rim to the middle is drawn over the lip to the middle (teeth a tenth
+    # shorter, no gap opened between them).
+    rim = np.minimum(LIP_RIM * w_d, 0.25 * opening)
+    inside = (half - rim) / np.maximum(half, 1e-6)
+    y_d = np.where(
+        upper_side,
+        up_d + rim + below_up * inside,
+        np.where(lower_side, lo_d - rim - above_lo * inside, up_d + half),
+    )
     x_along = t * w_d
     mx = a_d[0] + x_along * axes_d[0, 0] + y_d * axes_d[1, 0]
     my = a_d[1] + x_along * axes_d[0, 1] + y_d * axes_d[1, 1]

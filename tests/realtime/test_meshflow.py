@@ -236,22 +236,27 @@ def _mouth_loop_shape(width: float, opening: float, centre: tuple[float, float])
 
 
 def test_teeth_keep_their_size_when_the_output_opens_wider() -> None:
-    from realtime.render.mouth import MOUTH_CORNERS, mouth_map
+    from realtime.render.mouth import LIP_RIM, MOUTH_CORNERS, mouth_map
 
     loop = [int(i) for i in mesh_loops()[0]]
     corners = (loop.index(MOUTH_CORNERS[0]), loop.index(MOUTH_CORNERS[1]))
     driver = _mouth_loop_shape(60.0, 16.0, (50.0, 40.0))  # a driver mouth 16 px open
     out = _mouth_loop_shape(60.0, 40.0, (50.0, 40.0))  # the output's, same width, 40 px open
+    rim = LIP_RIM * 60.0  # read from inside the driver's lips' rim, the rest to the middle a little shorter
+    inside = (8.0 - rim) / 8.0
     # Upper lip -> the lower lip is wider apart on the output; its middle column:
     _mx, my, gap = mouth_map(driver, out, (80, 100), corners)
     col = my[:, 50]
-    # 4 px under the output's upper lip (y 20 + 4) reads 4 px under the driver's (y 32 + 4): rigid teeth.
-    assert abs(col[24] - 36.0) < 1.0
-    assert abs(col[56] - 44.0) < 1.0  # and 4 px over the lower lip likewise (60 - 4 -> 48 - 4)
+    # 4 px under the output's upper lip (y 20 + 4) reads 4 px under the driver's rim (y 32 + rim + 4):
+    # rigid teeth, not stretched by the opening.
+    assert abs(col[24] - (32.0 + rim + 4.0 * inside)) < 1.0
+    assert abs(col[20] - (32.0 + rim)) < 1.0  # the output's lip edge reads inside the driver's rim
+    assert abs(col[56] - (48.0 - rim - 4.0 * inside)) < 1.0  # and 4 px over the lower lip likewise
     assert gap[40, 50] == 1.0 and gap[24, 50] == 0.0  # the middle is the cavity, not a stretched row
-    # Same shape: the identity.
+    # Same shape: the opening read whole, rim to rim, no cavity, in order.
     _mx, my, gap = mouth_map(driver, driver, (80, 100), corners)
-    assert np.abs(my[34:46, 50] - np.arange(34, 46)).max() < 1.0 and not gap[34:46, 50].any()
+    assert not gap[33:48, 50].any() and np.all(np.diff(my[32:49, 50]) >= 0)
+    assert my[32, 50] >= 32.0 + rim - 1.0 and my[48, 50] <= 48.0 - rim + 1.0
 
 
 def test_a_lip_thinned_past_its_edge_is_given_back_its_thickness(photo_face) -> None:
