@@ -52,6 +52,9 @@ down over the shut eye, drew a dark smear above the slit."""
 COVER_DARK = 0.8
 """Pixels next to the covered area darker than this share of the skin around it (lashes, lid shadow) are
 covered too, not inpainted from."""
+COVER_TINT = 1.0
+"""Share of the way the fill's mean colour is moved to the face's skin colour at the lid skin's brightness (the
+median over the eye, lashes and brow left out)."""
 LASH = (0.045, 0.75)
 """A shut eye's lash line where its lids meet: thickness as a share of the eye's corner-to-corner width (at
 least a pixel), and opacity. Lid skin alone read as an eyeless face, to people and to the teacher (which
@@ -174,20 +177,33 @@ def lash_colour(photo: np.ndarray, loop: np.ndarray) -> np.ndarray:
     return vals[lum <= np.percentile(lum, 33)].mean(0)
 
 
-def _chaikin(points: np.ndarray, rounds: int) -> np.ndarray:
-    """(N', 2) an open polyline smoothed by Chaikin's corner cutting (ends kept)."""
-    for _ in range(rounds):
-        a, b = points[:-1], points[1:]
-        cut = np.stack([0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b], axis=1).reshape(-1, 2)
-        points = np.vstack([points[:1], cut, points[-1:]])
-    return points
+def _lid_curve(points: np.ndarray, samples: int = 24) -> np.ndarray:
+    """(samples, 2) a smooth arc through a lid's points from corner to corner: a parabola fitted across the
+    corners' axis (ends on the corners). The mesh's points of a shut lid zigzag by a pixel or two, and even
+    smoothed by corner cutting the lash line drawn along them read as a jagged stroke (the Acosta photo)."""
+    c0, c1 = points[0], points[-1]
+    width = max(float(np.linalg.norm(c1 - c0)), 1e-6)
+    u = (c1 - c0) / width
+    v = np.array([-u[1], u[0]])
+    t = (points - c0) @ u / width
+    d = (points - c0) @ v
+    coef = np.polyfit(t, d, 2) if len(points) >= 3 else np.array([0.0, 0.0, 0.0])
+    ts = np.linspace(0.0, 1.0, samples)
+    ds = np.polyval(coef, ts) - (1.0 - ts) * np.polyval(coef, 0.0) - ts * np.polyval(coef, 1.0)
+    return c0 + np.outer(ts * width, u) + np.outer(ds, v)
 
 
 def cover_lids(
-    image: np.ndarray, loop: np.ndarray, ring: np.ndarray, amount: float, lash: np.ndarray | None = None
+    image: np.ndarray,
+    loop: np.ndarray,
+    ring: np.ndarray,
+    amount: float,
+    lash: np.ndarray | None = None,
+    skin: np.ndarray | None = None,
 ) -> None:
     """In place: an eye filled from the lid skin around it (Telea inpainting), a lash line drawn where the
-    lids meet (`lash`: its colour; None: none), blended in by `amount` (0-1).
+    lids meet (`lash`: its colour; None: none), blended in by `amount` (0-1). `skin` (3,): the face's skin
+    colour, which the fill takes at the lid's brightness (None: the fill's own).
 
     `loop` (16, 2): the eye's lid loop (EYE_LOOPS order), `ring` (7, 2): the ring over its upper lid
     (UPPER_RINGS), image pixels. The filled area is the loop with its upper lid lifted by COVER_LIFT towards
@@ -213,12 +229,22 @@ def cover_lids(
         near = cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
         mask[near & dark] = 255
     out = cv2.inpaint(patch, mask, 3, cv2.INPAINT_TELEA).astype(np.float32)
+    covered = mask > 0
+    lid = around & (lum >= COVER_DARK * np.percentile(lum[around], 60)) if around.any() else around
+    lid &= np.indices(lid.shape)[0] < float(poly[:, 1].mean() - y0)  # the skin over the eye, not under it
+    if skin is not None and lid.sum() >= 8 and covered.any():
+        # The fill in the face's skin colour at the lid's brightness: inpainted from the edge alone, a lid in
+        # the brow's shadow and the lower lid's grey-lilac gave a grey band (the Acosta photo's shut eyes).
+        skin = np.asarray(skin, np.float32)
+        lid_rgb = np.median(patch[lid].astype(np.float32), axis=0)
+        target = skin * float(lid_rgb.mean()) / max(float(skin.mean()), 1.0)
+        out[covered] += COVER_TINT * (target - out[covered].mean(0))
     a = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 1.2)[..., None] * amount
     out = patch * (1.0 - a) + out * a
     if lash is not None:
         width = float(np.linalg.norm(np.asarray(loop[8], np.float64) - loop[0]))
         line = np.zeros(patch.shape[:2], np.float32)
-        lid = _chaikin(np.asarray(loop, np.float64)[:9] - (x0, y0), 2)  # the mesh's lid points zigzag
+        lid = _lid_curve(np.asarray(loop, np.float64)[:9] - (x0, y0))
         lid = np.round(lid * 16).astype(np.int32)
         cv2.polylines(line, [lid], False, 1.0, max(1, round(LASH[0] * width)), cv2.LINE_AA, 4)
         # Fading out towards the corners, as lashes do (an even line read as drawn on).
