@@ -170,6 +170,7 @@ class MeshFlowMethod(MeshWarpMethod):
             self.lt_source = "AU basis + rigid turn (absolute)"
 
     def target(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
+        from realtime.face.align import alignment_transform, apply_transform
         from realtime.face.pose import estimate_pose
         from realtime.render.landmark_transfer import SourceGeometry
         from realtime.render.renderers import absolute_landmarks
@@ -182,9 +183,12 @@ class MeshFlowMethod(MeshWarpMethod):
         # is the original frame's: its roll differs from the crop's by each track's alignment (up to 14 deg
         # between two tracks), which turned the output by that much (PSIM 0.63 -> see docs/EVALUATION.md).
         own_pose, pose = (estimate_pose(f.landmarks3d, self.mean_face).as_array() for f in (source, driving))
-        return absolute_landmarks(
-            self._geometry[1], source.aud[:17], own_pose, driving.aud[:17], pose, self.basis
-        )
+        lt = absolute_landmarks(self._geometry[1], source.aud[:17], own_pose, driving.aud[:17], pose, self.basis)
+        # Into the aligned crop's frame, as the driver's own crop is (and as LT's landmarks are, learnt from
+        # aligned crops): the alignment scales by the eyes' and the mouth's distances, so an opened jaw or a
+        # turned head sits smaller in its crop than the source's face turned in place (self MSE 0.0219 ->
+        # 0.0175, face 0.025 -> 0.016, mouth 0.055 -> 0.044 on the 9 held-out people).
+        return apply_transform(alignment_transform(lt, self.size), lt)[:, :2].astype(np.float32)
 
     def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
         from realtime.render.meshflow import OutputLayout
