@@ -60,7 +60,7 @@ class LiveOptions:
     """Weights the live renderers load; None: the shipped realtime/weights."""
     csim_every: int = 10
     """Embed every n-th frame (dlib is the slow estimator)."""
-    video_pairs: int = 2
+    video_pairs: int = 3
     """Pairs shown in live_side_by_side.mp4 (driver | each renderer)."""
 
 
