@@ -67,6 +67,13 @@ MOUTH_SHUT = 0.35
 """Below this share of the photo's own mouth opening, what is left of its inner mouth (its teeth squeezed into
 a white line between closing lips: a photo with its mouth open at the driver's rest) is darkened, in full at 0,
 into the dark line of closed lips."""
+SURROUND_SIGMA = 6.0
+"""Gaussian sigma (crop pixels, of 256) smoothing the displacement outside the face oval (faded in over
+SURROUND_FADE): hair, ears, neck, collar and background move with the face through a few large triangles, and
+their piecewise-affine kinks bent straight lines (a shirt collar beside the chin turned jagged when the head
+turned). The face itself keeps the mesh's exact map."""
+SURROUND_FADE = 4.0
+"""Crop pixels outside the oval over which that smoothing fades in."""
 FOLD_JUMP = 3.0
 """Crop pixels of map change between neighbouring pixels above which the map has jumped (a fold). Inside and
 around the eyes and the inner mouth the jump is meant (a blink, lips closing) and kept: smoothing there took
@@ -149,6 +156,10 @@ class MeshFlow:
         self._corners = (loop.index(MOUTH_CORNERS[0]), loop.index(MOUTH_CORNERS[1]))
         g = np.mgrid[0:crop_size, 0:crop_size].astype(np.float32)
         self._grid = np.dstack([g[1], g[0]])  # (S, S, 2) x, y
+        edge = np.minimum(np.minimum(g[0], g[1]), np.minimum(crop_size - 1 - g[0], crop_size - 1 - g[1]))
+        self._inner = np.clip(edge / (3.0 * SURROUND_SIGMA), 0.0, 1.0).astype(np.float32)
+        """(S, S) 0 on the crop's border, 1 from 3 sigmas in: the smoothed surround keeps the border's zero
+        displacement (the output outside the crop's box is the unmoved photo)."""
         self._src: _Source | None = None
         self._alpha: np.ndarray | None = None  # (bh, bw) person mask in the box, or None
         self._base: np.ndarray | None = None  # (bh, bw, 3) background in the box
@@ -282,6 +293,7 @@ class MeshFlow:
         map_x, map_y = self._warp.backward_map(src.ls, lt)  # (S, S) crop -> crop
         disp = np.dstack([map_x, map_y]) - self._grid  # (S, S, 2) crop pixels, 0 on the crop's border
         if sigma > 0:
+            disp = self._smooth_surround(disp, lt)
             jump = np.zeros(disp.shape[:2], np.float32)
             step_y = cv2.absdiff(disp[1:], disp[:-1])  # cv2: a tenth of numpy's time at 256 x 256 x 2
             step_x = cv2.absdiff(disp[:, 1:], disp[:, :-1])
@@ -301,6 +313,19 @@ class MeshFlow:
                 smooth = cv2.GaussianBlur(disp, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
                 disp = disp + w * (smooth - disp)
         return cv2.transform(disp, src.crop_lin3)  # (S, S, 2) photo pixels (cv2: faster than numpy's @)
+
+    def _smooth_surround(self, disp: np.ndarray, lt: np.ndarray) -> np.ndarray:
+        """The displacement outside the face oval (lt) smoothed by SURROUND_SIGMA, faded in from the oval."""
+        inside = np.zeros(disp.shape[:2], np.uint8)
+        cv2.fillPoly(inside, [np.round(lt[self._oval] * (1 << _SHIFT)).astype(np.int32)], 1, cv2.LINE_8, _SHIFT)
+        far = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)  # px outside the oval (0 inside)
+        w = (np.clip(far / SURROUND_FADE, 0.0, 1.0) * self._inner)[..., None]
+        # Smoothed at half resolution (a fifth of the full blur's time; the surround's motion is coarse).
+        s = disp.shape[0]
+        half = cv2.resize(disp, (s // 2, s // 2), interpolation=cv2.INTER_AREA)
+        half = cv2.GaussianBlur(half, (0, 0), SURROUND_SIGMA / 2.0, borderType=cv2.BORDER_REPLICATE)
+        smooth = cv2.resize(half, (s, s), interpolation=cv2.INTER_LINEAR)
+        return (disp + w * (smooth - disp)).astype(np.float32)
 
     def _paint_mouth(
         self, roi: np.ndarray, lt: np.ndarray, mouth: MouthPatch | None, origin: tuple[int, int]
