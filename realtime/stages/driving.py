@@ -101,7 +101,12 @@ class DriveState:
 
 @dataclass(frozen=True)
 class DrivingParams:
-    landmarks: OneEuroParams = field(default_factory=lambda: OneEuroParams(2.5, 5.0))  # inter-ocular units
+    landmarks: OneEuroParams = field(default_factory=lambda: OneEuroParams(2.5, 5.0, 5.0))  # inter-ocular units
+    """The speed estimate's cutoff at 5 Hz (One Euro's default 1 Hz): the speed that opens the filter lagged a
+    word's onset, and the photo's mouth followed the driver's a frame late (styletalk clip on the Acosta photo:
+    AU26 r 0.90 at lag 0, 0.95 at lag 1; unsmoothed 0.97 at lag 0). Live protocol, 9 pairs: AU12 r 0.569 ->
+    0.593, AU26 0.775 -> 0.783, AU45 0.784 -> 0.810, flicker 1.796 -> 1.820 (beta 10 as well: 0.607 / 0.795 /
+    0.803 for flicker 1.888; 10 Hz: no better)."""
     eyelids: OneEuroParams = field(default_factory=lambda: OneEuroParams(2.5, 50.0))
     """The eyelids' points (EYELIDS), inter-ocular units: a blink lasts 2-4 frames, and the landmarks' filter
     took half of it away (the anchor clip's blinks, 78 % closed, reached the photo 41-61 % closed; with this
