@@ -154,3 +154,39 @@ def test_cover_lids_blends_by_amount_and_leaves_the_rest_of_the_image(face) -> N
     lo, hi = np.floor(face[list(EYE_LOOPS[1]) + list(UPPER_RINGS[1]), :2].min(0)), np.ceil(loop.max(0))
     assert changed[:, 1].min() >= lo[0] - 6 and changed[:, 1].max() <= hi[0] + 6  # within the eye's span
     assert changed[:, 0].min() >= lo[1] - 6 and changed[:, 0].max() <= hi[1] + 6
+
+
+def test_a_covered_eye_takes_the_skin_colour_at_the_lid_brightness_not_the_grey_around_it(face) -> None:
+    """Lid skin in a brow's grey shadow above the eye, a lilac lower lid below: inpainted from them alone the
+    fill was a grey band; with the face's skin colour given, it is that hue at the lid's brightness."""
+    skin = np.array([214.0, 141.0, 122.0], np.float32)
+    image = np.tile(np.array([150, 115, 110], np.uint8), (600, 480, 1))  # grey-pink shadowed skin all round
+    loop, ring = face[list(EYE_LOOPS[1]), :2], face[list(UPPER_RINGS[1]), :2]
+    y_mid = int(loop[:, 1].mean())
+    image[y_mid + 2 : y_mid + 6] = (150, 140, 165)  # a lilac lower lid
+    plain, tinted = image.copy(), image.copy()
+    cover_lids(plain, loop, ring, 1.0)
+    cover_lids(tinted, loop, ring, 1.0, None, skin)
+    c = np.round(loop.mean(0)).astype(int)
+    patch_plain = plain[c[1] - 1 : c[1] + 2, c[0] - 3 : c[0] + 4].reshape(-1, 3).astype(np.float32).mean(0)
+    patch = tinted[c[1] - 1 : c[1] + 2, c[0] - 3 : c[0] + 4].reshape(-1, 3).astype(np.float32).mean(0)
+    hue = skin / skin.mean()
+    assert np.abs(patch / patch.mean() - hue).max() < 0.05  # the skin's hue
+    assert np.abs(patch_plain / patch_plain.mean() - hue).max() > 0.1  # without it, not
+    assert abs(patch.mean() - 125.0) < 20  # at about the lid's brightness, not the cheek's
+
+
+def test_the_lash_line_is_a_smooth_arc_through_the_corners_even_over_zigzag_points() -> None:
+    from realtime.render.eyes import _lid_curve
+
+    t = np.linspace(0.0, 1.0, 9)
+    arc = np.column_stack([100.0 + 40.0 * t, 50.0 - 12.0 * t * (1 - t)])  # a lid, corner to corner
+    zigzag = arc + np.column_stack([np.zeros(9), 1.5 * (-1.0) ** np.arange(9)])
+    zigzag[[0, -1], 1] = arc[[0, -1], 1]
+    curve = _lid_curve(zigzag)
+    assert np.allclose(curve[0], zigzag[0]) and np.allclose(curve[-1], zigzag[-1])  # ends on the corners
+    assert np.all(np.diff(curve[:, 0]) > 0)  # one way along
+    bend = np.diff(curve[:, 1], 2)
+    assert np.all(bend > -1e-9) or np.all(bend < 1e-9)  # no zigzag left: one arc
+    truth = np.interp(curve[:, 0], arc[:, 0], arc[:, 1])
+    assert np.abs(curve[:, 1] - truth).max() < 1.5  # and near the lid

@@ -399,3 +399,29 @@ def test_a_photo_with_its_mouth_open_shows_it_shut_at_the_drivers_rest(photo_fac
         else:
             np.testing.assert_allclose(lt, src.ls_px, atol=1e-3)  # the photo as it is
     renderer.close()
+
+
+def test_the_surround_motion_is_smoothed_the_face_and_the_crop_border_are_not() -> None:
+    """A kinked displacement (a collar line bent at a triangle edge) is smoothed outside the face oval; inside
+    it the mesh's map is kept exactly, and the crop border keeps 0 (the static frame around the box)."""
+    from realtime.render.meshflow import SURROUND_FADE, SURROUND_SIGMA
+
+    flow = MeshFlow(256)
+    lt = np.zeros((478, 2), np.float32)
+    oval = mesh_loops()[1]
+    a = np.linspace(0, 2 * np.pi, len(oval), endpoint=False)
+    lt[oval] = np.column_stack([128 + 50 * np.cos(a), 110 + 60 * np.sin(a)])
+    ys, xs = np.mgrid[0:256, 0:256].astype(np.float32)
+    kink = np.dstack([3.0 * np.abs(xs - 128.0) / 128.0, np.zeros_like(xs)])  # a V in x: kinked at x 128
+    edge = np.minimum(np.minimum(xs, ys), np.minimum(255 - xs, 255 - ys))
+    kink *= np.clip(edge / 10.0, 0, 1)[..., None]  # 0 on the border, as the mesh's map is
+    out = flow._smooth_surround(kink.astype(np.float32), lt)
+    inside = np.zeros((256, 256), np.uint8)
+    cv2.fillPoly(inside, [np.round(lt[oval]).astype(np.int32)], 1)
+    inside = cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0
+    assert np.array_equal(out[inside], kink[inside])  # the face: untouched
+    assert np.abs(out[[0, -1], :]).max() < 1e-6 and np.abs(out[:, [0, -1]]).max() < 1e-6  # the border: 0
+    y = 220  # below the face, across the kink
+    assert out[y, 128, 0] > kink[y, 128, 0] + 0.02  # the V's tip rounded
+    far = int(110 + 60 + SURROUND_FADE + 3 * SURROUND_SIGMA)
+    assert np.abs(np.diff(out[far, 100:157, 0], 2)).max() < np.abs(np.diff(kink[far, 100:157, 0], 2)).max()

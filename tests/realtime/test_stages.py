@@ -282,6 +282,29 @@ def test_an_au_basis_that_overlaps_closes_the_first_frames_mouth_only_until_the_
     assert first.expression[14, 1] > 10.0 / 60.0  # the first frame's opening shows
 
 
+def test_a_driver_starting_with_a_smile_gets_it_taken_out_of_its_neutral_in_full() -> None:
+    """A first frame's smile (AU12 above REST_SMILE) leaves the neutral along the basis' AU12 row in full, not
+    only as far as the lips meet: the driver's grin then reaches the photo as a grin (corners out), not as
+    parted lips in a narrow mouth."""
+    from realtime.face.types import AU, AU_ORDER
+    from realtime.render.mouth import INNER_LIPS
+    from realtime.stages.driving import REST_SMILE
+
+    basis = np.zeros((17, 478, 3), np.float32)
+    smile = AU_ORDER.index(AU.AU12)
+    basis[smile, 61, 0], basis[smile, 291, 0] = -0.1, 0.1  # corners out by 0.1 IOD each per unit
+    for au in (AU.AU25, AU.AU26):  # overlapping rows (as above): the opening's shut is halved where lips meet
+        basis[AU_ORDER.index(au), [14, 17, 87, 317], 1] = (20.0 / 60.0) / 0.45
+    first = _run(DrivingStage(au_basis=basis), [(True, 0.1)])[0]  # synthetic AUs 0.5: smiling and open
+    widened = first.expression[291, 0] - first.expression[61, 0]
+    assert widened == pytest.approx(2 * 0.1 * (0.5 - REST_SMILE), abs=0.01)  # the whole smile shows
+    neutral = first.driver.neutral
+    upper, lower = (list(x) for x in zip(*INNER_LIPS, strict=True))
+    assert np.mean(neutral[lower, 1] - neutral[upper, 1]) > -1e-3  # the lips still meet, never cross
+    plain = _run(DrivingStage(au_basis=basis), [(False, 0.1)])[0]  # AUs 0.1: at rest, nothing taken out
+    assert abs(plain.expression[291, 0] - plain.expression[61, 0]) < 1e-3
+
+
 def test_a_driver_starting_with_its_eyes_shut_gets_open_eyes_as_its_neutral() -> None:
     """The first second with the eyes shut, then open: the open eyes become the neutral's (no expression
     once eased), and a blink after that closes the lids. A driver whose eyes start open keeps its neutral."""
