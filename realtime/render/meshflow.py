@@ -51,6 +51,7 @@ from realtime.render.mouth import (
     REMEMBER_OPENING,
     MouthPatch,
     cavity_colour,
+    drawn_mouth,
     keep_lips,
     mesh_loops,
     mouth_map,
@@ -370,9 +371,9 @@ class MeshFlow:
             gain = np.clip(lum * np.sqrt(np.maximum(hue, 1e-3)), *COLOUR_GAIN)
             inner = inner * gain
             alpha = mask * min(1.0, need)
-        else:
-            inner = area * MOUTH_TINT
-            alpha = mask * CAVITY_SHADE * min(1.0, need)
+        else:  # no driver mouth seen yet: teeth and a cavity drawn in the photo's hue, not a dark hole
+            inner = drawn_mouth(loop_b, mask.shape[:2], self._corners, src.skin)
+            alpha = mask * min(1.0, need)
         roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + inner * alpha + 0.5, 0, 255).astype(np.uint8)
 
     def _paint_eyes(self, roi: np.ndarray, lt: np.ndarray, origin: tuple[int, int]) -> None:

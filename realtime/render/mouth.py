@@ -165,6 +165,49 @@ def keep_lips(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_LIP) -> np.ndarr
     return out
 
 
+DRAWN_TEETH = (0.11, 0.06)
+"""Height of the drawn upper and lower teeth (share of the mouth's width at its middle, never past 0.45 and
+0.25 of the opening), for a mouth opened with no driver mouth to show (`drawn_mouth`)."""
+TEETH_TONE = np.array([0.93, 0.89, 0.80], np.float32)
+"""Teeth colour relative to the photo's skin brightness (off-white, warm)."""
+
+
+def drawn_mouth(
+    out_loop: np.ndarray, shape: tuple[int, int], corners: tuple[int, int], skin: np.ndarray
+) -> np.ndarray:
+    """(h, w, 3) float32 an inner mouth drawn for the output's inner lips (`out_loop`, box pixels): a row of
+    upper teeth hanging from the upper lip and a lower row on the lower lip, both fading into the corners, over
+    a cavity dark in the photo's skin hue. What an AU slider that opens a mouth shows before the driver has
+    opened its own (the AU25 sweep was a black hole); the driver's real mouth replaces it once seen."""
+    a, w, axes, (up, lo) = _lip_curves(np.asarray(out_loop, np.float64), corners)
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    rel = np.stack([xs - a[0], ys - a[1]], -1)
+    t = np.clip(rel @ axes[0] / w, 0.0, 1.0)
+    y = rel @ axes[1]
+    col = t * (MOUTH_COLUMNS - 1)
+    up_y, lo_y = (np.interp(col, np.arange(MOUTH_COLUMNS), c) for c in (up, lo))
+    opening = np.maximum(lo_y - up_y, 0.0)
+    middle = np.sqrt(np.clip(1.0 - (2.0 * t - 1.0) ** 2, 0.0, 1.0))  # 1 in the middle, 0 at the corners
+    lum = float(np.mean(skin)) / 255.0
+    hue = np.asarray(skin, np.float32) / max(float(np.mean(skin)), 1.0)
+    depth = np.clip(np.minimum(y - up_y, lo_y - y) / np.maximum(0.5 * opening, 1e-6), 0.0, 1.0)
+    cavity = (hue * 255.0 * lum * (0.32 - 0.16 * depth[..., None] * middle[..., None])) * np.array(
+        [1.0, 0.75, 0.75], np.float32
+    )
+    out = cavity.astype(np.float32)
+    top_first = axes[1, 1] >= 0.0  # v runs down the image: `up` is the upper lip (else the loop is mirrored)
+    rows = ((up_y, 1.0), (lo_y, -1.0)) if top_first else ((lo_y, -1.0), (up_y, 1.0))
+    for k, ((edge, sign), cap) in enumerate(zip(rows, (0.45, 0.25), strict=True)):
+        height = np.minimum(DRAWN_TEETH[k] * w * middle, cap * opening)
+        into = sign * (y - edge)  # pixels from the lip into the mouth
+        cover = np.clip(np.minimum(into + 0.5, height - into), 0.0, 1.0)  # 1 on the teeth, soft edges
+        shade = (1.0 - 0.35 * np.clip(into / np.maximum(height, 1e-6), 0.0, 1.0)) * (0.55 + 0.45 * middle)
+        tone = TEETH_TONE * 255.0 * min(1.0, 0.45 + 0.75 * lum) * (1.0 if k == 0 else 0.8)
+        teeth = tone[None, None, :] * shade[..., None]
+        out = out * (1.0 - cover[..., None]) + teeth * cover[..., None]
+    return out.astype(np.float32)
+
+
 def cavity_colour(mouth: MouthPatch) -> np.ndarray:
     """(3,) float32: the colour deep inside the driver's mouth (the darkest fifth of its inner-mouth pixels)."""
     mask = np.zeros(mouth.image.shape[:2], np.uint8)

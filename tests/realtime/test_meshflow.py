@@ -425,3 +425,20 @@ def test_the_surround_motion_is_smoothed_the_face_and_the_crop_border_are_not() 
     assert out[y, 128, 0] > kink[y, 128, 0] + 0.02  # the V's tip rounded
     far = int(110 + 60 + SURROUND_FADE + 3 * SURROUND_SIGMA)
     assert np.abs(np.diff(out[far, 100:157, 0], 2)).max() < np.abs(np.diff(kink[far, 100:157, 0], 2)).max()
+
+
+def test_a_mouth_opened_with_no_driver_mouth_gets_drawn_teeth_not_a_dark_hole() -> None:
+    from realtime.render.mouth import DRAWN_TEETH, MOUTH_CORNERS, drawn_mouth
+
+    loop = [int(i) for i in mesh_loops()[0]]
+    corners = (loop.index(MOUTH_CORNERS[0]), loop.index(MOUTH_CORNERS[1]))
+    out = _mouth_loop_shape(60.0, 30.0, (50.0, 40.0))  # 60 px wide, 30 px open: upper lip y 25, lower 55
+    skin = np.array([200.0, 140.0, 120.0], np.float32)
+    inner = drawn_mouth(out, (80, 100), corners, skin)
+    teeth = inner[25 + 2, 50]  # just under the upper lip, in the middle
+    cavity = inner[40, 50]  # the middle of the opening
+    assert teeth.mean() > 0.9 * skin.mean() and teeth.max() - teeth.min() < 40  # bright, near white
+    assert cavity.mean() < 0.35 * skin.mean() and cavity[0] > cavity[2]  # dark, in the skin's warm hue
+    assert inner[25 + round(DRAWN_TEETH[0] * 60) + 2, 50].mean() < 0.5 * teeth.mean()  # the teeth end
+    assert inner[55 - 2, 50].mean() > 2 * cavity.mean()  # a lower row on the lower lip
+    assert inner[28, 22].mean() < teeth.mean()  # fading into the corners
