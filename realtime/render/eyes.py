@@ -52,9 +52,6 @@ down over the shut eye, drew a dark smear above the slit."""
 COVER_DARK = 0.8
 """Pixels next to the covered area darker than this share of the skin around it (lashes, lid shadow) are
 covered too, not inpainted from."""
-COVER_TINT = 1.0
-"""Share of the way the fill's mean colour is moved to the face's skin colour at the lid skin's brightness (the
-median over the eye, lashes and brow left out)."""
 LASH = (0.045, 0.75)
 """A shut eye's lash line where its lids meet: thickness as a share of the eye's corner-to-corner width (at
 least a pixel), and opacity. Lid skin alone read as an eyeless face, to people and to the teacher (which
@@ -230,15 +227,18 @@ def cover_lids(
         mask[near & dark] = 255
     out = cv2.inpaint(patch, mask, 3, cv2.INPAINT_TELEA).astype(np.float32)
     covered = mask > 0
-    lid = around & (lum >= COVER_DARK * np.percentile(lum[around], 60)) if around.any() else around
-    lid &= np.indices(lid.shape)[0] < float(poly[:, 1].mean() - y0)  # the skin over the eye, not under it
-    if skin is not None and lid.sum() >= 8 and covered.any():
-        # The fill in the face's skin colour at the lid's brightness: inpainted from the edge alone, a lid in
-        # the brow's shadow and the lower lid's grey-lilac gave a grey band (the Acosta photo's shut eyes).
-        skin = np.asarray(skin, np.float32)
-        lid_rgb = np.median(patch[lid].astype(np.float32), axis=0)
-        target = skin * float(lid_rgb.mean()) / max(float(skin.mean()), 1.0)
-        out[covered] += COVER_TINT * (target - out[covered].mean(0))
+    if skin is not None and around.any() and covered.any():
+        # The fill in the face's skin colour at the brightness of the lid skin over the eye (the median, lashes
+        # and brow left out): inpainted from the edge alone, a lid in the brow's shadow and the lower lid's
+        # grey-lilac gave a grey band (the Acosta photo's shut eyes).
+        lid = around & (lum >= COVER_DARK * np.percentile(lum[around], 60))
+        lid &= np.indices(lid.shape)[0] < float(poly[:, 1].mean() - y0)  # over the eye, not under it
+        if lid.sum() >= 8:
+            skin = np.asarray(skin, np.float32)
+            target = skin * float(np.median(patch[lid].astype(np.float32), axis=0).mean()) / max(
+                float(skin.mean()), 1.0
+            )
+            out[covered] += target - out[covered].mean(0)
     a = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 1.2)[..., None] * amount
     out = patch * (1.0 - a) + out * a
     if lash is not None:

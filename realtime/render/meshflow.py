@@ -15,8 +15,8 @@ module applies that map to the *photo*, not to the crop, so nothing is upscaled:
    own inner mouth (`realtime.render.mouth`: teeth, tongue, cavity, cut from the driving frame) is read onto
    the output's inner lips with rigid teeth (`mouth_map`), colour-matched by the skin around both mouths, and
    feathered in. When the driver's mouth is closed (the AU26 slider opens a mouth the driver keeps closed),
-   the driver's last well-open mouth is shown; before the driver has opened its mouth at all, the opening is
-   shaded as a cavity.
+   the driver's last well-open mouth is shown; before the driver has opened its mouth at all, teeth and a
+   cavity are drawn (`drawn_mouth`).
 4. Lips keep 0.7 of their thickness (`keep_lips`), face-oval points a turn pushes inside the face go back to
    its outline (`keep_outline`), and an eye whose opening changed is repainted by the trained eye painter
    (`realtime.render.eyes`) where it ships.
@@ -45,7 +45,6 @@ from realtime.render.eyes import (
 )
 from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer
 from realtime.render.mouth import (
-    CAVITY_SHADE,
     COLOUR_GAIN,
     MOUTH_CORNERS,
     REMEMBER_OPENING,

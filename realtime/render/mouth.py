@@ -57,8 +57,6 @@ LIP_RIM = 0.04
 """The driver's inner-lip points sit on its lips' wet rim, not past it: its patch is read from this share of its
 mouth's width inside them, or the rim came along as a dark (or lipstick-red) ring between the photo's lips and
 the driver's teeth (the EDTalk clip's grin on the Acosta photo: a denture with a red outline)."""
-CAVITY_SHADE = 0.85
-"""How far an opening with no driver mouth to show is darkened towards MOUTH_TINT."""
 CAVITY_DARKEN = 0.8
 """The gap between the teeth is a little darker than the darkest of the driver's mouth (it is deeper)."""
 
@@ -149,6 +147,21 @@ def _lip_curves(
     return a, width, np.stack([u, v]), np.stack(curves)
 
 
+def _lip_frame(
+    loop: np.ndarray, shape: tuple[int, int], corners: tuple[int, int]
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each pixel of an (h, w) box in the frame of the inner lips `loop` (box pixels): (mouth width, (2, 2)
+    axes u|v, (h, w) t across the mouth in [0, 1], (h, w) offset along v, (h, w) the upper and lower lip's
+    offsets at that t)."""
+    a, w, axes, curves = _lip_curves(np.asarray(loop, np.float64), corners)
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    rel = np.stack([xs - a[0], ys - a[1]], -1)  # (h, w, 2)
+    t = np.clip(rel @ axes[0] / w, 0.0, 1.0)
+    col = t * (MOUTH_COLUMNS - 1)
+    up, lo = (np.interp(col, np.arange(MOUTH_COLUMNS), c) for c in curves)
+    return w, axes, t, rel @ axes[1], up, lo
+
+
 def keep_lips(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_LIP) -> np.ndarray:
     """lt (478, 2) with each lip at least `keep` of its thickness in ls: where a lip got thinner, its inner
     point is moved back along the photo's lip direction (the outer edge, which shapes the face, stays)."""
@@ -169,7 +182,7 @@ DRAWN_TEETH = (0.11, 0.06)
 """Height of the drawn upper and lower teeth (share of the mouth's width at its middle, never past 0.45 and
 0.25 of the opening), for a mouth opened with no driver mouth to show (`drawn_mouth`)."""
 TEETH_TONE = np.array([0.93, 0.89, 0.80], np.float32)
-"""Teeth colour relative to the photo's skin brightness (off-white, warm)."""
+"""Drawn teeth's colour (off-white, warm), times 0.45 + 0.75 of the photo's skin brightness (at most 1)."""
 
 
 def drawn_mouth(
@@ -179,22 +192,13 @@ def drawn_mouth(
     upper teeth hanging from the upper lip and a lower row on the lower lip, both fading into the corners, over
     a cavity dark in the photo's skin hue. What an AU slider that opens a mouth shows before the driver has
     opened its own (the AU25 sweep was a black hole); the driver's real mouth replaces it once seen."""
-    a, w, axes, (up, lo) = _lip_curves(np.asarray(out_loop, np.float64), corners)
-    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
-    rel = np.stack([xs - a[0], ys - a[1]], -1)
-    t = np.clip(rel @ axes[0] / w, 0.0, 1.0)
-    y = rel @ axes[1]
-    col = t * (MOUTH_COLUMNS - 1)
-    up_y, lo_y = (np.interp(col, np.arange(MOUTH_COLUMNS), c) for c in (up, lo))
+    w, axes, t, y, up_y, lo_y = _lip_frame(out_loop, shape, corners)
     opening = np.maximum(lo_y - up_y, 0.0)
     middle = np.sqrt(np.clip(1.0 - (2.0 * t - 1.0) ** 2, 0.0, 1.0))  # 1 in the middle, 0 at the corners
-    lum = float(np.mean(skin)) / 255.0
-    hue = np.asarray(skin, np.float32) / max(float(np.mean(skin)), 1.0)
+    skin = np.asarray(skin, np.float32)
+    lum = float(skin.mean()) / 255.0
     depth = np.clip(np.minimum(y - up_y, lo_y - y) / np.maximum(0.5 * opening, 1e-6), 0.0, 1.0)
-    cavity = (hue * 255.0 * lum * (0.32 - 0.16 * depth[..., None] * middle[..., None])) * np.array(
-        [1.0, 0.75, 0.75], np.float32
-    )
-    out = cavity.astype(np.float32)
+    out = (skin * MOUTH_TINT)[None, None, :] * (1.0 - 0.5 * depth * middle)[..., None]  # darkest deep inside
     top_first = axes[1, 1] >= 0.0  # v runs down the image: `up` is the upper lip (else the loop is mirrored)
     rows = ((up_y, 1.0), (lo_y, -1.0)) if top_first else ((lo_y, -1.0), (up_y, 1.0))
     for k, ((edge, sign), cap) in enumerate(zip(rows, (0.45, 0.25), strict=True)):
@@ -230,14 +234,9 @@ def mouth_map(
     driver's mouth is read and the third output, the gap (h, w) float32 in {0, 1}, says where: the caller
     shades it as the mouth's cavity. Where it opens less, the lips cover the middle."""
     a_d, w_d, axes_d, curves_d = _lip_curves(np.asarray(patch_loop, np.float64), corners)
-    a_o, w_o, axes_o, curves_o = _lip_curves(np.asarray(out_loop, np.float64), corners)
+    w_o, _axes_o, t, y_out, up_o, lo_o = _lip_frame(out_loop, shape, corners)
     s = w_d / w_o  # driver px per output px
-    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
-    rel = np.stack([xs - a_o[0], ys - a_o[1]], -1)  # (h, w, 2)
-    t = np.clip(rel @ axes_o[0] / w_o, 0.0, 1.0)
-    y_out = rel @ axes_o[1]
     col = t * (MOUTH_COLUMNS - 1)
-    up_o, lo_o = (np.interp(col, np.arange(MOUTH_COLUMNS), c) for c in curves_o)
     up_d, lo_d = (np.interp(col, np.arange(MOUTH_COLUMNS), c) for c in curves_d)
     below_up = (y_out - up_o) * s  # driver px under the output's upper lip
     above_lo = (lo_o - y_out) * s  # driver px over its lower lip
