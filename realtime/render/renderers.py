@@ -201,7 +201,11 @@ def absolute_landmarks(
     """lt (478, 2) for the paper's absolute mode, on the AU basis: the photo's face moved along the basis from
     its own AUs to the driver's (17,), and turned from its own pose to the driver's (3, degrees; eased into
     TURN_LIMITS_DEG) as a rigid 3-D rotation. The learned LT had to learn that rotation from three numbers and
-    missed it (paper protocol, 9 held-out people: PSIM 0.75); here it is exact and the AUs' part is linear."""
+    missed it (paper protocol, 9 held-out people: PSIM 0.75); here it is exact and the AUs' part is linear.
+
+    On the free fit (au_basis.npy), without the sliders' edit gains: between two people the AUs differ by
+    identity as much as by expression (a brow low at rest reads as AU04), and the sliders' rows and gains put
+    that on the photo (paper protocol, 9 held-out people: ED 0.498 -> 0.479, CSIM 0.971 -> 0.957)."""
     expression = np.tensordot(np.clip(aus, 0.0, 1.0) - own_aus, basis, axes=1)  # (478, 3)
     return transfer(geometry, expression, limit_turn(own_pose, np.asarray(pose) - own_pose))
 
@@ -227,13 +231,24 @@ class MeshFlowFrame(RendererLifecycle):
         """`use_au_basis=False`: edits through LT even where the AU basis ships (to compare the two)."""
         from engines import open_runner
         from realtime.render.eyes import load_eye_painter
-        from realtime.weights import load_au_basis
+        from realtime.weights import load_au_basis, load_au_gain
 
         self.motion = motion
         self._flow = MeshFlow(CROP_SIZE, eye_painter=load_eye_painter(weights_dir))
         self._basis = load_au_basis(weights_dir) if use_au_basis else None
-        """(17, 478, 3) how each AU moves the face (training.au.basis): the AU edits of relative motion, and
-        absolute motion's expression."""
+        """(17, 478, 3) how each AU moves the face, the free fit (training.au.basis): absolute motion's
+        expression, and a photo's open mouth shut at the driver's rest."""
+        self._edit = load_au_basis(weights_dir, "au_edit.npy") if use_au_basis else None
+        if self._edit is None:
+            self._edit = self._basis
+        """(17, 478, 3) the rows the AU edits of relative motion move the face along: each AU kept to its part
+        of the face (au_edit.npy; the free fit where it does not ship). The free fit's rows share the mouth
+        between AU25 and AU26 (either alone moved the upper lip 0.2-0.3 of the eyes' distance): right for
+        shutting a mouth (the photo's, the driver's neutral), not for one slider."""
+        self.edit_gain = load_au_gain(weights_dir)
+        """(17,) how far along its basis row an AU edit of 1 moves the face (au_basis.json): the ridge rows
+        of AUs that move together (brows, lids) carry a share of their motion each, and a slider moving one
+        alone drew a quarter of its change (the teacher saw 0.27 of an AU01 edit)."""
         self._lt = None
         lt_path = weights_dir / "lt.onnx"
         if lt_path.is_file():
@@ -291,17 +306,18 @@ class MeshFlowFrame(RendererLifecycle):
             expr, own_aus = expr + self._rest[0], self._rest[1]
         aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
         turn = limit_turn(own_pose, drive.pose_delta * w)
-        if self._basis is not None and edits is not None:
+        if self._edit is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))
-            change = np.clip(edited, 0.0, 1.0) - aud
+            change = (np.clip(edited, 0.0, 1.0) - aud) * self.edit_gain
             blink = float(change[_AU45])
             change[_AU45] = (
                 0.0  # the lids, not the basis: its AU45 row also lowered the brows (a smeared lid)
             )
             if np.abs(change).max() > 1e-3:
-                expr = expr + np.tensordot(change, self._basis, axes=1)
+                expr = expr + np.tensordot(change, self._edit, axes=1)
             if abs(blink) > 1e-3:
-                expr = fit_lids(expr, src.geometry.canonical, None, (aud[_AU45], aud[_AU45] + blink))
+                after = float(np.clip(aud[_AU45] + blink, 0.0, 1.0))
+                expr = fit_lids(expr, src.geometry.canonical, None, (aud[_AU45], after))
             return transfer(src.geometry, expr * w, turn)
         lt = transfer(src.geometry, expr * w, turn)
         if self._lt is not None and edits is not None:

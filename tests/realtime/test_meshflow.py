@@ -189,7 +189,8 @@ def test_a_closing_eyelid_is_warped_in_full_not_smoothed_away(photo_face) -> Non
 
 
 def test_relative_au_edits_move_the_photo_along_the_shipped_au_basis(photo_face) -> None:
-    """AU26 +0.5 with a still driver: the photo's chin moves down by half the basis' chin direction."""
+    """AU26 +0.5 with a still driver: the photo's chin moves down by half the edit rows' chin direction times
+    the AU's edit gain; a renderer with the gain doubled moves it twice as far."""
     from realtime.controls import Edit, Edits
     from realtime.face.types import FaceAnalysis, HeadPose
     from realtime.render.renderers import MeshFlowFrame
@@ -212,11 +213,17 @@ def test_relative_au_edits_move_the_photo_along_the_shipped_au_basis(photo_face)
     still = renderer.target_landmarks(src, drive)
     edits = Edits().with_edit("AU26", Edit(1.0, 0.5, False))
     opened = renderer.target_landmarks(src, DrivingStage()(Fixed().analyze(photo), 0.0, edits, photo))
+    k = AU_ORDER.index(AU.AU26)
+    gain = float(renderer.edit_gain[k])
+    renderer.edit_gain = renderer.edit_gain * 2.0
+    doubled = renderer.target_landmarks(src, DrivingStage()(Fixed().analyze(photo), 0.0, edits, photo))
     renderer.close()
     iod = float(np.linalg.norm(src.ls_px[263] - src.ls_px[33]))
-    chin = np.load(weights / "au_basis.npy").astype(np.float32)[AU_ORDER.index(AU.AU26), 152, 1]
+    rows = weights / "au_edit.npy" if (weights / "au_edit.npy").is_file() else weights / "au_basis.npy"
+    chin = np.load(rows).astype(np.float32)[k, 152, 1]
     np.testing.assert_allclose(still, src.ls_px, atol=1e-3)  # no edit, no motion: the photo itself
-    assert opened[152, 1] - still[152, 1] == pytest.approx(0.5 * chin * iod, rel=0.1)
+    assert opened[152, 1] - still[152, 1] == pytest.approx(0.5 * gain * chin * iod, rel=0.1)
+    assert doubled[152, 1] - still[152, 1] == pytest.approx(2.0 * (opened[152, 1] - still[152, 1]), rel=0.1)
 
 
 def _mouth_loop_shape(width: float, opening: float, centre: tuple[float, float]) -> np.ndarray:
