@@ -190,3 +190,22 @@ def test_the_lash_line_is_a_smooth_arc_through_the_corners_even_over_zigzag_poin
     assert np.all(bend > -1e-9) or np.all(bend < 1e-9)  # no zigzag left: one arc
     truth = np.interp(curve[:, 0], arc[:, 0], arc[:, 1])
     assert np.abs(curve[:, 1] - truth).max() < 1.5  # and near the lid
+
+
+def test_the_skin_tint_of_a_covered_eye_fades_out_at_the_covers_edge(face) -> None:
+    """The tint is full in the middle of the cover and none at its edge, where the fill meets the skin around it
+    (an even tint drew the cover's outline: a shut eye read as a spectacle lens)."""
+    skin = np.array([214.0, 141.0, 122.0], np.float32)
+    grey = np.array([150, 150, 150], np.uint8)
+    image = np.tile(grey, (600, 480, 1))
+    loop, ring = face[list(EYE_LOOPS[1]), :2], face[list(UPPER_RINGS[1]), :2]
+    tinted = image.copy()
+    cover_lids(tinted, loop, ring, 1.0, None, skin)
+    shift = np.abs(tinted.astype(np.float32) - grey).max(2)  # (H, W) how far from the skin around
+    c = np.round(loop.mean(0)).astype(int)
+    middle = shift[c[1], c[0]]
+    assert middle > 20  # the middle: the skin's hue
+    # At the cover's outline (the loop's corners) the fill is nearly the grey around it.
+    for corner in (loop[0], loop[8]):
+        x, y = np.round(corner).astype(int)
+        assert shift[y, x] < 0.4 * middle  # an even tint: 0.9 of the middle
