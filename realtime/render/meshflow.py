@@ -48,6 +48,7 @@ from realtime.render.mouth import (
     COLOUR_GAIN,
     MOUTH_CORNERS,
     REMEMBER_OPENING,
+    SATURATION_RANGE,
     MouthPatch,
     cavity_colour,
     drawn_mouth,
@@ -55,6 +56,7 @@ from realtime.render.mouth import (
     mesh_loops,
     mouth_map,
     mouth_opening,
+    saturation,
     skin_colour,
 )
 
@@ -369,6 +371,11 @@ class MeshFlow:
             )
             gain = np.clip(lum * np.sqrt(np.maximum(hue, 1e-3)), *COLOUR_GAIN)
             inner = inner * gain
+            # ... and as colourful as the photo is (SATURATION_RANGE): towards each pixel's grey.
+            sat = np.clip(saturation(src.skin) / max(saturation(mouth.skin), 1e-3), *SATURATION_RANGE)
+            if sat < 1.0:
+                grey = inner.mean(2, keepdims=True)
+                inner = grey + sat * (inner - grey)
             alpha = mask * min(1.0, need)
         else:  # no driver mouth seen yet: teeth and a cavity drawn in the photo's hue, not a dark hole
             inner = drawn_mouth(loop_b, mask.shape[:2], self._corners, src.skin)

@@ -21,6 +21,18 @@ COLOUR_GAIN = (0.35, 1.6)
 """Bounds of the per-channel colour gain driver skin -> source skin (a wrong skin sample cannot paint blue teeth).
 The lower bound was 0.6: a brightly lit driver (skin 188) on a dim photo (skin 89, gain 0.47) pasted teeth
 glowing like dentures."""
+SATURATION_RANGE = (0.5, 1.0)
+"""Bounds of the driver's inner mouth's colourfulness scaled to the photo's (the skins' saturation ratio): a
+vivid driver's tongue and lipstick on a pale, colourised photo drew a red mouth the photo's lips never had.
+Never raised: a pale driver's teeth are not tinted for a colourful photo."""
+
+
+def saturation(colour: np.ndarray) -> float:
+    """(max - min) / max of an RGB colour (3,): 0 grey, 1 a pure hue."""
+    c = np.asarray(colour, np.float64)
+    return float((c.max() - c.min()) / max(c.max(), 1.0))
+
+
 MOUTH_PATCH_MARGIN = 0.35
 """Margin of the driver's mouth patch around its inner lips, as a share of the mouth's width."""
 LIP_PAIRS: tuple[tuple[int, int], ...] = (

@@ -449,3 +449,30 @@ def test_a_mouth_opened_with_no_driver_mouth_gets_drawn_teeth_not_a_dark_hole() 
     assert inner[25 + round(DRAWN_TEETH[0] * 60) + 2, 50].mean() < 0.5 * teeth.mean()  # the teeth end
     assert inner[55 - 2, 50].mean() > 2 * cavity.mean()  # a lower row on the lower lip
     assert inner[28, 22].mean() < teeth.mean()  # fading into the corners
+
+
+def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face) -> None:
+    """A vivid driver mouth (pure green inside, skin of saturation 0.35) pasted on a grey photo (skin saturation
+    0.02) keeps half its colourfulness (SATURATION_RANGE); on a photo as colourful as the driver, all of it."""
+    from realtime.render.mouth import SATURATION_RANGE, saturation
+
+    assert saturation(np.array([200.0, 150.0, 130.0])) == pytest.approx(0.35)
+    assert saturation(np.array([120.0, 120.0, 120.0])) == 0.0
+    _, face = photo_face
+    loop, oval = mesh_loops()
+    colourful = {}
+    for name, skin in (("grey", (150, 148, 147)), ("colour", (200, 150, 130))):
+        photo = np.zeros((600, 480, 3), np.uint8)
+        photo[:] = skin
+        flow, ls = _flow(photo, face)
+        lt = _open_mouth(ls, 14.0)
+        driver = np.zeros((256, 256, 3), np.uint8)
+        driver[:] = (200, 150, 130)
+        cv2.fillPoly(driver, [np.round(lt[loop]).astype(np.int32)], (0, 255, 0))
+        lt3 = np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32)
+        patch = cut_mouth(driver, lt3, loop, oval)
+        inv = cv2.invertAffineTransform(alignment_transform(face))
+        x, y = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)
+        px = flow.render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).astype(np.float32).mean(0)
+        colourful[name] = (px[1] - px[[0, 2]].max()) / px.mean()
+    assert colourful["grey"] == pytest.approx(SATURATION_RANGE[0] * colourful["colour"], rel=0.25)
