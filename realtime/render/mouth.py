@@ -56,6 +56,7 @@ INNER_LIPS: tuple[tuple[int, int], ...] = tuple(
     (up[1], lo[1]) for up, lo in zip(LIP_PAIRS[:7], LIP_PAIRS[7:], strict=True)
 )[1:6]
 """(upper, lower) inner-lip mesh points facing each other across the mouth, the five middle ones of LIP_PAIRS."""
+CHIN = 152
 MIN_LIP = 0.7
 """A lip in the output keeps at least this share of its thickness in the photo: a driver whose grin thins its
 lips to a line moved the photo's inner lip past its outer edge, and the teeth then covered the lip."""
@@ -183,10 +184,33 @@ def keep_lips(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_LIP) -> np.ndarr
     direction = across / np.maximum(thick, 1e-6)[:, None]
     now = np.sum((lt[inner] - lt[outer]) * direction, axis=1)  # thickness in the output, along that line
     short = np.maximum(keep * thick - now, 0.0)
-    if not short.any():
+    out = lt
+    if short.any():
+        out = lt.copy()
+        out[inner] += short[:, None] * direction
+    return uncross_lips(out)
+
+
+def uncross_lips(lt: np.ndarray) -> np.ndarray:
+    """lt (478, 2) with no lower inner-lip point above the upper one facing it (across the mouth, square to the
+    corners' line): a crossed pair meets half-way. Lips pressed together (the AU17, AU20 sliders, and
+    `keep_lips` keeping each lip's thickness on a thin-lipped photo) crossed the inner lips, and the inverted
+    mouth was painted as a dark wedge or an X of teeth."""
+    a, b = lt[MOUTH_CORNERS[0]], lt[MOUTH_CORNERS[1]]
+    span = b - a
+    down = np.array([-span[1], span[0]], np.float64) / max(float(np.hypot(*span)), 1e-6)
+    if float(np.dot(down, lt[CHIN] - 0.5 * (a + b))) < 0:
+        down = -down  # towards the chin
+    upper = [inner for _, inner in LIP_PAIRS[:7]]
+    lower = [inner for _, inner in LIP_PAIRS[7:]]
+    gap = (lt[lower] - lt[upper]) @ down  # (7,) lower below upper: positive
+    crossed = gap < 0.0
+    if not crossed.any():
         return lt
-    out = lt.copy()
-    out[inner] += short[:, None] * direction
+    out = np.array(lt, copy=True)
+    shift = (0.5 * gap[crossed])[:, None] * down[None, :].astype(out.dtype)
+    out[np.array(upper)[crossed]] += shift
+    out[np.array(lower)[crossed]] -= shift
     return out
 
 

@@ -284,6 +284,30 @@ def test_a_lip_thinned_past_its_edge_is_given_back_its_thickness(photo_face) -> 
     assert np.array_equal(fixed[outer], lt[outer])  # the outer edge stays
 
 
+def test_inner_lips_pressed_past_each_other_meet_half_way(photo_face) -> None:
+    from realtime.render.mouth import LIP_PAIRS, uncross_lips
+
+    _photo, face = photo_face
+    m = alignment_transform(face)
+    ls = (face[:, :2] @ m[:, :2].T + m[:, 2]).astype(np.float32)
+    upper = [i for _, i in LIP_PAIRS[:7]]
+    lower = [i for _, i in LIP_PAIRS[7:]]
+    open_ = ls.copy()
+    open_[lower] += (0.0, 6.0)  # an open mouth: nothing to do
+    assert np.array_equal(uncross_lips(open_), open_)
+    crossed = ls.copy()
+    crossed[upper] += (0.0, 6.0)  # each inner lip pressed 6 px past the middle (the mean mouth is open 6-10 px)
+    crossed[lower] -= (0.0, 6.0)
+    fixed = uncross_lips(crossed)
+    gap = fixed[lower, 1] - fixed[upper, 1]
+    assert np.all(gap >= -0.3)  # (the corners' line is nearly level: y is across the mouth)
+    mid = 0.5 * (crossed[upper, 1] + crossed[lower, 1])  # they meet half-way across the mouth
+    assert np.allclose(fixed[upper, 1], mid, atol=0.5) and np.allclose(fixed[lower, 1], mid, atol=0.5)
+    assert np.allclose(fixed[upper + lower, 0], crossed[upper + lower, 0], atol=0.2)  # not along it
+    others = np.setdiff1d(np.arange(len(ls)), upper + lower)
+    assert np.array_equal(fixed[others], crossed[others])
+
+
 def test_head_turns_are_eased_into_what_a_photo_can_show() -> None:
     from realtime.render.renderers import AWAY_SLACK_DEG, TURN_LIMITS_DEG, limit_turn, soft_limit
 
