@@ -217,6 +217,9 @@ def uncross_lips(lt: np.ndarray) -> np.ndarray:
 DRAWN_TEETH = (0.11, 0.06)
 """Height of the drawn upper and lower teeth (share of the mouth's width at its middle, never past 0.45 and
 0.25 of the opening), for a mouth opened with no driver mouth to show (`drawn_mouth`)."""
+TEETH_HIDDEN = 0.04
+"""Share of the mouth's width the drawn mouth opens before its teeth show (the lips hide them in a slit): lips
+stretched apart by a fraction (the AU20 slider) drew a white line of teeth between them."""
 TEETH_TONE = np.array([0.93, 0.89, 0.80], np.float32)
 """Drawn teeth's colour (off-white, warm), times 0.45 + 0.75 of the photo's skin brightness (at most 1)."""
 
@@ -238,7 +241,7 @@ def drawn_mouth(
     top_first = axes[1, 1] >= 0.0  # v runs down the image: `up` is the upper lip (else the loop is mirrored)
     rows = ((up_y, 1.0), (lo_y, -1.0)) if top_first else ((lo_y, -1.0), (up_y, 1.0))
     for k, ((edge, sign), cap) in enumerate(zip(rows, (0.45, 0.25), strict=True)):
-        height = np.minimum(DRAWN_TEETH[k] * w * middle, cap * opening)
+        height = np.minimum(DRAWN_TEETH[k] * w * middle, cap * np.maximum(opening - TEETH_HIDDEN * w, 0.0))
         into = sign * (y - edge)  # pixels from the lip into the mouth
         cover = np.clip(np.minimum(into + 0.5, height - into), 0.0, 1.0)  # 1 on the teeth, soft edges
         shade = (1.0 - 0.35 * np.clip(into / np.maximum(height, 1e-6), 0.0, 1.0)) * (0.55 + 0.45 * middle)
