@@ -473,6 +473,8 @@ def test_a_mouth_opened_with_no_driver_mouth_gets_drawn_teeth_not_a_dark_hole() 
     assert inner[25 + round(DRAWN_TEETH[0] * 60) + 2, 50].mean() < 0.5 * teeth.mean()  # the teeth end
     assert inner[55 - 2, 50].mean() > 2 * cavity.mean()  # a lower row on the lower lip
     assert inner[28, 22].mean() < teeth.mean()  # fading into the corners
+    slit = drawn_mouth(_mouth_loop_shape(60.0, 2.0, (50.0, 40.0)), (80, 100), corners, skin)  # 3 % of the width
+    assert slit[39:42, 40:61].mean() < 0.5 * skin.mean()  # the lips hide the teeth: a dark slit
 
 
 def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face) -> None:
