@@ -235,8 +235,10 @@ def cover_lids(
         lid &= np.indices(lid.shape)[0] < float(poly[:, 1].mean() - y0)  # over the eye, not under it
         if lid.sum() >= 8:
             skin = np.asarray(skin, np.float32)
-            target = skin * float(np.median(patch[lid].astype(np.float32), axis=0).mean()) / max(
-                float(skin.mean()), 1.0
+            target = (
+                skin
+                * float(np.median(patch[lid].astype(np.float32), axis=0).mean())
+                / max(float(skin.mean()), 1.0)
             )
             # In full from the middle of the area, none at its edge (half the area's depth): the edge keeps the
             # inpainting's match with the skin around it. Shifted evenly, the fill's edge drew an oval with the

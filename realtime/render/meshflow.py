@@ -319,7 +319,9 @@ class MeshFlow:
     def _smooth_surround(self, disp: np.ndarray, lt: np.ndarray) -> np.ndarray:
         """The displacement outside the face oval (lt) smoothed by SURROUND_SIGMA, faded in from the oval."""
         inside = np.zeros(disp.shape[:2], np.uint8)
-        cv2.fillPoly(inside, [np.round(lt[self._oval] * (1 << _SHIFT)).astype(np.int32)], 1, cv2.LINE_8, _SHIFT)
+        cv2.fillPoly(
+            inside, [np.round(lt[self._oval] * (1 << _SHIFT)).astype(np.int32)], 1, cv2.LINE_8, _SHIFT
+        )
         far = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)  # px outside the oval (0 inside)
         w = (np.clip(far / SURROUND_FADE, 0.0, 1.0) * self._inner)[..., None]
         # Smoothed at half resolution (a fifth of the full blur's time; the surround's motion is coarse).

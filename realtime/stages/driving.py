@@ -101,7 +101,9 @@ class DriveState:
 
 @dataclass(frozen=True)
 class DrivingParams:
-    landmarks: OneEuroParams = field(default_factory=lambda: OneEuroParams(2.5, 5.0, 5.0))  # inter-ocular units
+    landmarks: OneEuroParams = field(
+        default_factory=lambda: OneEuroParams(2.5, 5.0, 5.0)
+    )  # inter-ocular units
     """The speed estimate's cutoff at 5 Hz (One Euro's default 1 Hz): the speed that opens the filter lagged a
     word's onset, and the photo's mouth followed the driver's a frame late (styletalk clip on the Acosta photo:
     AU26 r 0.90 at lag 0, 0.95 at lag 1; unsmoothed 0.97 at lag 0). Live protocol, 9 pairs: AU12 r 0.569 ->

@@ -296,7 +296,10 @@ def test_inner_lips_pressed_past_each_other_meet_half_way(photo_face) -> None:
     open_[lower] += (0.0, 6.0)  # an open mouth: nothing to do
     assert np.array_equal(uncross_lips(open_), open_)
     crossed = ls.copy()
-    crossed[upper] += (0.0, 6.0)  # each inner lip pressed 6 px past the middle (the mean mouth is open 6-10 px)
+    crossed[upper] += (
+        0.0,
+        6.0,
+    )  # each inner lip pressed 6 px past the middle (the mean mouth is open 6-10 px)
     crossed[lower] -= (0.0, 6.0)
     fixed = uncross_lips(crossed)
     gap = fixed[lower, 1] - fixed[upper, 1]
@@ -473,7 +476,9 @@ def test_a_mouth_opened_with_no_driver_mouth_gets_drawn_teeth_not_a_dark_hole() 
     assert inner[25 + round(DRAWN_TEETH[0] * 60) + 2, 50].mean() < 0.5 * teeth.mean()  # the teeth end
     assert inner[55 - 2, 50].mean() > 2 * cavity.mean()  # a lower row on the lower lip
     assert inner[28, 22].mean() < teeth.mean()  # fading into the corners
-    slit = drawn_mouth(_mouth_loop_shape(60.0, 2.0, (50.0, 40.0)), (80, 100), corners, skin)  # 3 % of the width
+    slit = drawn_mouth(
+        _mouth_loop_shape(60.0, 2.0, (50.0, 40.0)), (80, 100), corners, skin
+    )  # 3 % of the width
     assert slit[39:42, 40:61].mean() < 0.5 * skin.mean()  # the lips hide the teeth: a dark slit
 
 

@@ -2,8 +2,11 @@
 
     python -m training.au_basis --data /work/prepared/dev --out realtime/weights
 
-The live path (`realtime.stages.render.MeshFlowFrame`, relative motion) turns the user's AU edits into
-landmark motion with it: expression += sum_k (edited AU_k - AU_k) * B_k. B (17, 478, 3) is in the units of
+Two fits are written. au_basis.npy, the free fit B, takes a smile or an open mouth out of a neutral face (the
+driver's first frames, a photo caught mid-word) and drives the paper's absolute mode. au_edit.npy, E, fits each
+AU only on its part of the face (`region_mask`), and the live path (`realtime.render.renderers.MeshFlowFrame`,
+relative motion) turns the user's AU edits into landmark motion with it: expression += sum_k (edited AU_k -
+AU_k) * gain_k * E_k. Both are (17, 478, 3) in the units of
 `realtime.render.landmark_transfer.driver_expression` (the face's own frontal frame, inter-ocular distance 1),
 so the edit is added to the driver's expression and put on the photo by the same `transfer`.
 
@@ -15,7 +18,7 @@ their landmark motion the AUs explain, and each AU's displacement per face regio
 Edit gain (au_basis.json): the ridge rows of AUs that move together share their motion, so one slider alone
 moved a part of what its AU means (the teacher saw 0.27 of an AU01 edit). Each AU's edit is scaled so the Face
 Landmarker teacher sees it land in full on training people's photos (`calibrate_gain`); the held-out people's
-response is written to the model card. A run takes a few minutes on 2 cores.
+response is written to the model card. A run takes about 70 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ def track_deltas(landmarks: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np
     return canon - canon.mean(0), aus - aus.mean(0)
 
 
-def fit_basis(x: np.ndarray, y: np.ndarray, ridge: float = RIDGE, support: np.ndarray | None = None) -> np.ndarray:
+def fit_basis(
+    x: np.ndarray, y: np.ndarray, ridge: float = RIDGE, support: np.ndarray | None = None
+) -> np.ndarray:
     """Ridge solution B (17, 478, 3) of y (N, 478*3) ~ x (N, 17) @ B. `support` (17, 478) bool: where each AU
     may move the face; each point is fitted on the AUs allowed there only (the others' rows are 0 there), so
     the motion an AU may not make is explained by the AUs that may, not dropped."""
@@ -268,7 +273,12 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m training.au_basis", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="dataset folder made by facegan-prepare")
-    p.add_argument("--out", type=Path, default=weights_dir(), help="folder for au_basis.npy, au_edit.npy, au_basis.json and au_basis.md")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=weights_dir(),
+        help="folder for au_basis.npy, au_edit.npy, au_basis.json and au_basis.md",
+    )
     p.add_argument("--ridge", type=float, default=RIDGE)
     p.add_argument(
         "--raw",
@@ -401,9 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         lines += ["", f"No held-out photo could be read from {a.raw}: edit response not measured."]
     (a.out / "au_basis.md").write_text("\n".join(lines) + "\n")
-    print(
-        json.dumps({"r2": r2, "frames": len(x), "seconds": round(seconds, 1)})
-    )
+    print(json.dumps({"r2": r2, "frames": len(x), "seconds": round(seconds, 1)}))
     return 0
 
 

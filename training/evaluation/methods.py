@@ -183,7 +183,9 @@ class MeshFlowMethod(MeshWarpMethod):
         # is the original frame's: its roll differs from the crop's by each track's alignment (up to 14 deg
         # between two tracks), which turned the output by that much (PSIM 0.63 -> see docs/EVALUATION.md).
         own_pose, pose = (estimate_pose(f.landmarks3d, self.mean_face).as_array() for f in (source, driving))
-        lt = absolute_landmarks(self._geometry[1], source.aud[:17], own_pose, driving.aud[:17], pose, self.basis)
+        lt = absolute_landmarks(
+            self._geometry[1], source.aud[:17], own_pose, driving.aud[:17], pose, self.basis
+        )
         # Into the aligned crop's frame, as the driver's own crop is (and as LT's landmarks are, learnt from
         # aligned crops): the alignment scales by the eyes' and the mouth's distances, so an opened jaw or a
         # turned head sits smaller in its crop than the source's face turned in place (self MSE 0.0219 ->
