@@ -221,8 +221,11 @@ def cover_lids(
     # smudge (a small photo's eye, a dark lash line all round it).
     lum = patch.astype(np.float32).mean(2)
     around = (cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0) & (mask == 0)
+    skin_lum = (
+        float(np.percentile(lum[around], 60)) if around.any() else 0.0
+    )  # the skin around, lashes left out
     if around.any():
-        dark = lum < COVER_DARK * np.percentile(lum[around], 60)
+        dark = lum < COVER_DARK * skin_lum
         near = cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
         mask[near & dark] = 255
     out = cv2.inpaint(patch, mask, 3, cv2.INPAINT_TELEA).astype(np.float32)
@@ -231,7 +234,7 @@ def cover_lids(
         # The fill in the face's skin colour at the brightness of the lid skin over the eye (the median, lashes
         # and brow left out): inpainted from the edge alone, a lid in the brow's shadow and the lower lid's
         # grey-lilac gave a grey band (the Acosta photo's shut eyes).
-        lid = around & (lum >= COVER_DARK * np.percentile(lum[around], 60))
+        lid = around & (lum >= COVER_DARK * skin_lum)
         lid &= np.indices(lid.shape)[0] < float(poly[:, 1].mean() - y0)  # over the eye, not under it
         if lid.sum() >= 8:
             skin = np.asarray(skin, np.float32)

@@ -56,6 +56,9 @@ INNER_LIPS: tuple[tuple[int, int], ...] = tuple(
     (up[1], lo[1]) for up, lo in zip(LIP_PAIRS[:7], LIP_PAIRS[7:], strict=True)
 )[1:6]
 """(upper, lower) inner-lip mesh points facing each other across the mouth, the five middle ones of LIP_PAIRS."""
+_UPPER_INNER = np.array([inner for _, inner in LIP_PAIRS[:7]])
+_LOWER_INNER = np.array([inner for _, inner in LIP_PAIRS[7:]])
+"""The inner-lip points of LIP_PAIRS, upper and lower, facing each other in order (`uncross_lips`)."""
 CHIN = 152
 MIN_LIP = 0.7
 """A lip in the output keeps at least this share of its thickness in the photo: a driver whose grin thins its
@@ -201,16 +204,14 @@ def uncross_lips(lt: np.ndarray) -> np.ndarray:
     down = np.array([-span[1], span[0]], np.float64) / max(float(np.hypot(*span)), 1e-6)
     if float(np.dot(down, lt[CHIN] - 0.5 * (a + b))) < 0:
         down = -down  # towards the chin
-    upper = [inner for _, inner in LIP_PAIRS[:7]]
-    lower = [inner for _, inner in LIP_PAIRS[7:]]
-    gap = (lt[lower] - lt[upper]) @ down  # (7,) lower below upper: positive
+    gap = (lt[_LOWER_INNER] - lt[_UPPER_INNER]) @ down  # (7,) lower below upper: positive
     crossed = gap < 0.0
     if not crossed.any():
         return lt
     out = np.array(lt, copy=True)
     shift = (0.5 * gap[crossed])[:, None] * down[None, :].astype(out.dtype)
-    out[np.array(upper)[crossed]] += shift
-    out[np.array(lower)[crossed]] -= shift
+    out[_UPPER_INNER[crossed]] += shift
+    out[_LOWER_INNER[crossed]] -= shift
     return out
 
 
