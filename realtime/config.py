@@ -126,8 +126,12 @@ class PipelineConfig:
     realtime/weights/renderer.json names, written from the live protocol's measurements
     (python -m training.evaluation.live --decide); the log says which."""
     motion: Motion = "relative"
-    """relative (default): the photo keeps its own expression and moves as the driver moves from its neutral;
-    absolute: the paper's mode, the driver's AUs and head pose used as they are (through LT)."""
+    """relative (default): the photo moves as the driver moves from its neutral, starting from the photo's own
+    face at rest (its smile, open mouth or pursed lips taken out; --keep-expression keeps them); absolute: the
+    paper's mode, the driver's AUs and head pose used as they are."""
+    keep_expression: bool = False
+    """Relative motion from the photo's expression as it is (a smiling photo smiles at the driver's rest), not
+    from its face at rest."""
     size: tuple[int, int] | None = None
     """Output frame size WIDTHxHEIGHT (e.g. 1280x720 for a video call); default: the source photo's size."""
     calibration: Path | None = None
@@ -202,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--motion", default="relative", choices=["relative", "absolute"], help=_doc(PipelineConfig, "motion")
     )
+    p.add_argument("--keep-expression", action="store_true", help=_doc(PipelineConfig, "keep_expression"))
     p.add_argument("--size", type=parse_size, metavar="WxH", help=_doc(PipelineConfig, "size"))
     p.add_argument("--calibration", type=Path, metavar="PROFILE", help=_doc(PipelineConfig, "calibration"))
     p.add_argument("--background", default="source", help="source | blur | IMAGE (a picture file)")
@@ -239,6 +244,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> PipelineConfig:
         model=a.model,
         renderer=a.renderer,
         motion=a.motion,
+        keep_expression=a.keep_expression,
         size=a.size,
         calibration=a.calibration.expanduser() if a.calibration else None,
         background=Background.parse(a.background),

@@ -232,7 +232,12 @@ def build_pipeline(
         source = stack.enter_context(open_source(cfg.driving))  # type: ignore[arg-type]
         driver_analyzer = stack.enter_context(analyzer_factory("video"))
         renderer = make_crop_renderer(
-            cfg.weights_dir or weights_dir(), cfg.model, cfg.backend, cfg.renderer, cfg.motion
+            cfg.weights_dir or weights_dir(),
+            cfg.model,
+            cfg.backend,
+            cfg.renderer,
+            cfg.motion,
+            cfg.keep_expression,
         )
         stack.enter_context(renderer)  # left (closed) when the run ends
         render = RenderStage(renderer, prepared, size=cfg.size)

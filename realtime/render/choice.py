@@ -17,16 +17,22 @@ log = logging.getLogger(__name__)
 
 
 def make_crop_renderer(
-    weights_dir: Path, model: str, backend: str, renderer: Renderer = "auto", motion: Motion = "relative"
+    weights_dir: Path,
+    model: str,
+    backend: str,
+    renderer: Renderer = "auto",
+    motion: Motion = "relative",
+    keep_expression: bool = False,
 ) -> CropRenderer | FrameRenderer:
     """facegan: the trained chain (its weights must ship); meshflow: the full-resolution mesh flow with the
     driver's mouth; meshwarp: the training-free crop warp; auto: what the shipped weights recommend
     (renderer.json, decided by facegan-evaluate --decide), else the chain when its weights ship, else the mesh
-    warp. Every choice is said in the log."""
+    warp. Every choice is said in the log. `keep_expression`: the mesh flow's relative motion starts from the
+    photo as it is, not from its face at rest."""
     choice = renderer if renderer != "auto" else recommended_renderer(weights_dir)
     if choice == "meshflow":
         log.info("rendering with the mesh flow, %s motion (--renderer %s)", motion, renderer)
-        return MeshFlowFrame(weights_dir, backend, motion)
+        return MeshFlowFrame(weights_dir, backend, motion, keep_expression=keep_expression)
     if choice == "meshwarp":
         log.info("rendering with the training-free mesh warp (--renderer %s)", renderer)
         return MeshWarpCrop()

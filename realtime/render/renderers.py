@@ -23,21 +23,12 @@ from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.frames import PreparedSource
 from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
 from realtime.render.meshflow import MeshFlow, OutputLayout
-from realtime.render.mouth import shut_mouth
+from realtime.render.neutral import neutral_rest
 from realtime.stages.driving import DriverSample, DriveState
 
 log = logging.getLogger(__name__)
 
 _AU45 = AU_ORDER.index(AU.AU45)
-_LIPS_APART = [AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
-PHOTO_REST_OPEN = 0.1
-"""Lips-apart AU intensity (AU25, AU26) a photo's mouth is shut to at the driver's rest, in relative motion."""
-PHOTO_REST_JAW = 0.2
-"""A photo whose jaw is dropped (AU26 above this) is shut at the driver's rest (along the AU basis, to where its
-lips meet): the driver's closed mouth shows closed, and its words open the photo's mouth from there. Kept as it
-was, a photo caught mid-word or in a shout gaped through the whole call and opened further with every word
-(live AU26 r 0.24 on such a photo). A grin's parted lips (AU25 with the jaw closed) are its smile and are kept:
-shut, a grinning photo lost its teeth and the teacher most of its smile (AU12 r 0.49 -> 0.28)."""
 
 
 class RendererLifecycle:
@@ -226,9 +217,16 @@ class MeshFlowFrame(RendererLifecycle):
     name = "meshflow"
 
     def __init__(
-        self, weights_dir: Path, backend: str, motion: Motion = "relative", use_au_basis: bool = True
+        self,
+        weights_dir: Path,
+        backend: str,
+        motion: Motion = "relative",
+        use_au_basis: bool = True,
+        keep_expression: bool = False,
     ) -> None:
-        """`use_au_basis=False`: edits through LT even where the AU basis ships (to compare the two)."""
+        """`use_au_basis=False`: edits through LT even where the AU basis ships (to compare the two).
+        `keep_expression`: relative motion from the photo as it is (its smile kept at the driver's rest; only
+        a dropped jaw is shut), not from its face at rest (`realtime.render.neutral`)."""
         from engines import open_runner
         from realtime.render.eyes import load_eye_painter
         from realtime.weights import load_au_basis, load_au_gain
@@ -238,6 +236,10 @@ class MeshFlowFrame(RendererLifecycle):
         self._basis = load_au_basis(weights_dir) if use_au_basis else None
         """(17, 478, 3) how each AU moves the face, the free fit (training.au.basis): absolute motion's
         expression, and a photo's open mouth shut at the driver's rest."""
+        self.keep_expression = keep_expression
+        self._lip_shape = load_au_basis(weights_dir, "lip_shape.npy") if use_au_basis else None
+        """(1 + K, 40, 3) how resting lips differ across people (training.au.shape): what of a photo's lips
+        is expression, taken out at rest."""
         self._edit = load_au_basis(weights_dir, "au_edit.npy") if use_au_basis else None
         if self._edit is None:
             self._edit = self._basis
@@ -263,19 +265,17 @@ class MeshFlowFrame(RendererLifecycle):
         self.name = f"meshflow ({motion})"
         self._ls_n: np.ndarray | None = None
         self._rest: tuple[np.ndarray, np.ndarray] | None = None
-        """Relative motion: the photo's expression at the driver's rest (478, 3) (its open mouth shut) and its
-        AUs then (17,); None: the photo as it is."""
+        """Relative motion: the motion (478, 3) that takes the photo to its face at the driver's rest
+        (realtime.render.neutral) and its AUs then (17,); None: the photo as it is."""
 
     def set_source(self, src: PreparedSource, layout: OutputLayout) -> None:
         self._flow.set_source(src.image, src.transform, src.ls_px, layout)
         self._ls_n = (src.ls_px / CROP_SIZE * 2.0 - 1.0).astype(np.float32)[None]  # (1, 478, 2)
         self._rest = None
-        excess = np.maximum(src.face.aus[_LIPS_APART] - PHOTO_REST_OPEN, 0.0)
-        if self._basis is not None and src.face.aus[_LIPS_APART[1]] > PHOTO_REST_JAW:
-            rest = shut_mouth(src.geometry.canonical, excess, self._basis[_LIPS_APART], meet=True)
-            aus = src.face.aus.copy()
-            aus[_LIPS_APART] = np.minimum(aus[_LIPS_APART], PHOTO_REST_OPEN)
-            self._rest = (rest, aus)
+        if self._basis is not None:
+            self._rest = neutral_rest(
+                src.geometry.canonical, src.face.aus, self._basis, self._lip_shape, self.keep_expression
+            )
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         self._flow.set_background(background, person)
@@ -291,8 +291,11 @@ class MeshFlowFrame(RendererLifecycle):
         """lt (478, 2) in crop pixels for this state."""
         w, d = drive.weight, drive.driver
         own_aus, own_pose = src.face.aus, src.face.pose.as_array()
-        if d is None:
-            return src.ls_px.astype(np.float32)
+        rest = self._rest[0] if self._rest is not None and self.motion == "relative" else None
+        if d is None:  # no driver yet: the photo at rest (it eases there, below, when the driver is lost)
+            if rest is None:
+                return src.ls_px.astype(np.float32)
+            return transfer(src.geometry, rest, np.zeros(3, np.float32))
         edits = drive.edits
         if self.motion == "absolute":
             aus, pose = (d.aus, d.pose) if edits is None else edits.apply(d.aus, d.pose)
@@ -304,6 +307,11 @@ class MeshFlowFrame(RendererLifecycle):
         expr = fit_lids(d.expression, src.geometry.canonical, d.neutral)
         if self._rest is not None:
             expr, own_aus = expr + self._rest[0], self._rest[1]
+
+        def eased(expr: np.ndarray) -> np.ndarray:
+            """The expression weighted by the driver's presence w, from the photo at rest (w = 0)."""
+            return expr * w if rest is None else rest + (expr - rest) * w
+
         aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
         turn = limit_turn(own_pose, drive.pose_delta * w)
         if self._edit is not None and edits is not None:
@@ -318,8 +326,8 @@ class MeshFlowFrame(RendererLifecycle):
             if abs(blink) > 1e-3:
                 after = float(np.clip(aud[_AU45] + blink, 0.0, 1.0))
                 expr = fit_lids(expr, src.geometry.canonical, None, (aud[_AU45], after))
-            return transfer(src.geometry, expr * w, turn)
-        lt = transfer(src.geometry, expr * w, turn)
+            return transfer(src.geometry, eased(expr), turn)
+        lt = transfer(src.geometry, eased(expr), turn)
         if self._lt is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))
             if np.abs(edited - aud).max() > 1e-3:

@@ -96,7 +96,11 @@ def source_warnings(face: FaceAnalysis) -> list[str]:
             "and stays hidden; a photo facing the camera looks better"
         )
     if face.aus[AU_ORDER.index(AU.AU26)] > OPEN_MOUTH_AU26:
-        lines.append("the mouth is open: relative motion keeps it open where the driver's is at rest")
+        lines.append(
+            "the mouth is open: the mesh flow shuts it while the driver rests, pulling the lips together over "
+            "what the photo shows between them (the other renderers keep it open); a photo with the mouth "
+            "closed looks better"
+        )
     if face.aus[AU_ORDER.index(AU.AU45)] > CLOSED_EYES_AU45:
         lines.append(
             "the eyes are closed: there are no open eyes to show; a photo with open eyes looks better"

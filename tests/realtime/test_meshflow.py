@@ -207,7 +207,7 @@ def test_relative_au_edits_move_the_photo_along_the_shipped_au_basis(photo_face)
             return FaceAnalysis(face, np.full(17, 0.1, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
 
     src = prepare_source(photo, Fixed())
-    renderer = MeshFlowFrame(weights, "onnxruntime")
+    renderer = MeshFlowFrame(weights, "onnxruntime", keep_expression=True)  # the photo as it is: edits alone
     renderer.set_source(src, OutputLayout.identity(photo.shape))
     drive = DrivingStage()(Fixed().analyze(photo), 0.0, Edits(), photo)
     still = renderer.target_landmarks(src, drive)
@@ -384,14 +384,15 @@ def test_face_oval_points_pulled_inside_the_face_are_put_back_on_its_outline(pho
 
 def test_a_photo_with_its_mouth_open_shows_it_shut_at_the_drivers_rest(photo_face) -> None:
     """Relative motion: a photo caught mid-word (AU25, AU26 0.6: jaw dropped) has its lips meet while the driver
-    rests (along the shipped basis); a photo with its mouth shut, or grinning, is shown as it is."""
+    rests (along the shipped basis), a grinning photo (AU12 0.8, lips apart with the jaw closed) too unless
+    --keep-expression; a photo with its mouth shut is shown as it is in either mode."""
     from dataclasses import replace
 
     from realtime.controls import Edits
     from realtime.face.types import FaceAnalysis, HeadPose
     from realtime.render.mouth import INNER_LIPS
     from realtime.render.renderers import MeshFlowFrame
-    from realtime.stages.driving import DrivingStage
+    from realtime.stages.driving import DriveState, DrivingStage
     from realtime.stages.render import prepare_source
 
     weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
@@ -402,10 +403,11 @@ def test_a_photo_with_its_mouth_open_shows_it_shut_at_the_drivers_rest(photo_fac
     open_face = face.copy()
     open_face[[14, 87, 317, 178, 402, 17, 152], 1] += 12.0  # lower lip and chin down: lips apart
 
-    def analysis(lm: np.ndarray, au25: float, au26: float | None = None) -> FaceAnalysis:
+    def analysis(lm: np.ndarray, au25: float, au26: float | None = None, au12: float = 0.05) -> FaceAnalysis:
         aus = np.full(17, 0.05, np.float32)
         aus[AU_ORDER.index(AU.AU25)] = au25
         aus[AU_ORDER.index(AU.AU26)] = au25 if au26 is None else au26
+        aus[AU_ORDER.index(AU.AU12)] = au12
         return FaceAnalysis(lm, aus, HeadPose(0.0, 0.0, 0.0), 1)
 
     class Fixed:
@@ -415,14 +417,16 @@ def test_a_photo_with_its_mouth_open_shows_it_shut_at_the_drivers_rest(photo_fac
         def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
             return self.a
 
-    renderer = MeshFlowFrame(weights, "onnxruntime")
     driver = analysis(face, 0.05)
-    # Shut: the jaw dropped; kept: a mouth shut, and a grin's parted lips (AU25 with the jaw closed).
-    for lm, aus, shut in (
-        (open_face, (0.6, 0.6), True),
-        (face, (0.05, 0.05), False),
-        (open_face, (0.9, 0.1), False),
+    # Shut: the jaw dropped; a grin's parted lips (AU25 with the jaw closed) unless kept; a shut mouth as it is.
+    for keep, lm, aus, shut in (
+        (False, open_face, (0.6, 0.6), True),
+        (True, open_face, (0.6, 0.6), True),
+        (False, open_face, (0.9, 0.1, 0.8), True),
+        (True, open_face, (0.9, 0.1, 0.8), False),
+        (True, face, (0.05, 0.05), False),
     ):
+        renderer = MeshFlowFrame(weights, "onnxruntime", keep_expression=keep)
         src = prepare_source(photo, Fixed(analysis(lm, *aus)))
         renderer.set_source(src, OutputLayout.identity(photo.shape))
         lt = renderer.target_landmarks(src, DrivingStage()(replace(driver), 0.0, Edits(), photo))
@@ -432,7 +436,14 @@ def test_a_photo_with_its_mouth_open_shows_it_shut_at_the_drivers_rest(photo_fac
             assert gap_src > 5.0 and abs(gap) < 0.5  # crop pixels: the lips meet
         else:
             np.testing.assert_allclose(lt, src.ls_px, atol=1e-3)  # the photo as it is
-    renderer.close()
+        # Before the first driver frame, and eased out after a lost one: the same face at rest.
+        z3 = np.zeros(3, np.float32)
+        for state in (
+            DriveState(np.zeros(17, np.float32), z3, None, 0.0, "lost", None, Edits()),
+            replace(DrivingStage()(replace(driver), 0.0, Edits(), photo), weight=0.0),
+        ):
+            np.testing.assert_allclose(renderer.target_landmarks(src, state), lt, atol=1e-3)
+        renderer.close()
 
 
 def test_the_surround_motion_is_smoothed_the_face_and_the_crop_border_are_not() -> None:

@@ -8,7 +8,9 @@ AU only on its part of the face (`region_mask`), and the live path (`realtime.re
 relative motion) turns the user's AU edits into landmark motion with it: expression += sum_k (edited AU_k -
 AU_k) * gain_k * E_k. Both are (17, 478, 3) in the units of
 `realtime.render.landmark_transfer.driver_expression` (the face's own frontal frame, inter-ocular distance 1),
-so the edit is added to the driver's expression and put on the photo by the same `transfer`.
+so the edit is added to the driver's expression and put on the photo by the same `transfer`. A third file,
+lip_shape.npy (training.au.shape), holds how resting lips differ across people; with the free fit it takes a
+photo's expression out at the driver's rest (realtime.render.neutral).
 
 Fit: within every video track of the training people, each frame's landmarks in the face's frontal frame
 minus the track's mean, against the frame's AUs minus the track's mean (so identity and the track's head pose
@@ -35,6 +37,7 @@ import numpy as np
 from realtime.face import topology as topo
 from realtime.face.pose import canonical_frame
 from realtime.face.types import AU, AU_ORDER
+from training.au.shape import NEUTRAL_AU, fit_lip_shape, resting_lips, shape_explained
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=weights_dir(),
-        help="folder for au_basis.npy, au_edit.npy, au_basis.json and au_basis.md",
+        help="folder for au_basis.npy, au_edit.npy, lip_shape.npy, au_basis.json and au_basis.md",
     )
     p.add_argument("--ridge", type=float, default=RIDGE)
     p.add_argument(
@@ -315,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     np.save(a.out / "au_basis.npy", basis.astype(np.float16))
     np.save(a.out / "au_edit.npy", edit.astype(np.float16))
+    lips_train, lips_val = resting_lips(train), resting_lips(val)
+    lip_model, lip_info = fit_lip_shape(np.stack(list(lips_train.values())))
+    np.save(a.out / "lip_shape.npy", lip_model.astype(np.float16))
+    lip_held = shape_explained(lip_model, np.stack(list(lips_val.values()))) if lips_val else None
     seconds = time.perf_counter() - t0
     lines = [
         "# au_basis, au_edit: how each action unit moves the face (linear, fitted)",
@@ -346,6 +353,15 @@ def main(argv: list[str] | None = None) -> int:
             f"- Share of landmark motion explained by the AUs, {n}: training {t:.3f}, held-out "
             + ("-" if v is None else f"{v:.3f}")
             for n, (t, v) in r2.items()
+        ),
+        "",
+        (
+            f"- `lip_shape.npy` (training.au.shape): how resting lips differ across people, from "
+            f"{lip_info['people']} training people's frames with every mouth AU below {NEUTRAL_AU} (one mean "
+            f"shape each); {lip_info['components']} components keep {lip_info['variance_kept']:.3f} of their "
+            "variance; share of held-out people's resting lips they explain: "
+            + ("-" if lip_held is None else f"{lip_held:.3f} ({len(lips_val)} people)")
+            + ". Used to take a pucker or a twist out of a photo's lips at rest (realtime.render.neutral)."
         ),
         "",
         "## au_edit: mean displacement per region for AU 0 -> 1 (inter-ocular units; 0.1 is about 6 px of a 256 crop)",

@@ -125,9 +125,15 @@ class MemorySink:
 
 
 def run_live(
-    source: Path, clip: Path, renderer: str, max_frames: int, weights: Path | None = None
+    source: Path,
+    clip: Path,
+    renderer: str,
+    max_frames: int,
+    weights: Path | None = None,
+    keep_expression: bool = False,
 ) -> list[np.ndarray]:
-    """Output frames of the real live path (as run_cam.py --source --driving --renderer, every frame)."""
+    """Output frames of the real live path (as run_cam.py --source --driving --renderer [--keep-expression],
+    every frame)."""
     from realtime.config import DrivingConfig, PipelineConfig
     from realtime.pipeline import build_pipeline
 
@@ -139,6 +145,7 @@ def run_live(
         max_frames=max_frames,
         stats_interval_s=0,
         weights_dir=weights,
+        keep_expression=keep_expression,
     )
     sink = MemorySink()
     with build_pipeline(cfg) as pipeline:
@@ -233,6 +240,7 @@ def evaluate_live(
     seed: int,
     renderers: tuple[str, ...],
     weights: Path | None = None,
+    keep_expression: bool = False,
 ) -> dict[str, Any]:
     """The live protocol alone on the held-out people of a prepared dataset: live.json, live.md, the rows,
     the grid and the side-by-side video in `out`; returns what live.json holds."""
@@ -248,7 +256,7 @@ def evaluate_live(
     index = index_dataset(data)
     held, _ = heldout_identities(index.dataset, weights or weights_dir())
     tracks = [t for t in index.tracks if t.identity in held]
-    opts = LiveOptions(raw, n_pairs, frames, seed, renderers, weights)
+    opts = LiveOptions(raw, n_pairs, frames, seed, renderers, weights, keep_expression=keep_expression)
     try:
         embedder = IdentityEmbedder()
     except Exception as e:  # noqa: BLE001 - reported, CSIM left out
@@ -334,9 +342,16 @@ def main(argv: list[str] | None = None) -> int:
         "--renderer", action="append", choices=LIVE_RENDERERS, help="repeat; default all live renderers"
     )
     p.add_argument(
+        "--keep-expression",
+        action="store_true",
+        help="run the mesh flow as run_cam.py --keep-expression (relative motion from the photo as it is)",
+    )
+    p.add_argument(
         "--decide", action="store_true", help="write renderer.json beside the weights from the decision"
     )
     a = p.parse_args(argv)
+    if a.decide and a.keep_expression:
+        p.error("--decide measures the default path; drop --keep-expression")
     logging.basicConfig(level=logging.WARNING)
     summary = evaluate_live(
         a.data,
@@ -347,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         a.seed,
         tuple(a.renderer or LIVE_RENDERERS),
         a.weights,
+        a.keep_expression,
     )
     print((a.out / "live.md").read_text())
     if a.decide:

@@ -62,6 +62,8 @@ class LiveOptions:
     """Embed every n-th frame (dlib is the slow estimator)."""
     video_pairs: int = 3
     """Pairs shown in live_side_by_side.mp4 (driver | each renderer)."""
+    keep_expression: bool = False
+    """Run the mesh flow as `run_cam.py --keep-expression` (relative motion from the photo as it is)."""
 
 
 @dataclass(frozen=True)
@@ -331,7 +333,9 @@ def run_protocol(
             outs: dict[str, list[np.ndarray]] = {}
             for name in running:
                 try:
-                    frames = run_live(src_path, pair.clip, name, opts.frames, opts.weights)
+                    frames = run_live(
+                        src_path, pair.clip, name, opts.frames, opts.weights, opts.keep_expression
+                    )
                 except Exception as e:  # noqa: BLE001 - one failing renderer on one pair is counted, not fatal
                     skipped[f"live/{name}: pair failed: {type(e).__name__}: {e}"] += 1
                     if progress:

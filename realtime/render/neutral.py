@@ -1,0 +1,109 @@
+"""A photo's face at the driver's rest, in relative motion: its expression taken out, its identity kept.
+
+Relative motion adds the driver's change to the photo as it is, so a photo caught grinning grinned through
+the whole call, one caught saying "oh" kept an "O" whatever the driver's lips did, and the driver's smile
+had nothing left to move (a photo at AU12 0.93 follows a smile with r 0.49, the teacher reading 0.15 of the
+driver's change). At rest the photo is taken to a neutral face in two steps:
+
+1. what the AUs name, along the AU basis (training.au.basis, the free fit): each mouth AU above
+   PHOTO_REST_SHAPE taken down to it (the smile, the raised upper lip, the stretched or pressed lips), then
+   the parted lips shut to where they meet (`realtime.render.mouth.shut_mouth`);
+2. what they do not name (a pucker, a funnel, a smirk's twist), on the lips alone: their shape projected onto
+   how resting lips differ across people (lip_shape.npy, training.au.shape), the rest taken out, and the
+   lips' neighbours moved with them, fading out by LIP_REACH.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from realtime.face import topology as topo
+from realtime.face.types import AU, AU_ORDER
+from realtime.render.mouth import INNER_LIPS, shut_mouth
+
+MOUTH_SHAPE = [AU_ORDER.index(a) for a in (AU.AU10, AU.AU12, AU.AU14, AU.AU15, AU.AU17, AU.AU20, AU.AU23)]
+LIPS_APART = [AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
+_UPPER = [topo.LIPS.index(u) for u, _ in INNER_LIPS]
+_LOWER = [topo.LIPS.index(lo) for _, lo in INNER_LIPS]
+"""Positions in topo.LIPS of the inner lips' facing points (upper, lower)."""
+PHOTO_REST_SHAPE = 0.1
+"""Mouth-shape AU intensity a photo is taken down to at the driver's rest (a resting face reads 0-0.1)."""
+PHOTO_REST_OPEN = 0.1
+"""Lips-apart AU intensity (AU25, AU26) a photo's mouth is shut to at the driver's rest."""
+PHOTO_REST_JAW = 0.2
+"""A photo whose jaw is dropped (AU26 above this) is shut at rest even when no mouth-shape AU is taken out."""
+LIP_PRIOR = 10.0
+"""Ridge weight of the lip-shape fit, in units of the smallest kept component's variance: how strongly an
+unusual lip shape is read as expression rather than identity. At 1 a pursed "O" stayed pursed; at 10 it
+opens towards resting lips, and the lips of resting press photos (Einstein, Trump) do not move."""
+LIP_REACH = 0.25
+"""Inter-ocular distance from the lips over which their neighbours' share of the lips' correction fades to 0."""
+
+
+def neutral_rest(
+    canonical: np.ndarray,
+    aus: np.ndarray,
+    basis: np.ndarray,
+    lip_shape: np.ndarray | None,
+    keep: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The motion (478, 3) that takes a face in its frontal frame (`canonical`, AUs `aus` (17,)) to rest, and
+    its AUs then (17,); None where there is nothing to take out. Along the AU basis' free fit `basis` (17, 478,
+    3): a smile's row carries what comes with a smile in the data (the cheeks, the lids) and takes it out with
+    it; along the sliders' one-region rows instead, a grin taken out left a pressed, stretched mouth. Then the
+    rest of the lips' shape by `lip_shape` (None: not). `keep`: only a dropped jaw is shut (--keep-expression;
+    a photo caught mid-word still gaped through the whole call, live AU26 r 0.24)."""
+    shape = np.zeros_like(canonical, dtype=np.float32)
+    out = np.asarray(aus, np.float32).copy()
+    excess = np.maximum(out[MOUTH_SHAPE] - PHOTO_REST_SHAPE, 0.0) * (not keep)
+    if excess.max() > 0:
+        shape -= np.tensordot(excess, basis[MOUTH_SHAPE], axes=1).astype(np.float32)
+        out[MOUTH_SHAPE] = np.minimum(out[MOUTH_SHAPE], PHOTO_REST_SHAPE)
+    if excess.max() > 0 or out[LIPS_APART[1]] > PHOTO_REST_JAW:
+        lips_open = np.maximum(out[LIPS_APART] - PHOTO_REST_OPEN, 0.0)
+        shape += shut_mouth(canonical + shape, lips_open, basis[LIPS_APART], meet=True)
+        out[LIPS_APART] = np.minimum(out[LIPS_APART], PHOTO_REST_OPEN)
+    if lip_shape is not None and not keep:
+        shape += lips_to_rest(canonical + shape, lip_shape)
+    if not np.abs(shape).max() > 1e-4:
+        return None
+    return shape, out
+
+
+def lips_to_rest(face: np.ndarray, lip_shape: np.ndarray) -> np.ndarray:
+    """(478, 3) the motion that takes the lips of `face` (frontal frame) to the nearest resting lips of the
+    model (`lip_shape`: the mean, then the components times their standard deviation), with their neighbours."""
+    lips = list(topo.LIPS)
+    x = face[lips].astype(np.float64).reshape(-1)
+    mean = lip_shape[0].astype(np.float64).reshape(-1)
+    comps = lip_shape[1:].astype(np.float64).reshape(len(lip_shape) - 1, -1)
+    a = np.linalg.solve(
+        comps @ comps.T + LIP_PRIOR * _noise(lip_shape) * np.eye(len(comps)), comps @ (x - mean)
+    )
+    move = (mean + a @ comps - x).reshape(-1, 3)
+    # Never part the lips: resting lips in the data are a little apart on average (speech at rest), and the
+    # mean's gap drew a dark slit into a mouth the AUs' step had just shut.
+    opening = float(np.mean(move[_LOWER, 1] - move[_UPPER, 1]))
+    if opening > 0:
+        move[_UPPER, 1] += opening / 2
+        move[_LOWER, 1] -= opening / 2
+    out = np.zeros(face.shape, np.float32)
+    weight, nearest = _reach(face)
+    out += weight[:, None] * move[nearest]
+    out[lips] = move
+    return out
+
+
+def _noise(lip_shape: np.ndarray) -> float:
+    """The smallest kept component's variance: the scale below which a lip difference is not read as identity."""
+    return float((np.asarray(lip_shape[1:], np.float64) ** 2).sum(axis=(1, 2)).min())
+
+
+def _reach(face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(478,) how much of its nearest lip point's correction each point takes (1 on the lips, fading to 0 at
+    LIP_REACH) and (478,) that point's index in topo.LIPS."""
+    lips = np.asarray(face, np.float64)[list(topo.LIPS), :2]
+    d = np.linalg.norm(np.asarray(face, np.float64)[:, None, :2] - lips[None], axis=2)  # (478, 40)
+    nearest = d.argmin(1)
+    weight = np.clip(1.0 - d.min(1) / LIP_REACH, 0.0, 1.0) ** 2
+    return weight.astype(np.float32), nearest

@@ -1,0 +1,91 @@
+"""realtime.render.neutral: a photo's face at the driver's rest, on the shipped AU basis and lip-shape model.
+The photos are the project's mean face in its frontal frame, moved along the basis or reshaped by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime.face import topology as topo
+from realtime.face.pose import canonical_frame
+from realtime.face.types import AU, AU_ORDER
+from realtime.render.mouth import INNER_LIPS
+from realtime.render.neutral import lips_to_rest, neutral_rest
+from realtime.weights import load_au_basis, weights_dir
+
+K12, K25, K26 = (AU_ORDER.index(a) for a in (AU.AU12, AU.AU25, AU.AU26))
+LIPS = list(topo.LIPS)
+UPPER, LOWER = (list(x) for x in zip(*INNER_LIPS, strict=True))
+EYES = list(topo.LEFT_EYE + topo.RIGHT_EYE)
+
+
+@pytest.fixture(scope="module")
+def model() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mean face (frontal frame) with the model's mean resting lips, the basis, the lip model."""
+    basis, lips = load_au_basis(weights_dir()), load_au_basis(weights_dir(), "lip_shape.npy")
+    if basis is None or lips is None:
+        pytest.skip("au_basis.npy or lip_shape.npy not shipped")
+    face = canonical_frame(np.load(weights_dir() / "mean_face.npy").astype(np.float64)).astype(np.float64)
+    face[LIPS] = lips[0]
+    return face, basis, lips
+
+
+def _aus(**values: float) -> np.ndarray:
+    aus = np.full(len(AU_ORDER), 0.03, np.float32)
+    for name, v in values.items():
+        aus[AU_ORDER.index(AU(name))] = v
+    return aus
+
+
+def test_a_resting_face_is_left_as_it_is(model) -> None:
+    face, basis, lips = model
+    assert neutral_rest(face, _aus(), basis, lips) is None
+    assert np.abs(lips_to_rest(face, lips)).max() < 1e-3
+
+
+def test_a_grin_is_taken_out_and_its_lips_meet(model) -> None:
+    """A smile along the basis (AU12 0.8) with parted lips: at rest the lip corners are back where the
+    resting face has them and the inner lips meet, the smile's lids and cheeks go back with it. Kept with
+    `keep`."""
+    face, basis, lips = model
+    grin = face + 0.7 * basis[K12] + 0.6 * basis[K25]
+    aus = _aus(AU12=0.8, AU25=0.7)
+    rest = neutral_rest(grin, aus, basis, lips)
+    assert rest is not None
+    motion, at_rest = rest
+    shown = grin + motion
+    corners = [61, 291]
+    before = np.linalg.norm(grin[corners] - face[corners], axis=1).mean()
+    after = np.linalg.norm(shown[corners] - face[corners], axis=1).mean()
+    assert before > 0.04 and after < 0.3 * before
+    assert abs(np.mean(shown[LOWER, 1] - shown[UPPER, 1])) < 0.01  # inner lips meet (IOD units)
+    assert at_rest[K12] <= 0.1 and at_rest[K25] <= 0.1
+    np.testing.assert_allclose(shown[EYES], face[EYES], atol=0.02)
+    assert neutral_rest(grin, aus, basis, lips, keep=True) is None  # --keep-expression: the grin stays
+
+
+def test_a_dropped_jaw_is_shut_in_either_mode(model) -> None:
+    face, basis, lips = model
+    gaping = face + 0.6 * basis[K26] + 0.5 * basis[K25]
+    for keep in (False, True):
+        motion, at_rest = neutral_rest(gaping, _aus(AU25=0.6, AU26=0.6), basis, lips, keep=keep)
+        shown = gaping + motion
+        assert np.mean(gaping[LOWER, 1] - gaping[UPPER, 1]) > 0.05
+        assert abs(np.mean(shown[LOWER, 1] - shown[UPPER, 1])) < 0.01
+        assert at_rest[K26] <= 0.1
+
+
+def test_a_pucker_the_aus_do_not_name_is_widened_towards_resting_lips(model) -> None:
+    """Lips narrowed to 0.7 of their width about their centre (a pucker; every AU at rest): the lips are taken
+    at least half the way back to resting width, their neighbours follow a little, the eyes and the chin stay."""
+    face, basis, lips = model
+    pucker = face.copy()
+    centre = pucker[LIPS, 0].mean()
+    pucker[LIPS, 0] = centre + 0.7 * (pucker[LIPS, 0] - centre)
+    motion, _ = neutral_rest(pucker, _aus(), basis, lips)
+    width = lambda f: f[291, 0] - f[61, 0]
+    assert width(pucker) < 0.75 * width(face)
+    assert abs(width(pucker + motion) - width(face)) < 0.5 * abs(width(pucker) - width(face))
+    assert np.abs(motion[EYES]).max() < 1e-6 and np.abs(motion[152]).max() < 1e-6
+    near = [p for p in range(len(face)) if p not in LIPS and np.abs(motion[p]).max() > 1e-4]
+    assert near  # the skin around the lips moves with them
