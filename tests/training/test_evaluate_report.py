@@ -239,7 +239,7 @@ def test_a_clip_where_the_teacher_loses_the_face_is_counted(
         TrackInfo("t1", "photo", "photo.png", "photo", 1, tmp_path),
     ]
     # the "renderer" returns the driver itself: it follows perfectly, and loses the face where the driver does
-    monkeypatch.setattr(lr, "run_live", lambda src, clip, name, n, w=None: lr.read_clip(clip, n))
+    monkeypatch.setattr(lr, "run_live", lambda src, clip, name, n, w=None, keep=False: lr.read_clip(clip, n))
     opts = lr.LiveOptions(tmp_path, pairs=2, frames=12, renderers=("meshwarp",), csim_every=1)
     out = tmp_path / "out"
     out.mkdir()

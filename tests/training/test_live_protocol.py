@@ -16,6 +16,9 @@ def test_a_frozen_output_follows_nothing_and_the_driver_itself_follows_perfectly
     assert following_r(driver, -driver) < -0.999
     rng = np.random.default_rng(0)
     assert abs(following_r(driver, rng.normal(size=90))) < 0.3
+    # An output that follows in shape but stays within the estimator's noise (std 0.005) follows nothing.
+    assert following_r(driver, 0.0005 * driver, still=0.01) == 0.0
+    assert following_r(driver, 0.005 * driver, still=0.01) > 0.999
 
 
 def _face() -> tuple[np.ndarray, np.ndarray]:

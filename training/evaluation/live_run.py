@@ -27,6 +27,7 @@ from training.evaluation.live import (
     MOVING_STD,
     OPTIONAL_AUS,
     STILL_IOD,
+    STILL_OUTPUT,
     face_mask,
     flicker,
     following_r,
@@ -202,7 +203,9 @@ def measure_output(
     pose_d, pose_o = np.array([md[i].pose for i in ok]), np.array([mo[i].pose for i in ok])
     moved = [k for k in range(3) if pose_d[:, k].std() >= MOVING_DEG]  # a still head axis has no r
     row["pose_r"] = (
-        float(np.mean([following_r(pose_d[:, k], pose_o[:, k]) for k in moved])) if moved else None
+        float(np.mean([following_r(pose_d[:, k], pose_o[:, k], STILL_OUTPUT * MOVING_DEG) for k in moved]))
+        if moved
+        else None
     )
     row["au_r"] = _au_r([md[i].aus for i in ok], [mo[i].aus for i in ok])
     if ctx.source_measure is not None:
@@ -233,7 +236,8 @@ def measure_output(
 
 def _au_r(driver: list[np.ndarray], output: list[np.ndarray]) -> dict[str, float]:
     """r per AU, where the driver moves it (std >= MOVING_STD): a correlation with a still signal would
-    measure the estimator's noise, not the renderer."""
+    measure the estimator's noise, not the renderer (so would one with an output that stays within its noise:
+    r 0 there, STILL_OUTPUT)."""
     from realtime.face.types import AU_ORDER
 
     d_all, o_all = np.array(driver), np.array(output)  # (T, 17)
@@ -242,7 +246,7 @@ def _au_r(driver: list[np.ndarray], output: list[np.ndarray]) -> dict[str, float
         k = AU_ORDER.index(au)
         d = d_all[:, k]
         if d.std() >= MOVING_STD:
-            out[au.value] = following_r(d, o_all[:, k])
+            out[au.value] = following_r(d, o_all[:, k], STILL_OUTPUT * MOVING_STD)
     return out
 
 
