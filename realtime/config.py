@@ -131,7 +131,7 @@ class PipelineConfig:
     paper's mode, the driver's AUs and head pose used as they are."""
     keep_expression: bool = False
     """Relative motion from the photo's expression as it is (a smiling photo smiles at the driver's rest), not
-    from its face at rest."""
+    from its face at rest (the mesh flow; the other renderers always start from the photo as it is)."""
     size: tuple[int, int] | None = None
     """Output frame size WIDTHxHEIGHT (e.g. 1280x720 for a video call); default: the source photo's size."""
     calibration: Path | None = None
