@@ -1,5 +1,5 @@
 """The user's live edits (gain, offset, lock per AU and head angle) and requests (calibrate, background,
-new source photo): written by the web page or window hotkeys, read by the stages. Thread-safe."""
+the photo's expression kept or not, new source photo): written by the web page or window hotkeys, read by the stages. Thread-safe."""
 
 from __future__ import annotations
 
@@ -122,11 +122,15 @@ class Controls:
     """Shared, lock-protected state. Readers take immutable snapshots; requests are taken once."""
 
     def __init__(
-        self, background: BackgroundMode = BackgroundMode.SOURCE, background_image: np.ndarray | None = None
+        self,
+        background: BackgroundMode = BackgroundMode.SOURCE,
+        background_image: np.ndarray | None = None,
+        keep_expression: bool = False,
     ) -> None:
         self._lock = threading.Lock()
         self._edits = Edits()
         self._background = (background, background_image)
+        self._keep_expression = keep_expression
         self._calibrate = False
         self._new_source: PreparedSource | None = None
         self.quit = threading.Event()
@@ -174,6 +178,17 @@ class Controls:
                 raise ValueError("background 'image' needs a picture: upload one first")
         with self._lock:
             self._background = (mode, image)
+
+    @property
+    def keep_expression(self) -> bool:
+        """Relative motion from the photo's expression as it is (run_cam.py --keep-expression), not from its
+        face at rest."""
+        with self._lock:
+            return self._keep_expression
+
+    def set_keep_expression(self, keep: bool) -> None:
+        with self._lock:
+            self._keep_expression = bool(keep)
 
     def set_source(self, prepared: PreparedSource) -> None:
         """A new source photo, already prepared (realtime.stages.render.prepare_source) by the caller."""

@@ -166,6 +166,7 @@ class Pipeline:
             new_source = p.controls.take_source()
             if new_source is not None:
                 p.render.set_source(new_source)
+            p.render.set_keep_expression(p.controls.keep_expression)
             p.render.set_background(*p.controls.background)
             image = p.render(item.drive)
             self.stats.stage("render", time.perf_counter() - t0)
@@ -241,7 +242,7 @@ def build_pipeline(
         )
         stack.enter_context(renderer)  # left (closed) when the run ends
         render = RenderStage(renderer, prepared, size=cfg.size)
-        controls = Controls(cfg.background.mode, picture)
+        controls = Controls(cfg.background.mode, picture, cfg.keep_expression)
         stats = stats or Stats()
         upload_lock = threading.Lock()
 

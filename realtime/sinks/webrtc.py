@@ -3,6 +3,7 @@ track per viewer, all fed the newest output frame. Runs its own asyncio loop in 
 
 HTTP API (JSON unless said): GET / (the page), GET /state, GET /stats, POST /offer {sdp, type},
 POST /edit {channel, gain?, offset?, lock?}, POST /reset, POST /calibrate, POST /background {mode},
+POST /expression {keep},
 POST /background-image (image bytes), POST /source (image bytes). Bad input gets a 4xx with a one-line reason
 as the body; the stream goes on.
 
@@ -191,6 +192,7 @@ class WebRTCSink:
                 web.post("/reset", self._reset),
                 web.post("/calibrate", self._calibrate),
                 web.post("/background", self._background),
+                web.post("/expression", self._expression),
                 web.post("/background-image", self._background_image),
                 web.post("/source", self._source),
             ]
@@ -267,6 +269,7 @@ class WebRTCSink:
                 "edits": self.controls.edits.as_json(),
                 "background": mode.value,
                 "has_picture": picture is not None,
+                "keep_expression": self.controls.keep_expression,
             }
         )
 
@@ -338,6 +341,14 @@ class WebRTCSink:
         except ValueError as e:
             text = str(e) if "picture" in str(e) else f"background must be one of {modes}"
             raise web.HTTPBadRequest(text=text) from None
+        return web.json_response({"ok": True})
+
+    async def _expression(self, request: web.Request) -> web.Response:
+        data = await _json(request)
+        keep = data.get("keep")
+        if not isinstance(keep, bool):
+            raise web.HTTPBadRequest(text='expected {"keep": true} or {"keep": false} (a JSON boolean)')
+        self.controls.set_keep_expression(keep)
         return web.json_response({"ok": True})
 
     async def _picture(self, request: web.Request, what: str) -> np.ndarray:

@@ -155,6 +155,13 @@ class RenderStage:
             self._paste = PasteBack(src.transform, src.image.shape, src.crop.shape[0], self._feather)
         self._bg_key = None  # recompute the background for the new photo
 
+    def set_keep_expression(self, keep: bool) -> None:
+        """The photo's expression kept (or taken to rest) by a renderer that can do either (the mesh flow's
+        `keep_expression`); the photo is set again when that changes, a no-op otherwise."""
+        if getattr(self.renderer, "keep_expression", keep) != keep:
+            self.renderer.keep_expression = keep  # type: ignore[union-attr]
+            self.set_source(self.src)
+
     def set_background(self, mode: BackgroundMode, picture: np.ndarray | None) -> None:
         key = (id(self.src), mode, id(picture))
         if key == self._bg_key:

@@ -7,6 +7,7 @@ window.__facegan = { framesDecoded: 0, connected: false };  // read by the brows
 const ACTIONS = {  // what each request does, for a refusal the user can read
   "/edit": "Changing the slider", "/reset": "Resetting the sliders", "/calibrate": "Calibrating",
   "/background": "Changing the background", "/background-image": "Using this background picture",
+  "/expression": "Changing the photo's expression",
   "/source": "Using this source photo", "/offer": "Connecting the video",
 };
 
@@ -84,6 +85,7 @@ function showBackground(state) {
   picture.disabled = !state.has_picture;
   picture.textContent = state.has_picture ? "background picture" : "background picture (upload one first)";
   if (document.activeElement !== $("background")) $("background").value = state.background;
+  if (document.activeElement !== $("keep-expression")) $("keep-expression").checked = state.keep_expression;
 }
 
 async function syncState() {  // the menu and sliders as the server holds them (another viewer may change them)
@@ -161,6 +163,11 @@ function wire() {
   $("reset").onclick = async () => { await post("/reset", {}); await loadState(); };
   $("background").onchange = async (ev) => {
     await post("/background", { mode: ev.target.value });
+    ev.target.blur();
+    await syncState();
+  };
+  $("keep-expression").onchange = async (ev) => {
+    await post("/expression", { keep: ev.target.checked });
     ev.target.blur();
     await syncState();
   };

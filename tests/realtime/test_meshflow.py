@@ -518,3 +518,44 @@ def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face) -> No
         px = flow.render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).astype(np.float32).mean(0)
         colourful[name] = (px[1] - px[[0, 2]].max()) / px.mean()
     assert colourful["grey"] == pytest.approx(SATURATION_RANGE[0] * colourful["colour"], rel=0.25)
+
+
+def test_the_page_can_keep_the_photos_expression_while_running(photo_face) -> None:
+    """RenderStage.set_keep_expression (the page's checkbox, POST /expression): a grinning photo is set again
+    with its grin kept, and back; unchanged, it is not set again."""
+    from realtime.face.types import FaceAnalysis, HeadPose
+    from realtime.render.renderers import MeshFlowFrame
+    from realtime.stages.driving import DriverSample, DriveState
+    from realtime.stages.render import RenderStage, prepare_source
+
+    weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
+    if not (weights / "au_basis.npy").is_file():
+        pytest.skip("au_basis.npy not shipped")
+    photo, face = photo_face
+    grin = face.copy()
+    grin[[14, 87, 317, 178, 402, 17, 152], 1] += 12.0
+    aus = np.full(17, 0.05, np.float32)
+    aus[[AU_ORDER.index(AU.AU12), AU_ORDER.index(AU.AU25)]] = (0.8, 0.9)
+
+    class Fixed:
+        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
+            return FaceAnalysis(grin, aus, HeadPose(0.0, 0.0, 0.0), 1)
+
+    src = prepare_source(photo, Fixed())
+    z3 = np.zeros(3, np.float32)
+    still = DriverSample(aus, z3, np.zeros(17, np.float32), np.zeros((478, 3), np.float32), None)
+    drive = DriveState(np.zeros(17, np.float32), z3, None, 1.0, "tracking", still, None)
+    with MeshFlowFrame(weights, "onnxruntime") as renderer:
+        stage = RenderStage(renderer, src)
+        calls = []
+        original = renderer.set_source
+        renderer.set_source = lambda *a: (calls.append(1), original(*a))  # type: ignore[method-assign]
+        at_rest = renderer.target_landmarks(src, drive)
+        stage.set_keep_expression(False)
+        assert not calls  # unchanged: not set again
+        stage.set_keep_expression(True)
+        assert renderer.keep_expression and len(calls) == 1
+        np.testing.assert_allclose(renderer.target_landmarks(src, drive), src.ls_px, atol=1e-3)
+        stage.set_keep_expression(False)
+        np.testing.assert_allclose(renderer.target_landmarks(src, drive), at_rest, atol=1e-3)
+        assert np.abs(at_rest - src.ls_px).max() > 2.0  # at rest the grin was taken out

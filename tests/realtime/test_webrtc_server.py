@@ -129,6 +129,11 @@ def test_edits_and_requests_reach_controls(server) -> None:
     assert controls.background[0].value == "blur"
     assert _post(sink.url + "background", b'{"mode": "image"}')[0] == 400  # no picture yet
     assert _post(sink.url + "calibrate", b"{}")[0] == 200 and controls.take_calibration_request()
+    assert _post(sink.url + "expression", b'{"keep": true}')[0] == 200 and controls.keep_expression
+    state = json.loads(urllib.request.urlopen(sink.url + "state", timeout=5).read())
+    assert state["keep_expression"] is True
+    for bad in (b'{"keep": "false"}', b'{"keep": 0}', b"{}"):  # a JSON boolean only
+        assert _post(sink.url + "expression", bad)[0] == 400 and controls.keep_expression
 
 
 def test_two_python_viewers_receive_frames(server) -> None:
@@ -197,6 +202,7 @@ _POSTS = [
     ("reset", b"{}", "application/json"),
     ("calibrate", b"{}", "application/json"),
     ("background", b'{"mode": "blur"}', "application/json"),
+    ("expression", b'{"keep": true}', "application/json"),
     ("source", cv2.imencode(".png", np.full((64, 64, 3), 200, np.uint8))[1].tobytes(), "image/png"),
     ("background-image", cv2.imencode(".png", np.full((64, 64, 3), 90, np.uint8))[1].tobytes(), "image/png"),
     ("offer", b'{"type": "offer", "sdp": "v=0\\r\\nm=video 9 x\\r\\n"}', "text/plain"),
@@ -211,6 +217,7 @@ def _untouched(controls: Controls, uploads: list) -> bool:
         and not controls.take_calibration_request()
         and controls.edits == Edits()
         and controls.take_source() is None
+        and not controls.keep_expression
         and not uploads
     )
 
@@ -241,7 +248,7 @@ def test_other_origins_cannot_change_anything(
 @pytest.mark.parametrize(
     "host", ["evil.example:{port}", "localhost.evil.example:{port}", "127.0.0.1:1", "127.0.0.1", ""]
 )
-@pytest.mark.parametrize("path,body,ctype", _POSTS[:5], ids=[p[0] for p in _POSTS[:5]])
+@pytest.mark.parametrize("path,body,ctype", _POSTS[:6], ids=[p[0] for p in _POSTS[:6]])
 def test_foreign_host_header_is_refused(server, host: str, path: str, body: bytes, ctype: str) -> None:
     """DNS rebinding: the attacker's page is same-origin with its own name, which then points here."""
     sink, controls, uploads, _ = server
@@ -258,7 +265,7 @@ def test_own_page_and_curl_keep_working(server, origin: str | None) -> None:
     headers = {"Host": f"{host}:{sink.port}"}
     if origin:
         headers["Origin"] = origin.format(port=sink.port)
-    for path, body, ctype in _POSTS[:6]:
+    for path, body, ctype in _POSTS[:7]:
         status, text = _post(sink.url + path, body, ctype, headers)
         assert status == 200, (path, status, text)
     assert controls.background[0].value == "image" and len(uploads) == 1
@@ -269,10 +276,10 @@ def test_own_page_and_curl_keep_working(server, origin: str | None) -> None:
 @pytest.mark.parametrize(
     "ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None]
 )
-@pytest.mark.parametrize("path", ["edit", "background", "offer"])
+@pytest.mark.parametrize("path", ["edit", "background", "expression", "offer"])
 def test_json_only_as_application_json(server, ctype: str | None, path: str) -> None:
     sink, controls, uploads, _ = server
-    body = {"edit": _POSTS[0][1], "background": _POSTS[3][1], "offer": _POSTS[-1][1]}
+    body = {name: b for name, b, _ in _POSTS}
     status, text = _post(sink.url + path, body[path], ctype)
     assert status == 415 and "application/json" in text, (status, text)
     assert _untouched(controls, uploads)
