@@ -360,3 +360,33 @@ def test_an_unreadable_clip_is_counted_and_the_run_goes_on(tmp_path: Path) -> No
     (reason,) = [k for k in res.skipped if k.startswith("live: pair not run, its files cannot be read")]
     assert res.skipped[reason] == 1
     assert buf.getvalue().splitlines()[-1] == "live: 1/1 done"
+
+
+def test_chosen_pairs_run_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LiveOptions.given (`--pair SOURCE CLIP`): the pairs run as given, without a dataset's tracks, and the
+    run_cam.py --keep-expression choice reaches the live path."""
+    import training.evaluation.live_run as lr
+
+    _clip(tmp_path / "drive.mp4", dark=set())
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((64, 64, 3), 128, np.uint8))
+    kept = []
+
+    def run_live(src, clip, name, n, w=None, keep=False):
+        kept.append(keep)
+        return lr.read_clip(clip, n)
+
+    monkeypatch.setattr(lr, "run_live", run_live)
+    pair = lr.LivePair(tmp_path / "photo.png", "photo", tmp_path / "drive.mp4", "drive")
+    opts = lr.LiveOptions(
+        tmp_path,
+        pairs=1,
+        frames=12,
+        renderers=("meshflow",),
+        csim_every=1,
+        keep_expression=True,
+        given=(pair,),
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    res = lr.run_protocol([], opts, out, _BrightnessTeacher(), None)
+    assert res.pairs == [pair] and len(res.rows) == 1 and kept == [True]

@@ -133,3 +133,18 @@ def test_following_is_measured_only_on_channels_the_driver_moves() -> None:
     assert set(row["au_r"]) == {"AU26"}
     assert row["au_r"]["AU26"] > 0.99
     assert row["pose_r"] > 0.99  # yaw only: pitch's 0.5 deg of noise is not a movement
+
+
+def test_the_command_needs_a_dataset_or_chosen_pairs_that_exist(tmp_path, capsys) -> None:
+    import pytest
+
+    from training.evaluation.live import main
+
+    for argv, said in (
+        (["--out", str(tmp_path)], "give --data"),
+        (["--out", str(tmp_path), "--pair", str(tmp_path / "no.png"), str(tmp_path)], "does not exist"),
+        (["--out", str(tmp_path), "--pair", str(tmp_path), str(tmp_path), "--decide"], "held-out people"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2 and said in capsys.readouterr().err

@@ -13,7 +13,8 @@ Face Landmarker teacher (pose, AUs, landmarks) and dlib's ResNet (identity), nev
 - face_found: share of output frames where the teacher finds a face.
 
 `python -m training.evaluation.live --data /work/prepared/dev --out REPORT` (held-out people of the prepared
-dataset; the clips and photos are read from `--raw`, the folder the dataset was prepared from).
+dataset; the clips and photos are read from `--raw`, the folder the dataset was prepared from), or
+`--pair SOURCE CLIP` (repeatable) for chosen pairs.
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ def decide(live: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_live(
-    data: Path,
+    data: Path | None,
     raw: Path,
     out: Path,
     n_pairs: int,
@@ -248,22 +249,31 @@ def evaluate_live(
     renderers: tuple[str, ...],
     weights: Path | None = None,
     keep_expression: bool = False,
+    given: tuple[tuple[Path, Path], ...] = (),
 ) -> dict[str, Any]:
-    """The live protocol alone on the held-out people of a prepared dataset: live.json, live.md, the rows,
-    the grid and the side-by-side video in `out`; returns what live.json holds."""
+    """The live protocol alone on the held-out people of a prepared dataset (or on the `given` (photo or clip,
+    driving clip) pairs, `data` then unused): live.json, live.md, the rows, the grid and the side-by-side
+    video in `out`; returns what live.json holds."""
     from realtime.weights import weights_dir
     from training.data.teacher import DEFAULT_TEACHER
     from training.evaluation.data import heldout_identities, index_dataset
-    from training.evaluation.live_run import LiveOptions, run_protocol
+    from training.evaluation.live_run import LiveOptions, LivePair, run_protocol
     from training.evaluation.metrics import IdentityEmbedder, TeacherMeasurer
     from training.evaluation.progress import Progress
 
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    index = index_dataset(data)
-    held, _ = heldout_identities(index.dataset, weights or weights_dir())
-    tracks = [t for t in index.tracks if t.identity in held]
-    opts = LiveOptions(raw, n_pairs, frames, seed, renderers, weights, keep_expression=keep_expression)
+    tracks = []
+    if not given:
+        assert data is not None, "a dataset or given pairs"
+        index = index_dataset(data)
+        held, _ = heldout_identities(index.dataset, weights or weights_dir())
+        tracks = [t for t in index.tracks if t.identity in held]
+    pairs = tuple(LivePair(src, src.stem, clip, clip.stem) for src, clip in given)
+    n_pairs = len(pairs) or n_pairs
+    opts = LiveOptions(
+        raw, n_pairs, frames, seed, renderers, weights, keep_expression=keep_expression, given=pairs
+    )
     try:
         embedder = IdentityEmbedder()
     except Exception as e:  # noqa: BLE001 - reported, CSIM left out
@@ -336,7 +346,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m training.evaluation.live", description=__doc__.split("\n\n")[0]
     )
-    p.add_argument("--data", type=Path, required=True, help="dataset folder made by facegan-prepare")
+    p.add_argument("--data", type=Path, help="dataset folder made by facegan-prepare (its held-out people)")
+    p.add_argument(
+        "--pair",
+        nargs=2,
+        action="append",
+        type=Path,
+        metavar=("SOURCE", "CLIP"),
+        help="run this pair instead (a photo, or a clip's first frame; a driving clip or frame folder); repeat",
+    )
     p.add_argument(
         "--raw", type=Path, default=DEFAULT_RAW, help="the folder it was prepared from (default: %(default)s)"
     )
@@ -359,6 +377,14 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.decide and a.keep_expression:
         p.error("--decide measures the default path; drop --keep-expression")
+    if a.data is None and not a.pair:
+        p.error("give --data (the held-out people of a prepared dataset) or --pair SOURCE CLIP")
+    if a.decide and a.pair:
+        p.error("--decide is taken on the held-out people (--data), not on chosen pairs")
+    for src, clip in a.pair or ():
+        for path in (src, clip):
+            if not path.exists():
+                p.error(f"{path} does not exist")
     logging.basicConfig(level=logging.WARNING)
     summary = evaluate_live(
         a.data,
@@ -370,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         tuple(a.renderer or LIVE_RENDERERS),
         a.weights,
         a.keep_expression,
+        tuple((src, clip) for src, clip in a.pair or ()),
     )
     print((a.out / "live.md").read_text())
     if a.decide:

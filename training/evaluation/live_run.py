@@ -65,6 +65,8 @@ class LiveOptions:
     """Pairs shown in live_side_by_side.mp4 (driver | each renderer)."""
     keep_expression: bool = False
     """Run the mesh flow as `run_cam.py --keep-expression` (relative motion from the photo as it is)."""
+    given: tuple[LivePair, ...] = ()
+    """Pairs to run as they are (a photo or clip's first frame, a driving clip) instead of the planned ones."""
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,10 @@ def run_protocol(
 ) -> LiveResult:
     """Every renderer on every pair; live_rows.json, live_grid.png and live_side_by_side.mp4 into `out`."""
     res = LiveResult()
-    pairs, skipped = plan_live_pairs(tracks, opts.raw, opts.pairs, opts.seed)
+    if opts.given:
+        pairs, skipped = list(opts.given), Counter[str]()
+    else:
+        pairs, skipped = plan_live_pairs(tracks, opts.raw, opts.pairs, opts.seed)
     res.pairs, res.skipped = pairs, skipped
     if progress:  # the bar counted opts.pairs; fewer people may drive
         progress.shrink((opts.pairs - len(pairs)) * len(opts.renderers))
