@@ -56,6 +56,9 @@ INNER_LIPS: tuple[tuple[int, int], ...] = tuple(
     (up[1], lo[1]) for up, lo in zip(LIP_PAIRS[:7], LIP_PAIRS[7:], strict=True)
 )[1:6]
 """(upper, lower) inner-lip mesh points facing each other across the mouth, the five middle ones of LIP_PAIRS."""
+INNER_UPPER = np.array([u for u, _ in INNER_LIPS])
+INNER_LOWER = np.array([lo for _, lo in INNER_LIPS])
+"""INNER_LIPS' upper and lower points, as index arrays."""
 _UPPER_INNER = np.array([inner for _, inner in LIP_PAIRS[:7]])
 _LOWER_INNER = np.array([inner for _, inner in LIP_PAIRS[7:]])
 """The inner-lip points of LIP_PAIRS, upper and lower, facing each other in order (`uncross_lips`)."""
@@ -309,9 +312,8 @@ def shut_mouth(canonical: np.ndarray, excess: np.ndarray, rows: np.ndarray, meet
     The basis rows overlap (AU25's lips part with some AU26 and AU12 in them): summed, a grin's 0.27 iod
     opening was shut by 0.41, the lips crossed and the grin then tore the photo's mouth open to the nose."""
     shut = np.tensordot(np.maximum(np.asarray(excess, np.float64), 0.0), rows, axes=1)  # (478, 3)
-    upper, lower = (list(x) for x in zip(*INNER_LIPS, strict=True))
-    gap = float(np.mean(canonical[lower, 1] - canonical[upper, 1]))
-    closing = float(np.mean(shut[lower, 1] - shut[upper, 1]))
+    gap = float(np.mean(canonical[INNER_LOWER, 1] - canonical[INNER_UPPER, 1]))
+    closing = float(np.mean(shut[INNER_LOWER, 1] - shut[INNER_UPPER, 1]))
     if closing > max(gap, 0.0) or (meet and closing > 1e-6):
         shut *= max(gap, 0.0) / closing
     return (-shut).astype(np.float32)

@@ -19,13 +19,10 @@ import numpy as np
 
 from realtime.face import topology as topo
 from realtime.face.types import AU, AU_ORDER
-from realtime.render.mouth import INNER_LIPS, shut_mouth
+from realtime.render.mouth import INNER_LOWER, INNER_UPPER, shut_mouth
 
 MOUTH_SHAPE = [AU_ORDER.index(a) for a in (AU.AU10, AU.AU12, AU.AU14, AU.AU15, AU.AU17, AU.AU20, AU.AU23)]
 LIPS_APART = [AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
-_UPPER = [topo.LIPS.index(u) for u, _ in INNER_LIPS]
-_LOWER = [topo.LIPS.index(lo) for _, lo in INNER_LIPS]
-"""Positions in topo.LIPS of the inner lips' facing points (upper, lower)."""
 PHOTO_REST_SHAPE = 0.1
 """Mouth-shape AU intensity a photo is taken down to at the driver's rest (a resting face reads 0-0.1)."""
 PHOTO_REST_OPEN = 0.1
@@ -55,7 +52,7 @@ def neutral_rest(
     a photo caught mid-word still gaped through the whole call, live AU26 r 0.24)."""
     shape = np.zeros_like(canonical, dtype=np.float32)
     out = np.asarray(aus, np.float32).copy()
-    excess = np.maximum(out[MOUTH_SHAPE] - PHOTO_REST_SHAPE, 0.0) * (not keep)
+    excess = np.zeros(len(MOUTH_SHAPE)) if keep else np.maximum(out[MOUTH_SHAPE] - PHOTO_REST_SHAPE, 0.0)
     if excess.max() > 0:
         shape -= np.tensordot(excess, basis[MOUTH_SHAPE], axes=1).astype(np.float32)
         out[MOUTH_SHAPE] = np.minimum(out[MOUTH_SHAPE], PHOTO_REST_SHAPE)
@@ -81,16 +78,15 @@ def lips_to_rest(face: np.ndarray, lip_shape: np.ndarray) -> np.ndarray:
         comps @ comps.T + LIP_PRIOR * _noise(lip_shape) * np.eye(len(comps)), comps @ (x - mean)
     )
     move = (mean + a @ comps - x).reshape(-1, 3)
+    weight, nearest = _reach(face)
+    out = (weight[:, None] * move[nearest]).astype(np.float32)
+    out[lips] = move
     # Never part the lips: resting lips in the data are a little apart on average (speech at rest), and the
     # mean's gap drew a dark slit into a mouth the AUs' step had just shut.
-    opening = float(np.mean(move[_LOWER, 1] - move[_UPPER, 1]))
+    opening = float(np.mean(out[INNER_LOWER, 1] - out[INNER_UPPER, 1]))
     if opening > 0:
-        move[_UPPER, 1] += opening / 2
-        move[_LOWER, 1] -= opening / 2
-    out = np.zeros(face.shape, np.float32)
-    weight, nearest = _reach(face)
-    out += weight[:, None] * move[nearest]
-    out[lips] = move
+        out[INNER_UPPER, 1] += opening / 2
+        out[INNER_LOWER, 1] -= opening / 2
     return out
 
 
