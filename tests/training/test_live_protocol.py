@@ -135,6 +135,44 @@ def test_following_is_measured_only_on_channels_the_driver_moves() -> None:
     assert row["pose_r"] > 0.99  # yaw only: pitch's 0.5 deg of noise is not a movement
 
 
+def test_the_mouths_shape_is_read_the_same_on_a_tilted_head_and_followed_where_the_driver_moves_it() -> None:
+    """mouth_shape: width, corner lift and opening in eye distances, unchanged by a head's roll and scale;
+    measure_pair's mouth_r has an r for each measure the driver moves, and 0 for an output that stays still."""
+    from types import SimpleNamespace
+
+    from realtime.face.types import AU_ORDER
+    from training.evaluation.live import mouth_shape
+    from training.evaluation.live_run import measure_pair
+
+    def face(lift: float, roll: float = 0.0, scale: float = 1.0) -> np.ndarray:
+        lm = np.zeros((478, 2))
+        lm[33], lm[263] = (-0.5, 0.0), (0.5, 0.0)
+        lm[61], lm[291] = (-0.25, 0.6 - lift), (0.25, 0.6 - lift)  # corners (y down)
+        lm[13], lm[14] = (0.0, 0.6), (0.0, 0.65)
+        c, s_ = np.cos(roll), np.sin(roll)
+        return scale * lm @ np.array([[c, s_], [-s_, c]]) + 100.0
+
+    assert np.allclose(mouth_shape(face(0.1)), [0.5, 0.125, 0.05])
+    assert np.allclose(mouth_shape(face(0.1, roll=0.4, scale=80.0)), mouth_shape(face(0.1)))
+    n = 24
+    lifts = 0.05 * np.sin(np.linspace(0, 2 * np.pi, n))
+    aus, pose = np.zeros(len(AU_ORDER)), np.zeros(3)
+    driver = [np.full((8, 8, 3), i, np.uint8) for i in range(n)]
+    following = [np.full((8, 8, 3), i, np.uint8) for i in range(n)]
+    still = [np.full((8, 8, 3), i, np.uint8) for i in range(n)]
+    faces = {id(f): SimpleNamespace(aus=aus, pose=pose, landmarks=face(v)) for f, v in zip(driver, lifts)}
+    faces |= {
+        id(f): SimpleNamespace(aus=aus, pose=pose, landmarks=face(0.5 * v, 0.3))
+        for f, v in zip(following, lifts)
+    }
+    faces |= {id(f): SimpleNamespace(aus=aus, pose=pose, landmarks=face(0.0)) for f in still}
+    teacher = SimpleNamespace(measure=lambda f: faces.get(id(f)))
+    src = np.zeros((8, 8, 3), np.uint8)
+    row = measure_pair(teacher, None, src, driver, following, 10)
+    assert set(row["mouth_r"]) == {"corners"} and row["mouth_r"]["corners"] > 0.99
+    assert measure_pair(teacher, None, src, driver, still, 10)["mouth_r"] == {"corners": 0.0}
+
+
 def test_the_command_needs_a_dataset_or_chosen_pairs_that_exist(tmp_path, capsys) -> None:
     import pytest
 

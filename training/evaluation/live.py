@@ -8,6 +8,9 @@ Face Landmarker teacher (pose, AUs, landmarks) and dlib's ResNet (identity), nev
 - csim_source / csim_driver: identity of the output against the source photo and against the driver frame;
 - pose_r, au_r: Pearson r over time between the driver's and the output's change from their first frame
   (yaw, pitch, roll; AU12, AU26, AU45, and AU01/02/04 where the driver moves them);
+- mouth_r: the same for the mouth's shape read from the teacher's landmarks (width, corner lift, opening; a
+  diagnostic, not in the decision: it tells a renderer whose mouth does not move from a face whose smile the
+  teacher's AU reading does not see);
 - sharpness: variance of the Laplacian inside the output's face over the source photo's, same scale;
 - flicker: mean absolute frame-to-frame change (0-255) of the output's face where the driver's is still;
 - face_found: share of output frames where the teacher finds a face.
@@ -43,7 +46,7 @@ runs it in its own mode: live in relative motion from full frames, the paper pro
 (mesh_flow: absolute, LT's landmarks; mesh_warp_transfer: landmark_transfer; facegan: the chain)."""
 DEFAULT_RAW = Path(__file__).resolve().parents[3] / "shared" / "data" / "dev"
 """The folder the dev dataset is prepared from (the tracks' `source` paths are relative to it)."""
-LIVE_KEYS = ("csim_source", "csim_driver", "pose_r", "au_r", "sharpness", "flicker", "face_found")
+LIVE_KEYS = ("csim_source", "csim_driver", "pose_r", "au_r", "mouth_r", "sharpness", "flicker", "face_found")
 """The keys of metrics.json's per-method `live` object (docs/EVALUATION.md)."""
 FOLLOW_AUS = (AU.AU12, AU.AU26, AU.AU45)
 OPTIONAL_AUS = (AU.AU01, AU.AU02, AU.AU04)
@@ -54,6 +57,9 @@ MOVING_DEG = 2.0
 """Likewise a head axis (yaw, pitch, roll) whose driver angle varies less than this many degrees."""
 STILL_IOD = 0.01
 """The driver's face is still between two frames when its teacher landmarks move less than this (IOD units)."""
+MOVING_IOD = 0.01
+"""A mouth measure (`mouth_shape`, IOD units) whose driver value varies less than this is not moved: no r."""
+MOUTH_MEASURES = ("width", "corners", "opening")
 
 
 # -- metrics on arrays with known answers ------------------------------------------------------------------
@@ -74,6 +80,26 @@ def following_r(driver: np.ndarray, output: np.ndarray, still: float = 1e-9) -> 
     if len(d) < 3 or d.std() < 1e-9 or o.std() < max(still, 1e-9):
         return 0.0
     return float(np.corrcoef(d, o)[0, 1])
+
+
+def mouth_shape(landmarks: np.ndarray) -> np.ndarray:
+    """(3,) the mouth's width, its corners' lift over the lips' middle and its opening, in inter-ocular
+    distances along the eye line and across it (so a turned or tilted head reads the same mouth): from 478
+    image landmarks (x, y)."""
+    lm = np.asarray(landmarks, np.float64)[:, :2]
+    u = lm[263] - lm[33]
+    iod = max(float(np.linalg.norm(u)), 1e-6)
+    u /= iod
+    v = np.array([-u[1], u[0]])  # down the face
+    corners = 0.5 * (lm[61] + lm[291])
+    middle = 0.5 * (lm[13] + lm[14])
+    return np.array(
+        [
+            abs(float((lm[291] - lm[61]) @ u)) / iod,
+            float((middle - corners) @ v) / iod,
+            float((lm[14] - lm[13]) @ v) / iod,
+        ]
+    )
 
 
 def laplacian_energy(gray: np.ndarray, mask: np.ndarray) -> float:
@@ -189,6 +215,11 @@ def summarise_live(rows: list[dict[str, Any]], renderers: tuple[str, ...] = ()) 
             s[key] = float(np.mean(vals)) if vals else None
         aus = sorted({a for r in mine for a in r.get("au_r", {})})
         s["au_r"] = {a: float(np.mean([r["au_r"][a] for r in mine if a in r["au_r"]])) for a in aus}
+        s["mouth_r"] = {
+            k: float(np.mean(v))
+            for k in MOUTH_MEASURES
+            if (v := [r["mouth_r"][k] for r in mine if k in r.get("mouth_r", {})])
+        }
         s["n"] = {"pose_r": sum(r.get("pose_r") is not None for r in mine)} | {
             a: sum(a in r.get("au_r", {}) for r in mine) for a in aus
         }
@@ -323,6 +354,22 @@ def live_table(live: dict[str, Any], methods: dict[str, str] | None = None) -> l
             f"| {label} | {s['pairs']} | {f(s['csim_source'])} | {f(s['csim_driver'])} | {f(s['pose_r'])} | "
             f"{cells} | {f(s['sharpness'])} | {f(s['flicker'])} | {f(s['face_found'])} |"
         )
+    if any(s.get("mouth_r") for s in live.values()):
+        lines += [
+            "",
+            (
+                "The mouth's shape from the teacher's landmarks, r (a diagnostic, not in the decision: where AU12 r "
+                "is low and these are high, the mouth moves but the teacher's AU reading does not see a smile on "
+                "that face):"
+            ),
+            "",
+            "| renderer | " + " | ".join(f"{k} r" for k in MOUTH_MEASURES) + " |",
+            "|---" * (1 + len(MOUTH_MEASURES)) + "|",
+        ]
+        for name, s in live.items():
+            lines.append(
+                f"| {name} | " + " | ".join(f(s.get("mouth_r", {}).get(k)) for k in MOUTH_MEASURES) + " |"
+            )
     counts = next(iter(live.values()), {}).get("n", {})
     if counts:
         lines += [

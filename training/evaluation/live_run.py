@@ -23,7 +23,9 @@ from training.evaluation.live import (
     FOLLOW_AUS,
     LIVE_METHODS,
     LIVE_RENDERERS,
+    MOUTH_MEASURES,
     MOVING_DEG,
+    MOVING_IOD,
     MOVING_STD,
     OPTIONAL_AUS,
     STILL_IOD,
@@ -31,6 +33,7 @@ from training.evaluation.live import (
     face_mask,
     flicker,
     following_r,
+    mouth_shape,
     read_clip,
     run_live,
     sharpness_ratio,
@@ -210,6 +213,13 @@ def measure_output(
         else None
     )
     row["au_r"] = _au_r([md[i].aus for i in ok], [mo[i].aus for i in ok])
+    shape_d = np.array([mouth_shape(md[i].landmarks) for i in ok])
+    shape_o = np.array([mouth_shape(mo[i].landmarks) for i in ok])
+    row["mouth_r"] = {
+        k: following_r(shape_d[:, j], shape_o[:, j], STILL_OUTPUT * MOVING_IOD)
+        for j, k in enumerate(MOUTH_MEASURES)
+        if shape_d[:, j].std() >= MOVING_IOD
+    }
     if ctx.source_measure is not None:
         sharp = [
             sharpness_ratio(output[i], mo[i].landmarks, ctx.source_rgb, ctx.source_measure.landmarks)
