@@ -137,6 +137,7 @@ class _Source:
     photo_out: np.ndarray  # (H, W, 3) uint8: the photo in the output, unmoved
     skin: np.ndarray  # (3,) float32 source skin colour
     opening: float  # the photo's own mouth opening
+    fill: float  # the opening its own inner mouth fills (at most the opening it has where the motion starts)
     outline_depth: np.ndarray  # (K,) the photo's oval points' depth inside the face outline (keep_outline)
     eyes: tuple[tuple[np.ndarray, float, np.ndarray], ...]
     """Per eye: the photo's eye window (h, w, 3), its opening, its lash colour (3,)."""
@@ -173,8 +174,17 @@ class MeshFlow:
     # -- per source -------------------------------------------------------------------------------------
 
     def set_source(
-        self, photo: np.ndarray, crop_transform: np.ndarray, ls_px: np.ndarray, layout: OutputLayout
+        self,
+        photo: np.ndarray,
+        crop_transform: np.ndarray,
+        ls_px: np.ndarray,
+        layout: OutputLayout,
+        rest_px: np.ndarray | None = None,
     ) -> None:
+        """`rest_px` (478, 2): where the motion starts from, in crop pixels, when that is not the photo as it is
+        (its face at the driver's rest, `realtime.render.neutral`): the photo's inner mouth fills no more of an
+        opening than it has there. A grin shut at rest has nothing of its own to show in a mouth the driver
+        opens: its teeth, warped into a driver's "O", stood stretched into a tall V."""
         m = np.asarray(crop_transform, np.float64)
         # Read the photo near 1:1: a smaller output gets a photo shrunk once (INTER_AREA: no aliasing).
         s = min(layout.scale, 1.0)
@@ -216,7 +226,10 @@ class MeshFlow:
             photo_to_out=photo_to_out,
             photo_out=static,
             skin=skin_colour(photo, ls_photo),
-            opening=mouth_opening(ls, self.mouth_loop, self._oval),
+            opening=(opening := mouth_opening(ls, self.mouth_loop, self._oval)),
+            fill=opening
+            if rest_px is None
+            else min(opening, mouth_opening(rest_px, self.mouth_loop, self._oval)),
             outline_depth=outline_depth(ls, self._oval),
             eyes=tuple(
                 (
@@ -337,7 +350,7 @@ class MeshFlow:
         """In place: the driver's inner mouth (or a cavity shade) where the opening outgrows the photo's own."""
         src = self._require()
         opening = mouth_opening(lt, self.mouth_loop, self._oval)
-        need = (opening - src.opening) / max(opening, 1e-6)  # share of the opening the photo cannot fill
+        need = (opening - src.fill) / max(opening, 1e-6)  # share of the opening the photo cannot fill
         squeeze = 1.0 - opening / max(MOUTH_SHUT * src.opening, 1e-6) if src.opening > 1e-3 else 0.0
         if need <= 0.05 and squeeze <= 0.0:
             return
@@ -373,8 +386,10 @@ class MeshFlow:
             )
             gain = np.clip(lum * np.sqrt(np.maximum(hue, 1e-3)), *COLOUR_GAIN)
             inner = inner * gain
-            # ... and as colourful as the photo is (SATURATION_RANGE): towards each pixel's grey.
-            sat = np.clip(saturation(src.skin) / max(saturation(mouth.skin), 1e-3), *SATURATION_RANGE)
+            # ... and as colourful as the photo is (SATURATION_RANGE): towards each pixel's grey, by what the hue's
+            # half-way match left (the driver's skin measured after the gain: from before it, a warm driver's
+            # tongue on a pale photo was greyed twice over, to blue-grey).
+            sat = np.clip(saturation(src.skin) / max(saturation(mouth.skin * gain), 1e-3), *SATURATION_RANGE)
             if sat < 1.0:
                 grey = inner.mean(2, keepdims=True)
                 inner = grey + sat * (inner - grey)

@@ -269,13 +269,16 @@ class MeshFlowFrame(RendererLifecycle):
         (realtime.render.neutral) and its AUs then (17,); None: the photo as it is."""
 
     def set_source(self, src: PreparedSource, layout: OutputLayout) -> None:
-        self._flow.set_source(src.image, src.transform, src.ls_px, layout)
         self._ls_n = (src.ls_px / CROP_SIZE * 2.0 - 1.0).astype(np.float32)[None]  # (1, 478, 2)
         self._rest = None
         if self._basis is not None:
             self._rest = neutral_rest(
                 src.geometry.canonical, src.face.aus, self._basis, self._lip_shape, self.keep_expression
             )
+        rest_px = None
+        if self._rest is not None and self.motion == "relative":
+            rest_px = transfer(src.geometry, self._rest[0], np.zeros(3, np.float32))
+        self._flow.set_source(src.image, src.transform, src.ls_px, layout, rest_px)
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         self._flow.set_background(background, person)

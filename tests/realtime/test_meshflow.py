@@ -113,6 +113,33 @@ def test_an_opening_mouth_shows_the_driver_mouth_or_a_cavity(photo_face) -> None
     assert remembered[1] > remembered[0] + 60 and remembered[1] > remembered[2] + 60
 
 
+def test_a_photo_mouth_shut_at_rest_shows_the_drivers_mouth_wherever_it_opens_again(photo_face) -> None:
+    """A photo with its mouth open (a grin) whose motion starts from its face at rest, lips shut: an opening
+    smaller than the photo's own shows the driver's inner mouth, not the photo's teeth warped into it; with the
+    photo as it is (no rest), the photo's own inside fills it."""
+    photo, face = photo_face
+    m = alignment_transform(face)
+    ls_shut = apply_transform(m, face)[:, :2]
+    ls = _open_mouth(ls_shut, 12.0)  # the photo: mouth open
+    inv = cv2.invertAffineTransform(m)
+    lt = _open_mouth(ls_shut, 8.0)  # the output opens less than the photo had
+    loop, oval = mesh_loops()
+    green = np.zeros((256, 256, 3), np.uint8)
+    green[:] = (200, 150, 130)
+    cv2.fillPoly(green, [np.round(lt[loop]).astype(np.int32)], (0, 255, 0))
+    patch = cut_mouth(green, np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32), loop, oval)
+    x, y = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)
+
+    def at_mouth(rest: np.ndarray | None) -> np.ndarray:
+        flow = MeshFlow()
+        flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape), rest)
+        return flow.render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+
+    from_rest, as_is = at_mouth(ls_shut), at_mouth(None)
+    assert from_rest[1] > from_rest[0] + 60 and from_rest[1] > from_rest[2] + 60  # the driver's green
+    assert not as_is[1] > as_is[0] + 60  # the photo's own inside
+
+
 def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(photo_face) -> None:
     from realtime.face.types import FaceAnalysis, HeadPose
     from realtime.render.renderers import MeshFlowFrame
