@@ -170,7 +170,41 @@ def test_the_mouths_shape_is_read_the_same_on_a_tilted_head_and_followed_where_t
     src = np.zeros((8, 8, 3), np.uint8)
     row = measure_pair(teacher, None, src, driver, following, 10)
     assert set(row["mouth_r"]) == {"corners"} and row["mouth_r"]["corners"] > 0.99
+    assert row["eye_r"] == {}  # no eye moved
     assert measure_pair(teacher, None, src, driver, still, 10)["mouth_r"] == {"corners": 0.0}
+
+
+def test_a_blink_drawn_on_one_eye_only_is_told_apart_by_eye() -> None:
+    """eye_r: each eye's opening from the teacher's landmarks followed on its own: an output that shuts only
+    the right eye where the driver blinks both follows with the right eye and not the left (r 0: it stays open)."""
+    from types import SimpleNamespace
+
+    from realtime.face.types import AU_ORDER
+    from realtime.render.eyes import EYE_LOOPS
+    from training.evaluation.live_run import measure_pair
+
+    def face(right: float, left: float) -> np.ndarray:
+        lm = np.zeros((478, 2))
+        for loop, cx, open_ in zip(EYE_LOOPS, (30.0, 70.0), (right, left), strict=True):
+            for k, i in enumerate(loop):  # an ellipse: upper lid (k 0-8) then lower lid back
+                a = np.pi * k / 8
+                lm[i] = (cx - 10 * np.cos(a), 50 - (open_ if k <= 8 else 2.0) * np.sin(a))
+        return lm
+
+    n = 24
+    shut = 4.0 * (
+        1 + np.cos(np.linspace(0, 4 * np.pi, n))
+    )  # two blinks: upper lid 8 px -> 0 above the corners
+    aus, pose = np.zeros(len(AU_ORDER)), np.zeros(3)
+    driver = [np.full((8, 8, 3), i, np.uint8) for i in range(n)]
+    output = [np.full((8, 8, 3), i, np.uint8) for i in range(n)]
+    faces = {id(f): SimpleNamespace(aus=aus, pose=pose, landmarks=face(v, v)) for f, v in zip(driver, shut)}
+    faces |= {
+        id(f): SimpleNamespace(aus=aus, pose=pose, landmarks=face(v, 8.0)) for f, v in zip(output, shut)
+    }
+    teacher = SimpleNamespace(measure=lambda f: faces.get(id(f)))
+    row = measure_pair(teacher, None, np.zeros((8, 8, 3), np.uint8), driver, output, 10)
+    assert row["eye_r"]["right_eye"] > 0.99 and row["eye_r"]["left_eye"] == 0.0
 
 
 def test_the_command_needs_a_dataset_or_chosen_pairs_that_exist(tmp_path, capsys) -> None:

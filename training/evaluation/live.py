@@ -8,9 +8,10 @@ Face Landmarker teacher (pose, AUs, landmarks) and dlib's ResNet (identity), nev
 - csim_source / csim_driver: identity of the output against the source photo and against the driver frame;
 - pose_r, au_r: Pearson r over time between the driver's and the output's change from their first frame
   (yaw, pitch, roll; AU12, AU26, AU45, and AU01/02/04 where the driver moves them);
-- mouth_r: the same for the mouth's shape read from the teacher's landmarks (width, corner lift, opening; a
-  diagnostic, not in the decision: it tells a renderer whose mouth does not move from a face whose smile the
-  teacher's AU reading does not see);
+- mouth_r, eye_r: the same for the mouth's shape and each eye's opening read from the teacher's landmarks
+  (width, corner lift, opening; right and left eye; diagnostics, not in the decision: mouth_r tells a renderer
+  whose mouth does not move from a face whose smile the teacher's AU reading does not see, eye_r a blink drawn on
+  one eye only from one on both);
 - sharpness: variance of the Laplacian inside the output's face over the source photo's, same scale;
 - flicker: mean absolute frame-to-frame change (0-255) of the output's face where the driver's is still;
 - face_found: share of output frames where the teacher finds a face.
@@ -46,7 +47,17 @@ runs it in its own mode: live in relative motion from full frames, the paper pro
 (mesh_flow: absolute, LT's landmarks; mesh_warp_transfer: landmark_transfer; facegan: the chain)."""
 DEFAULT_RAW = Path(__file__).resolve().parents[3] / "shared" / "data" / "dev"
 """The folder the dev dataset is prepared from (the tracks' `source` paths are relative to it)."""
-LIVE_KEYS = ("csim_source", "csim_driver", "pose_r", "au_r", "mouth_r", "sharpness", "flicker", "face_found")
+LIVE_KEYS = (
+    "csim_source",
+    "csim_driver",
+    "pose_r",
+    "au_r",
+    "mouth_r",
+    "eye_r",
+    "sharpness",
+    "flicker",
+    "face_found",
+)
 """The keys of metrics.json's per-method `live` object (docs/EVALUATION.md)."""
 FOLLOW_AUS = (AU.AU12, AU.AU26, AU.AU45)
 OPTIONAL_AUS = (AU.AU01, AU.AU02, AU.AU04)
@@ -60,6 +71,12 @@ STILL_IOD = 0.01
 MOVING_IOD = 0.01
 """A mouth measure (`mouth_shape`, IOD units) whose driver value varies less than this is not moved: no r."""
 MOUTH_MEASURES = ("width", "corners", "opening")
+EYE_MEASURES = ("right_eye", "left_eye")
+"""Each eye's opening (`realtime.render.eyes.eye_opening`: lid area over squared width) from the teacher's
+landmarks: the subject's right eye (image left), then the left."""
+MOVING_EYE = 0.02
+"""An eye whose driver opening varies less than this (lid area over squared width; about 0.1 open, 0 shut) is
+not moved: no r."""
 
 
 # -- metrics on arrays with known answers ------------------------------------------------------------------
@@ -215,11 +232,10 @@ def summarise_live(rows: list[dict[str, Any]], renderers: tuple[str, ...] = ()) 
             s[key] = float(np.mean(vals)) if vals else None
         aus = sorted({a for r in mine for a in r.get("au_r", {})})
         s["au_r"] = {a: float(np.mean([r["au_r"][a] for r in mine if a in r["au_r"]])) for a in aus}
-        s["mouth_r"] = {
-            k: float(np.mean(v))
-            for k in MOUTH_MEASURES
-            if (v := [r["mouth_r"][k] for r in mine if k in r.get("mouth_r", {})])
-        }
+        for key, names in (("mouth_r", MOUTH_MEASURES), ("eye_r", EYE_MEASURES)):
+            s[key] = {
+                k: float(np.mean(v)) for k in names if (v := [r[key][k] for r in mine if k in r.get(key, {})])
+            }
         s["n"] = {"pose_r": sum(r.get("pose_r") is not None for r in mine)} | {
             a: sum(a in r.get("au_r", {}) for r in mine) for a in aus
         }
@@ -354,22 +370,23 @@ def live_table(live: dict[str, Any], methods: dict[str, str] | None = None) -> l
             f"| {label} | {s['pairs']} | {f(s['csim_source'])} | {f(s['csim_driver'])} | {f(s['pose_r'])} | "
             f"{cells} | {f(s['sharpness'])} | {f(s['flicker'])} | {f(s['face_found'])} |"
         )
-    if any(s.get("mouth_r") for s in live.values()):
+    if any(s.get("mouth_r") or s.get("eye_r") for s in live.values()):
+        names = (*MOUTH_MEASURES, *EYE_MEASURES)
         lines += [
             "",
             (
-                "The mouth's shape from the teacher's landmarks, r (a diagnostic, not in the decision: where AU12 r "
-                "is low and these are high, the mouth moves but the teacher's AU reading does not see a smile on "
-                "that face):"
+                "The mouth's shape and each eye's opening from the teacher's landmarks, r (diagnostics, not in the "
+                "decision: where AU12 r is low and the mouth's are high, the mouth moves but the teacher's AU "
+                "reading does not see a smile on that face; an eye low where the other is high, a blink drawn on "
+                "one eye):"
             ),
             "",
-            "| renderer | " + " | ".join(f"{k} r" for k in MOUTH_MEASURES) + " |",
-            "|---" * (1 + len(MOUTH_MEASURES)) + "|",
+            "| renderer | " + " | ".join(f"{k.replace('_', ' ')} r" for k in names) + " |",
+            "|---" * (1 + len(names)) + "|",
         ]
         for name, s in live.items():
-            lines.append(
-                f"| {name} | " + " | ".join(f(s.get("mouth_r", {}).get(k)) for k in MOUTH_MEASURES) + " |"
-            )
+            both = s.get("mouth_r", {}) | s.get("eye_r", {})
+            lines.append(f"| {name} | " + " | ".join(f(both.get(k)) for k in names) + " |")
     counts = next(iter(live.values()), {}).get("n", {})
     if counts:
         lines += [

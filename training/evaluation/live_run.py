@@ -20,11 +20,13 @@ import cv2
 import numpy as np
 
 from training.evaluation.live import (
+    EYE_MEASURES,
     FOLLOW_AUS,
     LIVE_METHODS,
     LIVE_RENDERERS,
     MOUTH_MEASURES,
     MOVING_DEG,
+    MOVING_EYE,
     MOVING_IOD,
     MOVING_STD,
     OPTIONAL_AUS,
@@ -192,6 +194,7 @@ def measure_output(
 ) -> dict[str, Any]:
     """The live metrics of one output clip against its pair; frames paired by index. Frames where the
     teacher loses the face (driver or output) are left out of r and flicker and counted in the row."""
+    from realtime.render.eyes import eye_opening
     from training.evaluation.metrics import csim
 
     n = min(len(ctx.driver), len(output))
@@ -219,6 +222,13 @@ def measure_output(
         k: following_r(shape_d[:, j], shape_o[:, j], STILL_OUTPUT * MOVING_IOD)
         for j, k in enumerate(MOUTH_MEASURES)
         if shape_d[:, j].std() >= MOVING_IOD
+    }
+    eyes_d = np.array([[eye_opening(md[i].landmarks, e) for e in (0, 1)] for i in ok])
+    eyes_o = np.array([[eye_opening(mo[i].landmarks, e) for e in (0, 1)] for i in ok])
+    row["eye_r"] = {
+        k: following_r(eyes_d[:, e], eyes_o[:, e], STILL_OUTPUT * MOVING_EYE)
+        for e, k in enumerate(EYE_MEASURES)
+        if eyes_d[:, e].std() >= MOVING_EYE
     }
     if ctx.source_measure is not None:
         sharp = [
