@@ -19,6 +19,7 @@ from realtime.config import Motion
 from realtime.controls import Edits
 from realtime.errors import SetupError
 from realtime.face.align import CROP_SIZE
+from realtime.face.au_head import au_features
 from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.frames import PreparedSource
 from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
@@ -29,6 +30,10 @@ from realtime.stages.driving import DriverSample, DriveState
 log = logging.getLogger(__name__)
 
 _AU45 = AU_ORDER.index(AU.AU45)
+MATCHED_AUS = [AU_ORDER.index(AU.AU12)]
+"""AUs whose change on the photo is matched to the driver's in relative motion (`MeshFlowFrame._match_aus`)."""
+MATCH_MAX = 0.5
+"""The most (AU units) the matching adds or takes per AU: a misread driver cannot pull a caricature."""
 
 
 class RendererLifecycle:
@@ -251,6 +256,17 @@ class MeshFlowFrame(RendererLifecycle):
         """(17,) how far along its basis row an AU edit of 1 moves the face (au_basis.json): the ridge rows
         of AUs that move together (brows, lids) carry a share of their motion each, and a slider moving one
         alone drew a quarter of its change (the teacher saw 0.27 of an AU01 edit)."""
+        self._reader = None
+        """The AU head and mean face (realtime.face.au_head) reading the AUs a target face shows."""
+        if (
+            use_au_basis
+            and (weights_dir / "au_head.onnx").is_file()
+            and (weights_dir / "mean_face.npy").is_file()
+        ):
+            from realtime.face.au_head import AUHead
+
+            self._reader = (AUHead(weights_dir / "au_head.onnx"), np.load(weights_dir / "mean_face.npy"))
+        self._rest_read = np.zeros(len(MATCHED_AUS), np.float32)
         self._lt = None
         lt_path = weights_dir / "lt.onnx"
         if lt_path.is_file():
@@ -275,6 +291,8 @@ class MeshFlowFrame(RendererLifecycle):
             self._rest = neutral_rest(
                 src.geometry.canonical, src.face.aus, self._basis, self._lip_shape, self.keep_expression
             )
+        rest = src.geometry.canonical if self._rest is None else src.geometry.canonical + self._rest[0]
+        self._rest_read = self._read_aus(rest)
         rest_px = None
         if self._rest is not None and self.motion == "relative":
             rest_px = transfer(src.geometry, self._rest[0], np.zeros(3, np.float32))
@@ -282,6 +300,28 @@ class MeshFlowFrame(RendererLifecycle):
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         self._flow.set_background(background, person)
+
+    def _read_aus(self, face: np.ndarray) -> np.ndarray:
+        """(len(MATCHED_AUS),) the AUs the run-time AU head reads on a face (478, 3) in a frontal frame."""
+        if self._reader is None:
+            return np.zeros(len(MATCHED_AUS), np.float32)
+        head, mean_face = self._reader
+        return head.predict(au_features(face, mean_face)[None])[0, MATCHED_AUS]
+
+    def _match_aus(self, src: PreparedSource, expr: np.ndarray, change: np.ndarray) -> np.ndarray:
+        """The expression (478, 3) moved along the sliders' rows so that the photo's MATCHED_AUS change from its
+        face at rest by as much as the driver's did (`change` (17,), the driver's AUs less its neutral's), as the
+        AU head reads both faces. The driver's landmark motion, put on another face, is not the same smile: the
+        mouth corners rise as far, but on a face whose mouth turns down at rest the teacher read no smile at all
+        (Acosta driven by the DaGAN clip: corners followed with r 0.90, AU12 0.00)."""
+        if self._reader is None or self._edit is None:
+            return expr
+        have = self._read_aus(src.geometry.canonical + expr) - self._rest_read
+        gap = np.clip(change[MATCHED_AUS] - have, 0.0, MATCH_MAX)
+        if not np.abs(gap).max() > 1e-3:
+            return expr
+        rows = self._edit[MATCHED_AUS] * self.edit_gain[MATCHED_AUS][:, None, None]
+        return expr + np.tensordot(gap, rows, axes=1).astype(np.float32)
 
     def _run_lt(self, aud: np.ndarray) -> np.ndarray:
         """(B, 20) AUd -> (B, 478, 2) lt in crop pixels."""
@@ -316,6 +356,7 @@ class MeshFlowFrame(RendererLifecycle):
             return expr * w if rest is None else rest + (expr - rest) * w
 
         aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
+        expr = self._match_aus(src, expr, d.aus_delta)
         turn = limit_turn(own_pose, drive.pose_delta * w)
         if self._edit is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))

@@ -253,6 +253,42 @@ def test_relative_au_edits_move_the_photo_along_the_shipped_au_basis(photo_face)
     assert doubled[152, 1] - still[152, 1] == pytest.approx(2.0 * (opened[152, 1] - still[152, 1]), rel=0.1)
 
 
+def test_a_smile_the_drivers_landmarks_do_not_carry_onto_the_photo_is_added_along_its_row(photo_face) -> None:
+    """The driver's AUs say it smiles (AU12 up from its neutral) but its landmarks, put on the photo, carry no
+    smile: the photo's mouth is moved along the AU12 row (it widens, its corners rise); no smile adds nothing."""
+    from realtime.controls import Edits
+    from realtime.face.types import FaceAnalysis, HeadPose
+    from realtime.render.renderers import MeshFlowFrame
+    from realtime.stages.driving import DrivingStage
+    from realtime.stages.render import prepare_source
+
+    weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
+    if not (weights / "au_edit.npy").is_file():
+        pytest.skip("au_edit.npy not shipped")
+    photo, face = photo_face
+    k = AU_ORDER.index(AU.AU12)
+
+    def analysis(smile: float) -> FaceAnalysis:
+        aus = np.full(17, 0.05, np.float32)
+        aus[k] = smile
+        return FaceAnalysis(face, aus, HeadPose(0.0, 0.0, 0.0), 1)
+
+    src = prepare_source(photo, type("Fixed", (), {"analyze": lambda self, rgb, t=None: analysis(0.05)})())
+    renderer = MeshFlowFrame(weights, "onnxruntime", keep_expression=True)
+    renderer.set_source(src, OutputLayout.identity(photo.shape))
+    stage = DrivingStage()
+    still = renderer.target_landmarks(src, stage(analysis(0.05), 0.0, Edits(), photo))
+    drive = stage(analysis(0.45), 0.04, Edits(), photo)
+    assert drive.driver is not None and drive.driver.aus_delta[k] > 0.1  # (the stage filters the AUs)
+    smiling = renderer.target_landmarks(src, drive)
+    renderer.close()
+    iod = float(np.linalg.norm(src.ls_px[263] - src.ls_px[33]))
+    width = lambda lt: float(np.linalg.norm(lt[291] - lt[61])) / iod  # noqa: E731
+    np.testing.assert_allclose(still, src.ls_px, atol=1e-3)  # no smile asked, none added
+    assert width(smiling) > width(still) + 0.02  # the mouth widens
+    assert (smiling[[61, 291], 1] < still[[61, 291], 1]).all()  # and its corners rise
+
+
 def _mouth_loop_shape(width: float, opening: float, centre: tuple[float, float]) -> np.ndarray:
     """(20, 2) an inner-lip loop in the mesh's order: an ellipse of this width and opening."""
     loop, _ = mesh_loops()
