@@ -315,11 +315,13 @@ class MeshFlowFrame(RendererLifecycle):
         same smile: the mouth corners rise as far, but on a face whose mouth turns down at rest the teacher read
         no smile at all (Acosta driven by the DaGAN clip: corners followed with r 0.90, AU12 0.00). Nothing is
         taken away where the motion shows more: matched both ways, strong smiles that followed with r 0.92-0.96
-        fell to 0.60-0.73."""
-        if self._reader is None or self._edit is None:
-            return expr
+        fell to 0.60-0.73. Nor is anything added where the driver's AU did not rise (its lips pulled down make
+        the photo read less smile than at rest; topping that up fought the driver's frown)."""
+        want = change[MATCHED_AUS]
+        if self._reader is None or self._edit is None or want.max() <= 1e-3:
+            return expr  # the driver did not smile more than at its neutral: nothing to match, no head to run
         have = self._read_aus(src.geometry.canonical + expr) - self._rest_read
-        gap = np.clip(change[MATCHED_AUS] - have, 0.0, MATCH_MAX)
+        gap = np.clip(want - have, 0.0, MATCH_MAX) * (want > 1e-3)
         if gap.max() <= 1e-3:
             return expr
         rows = self._edit[MATCHED_AUS] * self.edit_gain[MATCHED_AUS][:, None, None]
