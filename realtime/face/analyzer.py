@@ -9,7 +9,7 @@ from typing import Literal, Self
 
 import numpy as np
 
-from realtime.face.au_head import AUHead, au_features
+from realtime.face.au_head import au_features, load_au_reader
 from realtime.face.mesh import FaceMesh, MeshOptions
 from realtime.face.pose import pose_from_rotation, rigid_fit
 from realtime.face.types import FaceAnalysis
@@ -34,8 +34,7 @@ class FaceAnalyzer:
         folder = options.weights_dir or weights_dir()
         self.options = options
         self._mesh = FaceMesh(MeshOptions(mode=options.mode, max_faces=options.max_faces))
-        self.mean_face = _load_mean_face(folder / "mean_face.npy")
-        self._au_head = AUHead(_require(folder / "au_head.onnx"))
+        self._au_head, self.mean_face = load_au_reader(folder)
 
     def __enter__(self) -> Self:
         self._mesh.__enter__()
@@ -62,18 +61,3 @@ class FaceAnalyzer:
             pose=pose_from_rotation(fit[0]),
             num_faces=num_faces,
         )
-
-
-def _require(path: Path) -> Path:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: the AU head is trained by `facegan-distill-au` and shipped in realtime/weights/"
-        )
-    return path
-
-
-def _load_mean_face(path: Path) -> np.ndarray:
-    face = np.load(_require(path))
-    if face.shape != (478, 3):
-        raise ValueError(f"{path}: mean face has shape {face.shape}, expected (478, 3)")
-    return face.astype(np.float64)

@@ -26,6 +26,23 @@ def au_features(
     return (frontal - mean_face).astype(np.float32).reshape(-1)
 
 
+def load_au_reader(folder: Path) -> tuple[AUHead, np.ndarray]:
+    """The AU head (au_head.onnx) and the mean face (mean_face.npy, (478, 3) float64) its features are taken in,
+    from one weights folder; FileNotFoundError / ValueError with the reason when either is missing or wrong."""
+    face = np.load(_require(folder / "mean_face.npy"))
+    if face.shape != (478, 3):
+        raise ValueError(f"{folder / 'mean_face.npy'}: mean face has shape {face.shape}, expected (478, 3)")
+    return AUHead(_require(folder / "au_head.onnx")), face.astype(np.float64)
+
+
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: the AU head is trained by `facegan-distill-au` and shipped in realtime/weights/"
+        )
+    return path
+
+
 class AUHead:
     """ONNX Runtime session over au_head.onnx; `predict((N, 1434)) -> (N, 17)` clipped to [0, 1]."""
 

@@ -52,16 +52,13 @@ LIP_PAIRS: tuple[tuple[int, int], ...] = (
     (321, 318),  # lower lip
 )
 """Mesh points across each lip, outer edge then inner edge, away from the corners."""
-INNER_LIPS: tuple[tuple[int, int], ...] = tuple(
-    (up[1], lo[1]) for up, lo in zip(LIP_PAIRS[:7], LIP_PAIRS[7:], strict=True)
-)[1:6]
-"""(upper, lower) inner-lip mesh points facing each other across the mouth, the five middle ones of LIP_PAIRS."""
-INNER_UPPER = np.array([u for u, _ in INNER_LIPS])
-INNER_LOWER = np.array([lo for _, lo in INNER_LIPS])
-"""INNER_LIPS' upper and lower points, as index arrays."""
 _UPPER_INNER = np.array([inner for _, inner in LIP_PAIRS[:7]])
 _LOWER_INNER = np.array([inner for _, inner in LIP_PAIRS[7:]])
 """The inner-lip points of LIP_PAIRS, upper and lower, facing each other in order (`uncross_lips`)."""
+INNER_UPPER, INNER_LOWER = _UPPER_INNER[1:6], _LOWER_INNER[1:6]
+"""The five middle ones, away from the corners, as index arrays."""
+INNER_LIPS: tuple[tuple[int, int], ...] = tuple(zip(INNER_UPPER.tolist(), INNER_LOWER.tolist(), strict=True))
+"""(upper, lower) inner-lip mesh points facing each other across the mouth, the five middle ones of LIP_PAIRS."""
 CHIN = 152
 MIN_LIP = 0.7
 """A lip in the output keeps at least this share of its thickness in the photo: a driver whose grin thins its

@@ -19,7 +19,7 @@ from realtime.config import Motion
 from realtime.controls import Edits
 from realtime.errors import SetupError
 from realtime.face.align import CROP_SIZE
-from realtime.face.au_head import au_features
+from realtime.face.au_head import au_features, load_au_reader
 from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.frames import PreparedSource
 from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
@@ -258,14 +258,8 @@ class MeshFlowFrame(RendererLifecycle):
         alone drew a quarter of its change (the teacher saw 0.27 of an AU01 edit)."""
         self._reader = None
         """The AU head and mean face (realtime.face.au_head) reading the AUs a target face shows."""
-        if (
-            use_au_basis
-            and (weights_dir / "au_head.onnx").is_file()
-            and (weights_dir / "mean_face.npy").is_file()
-        ):
-            from realtime.face.au_head import AUHead
-
-            self._reader = (AUHead(weights_dir / "au_head.onnx"), np.load(weights_dir / "mean_face.npy"))
+        if use_au_basis and (weights_dir / "au_head.onnx").is_file():
+            self._reader = load_au_reader(weights_dir)
         self._rest_read = np.zeros(len(MATCHED_AUS), np.float32)
         self._lt = None
         lt_path = weights_dir / "lt.onnx"
@@ -291,11 +285,12 @@ class MeshFlowFrame(RendererLifecycle):
             self._rest = neutral_rest(
                 src.geometry.canonical, src.face.aus, self._basis, self._lip_shape, self.keep_expression
             )
-        rest = src.geometry.canonical if self._rest is None else src.geometry.canonical + self._rest[0]
-        self._rest_read = self._read_aus(rest)
         rest_px = None
-        if self._rest is not None and self.motion == "relative":
-            rest_px = transfer(src.geometry, self._rest[0], np.zeros(3, np.float32))
+        if self.motion == "relative":
+            rest = src.geometry.canonical if self._rest is None else src.geometry.canonical + self._rest[0]
+            self._rest_read = self._read_aus(rest)  # what _match_aus measures the photo's change from
+            if self._rest is not None:
+                rest_px = transfer(src.geometry, self._rest[0], np.zeros(3, np.float32))
         self._flow.set_source(src.image, src.transform, src.ls_px, layout, rest_px)
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:

@@ -283,7 +283,7 @@ def test_a_smile_the_drivers_landmarks_do_not_carry_onto_the_photo_is_added_alon
     smiling = renderer.target_landmarks(src, drive)
     renderer.close()
     iod = float(np.linalg.norm(src.ls_px[263] - src.ls_px[33]))
-    width = lambda lt: float(np.linalg.norm(lt[291] - lt[61])) / iod  # noqa: E731
+    width = lambda lt: float(np.linalg.norm(lt[291] - lt[61])) / iod
     np.testing.assert_allclose(still, src.ls_px, atol=1e-3)  # no smile asked, none added
     assert width(smiling) > width(still) + 0.02  # the mouth widens
     assert (smiling[[61, 291], 1] < still[[61, 291], 1]).all()  # and its corners rise

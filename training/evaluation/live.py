@@ -385,7 +385,7 @@ def live_table(live: dict[str, Any], methods: dict[str, str] | None = None) -> l
             "|---" * (1 + len(names)) + "|",
         ]
         for name, s in live.items():
-            both = s.get("mouth_r", {}) | s.get("eye_r", {})
+            both: dict[str, float] = {**s.get("mouth_r", {}), **s.get("eye_r", {})}
             lines.append(f"| {name} | " + " | ".join(f(both.get(k)) for k in names) + " |")
     counts = next(iter(live.values()), {}).get("n", {})
     if counts:

@@ -216,20 +216,19 @@ def measure_output(
         else None
     )
     row["au_r"] = _au_r([md[i].aus for i in ok], [mo[i].aus for i in ok])
-    shape_d = np.array([mouth_shape(md[i].landmarks) for i in ok])
-    shape_o = np.array([mouth_shape(mo[i].landmarks) for i in ok])
-    row["mouth_r"] = {
-        k: following_r(shape_d[:, j], shape_o[:, j], STILL_OUTPUT * MOVING_IOD)
-        for j, k in enumerate(MOUTH_MEASURES)
-        if shape_d[:, j].std() >= MOVING_IOD
-    }
-    eyes_d = np.array([[eye_opening(md[i].landmarks, e) for e in (0, 1)] for i in ok])
-    eyes_o = np.array([[eye_opening(mo[i].landmarks, e) for e in (0, 1)] for i in ok])
-    row["eye_r"] = {
-        k: following_r(eyes_d[:, e], eyes_o[:, e], STILL_OUTPUT * MOVING_EYE)
-        for e, k in enumerate(EYE_MEASURES)
-        if eyes_d[:, e].std() >= MOVING_EYE
-    }
+    row["mouth_r"] = channels_r(
+        np.array([mouth_shape(md[i].landmarks) for i in ok]),
+        np.array([mouth_shape(mo[i].landmarks) for i in ok]),
+        MOUTH_MEASURES,
+        MOVING_IOD,
+    )
+
+    def eyes(m: Any) -> list[float]:
+        return [eye_opening(m.landmarks, e) for e in (0, 1)]
+
+    row["eye_r"] = channels_r(
+        np.array([eyes(md[i]) for i in ok]), np.array([eyes(mo[i]) for i in ok]), EYE_MEASURES, MOVING_EYE
+    )
     if ctx.source_measure is not None:
         sharp = [
             sharpness_ratio(output[i], mo[i].landmarks, ctx.source_rgb, ctx.source_measure.landmarks)
@@ -262,14 +261,21 @@ def _au_r(driver: list[np.ndarray], output: list[np.ndarray]) -> dict[str, float
     r 0 there, STILL_OUTPUT)."""
     from realtime.face.types import AU_ORDER
 
-    d_all, o_all = np.array(driver), np.array(output)  # (T, 17)
-    out = {}
-    for au in (*FOLLOW_AUS, *OPTIONAL_AUS):
-        k = AU_ORDER.index(au)
-        d = d_all[:, k]
-        if d.std() >= MOVING_STD:
-            out[au.value] = following_r(d, o_all[:, k], STILL_OUTPUT * MOVING_STD)
-    return out
+    k = [AU_ORDER.index(au) for au in (*FOLLOW_AUS, *OPTIONAL_AUS)]
+    names = [au.value for au in (*FOLLOW_AUS, *OPTIONAL_AUS)]
+    return channels_r(np.array(driver)[:, k], np.array(output)[:, k], names, MOVING_STD)
+
+
+def channels_r(
+    driver: np.ndarray, output: np.ndarray, names: Sequence[str], moving: float
+) -> dict[str, float]:
+    """{name: r} of each channel (column of (T, K) driver and output signals) whose driver signal varies by at
+    least `moving`; an output within STILL_OUTPUT of that follows nothing (r 0)."""
+    return {
+        name: following_r(driver[:, j], output[:, j], STILL_OUTPUT * moving)
+        for j, name in enumerate(names)
+        if driver[:, j].std() >= moving
+    }
 
 
 def measure_pair(
