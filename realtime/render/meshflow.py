@@ -148,9 +148,15 @@ class MeshFlow:
 
     ls and lt are in the aligned crop's pixels (M: photo -> crop, as `realtime.face.align`). Not thread-safe."""
 
-    def __init__(self, crop_size: int = 256, eye_painter: EyePainter | None = None) -> None:
+    def __init__(
+        self,
+        crop_size: int = 256,
+        eye_painter: EyePainter | None = None,
+        mouth_prior: MouthPatch | None = None,
+    ) -> None:
         """`eye_painter`: the trained painter of closing and opening eyes (realtime.render.eyes); None: the
-        warp alone draws them."""
+        warp alone draws them. `mouth_prior`: the inner mouth shown before the driver has opened its own
+        (`realtime.render.mouth.load_mouth_prior`); None: one is drawn (`drawn_mouth`)."""
         self._warp = MeshWarpRenderer(crop_size)
         self.eye_painter = eye_painter
         self.crop_size = crop_size
@@ -167,9 +173,9 @@ class MeshFlow:
         self._alpha: np.ndarray | None = None  # (bh, bw) person mask in the box, or None
         self._base: np.ndarray | None = None  # (bh, bw, 3) background in the box
         self._static: np.ndarray | None = None  # (H, W, 3) uint8: the output where nothing moves
-        self._remembered: MouthPatch | None = None
+        self._remembered: MouthPatch | None = mouth_prior
         """The driver's last well-open mouth: what an AU edit that opens the photo's mouth shows while the
-        driver's own is closed (its teeth, not a dark cavity)."""
+        driver's own is closed (its teeth, not a dark cavity); the mouth prior until the driver opens its own."""
 
     # -- per source -------------------------------------------------------------------------------------
 
@@ -374,7 +380,7 @@ class MeshFlow:
         if mouth is not None and mouth.opening >= REMEMBER_OPENING:
             self._remembered = mouth
         if mouth is None or mouth.opening < 0.5 * opening:
-            mouth = self._remembered  # the driver's teeth from when it last opened its mouth (or none yet)
+            mouth = self._remembered  # the driver's teeth from when it last opened its mouth (or the prior)
         if mouth is not None:
             inner = self._warp_mouth(mouth, loop_b, mask.shape[:2])
             # The light, in full: the skins' brightness ratio on every channel (teeth as bright as the photo's
@@ -394,7 +400,7 @@ class MeshFlow:
                 grey = inner.mean(2, keepdims=True)
                 inner = grey + sat * (inner - grey)
             alpha = mask * min(1.0, need)
-        else:  # no driver mouth seen yet: teeth and a cavity drawn in the photo's hue, not a dark hole
+        else:  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
             inner = drawn_mouth(loop_b, mask.shape[:2], self._corners, src.skin)
             alpha = mask * min(1.0, need)
         roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + inner * alpha + 0.5, 0, 255).astype(np.uint8)

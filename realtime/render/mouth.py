@@ -8,12 +8,16 @@ mouths' width ratio, and the gap between them (an output opening wider than the 
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from realtime.render.meshwarp import MOUTH_TINT, _polygon_area, build_topology
+
+log = logging.getLogger(__name__)
 
 SKIN_POINTS: tuple[int, ...] = (50, 101, 205, 280, 330, 425, 199, 200, 421, 201, 18, 83, 313)
 """Mesh points on cheeks and chin around the mouth: their colour is the skin the mouth is matched to."""
@@ -163,6 +167,12 @@ def _lip_curves(
     return a, width, np.stack([u, v]), np.stack(curves)
 
 
+def lip_frame_loop(loop: np.ndarray, corners: tuple[int, int]) -> np.ndarray:
+    """(K, 2) float64 an inner-lip loop in its own frame: one corner at the origin, the other at (1, 0), y down."""
+    a, width, axes, _ = _lip_curves(np.asarray(loop, np.float64), corners)
+    return (np.asarray(loop, np.float64) - a) @ axes.T / width
+
+
 def _lip_frame(
     loop: np.ndarray, shape: tuple[int, int], corners: tuple[int, int]
 ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -250,6 +260,25 @@ def drawn_mouth(
         teeth = tone[None, None, :] * shade[..., None]
         out = out * (1.0 - cover[..., None]) + teeth * cover[..., None]
     return out.astype(np.float32)
+
+
+PRIOR_FILE = "mouth_prior.npz"
+"""The median inner mouth of the training people (training.painter.mouth_prior), beside the weights."""
+
+
+def load_mouth_prior(weights_dir: Path) -> MouthPatch | None:
+    """The shipped mouth prior as a driver mouth (`MouthPatch`), or None (logged) where the folder has none: a
+    mouth opened before the driver showed its own is then drawn (`drawn_mouth`)."""
+    path = Path(weights_dir) / PRIOR_FILE
+    if not path.is_file():
+        log.info("no %s: a mouth opened before the driver's is drawn", path)
+        return None
+    with np.load(path) as z:
+        image, loop = np.ascontiguousarray(z["image"], np.uint8), np.asarray(z["loop"], np.float32)
+        opening, skin = float(z["opening"]), np.asarray(z["skin"], np.float32)
+    if image.ndim != 3 or image.shape[2] != 3 or loop.shape != (len(mesh_loops()[0]), 2):
+        raise ValueError(f"{path}: not a mouth prior for this mesh (image {image.shape}, loop {loop.shape})")
+    return MouthPatch(image, loop, opening, skin)
 
 
 def cavity_colour(mouth: MouthPatch) -> np.ndarray:

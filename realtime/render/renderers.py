@@ -234,10 +234,13 @@ class MeshFlowFrame(RendererLifecycle):
         a dropped jaw is shut), not from its face at rest (`realtime.render.neutral`)."""
         from engines import open_runner
         from realtime.render.eyes import load_eye_painter
+        from realtime.render.mouth import load_mouth_prior
         from realtime.weights import load_au_basis, load_au_gain
 
         self.motion = motion
-        self._flow = MeshFlow(CROP_SIZE, eye_painter=load_eye_painter(weights_dir))
+        self._flow = MeshFlow(
+            CROP_SIZE, eye_painter=load_eye_painter(weights_dir), mouth_prior=load_mouth_prior(weights_dir)
+        )
         self._basis = load_au_basis(weights_dir) if use_au_basis else None
         """(17, 478, 3) how each AU moves the face, the free fit (training.au.basis): absolute motion's
         expression, and a photo's open mouth shut at the driver's rest."""

@@ -622,3 +622,74 @@ def test_the_page_can_keep_the_photos_expression_while_running(photo_face) -> No
         stage.set_keep_expression(False)
         np.testing.assert_allclose(renderer.target_landmarks(src, drive), at_rest, atol=1e-3)
         assert np.abs(at_rest - src.ls_px).max() > 2.0  # at rest the grin was taken out
+
+
+def test_a_mouth_opened_before_the_driver_opened_its_own_shows_the_mouth_prior(photo_face, tmp_path) -> None:
+    """The mouth prior (a MouthPatch read from mouth_prior.npz) is what an opening shows until the driver opens
+    its own mouth; the driver's replaces it from then on. A missing prior: None (a drawn mouth); a prior for
+    another mesh: a clear error."""
+    from realtime.render.mouth import PRIOR_FILE, load_mouth_prior
+
+    photo, face = photo_face
+    m = alignment_transform(face)
+    ls = apply_transform(m, face)[:, :2]
+    lt = _open_mouth(ls, 14.0)
+    loop, oval = mesh_loops()
+    blue = np.zeros((256, 256, 3), np.uint8)
+    blue[:] = (200, 150, 130)
+    cv2.fillPoly(blue, [np.round(lt[loop]).astype(np.int32)], (0, 0, 255))
+    prior = cut_mouth(blue, np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32), loop, oval)
+    assert prior is not None
+    np.savez_compressed(
+        tmp_path / PRIOR_FILE, image=prior.image, loop=prior.loop, opening=np.float32(0.04), skin=prior.skin
+    )
+    assert load_mouth_prior(tmp_path / "elsewhere") is None
+    loaded = load_mouth_prior(tmp_path)
+    assert loaded is not None and np.array_equal(loaded.image, prior.image)
+    inv = cv2.invertAffineTransform(m)
+    x, y = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)
+    flow = MeshFlow(mouth_prior=loaded)
+    flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape))
+    before = flow.render(lt, None)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+    assert before[2] > before[0] + 60 and before[2] > before[1] + 60  # the prior's blue
+    green = np.zeros((256, 256, 3), np.uint8)
+    green[:] = (200, 150, 130)
+    cv2.fillPoly(green, [np.round(lt[loop]).astype(np.int32)], (0, 255, 0))
+    driver = cut_mouth(green, np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32), loop, oval)
+    flow.render(lt, driver)  # the driver opens its mouth once ...
+    after = flow.render(lt, None)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+    assert after[1] > after[0] + 60 and after[1] > after[2] + 60  # ... and its mouth is shown from then on
+    np.savez_compressed(
+        tmp_path / PRIOR_FILE,
+        image=prior.image,
+        loop=prior.loop[:10],
+        opening=np.float32(0.04),
+        skin=prior.skin,
+    )
+    with pytest.raises(ValueError, match="not a mouth prior"):
+        load_mouth_prior(tmp_path)
+
+
+def test_the_shipped_mouth_prior_has_teeth_under_the_upper_lip_and_a_dark_middle() -> None:
+    """The shipped prior (training.painter.mouth_prior on the training people) reads as a mouth: brighter just
+    under the upper lip (teeth) than in the middle of the opening (the cavity)."""
+    from realtime.render.mouth import MOUTH_CORNERS, _lip_curves, load_mouth_prior
+    from realtime.weights import weights_dir
+
+    prior = load_mouth_prior(weights_dir())
+    if prior is None:
+        pytest.skip("no mouth_prior.npz shipped")
+    loop = [int(i) for i in mesh_loops()[0]]
+    corners = (loop.index(MOUTH_CORNERS[0]), loop.index(MOUTH_CORNERS[1]))
+    a, width, axes, (upper, lower) = _lip_curves(prior.loop.astype(np.float64), corners)
+    mid = len(upper) // 2
+    lum = prior.image.astype(np.float32).mean(2)
+
+    def at(offset: float) -> float:
+        x, y = a + 0.5 * width * axes[0] + offset * axes[1]
+        return float(lum[round(y), round(x)])
+
+    opening = lower[mid] - upper[mid]
+    teeth, cavity = at(upper[mid] + 0.15 * opening), at(upper[mid] + 0.5 * opening)
+    assert opening > 0.2 * width  # an open mouth
+    assert teeth > 1.3 * cavity and teeth > 0.6 * float(prior.skin.mean())

@@ -158,11 +158,14 @@ class MeshFlowMethod(MeshWarpMethod):
     def __init__(self, weights: Path, size: int, backend: str) -> None:
         from realtime.render.eyes import load_eye_painter
         from realtime.render.meshflow import MeshFlow
+        from realtime.render.mouth import load_mouth_prior
         from realtime.weights import load_au_basis
 
         super().__init__(weights, size, backend)
         self.name = "mesh_flow"
-        self.flow = MeshFlow(size, eye_painter=load_eye_painter(weights))
+        self.flow = MeshFlow(
+            size, eye_painter=load_eye_painter(weights), mouth_prior=load_mouth_prior(weights)
+        )
         self._key: FrameRef | None = None
         self.basis = load_au_basis(weights)
         self.mean_face = np.load(weights / "mean_face.npy") if (weights / "mean_face.npy").is_file() else None
