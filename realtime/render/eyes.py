@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.render.draw import fill_mask, line_mask
+
 log = logging.getLogger(__name__)
 
 EYE_CORNERS: tuple[tuple[int, int], tuple[int, int]] = ((33, 133), (263, 362))
@@ -101,9 +103,7 @@ def eye_mask(landmarks: np.ndarray, eye: int, window: np.ndarray) -> np.ndarray:
     w, h = EYE_WINDOW
     inv = cv2.invertAffineTransform(window)
     pts = np.asarray(landmarks, np.float64)[list(EYE_LOOPS[eye]), :2] @ inv[:, :2].T + inv[:, 2]
-    mask = np.zeros((h, w), np.float32)
-    cv2.fillPoly(mask, [np.round(pts * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
-    return mask
+    return fill_mask((h, w), [np.round(pts * 16).astype(np.int32)], 4)
 
 
 def eye_opening(landmarks: np.ndarray, eye: int) -> float:
@@ -253,10 +253,10 @@ def cover_lids(
     out = patch * (1.0 - a) + out * a
     if lash is not None:
         width = float(np.linalg.norm(np.asarray(loop[8], np.float64) - loop[0]))
-        line = np.zeros(patch.shape[:2], np.float32)
         lid = _lid_curve(np.asarray(loop, np.float64)[:9] - (x0, y0))
-        lid = np.round(lid * 16).astype(np.int32)
-        cv2.polylines(line, [lid], False, 1.0, max(1, round(LASH[0] * width)), cv2.LINE_AA, 4)
+        line = line_mask(
+            patch.shape[:2], np.round(lid * 16).astype(np.int32), max(1, round(LASH[0] * width)), 4
+        )
         # Fading out towards the corners, as lashes do (an even line read as drawn on).
         c0, c1 = np.asarray(loop[0], np.float64) - (x0, y0), np.asarray(loop[8], np.float64) - (x0, y0)
         ys, xs = np.indices(line.shape)

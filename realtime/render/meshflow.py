@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from realtime.render.draw import fill_mask
 from realtime.render.eyes import (
     COVER_SHUT,
     EYE_CHANGE,
@@ -369,8 +370,7 @@ class MeshFlow:
         if bx1 - bx0 < 2 or by1 - by0 < 2:
             return
         loop_b = (loop - (bx0, by0)).astype(np.float32)
-        mask = np.zeros((by1 - by0, bx1 - bx0), np.float32)
-        cv2.fillPoly(mask, [np.round(loop_b * (1 << _SHIFT)).astype(np.int32)], 1.0, cv2.LINE_AA, _SHIFT)
+        mask = fill_mask((by1 - by0, bx1 - bx0), [np.round(loop_b * (1 << _SHIFT)).astype(np.int32)], _SHIFT)
         mask = cv2.GaussianBlur(mask, (3, 3), 0.7)[..., None]
         area = roi[by0:by1, bx0:bx1].astype(np.float32)
         if need <= 0.05:  # the photo's own mouth, shutting: its squeezed teeth darkened into the lips' line

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from realtime.face.topology import LEFT_IRIS_CENTER, NUM_LANDMARKS, RIGHT_IRIS_CENTER, TESSELATION_EDGES
+from realtime.render.draw import fill_mask
 
 log = logging.getLogger(__name__)
 
@@ -286,9 +287,8 @@ class MeshWarpRenderer:
         x1, y1 = np.minimum(np.ceil(lt[loop].max(0)).astype(int) + 4, self.size)
         if x1 <= x0 or y1 <= y0:
             return out
-        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
         poly = np.round((lt[loop] - (x0, y0)) * (1 << _SHIFT)).astype(np.int32)
-        cv2.fillPoly(mask, [poly], 1.0, lineType=cv2.LINE_AA, shift=_SHIFT)
+        mask = fill_mask((y1 - y0, x1 - x0), [poly], _SHIFT)
         mask = cv2.GaussianBlur(mask, (5, 5), 1.0)[..., None] * alpha  # (h, w, 1) feathered
         roi = out[y0:y1, x0:x1].astype(np.float32)
         out = out.copy() if not out.flags.writeable else out
