@@ -53,7 +53,11 @@ runs a little inside the visible lid, and the strip above it (the iris' top, the
 down over the shut eye, drew a dark smear above the slit."""
 COVER_DARK = 0.8
 """Pixels next to the covered area darker than this share of the skin around it (lashes, lid shadow) are
-covered too, not inpainted from."""
+covered too, not filled from."""
+FILL_BLUR = 0.08
+"""The lid skin over a shut eye and the lower lid under it are blurred along the eye by this share of its
+corner-to-corner width before the fill runs between them (at 2 px, a photo's lashes over the lifted lid line
+streaked a wide-open eye's cover; at 5 px on a 60 px eye, none)."""
 LASH = (0.045, 0.75)
 """A shut eye's lash line where its lids meet: thickness as a share of the eye's corner-to-corner width (at
 least a pixel), and opacity. Lid skin alone read as an eyeless face, to people and to the teacher (which
@@ -190,17 +194,45 @@ def _lid_curve(points: np.ndarray, samples: int = 24) -> np.ndarray:
     return c0 + np.outer(ts * width, u) + np.outer(ds, v)
 
 
+def lid_fill(patch: np.ndarray, mask: np.ndarray, blur: float) -> np.ndarray:
+    """(h, w, 3) float32 `patch` with each masked pixel between the colours just over and just under the mask
+    in its column (the lid skin over a shut eye, the lower lid under it), those two rows blurred along the eye
+    by `blur` pixels (a lash or a pore at the edge is not drawn down as a streak).
+
+    Telea inpainting, the fill before, grew the area in from all round: a dark crease at one end of a deep-set
+    eye spread into a smudge that read as an open eye beside a shut one (the Acosta photo under the DaGAN clip:
+    the teacher saw one eye shut and the other open in 27 of its 73 shut frames), and two sides met in a seam."""
+    out = patch.astype(np.float32)
+    m = mask > 0
+    h, w = m.shape
+    cols = np.flatnonzero(m.any(0))
+    if len(cols) == 0:
+        return out
+    top = np.clip(np.argmax(m, 0) - 1, 0, h - 1)  # (w,) the row just over the mask
+    bottom = np.clip(h - np.argmax(m[::-1], 0), 0, h - 1)  # ... and just under it
+    over, under = out[top, np.arange(w)], out[bottom, np.arange(w)]  # (w, 3)
+    if blur > 0.0:
+        lo, hi = cols[0], cols[-1] + 1  # blurred over the masked columns only, edges replicated
+        over[lo:hi] = cv2.GaussianBlur(over[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
+        under[lo:hi] = cv2.GaussianBlur(under[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
+    s = (np.arange(h)[:, None] - top[None, :]) / np.maximum(bottom - top, 1)[
+        None, :
+    ]  # (h, w) 0 top, 1 bottom
+    s = np.clip(s, 0.0, 1.0)[..., None]
+    fill = (1.0 - s) * over[None] + s * under[None]  # (h, w, 3)
+    out[m] = fill[m]
+    return out
+
+
 def cover_lids(
     image: np.ndarray,
     loop: np.ndarray,
     ring: np.ndarray,
     amount: float,
     lash: np.ndarray | None = None,
-    skin: np.ndarray | None = None,
 ) -> None:
-    """In place: an eye filled from the lid skin around it (Telea inpainting), a lash line drawn where the
-    lids meet (`lash`: its colour; None: none), blended in by `amount` (0-1). `skin` (3,): the face's skin
-    colour, which the fill takes at the lid's brightness (None: the fill's own).
+    """In place: an eye filled from the lid skin over it and the lower lid under it (`lid_fill`), a lash line
+    drawn where the lids meet (`lash`: its colour; None: none), blended in by `amount` (0-1).
 
     `loop` (16, 2): the eye's lid loop (EYE_LOOPS order), `ring` (7, 2): the ring over its upper lid
     (UPPER_RINGS), image pixels. The filled area is the loop with its upper lid lifted by COVER_LIFT towards
@@ -217,42 +249,19 @@ def cover_lids(
     drawn = np.zeros(patch.shape[:2], np.uint8)
     cv2.fillPoly(drawn, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
     mask = cv2.dilate(drawn, np.ones((3, 3), np.uint8))
-    # Lashes and lid shadow at the area's edge are taken in too: inpainted from, they greyed a shut eye into a
+    # Lashes and lid shadow at the area's edge are taken in too: filled from, they greyed a shut eye into a
     # smudge (a small photo's eye, a dark lash line all round it).
     lum = patch.astype(np.float32).mean(2)
     around = (cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0) & (mask == 0)
-    skin_lum = (
-        float(np.percentile(lum[around], 60)) if around.any() else 0.0
-    )  # the skin around, lashes left out
     if around.any():
-        dark = lum < COVER_DARK * skin_lum
+        skin_lum = float(np.percentile(lum[around], 60))  # the skin around, lashes left out
         near = cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
-        mask[near & dark] = 255
-    out = cv2.inpaint(patch, mask, 3, cv2.INPAINT_TELEA).astype(np.float32)
-    covered = mask > 0
-    if skin is not None and around.any() and covered.any():
-        # The fill in the face's skin colour at the brightness of the lid skin over the eye (the median, lashes
-        # and brow left out): inpainted from the edge alone, a lid in the brow's shadow and the lower lid's
-        # grey-lilac gave a grey band (the Acosta photo's shut eyes).
-        lid = around & (lum >= COVER_DARK * skin_lum)
-        lid &= np.indices(lid.shape)[0] < float(poly[:, 1].mean() - y0)  # over the eye, not under it
-        if lid.sum() >= 8:
-            skin = np.asarray(skin, np.float32)
-            target = (
-                skin
-                * float(np.median(patch[lid].astype(np.float32), axis=0).mean())
-                / max(float(skin.mean()), 1.0)
-            )
-            # In full from the middle of the area, none at its edge (half the area's depth): the edge keeps the
-            # inpainting's match with the skin around it. Shifted evenly, the fill's edge drew an oval with the
-            # lash line under it, and a shut eye read as a spectacle lens (a colourised 500 px photo).
-            depth = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
-            weight = np.clip((depth - 1.0) / max(0.5 * float(depth.max()) - 1.0, 1.0), 0.0, 1.0)[..., None]
-            out += weight * (target - out[covered].mean(0))
+        mask[near & (lum < COVER_DARK * skin_lum)] = 255
+    width = float(np.linalg.norm(np.asarray(loop[8], np.float64) - loop[0]))
+    out = lid_fill(patch, mask, FILL_BLUR * width)
     a = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 1.2)[..., None] * amount
     out = patch * (1.0 - a) + out * a
     if lash is not None:
-        width = float(np.linalg.norm(np.asarray(loop[8], np.float64) - loop[0]))
         lid = _lid_curve(np.asarray(loop, np.float64)[:9] - (x0, y0))
         line = line_mask(
             patch.shape[:2], np.round(lid * 16).astype(np.int32), max(1, round(LASH[0] * width)), 4

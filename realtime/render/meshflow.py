@@ -416,7 +416,7 @@ class MeshFlow:
             for eye, (_, photo_open, lash) in enumerate(src.eyes):
                 shut = 1.0 - eye_opening(lt, eye) / max(photo_open, 1e-6)
                 loop, ring = lt_roi[list(EYE_LOOPS[eye])], lt_roi[list(UPPER_RINGS[eye])]
-                cover_lids(roi, loop, ring, (shut - lo) / (hi - lo), lash, src.skin)
+                cover_lids(roi, loop, ring, (shut - lo) / (hi - lo), lash)
             return
         todo, inputs = [], []
         for eye, (photo_eye, photo_open, _) in enumerate(src.eyes):
