@@ -66,8 +66,9 @@ def test_the_shipped_gains_stay_in_bounds_and_leave_motionless_aus_alone() -> No
 
 
 def test_the_edit_rows_keep_each_au_to_its_part_of_the_face() -> None:
-    """au_edit.npy: the jaw drop moves the chin and lower lip, never the upper lip or the nose; lips apart does not
-    move the nose; a brow raiser does not move the mouth; a smile does not move the brows."""
+    """au_edit.npy: the jaw drop moves the chin and lower lip, never the upper lip or the nose, and nothing
+    sideways; lips apart does not move the nose; a brow raiser does not move the mouth; a smile does not move the
+    brows."""
     edit_path = SHIPPED.with_name("au_edit.npy")
     if not edit_path.is_file():
         pytest.skip("au_edit.npy not shipped")
@@ -81,6 +82,7 @@ def test_the_edit_rows_keep_each_au_to_its_part_of_the_face() -> None:
     assert np.abs(e[k[AU.AU01], [upper_lip, lower_lip, mouth_corner]]).max() == 0.0
     assert e[k[AU.AU01], brow, 1] < -0.03  # the brow goes up
     assert np.abs(e[k[AU.AU12], brow]).max() == 0.0
+    assert np.abs(e[k[AU.AU26], :, 0]).max() == 0.0  # the jaw drops; the mouth's sides are not drawn in (a V)
 
 
 def test_a_constrained_fit_gives_the_forbidden_motion_to_the_allowed_aus() -> None:

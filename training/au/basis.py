@@ -100,6 +100,11 @@ JAW_FADE = (0.55, 0.3)
 the upper lip. Fitted freely, AU26 (which comes with AU25 in speech) moved the upper lip down 0.22 and AU25
 moved it up 0.34: either slider alone shifted the whole mouth (the jaw slider stretched the nose down to the
 mouth; the lips-apart slider lifted the upper lip to the nose)."""
+NO_SIDEWAYS = ("AU26",)
+"""AUs whose edit row moves nothing sideways (its x column is zeroed after the fit): the jaw drops down and
+back. In the data a wide jaw drop comes with the lips funnelled into an "O" (MEAD's surprise), and the row
+drew the lower lip's sides in by 0.07 inter-ocular a unit: at the slider's gain of 2 the mouth narrowed to a V
+whose point reached the chin (the AU sweep, three photos)."""
 
 
 def region_mask(canonical: np.ndarray) -> np.ndarray:
@@ -318,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     mask = region_mask(mean_face)
     basis = fit_basis(x, y, a.ridge)
     edit = fit_basis(x, y, a.ridge, support=mask > 0) * mask[..., None]
+    for au in NO_SIDEWAYS:
+        edit[AU_ORDER.index(AU(au)), :, 0] = 0.0
     xv, yv, n_val = _gather(ds, val)
     r2 = {
         name: (explained(x, y, b), explained(xv, yv, b) if n_val else None)
@@ -353,8 +360,10 @@ def main(argv: list[str] | None = None) -> int:
             "- `au_edit.npy`: each AU fitted only where it may move the face (brow and lid AUs above the nose, "
             f"mouth AUs below the eyes {REGION_FADE}; the jaw drop AU26 the lower lip and chin only {JAW_FADE}; "
             f"lips apart AU25 the lips only {LIPS_APART_FADE}), the others explaining the rest. Used by the AU "
-            "sliders and the paper's absolute mode: in the free fit AU26 alone moved the upper lip down 0.22 and "
-            "AU25 alone moved it up 0.34 (a jaw slider stretched the nose down to the mouth)."
+            "sliders and relative motion's smile matching (absolute mode runs on the free fit): in the free fit AU26 alone moved the upper lip down 0.22 and "
+            "AU25 alone moved it up 0.34 (a jaw slider stretched the nose down to the mouth). "
+            f"{', '.join(NO_SIDEWAYS)}: nothing moved sideways (the fitted row drew the lower lip's sides in, and "
+            "the jaw slider at 1 opened a V)."
         ),
         f"- Files: float16 (17, 478, 3), inter-ocular units; {seconds:.0f} s on this machine",
         *(
