@@ -20,6 +20,7 @@ import argparse
 import logging
 import sys
 import time
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -94,8 +95,6 @@ def build_prior(samples: list[tuple[str, MouthPatch]], width: int = PRIOR_WIDTH)
         img *= REFERENCE_SKIN / np.maximum(m.skin, 1.0)
         img[gap > 0.5] = np.nan  # wider than this sample opened: it says nothing there
         per_person[person].append(img)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels of one person: NaN, left out next
         medians = np.stack([np.nanmedian(np.stack(v), axis=0) for v in per_person.values()])  # (P, h, w, 3)
@@ -181,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, required=True, help="dataset made by facegan-prepare (who is held out)"
     )
     p.add_argument(
-        "--raw", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "data" / "dev"
+        "--raw",
+        type=Path,
+        default=Path(__file__).resolve().parents[3] / "shared" / "data" / "dev",
+        help="the folder the dataset was prepared from (default: %(default)s)",
     )
     p.add_argument("--out", type=Path, default=None, help="weights folder (default: realtime/weights)")
     p.add_argument("--frames", type=int, default=400, help="frames read per clip")
