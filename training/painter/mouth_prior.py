@@ -5,7 +5,7 @@ before the driver has shown its own (an AU slider on a still, a photo driven by 
                                            [--out realtime/weights] [--frames 400] [--per-person 12]
 
 For each training person's clips (held-out people as the shipped networks hold them out:
-`training.evaluation.data.heldout_identities`), every other frame is analysed by the run-time analyser in video
+`HELD_OUT`), every other frame is analysed by the run-time analyser in video
 mode and its inner mouth cut as the driving stage cuts it (`realtime.render.mouth.cut_mouth`); the
 `per_person` most open mouths (opening >= MIN_OPENING) are read into one canonical lip frame through the
 run-time's own map (`mouth_map`: upper teeth hang from the upper lip, lower teeth stand on the lower lip), each
@@ -40,6 +40,8 @@ from realtime.render.mouth import (
 
 log = logging.getLogger(__name__)
 
+HELD_OUT = (0.1, 0)
+"""(val_fraction, seed) of `split_identities`: the people the shipped networks were not trained on."""
 MIN_OPENING = 0.02
 """A mouth at least this open (inner-mouth area over face-oval area; about 0.05 wide open) is a sample."""
 PRIOR_WIDTH = 96
@@ -53,16 +55,22 @@ that most samples' teeth fit, not so open that most leave a gap in the middle.""
 
 def collect(clips: dict[str, Path], frames: int, per_person: int) -> list[tuple[str, MouthPatch]]:
     """(person, mouth) samples: each person's `per_person` most open mouths of one clip."""
+    from realtime.config import DrivingConfig
     from realtime.face.analyzer import AnalyzerOptions, FaceAnalyzer
-    from training.evaluation.live import read_clip
+    from realtime.sources import open_source
 
     loop, oval = mesh_loops()
     samples: list[tuple[str, MouthPatch]] = []
     for person, clip in sorted(clips.items()):
-        images = read_clip(clip, frames)  # clips the dataset was prepared from: they read
         got = []
-        with FaceAnalyzer(AnalyzerOptions(mode="video")) as analyzer:
-            for i, rgb in enumerate(images):
+        with (
+            FaceAnalyzer(AnalyzerOptions(mode="video")) as analyzer,
+            open_source(DrivingConfig(path=clip)) as src,
+        ):
+            for i, frame in enumerate(src):
+                if i >= frames:
+                    break
+                rgb = frame.image
                 face = analyzer.analyze(rgb, i * 40)  # every frame through the tracker, every other one cut
                 if face is None or i % 2:
                     continue
@@ -191,12 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from realtime.weights import weights_dir
-    from training.data.dataset import open_dataset
-    from training.evaluation.data import heldout_identities
+    from training.data.dataset import open_dataset, split_identities
 
     out = a.out or weights_dir()
     dataset = open_dataset(a.data)
-    held, rule = heldout_identities(dataset, weights_dir())
+    _, val = split_identities(
+        dataset, *HELD_OUT
+    )  # as the shipped networks and the eye painter hold people out
+    held, rule = (
+        {t.identity for t in val},
+        f"training.data.dataset.split_identities(val_fraction={HELD_OUT[0]}, seed={HELD_OUT[1]})",
+    )
     clips: dict[str, Path] = {}
     for t in dataset.tracks:
         if t.kind == "video" and t.identity not in held and (a.raw / t.source).is_file():
