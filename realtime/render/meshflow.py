@@ -47,7 +47,6 @@ from realtime.render.eyes import (
 from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer
 from realtime.render.mouth import (
     COLOUR_GAIN,
-    MOUTH_CORNERS,
     REMEMBER_OPENING,
     SATURATION_RANGE,
     MouthPatch,
@@ -55,6 +54,7 @@ from realtime.render.mouth import (
     drawn_mouth,
     keep_lips,
     mesh_loops,
+    mouth_corners,
     mouth_map,
     mouth_opening,
     saturation,
@@ -162,8 +162,7 @@ class MeshFlow:
         self.eye_painter = eye_painter
         self.crop_size = crop_size
         self.mouth_loop, self._oval = mesh_loops()
-        loop = [int(i) for i in self.mouth_loop]
-        self._corners = (loop.index(MOUTH_CORNERS[0]), loop.index(MOUTH_CORNERS[1]))
+        self._corners = mouth_corners()
         g = np.mgrid[0:crop_size, 0:crop_size].astype(np.float32)
         self._grid = np.dstack([g[1], g[0]])  # (S, S, 2) x, y
         edge = np.minimum(np.minimum(g[0], g[1]), np.minimum(crop_size - 1 - g[0], crop_size - 1 - g[1]))

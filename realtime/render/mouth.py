@@ -104,6 +104,13 @@ def mesh_loops() -> tuple[np.ndarray, np.ndarray]:
     return mouths[0], topo.oval
 
 
+@functools.lru_cache(maxsize=1)
+def mouth_corners() -> tuple[int, int]:
+    """Positions of MOUTH_CORNERS in the inner-lip loop of `mesh_loops` (what `mouth_map` and the lip frame take)."""
+    loop = [int(i) for i in mesh_loops()[0]]
+    return loop.index(MOUTH_CORNERS[0]), loop.index(MOUTH_CORNERS[1])
+
+
 def skin_colour(rgb: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
     """(3,) float32 mean RGB at SKIN_POINTS (a 5x5 window each, clipped to the image)."""
     h, w = rgb.shape[:2]

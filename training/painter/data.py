@@ -22,6 +22,7 @@ import numpy as np
 
 from realtime.render.eyes import EYE_CHANGE, cut_window, eye_mask, eye_opening, eye_window
 from training.data.dataset import TrackInfo, load_track, open_dataset, split_identities
+from training.painter import HELD_OUT
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def track_samples(
 def make_samples(root: Path, per_eye: int, seed: int) -> tuple[EyeSamples, EyeSamples]:
     """(training samples, held-out samples) from every multi-frame track of a prepared dataset."""
     dataset = open_dataset(root)
-    train, val = split_identities(dataset, 0.1, 0)
+    train, val = split_identities(dataset, *HELD_OUT)
     rng = np.random.default_rng(seed)
     out = []
     for tracks in (train, val):

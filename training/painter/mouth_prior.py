@@ -28,20 +28,19 @@ import cv2
 import numpy as np
 
 from realtime.render.mouth import (
-    MOUTH_CORNERS,
     MOUTH_PATCH_MARGIN,
     PRIOR_FILE,
     MouthPatch,
     cut_mouth,
     lip_frame_loop,
     mesh_loops,
+    mouth_corners,
     mouth_map,
 )
+from training.painter import HELD_OUT
 
 log = logging.getLogger(__name__)
 
-HELD_OUT = (0.1, 0)
-"""(val_fraction, seed) of `split_identities`: the people the shipped networks were not trained on."""
 MIN_OPENING = 0.02
 """A mouth at least this open (inner-mouth area over face-oval area; about 0.05 wide open) is a sample."""
 PRIOR_WIDTH = 96
@@ -87,8 +86,7 @@ def build_prior(samples: list[tuple[str, MouthPatch]], width: int = PRIOR_WIDTH)
     """The median mouth of `samples` in a canonical lip frame (see the module docstring)."""
     if not samples:
         raise ValueError("no open mouths to build a prior from")
-    loop_idx, _ = mesh_loops()
-    corners = (list(loop_idx).index(MOUTH_CORNERS[0]), list(loop_idx).index(MOUTH_CORNERS[1]))
+    corners = mouth_corners()
     openings = np.array([m.opening for _, m in samples])
     lo_p, hi_p = np.percentile(openings, CANON_BAND)
     band = [m for _, m in samples if lo_p <= m.opening <= hi_p] or [m for _, m in samples]
@@ -162,8 +160,7 @@ Hardware: x86_64, 2 CPU cores, no GPU; {seconds:.0f} s.
 
 def write_card(path: Path, prior: MouthPatch, **facts: object) -> None:
     """The model card beside the prior, with the run's facts."""
-    loop_idx, _ = mesh_loops()
-    corners = (list(loop_idx).index(MOUTH_CORNERS[0]), list(loop_idx).index(MOUTH_CORNERS[1]))
+    corners = mouth_corners()
     canon = lip_frame_loop(prior.loop, corners)
     width = float(np.linalg.norm(prior.loop[corners[1]] - prior.loop[corners[0]]))
     path.write_text(
