@@ -369,7 +369,9 @@ class MeshFlow:
                 w[kept] = 0.0
                 w = w[..., None]
                 smooth = cv2.GaussianBlur(disp, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-                disp = disp + w * (smooth - disp)
+                smooth -= disp
+                smooth *= w
+                disp = smooth + disp
         return cv2.transform(disp, src.crop_lin3)  # (S, S, 2) photo pixels (cv2: faster than numpy's @)
 
     def _smooth_surround(self, disp: np.ndarray, lt: np.ndarray) -> np.ndarray:
@@ -385,7 +387,10 @@ class MeshFlow:
         half = cv2.resize(disp, (s // 2, s // 2), interpolation=cv2.INTER_AREA)
         half = cv2.GaussianBlur(half, (0, 0), SURROUND_SIGMA / 2.0, borderType=cv2.BORDER_REPLICATE)
         smooth = cv2.resize(half, (s, s), interpolation=cv2.INTER_LINEAR)
-        return (disp + w * (smooth - disp)).astype(np.float32)
+        smooth -= disp  # in place: disp + w * (smooth - disp) without numpy's temporaries
+        smooth *= w
+        smooth += disp
+        return smooth
 
     def _paint_mouth(
         self, roi: np.ndarray, lt: np.ndarray, mouth: MouthPatch | None, origin: tuple[int, int]
