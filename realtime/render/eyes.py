@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.render.draw import fill_mask, line_mask
+from realtime.render.draw import column_fill, fill_mask, line_mask
 
 log = logging.getLogger(__name__)
 
@@ -194,36 +194,6 @@ def _lid_curve(points: np.ndarray, samples: int = 24) -> np.ndarray:
     return c0 + np.outer(ts * width, u) + np.outer(ds, v)
 
 
-def lid_fill(patch: np.ndarray, mask: np.ndarray, blur: float) -> np.ndarray:
-    """(h, w, 3) float32 `patch` with each masked pixel between the colours just over and just under the mask
-    in its column (the lid skin over a shut eye, the lower lid under it), those two rows blurred along the eye
-    by `blur` pixels (a lash or a pore at the edge is not drawn down as a streak).
-
-    Telea inpainting, the fill before, grew the area in from all round: a dark crease at one end of a deep-set
-    eye spread into a smudge that read as an open eye beside a shut one (the Acosta photo under the DaGAN clip:
-    the teacher saw one eye shut and the other open in 27 of its 73 shut frames), and two sides met in a seam."""
-    out = patch.astype(np.float32)
-    m = mask > 0
-    h, w = m.shape
-    cols = np.flatnonzero(m.any(0))
-    if len(cols) == 0:
-        return out
-    top = np.clip(np.argmax(m, 0) - 1, 0, h - 1)  # (w,) the row just over the mask
-    bottom = np.clip(h - np.argmax(m[::-1], 0), 0, h - 1)  # ... and just under it
-    over, under = out[top, np.arange(w)], out[bottom, np.arange(w)]  # (w, 3)
-    if blur > 0.0:
-        lo, hi = cols[0], cols[-1] + 1  # blurred over the masked columns only, edges replicated
-        over[lo:hi] = cv2.GaussianBlur(over[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
-        under[lo:hi] = cv2.GaussianBlur(under[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
-    s = (np.arange(h)[:, None] - top[None, :]) / np.maximum(bottom - top, 1)[
-        None, :
-    ]  # (h, w) 0 top, 1 bottom
-    s = np.clip(s, 0.0, 1.0)[..., None]
-    fill = (1.0 - s) * over[None] + s * under[None]  # (h, w, 3)
-    out[m] = fill[m]
-    return out
-
-
 def cover_lids(
     image: np.ndarray,
     loop: np.ndarray,
@@ -231,7 +201,7 @@ def cover_lids(
     amount: float,
     lash: np.ndarray | None = None,
 ) -> None:
-    """In place: an eye filled from the lid skin over it and the lower lid under it (`lid_fill`), a lash line
+    """In place: an eye filled from the lid skin over it and the lower lid under it (`realtime.render.draw.column_fill`), a lash line
     drawn where the lids meet (`lash`: its colour; None: none), blended in by `amount` (0-1).
 
     `loop` (16, 2): the eye's lid loop (EYE_LOOPS order), `ring` (7, 2): the ring over its upper lid
@@ -258,7 +228,11 @@ def cover_lids(
         near = cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
         mask[near & (lum < COVER_DARK * skin_lum)] = 255
     width = float(np.linalg.norm(np.asarray(loop[8], np.float64) - loop[0]))
-    out = lid_fill(patch, mask, FILL_BLUR * width)
+    # Filled down its columns: Telea inpainting, the fill before, grew the area in from all round, and a dark
+    # crease at one end of a deep-set eye spread into a smudge that read as an open eye beside a shut one (the
+    # Acosta photo under the DaGAN clip: the teacher saw one eye shut and the other open in 27 of its 73 shut
+    # frames), and two sides met in a seam.
+    out = column_fill(patch, mask, FILL_BLUR * width)
     a = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 1.2)[..., None] * amount
     out = patch * (1.0 - a) + out * a
     if lash is not None:

@@ -46,15 +46,18 @@ from realtime.render.eyes import (
     lash_colour,
     painter_input,
 )
-from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer
+from realtime.render.meshwarp import MeshWarpRenderer
 from realtime.render.mouth import (
     COLOUR_GAIN,
+    LIP_PAIRS,
     REMEMBER_OPENING,
     SATURATION_RANGE,
     MouthPatch,
     cavity_colour,
+    close_lips,
     drawn_mouth,
     keep_lips,
+    lip_colour,
     mesh_loops,
     mouth_corners,
     mouth_map,
@@ -70,8 +73,16 @@ the mesh, the piecewise-affine map jumps between triangles, and reading the phot
 staircase edge and specks of whatever lay between; smoothed, the fold is a narrow squeeze."""
 MOUTH_SHUT = 0.35
 """Below this share of the photo's own mouth opening, what is left of its inner mouth (its teeth squeezed into
-a white line between closing lips: a photo with its mouth open at the driver's rest) is darkened, in full at 0,
-into the dark line of closed lips."""
+a white line between closing lips: a photo with its mouth open at the driver's rest) is painted over, in full
+at 0, by the dark line of closed lips (LIP_LINE)."""
+LIP_LINE = 0.45
+"""The line where closed lips meet: the photo's lip colour times this."""
+LIP_SEAM = 0.3
+"""Share of each lip's thickness, over and under the inner lips, refilled from the lips on either side when a
+photo's open mouth shuts. The warp squeezes the photo's teeth and cavity into a band a crop pixel high and
+carries the teeth's edge and the lips' wet rim (in the photo inside the mesh's inner lips) along with the lips:
+darkening that band left a dark slot with a stepped grey line along the lower lip and bright specks at its
+kinks (the MEAD photo, mouth open, at the driver's rest)."""
 SURROUND_SIGMA = 6.0
 """Gaussian sigma (crop pixels, of 256) smoothing the displacement outside the face oval (faded in over
 SURROUND_FADE): hair, ears, neck, collar and background move with the face through a few large triangles, and
@@ -83,7 +94,10 @@ FOLD_JUMP = 3.0
 """Crop pixels of map change between neighbouring pixels above which the map has jumped (a fold). Inside and
 around the eyes and the inner mouth the jump is meant (a blink, lips closing) and kept: smoothing there took
 a tenth off the blink the teacher sees."""
-
+LIPS_MEET = 0.003
+"""Inner-mouth area over face-oval area below which the output's lips as good as meet: what shows between them
+is closed over (`close_lips`), in full at 0, whatever the photo's own opening (a grin shut at rest left its
+teeth as a white line between the lips, too thin for the driver's mouth to cover)."""
 SHARP_MARGIN = 0.25
 """Share of an eye's or the lips' width added on each side of their bicubic read (the rest is read linear)."""
 
@@ -142,6 +156,7 @@ class _Source:
     photo_to_out: np.ndarray  # (2, 3)
     photo_out: np.ndarray  # (H, W, 3) uint8: the photo in the output, unmoved
     skin: np.ndarray  # (3,) float32 source skin colour
+    lip_line: np.ndarray  # (3,) float32 colour of the line where its lips meet
     opening: float  # the photo's own mouth opening
     fill: float  # the opening its own inner mouth fills (at most the opening it has where the motion starts)
     outline_depth: np.ndarray  # (K,) the photo's oval points' depth inside the face outline (keep_outline)
@@ -168,6 +183,8 @@ class MeshFlow:
         self.crop_size = crop_size
         self.mouth_loop, self._oval = mesh_loops()
         self._corners = mouth_corners()
+        self._lip_outer = np.array([o for o, _ in LIP_PAIRS])
+        self._lip_inner = np.array([i for _, i in LIP_PAIRS])
         self._sharp_parts = [np.array(EYE_LOOPS[0]), np.array(EYE_LOOPS[1]), np.array(LIPS)]
         g = np.mgrid[0:crop_size, 0:crop_size].astype(np.float32)
         self._grid = np.dstack([g[1], g[0]])  # (S, S, 2) x, y
@@ -240,6 +257,7 @@ class MeshFlow:
             photo_to_out=photo_to_out,
             photo_out=static,
             skin=skin_colour(photo, ls_photo),
+            lip_line=LIP_LINE * lip_colour(photo, ls_photo),
             opening=(opening := mouth_opening(ls, self.mouth_loop, self._oval)),
             fill=opening
             if rest_px is None
@@ -370,7 +388,7 @@ class MeshFlow:
                 w = w[..., None]
                 smooth = cv2.GaussianBlur(disp, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
                 smooth -= disp
-                smooth *= w
+                np.multiply(smooth, w, out=smooth)
                 disp = smooth + disp
         return cv2.transform(disp, src.crop_lin3)  # (S, S, 2) photo pixels (cv2: faster than numpy's @)
 
@@ -395,31 +413,54 @@ class MeshFlow:
     def _paint_mouth(
         self, roi: np.ndarray, lt: np.ndarray, mouth: MouthPatch | None, origin: tuple[int, int]
     ) -> None:
-        """In place: the driver's inner mouth (or a cavity shade) where the opening outgrows the photo's own."""
+        """In place: the driver's inner mouth where the opening outgrows the photo's own, and the lips closed over
+        what is left between them where the mouth (all but) shuts."""
         src = self._require()
+        if mouth is not None and mouth.opening >= REMEMBER_OPENING:
+            self._remembered = mouth
         opening = mouth_opening(lt, self.mouth_loop, self._oval)
         need = (opening - src.fill) / max(opening, 1e-6)  # share of the opening the photo cannot fill
         squeeze = 1.0 - opening / max(MOUTH_SHUT * src.opening, 1e-6) if src.opening > 1e-3 else 0.0
-        if need <= 0.05 and squeeze <= 0.0:
+        close = min(1.0, max(squeeze, 1.0 - opening / LIPS_MEET))
+        if need <= 0.05 and close <= 0.0:
             return
         loop = (
             lt[self.mouth_loop] @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - origin
         )  # (K, 2) roi px
         h, w = roi.shape[:2]
-        bx0, by0 = np.maximum(np.floor(loop.min(0)).astype(int) - 2, 0)
-        bx1, by1 = np.minimum(np.ceil(loop.max(0)).astype(int) + 3, [w, h])
+        grow = 3 + int(np.ceil(LIP_SEAM * 0.5 * (loop.max(0) - loop.min(0))[0]))  # room for the lips' seam
+        bx0, by0 = np.maximum(np.floor(loop.min(0)).astype(int) - grow, 0)
+        bx1, by1 = np.minimum(np.ceil(loop.max(0)).astype(int) + grow, [w, h])
         if bx1 - bx0 < 2 or by1 - by0 < 2:
             return
         loop_b = (loop - (bx0, by0)).astype(np.float32)
         mask = fill_mask((by1 - by0, bx1 - bx0), [np.round(loop_b * (1 << _SHIFT)).astype(np.int32)], _SHIFT)
         mask = cv2.GaussianBlur(mask, (3, 3), 0.7)[..., None]
-        area = roi[by0:by1, bx0:bx1].astype(np.float32)
-        if need <= 0.05:  # the photo's own mouth, shutting: its squeezed teeth darkened into the lips' line
-            alpha = mask * min(1.0, squeeze)
-            roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + area * MOUTH_TINT * alpha + 0.5, 0, 255)
-            return
-        if mouth is not None and mouth.opening >= REMEMBER_OPENING:
-            self._remembered = mouth
+        if need > 0.05:
+            self._paint_inner_mouth(roi[by0:by1, bx0:bx1], loop_b, mask, mouth, opening, min(1.0, need))
+        if close > 0.0:  # the lips closed over what the warp (or the paint) left between them
+            thickness = _scale(src.crop_to_out) * float(
+                np.median(np.linalg.norm(lt[self._lip_outer] - lt[self._lip_inner], axis=1))
+            )
+            roi[by0:by1, bx0:bx1] = close_lips(
+                roi[by0:by1, bx0:bx1], mask[..., 0], LIP_SEAM * thickness, close, src.lip_line
+            )
+
+    def _paint_inner_mouth(
+        self,
+        area_u8: np.ndarray,
+        loop_b: np.ndarray,
+        mask: np.ndarray,
+        mouth: MouthPatch | None,
+        opening: float,
+        amount: float,
+    ) -> None:
+        """In place on `area_u8` (the mouth's box): the driver's inner mouth (its last well-open one when its own
+        is much less open than `opening`, the output's; the mouth prior before the driver has opened its mouth at
+        all; else a drawn one) read onto the inner lips (`loop_b`, box pixels), blended by `mask` (h, w, 1) times
+        `amount`."""
+        src = self._require()
+        area = area_u8.astype(np.float32)
         if mouth is None or mouth.opening < 0.5 * opening:
             mouth = self._remembered  # the driver's teeth from when it last opened its mouth (or the prior)
         if mouth is not None:
@@ -440,11 +481,10 @@ class MeshFlow:
             if sat < 1.0:
                 grey = inner.mean(2, keepdims=True)
                 inner = grey + sat * (inner - grey)
-            alpha = mask * min(1.0, need)
         else:  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
             inner = drawn_mouth(loop_b, mask.shape[:2], self._corners, src.skin)
-            alpha = mask * min(1.0, need)
-        roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + inner * alpha + 0.5, 0, 255).astype(np.uint8)
+        alpha = mask * amount
+        area_u8[:] = np.clip(area * (1.0 - alpha) + inner * alpha + 0.5, 0, 255).astype(np.uint8)
 
     def _paint_eyes(self, roi: np.ndarray, lt: np.ndarray, origin: tuple[int, int]) -> None:
         """In place: each eye that closed by more than EYE_CHANGE of the photo's opening repainted by the eye

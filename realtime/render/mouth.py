@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.render.draw import column_fill
 from realtime.render.meshwarp import MOUTH_TINT, _polygon_area, build_topology
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,13 @@ LIP_RIM = 0.04
 """The driver's inner-lip points sit on its lips' wet rim, not past it: its patch is read from this share of its
 mouth's width inside them, or the rim came along as a dark (or lipstick-red) ring between the photo's lips and
 the driver's teeth (the EDTalk clip's grin on the Acosta photo: a denture with a red outline)."""
+LIP_SAMPLE = 0.3
+"""Where across a lip, from its outer edge, its colour is read: half-way across, a grin's thin lips gave the
+teeth's and the cavity's grey."""
+SEAM_WIDTH = 0.012
+"""Gaussian sigma of the line where shut lips meet, as a share of the mouth's width."""
+SEAM_BLUR = 0.08
+"""The lips' rows a shutting mouth is filled from are blurred along the mouth by this share of its width."""
 CAVITY_DARKEN = 0.8
 """The gap between the teeth is a little darker than the darkest of the driver's mouth (it is deeper)."""
 
@@ -121,6 +129,40 @@ def skin_colour(rgb: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
         if x1 > x0 and y1 > y0:
             samples.append(rgb[y0:y1, x0:x1].reshape(-1, 3).mean(0))
     return np.mean(samples, 0).astype(np.float32) if samples else np.full(3, 128.0, np.float32)
+
+
+def lip_colour(rgb: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
+    """(3,) float32 median RGB of the lips: a 3x3 window LIP_SAMPLE of the way across each lip at LIP_PAIRS."""
+    h, w = rgb.shape[:2]
+    pts = np.asarray(landmarks_px)[:, :2]
+    mids = np.round([pts[o] + LIP_SAMPLE * (pts[i] - pts[o]) for o, i in LIP_PAIRS]).astype(int)
+    samples = [
+        rgb[max(y - 1, 0) : min(y + 2, h), max(x - 1, 0) : min(x + 2, w)].reshape(-1, 3) for x, y in mids
+    ]
+    samples = [s for s in samples if len(s)]
+    return (
+        np.median(np.concatenate(samples), 0).astype(np.float32) if samples else np.full(3, 96.0, np.float32)
+    )
+
+
+def close_lips(
+    area: np.ndarray, mouth: np.ndarray, reach: float, amount: float, line: np.ndarray
+) -> np.ndarray:
+    """(h, w, 3) uint8: `area` (h, w, 3) with the band `reach` pixels over and under the inner mouth (`mouth`,
+    (h, w) float32 coverage) filled down its columns from the upper lip to the lower (`column_fill`), a soft line
+    of colour `line` (3,) where they meet, both blended in by `amount` (0-1)."""
+    r = max(round(reach), 1)
+    inside = (mouth > 0.01).astype(np.uint8)
+    rx = max(round(0.5 * r), 1)  # and a little past its corners (a tooth's edge left a speck there)
+    band = cv2.dilate(inside, np.ones((2 * r + 1, 2 * rx + 1), np.uint8))  # over and under the inner mouth
+    filled = column_fill(area, cv2.dilate(band, np.ones((5, 5), np.uint8)), 0.5 * band.shape[1] * SEAM_BLUR)
+    a = cv2.GaussianBlur(band.astype(np.float32), (0, 0), 0.25 * r + 0.5)[..., None] * amount
+    out = area.astype(np.float32) * (1.0 - a) + filled * a
+    cols = np.flatnonzero(inside.any(0))
+    width = float(cols[-1] - cols[0] + 1) if len(cols) else 1.0
+    seam = cv2.GaussianBlur(mouth, (0, 0), max(SEAM_WIDTH * width, 0.5))  # a line however shut, soft
+    seam = np.clip(seam / max(float(seam.max()), 1e-3), 0.0, 1.0)[..., None] * amount
+    return np.clip(out * (1.0 - seam) + line * seam + 0.5, 0, 255).astype(np.uint8)
 
 
 def mouth_opening(landmarks: np.ndarray, mouth_loop: np.ndarray, oval: np.ndarray) -> float:

@@ -5,9 +5,10 @@ the whole call, one caught saying "oh" kept an "O" whatever the driver's lips di
 had nothing left to move (a photo at AU12 0.93 follows a smile with r 0.49, the teacher reading 0.15 of the
 driver's change). At rest the photo is taken to a neutral face in two steps:
 
-1. what the AUs name, along the AU basis (training.au.basis, the free fit): each mouth AU above
-   PHOTO_REST_SHAPE taken down to it (the smile, the raised upper lip, the stretched or pressed lips), then
-   the parted lips shut to where they meet (`realtime.render.mouth.shut_mouth`);
+1. what the AUs name, along the AU basis (training.au.basis, the free fit): raised brows (AU01, AU02) above
+   PHOTO_REST_BROW taken down to it on the upper face, each mouth AU above PHOTO_REST_SHAPE taken down to it
+   (the smile, the raised upper lip, the stretched or pressed lips), then the parted lips shut to where they
+   meet (`realtime.render.mouth.shut_mouth`);
 2. what they do not name (a pucker, a funnel, a smirk's twist), on the lips alone: their shape projected onto
    how resting lips differ across people (lip_shape.npy, training.au.shape), the rest taken out, and the
    lips' neighbours moved with them, fading out by LIP_REACH.
@@ -23,6 +24,12 @@ from realtime.render.mouth import INNER_LOWER, INNER_UPPER, shut_mouth
 
 MOUTH_SHAPE = [AU_ORDER.index(a) for a in (AU.AU10, AU.AU12, AU.AU14, AU.AU15, AU.AU17, AU.AU20, AU.AU23)]
 LIPS_APART = [AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
+BROWS_RAISED = [AU_ORDER.index(AU.AU01), AU_ORDER.index(AU.AU02)]
+PHOTO_REST_BROW = 0.15
+"""Brow-raiser intensity (AU01, AU02) a photo is taken down to at the driver's rest: a surprised photo kept its
+raised brows and wide eyes through a driver's frown. Only the raisers: the brow lowerer and the lid tightener
+(AU04, AU07) read 0.25-0.65 on resting photos (deep-set eyes, heavy brows), identity rather than expression."""
+NOSE_TIP = 1
 PHOTO_REST_SHAPE = 0.1
 """Mouth-shape AU intensity a photo is taken down to at the driver's rest (a resting face reads 0-0.1)."""
 PHOTO_REST_OPEN = 0.1
@@ -56,6 +63,13 @@ def neutral_rest(
     if excess.max() > 0:
         shape -= np.tensordot(excess, basis[MOUTH_SHAPE], axes=1).astype(np.float32)
         out[MOUTH_SHAPE] = np.minimum(out[MOUTH_SHAPE], PHOTO_REST_SHAPE)
+    raised = np.zeros(len(BROWS_RAISED)) if keep else np.maximum(out[BROWS_RAISED] - PHOTO_REST_BROW, 0.0)
+    if raised.max() > 0:
+        # On the upper face only: the rows also carry the mouth that opens with surprise in the data, and the
+        # mouth is taken to rest by its own AUs below.
+        lowered = np.tensordot(raised, basis[BROWS_RAISED], axes=1) * _upper_face(canonical)[:, None]
+        shape -= lowered.astype(np.float32)
+        out[BROWS_RAISED] = np.minimum(out[BROWS_RAISED], PHOTO_REST_BROW)
     if excess.max() > 0 or out[LIPS_APART[1]] > PHOTO_REST_JAW:
         lips_open = np.maximum(out[LIPS_APART] - PHOTO_REST_OPEN, 0.0)
         shape += shut_mouth(canonical + shape, lips_open, basis[LIPS_APART], meet=True)
@@ -65,6 +79,13 @@ def neutral_rest(
     if not np.abs(shape).max() > 1e-4:
         return None
     return shape, out
+
+
+def _upper_face(face: np.ndarray) -> np.ndarray:
+    """(478,) 1 at and above the eyes (frontal frame, y down), fading to 0 at the nose tip."""
+    y = np.asarray(face, np.float64)[:, 1]
+    eyes = float(y[list(topo.LEFT_EYE + topo.RIGHT_EYE)].mean())
+    return np.clip((y[NOSE_TIP] - y) / max(y[NOSE_TIP] - eyes, 1e-6), 0.0, 1.0)
 
 
 def lips_to_rest(face: np.ndarray, lip_shape: np.ndarray) -> np.ndarray:

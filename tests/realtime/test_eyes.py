@@ -160,7 +160,7 @@ def test_a_covered_eye_runs_from_the_lid_skin_over_it_to_the_lower_lid_under_it(
     """Each column of the cover goes from the colour just over it to the colour just under it; a lash at the
     edge is blurred along the eye, not drawn down as a streak; nothing spreads sideways from a dark crease at
     one end (Telea inpainting spread it into a smudge that read as an open eye)."""
-    from realtime.render.eyes import lid_fill
+    from realtime.render.draw import column_fill
 
     lid, lower = np.array([180.0, 140.0, 120.0]), np.array([150.0, 120.0, 130.0])
     patch = np.zeros((30, 60, 3), np.uint8)
@@ -169,7 +169,7 @@ def test_a_covered_eye_runs_from_the_lid_skin_over_it_to_the_lower_lid_under_it(
     patch[:10, 5:15] = (125, 100, 90)  # a crease at the outer end
     mask = np.zeros((30, 60), np.uint8)
     mask[10:20, 5:55] = 255
-    out = lid_fill(patch, mask, 5.0)
+    out = column_fill(patch, mask, 5.0)
     assert np.array_equal(out[~(mask > 0)], patch[~(mask > 0)].astype(np.float32))  # only the mask changes
     assert np.abs(out[10, 40] - lid).max() < 8 and np.abs(out[19, 40] - lower).max() < 8  # lid -> lower lid
     assert np.abs(out[15, 40] - 0.5 * (lid + lower)).max() < 8  # half-way between in the middle

@@ -693,3 +693,37 @@ def test_the_shipped_mouth_prior_has_teeth_under_the_upper_lip_and_a_dark_middle
     teeth, cavity = at(upper[mid] + 0.15 * opening), at(upper[mid] + 0.5 * opening)
     assert opening > 0.2 * width  # an open mouth
     assert teeth > 1.3 * cavity and teeth > 0.6 * float(prior.skin.mean())
+
+
+def test_a_mouth_shutting_on_a_photo_with_its_teeth_showing_closes_the_lips_over_them(photo_face) -> None:
+    """A photo whose open mouth shows white teeth, shut by the motion (its face at rest): no white is left
+    between the lips, a line darker than the lips is drawn where they meet, and away from the mouth nothing
+    changes. The teeth squeezed by the warp (and carried along with the lips' edges) showed as a stepped white
+    or grey line in a dark slot."""
+    from realtime.render.mouth import LIP_PAIRS
+
+    photo, face = photo_face
+    m = alignment_transform(face)
+    loop, _ = mesh_loops()
+    ls_shut = apply_transform(m, face)[:, :2]
+    middle_y = ls_shut[loop, 1].mean()
+    ls_shut[loop, 1] = middle_y + 0.05 * (ls_shut[loop, 1] - middle_y)  # the inner lips (all but) meet
+    ls = _open_mouth(ls_shut, 12.0)
+    inv = cv2.invertAffineTransform(m)
+    photo = photo.copy()
+    lips = np.round(ls[[o for o, _ in LIP_PAIRS]] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)
+    cv2.fillPoly(photo, [cv2.convexHull(lips)], (150, 70, 80))  # lips
+    inner = np.round(ls[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)
+    cv2.fillPoly(photo, [inner], (250, 250, 250))  # teeth, to the inner lips and a little past them
+    cv2.polylines(photo, [inner], True, (250, 250, 250), 3)
+    flow = MeshFlow()
+    flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape), ls_shut)
+    out = flow.render(ls_shut)  # the driver at rest: lips shut
+    seam = np.round(ls_shut[loop] @ inv[:, :2].T + inv[:, 2]).astype(int)
+    x0, y0 = seam.min(0) - 6
+    x1, y1 = seam.max(0) + 6
+    box = out[y0:y1, x0:x1].astype(int)
+    assert box.min(2).max() < 200  # no white left between the lips
+    middle = out[int(seam[:, 1].mean()) - 1 : int(seam[:, 1].mean()) + 2, int(seam[:, 0].mean())].astype(int)
+    assert middle.sum(1).min() < 0.8 * (150 + 70 + 80)  # a line darker than the lips where they meet
+    assert np.array_equal(out[:40, :40], photo[:40, :40])

@@ -89,3 +89,24 @@ def test_a_pucker_the_aus_do_not_name_is_widened_towards_resting_lips(model) -> 
     assert np.abs(motion[EYES]).max() < 1e-6 and np.abs(motion[152]).max() < 1e-6
     near = [p for p in range(len(face)) if p not in LIPS and np.abs(motion[p]).max() > 1e-4]
     assert near  # the skin around the lips moves with them
+
+
+def test_raised_brows_are_lowered_at_rest_unless_kept(model) -> None:
+    """A surprised photo (AU01, AU02 0.6 along the basis): at rest its brows are back near the resting face's
+    and its brow AUs at most PHOTO_REST_BROW; the mouth does not move. Kept with `keep`."""
+    from realtime.render.neutral import PHOTO_REST_BROW
+
+    face, basis, lips = model
+    k1, k2 = AU_ORDER.index(AU.AU01), AU_ORDER.index(AU.AU02)
+    brows = list(topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW)
+    surprised = face + 0.5 * basis[k1] + 0.5 * basis[k2]
+    aus = _aus(AU01=0.6, AU02=0.6)
+    rest = neutral_rest(surprised, aus, basis, lips)
+    assert rest is not None
+    motion, at_rest = rest
+    before = np.abs(surprised[brows, 1] - face[brows, 1]).mean()
+    after = np.abs(surprised[brows, 1] + motion[brows, 1] - face[brows, 1]).mean()
+    assert before > 0.02 and after < 0.4 * before
+    assert at_rest[k1] <= PHOTO_REST_BROW and at_rest[k2] <= PHOTO_REST_BROW
+    assert np.abs(motion[LIPS]).max() < 0.01
+    assert neutral_rest(surprised, aus, basis, lips, keep=True) is None
