@@ -7,11 +7,11 @@ module applies that map to the *photo*, not to the crop, so nothing is upscaled:
 1. The crop's map is turned into a displacement (map - identity), zero on the crop border by construction, and
    carried into photo pixels by the crop transform's linear part (crop -> photo).
 2. For every output pixel of the face's box, the displacement is read at the pixel's crop position and added
-   to the pixel's photo position (at half the box's resolution, enlarged 2x); the photo is then read there (one
-   `cv2.remap`: linear, and bicubic again over the eyes and lips). Output pixel -> photo is an affine
-   `OutputLayout` (the user's `--size`), folded into the same maps, so scaling, warping and paste-back are one
-   resampling of the photo. Outside the box the output is a static frame computed once per source: no seam,
-   since the displacement is 0 at the crop's edge.
+   to the pixel's photo position (at half the box's resolution where it is enlarged 2x or more from the crop,
+   then enlarged 2x); the photo is then read there (`cv2.remap`: bicubic over the face, linear around it).
+   Output pixel -> photo is an affine `OutputLayout` (the user's `--size`), folded into the same maps, so
+   scaling, warping and paste-back are one resampling of the photo. Outside the box the output is a static
+   frame computed once per source: no seam, since the displacement is 0 at the crop's edge.
 3. Where the mouth opens wider than the photo's own (a closed-mouth photo has no teeth to warp), the driver's
    own inner mouth (`realtime.render.mouth`: teeth, tongue, cavity, cut from the driving frame) is read onto
    the output's inner lips with rigid teeth (`mouth_map`), colour-matched by the skin around both mouths, and
@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.face.topology import LIPS
 from realtime.render.draw import fill_mask
 from realtime.render.eyes import (
     COVER_SHUT,
@@ -46,7 +45,7 @@ from realtime.render.eyes import (
     lash_colour,
     painter_input,
 )
-from realtime.render.meshwarp import MeshWarpRenderer
+from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer
 from realtime.render.mouth import (
     COLOUR_GAIN,
     LIP_PAIRS,
@@ -73,11 +72,11 @@ the mesh, the piecewise-affine map jumps between triangles, and reading the phot
 staircase edge and specks of whatever lay between; smoothed, the fold is a narrow squeeze."""
 MOUTH_SHUT = 0.35
 """Below this share of the photo's own mouth opening, what is left of its inner mouth (its teeth squeezed into
-a white line between closing lips: a photo with its mouth open at the driver's rest) is painted over, in full
-at 0, by the dark line of closed lips (LIP_LINE)."""
+a white line between closing lips: a photo with its mouth open at the driver's rest) is darkened, in full at 0,
+into the dark gap of parted lips; where the lips all but meet, they are closed over it (LIPS_MEET)."""
 LIP_LINE = 0.45
 """The line where closed lips meet: the photo's lip colour times this."""
-LIP_SEAM = 0.3
+LIP_SEAM = 0.2
 """Share of each lip's thickness, over and under the inner lips, refilled from the lips on either side when a
 photo's open mouth shuts. The warp squeezes the photo's teeth and cavity into a band a crop pixel high and
 carries the teeth's edge and the lips' wet rim (in the photo inside the mesh's inner lips) along with the lips:
@@ -94,12 +93,16 @@ FOLD_JUMP = 3.0
 """Crop pixels of map change between neighbouring pixels above which the map has jumped (a fold). Inside and
 around the eyes and the inner mouth the jump is meant (a blink, lips closing) and kept: smoothing there took
 a tenth off the blink the teacher sees."""
-LIPS_MEET = 0.003
-"""Inner-mouth area over face-oval area below which the output's lips as good as meet: what shows between them
-is closed over (`close_lips`), in full at 0, whatever the photo's own opening (a grin shut at rest left its
-teeth as a white line between the lips, too thin for the driver's mouth to cover)."""
-SHARP_MARGIN = 0.25
-"""Share of an eye's or the lips' width added on each side of their bicubic read (the rest is read linear)."""
+LIPS_MEET = (0.0015, 0.004)
+"""Inner-mouth area over face-oval area below which the output's lips are closed over what the warp left
+between them (`close_lips`), in full below the first: the mesh's inner lips enclose about 0.001 on a shut
+mouth. A grin shut at rest left its teeth as a white line between the lips, too thin for the driver's mouth
+to cover. Only there: closing lips parted wider (the photo's squeezed teeth, MOUTH_SHUT) hid the driver's
+small openings (live opening r 0.815 -> 0.765)."""
+FACE_MARGIN = 0.05
+"""Share of the face oval's width and height added on each side of its bicubic read (the rest is linear)."""
+MAP_STEP_SCALE = 2.0
+"""Output pixels per crop pixel from which the read map is built at half the box's resolution."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,9 @@ class _Source:
     crop_lin: np.ndarray  # (2, 2): a crop displacement in photo pixels (of `photo`)
     crop_lin3: np.ndarray  # (2, 3) float32: the same, as cv2.transform takes it (no translation)
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the face's box in the output
-    photo_xy: np.ndarray  # (hh, hw, 2) float32: photo position of each pixel of the half-resolution box
-    half_to_crop: np.ndarray  # (2, 3): half-resolution box pixel -> crop pixel (displacement read there)
+    map_step: int  # 1: the read map is built at the box's resolution; 2: at half of it, then enlarged
+    photo_xy: np.ndarray  # (gh, gw, 2) float32: photo position of each pixel of the map's grid
+    grid_to_crop: np.ndarray  # (2, 3): map grid pixel -> crop pixel (the displacement is read there)
     photo_to_out: np.ndarray  # (2, 3)
     photo_out: np.ndarray  # (H, W, 3) uint8: the photo in the output, unmoved
     skin: np.ndarray  # (3,) float32 source skin colour
@@ -185,7 +189,6 @@ class MeshFlow:
         self._corners = mouth_corners()
         self._lip_outer = np.array([o for o, _ in LIP_PAIRS])
         self._lip_inner = np.array([i for _, i in LIP_PAIRS])
-        self._sharp_parts = [np.array(EYE_LOOPS[0]), np.array(EYE_LOOPS[1]), np.array(LIPS)]
         g = np.mgrid[0:crop_size, 0:crop_size].astype(np.float32)
         self._grid = np.dstack([g[1], g[0]])  # (S, S, 2) x, y
         edge = np.minimum(np.minimum(g[0], g[1]), np.minimum(crop_size - 1 - g[0], crop_size - 1 - g[1]))
@@ -233,13 +236,18 @@ class MeshFlow:
         x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
         x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [ow, oh])
         x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
-        # The box at half resolution, a pixel beyond each side: pixel (u, v) is box pixel (2u - 1.5, 2v - 1.5), so
+        # Where the box is enlarged at least MAP_STEP_SCALE from the crop, its read map is built at half
+        # resolution, a pixel beyond each side: grid pixel (u, v) is box pixel (2u - 1.5, 2v - 1.5), so
         # cv2.resize's 2x enlargement puts box pixel (x, y) at (x + 2, y + 2), with samples on both sides.
-        half_to_out = np.array([[2.0, 0.0, x0 - 1.5], [0.0, 2.0, y0 - 1.5]])
-        hv, hu = np.mgrid[0 : (y1 - y0) // 2 + 3, 0 : (x1 - x0) // 2 + 3].astype(np.float64)
-        half_to_photo = _compose(out_to_photo, half_to_out)
-        px = half_to_photo[0, 0] * hu + half_to_photo[0, 1] * hv + half_to_photo[0, 2]
-        py = half_to_photo[1, 0] * hu + half_to_photo[1, 1] * hv + half_to_photo[1, 2]
+        if _scale(crop_to_out) >= MAP_STEP_SCALE:
+            step, grid_to_out = 2, np.array([[2.0, 0.0, x0 - 1.5], [0.0, 2.0, y0 - 1.5]])
+            gv, gu = np.mgrid[0 : (y1 - y0) // 2 + 3, 0 : (x1 - x0) // 2 + 3].astype(np.float64)
+        else:
+            step, grid_to_out = 1, np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])
+            gv, gu = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float64)
+        grid_to_photo = _compose(out_to_photo, grid_to_out)
+        px = grid_to_photo[0, 0] * gu + grid_to_photo[0, 1] * gv + grid_to_photo[0, 2]
+        py = grid_to_photo[1, 0] * gu + grid_to_photo[1, 1] * gv + grid_to_photo[1, 2]
         static = cv2.warpAffine(
             photo, photo_to_out, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
@@ -253,7 +261,8 @@ class MeshFlow:
             crop_lin3=np.hstack([crop_to_photo[:, :2], np.zeros((2, 1))]).astype(np.float32),
             box=(int(x0), int(y0), int(x1), int(y1)),
             photo_xy=np.dstack([px, py]).astype(np.float32),
-            half_to_crop=_compose(photo_to_crop, half_to_photo),
+            map_step=step,
+            grid_to_crop=_compose(photo_to_crop, grid_to_photo),
             photo_to_out=photo_to_out,
             photo_out=static,
             skin=skin_colour(photo, ls_photo),
@@ -298,20 +307,16 @@ class MeshFlow:
             raise RuntimeError("MeshFlow.render before set_source")
         return self._src
 
-    def _sharp_rects(self, lt: np.ndarray, shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
-        """(x0, y0, x1, y1) in box pixels of each eye and the lips (lt in crop pixels), grown by SHARP_MARGIN of
-        their width on each side."""
+    def _face_rect(self, lt: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """x0, y0, x1, y1 in box pixels: the face oval's bounds (lt, crop pixels) grown by FACE_MARGIN of its
+        size on each side, within the box (`shape`)."""
         src = self._require()
-        rects = []
-        for part in self._sharp_parts:
-            pts = lt[part] @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - src.box[:2]
-            lo, hi = pts.min(0), pts.max(0)
-            m = SHARP_MARGIN * (hi[0] - lo[0])
-            x0, y0 = np.maximum(np.floor(lo - m).astype(int), 0)
-            x1, y1 = np.minimum(np.ceil(hi + m).astype(int), [shape[1], shape[0]])
-            if x1 > x0 and y1 > y0:
-                rects.append((int(x0), int(y0), int(x1), int(y1)))
-        return rects
+        pts = lt[self._oval] @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - src.box[:2]
+        lo, hi = pts.min(0), pts.max(0)
+        m = FACE_MARGIN * (hi - lo)
+        x0, y0 = np.clip(np.floor(lo - m).astype(int), 0, [shape[1], shape[0]])
+        x1, y1 = np.clip(np.ceil(hi + m).astype(int), [x0, y0], [shape[1], shape[0]])
+        return int(x0), int(y0), int(x1), int(y1)
 
     # -- per frame --------------------------------------------------------------------------------------
 
@@ -323,37 +328,49 @@ class MeshFlow:
         disp = self.displacement(lt)
         x0, y0, x1, y1 = src.box
         # Where each box pixel reads the photo: its unmoved photo position plus the displacement read at its crop
-        # position (box -> crop is affine: a warpAffine, no map of its own). Both at half the box's resolution,
-        # then enlarged 2x: the unmoved position is affine (enlarged exactly), and the displacement is already
-        # enlarged about 4x from the crop's 256 pixels. At full size this took a sixth of the frame.
-        hh, hw = src.photo_xy.shape[:2]
-        half = cv2.warpAffine(
+        # position (box -> crop is affine: a warpAffine, no map of its own). Where the box is enlarged 2x or more
+        # from the crop, both at half the box's resolution, then enlarged 2x: the unmoved position is affine
+        # (enlarged exactly), the displacement already enlarged from the crop's 256 pixels. At full size this
+        # took a sixth of a 1280x720 frame; at less enlargement the half grid blurred the lips' and lids' edges.
+        gh, gw = src.photo_xy.shape[:2]
+        moved = cv2.warpAffine(
             disp,
-            src.half_to_crop,
-            (hw, hh),
+            src.grid_to_crop,
+            (gw, gh),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_CONSTANT,
             borderValue=0,
         )
-        sxy = cv2.resize(cv2.add(src.photo_xy, half), (2 * hw, 2 * hh), interpolation=cv2.INTER_LINEAR)
-        sxy = sxy[2 : 2 + y1 - y0, 2 : 2 + x1 - x0]
+        sxy = cv2.add(src.photo_xy, moved)
+        if src.map_step == 2:
+            sxy = cv2.resize(sxy, (2 * gw, 2 * gh), interpolation=cv2.INTER_LINEAR)[
+                2 : 2 + y1 - y0, 2 : 2 + x1 - x0
+            ]
         # Fixed-point maps (1/32 px): the reads are a sixth faster than from float maps.
         m1, m2 = cv2.convertMaps(sxy, None, cv2.CV_16SC2)  # type: ignore[call-overload]
         out = (src.photo_out if self._static is None else self._static).copy()
         roi = out[y0:y1, x0:x1]  # a view: the reads below write the output frame in place
-        cv2.remap(src.photo, m1, m2, cv2.INTER_LINEAR, dst=roi, borderMode=cv2.BORDER_REPLICATE)
-        # The eyes and the lips are read again, bicubic (sharper where the photo is enlarged): there the eye looks
-        # for detail. The rest is linear, as the static frame around the box is: bicubic over the whole box took
-        # a third of the frame's time.
-        for fx0, fy0, fx1, fy1 in self._sharp_rects(lt, roi.shape):
-            cv2.remap(
-                src.photo,
-                m1[fy0:fy1, fx0:fx1],
-                m2[fy0:fy1, fx0:fx1],
-                cv2.INTER_CUBIC,
-                dst=roi[fy0:fy1, fx0:fx1],
-                borderMode=cv2.BORDER_REPLICATE,
-            )
+        # The face read bicubic, the rest of the box (hair, neck, background) linear, as the static frame around
+        # the box is: bicubic over the whole box took a third of a 1280x720 frame's time. Linear on the face lost
+        # half the skin's fine texture at 1:1 (live sharpness on the skin 0.85 -> 0.63).
+        bh, bw = roi.shape[:2]
+        fx0, fy0, fx1, fy1 = self._face_rect(lt, roi.shape)
+        for rx0, ry0, rx1, ry1, how in (
+            (0, 0, bw, fy0, cv2.INTER_LINEAR),
+            (0, fy1, bw, bh, cv2.INTER_LINEAR),
+            (0, fy0, fx0, fy1, cv2.INTER_LINEAR),
+            (fx1, fy0, bw, fy1, cv2.INTER_LINEAR),
+            (fx0, fy0, fx1, fy1, cv2.INTER_CUBIC),
+        ):
+            if rx1 > rx0 and ry1 > ry0:
+                cv2.remap(
+                    src.photo,
+                    m1[ry0:ry1, rx0:rx1],
+                    m2[ry0:ry1, rx0:rx1],
+                    how,
+                    dst=roi[ry0:ry1, rx0:rx1],
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
         if self._alpha is not None and self._base is not None:
             a = cv2.remap(self._alpha, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
             roi[:] = np.clip(roi * a + self._base * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
@@ -421,8 +438,10 @@ class MeshFlow:
         opening = mouth_opening(lt, self.mouth_loop, self._oval)
         need = (opening - src.fill) / max(opening, 1e-6)  # share of the opening the photo cannot fill
         squeeze = 1.0 - opening / max(MOUTH_SHUT * src.opening, 1e-6) if src.opening > 1e-3 else 0.0
-        close = min(1.0, max(squeeze, 1.0 - opening / LIPS_MEET))
-        if need <= 0.05 and close <= 0.0:
+        shut, meet = LIPS_MEET
+        # Only over an inside the photo shows (teeth, a cavity): a shut photo's own lips meet as they are.
+        close = float(np.clip((meet - opening) / (meet - shut), 0.0, 1.0)) if src.opening > meet else 0.0
+        if need <= 0.05 and squeeze <= 0.0 and close <= 0.0:
             return
         loop = (
             lt[self.mouth_loop] @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - origin
@@ -438,6 +457,10 @@ class MeshFlow:
         mask = cv2.GaussianBlur(mask, (3, 3), 0.7)[..., None]
         if need > 0.05:
             self._paint_inner_mouth(roi[by0:by1, bx0:bx1], loop_b, mask, mouth, opening, min(1.0, need))
+        elif squeeze > 0.0:  # the photo's own mouth, shutting: its squeezed teeth darkened into the lips' gap
+            area = roi[by0:by1, bx0:bx1].astype(np.float32)
+            alpha = mask * min(1.0, squeeze)
+            roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + area * MOUTH_TINT * alpha + 0.5, 0, 255)
         if close > 0.0:  # the lips closed over what the warp (or the paint) left between them
             thickness = _scale(src.crop_to_out) * float(
                 np.median(np.linalg.norm(lt[self._lip_outer] - lt[self._lip_inner], axis=1))

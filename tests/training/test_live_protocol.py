@@ -220,3 +220,25 @@ def test_the_command_needs_a_dataset_or_chosen_pairs_that_exist(tmp_path, capsys
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_sharpness_leaves_out_the_lips_that_an_expression_changes() -> None:
+    """On 478 mesh landmarks, a photo's open mouth (teeth: the sharpest edges of a face) shown shut and flat is
+    no loss of sharpness; the same flat mouth counted in was (the skin around it is what a blur changes)."""
+    from realtime.face import topology as topo
+    from realtime.weights import weights_dir
+
+    mean = np.load(weights_dir() / "mean_face.npy")[:, :2]
+    lm = (100.0 + 60.0 * mean).astype(np.float32)  # (478, 2), about 120 px wide
+    rng = np.random.default_rng(2)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8), (0, 0), 1.0)
+    teeth = img.copy()
+    mouth = cv2.convexHull(np.round(lm[list(topo.LIPS)]).astype(np.int32))
+    cv2.fillConvexPoly(teeth, mouth, (255, 255, 255))
+    for x in range(0, 200, 4):
+        cv2.line(teeth, (x, 0), (x, 199), (0, 0, 0), 1)  # hard edges everywhere ...
+    teeth = np.where(cv2.fillConvexPoly(np.zeros((200, 200), np.uint8), mouth, 1)[..., None] > 0, teeth, img)
+    shut = img.copy()
+    cv2.fillConvexPoly(shut, mouth, (150, 80, 80))  # ... but only in the photo's mouth
+    assert abs(sharpness_ratio(shut, lm, teeth, lm) - 1.0) < 0.05
+    assert sharpness_ratio(cv2.GaussianBlur(shut, (0, 0), 2.0), lm, teeth, lm) < 0.5

@@ -12,7 +12,8 @@ Face Landmarker teacher (pose, AUs, landmarks) and dlib's ResNet (identity), nev
   (width, corner lift, opening; right and left eye; diagnostics, not in the decision: mouth_r tells a renderer
   whose mouth does not move from a face whose smile the teacher's AU reading does not see, eye_r a blink drawn on
   one eye only from one on both);
-- sharpness: variance of the Laplacian inside the output's face over the source photo's, same scale;
+- sharpness: variance of the Laplacian inside the output's face over the source photo's, same scale, the lips
+  left out (an open mouth's teeth shut by the motion are no loss of sharpness: `sharpness_mask`);
 - flicker: mean absolute frame-to-frame change (0-255) of the output's face where the driver's is still;
 - face_found: share of output frames where the teacher finds a face.
 
@@ -35,6 +36,8 @@ from typing import Any, Self
 import cv2
 import numpy as np
 
+from realtime.face import topology as topo
+from realtime.face.topology import NUM_LANDMARKS
 from realtime.face.types import AU
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,10 @@ def mouth_shape(landmarks: np.ndarray) -> np.ndarray:
     )
 
 
+LIPS_MARGIN = 0.15
+"""Inter-ocular distances around the lips' hull left out of the sharpness ratio."""
+
+
 def laplacian_energy(gray: np.ndarray, mask: np.ndarray) -> float:
     """Variance of the Laplacian of a uint8/float gray image inside a boolean mask."""
     lap = cv2.Laplacian(np.asarray(gray, np.float32), cv2.CV_32F, ksize=3)
@@ -135,14 +142,31 @@ def face_mask(shape: tuple[int, ...], landmarks: np.ndarray, erode: int = 5) -> 
     return m.astype(bool)
 
 
+def sharpness_mask(shape: tuple[int, ...], landmarks: np.ndarray) -> np.ndarray:
+    """(H, W) bool: `face_mask` without the lips (their hull grown by LIPS_MARGIN of the inter-ocular distance)
+    where 478 mesh landmarks are given; the face mask as it is for other landmarks."""
+    m = face_mask(shape, landmarks)
+    lm = np.asarray(landmarks, np.float64)[:, :2]
+    if len(lm) != NUM_LANDMARKS:
+        return m
+    cut = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(cut, cv2.convexHull(np.round(lm[list(topo.LIPS)]).astype(np.int32)), 1)
+    r = max(round(LIPS_MARGIN * float(np.linalg.norm(lm[263] - lm[33]))), 1)
+    cut = cv2.dilate(cut, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return m & ~cut.astype(bool)
+
+
 def sharpness_ratio(
     output: np.ndarray, out_landmarks: np.ndarray, source: np.ndarray, src_landmarks: np.ndarray
 ) -> float:
-    """Laplacian energy of the output's face over the source photo's (both RGB uint8, the same scale)."""
+    """Laplacian energy of the output's face over the source photo's (both RGB uint8, the same scale), the lips
+    left out (`sharpness_mask`). With them, a photo caught grinning lost a third of its sharpness when its mouth
+    shut (Dafoe 1.15 -> 0.77): the teeth's edges were much of its face's Laplacian energy, and a jagged white
+    line of squeezed teeth left between shut lips scored sharper than clean lips."""
     g_o = cv2.cvtColor(output, cv2.COLOR_RGB2GRAY)
     g_s = cv2.cvtColor(source, cv2.COLOR_RGB2GRAY)
-    e_s = laplacian_energy(g_s, face_mask(source.shape, src_landmarks))
-    return laplacian_energy(g_o, face_mask(output.shape, out_landmarks)) / max(e_s, 1e-9)
+    e_s = laplacian_energy(g_s, sharpness_mask(source.shape, src_landmarks))
+    return laplacian_energy(g_o, sharpness_mask(output.shape, out_landmarks)) / max(e_s, 1e-9)
 
 
 def flicker(frames: list[np.ndarray], masks: list[np.ndarray], still: np.ndarray) -> float | None:
