@@ -84,7 +84,7 @@ LIP_SAMPLE = 0.3
 teeth's and the cavity's grey."""
 SEAM_WIDTH = 0.012
 """Gaussian sigma of the line where shut lips meet, as a share of the mouth's width."""
-SEAM_BLUR = 0.08
+SEAM_BLUR = 0.05
 """The lips' rows a shutting mouth is filled from are blurred along the mouth by this share of its width."""
 CAVITY_DARKEN = 0.8
 """The gap between the teeth is a little darker than the darkest of the driver's mouth (it is deeper)."""
@@ -153,13 +153,13 @@ def close_lips(
     of colour `line` (3,) where they meet, both blended in by `amount` (0-1)."""
     r = max(round(reach), 1)
     inside = (mouth > 0.01).astype(np.uint8)
+    cols = np.flatnonzero(inside.any(0))
+    width = float(cols[-1] - cols[0] + 1) if len(cols) else 1.0  # the mouth's, corner to corner
     rx = max(round(0.5 * r), 1)  # and a little past its corners (a tooth's edge left a speck there)
     band = cv2.dilate(inside, np.ones((2 * r + 1, 2 * rx + 1), np.uint8))  # over and under the inner mouth
-    filled = column_fill(area, cv2.dilate(band, np.ones((5, 5), np.uint8)), 0.5 * band.shape[1] * SEAM_BLUR)
+    filled = column_fill(area, cv2.dilate(band, np.ones((5, 5), np.uint8)), SEAM_BLUR * width)
     a = cv2.GaussianBlur(band.astype(np.float32), (0, 0), 0.25 * r + 0.5)[..., None] * amount
     out = area.astype(np.float32) * (1.0 - a) + filled * a
-    cols = np.flatnonzero(inside.any(0))
-    width = float(cols[-1] - cols[0] + 1) if len(cols) else 1.0
     seam = cv2.GaussianBlur(mouth, (0, 0), max(SEAM_WIDTH * width, 0.5))  # a line however shut, soft
     seam = np.clip(seam / max(float(seam.max()), 1e-3), 0.0, 1.0)[..., None] * amount
     return np.clip(out * (1.0 - seam) + line * seam + 0.5, 0, 255).astype(np.uint8)

@@ -27,7 +27,7 @@ LIPS_APART = [AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
 BROWS_RAISED = [AU_ORDER.index(AU.AU01), AU_ORDER.index(AU.AU02)]
 PHOTO_REST_BROW = 0.15
 """Brow-raiser intensity (AU01, AU02) a photo is taken down to at the driver's rest: a surprised photo kept its
-raised brows and wide eyes through a driver's frown. Only the raisers: the brow lowerer and the lid tightener
+raised brows through a driver's frown. Only the raisers: the brow lowerer and the lid tightener
 (AU04, AU07) read 0.25-0.65 on resting photos (deep-set eyes, heavy brows), identity rather than expression."""
 NOSE_TIP = 1
 PHOTO_REST_SHAPE = 0.1
