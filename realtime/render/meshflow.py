@@ -447,9 +447,10 @@ class MeshFlow:
             lt[self.mouth_loop] @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - origin
         )  # (K, 2) roi px
         h, w = roi.shape[:2]
-        grow = 3 + int(np.ceil(LIP_SEAM * 0.5 * (loop.max(0) - loop.min(0))[0]))  # room for the lips' seam
-        bx0, by0 = np.maximum(np.floor(loop.min(0)).astype(int) - grow, 0)
-        bx1, by1 = np.minimum(np.ceil(loop.max(0)).astype(int) + grow, [w, h])
+        # Room around the inner lips for the refilled band of closing lips.
+        grow = int(np.ceil(LIP_SEAM * 0.5 * (loop.max(0) - loop.min(0))[0])) if close > 0.0 else 0
+        bx0, by0 = np.maximum(np.floor(loop.min(0)).astype(int) - 2 - grow, 0)
+        bx1, by1 = np.minimum(np.ceil(loop.max(0)).astype(int) + 3 + grow, [w, h])
         if bx1 - bx0 < 2 or by1 - by0 < 2:
             return
         loop_b = (loop - (bx0, by0)).astype(np.float32)
