@@ -53,6 +53,7 @@ from realtime.render.mouth import (
     SATURATION_RANGE,
     MouthPatch,
     cavity_colour,
+    clear_rims,
     close_lips,
     drawn_mouth,
     keep_lips,
@@ -99,6 +100,10 @@ between them (`close_lips`), in full below the first: the mesh's inner lips encl
 mouth. A grin shut at rest left its teeth as a white line between the lips, too thin for the driver's mouth
 to cover. Only there: closing lips parted wider (the photo's squeezed teeth, MOUTH_SHUT) hid the driver's
 small openings (live opening r 0.815 -> 0.765)."""
+RIM_CLEAR = 2.0
+"""How fast the lips' rims are refilled (`clear_rims`) as a photo's open mouth is squeezed: in full from half of
+MOUTH_SHUT's squeeze. Between the lips then, the driver's mouth or the darkened gap, without the stepped line of
+the photo's teeth along them."""
 FACE_MARGIN = 0.05
 """Share of the face oval's width and height added on each side of its bicubic read (the rest is linear)."""
 MAP_STEP_SCALE = 2.0
@@ -441,6 +446,7 @@ class MeshFlow:
         shut, meet = LIPS_MEET
         # Only over an inside the photo shows (teeth, a cavity): a shut photo's own lips meet as they are.
         close = float(np.clip((meet - opening) / (meet - shut), 0.0, 1.0)) if src.opening > meet else 0.0
+        rims = min(1.0, RIM_CLEAR * squeeze) if src.opening > meet else 0.0
         if need <= 0.05 and squeeze <= 0.0 and close <= 0.0:
             return
         loop = (
@@ -448,7 +454,7 @@ class MeshFlow:
         )  # (K, 2) roi px
         h, w = roi.shape[:2]
         # Room around the inner lips for the refilled band of closing lips.
-        grow = int(np.ceil(LIP_SEAM * 0.5 * (loop.max(0) - loop.min(0))[0])) if close > 0.0 else 0
+        grow = int(np.ceil(LIP_SEAM * 0.5 * (loop.max(0) - loop.min(0))[0])) if close + rims > 0.0 else 0
         bx0, by0 = np.maximum(np.floor(loop.min(0)).astype(int) - 2 - grow, 0)
         bx1, by1 = np.minimum(np.ceil(loop.max(0)).astype(int) + 3 + grow, [w, h])
         if bx1 - bx0 < 2 or by1 - by0 < 2:
@@ -462,13 +468,18 @@ class MeshFlow:
             area = roi[by0:by1, bx0:bx1].astype(np.float32)
             alpha = mask * min(1.0, squeeze)
             roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + area * MOUTH_TINT * alpha + 0.5, 0, 255)
-        if close > 0.0:  # the lips closed over what the warp (or the paint) left between them
+        if close > 0.0 or rims > 0.0:
             thickness = _scale(src.crop_to_out) * float(
                 np.median(np.linalg.norm(lt[self._lip_outer] - lt[self._lip_inner], axis=1))
             )
-            roi[by0:by1, bx0:bx1] = close_lips(
-                roi[by0:by1, bx0:bx1], mask[..., 0], LIP_SEAM * thickness, close, src.lip_line
-            )
+            if rims > 0.0:  # the lips' rims, squeezed with the photo's teeth, taken from the lips beyond them
+                roi[by0:by1, bx0:bx1] = clear_rims(
+                    roi[by0:by1, bx0:bx1], mask[..., 0], LIP_SEAM * thickness, rims
+                )
+            if close > 0.0:  # the lips closed over what the warp (or the paint) left between them
+                roi[by0:by1, bx0:bx1] = close_lips(
+                    roi[by0:by1, bx0:bx1], mask[..., 0], LIP_SEAM * thickness, close, src.lip_line
+                )
 
     def _paint_inner_mouth(
         self,

@@ -165,6 +165,36 @@ def close_lips(
     return np.clip(out * (1.0 - seam) + line * seam + 0.5, 0, 255).astype(np.uint8)
 
 
+def clear_rims(area: np.ndarray, mouth: np.ndarray, reach: float, amount: float) -> np.ndarray:
+    """(h, w, 3) uint8: `area` (h, w, 3) with the `reach` pixels over the inner mouth (`mouth`, (h, w) float32
+    coverage) in each column taken from the upper lip just over them, and those under it from the lower lip just
+    under them (each row blurred along the mouth by SEAM_BLUR of its width), blended in by `amount` (0-1): the
+    lips' rims of a photo's open mouth, squeezed, carried its teeth's edge as a stepped line along the lips."""
+    h, w = mouth.shape
+    inside: np.ndarray = np.asarray(mouth > 0.01)
+    cols = np.flatnonzero(inside.any(0))
+    r = max(round(reach), 1)
+    if len(cols) == 0 or amount <= 0.0:
+        return area
+    top = np.argmax(inside, 0)  # (w,) first inner-mouth row per column
+    bottom = h - 1 - np.argmax(inside[::-1], 0)  # ... and last
+    x = np.arange(w)
+    rows = np.arange(h)[:, None]
+    has = np.asarray(inside.any(0))[None, :]
+    upper = has & (rows >= top - r) & (rows < top)
+    lower = has & (rows > bottom) & (rows <= bottom + r)
+    img = area.astype(np.float32)
+    over = img[np.clip(top - r - 1, 0, h - 1), x]  # (w, 3)
+    under = img[np.clip(bottom + r + 1, 0, h - 1), x]
+    lo, hi = cols[0], cols[-1] + 1
+    blur = max(SEAM_BLUR * float(hi - lo), 0.5)
+    over[lo:hi] = cv2.GaussianBlur(over[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
+    under[lo:hi] = cv2.GaussianBlur(under[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
+    fill = np.where(upper[..., None], over[None], np.where(lower[..., None], under[None], img))
+    a = cv2.GaussianBlur((upper | lower).astype(np.float32), (0, 0), 0.7)[..., None] * amount
+    return np.clip(img * (1.0 - a) + fill * a + 0.5, 0, 255).astype(np.uint8)
+
+
 def mouth_opening(landmarks: np.ndarray, mouth_loop: np.ndarray, oval: np.ndarray) -> float:
     """Inner-mouth area over the face oval's (scale-free)."""
     pts = np.asarray(landmarks)[:, :2]

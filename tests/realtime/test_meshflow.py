@@ -727,3 +727,25 @@ def test_a_mouth_shutting_on_a_photo_with_its_teeth_showing_closes_the_lips_over
     middle = out[int(seam[:, 1].mean()) - 1 : int(seam[:, 1].mean()) + 2, int(seam[:, 0].mean())].astype(int)
     assert middle.sum(1).min() < 0.8 * (150 + 70 + 80)  # a line darker than the lips where they meet
     assert np.array_equal(out[:40, :40], photo[:40, :40])
+
+
+def test_the_lips_rims_of_a_squeezed_open_mouth_are_taken_from_the_lips_beyond_them() -> None:
+    """A photo's teeth edge carried along the lower lip's rim (a stepped white line just under the inner mouth):
+    `clear_rims` takes the rims from the lips just beyond them, leaves the inner mouth (the gap) as it is, and
+    touches nothing farther away."""
+    from realtime.render.mouth import clear_rims
+
+    upper, lower, gap = (160, 90, 90), (180, 110, 110), (40, 20, 20)
+    area = np.zeros((40, 80, 3), np.uint8)
+    area[:18], area[18:] = upper, lower
+    area[18:22, 10:70] = gap  # the inner mouth
+    mouth = np.zeros((40, 80), np.float32)
+    mouth[18:22, 10:70] = 1.0
+    for x in range(10, 70):
+        area[22 + (x // 12) % 2, x] = (250, 250, 250)  # the stepped white line under it
+    out = clear_rims(area, mouth, 3.0, 1.0)
+    assert out[22:26, 10:70].min(2).max() < 200  # no white left along the lower lip
+    assert np.abs(out[23, 40].astype(int) - lower).max() < 12  # the lower lip's colour there
+    assert np.array_equal(out[19:21, 12:68], area[19:21, 12:68])  # the gap as it was
+    assert np.array_equal(out[:10], area[:10]) and np.array_equal(out[32:], area[32:])
+    assert np.array_equal(clear_rims(area, mouth, 3.0, 0.0), area)
