@@ -44,10 +44,7 @@ def column_fill(patch: np.ndarray, mask: np.ndarray, blur: float) -> np.ndarray:
         lo, hi = cols[0], cols[-1] + 1  # blurred over the masked columns only, edges replicated
         over[lo:hi] = cv2.GaussianBlur(over[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
         under[lo:hi] = cv2.GaussianBlur(under[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
-    s = (np.arange(h)[:, None] - top[None, :]) / np.maximum(bottom - top, 1)[
-        None, :
-    ]  # (h, w) 0 top, 1 bottom
-    s = np.clip(s, 0.0, 1.0)[..., None]
-    fill = (1.0 - s) * over[None] + s * under[None]  # (h, w, 3)
-    out[m] = fill[m]
+    ys, xs = np.nonzero(m)  # only the masked pixels are filled
+    s = np.clip((ys - top[xs]) / np.maximum(bottom - top, 1)[xs], 0.0, 1.0)[:, None]  # 0 top, 1 bottom
+    out[ys, xs] = (1.0 - s) * over[xs] + s * under[xs]
     return out

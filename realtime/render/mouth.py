@@ -158,11 +158,15 @@ def close_lips(
     rx = max(round(0.5 * r), 1)  # and a little past its corners (a tooth's edge left a speck there)
     band = cv2.dilate(inside, np.ones((2 * r + 1, 2 * rx + 1), np.uint8))  # over and under the inner mouth
     filled = column_fill(area, cv2.dilate(band, np.ones((5, 5), np.uint8)), SEAM_BLUR * width)
-    a = cv2.GaussianBlur(band.astype(np.float32), (0, 0), 0.25 * r + 0.5)[..., None] * amount
-    out = area.astype(np.float32) * (1.0 - a) + filled * a
+    a = cv2.GaussianBlur(band.astype(np.float32), (0, 0), 0.25 * r + 0.5) * np.float32(amount)
+    out = cv2.blendLinear(area.astype(np.float32), filled, 1.0 - a, a)
     seam = cv2.GaussianBlur(mouth, (0, 0), max(SEAM_WIDTH * width, 0.5))  # a line however shut, soft
-    seam = np.clip(seam / max(float(seam.max()), 1e-3), 0.0, 1.0)[..., None] * amount
-    return np.clip(out * (1.0 - seam) + line * seam + 0.5, 0, 255).astype(np.uint8)
+    seam = np.clip(seam / max(float(seam.max()), 1e-3), 0.0, 1.0).astype(np.float32) * np.float32(amount)
+    colour = np.empty_like(out)
+    colour[:] = np.asarray(line, np.float32)
+    # blendLinear: per-pixel weights without numpy's float temporaries; convertScaleAbs rounds and saturates
+    # (the blend of colours is never negative).
+    return cv2.convertScaleAbs(cv2.blendLinear(out, colour, 1.0 - seam, seam))
 
 
 def clear_rims(area: np.ndarray, mouth: np.ndarray, reach: float, amount: float) -> np.ndarray:
@@ -190,9 +194,12 @@ def clear_rims(area: np.ndarray, mouth: np.ndarray, reach: float, amount: float)
     blur = max(SEAM_BLUR * float(hi - lo), 0.5)
     over[lo:hi] = cv2.GaussianBlur(over[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
     under[lo:hi] = cv2.GaussianBlur(under[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
-    fill = np.where(upper[..., None], over[None], np.where(lower[..., None], under[None], img))
-    a = cv2.GaussianBlur((upper | lower).astype(np.float32), (0, 0), 0.7)[..., None] * amount
-    return np.clip(img * (1.0 - a) + fill * a + 0.5, 0, 255).astype(np.uint8)
+    fill = img.copy()
+    yu, xu = np.nonzero(upper)
+    yl, xl = np.nonzero(lower)
+    fill[yu, xu], fill[yl, xl] = over[xu], under[xl]
+    a = cv2.GaussianBlur((upper | lower).astype(np.float32), (0, 0), 0.7) * np.float32(amount)
+    return cv2.convertScaleAbs(cv2.blendLinear(img, fill, 1.0 - a, a))
 
 
 def mouth_opening(landmarks: np.ndarray, mouth_loop: np.ndarray, oval: np.ndarray) -> float:
