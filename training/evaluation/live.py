@@ -149,10 +149,10 @@ def sharpness_mask(shape: tuple[int, ...], landmarks: np.ndarray) -> np.ndarray:
     lm = np.asarray(landmarks, np.float64)[:, :2]
     if len(lm) != NUM_LANDMARKS:
         return m
-    cut = np.zeros(shape[:2], np.uint8)
-    cv2.fillConvexPoly(cut, cv2.convexHull(np.round(lm[list(topo.LIPS)]).astype(np.int32)), 1)
+    lips = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(lips, cv2.convexHull(np.round(lm[list(topo.LIPS)]).astype(np.int32)), 1)
     r = max(round(LIPS_MARGIN * float(np.linalg.norm(lm[263] - lm[33]))), 1)
-    cut = cv2.dilate(cut, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    cut = cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return m & ~cut.astype(bool)
 
 
