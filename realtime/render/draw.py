@@ -26,24 +26,33 @@ def line_mask(shape: tuple[int, int], points: np.ndarray, thickness: int, shift:
     return canvas.astype(np.float32) / 255.0
 
 
-def column_fill(patch: np.ndarray, mask: np.ndarray, blur: float) -> np.ndarray:
-    """(h, w, 3) float32 `patch` with each masked pixel between the colours just over and just under the mask
-    in its column (the lid skin over a shut eye and the lower lid under it; the upper and the lower lip), those
-    two rows blurred along the columns by `blur` pixels (a lash or a pore at the edge is not drawn down as a
-    streak)."""
-    out = patch.astype(np.float32)
-    m = mask > 0
-    h, w = m.shape
-    cols = np.flatnonzero(m.any(0))
-    if len(cols) == 0:
-        return out
-    top = np.clip(np.argmax(m, 0) - 1, 0, h - 1)  # (w,) the row just over the mask
-    bottom = np.clip(h - np.argmax(m[::-1], 0), 0, h - 1)  # ... and just under it
-    over, under = out[top, np.arange(w)], out[bottom, np.arange(w)]  # (w, 3)
-    if blur > 0.0:
+def column_edges(
+    image: np.ndarray, mask: np.ndarray, blur: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each column of `mask` (h, w) bool: the row just over it and the row just under it ((w,) each, clipped
+    to the image) and `image`'s (h, w, 3) float32 colours there ((w, 3) each), blurred along the masked columns by
+    `blur` pixels (a lash or a pore at the edge is not drawn down as a streak)."""
+    h, w = mask.shape
+    top = np.clip(np.argmax(mask, 0) - 1, 0, h - 1)
+    bottom = np.clip(h - np.argmax(mask[::-1], 0), 0, h - 1)
+    over, under = image[top, np.arange(w)], image[bottom, np.arange(w)]
+    cols = np.flatnonzero(mask.any(0))
+    if blur > 0.0 and len(cols):
         lo, hi = cols[0], cols[-1] + 1  # blurred over the masked columns only, edges replicated
         over[lo:hi] = cv2.GaussianBlur(over[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
         under[lo:hi] = cv2.GaussianBlur(under[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
+    return top, bottom, over, under
+
+
+def column_fill(patch: np.ndarray, mask: np.ndarray, blur: float) -> np.ndarray:
+    """(h, w, 3) float32 `patch` with each masked pixel between the colours just over and just under the mask
+    in its column (the lid skin over a shut eye and the lower lid under it; the upper and the lower lip), those
+    two rows blurred along the columns by `blur` pixels (`column_edges`)."""
+    out = patch.astype(np.float32)
+    m = mask > 0
+    if not m.any():
+        return out
+    top, bottom, over, under = column_edges(out, m, blur)
     ys, xs = np.nonzero(m)  # only the masked pixels are filled
     s = np.clip((ys - top[xs]) / np.maximum(bottom - top, 1)[xs], 0.0, 1.0)[:, None]  # 0 top, 1 bottom
     out[ys, xs] = (1.0 - s) * over[xs] + s * under[xs]

@@ -312,11 +312,10 @@ class MeshFlow:
             raise RuntimeError("MeshFlow.render before set_source")
         return self._src
 
-    def _face_rect(self, lt: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-        """x0, y0, x1, y1 in box pixels: the face oval's bounds (lt, crop pixels) grown by FACE_MARGIN of its
-        size on each side, within the box (`shape`)."""
-        src = self._require()
-        pts = lt[self._oval] @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - src.box[:2]
+    def _face_rect(self, lt_box: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """x0, y0, x1, y1 in box pixels: the face oval's bounds (`lt_box`: the landmarks in box pixels) grown by
+        FACE_MARGIN of its size on each side, within the box (`shape`)."""
+        pts = lt_box[self._oval]
         lo, hi = pts.min(0), pts.max(0)
         m = FACE_MARGIN * (hi - lo)
         x0, y0 = np.clip(np.floor(lo - m).astype(int), 0, [shape[1], shape[0]])
@@ -359,7 +358,8 @@ class MeshFlow:
         # the box is: bicubic over the whole box took a third of a 1280x720 frame's time. Linear on the face lost
         # half the skin's fine texture at 1:1 (live sharpness on the skin 0.85 -> 0.63).
         bh, bw = roi.shape[:2]
-        fx0, fy0, fx1, fy1 = self._face_rect(lt, roi.shape)
+        lt_box = lt @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - (x0, y0)  # (478, 2) box pixels
+        fx0, fy0, fx1, fy1 = self._face_rect(lt_box, roi.shape)
         for rx0, ry0, rx1, ry1, how in (
             (0, 0, bw, fy0, cv2.INTER_LINEAR),
             (0, fy1, bw, bh, cv2.INTER_LINEAR),
@@ -379,8 +379,8 @@ class MeshFlow:
         if self._alpha is not None and self._base is not None:
             a = cv2.remap(self._alpha, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
             roi[:] = np.clip(roi * a + self._base * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
-        self._paint_mouth(roi, lt, mouth, (x0, y0))
-        self._paint_eyes(roi, lt, (x0, y0))
+        self._paint_mouth(roi, lt, lt_box, mouth)
+        self._paint_eyes(roi, lt, lt_box)
         return out
 
     def displacement(self, lt_px: np.ndarray, sigma: float = DISP_SIGMA) -> np.ndarray:
@@ -433,10 +433,11 @@ class MeshFlow:
         return smooth
 
     def _paint_mouth(
-        self, roi: np.ndarray, lt: np.ndarray, mouth: MouthPatch | None, origin: tuple[int, int]
+        self, roi: np.ndarray, lt: np.ndarray, lt_box: np.ndarray, mouth: MouthPatch | None
     ) -> None:
         """In place: the driver's inner mouth where the opening outgrows the photo's own, and the lips closed over
-        what is left between them where the mouth (all but) shuts."""
+        what is left between them where the mouth (all but) shuts. `lt`: crop pixels; `lt_box`: the same
+        landmarks in `roi`'s pixels."""
         src = self._require()
         if mouth is not None and mouth.opening >= REMEMBER_OPENING:
             self._remembered = mouth
@@ -449,9 +450,7 @@ class MeshFlow:
         rims = min(1.0, RIM_CLEAR * squeeze) if src.opening > meet else 0.0
         if need <= 0.05 and squeeze <= 0.0 and close <= 0.0:
             return
-        loop = (
-            lt[self.mouth_loop] @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - origin
-        )  # (K, 2) roi px
+        loop = lt_box[self.mouth_loop]  # (K, 2) box pixels
         h, w = roi.shape[:2]
         # Room around the inner lips for the refilled band of closing lips.
         grow = int(np.ceil(LIP_SEAM * 0.5 * (loop.max(0) - loop.min(0))[0])) if close + rims > 0.0 else 0
@@ -521,12 +520,12 @@ class MeshFlow:
         alpha = mask * amount
         area_u8[:] = np.clip(area * (1.0 - alpha) + inner * alpha + 0.5, 0, 255).astype(np.uint8)
 
-    def _paint_eyes(self, roi: np.ndarray, lt: np.ndarray, origin: tuple[int, int]) -> None:
+    def _paint_eyes(self, roi: np.ndarray, lt: np.ndarray, lt_roi: np.ndarray) -> None:
         """In place: each eye that closed by more than EYE_CHANGE of the photo's opening repainted by the eye
         painter (eyes that open wider are left to the warp: the painter learnt closing lids only); without the
-        painter, an eye nearly shut has its slit covered by the lids around it (`cover_lids`)."""
+        painter, an eye nearly shut has its slit covered by the lids around it (`cover_lids`). `lt`: crop pixels;
+        `lt_roi`: the same landmarks in `roi`'s pixels."""
         src = self._require()
-        lt_roi = lt @ src.crop_to_out[:, :2].T + src.crop_to_out[:, 2] - origin  # (478, 2) roi px
         if self.eye_painter is None:
             lo, hi = COVER_SHUT
             for eye, (_, photo_open, lash) in enumerate(src.eyes):

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.render.draw import column_fill
+from realtime.render.draw import column_edges, column_fill
 from realtime.render.meshwarp import MOUTH_TINT, _polygon_area, build_topology
 
 log = logging.getLogger(__name__)
@@ -174,26 +174,19 @@ def clear_rims(area: np.ndarray, mouth: np.ndarray, reach: float, amount: float)
     coverage) in each column taken from the upper lip just over them, and those under it from the lower lip just
     under them (each row blurred along the mouth by SEAM_BLUR of its width), blended in by `amount` (0-1): the
     lips' rims of a photo's open mouth, squeezed, carried its teeth's edge as a stepped line along the lips."""
-    h, w = mouth.shape
+    h = mouth.shape[0]
     inside: np.ndarray = np.asarray(mouth > 0.01)
     cols = np.flatnonzero(inside.any(0))
     r = max(round(reach), 1)
     if len(cols) == 0 or amount <= 0.0:
         return area
-    top = np.argmax(inside, 0)  # (w,) first inner-mouth row per column
-    bottom = h - 1 - np.argmax(inside[::-1], 0)  # ... and last
-    x = np.arange(w)
     rows = np.arange(h)[:, None]
-    has = np.asarray(inside.any(0))[None, :]
-    upper = has & (rows >= top - r) & (rows < top)
-    lower = has & (rows > bottom) & (rows <= bottom + r)
+    band = cv2.dilate(inside.astype(np.uint8), np.ones((2 * r + 1, 1), np.uint8)) > 0  # the rims and the gap
     img = area.astype(np.float32)
-    over = img[np.clip(top - r - 1, 0, h - 1), x]  # (w, 3)
-    under = img[np.clip(bottom + r + 1, 0, h - 1), x]
-    lo, hi = cols[0], cols[-1] + 1
-    blur = max(SEAM_BLUR * float(hi - lo), 0.5)
-    over[lo:hi] = cv2.GaussianBlur(over[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
-    under[lo:hi] = cv2.GaussianBlur(under[None, lo:hi], (0, 0), blur, sigmaY=1e-3)[0]
+    top, bottom, over, under = column_edges(img, band, max(SEAM_BLUR * float(cols[-1] - cols[0] + 1), 0.5))
+    first, last = np.argmax(inside, 0), h - 1 - np.argmax(inside[::-1], 0)  # the gap's rows per column
+    upper = band & (rows > top) & (rows < first)
+    lower = band & (rows > last) & (rows < bottom)
     fill = img.copy()
     yu, xu = np.nonzero(upper)
     yl, xl = np.nonzero(lower)
