@@ -156,18 +156,36 @@ that is itself turned 31 degrees (live pose r 0.65 -> 0.39 on such a pair)."""
 AWAY_LIMIT_DEG = 25.0
 """Yaw and pitch the photo may reach away from the camera, or its own where it is turned further: a photo
 turned 31 degrees and turned 20 more showed its nose past its cheek and a torn far side (the smirk/dafoe photo
-driven by the DaGAN clip); turning back towards the camera stays free."""
+driven by the DaGAN clip); turning back towards the camera is eased by BACK_LIMITS_DEG."""
 AWAY_SLACK_DEG = 3.0
 """How far past that the pose may still ease (no hard stop)."""
+BACK_FREE_DEG = 12.0
+"""Yaw and pitch of a photo up to which it turns back towards the camera as far as TURN_LIMITS_DEG allow."""
+BACK_LIMITS_DEG = (1.0, 3.0)
+"""(knee, limit) of the turn back towards the camera of a photo turned BACK_TURNED_DEG or more (between that
+and BACK_FREE_DEG, eased from TURN_LIMITS_DEG's by the turn): such a photo has no far cheek, and the skin
+hidden behind its nose and silhouette was drawn from their edges. The smirk/dafoe photo, turned 31 degrees,
+turned back 18 (LivePortrait's d12 clip) showed a smeared grey band with a hard edge down its far cheek, and
+in still renders a dark crease beside the nose from 3-4 on. Live pose r on that pair 0.795 -> 0.724; on the
+photo's two pairs of the live protocol 0.504 -> 0.494 and 0.789 (unchanged)."""
+BACK_TURNED_DEG = 28.0
+"""Yaw or pitch from which a photo's turn back towards the camera is held to BACK_LIMITS_DEG."""
 
 
 def limit_turn(own: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """(3,) the pose change (degrees) the photo shows for the driver's `delta`, the photo's own pose `own`:
-    the change eased into TURN_LIMITS_DEG, and yaw and pitch kept from going further from the camera than
-    AWAY_LIMIT_DEG or the photo's own (whichever is further)."""
+    the change eased into TURN_LIMITS_DEG, yaw and pitch kept from going further from the camera than
+    AWAY_LIMIT_DEG or the photo's own (whichever is further), and a turned photo's turn back towards the camera
+    eased into BACK_LIMITS_DEG."""
     own = np.asarray(own, np.float64)
+    delta = np.asarray(delta, np.float64)
     change = soft_limit(delta).astype(np.float64)
     for i in (0, 1):
+        if own[i] * delta[i] < 0 and abs(own[i]) > BACK_FREE_DEG:  # back towards the camera
+            t = min((abs(own[i]) - BACK_FREE_DEG) / (BACK_TURNED_DEG - BACK_FREE_DEG), 1.0)
+            knee, limit = (a + t * (b - a) for a, b in zip(TURN_LIMITS_DEG[i], BACK_LIMITS_DEG, strict=True))
+            change[i] = np.sign(delta[i]) * _ease(abs(delta[i]), knee, limit)
+            continue
         cap = max(abs(own[i]), AWAY_LIMIT_DEG)
         reached = own[i] + change[i]
         if abs(reached) > cap:
@@ -180,10 +198,15 @@ def soft_limit(pose: np.ndarray) -> np.ndarray:
     """(3,) yaw, pitch, roll (degrees) squeezed into TURN_LIMITS_DEG; monotonic and smooth."""
     out = np.asarray(pose, np.float64).copy()
     for i, (knee, limit) in enumerate(TURN_LIMITS_DEG):
-        x = abs(out[i])
-        if x > knee:
-            out[i] = np.sign(out[i]) * (knee + (limit - knee) * np.tanh((x - knee) / (limit - knee)))
+        out[i] = np.sign(out[i]) * _ease(abs(out[i]), knee, limit)
     return out.astype(np.float32)
+
+
+def _ease(x: float, knee: float, limit: float) -> float:
+    """x >= 0 followed 1:1 up to the knee, then eased towards the limit and never past it."""
+    if x <= knee:
+        return x
+    return knee + (limit - knee) * float(np.tanh((x - knee) / (limit - knee)))
 
 
 def absolute_landmarks(

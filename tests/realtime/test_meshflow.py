@@ -375,15 +375,31 @@ def test_inner_lips_pressed_past_each_other_meet_half_way(photo_face) -> None:
 
 
 def test_head_turns_are_eased_into_what_a_photo_can_show() -> None:
-    from realtime.render.renderers import AWAY_SLACK_DEG, TURN_LIMITS_DEG, limit_turn, soft_limit
+    from realtime.render.renderers import (
+        AWAY_SLACK_DEG,
+        BACK_LIMITS_DEG,
+        TURN_LIMITS_DEG,
+        limit_turn,
+        soft_limit,
+    )
 
     zero = np.zeros(3, np.float32)
     assert np.array_equal(limit_turn(zero, zero), zero)
     assert np.allclose(limit_turn(zero, np.array([8.0, -6.0, 15.0])), [8.0, -6.0, 15.0])  # below the knees
-    # A photo turned 31 degrees: back towards the camera it follows, further away it stays about where it is.
+    # A photo turned 10 degrees turns back towards the camera as far as a frontal one turns.
+    own = np.array([10.0, -10.0, 0.0], np.float32)
+    assert np.allclose(limit_turn(own, np.array([-10.0, 8.0, 0.0])), [-10.0, 8.0, 0.0])
+    # Turned 31 degrees: it has no far cheek to show, so back towards the camera only a little, further away it
+    # stays about where it is; its pitch is free.
     own = np.array([31.0, 0.0, 0.0], np.float32)
-    assert np.allclose(limit_turn(own, np.array([-10.0, 0.0, 0.0])), [-10.0, 0.0, 0.0])
+    back = [limit_turn(own, np.array([-y, -8.0, 0.0]))[0] for y in range(0, 40, 2)]
+    assert np.all(np.diff(back) <= 0) and min(back) >= -BACK_LIMITS_DEG[1]  # monotonic, never past the limit
+    assert np.isclose(limit_turn(own, np.array([-1.0, -8.0, 0.0]))[0], -1.0)  # small turns followed 1:1
+    assert np.isclose(limit_turn(own, np.array([-10.0, -8.0, 0.0]))[1], -8.0)
     assert 0.0 < limit_turn(own, np.array([20.0, 0.0, 0.0]))[0] < AWAY_SLACK_DEG
+    # In between, eased in between: never less than turned 31 degrees, never more than frontal.
+    mid = limit_turn(np.array([20.0, 0.0, 0.0]), np.array([-18.0, 0.0, 0.0]))[0]
+    assert limit_turn(zero, np.array([-18.0, 0.0, 0.0]))[0] < mid < -BACK_LIMITS_DEG[1]
     yaws = [soft_limit(np.array([y, 0.0, 0.0]))[0] for y in range(0, 90, 5)]
     assert np.all(np.diff(yaws) > 0) and max(yaws) < TURN_LIMITS_DEG[0][1]  # monotonic, never past the limit
     assert np.allclose(soft_limit(np.array([-40.0, -40.0, -50.0])), -soft_limit(np.array([40.0, 40.0, 50.0])))
