@@ -106,6 +106,11 @@ MOUTH_SHUT's squeeze. Between the lips then, the driver's mouth or the darkened 
 the photo's teeth along them."""
 FACE_MARGIN = 0.05
 """Share of the face oval's width and height added on each side of its bicubic read (the rest is linear)."""
+INNER_CONTRAST = 1.6
+"""Gamma of the driver's inner mouth below the photo's skin brightness (what is brighter, the teeth, is kept):
+a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its
+mouth pasted on a bright photo (the EDTalk photo, gain 1.36) was a flat grey-lilac pane as bright as the skin;
+with this, shadow deepens into the mouth. An already dark cavity gets darker still (the MEAD photo's shout)."""
 MAP_STEP_SCALE = 2.0
 """Output pixels per crop pixel from which the read map is built at half the box's resolution."""
 
@@ -515,6 +520,9 @@ class MeshFlow:
             if sat < 1.0:
                 grey = inner.mean(2, keepdims=True)
                 inner = grey + sat * (inner - grey)
+            # ... and what is darker than the photo's skin made darker still (INNER_CONTRAST): shadow, not a pane.
+            rel = np.clip(inner.mean(2, keepdims=True) / max(float(src.skin.mean()), 1.0), 1e-3, 1.0)
+            inner = inner * rel ** (INNER_CONTRAST - 1.0)
         else:  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
             inner = drawn_mouth(loop_b, mask.shape[:2], self._corners, src.skin)
         alpha = mask * amount

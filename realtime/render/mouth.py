@@ -88,6 +88,10 @@ SEAM_BLUR = 0.05
 """The lips' rows a shutting mouth is filled from are blurred along the mouth by this share of its width."""
 CAVITY_DARKEN = 0.8
 """The gap between the teeth is a little darker than the darkest of the driver's mouth (it is deeper)."""
+CAVITY_RAMP = 0.08
+"""Share of the driver's mouth width over which that darkening comes in, from the gap's edges: shaded in full
+from its edges, a thin gap (the output a little more open than the driver) drew a dark blade across a pale
+tongue (the LivePortrait d12 driver's lit mouth on the EDTalk photo)."""
 
 
 @dataclass(frozen=True)
@@ -380,8 +384,8 @@ def mouth_map(
     Teeth are rigid: the upper ones hang from the upper lip, the lower ones stand on the lower lip, each at the
     mouths' width ratio, never stretched by the opening (a fan warp from one loop to the other stretched them
     into streaks as tall as the opening). Where the output opens wider than the driver, the middle row of the
-    driver's mouth is read and the third output, the gap (h, w) float32 in {0, 1}, says where: the caller
-    shades it as the mouth's cavity. Where it opens less, the lips cover the middle."""
+    driver's mouth is read and the third output, the gap (h, w) float32 in [0, 1], says where and how deep: the
+    caller shades it as the mouth's cavity. Where it opens less, the lips cover the middle."""
     a_d, w_d, axes_d, curves_d = _lip_curves(np.asarray(patch_loop, np.float64), corners)
     w_o, _axes_o, t, y_out, up_o, lo_o = _lip_frame(out_loop, shape, corners)
     s = w_d / w_o  # driver px per output px
@@ -406,7 +410,9 @@ def mouth_map(
     x_along = t * w_d
     mx = a_d[0] + x_along * axes_d[0, 0] + y_d * axes_d[1, 0]
     my = a_d[1] + x_along * axes_d[0, 1] + y_d * axes_d[1, 1]
-    gap_px = ~(upper_side | lower_side)
+    # How deep into the gap (driver px past the teeth's reach), ramped over CAVITY_RAMP of the mouth's width.
+    depth = np.minimum(below_up, above_lo) - np.minimum(half, 0.5 * gap)
+    gap_px = np.where(upper_side | lower_side, 0.0, np.clip(depth / (CAVITY_RAMP * w_d), 0.0, 1.0))
     return mx.astype(np.float32), my.astype(np.float32), gap_px.astype(np.float32)
 
 

@@ -323,6 +323,9 @@ def test_teeth_keep_their_size_when_the_output_opens_wider() -> None:
     assert abs(col[20] - (32.0 + rim)) < 1.0  # the output's lip edge reads inside the driver's rim
     assert abs(col[56] - (48.0 - rim - 4.0 * inside)) < 1.0  # and 4 px over the lower lip likewise
     assert gap[40, 50] == 1.0 and gap[24, 50] == 0.0  # the middle is the cavity, not a stretched row
+    # Opened a little wider than the driver (20 px against 16): a shallow gap, only a little darker.
+    _mx, _my, gap = mouth_map(driver, _mouth_loop_shape(60.0, 20.0, (50.0, 40.0)), (80, 100), corners)
+    assert 0.0 < gap[:, 50].max() < 0.5
     # Same shape: the opening read whole, rim to rim, no cavity, in order.
     _mx, my, gap = mouth_map(driver, driver, (80, 100), corners)
     assert not gap[33:48, 50].any() and np.all(np.diff(my[32:49, 50]) >= 0)
