@@ -136,8 +136,9 @@ def test_a_photo_mouth_shut_at_rest_shows_the_drivers_mouth_wherever_it_opens_ag
         return flow.render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
 
     from_rest, as_is = at_mouth(ls_shut), at_mouth(None)
-    assert from_rest[1] > from_rest[0] + 60 and from_rest[1] > from_rest[2] + 60  # the driver's green
-    assert not as_is[1] > as_is[0] + 60  # the photo's own inside
+    # The driver's green (darker than the skin, so darkened by INNER_CONTRAST); the photo's own inside.
+    assert from_rest[1] > from_rest[0] + 20 and from_rest[1] > from_rest[2] + 20
+    assert as_is[1] < as_is[0] - 20
 
 
 def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(photo_face) -> None:
@@ -211,8 +212,11 @@ def test_a_closing_eyelid_is_warped_in_full_not_smoothed_away(photo_face) -> Non
     lt[upper, 1] += 4.0
     raw, smooth = flow.displacement(lt, sigma=0.0), flow.displacement(lt)
     moved = np.linalg.norm(raw, axis=2) > 0.5 * np.linalg.norm(raw, axis=2).max()
-    assert moved.sum() > 10
-    assert np.abs(smooth[moved] - raw[moved]).max() < 1e-3
+    assert moved.sum() > 100
+    # The fold smoothing's reach (its 11 px dilation) passes the 9 px kept round the eyes by a pixel: there the
+    # lid moves a hundredth less. Smoothed away, the blink would lose a pixel or more.
+    lid = 4.0 * float(np.abs(flow._require().crop_lin).sum(axis=0).max())  # the lids' motion, photo pixels
+    assert np.abs(smooth[moved] - raw[moved]).max() < 0.02 * lid
 
 
 def test_relative_au_edits_move_the_photo_along_the_shipped_au_basis(photo_face) -> None:
