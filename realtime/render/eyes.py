@@ -50,7 +50,13 @@ half-open eye (the teacher saw a fifth of the blink), where a shut eye shows lid
 COVER_LIFT = 0.7
 """The filled area reaches this share of the way from the upper lid to the ring over it: the mesh's lid line
 runs a little inside the visible lid, and the strip above it (the iris' top, the lashes' shadow), stretched
-down over the shut eye, drew a dark smear above the slit."""
+down over the shut eye, drew a dark smear above the slit. Lifted to the ring (1.0), the cover's hard upper edge
+was gone, but the teacher read the blinks less (live AU45 r 0.799 -> 0.741; blended in from the top, 0.764):
+the lid's crease went with it."""
+LID_TEXTURE = 0.7
+"""The fill's fine detail, taken from the skin under the eye mirrored over the lower lid (the image less its
+blur by 0.04 of the eye's width), times this: a fill of two blurred rows was flat, like plaster. Live AU45 r
+0.799 -> 0.796."""
 COVER_DARK = 0.8
 """Pixels next to the covered area darker than this share of the skin around it (lashes, lid shadow) are
 covered too, not filled from."""
@@ -201,17 +207,20 @@ def cover_lids(
     amount: float,
     lash: np.ndarray | None = None,
 ) -> None:
-    """In place: an eye filled from the lid skin over it and the lower lid under it (`realtime.render.draw.column_fill`), a lash line
-    drawn where the lids meet (`lash`: its colour; None: none), blended in by `amount` (0-1).
+    """In place: an eye filled from the lid skin over it and the lower lid under it (`realtime.render.draw.column_fill`),
+    with the skin's fine detail from under the eye (LID_TEXTURE), a lash line drawn where the lids meet (`lash`:
+    its colour; None: none), blended in by `amount` (0-1).
 
     `loop` (16, 2): the eye's lid loop (EYE_LOOPS order), `ring` (7, 2): the ring over its upper lid
     (UPPER_RINGS), image pixels. The filled area is the loop with its upper lid lifted by COVER_LIFT towards
     the ring, and a pixel beyond."""
     poly = np.array(loop, np.float64)
+    width = float(np.linalg.norm(poly[8] - poly[0]))
     poly[1:8] += COVER_LIFT * (np.asarray(ring, np.float64) - poly[1:8])
     h, w = image.shape[:2]
+    tall = int(np.ceil(poly[:, 1].max() - poly[:, 1].min()))  # room under the eye for the mirrored detail
     x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 6, 0)
-    x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 7, [w, h])
+    x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 7 + tall, [w, h])
     if amount <= 0.0 or x1 - x0 < 4 or y1 - y0 < 4:
         return
     amount = float(min(amount, 1.0))
@@ -227,14 +236,19 @@ def cover_lids(
         skin_lum = float(np.percentile(lum[around], 60))  # the skin around, lashes left out
         near = cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
         mask[near & (lum < COVER_DARK * skin_lum)] = 255
-    width = float(np.linalg.norm(np.asarray(loop[8], np.float64) - loop[0]))
     # Filled down its columns: Telea inpainting, the fill before, grew the area in from all round, and a dark
     # crease at one end of a deep-set eye spread into a smudge that read as an open eye beside a shut one (the
     # Acosta photo under the DaGAN clip: the teacher saw one eye shut and the other open in 27 of its 73 shut
     # frames), and two sides met in a seam.
     out = column_fill(patch, mask, FILL_BLUR * width)
+    m = mask > 0
+    bottom = len(m) - np.argmax(m[::-1], 0)  # the row just under the area, per column
+    ys, xs = np.nonzero(m)
+    flat = patch.astype(np.float32)
+    detail = flat - cv2.GaussianBlur(flat, (0, 0), max(1.0, 0.04 * width))
+    out[ys, xs] += LID_TEXTURE * detail[np.clip(2 * bottom[xs] - ys, 0, len(m) - 1), xs]  # mirrored under
     a = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 1.2)[..., None] * amount
-    out = patch * (1.0 - a) + out * a
+    out = flat * (1.0 - a) + out * a
     if lash is not None:
         lid = _lid_curve(np.asarray(loop, np.float64)[:9] - (x0, y0))
         line = line_mask(
@@ -242,8 +256,8 @@ def cover_lids(
         )
         # Fading out towards the corners, as lashes do (an even line read as drawn on).
         c0, c1 = np.asarray(loop[0], np.float64) - (x0, y0), np.asarray(loop[8], np.float64) - (x0, y0)
-        ys, xs = np.indices(line.shape)
-        t = ((xs - c0[0]) * (c1[0] - c0[0]) + (ys - c0[1]) * (c1[1] - c0[1])) / max(width**2, 1e-6)
+        py, px = np.indices(line.shape)
+        t = ((px - c0[0]) * (c1[0] - c0[0]) + (py - c0[1]) * (c1[1] - c0[1])) / max(width**2, 1e-6)
         taper = np.sqrt(np.clip(np.sin(np.pi * np.clip(t, 0.0, 1.0)), 0.0, 1.0)).astype(np.float32)
         la = (cv2.GaussianBlur(line, (0, 0), 0.5) * taper)[..., None] * (LASH[1] * amount)
         out = out * (1.0 - la) + np.asarray(lash, np.float32) * la

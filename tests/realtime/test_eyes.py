@@ -156,6 +156,29 @@ def test_cover_lids_blends_by_amount_and_leaves_the_rest_of_the_image(face) -> N
     assert changed[:, 0].min() >= lo[1] - 6 and changed[:, 0].max() <= hi[1] + 6
 
 
+def test_a_covered_eye_keeps_the_skins_fine_texture(face) -> None:
+    """Skin with a fine grain and a shut eye's slit: the cover fills the slit with the grain of the skin under the
+    eye (LID_TEXTURE), not with a flat blend of two blurred rows."""
+    rng = np.random.default_rng(3)
+    image = np.clip(170.0 + rng.normal(0.0, 12.0, (600, 480, 1)), 0, 255).astype(np.uint8).repeat(3, axis=2)
+    loop, ring = face[list(EYE_LOOPS[0]), :2], face[list(UPPER_RINGS[0]), :2]
+    mid = loop[:, 1].mean()
+    shut = loop.copy()
+    shut[:, 1] = mid + 0.1 * (loop[:, 1] - mid)
+    cv2.polylines(image, [np.round(shut).astype(np.int32)], True, (30, 30, 30), 2)  # the slit
+    x, y = np.round(shut.mean(0)).astype(int)
+    inside = (slice(y - 2, y + 3), slice(x - 8, x + 9))
+
+    def grain(img: np.ndarray) -> float:
+        return float(cv2.Laplacian(img[..., 0].astype(np.float32), cv2.CV_32F)[inside].std())
+
+    covered = image.copy()
+    cover_lids(covered, shut, ring, 1.0)
+    assert np.abs(covered[inside].astype(int).mean() - 170) < 12  # skin, not the slit
+    skin = grain(np.clip(170.0 + rng.normal(0.0, 12.0, (600, 480, 1)), 0, 255).astype(np.uint8))
+    assert grain(covered) > 0.4 * skin
+
+
 def test_a_covered_eye_runs_from_the_lid_skin_over_it_to_the_lower_lid_under_it() -> None:
     """Each column of the cover goes from the colour just over it to the colour just under it; a lash at the
     edge is blurred along the eye, not drawn down as a streak; nothing spreads sideways from a dark crease at
