@@ -6,7 +6,8 @@ had nothing left to move (a photo at AU12 0.93 follows a smile with r 0.49, the 
 driver's change). At rest the photo is taken to a neutral face in two steps:
 
 1. what the AUs name, along the AU basis (training.au.basis, the free fit): raised brows (AU01, AU02) above
-   PHOTO_REST_BROW taken down to it on the upper face, each mouth AU above PHOTO_REST_SHAPE taken down to it
+   PHOTO_REST_BROW taken down to it on the upper face, wide eyes (AU05 above PHOTO_REST_LID) lowered to a
+   resting opening (`lids_to_rest`), each mouth AU above PHOTO_REST_SHAPE taken down to it
    (the smile, the raised upper lip, the stretched or pressed lips), then the parted lips shut to where they
    meet (`realtime.render.mouth.shut_mouth`);
 2. what they do not name (a pucker, a funnel, a smirk's twist), on the lips alone: their shape projected onto
@@ -20,6 +21,7 @@ import numpy as np
 
 from realtime.face import topology as topo
 from realtime.face.types import AU, AU_ORDER
+from realtime.render.landmark_transfer import LID_PAIRS, lid_gaps
 from realtime.render.mouth import INNER_LOWER, INNER_UPPER, shut_mouth
 
 MOUTH_SHAPE = [AU_ORDER.index(a) for a in (AU.AU10, AU.AU12, AU.AU14, AU.AU15, AU.AU17, AU.AU20, AU.AU23)]
@@ -30,6 +32,14 @@ PHOTO_REST_BROW = 0.15
 raised brows through a driver's frown. Only the raisers: the brow lowerer and the lid tightener
 (AU04, AU07) read 0.25-0.65 on resting photos (deep-set eyes, heavy brows), identity rather than expression."""
 NOSE_TIP = 1
+LIDS_RAISED = AU_ORDER.index(AU.AU05)
+PHOTO_REST_LID = 0.05
+"""Upper-lid-raiser intensity (AU05) above which a photo's eyes are wide by expression, not by nature, and are
+taken to REST_EYE_GAP: resting photos read 0-0.04; the MEAD surprised photo 0.11, its eyes a stare, white all
+round the irises, through the whole call."""
+REST_EYE_GAP = 0.066
+"""Mean opening (`lid_gaps`, inter-ocular units) a wide eye is lowered to: 1.1 times the mean face's (0.060,
+mean_face.npy). The MEAD surprised photo's eyes open 0.082 and 0.076."""
 PHOTO_REST_SHAPE = 0.1
 """Mouth-shape AU intensity a photo is taken down to at the driver's rest (a resting face reads 0-0.1)."""
 PHOTO_REST_OPEN = 0.1
@@ -70,6 +80,9 @@ def neutral_rest(
         lowered = np.tensordot(raised, basis[BROWS_RAISED], axes=1) * _upper_face(canonical)[:, None]
         shape -= lowered.astype(np.float32)
         out[BROWS_RAISED] = np.minimum(out[BROWS_RAISED], PHOTO_REST_BROW)
+    if not keep and out[LIDS_RAISED] > PHOTO_REST_LID:
+        shape += lids_to_rest(canonical + shape)
+        out[LIDS_RAISED] = PHOTO_REST_LID
     if excess.max() > 0 or out[LIPS_APART[1]] > PHOTO_REST_JAW:
         lips_open = np.maximum(out[LIPS_APART] - PHOTO_REST_OPEN, 0.0)
         shape += shut_mouth(canonical + shape, lips_open, basis[LIPS_APART], meet=True)
@@ -79,6 +92,17 @@ def neutral_rest(
     if not np.abs(shape).max() > 1e-4:
         return None
     return shape, out
+
+
+def lids_to_rest(face: np.ndarray) -> np.ndarray:
+    """(478, 3) the motion that lowers each upper lid of `face` (frontal frame) whose eye opens wider than
+    REST_EYE_GAP on average to that opening, the same share at every point across the eye."""
+    out = np.zeros(np.shape(face), np.float32)
+    for eye, gaps in zip(LID_PAIRS, lid_gaps(face), strict=True):
+        mean = float(gaps.mean())
+        if mean > REST_EYE_GAP:
+            out[[up for up, _ in eye], 1] = gaps * (1.0 - REST_EYE_GAP / mean)  # y down: the lid comes down
+    return out
 
 
 def _upper_face(face: np.ndarray) -> np.ndarray:

@@ -372,7 +372,9 @@ class MeshFlowFrame(RendererLifecycle):
                 return absolute_landmarks(src.geometry, own_aus, own_pose, aus, pose, self._basis)
             pose = own_pose + limit_turn(own_pose, pose - own_pose)
             return self._run_lt(np.concatenate([aus, pose / POSE_SCALE_DEG])[None])[0]
-        expr = fit_lids(d.expression, src.geometry.canonical, d.neutral)
+        # The driver's lids scaled to, and kept from crossing on, the photo's eyes at rest (wide ones lowered).
+        at_rest = src.geometry.canonical if rest is None else src.geometry.canonical + rest
+        expr = fit_lids(d.expression, at_rest, d.neutral)
         if self._rest is not None:
             expr, own_aus = expr + self._rest[0], self._rest[1]
 

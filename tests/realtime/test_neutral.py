@@ -110,3 +110,33 @@ def test_raised_brows_are_lowered_at_rest_unless_kept(model) -> None:
     assert at_rest[k1] <= PHOTO_REST_BROW and at_rest[k2] <= PHOTO_REST_BROW
     assert np.abs(motion[LIPS]).max() < 0.01
     assert neutral_rest(surprised, aus, basis, lips, keep=True) is None
+
+
+def test_wide_eyes_are_lowered_to_a_resting_opening(model) -> None:
+    """A staring photo (upper lids raised, AU05 0.11): at rest each eye opens REST_EYE_GAP on average, only the
+    upper lids move, and the driver's blink still shuts it without the lids crossing. Eyes as wide without the
+    AU (a face wide-eyed by nature), or with `keep`, are left as they are."""
+    from realtime.render.landmark_transfer import LID_PAIRS, fit_lids, lid_gaps
+    from realtime.render.neutral import PHOTO_REST_LID, REST_EYE_GAP
+
+    face, basis, lips = model
+    upper = [up for eye in LID_PAIRS for up, _ in eye]
+    staring = face.copy()
+    staring[upper, 1] -= 0.025  # y down: the upper lids raised
+    assert lid_gaps(staring).mean(1).min() > 1.2 * REST_EYE_GAP
+    rest = neutral_rest(staring, _aus(AU05=0.11), basis, lips)
+    assert rest is not None
+    motion, at_rest = rest
+    np.testing.assert_allclose(lid_gaps(staring + motion).mean(1), REST_EYE_GAP, atol=1e-4)
+    moved = np.flatnonzero(np.abs(motion).max(1) > 1e-6)
+    assert set(moved.tolist()) <= set(upper) | set(LIPS)  # the lips' own rest may move them too
+    assert at_rest[AU_ORDER.index(AU.AU05)] == PHOTO_REST_LID
+    # The driver shuts its eyes: its lid motion, put on the rested face, shuts it and no further.
+    shut = np.zeros_like(face)
+    shut[upper, 1] = lid_gaps(face).reshape(-1)  # the driver: the mean face, lids brought down to the lower
+    gaps = lid_gaps(staring + fit_lids(shut, staring + motion, face) + motion)
+    assert gaps.min() > -1e-6 and np.abs(gaps[:, 2:5]).max() < 1e-4  # met in the middle, never crossed
+    assert gaps.mean() < 0.15 * REST_EYE_GAP
+    for aus, keep in ((_aus(), False), (_aus(AU05=0.11), True)):
+        out = neutral_rest(staring, aus, basis, lips, keep=keep)
+        assert out is None or np.abs(out[0][upper]).max() < 1e-6
