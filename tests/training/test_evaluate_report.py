@@ -390,3 +390,18 @@ def test_chosen_pairs_run_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     out.mkdir()
     res = lr.run_protocol([], opts, out, _BrightnessTeacher(), None)
     assert res.pairs == [pair] and len(res.rows) == 1 and kept == [True]
+
+
+def test_the_au_sweep_shows_the_decided_renderer_else_the_run_time_default(tmp_path: Path) -> None:
+    """Where the rule decided nothing, the sweep shows what run_cam.py runs with these weights (renderer.json),
+    not the trained chain."""
+    from training.evaluation.fold import sweep_renderer
+
+    decided = {"decision": {"renderer": "meshwarp"}}
+    undecided = {"decision": {"renderer": None}}
+    (tmp_path / "renderer.json").write_text(json.dumps({"default": "meshflow"}))
+    assert sweep_renderer(decided, tmp_path) == "meshwarp"
+    assert sweep_renderer(undecided, tmp_path) == "meshflow"
+    assert sweep_renderer({}, tmp_path) == "meshflow"  # the live protocol not run
+    (tmp_path / "renderer.json").unlink()
+    assert sweep_renderer(undecided, tmp_path) == "facegan"  # no renderer.json: the run-time's own preference

@@ -44,6 +44,15 @@ def add_live(summary: dict[str, Any], live: dict[str, Any] | None, skipped: dict
         skipped[k] = skipped.get(k, 0) + v
 
 
+def sweep_renderer(summary: dict[str, Any], weights: Path) -> str:
+    """The renderer the AU sweep shows: the decided one, else the one run_cam.py runs with these weights
+    (renderer.json, `realtime.render.choice.recommended_renderer`). Falling back to the trained chain drew the
+    chain's sweep in a report whose rule decided nothing while the mesh flow stayed the default."""
+    from realtime.render.choice import recommended_renderer
+
+    return (summary.get("decision") or {}).get("renderer") or recommended_renderer(weights)
+
+
 def make_figures(
     out: Path,
     summary: dict[str, Any],
@@ -58,9 +67,8 @@ def make_figures(
     except ImportError as exc:
         skipped[f"plots not drawn: {exc} (pip install -e '.[eval]')"] = 1
     sources = (live or {}).get("sources") or []
-    winner = (summary.get("decision") or {}).get("renderer")
     au, reason = write_au_figure(
-        out / "au_sweep.png", Path(sources[0]) if sources else None, weights, winner or "facegan"
+        out / "au_sweep.png", Path(sources[0]) if sources else None, weights, sweep_renderer(summary, weights)
     )
     if au is None:
         skipped[f"AU sweep figure not made: {reason}"] = 1
