@@ -198,6 +198,17 @@ class MeshFlow:
         warp alone draws them. `mouth_prior`: the inner mouth shown before the driver has opened its own
         (`realtime.render.mouth.load_mouth_prior`); None: one is drawn (`drawn_mouth`)."""
         self._warp = MeshWarpRenderer(crop_size)
+        topology = self._warp.topology
+        # The mouth's fan has a virtual centre (-1), the eyes' the iris centre.
+        self._kept_holes = tuple(
+            (
+                [h for h, c in zip(topology.holes, topology.hole_centres, strict=True) if (c < 0) == mouth],
+                np.ones((reach, reach), np.uint8),
+            )
+            for mouth, reach in ((False, EYE_KEEP), (True, MOUTH_KEEP))
+        )
+        """(the eyes' loops, EYE_KEEP's square) and (the inner lips' loop, MOUTH_KEEP's): around each, folds are
+        kept sharp."""
         self.eye_painter = eye_painter
         self.crop_size = crop_size
         self.mouth_loop, self._oval = mesh_loops()
@@ -410,14 +421,11 @@ class MeshFlow:
             fold = cv2.dilate((jump > FOLD_JUMP).astype(np.uint8), np.ones((11, 11), np.uint8))
             # Eyes and the inner mouth fold on purpose (a blink, lips closing): their jump is kept sharp.
             kept = np.zeros(fold.shape, bool)
-            topology = self._warp.topology
-            for hole, centre in zip(topology.holes, topology.hole_centres, strict=True):
+            for holes, square in self._kept_holes:
                 keep = np.zeros_like(fold)
-                cv2.fillPoly(
-                    keep, [np.round(lt[hole] * (1 << _SHIFT)).astype(np.int32)], 1, cv2.LINE_8, _SHIFT
-                )
-                reach = MOUTH_KEEP if centre < 0 else EYE_KEEP  # the mouth's fan has a virtual centre
-                kept |= cv2.dilate(keep, np.ones((reach, reach), np.uint8)) > 0
+                polys = [np.round(lt[h] * (1 << _SHIFT)).astype(np.int32) for h in holes]
+                cv2.fillPoly(keep, polys, 1, lineType=cv2.LINE_8, shift=_SHIFT)
+                kept |= cv2.dilate(keep, square) > 0
             fold[kept] = 0
             if fold.any():
                 w = cv2.GaussianBlur(fold.astype(np.float32), (0, 0), sigma)
