@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.render.draw import column_fill, fill_mask, line_mask
+from realtime.render.draw import column_edges, column_fill, fill_mask, line_mask
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ LID_TEXTURE = 0.7
 """The fill's fine detail, taken from the skin under the eye mirrored over the lower lid (the image less its
 blur by 0.04 of the eye's width), times this: a fill of two blurred rows was flat, like plaster. Live AU45 r
 0.799 -> 0.796."""
+COVER_REACH = 0.04
+"""Share of the eye's width by which the covered area reaches past the lid loop along the eye (a pixel up and
+down): the mesh's eye corners lie inside the visible ones, and the corners' pink, left beside the cover, drew
+a light rim round its ends."""
 COVER_DARK = 0.8
 """Pixels next to the covered area darker than this share of the skin around it (lashes, lid shadow) are
 covered too, not filled from."""
@@ -68,6 +72,20 @@ LASH = (0.045, 0.75)
 """A shut eye's lash line where its lids meet: thickness as a share of the eye's corner-to-corner width (at
 least a pixel), and opacity. Lid skin alone read as an eyeless face, to people and to the teacher (which
 scored the blink 0.07 of its 0.5 on the driver)."""
+LID_STRETCH = (1.3, 2.0)
+"""An upper lid's skin band (from its lash line to the ring over it) stretched past the first times the photo's
+(in proportion to the eye's width) is smoothed (`smooth_lid`), in full from the second: stretched, the photo's
+lashes and crease run down the lid in streaks, where a lid that comes down shows smooth skin."""
+LID_FADE = 0.35
+"""Share of the lid band, from the ring down, over which the smoothed lid fades in (no edge at the ring)."""
+LID_TONE = 0.9
+"""Towards its lashes the smoothed lid takes this share of the colour of the skin under the eye (lid skin; the
+band's own there is the lashes and the crease's shadow, stretched)."""
+LID_EDGE = 0.03
+"""Share of the eye's width over which the smoothed lid is feathered at its outline."""
+LID_BLUR = (0.12, 0.02)
+"""Gaussian sigmas along and across the eye, shares of its width, by which the lid band's own colours are
+smoothed (within the band): its tone and its shading towards the lashes are kept, the streaks go."""
 PAINTER_INPUTS = 7
 """warped window (3), photo's eye window (3), the target eye's outline mask (1)."""
 
@@ -200,6 +218,65 @@ def _lid_curve(points: np.ndarray, samples: int = 24) -> np.ndarray:
     return c0 + np.outer(ts * width, u) + np.outer(ds, v)
 
 
+def _mirrored_grain(flat: np.ndarray, m: np.ndarray, width: float) -> np.ndarray:
+    """(N, 3) float32: for the pixels of mask `m` (h, w) (in np.nonzero order), the fine detail of `flat`
+    (h, w, 3) float32 (the image less its blur by 0.04 of the eye's `width`) mirrored up from under the mask in
+    their column: skin grain for a fill that would be flat, like plaster."""
+    bottom = len(m) - np.argmax(m[::-1], 0)  # the row just under the area, per column
+    ys, xs = np.nonzero(m)
+    detail = flat - cv2.GaussianBlur(flat, (0, 0), max(1.0, 0.04 * width))
+    return detail[np.clip(2 * bottom[xs] - ys, 0, len(m) - 1), xs]
+
+
+def smooth_lid(
+    image: np.ndarray, lash: np.ndarray, ring: np.ndarray, loop: np.ndarray, amount: float
+) -> None:
+    """In place: an upper lid's skin, between its lash line `lash` (9, 2: corner, 7 points, corner) and the ring
+    over it `ring` (7, 2, UPPER_RINGS), image pixels, refilled down each column from the skin over the ring to
+    the skin under the eye (`loop` (16, 2): its lid loop, EYE_LOOPS order), darkened towards the lashes
+    (LID_SHADE), with the grain of the skin under the eye (LID_TEXTURE); blended in by `amount` (0-1), faded
+    in from the ring (LID_FADE)."""
+    lash = np.asarray(lash, np.float64)
+    ring = np.asarray(ring, np.float64)
+    loop = np.asarray(loop, np.float64)
+    poly = np.vstack([lash, ring[::-1]])
+    width = float(np.linalg.norm(lash[-1] - lash[0]))
+    h, w = image.shape[:2]
+    both = np.vstack([poly, loop])
+    x0, y0 = np.maximum(np.floor(both.min(0)).astype(int) - 3, 0)
+    x1 = min(int(np.ceil(both[:, 0].max())) + 4, w)
+    tall = int(np.ceil(poly[:, 1].max() - poly[:, 1].min())) + 4  # room under the eye for the grain
+    y1 = min(int(np.ceil(both[:, 1].max())) + 4 + tall, h)
+    if amount <= 0.0 or x1 - x0 < 4 or y1 - y0 < 4:
+        return
+    patch = image[y0:y1, x0:x1]
+    shape = patch.shape[:2]
+    cover = fill_mask(shape, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 4)
+    eye = fill_mask(shape, [np.round((loop - (x0, y0)) * 16).astype(np.int32)], 4) > 0.0
+    m = cover > 0.0
+    if not m.any():
+        return
+    flat = patch.astype(np.float32)
+    top, bottom, _, _ = column_edges(flat, m, 0.0)
+    _, under_row, _, under = column_edges(flat, eye | m, FILL_BLUR * width)
+    ys, xs = np.nonzero(m)
+    s = np.clip((ys - top[xs]) / np.maximum(bottom - top, 1)[xs], 0.0, 1.0)[:, None]  # 0 ring, 1 lashes
+    # The band's own colours blurred along the eye (the streaks run across it), inside the band only.
+    sx, sy = max(1.0, LID_BLUR[0] * width), max(0.5, LID_BLUR[1] * width)
+    weight = cv2.GaussianBlur(cover, (0, 0), sx, sigmaY=sy)[..., None]
+    smooth = cv2.GaussianBlur(flat * cover[..., None], (0, 0), sx, sigmaY=sy) / np.maximum(weight, 1e-3)
+    detail = flat - cv2.GaussianBlur(flat, (0, 0), max(1.0, 0.04 * width))
+    grain = detail[np.clip(under_row[xs] + 1 + ys - top[xs], 0, shape[0] - 1), xs]
+    fill = flat.copy()
+    fill[ys, xs] = (1.0 - s) * smooth[ys, xs] + s * LID_TONE * under[xs] + LID_TEXTURE * grain
+    a = np.zeros(shape, np.float32)
+    a[ys, xs] = np.clip(s[:, 0] / LID_FADE, 0.0, 1.0)
+    # Feathered past the band's ends too (the band's outline stood as an edge round the lid).
+    soft = max(1.0, LID_EDGE * width)
+    a = cv2.GaussianBlur(a * cover, (0, 0), soft)[..., None] * float(min(amount, 1.0))
+    patch[:] = np.clip(flat * (1.0 - a) + fill * a + 0.5, 0, 255).astype(np.uint8)
+
+
 def cover_lids(
     image: np.ndarray,
     loop: np.ndarray,
@@ -227,7 +304,8 @@ def cover_lids(
     patch = image[y0:y1, x0:x1]
     drawn = np.zeros(patch.shape[:2], np.uint8)
     cv2.fillPoly(drawn, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
-    mask = cv2.dilate(drawn, np.ones((3, 3), np.uint8))
+    reach = max(1, round(COVER_REACH * width))
+    mask = cv2.dilate(drawn, np.ones((3, 2 * reach + 1), np.uint8))
     # Lashes and lid shadow at the area's edge are taken in too: filled from, they greyed a shut eye into a
     # smudge (a small photo's eye, a dark lash line all round it).
     lum = patch.astype(np.float32).mean(2)
@@ -242,11 +320,9 @@ def cover_lids(
     # frames), and two sides met in a seam.
     out = column_fill(patch, mask, FILL_BLUR * width)
     m = mask > 0
-    bottom = len(m) - np.argmax(m[::-1], 0)  # the row just under the area, per column
     ys, xs = np.nonzero(m)
     flat = patch.astype(np.float32)
-    detail = flat - cv2.GaussianBlur(flat, (0, 0), max(1.0, 0.04 * width))
-    out[ys, xs] += LID_TEXTURE * detail[np.clip(2 * bottom[xs] - ys, 0, len(m) - 1), xs]  # mirrored under
+    out[ys, xs] += LID_TEXTURE * _mirrored_grain(flat, m, width)
     a = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 1.2)[..., None] * amount
     out = flat * (1.0 - a) + out * a
     if lash is not None:

@@ -31,6 +31,7 @@ import numpy as np
 
 from realtime.face.topology import LEFT_IRIS_CENTER, NUM_LANDMARKS, RIGHT_IRIS_CENTER, TESSELATION_EDGES
 from realtime.render.draw import fill_mask
+from realtime.render.eyes import EYE_LOOPS, UPPER_RINGS
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,12 @@ IRIS_RING = 0.5
 """An eye's inner ring of virtual points, as a share of the way from the iris centre to each lid point: inside
 it the eye moves as one piece (the iris follows the gaze whole). At 0.7 the white squeezed between the ring and
 a corner broke into dark specks; 0.5 follows the gaze as well (0.88 of it either way)."""
+LASH_STRIP = 0.08
+"""Share of the eye's corner-to-corner width over each upper lid line (the lashes and the lid's rim) that moves as
+one strip (at most LASH_MAX of the way to the ring over the lid): a virtual line of points there splits the
+band between the lid and that ring, so a lid that comes down carries its lashes whole and only the skin above
+them stretches. Stretched with the band, the photo's lashes stood over a closing eye as a broad smoky streak."""
+LASH_MAX = 0.8
 MOUTH_TINT = np.array([0.35, 0.22, 0.22], np.float32)
 """Colour factor of a mouth cavity (dark, slightly red)."""
 
@@ -160,6 +167,12 @@ class MeshWarpRenderer:
         self._xs = np.arange(size, dtype=np.float32)[None, :]  # (1, S) pixel x
         self._ys = np.arange(size, dtype=np.float32)[:, None]  # (S, 1) pixel y
         self._hole_triangles = self._fan_triangles()
+        eyes = [
+            len(h) for h, c in zip(self.topology.holes, self.topology.hole_centres, strict=True) if c >= 0
+        ]
+        self._lash_first = NUM_LANDMARKS + len(self.topology.holes) + sum(eyes)
+        """Index of the first lash point in the extended point array (after the holes' virtual points)."""
+        self._face_triangles = self._split_lid_bands()
         mouths = [h for h, c in zip(self.topology.holes, self.topology.hole_centres, strict=True) if c < 0]
         self._mouth_loop = mouths[0] if mouths else None
 
@@ -184,6 +197,45 @@ class MeshWarpRenderer:
             if self.topology.hole_centres[h] >= 0:
                 inner += k
         return np.asarray(tris, np.int32)
+
+    def _split_lid_bands(self) -> np.ndarray:
+        """The tessellation's face triangles with each upper lid's band (between the lid line, corner to corner,
+        and the ring over it) re-triangulated as two strips on a line of lash points (`lash_points`)."""
+        tris = self.topology.face_triangles
+        keep = np.ones(len(tris), bool)
+        new = []
+        for eye, (loop, ring) in enumerate(zip(EYE_LOOPS, UPPER_RINGS, strict=True)):
+            lid = loop[:9]  # corner, the 7 upper lid points, corner
+            band = set(lid) | set(ring)
+            keep &= ~np.array([set(t) <= band and bool(set(t) & set(ring)) for t in tris.tolist()])
+            lash = [lid[0], *(self._lash_first + 7 * eye + i for i in range(7)), lid[8]]
+            over = [lid[0], *ring, lid[8]]
+            for lower, upper in ((lid, lash), (lash, over)):  # each strip: quads, one triangle at each corner
+                new.append((lower[0], lower[1], upper[1]))
+                for i in range(1, 7):
+                    new += [(lower[i], lower[i + 1], upper[i + 1]), (lower[i], upper[i + 1], upper[i])]
+                new.append((lower[7], lower[8], upper[7]))
+        return np.concatenate([tris[keep], np.asarray(new, np.int32)])
+
+    def lash_points(self, ls: np.ndarray, lt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(14, 2) each, source and target: per eye, a point over each of the 7 upper lid points towards the ring
+        over it, LASH_STRIP of the eye's width up in the source (at most LASH_MAX of the way). In the target it
+        is as far up in proportion to the eye's width, on the line to the target's ring (at most LASH_MAX of
+        the way), so the strip moves whole and nothing folds."""
+        ps, pt = [], []
+        for loop, ring in zip(EYE_LOOPS, UPPER_RINGS, strict=True):
+            lid, over = list(loop[1:8]), list(ring)
+            w_s = max(float(np.linalg.norm(ls[loop[8]] - ls[loop[0]])), 1e-6)
+            w_t = float(np.linalg.norm(lt[loop[8]] - lt[loop[0]]))
+            d_s = ls[over] - ls[lid]  # (7, 2)
+            d_t = lt[over] - lt[lid]
+            n_s = np.maximum(np.linalg.norm(d_s, axis=1), 1e-6)
+            n_t = np.maximum(np.linalg.norm(d_t, axis=1), 1e-6)
+            f_s = np.minimum(LASH_STRIP * w_s / n_s, LASH_MAX)
+            f_t = np.minimum(f_s * n_s * (w_t / w_s) / n_t, LASH_MAX)
+            ps.append(ls[lid] + f_s[:, None] * d_s)
+            pt.append(lt[lid] + f_t[:, None] * d_t)
+        return np.concatenate(ps).astype(np.float32), np.concatenate(pt).astype(np.float32)
 
     def _hole_points(self, ls: np.ndarray, lt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(P, 2) the holes' virtual points in source and target: each fan's centre (the iris centre if inside
@@ -300,15 +352,16 @@ class MeshWarpRenderer:
         layout = self._source_layout(ls)
         hs, ht = self._hole_points(ls, lt)
         ring_t = layout.ring_source + self.ring_follow * (lt[self.topology.oval] - ls[self.topology.oval])
-        # Extended points: 478 landmarks, hole centres, eyes' inner rings, then (for the surround) oval, ring,
-        # border.
-        src = np.concatenate([ls, hs])
-        dst = np.concatenate([lt, ht])
+        # Extended points: 478 landmarks, hole centres, eyes' inner rings, lash points, then (for the surround)
+        # oval, ring, border.
+        hs_l, ht_l = self.lash_points(ls, lt)
+        src = np.concatenate([ls, hs, hs_l])
+        dst = np.concatenate([lt, ht, ht_l])
         n = len(src)
         src = np.concatenate([src, ls[self.topology.oval], layout.ring_source, self._border])
         dst = np.concatenate([dst, lt[self.topology.oval], ring_t, self._border])
         surround = layout.surround_triangles + n
-        tris = np.concatenate([surround, self.topology.face_triangles, self._hole_triangles])  # (T, 3)
+        tris = np.concatenate([surround, self._face_triangles, self._hole_triangles])  # (T, 3)
         affine = _affines(dst[tris], src[tris])  # (T, 2, 3) target -> source
         # Each column of the affines as one complex number (real: map_x, imaginary: map_y), so three gathers
         # per pixel instead of six; an identity map last, which id -1 (no triangle) takes: none should be, the

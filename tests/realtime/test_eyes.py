@@ -216,3 +216,34 @@ def test_the_lash_line_is_a_smooth_arc_through_the_corners_even_over_zigzag_poin
     assert np.all(bend > -1e-9) or np.all(bend < 1e-9)  # no zigzag left: one arc
     truth = np.interp(curve[:, 0], arc[:, 0], arc[:, 1])
     assert np.abs(curve[:, 1] - truth).max() < 1.5  # and near the lid
+
+
+def test_a_stretched_lid_is_smooth_skin_not_streaks(face) -> None:
+    """Streaks down an upper lid's band (stretched lashes): `smooth_lid` leaves the band's tone and takes the
+    streaks out, touches nothing far from it, and nothing at amount 0."""
+    from realtime.render.eyes import smooth_lid
+
+    image = np.full((600, 480, 3), 170, np.uint8)
+    loop, ring = face[list(EYE_LOOPS[0]), :2], face[list(UPPER_RINGS[0]), :2]
+    lash = loop[:9].copy()
+    lash[1:8] += 0.1 * (ring - loop[1:8])
+    xs = np.arange(480)
+    band = np.zeros((600, 480), np.uint8)
+    cv2.fillPoly(band, [np.round(np.vstack([lash, ring[::-1]])).astype(np.int32)], 1)
+    streaked = (170 + 40 * ((xs // 2) % 2))[None, :, None].repeat(600, 0).repeat(3, 2)  # streaks, 2 px wide
+    image[band.astype(bool)] = streaked[
+        band.astype(bool)
+    ]  # in the band only: the skin under the eye is plain
+    low = band.astype(bool) & (np.arange(600)[:, None] > np.percentile(np.nonzero(band)[0], 60))
+    none = image.copy()
+    smooth_lid(none, lash, ring, loop, 0.0)
+    assert np.array_equal(none, image)
+    out = image.copy()
+    smooth_lid(out, lash, ring, loop, 1.0)
+    streaks = lambda img: float(np.abs(np.diff(img[..., 0].astype(int), axis=1))[low[:, 1:]].mean())
+    assert streaks(out) < 0.3 * streaks(image)
+    far = np.ones((600, 480), bool)
+    y0, x0 = np.floor(np.vstack([ring, loop]).min(0)[::-1]).astype(int) - 12
+    y1, x1 = np.ceil(np.vstack([ring, loop]).max(0)[::-1]).astype(int) + 12
+    far[y0 : y1 + (y1 - y0), x0:x1] = False
+    assert np.array_equal(out[far], image[far])

@@ -804,3 +804,69 @@ def test_the_lips_rims_of_a_squeezed_open_mouth_are_taken_from_the_lips_beyond_t
     assert np.array_equal(out[19:21, 12:68], area[19:21, 12:68])  # the gap as it was
     assert np.array_equal(out[:10], area[:10]) and np.array_equal(out[32:], area[32:])
     assert np.array_equal(clear_rims(area, mouth, 3.0, 0.0), area)
+
+
+def test_a_half_closed_eye_hides_the_iris_under_the_lid_instead_of_squeezing_it(
+    photo_face, monkeypatch
+) -> None:
+    """A dark iris drawn in the photo's eye and the upper lid lowered to half the opening, the corners kept: what
+    shows of the eye is the photo's eye where it was (read as one piece, the lid sliding over it). The mesh alone
+    squeezed the iris under the lid."""
+    import realtime.render.meshflow as mf
+    from realtime.render.eyes import EYE_LOOPS
+
+    small, face = photo_face
+    photo = cv2.resize(small, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)  # eyes 20 px tall
+    face = face * np.float32(2.0)
+    loop = list(EYE_LOOPS[0])
+    centre = face[loop, :2].mean(0)
+    radius = 0.35 * float(np.ptp(face[loop, 1]))
+    cv2.circle(photo, tuple(np.round(centre).astype(int)), max(2, round(radius)), (10, 10, 10), -1)
+
+    def half_closed() -> tuple[np.ndarray, np.ndarray]:
+        """The output and its visible eye (inside the lowered lid loop, 2 px in)."""
+        m = alignment_transform(face)
+        flow, ls = _flow(photo, face)
+        lt = ls.copy()
+        lower_mid = ls[loop[12], 1]
+        lt[loop[1:8], 1] = lower_mid - 0.5 * (lower_mid - ls[loop[1:8], 1])
+        pts = apply_transform(cv2.invertAffineTransform(m), np.column_stack([lt, np.zeros(len(lt))]))[:, :2]
+        eye = np.zeros(photo.shape[:2], np.uint8)
+        cv2.fillPoly(eye, [np.round(pts[loop]).astype(np.int32)], 1)
+        return flow.render(lt), cv2.erode(eye, np.ones((5, 5), np.uint8)).astype(bool)
+
+    out, eye = half_closed()
+    assert eye.sum() > 100
+    assert np.abs(out[eye].astype(int) - photo[eye].astype(int)).mean() < 3
+    monkeypatch.setattr(mf, "EYE_RIGID", 1e9)  # the mesh's map alone
+    out, eye = half_closed()
+    assert np.abs(out[eye].astype(int) - photo[eye].astype(int)).mean() > 10
+
+
+def test_a_read_between_pixels_keeps_the_photos_fine_detail() -> None:
+    """A face read half a pixel off is blurred by the bicubic read; `restore_detail`, with the gain measured on
+    the photo (`detail_gain`), gives its Laplacian energy back, and leaves whole-pixel reads alone."""
+    from realtime.render.meshflow import detail_gain, restore_detail
+
+    rng = np.random.default_rng(5)
+    grain = cv2.GaussianBlur(rng.normal(0.0, 30.0, (220, 220)).astype(np.float32), (0, 0), 0.5)
+    photo = np.clip(128.0 + grain, 0, 255).astype(np.uint8)[..., None].repeat(3, axis=2)
+    oval = np.array([[30, 30], [190, 30], [190, 190], [30, 190]], np.float64)
+    gain = detail_gain(photo, oval)
+    assert gain[0] == 0 and gain.reshape(32, 32)[16, 16] > gain.reshape(32, 32)[0, 16] > 0
+
+    def energy(img: np.ndarray) -> float:
+        gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return float(cv2.Laplacian(gray, cv2.CV_32F, ksize=3)[40:180, 40:180].var())
+
+    ys, xs = np.mgrid[0:220, 0:220].astype(np.float32)
+    for dx, dy in ((0.0, 0.0), (0.5, 0.0), (0.5, 0.5), (0.25, 0.75)):
+        m1, m2 = cv2.convertMaps(xs + dx, ys + dy, None, cv2.CV_16SC2)
+        read = cv2.remap(photo, m1, m2, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        before = read.copy()
+        restore_detail(read, m2, gain)
+        if dx == 0.0 and dy == 0.0:
+            assert np.array_equal(read, before)
+            continue
+        assert energy(before) < 0.9 * energy(photo)  # the read lost detail ...
+        assert abs(energy(read) / energy(photo) - 1.0) < 0.1  # ... and has it back

@@ -113,3 +113,36 @@ def test_the_iris_moves_as_one_piece_with_the_gaze() -> None:
         for dx in (-3, 0, 3):  # across the iris, within the inner ring
             assert map_x[cy, cx + dx] == pytest.approx(cx + dx - 3.0, abs=0.35)
             assert map_y[cy, cx + dx] == pytest.approx(cy, abs=0.35)
+
+
+def test_a_lowered_lid_carries_its_lash_strip_whole_and_stretches_the_skin_over_it(
+    face_px, monkeypatch
+) -> None:
+    """The upper lids lowered by 6 px (the rings over them kept): just over the lid line the map reads the
+    photo just over its own lid line, the lashes moved whole; the stretch is left to the skin above them.
+    Without the lash points (LASH_STRIP 0), the whole band stretched and the lashes stood as a broad streak."""
+    import realtime.render.meshwarp as mw
+    from realtime.render.eyes import EYE_LOOPS
+
+    big = 2.0 * face_px  # 512 px crop: eyes about 60 px wide
+    lt = big.copy()
+    lids = [i for e in (0, 1) for i in EYE_LOOPS[e][1:8]]
+    lt[lids, 1] += 6.0
+
+    def read_over_lid(renderer: MeshWarpRenderer, up: float) -> float:
+        """How far over the source's lid line the target's pixel `up` px over its lid line reads (eye 0's
+        middle lid point)."""
+        _, map_y = renderer.backward_map(big, lt)
+        x, y = lt[EYE_LOOPS[0][4]]
+        yy = y - up
+        ys = cv2.remap(map_y, np.float32([[x]]), np.float32([[yy]]), cv2.INTER_LINEAR)[0, 0]
+        return float(big[EYE_LOOPS[0][4], 1] - ys)
+
+    renderer = MeshWarpRenderer(512)
+    strip = mw.LASH_STRIP * float(np.linalg.norm(big[EYE_LOOPS[0][8]] - big[EYE_LOOPS[0][0]]))
+    assert strip > 3.0
+    for up in (1.0, 0.8 * strip):
+        assert abs(read_over_lid(renderer, up) - up) < 0.35  # 1:1 inside the strip
+    monkeypatch.setattr(mw, "LASH_STRIP", 0.0)
+    stretched = MeshWarpRenderer(512)
+    assert read_over_lid(stretched, 0.8 * strip) < 0.8 * 0.8 * strip  # the whole band stretched
