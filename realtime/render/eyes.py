@@ -47,20 +47,21 @@ COVER_SHUT = (0.55, 0.85)
 """Without the painter, an eye shut past the first share of the photo's opening has its slit filled from the
 lids around it, in full from the second: squeezed into a line 1-3 px high, the photo's iris and white read as a
 half-open eye (the teacher saw a fifth of the blink), where a shut eye shows lid skin."""
-COVER_LIFT = 0.7
-"""The filled area reaches this share of the way from the upper lid to the ring over it: the mesh's lid line
-runs a little inside the visible lid, and the strip above it (the iris' top, the lashes' shadow), stretched
-down over the shut eye, drew a dark smear above the slit. Lifted to the ring (1.0), the cover's hard upper edge
-was gone, but the teacher read the blinks less (live AU45 r 0.799 -> 0.741; blended in from the top, 0.764):
-the lid's crease went with it."""
+COVER_LIFT = 0.0
+"""The filled area reaches this share of the way from the upper lid to the ring over it. Since the lashes move
+whole with a lowered lid (`realtime.render.meshwarp.LASH_STRIP`) and the skin stretched over them is smoothed
+(`smooth_lid`), only the slit is filled (0): over it lie the photo's own lashes, then lid skin. Before, with the
+whole band stretched, the fill reached 0.7 of the way up to cover the smear of stretched lashes over the slit,
+and it stood as an oval patch with a drawn rim. Live AU45 r 0.844 -> 0.857 (0.7 -> 0, with LASH's thinner
+line)."""
 LID_TEXTURE = 0.7
 """The fill's fine detail, taken from the skin under the eye mirrored over the lower lid (the image less its
 blur by 0.04 of the eye's width), times this: a fill of two blurred rows was flat, like plaster. Live AU45 r
 0.799 -> 0.796."""
 COVER_REACH = 0.04
-"""Share of the eye's width by which the covered area reaches past the lid loop along the eye (a pixel up and
-down): the mesh's eye corners lie inside the visible ones, and the corners' pink, left beside the cover, drew
-a light rim round its ends."""
+"""Share of the eye's width by which the covered area reaches past the lid loop along the eye (two pixels up and
+down, so the blurred edge of the cover does not let the slit's dark rim through): the mesh's eye corners lie
+inside the visible ones, and the corners' pink, left beside the cover, drew a light rim round its ends."""
 COVER_DARK = 0.8
 """Pixels next to the covered area darker than this share of the skin around it (lashes, lid shadow) are
 covered too, not filled from."""
@@ -68,10 +69,11 @@ FILL_BLUR = 0.08
 """The lid skin over a shut eye and the lower lid under it are blurred along the eye by this share of its
 corner-to-corner width before the fill runs between them (at 2 px, a photo's lashes over the lifted lid line
 streaked a wide-open eye's cover; at 5 px on a 60 px eye, none)."""
-LASH = (0.045, 0.75)
+LASH = (0.025, 0.7)
 """A shut eye's lash line where its lids meet: thickness as a share of the eye's corner-to-corner width (at
 least a pixel), and opacity. Lid skin alone read as an eyeless face, to people and to the teacher (which
-scored the blink 0.07 of its 0.5 on the driver)."""
+scored the blink 0.07 of its 0.5 on the driver). Over the photo's own lashes (COVER_LIFT 0) a line of 0.045
+read as a drawn rim."""
 LID_STRETCH = (1.3, 2.0)
 """An upper lid's skin band (from its lash line to the ring over it) stretched past the first times the photo's
 (in proportion to the eye's width) is smoothed (`smooth_lid`), in full from the second: stretched, the photo's
@@ -305,7 +307,7 @@ def cover_lids(
     drawn = np.zeros(patch.shape[:2], np.uint8)
     cv2.fillPoly(drawn, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
     reach = max(1, round(COVER_REACH * width))
-    mask = cv2.dilate(drawn, np.ones((3, 2 * reach + 1), np.uint8))
+    mask = cv2.dilate(drawn, np.ones((5, 2 * reach + 1), np.uint8))
     # Lashes and lid shadow at the area's edge are taken in too: filled from, they greyed a shut eye into a
     # smudge (a small photo's eye, a dark lash line all round it).
     lum = patch.astype(np.float32).mean(2)

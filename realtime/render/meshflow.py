@@ -112,7 +112,7 @@ RIM_CLEAR = 2.0
 MOUTH_SHUT's squeeze. Between the lips then, the driver's mouth or the darkened gap, without the stepped line of
 the photo's teeth along them."""
 FACE_MARGIN = 0.05
-"""Share of the face oval's width and height added on each side of its bicubic read (the rest is linear)."""
+"""Share of the face oval's width and height added on each side of the area whose detail is given back."""
 INNER_CONTRAST = 1.6
 """Gamma of the driver's inner mouth below the photo's skin brightness (what is brighter, the teeth, is kept):
 a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its
@@ -120,7 +120,9 @@ mouth pasted on a bright photo (the EDTalk photo, gain 1.36) was a flat grey-lil
 with this, shadow deepens into the mouth. An already dark cavity gets darker still (the MEAD photo's shout)."""
 MAP_STEP_SCALE = 2.0
 """Output pixels per crop pixel from which the read map is built at half the box's resolution."""
-DETAIL_MAX = 1.5
+EYE_MARGIN = 0.15
+"""Share of an eye's width added on each side of its bicubic read."""
+DETAIL_MAX = 3.0
 """The most unsharp gain `restore_detail` gives a pixel."""
 EYE_RIGID = 0.15
 """Share of the photo's eye opening by which an eye must close for its inside (iris, white) to be read as one
@@ -196,7 +198,7 @@ class _Source:
     eyes: tuple[tuple[np.ndarray, float, np.ndarray], ...]
     """Per eye: the photo's eye window (h, w, 3), its opening, its lash colour (3,)."""
     eye_anchors: np.ndarray  # (2, 3, 2) float32: each eye's corners and lower lid's middle in `photo` pixels
-    detail_gain: np.ndarray  # (1024,) int16 in 1/256: `restore_detail`'s gain per fixed-point sub-pixel phase
+    detail_gain: tuple[np.ndarray, np.ndarray]  # `restore_detail`'s gains for bilinear and bicubic reads
 
 
 class MeshFlow:
@@ -322,7 +324,10 @@ class MeshFlow:
                 )
                 for e in (0, 1)
             ),
-            detail_gain=detail_gain(photo, ls_photo[self._oval]),
+            detail_gain=(
+                detail_gain(photo, ls_photo[self._oval], cv2.INTER_LINEAR),
+                detail_gain(photo, ls_photo[self._oval], cv2.INTER_CUBIC),
+            ),
             eye_anchors=np.array(
                 [ls_photo[[EYE_LOOPS[e][i] for i in EYE_ANCHORS]] for e in (0, 1)], np.float32
             ),
@@ -352,6 +357,20 @@ class MeshFlow:
         if self._src is None:
             raise RuntimeError("MeshFlow.render before set_source")
         return self._src
+
+    def _eye_rects(self, lt_box: np.ndarray, shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
+        """x0, y0, x1, y1 in box pixels of each eye read bicubic: its lid loop and the ring over it, grown by
+        EYE_MARGIN of its width on each side, within the box (`shape`)."""
+        rects = []
+        for loop, ring in zip(EYE_LOOPS, UPPER_RINGS, strict=True):
+            pts = lt_box[list(loop) + list(ring)]
+            lo, hi = pts.min(0), pts.max(0)
+            m = EYE_MARGIN * (hi[0] - lo[0])
+            x0, y0 = np.clip(np.floor(lo - m).astype(int), 0, [shape[1], shape[0]])
+            x1, y1 = np.clip(np.ceil(hi + m).astype(int), [x0, y0], [shape[1], shape[0]])
+            if x1 > x0 and y1 > y0:
+                rects.append((int(x0), int(y0), int(x1), int(y1)))
+        return rects
 
     def _face_rect(self, lt_box: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         """x0, y0, x1, y1 in box pixels: the face oval's bounds (`lt_box`: the landmarks in box pixels) grown by
@@ -397,29 +416,25 @@ class MeshFlow:
         m1, m2 = cv2.convertMaps(sxy, None, cv2.CV_16SC2)  # type: ignore[call-overload]
         out = (src.photo_out if self._static is None else self._static).copy()
         roi = out[y0:y1, x0:x1]  # a view: the reads below write the output frame in place
-        # The face read bicubic, the rest of the box (hair, neck, background) linear, as the static frame around
-        # the box is: bicubic over the whole box took a third of a 1280x720 frame's time. Linear on the face lost
-        # half the skin's fine texture at 1:1 (live sharpness on the skin 0.85 -> 0.63).
-        bh, bw = roi.shape[:2]
+        # The box read bilinear in one call, the face's detail given back by the phase of each pixel's read
+        # (`restore_detail`), then the eyes read again bicubic (their edges: iris, lashes, catchlights) and given
+        # theirs. The face read bicubic took 7 of a 1280x720 frame's 16 ms of reads, 5 more than bilinear; with
+        # the detail given back, bilinear and bicubic faces score the same sharpness, but bilinear eyes' edges are
+        # softer.
+        cv2.remap(src.photo, m1, m2, cv2.INTER_LINEAR, dst=roi, borderMode=cv2.BORDER_REPLICATE)
         fx0, fy0, fx1, fy1 = self._face_rect(lt_box, roi.shape)
-        for rx0, ry0, rx1, ry1, how in (
-            (0, 0, bw, fy0, cv2.INTER_LINEAR),
-            (0, fy1, bw, bh, cv2.INTER_LINEAR),
-            (0, fy0, fx0, fy1, cv2.INTER_LINEAR),
-            (fx1, fy0, bw, fy1, cv2.INTER_LINEAR),
-            (fx0, fy0, fx1, fy1, cv2.INTER_CUBIC),
-        ):
-            if rx1 > rx0 and ry1 > ry0:
-                cv2.remap(
-                    src.photo,
-                    m1[ry0:ry1, rx0:rx1],
-                    m2[ry0:ry1, rx0:rx1],
-                    how,
-                    dst=roi[ry0:ry1, rx0:rx1],
-                    borderMode=cv2.BORDER_REPLICATE,
-                )
         if fx1 > fx0 and fy1 > fy0:
-            restore_detail(roi[fy0:fy1, fx0:fx1], m2[fy0:fy1, fx0:fx1], src.detail_gain)
+            restore_detail(roi[fy0:fy1, fx0:fx1], m2[fy0:fy1, fx0:fx1], src.detail_gain[0])
+        for ex0, ey0, ex1, ey1 in self._eye_rects(lt_box, roi.shape):
+            cv2.remap(
+                src.photo,
+                m1[ey0:ey1, ex0:ex1],
+                m2[ey0:ey1, ex0:ex1],
+                cv2.INTER_CUBIC,
+                dst=roi[ey0:ey1, ex0:ex1],
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+            restore_detail(roi[ey0:ey1, ex0:ex1], m2[ey0:ey1, ex0:ex1], src.detail_gain[1])
         if self._alpha is not None and self._base is not None:
             a = cv2.remap(self._alpha, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
             roi[:] = np.clip(roi * a + self._base * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
@@ -682,16 +697,18 @@ def _sharpening_needed(gray: np.ndarray, moved: np.ndarray, mask: np.ndarray) ->
     return float(np.clip((-b + np.sqrt(disc)) / c, 0.0, DETAIL_MAX))
 
 
-def detail_gain(photo: np.ndarray, oval: np.ndarray) -> np.ndarray:
-    """(1024,) int16, in 1/256: per fixed-point sub-pixel phase of a bicubic read (cv2.convertMaps' second map: y
-    phase * 32 + x phase, 32 steps a pixel), the unsharp gain that gives back the detail the read loses
-    there, measured on this photo's face (inside the `oval` (K, 2), photo pixels).
+def detail_gain(photo: np.ndarray, oval: np.ndarray, how: int) -> np.ndarray:
+    """(1024,) int16, in 1/256: per fixed-point sub-pixel phase of a read by `how` (cv2.INTER_LINEAR or
+    INTER_CUBIC; cv2.convertMaps' second map: y phase * 32 + x phase, 32 steps a pixel), the unsharp gain that
+    gives back the detail the read loses there, measured on this photo's face (inside the `oval` (K, 2), photo
+    pixels).
 
-    A read between pixels blurs: half a pixel off in x, a photo's face kept 0.81-0.97 of its Laplacian energy,
-    half a pixel off in both 0.57-0.9 (a sharp 1080p video frame loses most). Every pixel of a moving face is
-    read at some such phase, and the live sharpness of the mesh flow was 0.70 of the photo's on the skin of
-    the MEAD photo. The gain is measured at phase (1/2, 0) and (1/2, 1/2) by reading the photo's face there,
-    and spread over the phases as a (s_x + s_y) + b s_x s_y with s = sin^2(pi phase): 0 at whole pixels."""
+    A read between pixels blurs. Half a pixel off in both directions, the faces of the live protocol's photos kept
+    0.57-0.9 of their Laplacian energy read bicubic, 0.31-0.8 bilinear (a sharp 1080p video frame loses most).
+    Every pixel of a moving face is read at some such phase: the mesh flow's live sharpness on the skin of the
+    MEAD photo was 0.70 of the photo's, read bicubic. The gain is measured at phase (1/2, 0) and (1/2, 1/2) by
+    reading the photo's face there, and spread over the phases as a (s_x + s_y) + b s_x s_y with
+    s = sin^2(pi phase): 0 at whole pixels."""
     h, w = photo.shape[:2]
     x0, y0 = np.maximum(np.floor(oval.min(0)).astype(int), 0)
     x1, y1 = np.minimum(np.ceil(oval.max(0)).astype(int) + 1, [w, h])
@@ -704,7 +721,7 @@ def detail_gain(photo: np.ndarray, oval: np.ndarray) -> np.ndarray:
     ys, xs = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)
     k = []
     for dy in (0.0, 0.5):
-        moved = cv2.remap(gray, xs + 0.5, ys + dy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        moved = cv2.remap(gray, xs + 0.5, ys + dy, how, borderMode=cv2.BORDER_REPLICATE)
         k.append(_sharpening_needed(gray, moved, inside))
     a, b = k[0], max(k[1] - 2.0 * k[0], 0.0)
     s = np.sin(np.pi * np.arange(32) / 32.0) ** 2

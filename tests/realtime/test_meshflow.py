@@ -852,21 +852,22 @@ def test_a_read_between_pixels_keeps_the_photos_fine_detail() -> None:
     grain = cv2.GaussianBlur(rng.normal(0.0, 30.0, (220, 220)).astype(np.float32), (0, 0), 0.5)
     photo = np.clip(128.0 + grain, 0, 255).astype(np.uint8)[..., None].repeat(3, axis=2)
     oval = np.array([[30, 30], [190, 30], [190, 190], [30, 190]], np.float64)
-    gain = detail_gain(photo, oval)
-    assert gain[0] == 0 and gain.reshape(32, 32)[16, 16] > gain.reshape(32, 32)[0, 16] > 0
 
     def energy(img: np.ndarray) -> float:
         gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
         return float(cv2.Laplacian(gray, cv2.CV_32F, ksize=3)[40:180, 40:180].var())
 
     ys, xs = np.mgrid[0:220, 0:220].astype(np.float32)
-    for dx, dy in ((0.0, 0.0), (0.5, 0.0), (0.5, 0.5), (0.25, 0.75)):
-        m1, m2 = cv2.convertMaps(xs + dx, ys + dy, None, cv2.CV_16SC2)
-        read = cv2.remap(photo, m1, m2, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        before = read.copy()
-        restore_detail(read, m2, gain)
-        if dx == 0.0 and dy == 0.0:
-            assert np.array_equal(read, before)
-            continue
-        assert energy(before) < 0.9 * energy(photo)  # the read lost detail ...
-        assert abs(energy(read) / energy(photo) - 1.0) < 0.1  # ... and has it back
+    for how in (cv2.INTER_LINEAR, cv2.INTER_CUBIC):
+        gain = detail_gain(photo, oval, how)
+        assert gain[0] == 0 and gain.reshape(32, 32)[16, 16] > gain.reshape(32, 32)[0, 16] > 0
+        for dx, dy in ((0.0, 0.0), (0.5, 0.0), (0.5, 0.5), (0.25, 0.75)):
+            m1, m2 = cv2.convertMaps(xs + dx, ys + dy, None, cv2.CV_16SC2)
+            read = cv2.remap(photo, m1, m2, how, borderMode=cv2.BORDER_REPLICATE)
+            before = read.copy()
+            restore_detail(read, m2, gain)
+            if dx == 0.0 and dy == 0.0:
+                assert np.array_equal(read, before)
+                continue
+            assert energy(before) < 0.9 * energy(photo)  # the read lost detail ...
+            assert abs(energy(read) / energy(photo) - 1.0) < 0.15  # ... and has it back
