@@ -230,6 +230,18 @@ def _mirrored_grain(flat: np.ndarray, m: np.ndarray, width: float) -> np.ndarray
     return detail[np.clip(2 * bottom[xs] - ys, 0, len(m) - 1), xs]
 
 
+def lid_stretch(ls: np.ndarray, lt: np.ndarray, lash_s: np.ndarray, lash_t: np.ndarray, eye: int) -> float:
+    """How many times taller an upper lid's band (from its lash line, `lash_s` / `lash_t` (9, 2), to the ring
+    over it, UPPER_RINGS) is in the landmarks `lt` than in `ls` (478, 2), in proportion to the eye's width."""
+    ring = list(UPPER_RINGS[eye])
+    outer, inner = EYE_LOOPS[eye][0], EYE_LOOPS[eye][8]
+    band_s = float(np.mean(np.linalg.norm(ls[ring] - lash_s[1:8], axis=1)))
+    band_t = float(np.mean(np.linalg.norm(lt[ring] - lash_t[1:8], axis=1)))
+    width_s = float(np.linalg.norm(ls[inner] - ls[outer]))
+    width_t = float(np.linalg.norm(lt[inner] - lt[outer]))
+    return band_t / max(band_s, 1e-6) * width_s / max(width_t, 1e-6)
+
+
 def smooth_lid(
     image: np.ndarray, lash: np.ndarray, ring: np.ndarray, loop: np.ndarray, amount: float
 ) -> None:

@@ -8,7 +8,8 @@ module applies that map to the *photo*, not to the crop, so nothing is upscaled:
    carried into photo pixels by the crop transform's linear part (crop -> photo).
 2. For every output pixel of the face's box, the displacement is read at the pixel's crop position and added
    to the pixel's photo position (at half the box's resolution where it is enlarged 2x or more from the crop,
-   then enlarged 2x); the photo is then read there (`cv2.remap`: bicubic over the face, linear around it).
+   then enlarged 2x); the photo is then read there (`cv2.remap`, bilinear; the face's detail that reads
+   between pixels lose is given back per sub-pixel phase, `restore_detail`; the eyes are read again bicubic).
    Output pixel -> photo is an affine `OutputLayout` (the user's `--size`), folded into the same maps, so
    scaling, warping and paste-back are one resampling of the photo. Outside the box the output is a static
    frame computed once per source: no seam, since the displacement is 0 at the crop's edge.
@@ -19,8 +20,10 @@ module applies that map to the *photo*, not to the crop, so nothing is upscaled:
    the driver's last well-open mouth is shown; before the driver has opened its mouth at all, teeth and a
    cavity are drawn (`drawn_mouth`).
 4. Lips keep 0.7 of their thickness (`keep_lips`), face-oval points a turn pushes inside the face go back to
-   its outline (`keep_outline`), and an eye whose opening changed is repainted by the trained eye painter
-   (`realtime.render.eyes`) where it ships.
+   its outline (`keep_outline`). A closing eye is read as one piece under its lid (`_rigid_eyes`), a lid
+   stretched over it is smoothed skin (`realtime.render.eyes.smooth_lid`), a shut eye's slit is covered
+   (`cover_lids`), or an eye whose opening changed is repainted by the trained eye painter
+   (`realtime.render.eyes`) where it ships (none ships today).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from realtime.render.eyes import (
     eye_opening,
     eye_window,
     lash_colour,
+    lid_stretch,
     painter_input,
     smooth_lid,
 )
@@ -619,22 +623,17 @@ class MeshFlow:
         src = self._require()
         if self.eye_painter is None:
             lo, hi = COVER_SHUT
-            ls_l, lt_l = self._warp.lash_points(src.ls, lt)  # (14, 2) crop pixels
-            k = src.crop_to_out[:, :2].T
+            ls_l, lt_l = self._warp.lash_points(src.ls, lt)  # (14, 2) crop pixels, 7 an eye
+            lin = src.crop_to_out[:, :2].T
+            to_roi = lt_roi[0] - lt[0] @ lin  # crop -> roi pixels: p @ lin + to_roi
             for eye, (_, photo_open, lash) in enumerate(src.eyes):
                 loop, ring = lt_roi[list(EYE_LOOPS[eye])], lt_roi[list(UPPER_RINGS[eye])]
                 lid = list(EYE_LOOPS[eye][:9])
                 lash_s = np.vstack([src.ls[lid[0]], ls_l[7 * eye : 7 * eye + 7], src.ls[lid[8]]])
                 lash_t = np.vstack([lt[lid[0]], lt_l[7 * eye : 7 * eye + 7], lt[lid[8]]])
-                ring_s, ring_t = src.ls[list(UPPER_RINGS[eye])], lt[list(UPPER_RINGS[eye])]
-                grow = float(
-                    np.mean(np.linalg.norm(ring_t - lash_t[1:8], axis=1))
-                    / max(float(np.mean(np.linalg.norm(ring_s - lash_s[1:8], axis=1))), 1e-6)
-                    * np.linalg.norm(src.ls[lid[8]] - src.ls[lid[0]])
-                    / max(float(np.linalg.norm(lt[lid[8]] - lt[lid[0]])), 1e-6)
-                )
                 s0, s1 = LID_STRETCH
-                smooth_lid(roi, lash_t @ k + lt_roi[0] - lt[0] @ k, ring, loop, (grow - s0) / (s1 - s0))
+                stretch = lid_stretch(src.ls, lt, lash_s, lash_t, eye)
+                smooth_lid(roi, lash_t @ lin + to_roi, ring, loop, (stretch - s0) / (s1 - s0))
                 shut = 1.0 - eye_opening(lt, eye) / max(photo_open, 1e-6)
                 cover_lids(roi, loop, ring, (shut - lo) / (hi - lo), lash)
             return

@@ -9,10 +9,13 @@ beyond rasterising their ids.
 
 Topology, built once per renderer:
 - face: the 3-cliques of `TESSELATION_EDGES` (852 real faces; the 2 cliques whose edges all belong to
-  three triangles are spurious and dropped);
+  three triangles are spurious and dropped), 880 with the lid bands split (below);
 - holes (the two eyes and the inner lips, the loops of edges that belong to one triangle only) are filled
   by fans around a virtual centre, so the eye and mouth interiors are warped from the source as well: the
   eye's fan centre is the iris centre where it lies inside the eye in both ls and lt, so gaze moves too;
+- each upper lid's band (from the lid line to the ring of points over it) is split by a line of virtual lash
+  points (`lash_points`, LASH_STRIP of the eye's width over the lid), so a lid that comes down carries its
+  lashes whole and the skin above them stretches (the 14 band triangles of each eye become 28);
 - surround: a ring around the face oval that follows the face at `ring_follow` of its motion, and fixed
   points on the crop border, Delaunay-triangulated per source, so the background stays put at the
   border and stretches smoothly near the face instead of tearing.
