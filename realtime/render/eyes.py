@@ -83,6 +83,10 @@ LID_FADE = 0.35
 LID_TONE = 0.9
 """Towards its lashes the smoothed lid takes this share of the colour of the skin under the eye (lid skin; the
 band's own there is the lashes and the crease's shadow, stretched)."""
+LID_TONE_REACH = 0.5
+"""Share of the lid band, from the ring down, from which the lid's tone is all the skin under the eye's (before,
+in proportion all the way down, 1.0: a hooded photo's dark crease, stretched over a shut eye, was a dark patch
+with an outline where it met the lit skin by the nose; at 0.25 the lid was a pale patch)."""
 LID_EDGE = 0.03
 """Share of the eye's width over which the smoothed lid is feathered at its outline."""
 LID_BLUR = (0.12, 0.02)
@@ -282,7 +286,8 @@ def smooth_lid(
     detail = flat - cv2.GaussianBlur(flat, (0, 0), max(1.0, 0.04 * width))
     grain = detail[np.clip(under_row[xs] + 1 + ys - top[xs], 0, shape[0] - 1), xs]
     fill = flat.copy()
-    fill[ys, xs] = (1.0 - s) * smooth[ys, xs] + s * LID_TONE * under[xs] + LID_TEXTURE * grain
+    t = np.clip(s / LID_TONE_REACH, 0.0, 1.0)  # the share of the skin under the eye in the lid's tone
+    fill[ys, xs] = (1.0 - t) * smooth[ys, xs] + t * LID_TONE * under[xs] + LID_TEXTURE * grain
     a = np.zeros(shape, np.float32)
     a[ys, xs] = np.clip(s[:, 0] / LID_FADE, 0.0, 1.0)
     # Feathered past the band's ends too (the band's outline stood as an edge round the lid).
