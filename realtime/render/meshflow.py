@@ -122,6 +122,9 @@ INNER_CONTRAST = 1.6
 a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its
 mouth pasted on a bright photo (the EDTalk photo, gain 1.36) was a flat grey-lilac pane as bright as the skin;
 with this, shadow deepens into the mouth. An already dark cavity gets darker still (the MEAD photo's shout)."""
+MOUTH_WARMTH = 0.6
+"""How far the driver's inner mouth below the photo's skin brightness is taken to the hue of the photo's lips
+(its brightness kept), in full from 0.3 under the skin."""
 MAP_STEP_SCALE = 2.0
 """Output pixels per crop pixel from which the read map is built at half the box's resolution."""
 EYE_MARGIN = 0.15
@@ -551,7 +554,8 @@ class MeshFlow:
         if bx1 - bx0 < 2 or by1 - by0 < 2:
             return
         loop_b = (loop - (bx0, by0)).astype(np.float32)
-        mask = fill_mask((by1 - by0, bx1 - bx0), [np.round(loop_b * (1 << _SHIFT)).astype(np.int32)], _SHIFT)
+        rounded = _round_corners(loop_b)  # the mesh's 20-point inner lips, a polygon with corners, smoothed
+        mask = fill_mask((by1 - by0, bx1 - bx0), [np.round(rounded * (1 << _SHIFT)).astype(np.int32)], _SHIFT)
         mask = cv2.GaussianBlur(mask, (3, 3), 0.7)[..., None]
         if need > 0.05:
             self._paint_inner_mouth(roi[by0:by1, bx0:bx1], loop_b, mask, mouth, opening, min(1.0, need))
@@ -610,6 +614,11 @@ class MeshFlow:
             # ... and what is darker than the photo's skin made darker still (INNER_CONTRAST): shadow, not a pane.
             rel = np.clip(inner.mean(2, keepdims=True) / max(float(src.skin.mean()), 1.0), 1e-3, 1.0)
             inner = inner * rel ** (INNER_CONTRAST - 1.0)
+            # ... and what is darker than the skin (tongue, palate, cavity) takes the hue of the photo's lips:
+            # a driver lit by its screen has a blue-grey tongue, which stayed grey on a warm photo.
+            lips = src.lip_line / max(float(src.lip_line.mean()), 1.0)  # (3,) the lips' hue, mean 1
+            warm = np.clip((1.0 - rel) / 0.3, 0.0, 1.0) * MOUTH_WARMTH  # (h, w, 1): 0 on the teeth
+            inner = inner + warm * (inner.mean(2, keepdims=True) * lips - inner)
         else:  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
             inner = drawn_mouth(loop_b, mask.shape[:2], self._corners, src.skin)
         alpha = mask * amount
@@ -742,6 +751,16 @@ def restore_detail(face: np.ndarray, phase: np.ndarray, gain: np.ndarray) -> Non
     d = cv2.multiply(d, k, scale=1.0 / 256.0, dtype=cv2.CV_16S)
     out = cv2.add(face.astype(np.int16), cv2.merge([d, d, d]))
     cv2.convertScaleAbs(cv2.max(out, 0), dst=face)  # saturated to 0-255
+
+
+def _round_corners(loop: np.ndarray, passes: int = 2) -> np.ndarray:
+    """A closed polygon (K, 2) with its corners cut (Chaikin: each edge's 1/4 and 3/4 points), `passes` times:
+    an open mouth's inner lips drawn from the mesh's 20 points stood as an octagon at 1280x720."""
+    out = np.asarray(loop, np.float32)
+    for _ in range(passes):
+        nxt = np.roll(out, -1, axis=0)
+        out = np.stack([0.75 * out + 0.25 * nxt, 0.25 * out + 0.75 * nxt], axis=1).reshape(-1, 2)
+    return out
 
 
 def _triangle_area(p: np.ndarray) -> float:

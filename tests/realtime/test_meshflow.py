@@ -611,10 +611,14 @@ def test_a_mouth_opened_with_no_driver_mouth_gets_drawn_teeth_not_a_dark_hole() 
     assert slit[39:42, 40:61].mean() < 0.5 * skin.mean()  # the lips hide the teeth: a dark slit
 
 
-def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face) -> None:
+def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face, monkeypatch) -> None:
     """A vivid driver mouth (pure green inside, skin of saturation 0.35) pasted on a grey photo (skin saturation
-    0.02) keeps half its colourfulness (SATURATION_RANGE); on a photo as colourful as the driver, all of it."""
+    0.02) keeps half its colourfulness (SATURATION_RANGE); on a photo as colourful as the driver, all of it (the
+    lips' hue, MOUTH_WARMTH, left out: it has its own test)."""
+    import realtime.render.meshflow as mf
     from realtime.render.mouth import SATURATION_RANGE, saturation
+
+    monkeypatch.setattr(mf, "MOUTH_WARMTH", 0.0)
 
     assert saturation(np.array([200.0, 150.0, 130.0])) == pytest.approx(0.35)
     assert saturation(np.array([120.0, 120.0, 120.0])) == 0.0
@@ -679,12 +683,16 @@ def test_the_page_can_keep_the_photos_expression_while_running(photo_face) -> No
         assert np.abs(at_rest - src.ls_px).max() > 2.0  # at rest the grin was taken out
 
 
-def test_a_mouth_opened_before_the_driver_opened_its_own_shows_the_mouth_prior(photo_face, tmp_path) -> None:
+def test_a_mouth_opened_before_the_driver_opened_its_own_shows_the_mouth_prior(
+    photo_face, tmp_path, monkeypatch
+) -> None:
     """The mouth prior (a MouthPatch read from mouth_prior.npz) is what an opening shows until the driver opens
     its own mouth; the driver's replaces it from then on. A missing prior: None (a drawn mouth); a prior for
-    another mesh: a clear error."""
+    another mesh: a clear error. (The lips' hue, MOUTH_WARMTH, left out: the patches are told apart by theirs.)"""
+    import realtime.render.meshflow as mf
     from realtime.render.mouth import PRIOR_FILE, load_mouth_prior
 
+    monkeypatch.setattr(mf, "MOUTH_WARMTH", 0.0)
     photo, face = photo_face
     m = alignment_transform(face)
     ls = apply_transform(m, face)[:, :2]
@@ -871,3 +879,36 @@ def test_a_read_between_pixels_keeps_the_photos_fine_detail() -> None:
                 continue
             assert energy(before) < 0.9 * energy(photo)  # the read lost detail ...
             assert abs(energy(read) / energy(photo) - 1.0) < 0.15  # ... and has it back
+
+
+def test_a_dark_driver_mouth_takes_the_hue_of_the_photos_lips(photo_face, monkeypatch) -> None:
+    """A driver lit by its screen: a blue-grey tongue, darker than the skin, pasted on a warm photo with red lips
+    comes out redder (the lips' hue, MOUTH_WARMTH) and as dark as it was."""
+    import realtime.render.meshflow as mf
+    from realtime.render.mouth import LIP_PAIRS
+
+    _, face = photo_face
+    loop, oval = mesh_loops()
+    photo = np.zeros((600, 480, 3), np.uint8)
+    photo[:] = (200, 150, 130)
+    outer = np.round(face[[o for o, _ in LIP_PAIRS], :2]).astype(np.int32)
+    cv2.fillPoly(photo, [cv2.convexHull(outer)], (170, 60, 70))  # red lips
+    m = alignment_transform(face)
+    ls = apply_transform(m, face)[:, :2]
+    lt = _open_mouth(ls, 14.0)
+    driver = np.zeros((256, 256, 3), np.uint8)
+    driver[:] = (200, 150, 130)
+    cv2.fillPoly(driver, [np.round(lt[loop]).astype(np.int32)], (70, 80, 100))  # blue-grey tongue
+    patch = cut_mouth(driver, np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32), loop, oval)
+    inv = cv2.invertAffineTransform(m)
+    x, y = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)
+
+    def centre() -> np.ndarray:
+        flow, _ = _flow(photo, face)
+        return flow.render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).astype(np.float32).mean(0)
+
+    warm = centre()
+    monkeypatch.setattr(mf, "MOUTH_WARMTH", 0.0)
+    cold = centre()
+    assert (warm[0] - warm[2]) > (cold[0] - cold[2]) + 15  # redder
+    assert abs(warm.mean() - cold.mean()) < 0.1 * cold.mean()  # as dark
