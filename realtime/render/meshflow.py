@@ -206,6 +206,7 @@ class _Source:
     """Per eye: the photo's eye window (h, w, 3), its opening, its lash colour (3,)."""
     eye_anchors: np.ndarray  # (2, 3, 2) float32: each eye's corners and lower lid's middle in `photo` pixels
     detail_gain: tuple[np.ndarray, np.ndarray]  # `restore_detail`'s gains for bilinear and bicubic reads
+    enlarged: bool  # the photo is enlarged into the output: its face is read bicubic
 
 
 class MeshFlow:
@@ -331,6 +332,7 @@ class MeshFlow:
                 )
                 for e in (0, 1)
             ),
+            enlarged=layout.scale > 1.05,
             detail_gain=(
                 detail_gain(photo, ls_photo[self._oval], cv2.INTER_LINEAR),
                 detail_gain(photo, ls_photo[self._oval], cv2.INTER_CUBIC),
@@ -364,6 +366,20 @@ class MeshFlow:
         if self._src is None:
             raise RuntimeError("MeshFlow.render before set_source")
         return self._src
+
+    def _read(
+        self, roi: np.ndarray, m1: np.ndarray, m2: np.ndarray, rect: tuple[int, int, int, int], how: int
+    ) -> None:
+        """In place: the photo read into `roi`'s rectangle x0, y0, x1, y1 by the fixed-point maps, with `how`."""
+        x0, y0, x1, y1 = rect
+        cv2.remap(
+            self._require().photo,
+            m1[y0:y1, x0:x1],
+            m2[y0:y1, x0:x1],
+            how,
+            dst=roi[y0:y1, x0:x1],
+            borderMode=cv2.BORDER_REPLICATE,
+        )
 
     def _eye_rects(self, lt_box: np.ndarray, shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
         """x0, y0, x1, y1 in box pixels of each eye read bicubic: its lid loop and the ring over it, grown by
@@ -423,24 +439,30 @@ class MeshFlow:
         m1, m2 = cv2.convertMaps(sxy, None, cv2.CV_16SC2)  # type: ignore[call-overload]
         out = (src.photo_out if self._static is None else self._static).copy()
         roi = out[y0:y1, x0:x1]  # a view: the reads below write the output frame in place
-        # The box read bilinear in one call, the face's detail given back by the phase of each pixel's read
+        # The box read bilinear, the face's detail given back by the phase of each pixel's read
         # (`restore_detail`), then the eyes read again bicubic (their edges: iris, lashes, catchlights) and given
         # theirs. The face read bicubic took 7 of a 1280x720 frame's 16 ms of reads, 5 more than bilinear; with
         # the detail given back, bilinear and bicubic faces score the same sharpness, but bilinear eyes' edges are
-        # softer.
-        cv2.remap(src.photo, m1, m2, cv2.INTER_LINEAR, dst=roi, borderMode=cv2.BORDER_REPLICATE)
+        # softer. A photo enlarged into the output (a small photo) has its face read bicubic, as sharper
+        # enlargement, and no eyes read again.
+        bh, bw = roi.shape[:2]
         fx0, fy0, fx1, fy1 = self._face_rect(lt_box, roi.shape)
+        cubic = src.enlarged
+        parts = (
+            [(0, 0, bw, fy0), (0, fy1, bw, bh), (0, fy0, fx0, fy1), (fx1, fy0, bw, fy1)]
+            if cubic
+            else [(0, 0, bw, bh)]
+        )
+        for rx0, ry0, rx1, ry1 in parts:
+            if rx1 > rx0 and ry1 > ry0:
+                self._read(roi, m1, m2, (rx0, ry0, rx1, ry1), cv2.INTER_LINEAR)
         if fx1 > fx0 and fy1 > fy0:
-            restore_detail(roi[fy0:fy1, fx0:fx1], m2[fy0:fy1, fx0:fx1], src.detail_gain[0])
-        for ex0, ey0, ex1, ey1 in self._eye_rects(lt_box, roi.shape):
-            cv2.remap(
-                src.photo,
-                m1[ey0:ey1, ex0:ex1],
-                m2[ey0:ey1, ex0:ex1],
-                cv2.INTER_CUBIC,
-                dst=roi[ey0:ey1, ex0:ex1],
-                borderMode=cv2.BORDER_REPLICATE,
-            )
+            if cubic:
+                self._read(roi, m1, m2, (fx0, fy0, fx1, fy1), cv2.INTER_CUBIC)
+            restore_detail(roi[fy0:fy1, fx0:fx1], m2[fy0:fy1, fx0:fx1], src.detail_gain[int(cubic)])
+        for rect in [] if cubic else self._eye_rects(lt_box, roi.shape):
+            self._read(roi, m1, m2, rect, cv2.INTER_CUBIC)
+            ex0, ey0, ex1, ey1 = rect
             restore_detail(roi[ey0:ey1, ex0:ex1], m2[ey0:ey1, ex0:ex1], src.detail_gain[1])
         if self._alpha is not None and self._base is not None:
             a = cv2.remap(self._alpha, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
