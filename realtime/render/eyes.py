@@ -250,10 +250,10 @@ def smooth_lid(
     image: np.ndarray, lash: np.ndarray, ring: np.ndarray, loop: np.ndarray, amount: float
 ) -> None:
     """In place: an upper lid's skin, between its lash line `lash` (9, 2: corner, 7 points, corner) and the ring
-    over it `ring` (7, 2, UPPER_RINGS), image pixels, refilled down each column from the skin over the ring to
-    the skin under the eye (`loop` (16, 2): its lid loop, EYE_LOOPS order), darkened towards the lashes
-    (LID_SHADE), with the grain of the skin under the eye (LID_TEXTURE); blended in by `amount` (0-1), faded
-    in from the ring (LID_FADE)."""
+    over it `ring` (7, 2, UPPER_RINGS), image pixels, refilled: the band's own colours blurred along the eye
+    (LID_BLUR), going over to LID_TONE of the colour of the skin under the eye (`loop` (16, 2): its lid loop,
+    EYE_LOOPS order) by LID_TONE_REACH of the way down, with that skin's grain (LID_TEXTURE); blended in by
+    `amount` (0-1), faded in from the ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
     lash = np.asarray(lash, np.float64)
     ring = np.asarray(ring, np.float64)
     loop = np.asarray(loop, np.float64)
@@ -290,7 +290,7 @@ def smooth_lid(
     fill[ys, xs] = (1.0 - t) * smooth[ys, xs] + t * LID_TONE * under[xs] + LID_TEXTURE * grain
     a = np.zeros(shape, np.float32)
     a[ys, xs] = np.clip(s[:, 0] / LID_FADE, 0.0, 1.0)
-    # Feathered past the band's ends too (the band's outline stood as an edge round the lid).
+    # Feathered inside the band's outline too (it stood as an edge round the lid).
     soft = max(1.0, LID_EDGE * width)
     a = cv2.GaussianBlur(a * cover, (0, 0), soft)[..., None] * float(min(amount, 1.0))
     patch[:] = np.clip(flat * (1.0 - a) + fill * a + 0.5, 0, 255).astype(np.uint8)

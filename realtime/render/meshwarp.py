@@ -53,6 +53,7 @@ one strip (at most LASH_MAX of the way to the ring over the lid): a virtual line
 band between the lid and that ring, so a lid that comes down carries its lashes whole and only the skin above
 them stretches. Stretched with the band, the photo's lashes stood over a closing eye as a broad smoky streak."""
 LASH_MAX = 0.8
+"""The most of the way from a lid point to the ring point over it that its lash point lies."""
 MOUTH_TINT = np.array([0.35, 0.22, 0.22], np.float32)
 """Colour factor of a mouth cavity (dark, slightly red)."""
 
@@ -210,7 +211,10 @@ class MeshWarpRenderer:
         for eye, (loop, ring) in enumerate(zip(EYE_LOOPS, UPPER_RINGS, strict=True)):
             lid = loop[:9]  # corner, the 7 upper lid points, corner
             band = set(lid) | set(ring)
-            keep &= ~np.array([set(t) <= band and bool(set(t) & set(ring)) for t in tris.tolist()])
+            in_band = np.array([set(t) <= band and bool(set(t) & set(ring)) for t in tris.tolist()])
+            if in_band.sum() != 14:  # 16 points round the band (9 on the lid, 7 on the ring): 14 triangles
+                raise RuntimeError(f"eye {eye}: the lid band has {in_band.sum()} triangles, not 14")
+            keep &= ~in_band
             lash = [lid[0], *(self._lash_first + 7 * eye + i for i in range(7)), lid[8]]
             over = [lid[0], *ring, lid[8]]
             for lower, upper in ((lid, lash), (lash, over)):  # each strip: quads, one triangle at each corner
