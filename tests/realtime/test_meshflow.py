@@ -75,6 +75,27 @@ def test_fit_layout_covers_the_requested_frame(photo_face) -> None:
     assert flow.render(ls).shape == (720, 1280, 3)
 
 
+@pytest.mark.parametrize("scale", [0.5, 0.97, 1.25, 2.5])
+def test_an_unmoved_face_lands_where_the_layout_puts_the_photo(photo_face, scale) -> None:
+    """The photo is scaled once to the output's scale (shrunk by area or enlarged bicubic): the face, read from
+    it, sits where the layout's own warp of the photo puts it, to a fraction of a pixel, at any scale."""
+    photo, face = photo_face
+    t = np.array([[scale, 0.0, 7.3], [0.0, scale, -5.6]])
+    size = (int(480 * scale), int(600 * scale))
+    flow, ls = _flow(photo, face, OutputLayout(t, size))
+    out = flow.render(ls.copy()).astype(np.float32)
+    how = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    expected = cv2.warpAffine(photo, t, size, flags=how).astype(np.float32)
+    cx, cy = np.round(face[:, :2].mean(0) * scale + t[:, 2]).astype(int)
+    r = int(40 * scale)
+    inner = (slice(cy - r, cy + r), slice(cx - r, cx + r))
+    err = np.abs(out[inner] - expected[inner]).mean()
+    shift = np.array([[0, 0, max(1.0, scale)], [0, 0, 0]])  # one output pixel, or one photo pixel enlarged
+    off = cv2.warpAffine(photo, t + shift, size, flags=how).astype(np.float32)
+    assert err < 1.0, err
+    assert np.abs(off[inner] - expected[inner]).mean() > 3 * err  # a pixel off would show
+
+
 def _open_mouth(ls: np.ndarray, amount: float) -> np.ndarray:
     """A jaw drop: every point below the mouth's middle moves down (the lower lip keeps its thickness)."""
     loop, _ = mesh_loops()
