@@ -80,12 +80,17 @@ LID_STRETCH = (1.3, 2.0)
 lashes and crease run down the lid in streaks, where a lid that comes down shows smooth skin."""
 LID_FADE = 0.35
 """Share of the lid band, from the ring down, over which the smoothed lid fades in (no edge at the ring)."""
-LID_TONE = 0.9
-"""Towards its lashes the smoothed lid takes this share of the colour of the skin under the eye (lid skin; the
-band's own there is the lashes and the crease's shadow, stretched)."""
+LID_TONE = (0.5, 0.8, 1.05)
+"""A shut lid's tone (`lid_tone`): the face's skin colour (its hue) at the brightness of the brightest half (the
+first) of the photo's lid band (from the lashes to the ring over them: its lit skin, not its lashes or the
+crease's shadow), held between the second and third times the skin's. Towards its lashes the smoothed lid takes
+that tone. The skin under the eye, the tone before (times 0.9), is the lower lid's pale rim and the shadow of eye
+bags: a shut eye under a pale lid read as a grey membrane (the s12 photo under the Acosta clip, the MEAD photo).
+The band's own colour unbounded was a dark brown oval over the far eye of a turned photo (Dafoe), and the
+teacher read less of that pair's smile (AU12 r 0.46 -> 0.36)."""
 LID_TONE_REACH = 0.5
-"""Share of the lid band, from the ring down, from which the lid's tone is all the skin under the eye's (before,
-in proportion all the way down, 1.0: a hooded photo's dark crease, stretched over a shut eye, was a dark patch
+"""Share of the lid band, from the ring down, from which the lid's tone is all the lid skin's (before, in
+proportion all the way down, 1.0: a hooded photo's dark crease, stretched over a shut eye, was a dark patch
 with an outline where it met the lit skin by the nose; at 0.25 the lid was a pale patch)."""
 LID_EDGE = 0.03
 """Share of the eye's width over which the smoothed lid is feathered at its outline."""
@@ -208,6 +213,26 @@ def lash_colour(photo: np.ndarray, loop: np.ndarray) -> np.ndarray:
     return vals[lum <= np.percentile(lum, 33)].mean(0)
 
 
+def lid_tone(photo: np.ndarray, lash: np.ndarray, ring: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """(3,) float32: the colour of an upper lid's skin, LID_TONE: the face's `skin` colour (3,) at the brightness
+    of the band between the lid's lash line `lash` (9, 2: corner, 7 points, corner) and the ring over it `ring`
+    (7, 2, UPPER_RINGS) in the photo (photo pixels), within bounds."""
+    share, lo, hi = LID_TONE
+    skin = np.asarray(skin, np.float32)
+    poly = np.vstack([np.asarray(lash, np.float64), np.asarray(ring, np.float64)[::-1]])
+    h, w = photo.shape[:2]
+    x0, y0 = np.clip(np.floor(poly.min(0)).astype(int), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(poly.max(0)).astype(int) + 1, [x0 + 1, y0 + 1], [w, h])
+    patch = photo[y0:y1, x0:x1]
+    mask = np.zeros(patch.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+    lum = patch[mask > 0].astype(np.float32).mean(1)
+    if len(lum) == 0:
+        return skin
+    lit = float(np.median(lum[lum >= np.percentile(lum, 100.0 * (1.0 - share))]))
+    return skin * float(np.clip(lit / max(float(skin.mean()), 1.0), lo, hi))
+
+
 def _lid_curve(points: np.ndarray, samples: int = 24) -> np.ndarray:
     """(samples, 2) a smooth arc through a lid's points from corner to corner: a parabola fitted across the
     corners' axis (ends on the corners). The mesh's points of a shut lid zigzag by a pixel or two, and even
@@ -247,13 +272,19 @@ def lid_stretch(ls: np.ndarray, lt: np.ndarray, lash_s: np.ndarray, lash_t: np.n
 
 
 def smooth_lid(
-    image: np.ndarray, lash: np.ndarray, ring: np.ndarray, loop: np.ndarray, amount: float
+    image: np.ndarray,
+    lash: np.ndarray,
+    ring: np.ndarray,
+    loop: np.ndarray,
+    amount: float,
+    tone: np.ndarray,
 ) -> None:
     """In place: an upper lid's skin, between its lash line `lash` (9, 2: corner, 7 points, corner) and the ring
     over it `ring` (7, 2, UPPER_RINGS), image pixels, refilled: the band's own colours blurred along the eye
-    (LID_BLUR), going over to LID_TONE of the colour of the skin under the eye (`loop` (16, 2): its lid loop,
-    EYE_LOOPS order) by LID_TONE_REACH of the way down, with that skin's grain (LID_TEXTURE); blended in by
-    `amount` (0-1), faded in from the ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
+    (LID_BLUR), going over to the lid skin's `tone` (3,) (`lid_tone`) by LID_TONE_REACH
+    of the way down, with the grain of the skin under the eye (`loop` (16, 2): its lid loop, EYE_LOOPS order;
+    LID_TEXTURE); blended in by `amount` (0-1), faded in from the ring (LID_FADE) and feathered inside its
+    outline (LID_EDGE)."""
     lash = np.asarray(lash, np.float64)
     ring = np.asarray(ring, np.float64)
     loop = np.asarray(loop, np.float64)
@@ -276,7 +307,7 @@ def smooth_lid(
         return
     flat = patch.astype(np.float32)
     top, bottom, _, _ = column_edges(flat, m, 0.0)
-    _, under_row, _, under = column_edges(flat, eye | m, FILL_BLUR * width)
+    _, under_row, _, _ = column_edges(flat, eye | m, FILL_BLUR * width)
     ys, xs = np.nonzero(m)
     s = np.clip((ys - top[xs]) / np.maximum(bottom - top, 1)[xs], 0.0, 1.0)[:, None]  # 0 ring, 1 lashes
     # The band's own colours blurred along the eye (the streaks run across it), inside the band only.
@@ -287,7 +318,7 @@ def smooth_lid(
     grain = detail[np.clip(under_row[xs] + 1 + ys - top[xs], 0, shape[0] - 1), xs]
     fill = flat.copy()
     t = np.clip(s / LID_TONE_REACH, 0.0, 1.0)  # the share of the skin under the eye in the lid's tone
-    fill[ys, xs] = (1.0 - t) * smooth[ys, xs] + t * LID_TONE * under[xs] + LID_TEXTURE * grain
+    fill[ys, xs] = (1.0 - t) * smooth[ys, xs] + t * np.asarray(tone, np.float32) + LID_TEXTURE * grain
     a = np.zeros(shape, np.float32)
     a[ys, xs] = np.clip(s[:, 0] / LID_FADE, 0.0, 1.0)
     # Feathered inside the band's outline too (it stood as an edge round the lid).

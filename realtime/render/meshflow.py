@@ -49,6 +49,7 @@ from realtime.render.eyes import (
     eye_window,
     lash_colour,
     lid_stretch,
+    lid_tone,
     painter_input,
     smooth_lid,
 )
@@ -205,6 +206,7 @@ class _Source:
     outline_depth: np.ndarray  # (K,) the photo's oval points' depth inside the face outline (keep_outline)
     eyes: tuple[tuple[np.ndarray, float, np.ndarray], ...]
     """Per eye: the photo's eye window (h, w, 3), its opening, its lash colour (3,)."""
+    lid_tones: np.ndarray  # (2, 3) float32: each upper lid's skin colour in the photo (`lid_tone`)
     eye_anchors: np.ndarray  # (2, 3, 2) float32: each eye's corners and lower lid's middle in `photo` pixels
     detail_gain: tuple[np.ndarray, np.ndarray]  # `restore_detail`'s gains for bilinear and bicubic reads
 
@@ -324,7 +326,7 @@ class MeshFlow:
             grid_to_crop=_compose(photo_to_crop, grid_to_photo),
             photo_to_out=photo_to_out,
             photo_out=static,
-            skin=skin_colour(photo, ls_photo),
+            skin=(skin := skin_colour(photo, ls_photo)),
             lip_line=LIP_LINE * lip_colour(photo, ls_photo),
             opening=(opening := mouth_opening(ls, self.mouth_loop, self._oval)),
             fill=opening
@@ -339,6 +341,9 @@ class MeshFlow:
                 )
                 for e in (0, 1)
             ),
+            lid_tones=np.array(
+                [lid_tone(photo, lash, ring, skin) for lash, ring in self._lid_bands(ls, crop_to_photo)]
+            ),
             detail_gain=(
                 detail_gain(photo, ls_photo[self._oval], cv2.INTER_LINEAR),
                 detail_gain(photo, ls_photo[self._oval], cv2.INTER_CUBIC),
@@ -349,6 +354,20 @@ class MeshFlow:
         )
         self._static = static
         self._alpha = self._base = None
+
+    def _lid_bands(self, ls: np.ndarray, crop_to_photo: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per eye, its upper lid's band in the photo: the lash line (9, 2: corner, 7 points, corner) and the ring
+        over it (7, 2), photo pixels (`ls`: the photo's landmarks in crop pixels)."""
+        lashes, _ = self._warp.lash_points(ls, ls)  # (14, 2) crop pixels, 7 an eye
+        bands = []
+        for eye in (0, 1):
+            lid = list(EYE_LOOPS[eye][:9])
+            crop = np.vstack(
+                [ls[lid[0]], lashes[7 * eye : 7 * eye + 7], ls[lid[8]], ls[list(UPPER_RINGS[eye])]]
+            )
+            photo = crop @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
+            bands.append((photo[:9], photo[9:]))
+        return bands
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         """A background frame (H, W, 3) uint8 in output pixels and the photo's person mask (h, w) float32 in
@@ -658,7 +677,8 @@ class MeshFlow:
                 lash_t = np.vstack([lt[lid[0]], lt_l[7 * eye : 7 * eye + 7], lt[lid[8]]])
                 s0, s1 = LID_STRETCH
                 stretch = lid_stretch(src.ls, lt, lash_s, lash_t, eye)
-                smooth_lid(roi, lash_t @ lin + to_roi, ring, loop, (stretch - s0) / (s1 - s0))
+                amount = (stretch - s0) / (s1 - s0)
+                smooth_lid(roi, lash_t @ lin + to_roi, ring, loop, amount, src.lid_tones[eye])
                 shut = 1.0 - eye_opening(lt, eye) / max(photo_open, 1e-6)
                 cover_lids(roi, loop, ring, (shut - lo) / (hi - lo), lash)
             return

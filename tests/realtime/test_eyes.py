@@ -221,7 +221,7 @@ def test_the_lash_line_is_a_smooth_arc_through_the_corners_even_over_zigzag_poin
 def test_a_stretched_lid_is_smooth_skin_not_streaks(face) -> None:
     """Streaks down an upper lid's band (stretched lashes): `smooth_lid` leaves the band's tone and takes the
     streaks out, touches nothing far from it, and nothing at amount 0."""
-    from realtime.render.eyes import smooth_lid
+    from realtime.render.eyes import lid_tone, smooth_lid
 
     image = np.full((600, 480, 3), 170, np.uint8)
     loop, ring = face[list(EYE_LOOPS[0]), :2], face[list(UPPER_RINGS[0]), :2]
@@ -235,11 +235,12 @@ def test_a_stretched_lid_is_smooth_skin_not_streaks(face) -> None:
         band.astype(bool)
     ]  # in the band only: the skin under the eye is plain
     low = band.astype(bool) & (np.arange(600)[:, None] > np.percentile(np.nonzero(band)[0], 60))
+    tone = lid_tone(image, lash, ring, np.full(3, 170.0, np.float32))
     none = image.copy()
-    smooth_lid(none, lash, ring, loop, 0.0)
+    smooth_lid(none, lash, ring, loop, 0.0, tone)
     assert np.array_equal(none, image)
     out = image.copy()
-    smooth_lid(out, lash, ring, loop, 1.0)
+    smooth_lid(out, lash, ring, loop, 1.0, tone)
     streaks = lambda img: float(np.abs(np.diff(img[..., 0].astype(int), axis=1))[low[:, 1:]].mean())
     assert streaks(out) < 0.3 * streaks(image)
     far = np.ones((600, 480), bool)
@@ -247,3 +248,34 @@ def test_a_stretched_lid_is_smooth_skin_not_streaks(face) -> None:
     y1, x1 = np.ceil(np.vstack([ring, loop]).max(0)[::-1]).astype(int) + 12
     far[y0 : y1 + (y1 - y0), x0:x1] = False
     assert np.array_equal(out[far], image[far])
+
+
+def test_a_shut_lid_takes_the_skins_hue_at_the_brightness_of_the_lids_lit_skin(face) -> None:
+    """`lid_tone` reads the brightness of the lid's lit skin, not its lashes or the crease's shadow, on the face's
+    skin colour, within LID_TONE's bounds; a lid stretched over a shut eye takes that tone towards its lashes,
+    not the colour under the eye (a pale lower rim, dark eye bags)."""
+    from realtime.render.eyes import LID_TONE, lid_tone, smooth_lid
+
+    loop, ring = face[list(EYE_LOOPS[0]), :2], face[list(UPPER_RINGS[0]), :2]
+    lash = loop[:9].copy()
+    lash[1:8] += 0.1 * (ring - loop[1:8])
+    band = np.zeros((600, 480), np.uint8)
+    cv2.fillPoly(band, [np.round(np.vstack([lash, ring[::-1]])).astype(np.int32)], 1)
+    b = band.astype(bool)
+    rows = np.nonzero(b)[0]
+    y = np.arange(600)[:, None]
+    photo = np.full((600, 480, 3), 120, np.uint8)  # dark eye bags all round
+    photo[b] = (190, 160, 150)  # lit lid skin, brightness 166.7
+    photo[b & (y < np.percentile(rows, 25))] = (90, 70, 60)  # the crease's shadow
+    photo[b & (y > np.percentile(rows, 85))] = (40, 30, 30)  # lashes
+    skin = np.array([200.0, 150.0, 130.0], np.float32)  # brightness 160
+    tone = lid_tone(photo, lash, ring, skin)
+    assert np.allclose(tone, skin * (500.0 / 3.0) / 160.0, atol=1.0)
+    _, lo, _ = LID_TONE
+    shadowed = np.where(b[..., None], photo // 3, photo).astype(np.uint8)
+    assert np.allclose(lid_tone(shadowed, lash, ring, skin), lo * skin, atol=0.5)  # a lid in shadow: bounded
+    out = photo.copy()
+    smooth_lid(out, lash, ring, loop, 1.0, tone)
+    low = b & (y > np.percentile(rows, 70)) & (y < np.percentile(rows, 90))
+    got = out[low].astype(float).mean(0)
+    assert np.abs(got - tone).max() < 25.0, got  # near the lashes: the lid's skin
