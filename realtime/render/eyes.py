@@ -307,7 +307,7 @@ def smooth_lid(
         return
     flat = patch.astype(np.float32)
     top, bottom, _, _ = column_edges(flat, m, 0.0)
-    _, under_row, _, _ = column_edges(flat, eye | m, FILL_BLUR * width)
+    _, under_row, _, _ = column_edges(flat, eye | m, 0.0)  # the row under the eye (for its grain)
     ys, xs = np.nonzero(m)
     s = np.clip((ys - top[xs]) / np.maximum(bottom - top, 1)[xs], 0.0, 1.0)[:, None]  # 0 ring, 1 lashes
     # The band's own colours blurred along the eye (the streaks run across it), inside the band only.
@@ -317,7 +317,7 @@ def smooth_lid(
     detail = flat - cv2.GaussianBlur(flat, (0, 0), max(1.0, 0.04 * width))
     grain = detail[np.clip(under_row[xs] + 1 + ys - top[xs], 0, shape[0] - 1), xs]
     fill = flat.copy()
-    t = np.clip(s / LID_TONE_REACH, 0.0, 1.0)  # the share of the skin under the eye in the lid's tone
+    t = np.clip(s / LID_TONE_REACH, 0.0, 1.0)  # the share of the lid skin's tone
     fill[ys, xs] = (1.0 - t) * smooth[ys, xs] + t * np.asarray(tone, np.float32) + LID_TEXTURE * grain
     a = np.zeros(shape, np.float32)
     a[ys, xs] = np.clip(s[:, 0] / LID_FADE, 0.0, 1.0)

@@ -206,6 +206,7 @@ class _Source:
     outline_depth: np.ndarray  # (K,) the photo's oval points' depth inside the face outline (keep_outline)
     eyes: tuple[tuple[np.ndarray, float, np.ndarray], ...]
     """Per eye: the photo's eye window (h, w, 3), its opening, its lash colour (3,)."""
+    lid_lashes: np.ndarray  # (2, 9, 2): each upper lid's lash line (corner, 7 points, corner), crop px
     lid_tones: np.ndarray  # (2, 3) float32: each upper lid's skin colour in the photo (`lid_tone`)
     eye_anchors: np.ndarray  # (2, 3, 2) float32: each eye's corners and lower lid's middle in `photo` pixels
     detail_gain: tuple[np.ndarray, np.ndarray]  # `restore_detail`'s gains for bilinear and bicubic reads
@@ -341,8 +342,14 @@ class MeshFlow:
                 )
                 for e in (0, 1)
             ),
+            lid_lashes=(lashes := self._lash_lines(ls, ls)[0]),
             lid_tones=np.array(
-                [lid_tone(photo, lash, ring, skin) for lash, ring in self._lid_bands(ls, crop_to_photo)]
+                [
+                    lid_tone(
+                        photo, *(pts @ crop_to_photo[:, :2].T + crop_to_photo[:, 2] for pts in band), skin
+                    )
+                    for band in ((lashes[e], ls[list(UPPER_RINGS[e])]) for e in (0, 1))
+                ]
             ),
             detail_gain=(
                 detail_gain(photo, ls_photo[self._oval], cv2.INTER_LINEAR),
@@ -355,19 +362,16 @@ class MeshFlow:
         self._static = static
         self._alpha = self._base = None
 
-    def _lid_bands(self, ls: np.ndarray, crop_to_photo: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per eye, its upper lid's band in the photo: the lash line (9, 2: corner, 7 points, corner) and the ring
-        over it (7, 2), photo pixels (`ls`: the photo's landmarks in crop pixels)."""
-        lashes, _ = self._warp.lash_points(ls, ls)  # (14, 2) crop pixels, 7 an eye
-        bands = []
-        for eye in (0, 1):
-            lid = list(EYE_LOOPS[eye][:9])
-            crop = np.vstack(
-                [ls[lid[0]], lashes[7 * eye : 7 * eye + 7], ls[lid[8]], ls[list(UPPER_RINGS[eye])]]
-            )
-            photo = crop @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
-            bands.append((photo[:9], photo[9:]))
-        return bands
+    def _lash_lines(self, ls: np.ndarray, lt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(2, 9, 2) float32 each, in `ls` and in `lt` (crop pixels): per eye, its upper lid's lash line: the
+        corner, the 7 lash points over the lid (`MeshWarpRenderer.lash_points`), the corner."""
+        pair = self._warp.lash_points(ls, lt)  # (14, 2) each, 7 an eye
+        lines: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        for pts, lashes, out in zip((ls, lt), pair, lines, strict=True):
+            for eye in (0, 1):
+                lid = EYE_LOOPS[eye]
+                out.append(np.vstack([pts[lid[0]], lashes[7 * eye : 7 * eye + 7], pts[lid[8]]]))
+        return np.array(lines[0], np.float32), np.array(lines[1], np.float32)
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         """A background frame (H, W, 3) uint8 in output pixels and the photo's person mask (h, w) float32 in
@@ -667,14 +671,12 @@ class MeshFlow:
         src = self._require()
         if self.eye_painter is None:
             lo, hi = COVER_SHUT
-            ls_l, lt_l = self._warp.lash_points(src.ls, lt)  # (14, 2) crop pixels, 7 an eye
+            _, lt_lines = self._lash_lines(src.ls, lt)  # (2, 9, 2) crop pixels
             lin = src.crop_to_out[:, :2].T
             to_roi = lt_roi[0] - lt[0] @ lin  # crop -> roi pixels: p @ lin + to_roi
             for eye, (_, photo_open, lash) in enumerate(src.eyes):
                 loop, ring = lt_roi[list(EYE_LOOPS[eye])], lt_roi[list(UPPER_RINGS[eye])]
-                lid = list(EYE_LOOPS[eye][:9])
-                lash_s = np.vstack([src.ls[lid[0]], ls_l[7 * eye : 7 * eye + 7], src.ls[lid[8]]])
-                lash_t = np.vstack([lt[lid[0]], lt_l[7 * eye : 7 * eye + 7], lt[lid[8]]])
+                lash_s, lash_t = src.lid_lashes[eye], lt_lines[eye]
                 s0, s1 = LID_STRETCH
                 stretch = lid_stretch(src.ls, lt, lash_s, lash_t, eye)
                 amount = (stretch - s0) / (s1 - s0)
