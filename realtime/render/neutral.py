@@ -46,6 +46,9 @@ PHOTO_REST_OPEN = 0.1
 """Lips-apart AU intensity (AU25, AU26) a photo's mouth is shut to at the driver's rest."""
 PHOTO_REST_JAW = 0.2
 """A photo whose jaw is dropped (AU26 above this) is shut at rest even when no mouth-shape AU is taken out."""
+DRIVER_REST_OPEN = 0.05
+"""Lips-apart intensity (AU25, AU26) above which the driver's neutral is shut (`neutral_rest(driver=True)`):
+below the data's median (0.11, 0.05), above its tenth percentile (0.005, 0.002)."""
 LIP_PRIOR = 10.0
 """Ridge weight of the lip-shape fit, in units of the smallest kept component's variance: how strongly an
 unusual lip shape is read as expression rather than identity. At 1 a pursed "O" stayed pursed; at 10 it
@@ -60,13 +63,19 @@ def neutral_rest(
     basis: np.ndarray,
     lip_shape: np.ndarray | None,
     keep: bool = False,
+    driver: bool = False,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The motion (478, 3) that takes a face in its frontal frame (`canonical`, AUs `aus` (17,)) to rest, and
     its AUs then (17,); None where there is nothing to take out. Along the AU basis' free fit `basis` (17, 478,
     3): a smile's row carries what comes with a smile in the data (the cheeks, the lids) and takes it out with
     it; along the sliders' one-region rows instead, a grin taken out left a pressed, stretched mouth. Then the
     rest of the lips' shape by `lip_shape` (None: not). `keep`: only a dropped jaw is shut (--keep-expression;
-    a photo caught mid-word still gaped through the whole call, live AU26 r 0.24)."""
+    a photo caught mid-word still gaped through the whole call, live AU26 r 0.24).
+
+    `driver`: the driver's neutral from frames nobody said were at rest (realtime.stages.driving): lips parted
+    by more than DRIVER_REST_OPEN are shut whatever else the face does (its next words then open the photo's
+    mouth from the first frame), not only with a mouth-shape AU or a dropped jaw, and its eyes are left to the
+    driving stage (its wide eyes may be its own; its shut ones are opened there)."""
     shape = np.zeros_like(canonical, dtype=np.float32)
     out = np.asarray(aus, np.float32).copy()
     excess = np.zeros(len(MOUTH_SHAPE)) if keep else np.maximum(out[MOUTH_SHAPE] - PHOTO_REST_SHAPE, 0.0)
@@ -80,10 +89,15 @@ def neutral_rest(
         lowered = np.tensordot(raised, basis[BROWS_RAISED], axes=1) * _upper_face(canonical)[:, None]
         shape -= lowered.astype(np.float32)
         out[BROWS_RAISED] = np.minimum(out[BROWS_RAISED], PHOTO_REST_BROW)
-    if not keep and out[LIDS_RAISED] > PHOTO_REST_LID:
+    if not keep and not driver and out[LIDS_RAISED] > PHOTO_REST_LID:
         shape += lids_to_rest(canonical + shape)
         out[LIDS_RAISED] = PHOTO_REST_LID
-    if excess.max() > 0 or out[LIPS_APART[1]] > PHOTO_REST_JAW:
+    if driver:
+        lips_open = np.maximum(out[LIPS_APART] - DRIVER_REST_OPEN, 0.0)
+        if lips_open.max() > 0:  # stopped where the lips meet, never scaled to meet (a slit at rest stays)
+            shape += shut_mouth(canonical + shape, lips_open, basis[LIPS_APART])
+            out[LIPS_APART] = np.minimum(out[LIPS_APART], DRIVER_REST_OPEN)
+    elif excess.max() > 0 or out[LIPS_APART[1]] > PHOTO_REST_JAW:
         lips_open = np.maximum(out[LIPS_APART] - PHOTO_REST_OPEN, 0.0)
         shape += shut_mouth(canonical + shape, lips_open, basis[LIPS_APART], meet=True)
         out[LIPS_APART] = np.minimum(out[LIPS_APART], PHOTO_REST_OPEN)

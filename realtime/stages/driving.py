@@ -22,7 +22,8 @@ from realtime.face import topology as topo
 from realtime.face.pose import canonical_frame
 from realtime.face.types import AU, AU_ORDER, POSE_NAMES, POSE_SCALE_DEG, FaceAnalysis
 from realtime.render.landmark_transfer import driver_expression
-from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops, shut_mouth
+from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops
+from realtime.render.neutral import neutral_rest
 from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
 
 Status = Literal["tracking", "holding", "easing", "neutral"]
@@ -147,17 +148,6 @@ _NOSE_TIP, _UPPER_LIP = 1, 0  # mesh points
 EYELIDS = np.array(topo.LEFT_EYE + topo.RIGHT_EYE)
 """Mesh points of both eyes' lids (filtered faster: blinks are short)."""
 _AU45 = AU_ORDER.index(AU.AU45)
-_OPEN = [AU_ORDER.index(AU.AU25), AU_ORDER.index(AU.AU26)]
-_SMILE = AU_ORDER.index(AU.AU12)
-REST_SMILE = 0.1
-"""AU12 of a face at rest. A first frame smiling more has its smile taken out of the neutral along the AU
-basis' AU12 row (in full: the row widens and lifts the corners, it hardly parts the lips), before its open
-mouth is shut. Taken out only as far as the lips met (with the opening), a third of the smirk/dafoe and EDTalk
-clips' opening grins stayed in the neutral: their grins reached the photo as lips parted over teeth, the
-corners where they were (a denture in a narrow mouth)."""
-REST_OPEN = 0.05
-"""AU25 (lips part) and AU26 (jaw drop) of a mouth at rest: below the data's median (0.11, 0.05), above its
-tenth percentile (0.005, 0.002)."""
 REST_SHUT = (0.3, 0.1)
 """A first frame whose AU45 is above the first value has its eyes shut, and the neutral's lids are opened along
 the AU basis' AU45 row to where AU45 is the second (open eyes): the driver's opening eyes then show as opening,
@@ -187,12 +177,14 @@ class DrivingStage:
         profile: NeutralProfile | None = None,
         params: DrivingParams | None = None,
         au_basis: np.ndarray | None = None,
+        lip_shape: np.ndarray | None = None,
     ) -> None:
-        """`au_basis` (17, 478, 3), how each AU moves the face (realtime/weights/au_basis.npy): without a
-        profile, a driver whose first frames have the mouth open gets a closed-mouth neutral from it."""
+        """`au_basis` (17, 478, 3), how each AU moves the face (realtime/weights/au_basis.npy), and `lip_shape`
+        (1 + K, 40, 3), how resting lips differ across people (lip_shape.npy): without a profile, a driver whose
+        first frames smile, raise the brows or have the mouth open gets a neutral at rest from them."""
         params = params or DrivingParams()
-        self._open_mouth = None if au_basis is None else np.asarray(au_basis, np.float32)[_OPEN]
-        self._smile = None if au_basis is None else np.asarray(au_basis, np.float32)[_SMILE]
+        self._basis = None if au_basis is None else np.asarray(au_basis, np.float32)
+        self._lip_shape = lip_shape
         self._shut_lids = None if au_basis is None else np.asarray(au_basis, np.float32)[_AU45][EYELIDS]
         self.params = params
         self.profile = profile or NeutralProfile()
@@ -230,7 +222,7 @@ class DrivingStage:
         lm, aus, pose = self._smooth(face, t_s)
         canon = canonical_frame(lm)  # (478, 3) the frame in the face's own frontal frame
         if self._neutral is None:
-            self._neutral = self._rest_eyes(self._rest_mouth(canon, aus), aus)
+            self._neutral = self._rest_eyes(self._rest_face(canon, aus)[0], aus)
             if self._auto_neutral:  # the first frame at once, refined by the next few (request_calibration)
                 self.profile = NeutralProfile(aus.copy(), np.zeros(17, np.float32), pose.astype(np.float32))
                 self._auto_neutral = False
@@ -272,23 +264,24 @@ class DrivingStage:
         if self._adaptive:  # frames nobody said were still: their spread may be speech, not noise
             spread = np.minimum(spread, self.params.auto_range_max)
             self._neutral = self._rest_eyes(
-                self._rest_mouth(self._neutral, np.median(a, axis=0)), np.median(a, axis=0)
+                self._rest_face(self._neutral, np.median(a, axis=0))[0], np.median(a, axis=0)
             )
         self.profile = NeutralProfile(np.median(a, axis=0), spread.astype(np.float32), np.median(p, axis=0))
         self._calibrating, self._calib = False, []
 
-    def _rest_mouth(self, canon: np.ndarray, aus: np.ndarray) -> np.ndarray:
-        """The neutral for frames nobody said were at rest: an open mouth (AU25, AU26 above REST_OPEN) is
-        closed along the AU basis, so the driver's next words open the photo's mouth from the first frame."""
-        if self._open_mouth is None or self._smile is None or not self._adaptive:
-            return canon
-        smile = max(float(aus[_SMILE]) - REST_SMILE, 0.0)
-        if smile > 0.0:
-            canon = canon - smile * self._smile
-        excess = np.maximum(aus[_OPEN] - REST_OPEN, 0.0)
-        if not excess.any():
-            return canon.astype(np.float32)
-        return (canon + shut_mouth(canon, excess, self._open_mouth)).astype(np.float32)
+    def _rest_face(self, canon: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The neutral (478, 3) and its AUs (17,) for frames nobody said were at rest: the face taken to rest as
+        the photo is (`realtime.render.neutral.neutral_rest`, driver=True): a smile or another mouth shape
+        and raised brows taken out along the AU basis, an open mouth shut, a pucker's lips taken to resting
+        lips. The driver's next words, smiles and raised brows then move the photo from the first frame: a
+        driver who started surprised left its raised brows and "O" mouth in the neutral, and the photo grinned
+        (MEAD's W023 clip)."""
+        if self._basis is None or not self._adaptive:
+            return canon, aus
+        rest = neutral_rest(canon, aus, self._basis, self._lip_shape, driver=True)
+        if rest is None:
+            return canon, aus
+        return (canon + rest[0]).astype(np.float32), rest[1]
 
     def _rest_eyes(self, canon: np.ndarray, aus: np.ndarray) -> np.ndarray:
         """The neutral for frames nobody said were at rest: shut eyes (AU45 above REST_SHUT[0]) are opened
@@ -314,12 +307,8 @@ class DrivingStage:
         # Towards the frame's mouth shut along the AU basis, not the frame itself: a mouth nearer rest is not at
         # rest, and a driver who starts grinning made its next half-open words the neutral (the photo's mouth
         # then stayed shut while the driver talked: EDTalk's clip, AU26 r 0.38).
-        rest = self._rest_mouth(canon, aus)
+        rest, target = self._rest_face(canon, aus)
         self._neutral = self._neutral + k * w * (rest - self._neutral)
-        target = aus.copy()
-        if self._open_mouth is not None:
-            target[_OPEN] = np.minimum(target[_OPEN], REST_OPEN)
-            target[_SMILE] = min(float(target[_SMILE]), REST_SMILE)
         base = prof.au_baseline.copy()
         base[_ADAPT] = (1.0 - k) * base[_ADAPT] + k * target[_ADAPT]
         self.profile = NeutralProfile(base.astype(np.float32), prof.au_range, prof.pose_zero)

@@ -283,12 +283,12 @@ def test_an_au_basis_that_overlaps_closes_the_first_frames_mouth_only_until_the_
 
 
 def test_a_driver_starting_with_a_smile_gets_it_taken_out_of_its_neutral_in_full() -> None:
-    """A first frame's smile (AU12 above REST_SMILE) leaves the neutral along the basis' AU12 row in full, not
+    """A first frame's smile (AU12 above PHOTO_REST_SHAPE) leaves the neutral along the basis' AU12 row in full, not
     only as far as the lips meet: the driver's grin then reaches the photo as a grin (corners out), not as
     parted lips in a narrow mouth."""
     from realtime.face.types import AU, AU_ORDER
     from realtime.render.mouth import INNER_LIPS
-    from realtime.stages.driving import REST_SMILE
+    from realtime.render.neutral import PHOTO_REST_SHAPE as REST_SMILE
 
     basis = np.zeros((17, 478, 3), np.float32)
     smile = AU_ORDER.index(AU.AU12)
@@ -376,3 +376,59 @@ def test_with_the_au_basis_shut_first_frames_show_shut_and_the_opening_shows_ope
         states[29].expression[upper, 1], gaps.ravel(), atol=0.01
     )  # the calibration too
     assert np.abs(states[-1].expression[upper, 1]).max() < 0.01  # open: the photo's own eyes
+
+
+def test_a_driver_starting_surprised_gets_its_brows_and_lips_at_rest_in_its_neutral() -> None:
+    """A driver whose first frames raise the brows (AU01, AU02 0.6) and purse the lips: its neutral is taken to
+    rest as a photo's is (realtime.render.neutral, on the shipped basis and lip model), so the raised brows
+    and the pursed lips show on the photo from the first frame, and relaxing lowers the brows and widens the
+    lips. Without the basis (or with the user's profile) the first frames are the neutral: nothing shows."""
+    from dataclasses import replace
+
+    from realtime.face import topology as topo
+    from realtime.face.types import AU, AU_ORDER
+    from realtime.weights import load_au_basis, weights_dir
+
+    basis, lips = load_au_basis(weights_dir()), load_au_basis(weights_dir(), "lip_shape.npy")
+    if basis is None or lips is None:
+        pytest.skip("au_basis.npy or lip_shape.npy not shipped")
+    k01, k02 = AU_ORDER.index(AU.AU01), AU_ORDER.index(AU.AU02)
+    brows = list(topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW)
+    lip_pts = list(topo.LIPS)
+    iod = 60.0
+
+    def driver(surprised: bool):
+        face = synthetic_face(iod=iod, aus=0.03)
+        if not surprised:
+            return face
+        lm, aus = face.landmarks.copy(), face.aus.copy()
+        raise_ = 0.6 * (basis[k01] + basis[k02])  # canonical frame, inter-ocular units, y down
+        lm[brows] += raise_[brows] * iod
+        centre = lm[lip_pts, 0].mean()
+        lm[lip_pts, 0] = centre + 0.7 * (lm[lip_pts, 0] - centre)  # pursed: 0.7 of the width
+        aus[k01] = aus[k02] = 0.6
+        return replace(face, landmarks=lm, aus=aus)
+
+    def run(stage: DrivingStage) -> list:
+        edits, states, t = Controls().edits, [], 0.0
+        for surprised, frames in ((True, 30), (False, 30)):
+            for _ in range(frames):
+                states.append(stage(driver(surprised), t, edits))
+                t += 1.0 / 30.0
+        return states
+
+    def brow_up(state) -> float:  # inter-ocular units, up is +
+        return -float(state.expression[brows, 1].mean())
+
+    def width(state) -> float:  # the expression's change of the mouth's width
+        return float(state.expression[291, 0] - state.expression[61, 0])
+
+    raised = -float(0.45 * (basis[k01] + basis[k02])[brows, 1].mean())  # the raise above PHOTO_REST_BROW
+    assert raised > 0.02
+    rested = run(DrivingStage(au_basis=basis, lip_shape=lips))
+    assert brow_up(rested[0]) > 0.6 * raised and brow_up(rested[29]) > 0.6 * raised  # shown from the start
+    assert brow_up(rested[29]) - brow_up(rested[-1]) > 0.6 * raised  # relaxing lowers them
+    assert width(rested[29]) < -0.05  # the pursed lips show narrower than the neutral's
+    for plain in (DrivingStage(), DrivingStage(NeutralProfile(), au_basis=basis, lip_shape=lips)):
+        states = run(plain)
+        assert abs(brow_up(states[0])) < 0.1 * raised and abs(width(states[0])) < 0.01
