@@ -254,10 +254,7 @@ def build_pipeline(
         sinks = open_sinks(
             cfg, stack, width=w, height=h, fps=source.fps, controls=controls, stats=stats, on_upload=on_upload
         )
-        folder = cfg.weights_dir or weights_dir()
-        driving = DrivingStage(
-            profile, au_basis=load_au_basis(folder), lip_shape=load_au_basis(folder, "lip_shape.npy")
-        )
+        driving = DrivingStage(profile, au_basis=load_au_basis(cfg.weights_dir or weights_dir()))
         parts = Parts(source, driver_analyzer, driving, render, sinks, controls)
         yield Pipeline(
             parts,

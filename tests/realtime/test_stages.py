@@ -378,23 +378,22 @@ def test_with_the_au_basis_shut_first_frames_show_shut_and_the_opening_shows_ope
     assert np.abs(states[-1].expression[upper, 1]).max() < 0.01  # open: the photo's own eyes
 
 
-def test_a_driver_starting_surprised_gets_its_brows_and_lips_at_rest_in_its_neutral() -> None:
-    """A driver whose first frames raise the brows (AU01, AU02 0.6) and purse the lips: its neutral is taken to
-    rest as a photo's is (realtime.render.neutral, on the shipped basis and lip model), so the raised brows
-    and the pursed lips show on the photo from the first frame, and relaxing lowers the brows and widens the
-    lips. Without the basis (or with the user's profile) the first frames are the neutral: nothing shows."""
+def test_a_driver_starting_surprised_gets_its_brows_at_rest_in_its_neutral() -> None:
+    """A driver whose first frames raise the brows (AU01, AU02 0.6) and press the lips (AU23 0.4): its neutral
+    is taken to rest as a photo's is (realtime.render.neutral, on the shipped basis), so the raised brows and
+    the pressed lips show on the photo from the first frame, and relaxing lowers the brows. Without the basis
+    (or with the user's profile) the first frames are the neutral: nothing shows."""
     from dataclasses import replace
 
     from realtime.face import topology as topo
     from realtime.face.types import AU, AU_ORDER
     from realtime.weights import load_au_basis, weights_dir
 
-    basis, lips = load_au_basis(weights_dir()), load_au_basis(weights_dir(), "lip_shape.npy")
-    if basis is None or lips is None:
-        pytest.skip("au_basis.npy or lip_shape.npy not shipped")
-    k01, k02 = AU_ORDER.index(AU.AU01), AU_ORDER.index(AU.AU02)
-    brows = list(topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW)
-    lip_pts = list(topo.LIPS)
+    basis = load_au_basis(weights_dir())
+    if basis is None:
+        pytest.skip("au_basis.npy not shipped")
+    k01, k02, k23 = (AU_ORDER.index(a) for a in (AU.AU01, AU.AU02, AU.AU23))
+    brows, lips = list(topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW), list(topo.LIPS)
     iod = 60.0
 
     def driver(surprised: bool):
@@ -404,9 +403,8 @@ def test_a_driver_starting_surprised_gets_its_brows_and_lips_at_rest_in_its_neut
         lm, aus = face.landmarks.copy(), face.aus.copy()
         raise_ = 0.6 * (basis[k01] + basis[k02])  # canonical frame, inter-ocular units, y down
         lm[brows] += raise_[brows] * iod
-        centre = lm[lip_pts, 0].mean()
-        lm[lip_pts, 0] = centre + 0.7 * (lm[lip_pts, 0] - centre)  # pursed: 0.7 of the width
-        aus[k01] = aus[k02] = 0.6
+        lm[lips] += 0.4 * basis[k23][lips] * iod
+        aus[k01], aus[k02], aus[k23] = 0.6, 0.6, 0.4
         return replace(face, landmarks=lm, aus=aus)
 
     def run(stage: DrivingStage) -> list:
@@ -420,15 +418,16 @@ def test_a_driver_starting_surprised_gets_its_brows_and_lips_at_rest_in_its_neut
     def brow_up(state) -> float:  # inter-ocular units, up is +
         return -float(state.expression[brows, 1].mean())
 
-    def width(state) -> float:  # the expression's change of the mouth's width
-        return float(state.expression[291, 0] - state.expression[61, 0])
+    def pressed(state) -> float:  # the expression along the press's row, per unit of it
+        row = basis[k23][lips]
+        return float((state.expression[lips] * row).sum() / (row * row).sum())
 
     raised = -float(0.45 * (basis[k01] + basis[k02])[brows, 1].mean())  # the raise above PHOTO_REST_BROW
     assert raised > 0.02
-    rested = run(DrivingStage(au_basis=basis, lip_shape=lips))
+    rested = run(DrivingStage(au_basis=basis))
     assert brow_up(rested[0]) > 0.6 * raised and brow_up(rested[29]) > 0.6 * raised  # shown from the start
     assert brow_up(rested[29]) - brow_up(rested[-1]) > 0.6 * raised  # relaxing lowers them
-    assert width(rested[29]) < -0.05  # the pursed lips show narrower than the neutral's
-    for plain in (DrivingStage(), DrivingStage(NeutralProfile(), au_basis=basis, lip_shape=lips)):
+    assert pressed(rested[29]) > 0.15  # the press above PHOTO_REST_SHAPE (0.3 of it) shows
+    for plain in (DrivingStage(), DrivingStage(NeutralProfile(), au_basis=basis)):
         states = run(plain)
-        assert abs(brow_up(states[0])) < 0.1 * raised and abs(width(states[0])) < 0.01
+        assert abs(brow_up(states[0])) < 0.1 * raised and abs(pressed(states[0])) < 0.05
