@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from realtime.face.topology import NUM_LANDMARKS
 from realtime.render.draw import fill_mask
 from realtime.render.eyes import (
     COVER_SHUT,
@@ -204,6 +205,7 @@ class _Source:
     opening: float  # the photo's own mouth opening
     fill: float  # the opening its own inner mouth fills (at most the opening it has where the motion starts)
     outline_depth: np.ndarray  # (K,) the photo's oval points' depth inside the face outline (keep_outline)
+    rim_sign: np.ndarray  # (R,) each rim triangle's orientation in the photo (Rim.orientation)
     eyes: tuple[tuple[np.ndarray, float, np.ndarray], ...]
     """Per eye: the photo's eye window (h, w, 3), its opening, its lash colour (3,)."""
     lid_lashes: np.ndarray  # (2, 9, 2): each upper lid's lash line (corner, 7 points, corner), crop px
@@ -241,6 +243,7 @@ class MeshFlow:
         self.eye_painter = eye_painter
         self.crop_size = crop_size
         self.mouth_loop, self._oval = mesh_loops()
+        self._rim = Rim.of(self._warp.topology.face_triangles, self._oval)
         self._corners = mouth_corners()
         self._lip_outer = np.array([o for o, _ in LIP_PAIRS])
         self._lip_inner = np.array([i for _, i in LIP_PAIRS])
@@ -334,6 +337,7 @@ class MeshFlow:
             if rest_px is None
             else min(opening, mouth_opening(rest_px, self.mouth_loop, self._oval)),
             outline_depth=outline_depth(ls, self._oval),
+            rim_sign=self._rim.orientation(ls),
             eyes=tuple(
                 (
                     cut_window(photo, eye_window(ls_photo, e), _scale(crop_to_photo)),
@@ -441,6 +445,7 @@ class MeshFlow:
         src = self._require()
         lt = keep_lips(np.ascontiguousarray(lt_px[:, :2], np.float32), src.ls)
         lt = keep_outline(lt, src.ls, self._oval, src.outline_depth)
+        lt = self._rim.unfold(lt, src.ls, src.rim_sign)
         disp = self.displacement(lt)
         x0, y0, x1, y1 = src.box
         # Where each box pixel reads the photo: its unmoved photo position plus the displacement read at its crop
@@ -816,6 +821,77 @@ def outline_depth(pts: np.ndarray, oval: np.ndarray) -> np.ndarray:
     inner[oval] = False
     hull = cv2.convexHull(pts[inner].astype(np.float32))
     return np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), True) for x, y in pts[oval]])
+
+
+RIM_STEPS = (0.25, 0.5, 0.75, 1.0)
+"""Shares of the way from an oval point's own motion to its inner neighbours' that `Rim.unfold` tries, in turn."""
+RIM_SLIVER = 0.05
+"""Area (crop pixels squared) under which a rim triangle of the photo is a sliver with no orientation to keep."""
+
+
+@dataclass(frozen=True)
+class Rim:
+    """The face mesh's outermost triangles: those with a corner on the face oval.
+
+    A turning head's near cheek widens (its side faces the camera), and the mesh's points at the silhouette,
+    deepest in the face, move out furthest. In a frontal photo that band is a sliver a pixel or two wide, and
+    its inner points often lie on or past the oval: moved out further, the oval points crossed them, the rim's
+    triangles turned over, and the photo's silhouette (skin, background, the shadow under the ear) was read
+    mirrored and stretched into grey-blue stripes down the near jaw (the EDTalk Lei Jun photo under
+    LivePortrait's d12 clip, 18-19 crop pixels out). `unfold` moves each oval point of a turned-over rim
+    triangle towards its inner neighbours' motion, just far enough: the cheek still widens with the inner
+    points, the silhouette band is not turned over."""
+
+    triangles: np.ndarray  # (R, 3) mesh point indices
+    oval_points: np.ndarray  # (P,) the oval points in any rim triangle
+    neighbours: np.ndarray  # (P, 478) float32: each one's inner neighbours (rows summing to 1)
+
+    @staticmethod
+    def of(face_triangles: np.ndarray, oval: np.ndarray) -> Rim:
+        tris = np.asarray(face_triangles)
+        tris = tris[(tris < NUM_LANDMARKS).all(1)]
+        on_oval = np.zeros(NUM_LANDMARKS, bool)
+        on_oval[np.asarray(oval)] = True
+        rim = tris[on_oval[tris].any(1) & ~on_oval[tris].all(1)]
+        points = np.unique(rim[on_oval[rim]])
+        weights = np.zeros((len(points), NUM_LANDMARKS), np.float32)
+        for row, p in enumerate(points):
+            inner = np.unique([q for t in rim if p in t for q in t if not on_oval[q]])
+            weights[row, inner] = 1.0 / len(inner)
+        return Rim(rim, points, weights)
+
+    def orientation(self, pts: np.ndarray) -> np.ndarray:
+        """(R,) float32: +1 / -1, each rim triangle's orientation in `pts` (478, 2), or 0 for a sliver."""
+        area = _signed_area(pts, self.triangles)
+        return (np.sign(area) * (np.abs(area) > RIM_SLIVER)).astype(np.float32)
+
+    def unfold(self, lt: np.ndarray, ls: np.ndarray, sign: np.ndarray) -> np.ndarray:
+        """lt (478, 2) with the oval points of rim triangles turned over from the photo's orientation `sign`
+        moved towards their inner neighbours' motion (RIM_STEPS); the rest, and a face whose rim keeps its
+        orientation, as given."""
+        turned = _signed_area(lt, self.triangles) * sign < 0
+        if not turned.any():
+            return lt
+        motion = lt - ls
+        inner = self.neighbours @ motion  # (P, 2) the mean motion of each oval point's inner neighbours
+        share = np.zeros(len(self.oval_points), np.float32)
+        out = lt
+        for step in RIM_STEPS:
+            hit = np.isin(self.oval_points, self.triangles[turned])
+            if not hit.any():
+                break
+            share[hit] = step
+            out = lt.copy()
+            p = self.oval_points
+            out[p] = ls[p] + (1.0 - share[:, None]) * motion[p] + share[:, None] * inner
+            turned = _signed_area(out, self.triangles) * sign < 0
+        return out
+
+
+def _signed_area(pts: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """(T,) signed areas of triangles `tris` (T, 3) over points (N, 2)."""
+    a, b, c = (np.asarray(pts, np.float64)[tris[:, k], :2] for k in range(3))
+    return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
 
 
 def keep_outline(

@@ -531,6 +531,34 @@ def test_face_oval_points_pulled_inside_the_face_are_put_back_on_its_outline(pho
     assert set(np.nonzero(moved)[0]) <= set(oval.tolist())  # only oval points move
 
 
+def test_the_near_cheeks_rim_is_never_turned_over(photo_face) -> None:
+    """A turn that moves the oval points of one cheek across their inner neighbours (the near cheek's
+    silhouette, deepest in the mesh, moves out past points that lay on or past it in the photo) would turn the
+    rim's triangles over and read the photo's silhouette band mirrored: `Rim.unfold` moves those oval points
+    towards their neighbours' motion until no rim triangle of any size is turned over, leaves every other point
+    and the other cheek alone, and a face at rest as it is."""
+    from realtime.render.meshflow import RIM_SLIVER, _signed_area
+
+    _photo, face = photo_face
+    ls = apply_transform(alignment_transform(face), face)[:, :2].astype(np.float32)
+    rim = MeshFlow(256)._rim
+    sign = rim.orientation(ls)
+    assert np.array_equal(rim.unfold(ls, ls, sign), ls)  # at rest: nothing moves
+    _, oval = mesh_loops()
+    right = oval[ls[oval, 0] > np.median(ls[:, 0]) + 0.3 * np.ptp(ls[:, 0])]  # the right cheek's oval points
+    lt = ls + np.array([4.0, 0.0], np.float32)  # the whole face moved 4 px right ...
+    lt[right] -= np.array([14.0, 0.0], np.float32)  # ... its right oval 10 px left, across its neighbours
+    turned = _signed_area(lt, rim.triangles) * sign < 0
+    assert turned.sum() >= 3  # the case: several rim triangles turned over
+    fixed = rim.unfold(lt, ls, sign)
+    area = _signed_area(fixed, rim.triangles)
+    assert not ((area * sign < 0) & (np.abs(area) > RIM_SLIVER)).any()
+    moved = np.nonzero(np.any(fixed != lt, axis=1))[0]
+    assert len(moved) and set(moved.tolist()) <= set(right.tolist())  # only the turned-over oval points
+    assert (fixed[moved, 0] > lt[moved, 0]).all()  # back towards the face's motion, not past it
+    assert (fixed[moved, 0] - ls[moved, 0] <= 4.0 + 1e-3).all()
+
+
 def test_a_photo_with_its_mouth_open_shows_it_shut_at_the_drivers_rest(photo_face) -> None:
     """Relative motion: a photo caught mid-word (AU25, AU26 0.6: jaw dropped) has its lips meet while the driver
     rests (along the shipped basis), a grinning photo (AU12 0.8, lips apart with the jaw closed) too unless
