@@ -210,6 +210,28 @@ def _ease(x: float, knee: float, limit: float) -> float:
     return knee + (limit - knee) * float(np.tanh((x - knee) / (limit - knee)))
 
 
+EDIT_REACH = (0.12, 0.22)
+"""(knee, limit), inter-ocular units, of how far one AU slider's edit moves any point of the face: followed 1:1
+to the knee, then eased towards the limit (a full smile moves the mouth's corners 0.2). The rows of AUs that
+barely vary in the data are fitted from little motion and extrapolate wildly: at 1 the dimpler (AU14) moved
+the lips 0.37 and knotted the mouth and moustache of the s12 photo into a twist, and the lip corner depressor
+(AU15) and the stretcher (AU20) crossed the lips into a dark X. Not the mouth's opening (AU25, AU26: the jaw
+drops further than any shape moves) nor the blink (AU45 moves the lids, not its row)."""
+_UNEASED = [AU_ORDER.index(a) for a in (AU.AU25, AU.AU26, AU.AU45)]
+
+
+def eased_edit(change: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """(17,) each AU's edit along its slider row (`change`, AU units x gain) scaled so that the furthest point
+    it moves (`reach` (17,) per unit) goes no further than EDIT_REACH allows; AU25, AU26, AU45 as given."""
+    out = np.asarray(change, np.float32).copy()
+    knee, limit = EDIT_REACH
+    for k, (c, r) in enumerate(zip(out, reach, strict=True)):
+        moved = abs(float(c)) * float(r)
+        if k not in _UNEASED and moved > knee:
+            out[k] = c * _ease(moved, knee, limit) / moved
+    return out
+
+
 def absolute_landmarks(
     geometry: SourceGeometry,
     own_aus: np.ndarray,
@@ -280,6 +302,12 @@ class MeshFlowFrame(RendererLifecycle):
         between AU25 and AU26 (either alone moved the upper lip 0.2-0.3 of the eyes' distance): right for
         shutting a mouth (the photo's, the driver's neutral), not for one slider."""
         self.edit_gain = load_au_gain(weights_dir)
+        self._edit_reach = (
+            np.zeros(len(AU_ORDER), np.float32)
+            if self._edit is None
+            else np.linalg.norm(self._edit, axis=2).max(axis=1).astype(np.float32)
+        )
+        """(17,) the furthest any point moves along each AU's slider row per unit (inter-ocular units)."""
         """(17,) how far along its basis row an AU edit of 1 moves the face (au_basis.json): the ridge rows
         of AUs that move together (brows, lids) carry a share of their motion each, and a slider moving one
         alone drew a quarter of its change (the teacher saw 0.27 of an AU01 edit)."""
@@ -388,7 +416,7 @@ class MeshFlowFrame(RendererLifecycle):
         turn = limit_turn(own_pose, drive.pose_delta * w)
         if self._edit is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))
-            change = (np.clip(edited, 0.0, 1.0) - aud) * self.edit_gain
+            change = eased_edit((np.clip(edited, 0.0, 1.0) - aud) * self.edit_gain, self._edit_reach)
             blink = float(change[_AU45])
             change[_AU45] = (
                 0.0  # the lids, not the basis: its AU45 row also lowered the brows (a smeared lid)

@@ -971,3 +971,27 @@ def test_a_dark_driver_mouth_takes_the_hue_of_the_photos_lips(photo_face, monkey
     cold = centre()
     assert (warm[0] - warm[2]) > (cold[0] - cold[2]) + 15  # redder
     assert abs(warm.mean() - cold.mean()) < 0.1 * cold.mean()  # as dark
+
+
+def test_one_au_sliders_edit_moves_no_point_past_the_edit_reach() -> None:
+    """An AU slider's edit along its row is followed 1:1 while its furthest point moves up to EDIT_REACH's knee,
+    then eased and never past the limit (the dimpler's row at 1 moved the lips 0.37 inter-ocular distances and
+    knotted the mouth); the mouth's opening and the blink are not eased, and easing keeps the sign and order."""
+    from realtime.face.types import AU, AU_ORDER
+    from realtime.render.renderers import EDIT_REACH, eased_edit
+
+    knee, limit = EDIT_REACH
+    reach = np.full(len(AU_ORDER), 0.35, np.float32)  # every row moves its furthest point 0.35 per unit
+    k14, k26 = AU_ORDER.index(AU.AU14), AU_ORDER.index(AU.AU26)
+    small = np.zeros(len(AU_ORDER), np.float32)
+    small[k14] = 0.9 * knee / 0.35
+    np.testing.assert_allclose(eased_edit(small, reach), small)  # under the knee: as given
+    moved = []
+    for c in (0.5, 1.0, 1.5, -1.5):
+        change = np.zeros(len(AU_ORDER), np.float32)
+        change[k14] = change[k26] = c
+        out = eased_edit(change, reach)
+        assert np.sign(out[k14]) == np.sign(c) and abs(out[k14]) * 0.35 < limit
+        assert out[k26] == c  # the jaw: as given
+        moved.append(abs(out[k14]))
+    assert moved[0] < moved[1] < moved[2] == moved[3]
