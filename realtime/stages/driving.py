@@ -1,9 +1,10 @@
 """Driving stage (pure compute): one driver frame's analysis -> the driving state the renderer uses.
 
 Steps per frame: One Euro smoothing of landmarks, AUs and pose -> subtract the driver's neutral (calibration
-profile, docs/CONTRACTS.md section 5; without one, the driver's first frames, then eased towards its least
-expressive frames so that starting mid-sentence does not make an open mouth the neutral; or "calibrate
-neutral" live, which also ends that easing) -> the user's edits (gain, offset, lock per AU and head angle) ->
+profile, docs/CONTRACTS.md section 5; without one, the driver's first frames taken to rest along the AU basis
+(a smile, raised brows, an open mouth taken out), then eased towards its least expressive frames so that
+starting mid-sentence does not make an open mouth the neutral; or "calibrate neutral" live, which also ends that
+easing) -> the user's edits (gain, offset, lock per AU and head angle) ->
 DriveState. AUd (20) = 17 AUs then pose / 90, as `FaceAnalysis.driving_vector`.
 
 Face lost: the last good state is held for `hold_s`, then its weight eases linearly to 0 over `ease_s`
