@@ -254,7 +254,10 @@ def build_pipeline(
         sinks = open_sinks(
             cfg, stack, width=w, height=h, fps=source.fps, controls=controls, stats=stats, on_upload=on_upload
         )
-        driving = DrivingStage(profile, au_basis=load_au_basis(cfg.weights_dir or weights_dir()))
+        folder = cfg.weights_dir or weights_dir()
+        driving = DrivingStage(
+            profile, au_basis=load_au_basis(folder), lip_shape=load_au_basis(folder, "lip_shape.npy")
+        )
         parts = Parts(source, driver_analyzer, driving, render, sinks, controls)
         yield Pipeline(
             parts,

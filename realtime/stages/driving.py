@@ -2,7 +2,7 @@
 
 Steps per frame: One Euro smoothing of landmarks, AUs and pose -> subtract the driver's neutral (calibration
 profile, docs/CONTRACTS.md section 5; without one, the driver's first frames taken to rest along the AU basis
-(a smile, raised brows, an open mouth taken out), then eased towards its least expressive frames so that
+(a smile, raised brows, an open mouth, pursed lips taken out), then eased towards its least expressive frames so that
 starting mid-sentence does not make an open mouth the neutral; or "calibrate neutral" live, which also ends that
 easing) -> the user's edits (gain, offset, lock per AU and head angle) ->
 DriveState. AUd (20) = 17 AUs then pose / 90, as `FaceAnalysis.driving_vector`.
@@ -178,12 +178,14 @@ class DrivingStage:
         profile: NeutralProfile | None = None,
         params: DrivingParams | None = None,
         au_basis: np.ndarray | None = None,
+        lip_shape: np.ndarray | None = None,
     ) -> None:
-        """`au_basis` (17, 478, 3), how each AU moves the face (realtime/weights/au_basis.npy): without a
-        profile, a driver whose first frames smile, raise the brows or have the mouth open gets a neutral at
-        rest from it."""
+        """`au_basis` (17, 478, 3), how each AU moves the face (realtime/weights/au_basis.npy), and `lip_shape`
+        (1 + K, 40, 3), how resting lips differ across people (lip_shape.npy): without a profile, a driver whose
+        first frames smile, raise the brows, purse the lips or have the mouth open gets a neutral at rest."""
         params = params or DrivingParams()
         self._basis = None if au_basis is None else np.asarray(au_basis, np.float32)
+        self._lip_shape = lip_shape
         self._shut_lids = None if au_basis is None else np.asarray(au_basis, np.float32)[_AU45][EYELIDS]
         self.params = params
         self.profile = profile or NeutralProfile()
@@ -271,18 +273,13 @@ class DrivingStage:
     def _rest_face(self, canon: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The neutral (478, 3) and its AUs (17,) for frames nobody said were at rest: the face taken to rest as
         the photo's is (`realtime.render.neutral.neutral_rest`, driver=True) along the AU basis: a smile or
-        another mouth shape and raised brows taken out, an open mouth shut. The driver's next words, smiles and
-        raised brows then move the photo from the first frame: a driver who started surprised (MEAD's W023
-        clip) left its raised brows and open mouth in the neutral, the photo's brows never rose, and its
-        mouth grinned as the driver's relaxed.
-
-        Not the photo's resting lips (lip_shape.npy): taking the driver's lips to the model's nearest resting
-        lips lifted one held-out driver's mouth corners (the PC-AVS 681600002 clip), its photo's corners sank
-        by as much, and the teacher read no smile on it at all (AU12 r 0.71 -> 0.00; the 9-pair live AU12
-        r 0.787 -> 0.673, at a weaker prior 0.669), though it helped the W023 clip's pursed start."""
+        another mouth shape and raised brows taken out, an open mouth shut, pursed lips widened. The driver's
+        next words, smiles and raised brows then move the photo from the first frame: a driver who started
+        surprised (MEAD's W023 clip) left its raised brows and open mouth in the neutral, the photo's brows
+        never rose, and its mouth grinned as the driver's relaxed."""
         if self._basis is None or not self._adaptive:
             return canon, aus
-        rest = neutral_rest(canon, aus, self._basis, None, driver=True)
+        rest = neutral_rest(canon, aus, self._basis, self._lip_shape, driver=True)
         if rest is None:
             return canon, aus
         return (canon + rest[0]).astype(np.float32), rest[1]

@@ -378,45 +378,51 @@ def test_with_the_au_basis_shut_first_frames_show_shut_and_the_opening_shows_ope
     assert np.abs(states[-1].expression[upper, 1]).max() < 0.01  # open: the photo's own eyes
 
 
-def test_a_driver_starting_surprised_gets_its_brows_at_rest_in_its_neutral() -> None:
-    """A driver whose first frames raise the brows (AU01, AU02 0.6) and press the lips (AU23 0.4): its neutral
-    is taken to rest as a photo's is (realtime.render.neutral, on the shipped basis), so the raised brows and
-    the pressed lips show on the photo from the first frame, and relaxing lowers the brows. Without the basis
-    (or with the user's profile) the first frames are the neutral: nothing shows."""
+def test_a_driver_starting_surprised_gets_its_brows_and_lips_at_rest_in_its_neutral() -> None:
+    """A driver whose first frames raise the brows (AU01, AU02 0.6), press the lips (AU23 0.4) and purse them
+    (0.7 of their width): its neutral is taken to rest as a photo's is (realtime.render.neutral, on the shipped
+    basis and lip model), so the raised brows, the press and the pursed lips show on the photo from the first
+    frame, and relaxing lowers the brows. The lip model moves the neutral's lips across only, never up or down.
+    Without the basis (or with the user's profile) the first frames are the neutral: nothing shows."""
     from dataclasses import replace
 
     from realtime.face import topology as topo
     from realtime.face.types import AU, AU_ORDER
     from realtime.weights import load_au_basis, weights_dir
 
-    basis = load_au_basis(weights_dir())
-    if basis is None:
-        pytest.skip("au_basis.npy not shipped")
+    basis, lip_model = load_au_basis(weights_dir()), load_au_basis(weights_dir(), "lip_shape.npy")
+    if basis is None or lip_model is None:
+        pytest.skip("au_basis.npy or lip_shape.npy not shipped")
     k01, k02, k23 = (AU_ORDER.index(a) for a in (AU.AU01, AU.AU02, AU.AU23))
     brows, lips = list(topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW), list(topo.LIPS)
     iod = 60.0
 
-    def driver(surprised: bool):
+    def driver(surprised: bool, pursed: bool = False):
         face = synthetic_face(iod=iod, aus=0.03)
-        if not surprised:
-            return face
         lm, aus = face.landmarks.copy(), face.aus.copy()
-        raise_ = 0.6 * (basis[k01] + basis[k02])  # canonical frame, inter-ocular units, y down
-        lm[brows] += raise_[brows] * iod
-        lm[lips] += 0.4 * basis[k23][lips] * iod
-        aus[k01], aus[k02], aus[k23] = 0.6, 0.6, 0.4
+        if surprised:
+            raise_ = 0.6 * (basis[k01] + basis[k02])  # canonical frame, inter-ocular units, y down
+            lm[brows] += raise_[brows] * iod
+            lm[lips] += 0.4 * basis[k23][lips] * iod
+            aus[k01], aus[k02], aus[k23] = 0.6, 0.6, 0.4
+        if pursed:  # the lips at 0.7 of their width, no AU reading it
+            centre = lm[lips, 0].mean()
+            lm[lips, 0] = centre + 0.7 * (lm[lips, 0] - centre)
         return replace(face, landmarks=lm, aus=aus)
 
-    def run(stage: DrivingStage) -> list:
+    def run(stage: DrivingStage, pursed: bool = False) -> list:
         edits, states, t = Controls().edits, [], 0.0
         for surprised, frames in ((True, 30), (False, 30)):
             for _ in range(frames):
-                states.append(stage(driver(surprised), t, edits))
+                states.append(stage(driver(surprised and not pursed, pursed and surprised), t, edits))
                 t += 1.0 / 30.0
         return states
 
     def brow_up(state) -> float:  # inter-ocular units, up is +
         return -float(state.expression[brows, 1].mean())
+
+    def width(state) -> float:  # the expression's change of the mouth's width
+        return float(state.expression[291, 0] - state.expression[61, 0])
 
     def pressed(state) -> float:  # the expression along the press's row, per unit of it
         row = basis[k23][lips]
@@ -424,10 +430,18 @@ def test_a_driver_starting_surprised_gets_its_brows_at_rest_in_its_neutral() -> 
 
     raised = -float(0.45 * (basis[k01] + basis[k02])[brows, 1].mean())  # the raise above PHOTO_REST_BROW
     assert raised > 0.02
-    rested = run(DrivingStage(au_basis=basis))
+    rested = run(DrivingStage(au_basis=basis, lip_shape=lip_model))
     assert brow_up(rested[0]) > 0.6 * raised and brow_up(rested[29]) > 0.6 * raised  # shown from the start
     assert brow_up(rested[29]) - brow_up(rested[-1]) > 0.6 * raised  # relaxing lowers them
     assert pressed(rested[29]) > 0.15  # the press above PHOTO_REST_SHAPE (0.3 of it) shows
-    for plain in (DrivingStage(), DrivingStage(NeutralProfile(), au_basis=basis)):
+    pursed = run(DrivingStage(au_basis=basis, lip_shape=lip_model), pursed=True)
+    assert width(pursed[29]) < -0.05  # the pursed lips show narrower than the neutral's from the start
+    assert width(pursed[-1]) > width(pursed[29]) + 0.1  # relaxed, they widen
+    no_model = run(DrivingStage(au_basis=basis), pursed=True)
+    assert abs(width(no_model[29])) < 0.01  # without the lip model the pucker is the neutral
+    np.testing.assert_allclose(  # the lip model moves the neutral's lips across only
+        pursed[29].driver.neutral[lips, 1], no_model[29].driver.neutral[lips, 1], atol=1e-5
+    )
+    for plain in (DrivingStage(), DrivingStage(NeutralProfile(), au_basis=basis, lip_shape=lip_model)):
         states = run(plain)
         assert abs(brow_up(states[0])) < 0.1 * raised and abs(pressed(states[0])) < 0.05
