@@ -302,15 +302,15 @@ class MeshFlowFrame(RendererLifecycle):
         between AU25 and AU26 (either alone moved the upper lip 0.2-0.3 of the eyes' distance): right for
         shutting a mouth (the photo's, the driver's neutral), not for one slider."""
         self.edit_gain = load_au_gain(weights_dir)
+        """(17,) how far along its basis row an AU edit of 1 moves the face (au_basis.json): the ridge rows
+        of AUs that move together (brows, lids) carry a share of their motion each, and a slider moving one
+        alone drew a quarter of its change (the teacher saw 0.27 of an AU01 edit)."""
         self._edit_reach = (
             np.zeros(len(AU_ORDER), np.float32)
             if self._edit is None
             else np.linalg.norm(self._edit, axis=2).max(axis=1).astype(np.float32)
         )
         """(17,) the furthest any point moves along each AU's slider row per unit (inter-ocular units)."""
-        """(17,) how far along its basis row an AU edit of 1 moves the face (au_basis.json): the ridge rows
-        of AUs that move together (brows, lids) carry a share of their motion each, and a slider moving one
-        alone drew a quarter of its change (the teacher saw 0.27 of an AU01 edit)."""
         self._reader = None
         """The AU head and mean face (realtime.face.au_head) reading the AUs a target face shows."""
         if use_au_basis and (weights_dir / "au_head.onnx").is_file():
