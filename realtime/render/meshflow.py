@@ -54,7 +54,7 @@ from realtime.render.eyes import (
     painter_input,
     smooth_lid,
 )
-from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer
+from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer, _signed_area
 from realtime.render.mouth import (
     COLOUR_GAIN,
     LIP_PAIRS,
@@ -318,6 +318,8 @@ class MeshFlow:
         )
         ls = np.ascontiguousarray(ls_px[:, :2], np.float32)
         ls_photo = ls @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
+        lashes = self._lash_lines(ls, ls)[0]  # (2, 9, 2) crop pixels
+        lashes_photo = lashes @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
         self._src = _Source(
             photo=np.ascontiguousarray(photo),
             ls=ls,
@@ -346,14 +348,9 @@ class MeshFlow:
                 )
                 for e in (0, 1)
             ),
-            lid_lashes=(lashes := self._lash_lines(ls, ls)[0]),
+            lid_lashes=lashes,
             lid_tones=np.array(
-                [
-                    lid_tone(
-                        photo, *(pts @ crop_to_photo[:, :2].T + crop_to_photo[:, 2] for pts in band), skin
-                    )
-                    for band in ((lashes[e], ls[list(UPPER_RINGS[e])]) for e in (0, 1))
-                ]
+                [lid_tone(photo, lashes_photo[e], ls_photo[list(UPPER_RINGS[e])], skin) for e in (0, 1)]
             ),
             detail_gain=(
                 detail_gain(photo, ls_photo[self._oval], cv2.INTER_LINEAR),
@@ -860,16 +857,24 @@ class Rim:
             weights[row, inner] = 1.0 / len(inner)
         return Rim(rim, points, weights)
 
+    def areas(self, pts: np.ndarray) -> np.ndarray:
+        """(R,) float64: each rim triangle's signed area in `pts` (478, 2), twice over (`meshwarp._signed_area`)."""
+        return _signed_area(np.asarray(pts, np.float64)[self.triangles, :2])
+
     def orientation(self, pts: np.ndarray) -> np.ndarray:
         """(R,) float32: +1 / -1, each rim triangle's orientation in `pts` (478, 2), or 0 for a sliver."""
-        area = _signed_area(pts, self.triangles)
-        return (np.sign(area) * (np.abs(area) > RIM_SLIVER)).astype(np.float32)
+        area2 = self.areas(pts)
+        return (np.sign(area2) * (np.abs(area2) > 2.0 * RIM_SLIVER)).astype(np.float32)
+
+    def turned(self, pts: np.ndarray, sign: np.ndarray) -> np.ndarray:
+        """(R,) bool: the rim triangles turned over in `pts` from the orientation `sign` (`orientation`)."""
+        return self.areas(pts) * sign < 0
 
     def unfold(self, lt: np.ndarray, ls: np.ndarray, sign: np.ndarray) -> np.ndarray:
         """lt (478, 2) with the oval points of rim triangles turned over from the photo's orientation `sign`
         moved towards their inner neighbours' motion (RIM_STEPS); the rest, and a face whose rim keeps its
         orientation, as given."""
-        turned = _signed_area(lt, self.triangles) * sign < 0
+        turned = self.turned(lt, sign)
         if not turned.any():
             return lt
         motion = lt - ls
@@ -884,14 +889,8 @@ class Rim:
             out = lt.copy()
             p = self.oval_points
             out[p] = ls[p] + (1.0 - share[:, None]) * motion[p] + share[:, None] * inner
-            turned = _signed_area(out, self.triangles) * sign < 0
+            turned = self.turned(out, sign)
         return out
-
-
-def _signed_area(pts: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    """(T,) signed areas of triangles `tris` (T, 3) over points (N, 2)."""
-    a, b, c = (np.asarray(pts, np.float64)[tris[:, k], :2] for k in range(3))
-    return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
 
 
 def keep_outline(

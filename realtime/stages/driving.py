@@ -186,7 +186,7 @@ class DrivingStage:
         params = params or DrivingParams()
         self._basis = None if au_basis is None else np.asarray(au_basis, np.float32)
         self._lip_shape = lip_shape
-        self._shut_lids = None if au_basis is None else np.asarray(au_basis, np.float32)[_AU45][EYELIDS]
+        self._shut_lids = None if self._basis is None else self._basis[_AU45][EYELIDS]
         self.params = params
         self.profile = profile or NeutralProfile()
         self._auto_neutral = profile is None

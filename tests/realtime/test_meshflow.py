@@ -537,7 +537,7 @@ def test_the_near_cheeks_rim_is_never_turned_over(photo_face) -> None:
     rim's triangles over and read the photo's silhouette band mirrored: `Rim.unfold` moves those oval points
     towards their neighbours' motion until no rim triangle of any size is turned over, leaves every other point
     and the other cheek alone, and a face at rest as it is."""
-    from realtime.render.meshflow import RIM_SLIVER, _signed_area
+    from realtime.render.meshflow import RIM_SLIVER
 
     _photo, face = photo_face
     ls = apply_transform(alignment_transform(face), face)[:, :2].astype(np.float32)
@@ -548,10 +548,10 @@ def test_the_near_cheeks_rim_is_never_turned_over(photo_face) -> None:
     right = oval[ls[oval, 0] > np.median(ls[:, 0]) + 0.3 * np.ptp(ls[:, 0])]  # the right cheek's oval points
     lt = ls + np.array([4.0, 0.0], np.float32)  # the whole face moved 4 px right ...
     lt[right] -= np.array([14.0, 0.0], np.float32)  # ... its right oval 10 px left, across its neighbours
-    turned = _signed_area(lt, rim.triangles) * sign < 0
+    turned = rim.turned(lt, sign)
     assert turned.sum() >= 3  # the case: several rim triangles turned over
     fixed = rim.unfold(lt, ls, sign)
-    area = _signed_area(fixed, rim.triangles)
+    area = rim.areas(fixed) / 2.0
     assert not ((area * sign < 0) & (np.abs(area) > RIM_SLIVER)).any()
     moved = np.nonzero(np.any(fixed != lt, axis=1))[0]
     assert len(moved) and set(moved.tolist()) <= set(right.tolist())  # only the turned-over oval points
