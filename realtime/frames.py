@@ -49,3 +49,5 @@ class PreparedSource:
     transform: np.ndarray
     """M (2, 3): photo pixels -> crop pixels."""
     geometry: SourceGeometry
+    warnings: tuple[str, ...] = ()
+    """What about the photo limits the result (`realtime.stages.render.source_warnings`), one line each."""

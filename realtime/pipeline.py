@@ -246,9 +246,11 @@ def build_pipeline(
         stats = stats or Stats()
         upload_lock = threading.Lock()
 
-        def on_upload(rgb: np.ndarray) -> None:
+        def on_upload(rgb: np.ndarray) -> tuple[str, ...]:
             with upload_lock:  # one MediaPipe graph, used by one upload at a time
-                controls.set_source(prepare_source(rgb, photo_analyzer))
+                prepared = prepare_source(rgb, photo_analyzer)
+                controls.set_source(prepared)
+                return prepared.warnings
 
         w, h = render.size
         sinks = open_sinks(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ def open_sinks(
     fps: float,
     controls: Controls,
     stats: Stats,
-    on_upload: Callable[[np.ndarray], None],
+    on_upload: Callable[[np.ndarray], Sequence[str]],
 ) -> list[Sink]:
     """Enter every sink of the config on the stack (closed in reverse order with it)."""
     check_outputs(cfg)

@@ -25,7 +25,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from fractions import Fraction
 from importlib.resources import files
@@ -133,7 +133,7 @@ class WebRTCSink:
         port: int = 8080,
         controls: Controls,
         stats: Stats,
-        on_upload: Callable[[np.ndarray], None],
+        on_upload: Callable[[np.ndarray], Sequence[str]],
     ) -> None:
         self.host, self.port = host, port
         self.controls, self.stats, self.on_upload = controls, stats, on_upload
@@ -370,7 +370,8 @@ class WebRTCSink:
     async def _source(self, request: web.Request) -> web.Response:
         rgb = await self._picture(request, "source photo")
         try:  # MediaPipe off the loop thread: the streams keep flowing meanwhile
-            await asyncio.get_running_loop().run_in_executor(None, self.on_upload, rgb)
+            warnings = await asyncio.get_running_loop().run_in_executor(None, self.on_upload, rgb)
         except SetupError as e:
             raise web.HTTPUnprocessableEntity(text=str(e)) from None
-        return web.json_response({"ok": True})
+        # What limits the result (glasses, a small or turned face), for the page to show: the log is not seen there.
+        return web.json_response({"ok": True, "warnings": list(warnings or ())})

@@ -24,6 +24,7 @@ from realtime.face.align import (
     apply_transform,
     warp_to_crop,
 )
+from realtime.face.glasses import load_glasses_model
 from realtime.face.types import AU, AU_ORDER
 from realtime.frames import PreparedSource
 from realtime.render.landmark_transfer import SourceGeometry
@@ -32,6 +33,7 @@ from realtime.render.renderers import CropRenderer, FrameRenderer
 from realtime.render.segmentation import person_mask
 from realtime.sources.picture import MAX_SIDE
 from realtime.stages.driving import DriveState
+from realtime.weights import weights_dir
 
 MAX_SOURCE_SIDE = MAX_SIDE
 """A source photo with a longer side is scaled down to it once, on arrival (a 12000x9000 photo would cost
@@ -64,12 +66,22 @@ def prepare_source(rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE) -
     face = analyzer.analyze(rgb)
     if face is None:
         raise SetupError("no face found in the source photo: use a photo with one clearly visible face")
-    for line in source_warnings(face):
-        log.warning("source photo: %s", line)
     m = alignment_transform(face.landmarks, size)
     crop = warp_to_crop(rgb, m, size)
+    glasses = load_glasses_model(weights_dir())
+    if glasses is not None:
+        ruler = (
+            crop if size == CROP_SIZE else warp_to_crop(rgb, alignment_transform(face.landmarks), CROP_SIZE)
+        )
+        wears = glasses.wears_glasses(ruler)
+    else:
+        wears = False
+    warnings = tuple(source_warnings(face, wears))
+    for line in warnings:
+        log.warning("source photo: %s", line)
     ls_px = apply_transform(m, face.landmarks)[:, :2]
-    return PreparedSource(rgb, face, crop, ls_px, m, SourceGeometry.from_landmarks(face.landmarks, m))
+    geometry = SourceGeometry.from_landmarks(face.landmarks, m)
+    return PreparedSource(rgb, face, crop, ls_px, m, geometry, warnings)
 
 
 SMALL_FACE_IOD_PX = 40.0
@@ -79,8 +91,9 @@ OPEN_MOUTH_AU26 = 0.5
 CLOSED_EYES_AU45 = 0.6
 
 
-def source_warnings(face: FaceAnalysis) -> list[str]:
-    """What about a source photo limits the result (a best effort follows each): one line per problem."""
+def source_warnings(face: FaceAnalysis, glasses: bool = False) -> list[str]:
+    """What about a source photo limits the result (a best effort follows each): one line per problem.
+    `glasses`: the face wears glasses (`realtime.face.glasses`, read by prepare_source)."""
     lines = []
     lm = np.asarray(face.landmarks)
     iod = float(np.linalg.norm(lm[263, :2] - lm[33, :2]))
@@ -104,6 +117,11 @@ def source_warnings(face: FaceAnalysis) -> list[str]:
     if face.aus[AU_ORDER.index(AU.AU45)] > CLOSED_EYES_AU45:
         lines.append(
             "the eyes are closed: there are no open eyes to show; a photo with open eyes looks better"
+        )
+    if glasses:
+        lines.append(
+            "the face wears glasses: their frame moves with the skin under it and can bend a little when the "
+            "cheeks lift or the brows rise; a photo without glasses looks better"
         )
     return lines
 

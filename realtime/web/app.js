@@ -29,9 +29,12 @@ async function post(path, body, isJson = true) {
     return false;
   }
   const text = await r.text();
-  if (r.ok) say("");
-  else say(`${ACTIONS[path] || path} did not work: ${text.trim() || r.statusText}.`, true);
-  return r.ok;
+  if (!r.ok) {
+    say(`${ACTIONS[path] || path} did not work: ${text.trim() || r.statusText}.`, true);
+    return null;
+  }
+  say("");
+  try { return JSON.parse(text); } catch (e) { return {}; }
 }
 
 function fmt(v, unit) {
@@ -152,7 +155,10 @@ async function pollStats() {
 async function upload(path, file) {
   if (!file) return;
   say(`${ACTIONS[path]}...`);
-  if (await post(path, file, false)) say(`${ACTIONS[path]}: done.`);
+  const reply = await post(path, file, false);
+  // A source photo that limits the result (glasses, a small or turned face) says so here, not only in the log.
+  const notes = (reply && reply.warnings) || [];
+  if (reply) say(notes.length ? `${ACTIONS[path]}: done, but ${notes.join("; ")}.` : `${ACTIONS[path]}: done.`);
   await syncState();
 }
 

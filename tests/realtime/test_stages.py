@@ -246,6 +246,7 @@ def test_a_difficult_source_photo_gets_one_clear_warning_per_problem() -> None:
     aus[AU_ORDER.index(AU.AU26)], aus[AU_ORDER.index(AU.AU45)] = 0.8, 0.9
     both = source_warnings(replace(synthetic_face(), aus=aus))
     assert len(both) == 2 and "mouth is open" in both[0] and "eyes are closed" in both[1]
+    assert ["wears glasses" in w for w in source_warnings(synthetic_face(), glasses=True)] == [True]
 
 
 def test_a_driver_starting_with_the_mouth_open_gets_a_closed_neutral_from_the_au_basis() -> None:

@@ -63,10 +63,11 @@ class _Feeder:
 def server():
     uploads: list[np.ndarray] = []
 
-    def on_upload(rgb: np.ndarray) -> None:
+    def on_upload(rgb: np.ndarray) -> tuple[str, ...]:
         if rgb.mean() < 10:  # stands in for "no face in the photo"
             raise SetupError("no face found in the source photo")
         uploads.append(rgb)
+        return ("the face wears glasses",) if rgb.mean() > 250 else ()  # stands in for a photo's warnings
 
     controls = Controls()
     with (
@@ -111,8 +112,13 @@ def test_uploads_refused_with_4xx(server) -> None:
     dark = cv2.imencode(".png", np.zeros((64, 64, 3), np.uint8))[1].tobytes()
     assert _post(sink.url + "source", dark, "image/png")[0] == 422
     good = cv2.imencode(".png", np.full((64, 64, 3), 200, np.uint8))[1].tobytes()
-    assert _post(sink.url + "source", good, "image/png")[0] == 200
+    assert _post(sink.url + "source", good, "image/png") == (200, '{"ok": true, "warnings": []}')
     assert len(uploads) == 1 and uploads[0].shape == (64, 64, 3)
+    glasses = cv2.imencode(".png", np.full((64, 64, 3), 255, np.uint8))[1].tobytes()
+    status, text = _post(
+        sink.url + "source", glasses, "image/png"
+    )  # accepted, and the page is told why it may look off
+    assert status == 200 and json.loads(text)["warnings"] == ["the face wears glasses"]
     assert _post(sink.url + "background-image", b"nope", "image/png")[0] == 415
 
 
@@ -178,10 +184,10 @@ def test_two_python_viewers_receive_frames(server) -> None:
 def test_port_in_use_is_a_setup_error() -> None:
     c, s = Controls(), Stats()
     with (
-        WebRTCSink(port=0, controls=c, stats=s, on_upload=lambda rgb: None) as first,
+        WebRTCSink(port=0, controls=c, stats=s, on_upload=lambda rgb: ()) as first,
         pytest.raises(SetupError, match="another --port"),
     ):
-        WebRTCSink(port=first.port, controls=c, stats=s, on_upload=lambda rgb: None).__enter__()
+        WebRTCSink(port=first.port, controls=c, stats=s, on_upload=lambda rgb: ()).__enter__()
 
 
 def _has_non_loopback_ipv4() -> bool:
