@@ -6,6 +6,8 @@ import { chromium } from "playwright-core";
 
 const url = process.argv[2];
 const evilUrl = process.argv[3];
+// an 8x8 grey PNG: a picture the server decodes (what it makes of it is the test's on_upload)
+const SMALL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAJElEQVQIHW3BAQEAAAABIP4fa5YDqshT5CnyFHmKPEWeIk+RZxykEskvcOowAAAAAElFTkSuQmCC";
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--allow-loopback-in-peer-connection"],
@@ -46,6 +48,12 @@ try {
   await page.waitForFunction(() => document.getElementById("message").textContent.includes("did not work"),
                              null, { timeout: 10000 });
   result.refusal = await page.locator("#message").textContent();
+  // an accepted source photo that limits the result says why on the page
+  await page.locator("#source-file").setInputFiles({ name: "me.png", mimeType: "image/png",
+                                                      buffer: Buffer.from(SMALL_PNG, "base64") });
+  await page.waitForFunction(() => document.getElementById("message").textContent.includes("done"),
+                             null, { timeout: 10000 });
+  result.source_note = await page.locator("#message").textContent();
   result.picture_option = await page.locator('#background option[value="image"]').textContent();
   // another client changes the background: the menu follows the server
   await page.evaluate(() => fetch("/background", { method: "POST", headers: { "Content-Type": "application/json" },

@@ -104,7 +104,13 @@ def test_page_receives_frames_and_slider_changes_output() -> None:
     prepared = prepare_source(_photo(), FixedAnalyzer(face))
     stop = threading.Event()
     controls, stats = Controls(), Stats()
-    with WebRTCSink(port=0, controls=controls, stats=stats, on_upload=lambda rgb: None) as sink:
+    uploads: list[tuple[int, ...]] = []
+
+    def on_upload(rgb: np.ndarray) -> tuple[str, ...]:  # stands in for prepare_source on a photo that limits
+        uploads.append(rgb.shape)
+        return ("the face wears glasses",)
+
+    with WebRTCSink(port=0, controls=controls, stats=stats, on_upload=on_upload) as sink:
         parts = Parts(
             StillSource(stop),
             FixedAnalyzer(face),
@@ -149,6 +155,8 @@ def test_page_receives_frames_and_slider_changes_output() -> None:
         in result["refusal"]
     )
     assert "background picture" in result["picture_option"] and result["menu"] == "blur"
+    assert uploads == [(8, 8, 3)]
+    assert result["source_note"] == "Using this source photo: done, but the face wears glasses.", result
     # the hostile page changed nothing: AU12 untouched, the background still what the page's own client set
     assert len(result["evil"]) == 5, result
     assert controls.edits.get("AU12").gain == 1.0 and controls.background[0].value == "blur"
