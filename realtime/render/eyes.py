@@ -49,8 +49,8 @@ lids around it, in full from the second: squeezed into a line 1-3 px high, the p
 half-open eye (the teacher saw a fifth of the blink), where a shut eye shows lid skin."""
 COVER_LIFT = 0.0
 """The filled area reaches this share of the way from the upper lid to the ring over it. Since the lashes move
-whole with a lowered lid (`realtime.render.meshwarp.LASH_STRIP`) and the skin stretched over them is smoothed
-(`smooth_lid`), only the slit is filled (0): over it lie the photo's own lashes, then lid skin. Before, with the
+whole with a lowered lid (`realtime.render.meshwarp.LASH_STRIP`) and the skin stretched over them is redrawn
+(`draw_lid_skin`), only the slit is filled (0): over it lie the photo's own lashes, then lid skin. Before, with the
 whole band stretched, the fill reached 0.7 of the way up to cover the smear of stretched lashes over the slit,
 and it stood as an oval patch with a drawn rim. Live AU45 r 0.844 -> 0.857 (0.7 -> 0, with LASH's thinner
 line)."""
@@ -76,27 +76,16 @@ scored the blink 0.07 of its 0.5 on the driver). Over the photo's own lashes (CO
 read as a drawn rim."""
 LID_STRETCH = (1.3, 2.0)
 """An upper lid's skin band (from its lash line to the ring over it) stretched past the first times the photo's
-(in proportion to the eye's width) is smoothed (`smooth_lid`), in full from the second: stretched, the photo's
-lashes and crease run down the lid in streaks, where a lid that comes down shows smooth skin."""
+(in proportion to the eye's width) is redrawn as skin (`draw_lid_skin`), in full from the second: stretched, the
+photo's lashes and crease run down the lid in streaks, where a lid that comes down shows skin."""
 LID_FADE = 0.35
-"""Share of the lid band, from the ring down, over which the smoothed lid fades in (no edge at the ring)."""
-LID_TONE = (0.5, 0.8, 1.05)
-"""A shut lid's tone (`lid_tone`): the face's skin colour (its hue) at the brightness of the brightest half (the
-first) of the photo's lid band (from the lashes to the ring over them: its lit skin, not its lashes or the
-crease's shadow), held between the second and third times the skin's. Towards its lashes the smoothed lid takes
-that tone. The skin under the eye, the tone before (times 0.9), is the lower lid's pale rim and the shadow of eye
-bags: a shut eye under a pale lid read as a grey membrane (the s12 photo under the Acosta clip, the MEAD photo).
-The band's own colour unbounded was a dark brown oval over the far eye of a turned photo (Dafoe), and the
-teacher read less of that pair's smile (AU12 r 0.46 -> 0.36)."""
-LID_TONE_REACH = 0.5
-"""Share of the lid band, from the ring down, from which the lid's tone is all the lid skin's (before, in
-proportion all the way down, 1.0: a hooded photo's dark crease, stretched over a shut eye, was a dark patch
-with an outline where it met the lit skin by the nose; at 0.25 the lid was a pale patch)."""
+"""Share of the lid band, from the ring down, over which the redrawn lid fades in (no edge at the ring)."""
+LID_MIRROR_SKIP = 0.08
+"""Share of the eye's width under the lower lid skipped before the skin that is mirrored onto a lowered lid
+(`draw_lid_skin`): the lower lid's wet rim and lashes are left out (mirrored, a red rim was a red streak across
+the lid)."""
 LID_EDGE = 0.03
-"""Share of the eye's width over which the smoothed lid is feathered at its outline."""
-LID_BLUR = (0.12, 0.02)
-"""Gaussian sigmas along and across the eye, shares of its width, by which the lid band's own colours are
-smoothed (within the band): its tone and its shading towards the lashes are kept, the streaks go."""
+"""Share of the eye's width over which a lowered lid's skin is feathered at its outline."""
 PAINTER_INPUTS = 7
 """warped window (3), photo's eye window (3), the target eye's outline mask (1)."""
 
@@ -213,26 +202,6 @@ def lash_colour(photo: np.ndarray, loop: np.ndarray) -> np.ndarray:
     return vals[lum <= np.percentile(lum, 33)].mean(0)
 
 
-def lid_tone(photo: np.ndarray, lash: np.ndarray, ring: np.ndarray, skin: np.ndarray) -> np.ndarray:
-    """(3,) float32: the colour of an upper lid's skin, LID_TONE: the face's `skin` colour (3,) at the brightness
-    of the band between the lid's lash line `lash` (9, 2: corner, 7 points, corner) and the ring over it `ring`
-    (7, 2, UPPER_RINGS) in the photo (photo pixels), within bounds."""
-    share, lo, hi = LID_TONE
-    skin = np.asarray(skin, np.float32)
-    poly = np.vstack([np.asarray(lash, np.float64), np.asarray(ring, np.float64)[::-1]])
-    h, w = photo.shape[:2]
-    x0, y0 = np.clip(np.floor(poly.min(0)).astype(int), 0, [w - 1, h - 1])
-    x1, y1 = np.clip(np.ceil(poly.max(0)).astype(int) + 1, [x0 + 1, y0 + 1], [w, h])
-    patch = photo[y0:y1, x0:x1]
-    mask = np.zeros(patch.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
-    lum = patch[mask > 0].astype(np.float32).mean(1)
-    if len(lum) == 0:
-        return skin
-    lit = float(np.median(lum[lum >= np.percentile(lum, 100.0 * (1.0 - share))]))
-    return skin * float(np.clip(lit / max(float(skin.mean()), 1.0), lo, hi))
-
-
 def _lid_curve(points: np.ndarray, samples: int = 24) -> np.ndarray:
     """(samples, 2) a smooth arc through a lid's points from corner to corner: a parabola fitted across the
     corners' axis (ends on the corners). The mesh's points of a shut lid zigzag by a pixel or two, and even
@@ -271,20 +240,17 @@ def lid_stretch(ls: np.ndarray, lt: np.ndarray, lash_s: np.ndarray, lash_t: np.n
     return band_t / max(band_s, 1e-6) * width_s / max(width_t, 1e-6)
 
 
-def smooth_lid(
+def draw_lid_skin(
     image: np.ndarray,
     lash: np.ndarray,
     ring: np.ndarray,
     loop: np.ndarray,
     amount: float,
-    tone: np.ndarray,
 ) -> None:
-    """In place: an upper lid's skin, between its lash line `lash` (9, 2: corner, 7 points, corner) and the ring
-    over it `ring` (7, 2, UPPER_RINGS), image pixels, refilled: the band's own colours blurred along the eye
-    (LID_BLUR), going over to the lid skin's `tone` (3,) (`lid_tone`) by LID_TONE_REACH
-    of the way down, with the grain of the skin under the eye (`loop` (16, 2): its lid loop, EYE_LOOPS order;
-    LID_TEXTURE); blended in by `amount` (0-1), faded in from the ring (LID_FADE) and feathered inside its
-    outline (LID_EDGE)."""
+    """In place: an upper lid's band, between its lash line `lash` (9, 2: corner, 7 points, corner) and the ring
+    over it `ring` (7, 2, UPPER_RINGS), image pixels, redrawn as the skin under the eye (`loop` (16, 2): its lid
+    loop, EYE_LOOPS order) mirrored up over the eye, column by column, from LID_MIRROR_SKIP under the lower lid;
+    blended in by `amount` (0-1), faded in from the ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
     lash = np.asarray(lash, np.float64)
     ring = np.asarray(ring, np.float64)
     loop = np.asarray(loop, np.float64)
@@ -294,7 +260,9 @@ def smooth_lid(
     both = np.vstack([poly, loop])
     x0, y0 = np.maximum(np.floor(both.min(0)).astype(int) - 3, 0)
     x1 = min(int(np.ceil(both[:, 0].max())) + 4, w)
-    tall = int(np.ceil(poly[:, 1].max() - poly[:, 1].min())) + 4  # room under the eye for the grain
+    tall = (
+        int(np.ceil(both[:, 1].max() - both[:, 1].min() + LID_MIRROR_SKIP * width)) + 4
+    )  # room for the mirror
     y1 = min(int(np.ceil(both[:, 1].max())) + 4 + tall, h)
     if amount <= 0.0 or x1 - x0 < 4 or y1 - y0 < 4:
         return
@@ -307,18 +275,16 @@ def smooth_lid(
         return
     flat = patch.astype(np.float32)
     top, bottom, _, _ = column_edges(flat, m, 0.0)
-    _, under_row, _, _ = column_edges(flat, eye | m, 0.0)  # the row under the eye (for its grain)
+    _, under_row, _, _ = column_edges(flat, eye | m, 0.0)  # the row under the eye: the mirror's axis
     ys, xs = np.nonzero(m)
     s = np.clip((ys - top[xs]) / np.maximum(bottom - top, 1)[xs], 0.0, 1.0)[:, None]  # 0 ring, 1 lashes
-    # The band's own colours blurred along the eye (the streaks run across it), inside the band only.
-    sx, sy = max(1.0, LID_BLUR[0] * width), max(0.5, LID_BLUR[1] * width)
-    weight = cv2.GaussianBlur(cover, (0, 0), sx, sigmaY=sy)[..., None]
-    smooth = cv2.GaussianBlur(flat * cover[..., None], (0, 0), sx, sigmaY=sy) / np.maximum(weight, 1e-3)
-    detail = flat - cv2.GaussianBlur(flat, (0, 0), max(1.0, 0.04 * width))
-    grain = detail[np.clip(under_row[xs] + 1 + ys - top[xs], 0, shape[0] - 1), xs]
+    # The skin under the eye, mirrored up over it column by column (LID_MIRROR_SKIP under the lower lid), is the
+    # lid: the photo's own skin, its grain and its shading (the eye bag's shadow lands on the crease). The band's
+    # own colours, blurred and taken to a skin tone, were a flat disc with an outline, grey-lilac where the
+    # photo's lid points lie inside its visible eye (a small photo: the band held iris, white and lashes).
+    skip = round(LID_MIRROR_SKIP * width)
     fill = flat.copy()
-    t = np.clip(s / LID_TONE_REACH, 0.0, 1.0)  # the share of the lid skin's tone
-    fill[ys, xs] = (1.0 - t) * smooth[ys, xs] + t * np.asarray(tone, np.float32) + LID_TEXTURE * grain
+    fill[ys, xs] = flat[np.clip(2 * under_row[xs] + skip - ys, 0, shape[0] - 1), xs]
     a = np.zeros(shape, np.float32)
     a[ys, xs] = np.clip(s[:, 0] / LID_FADE, 0.0, 1.0)
     # Feathered inside the band's outline too (it stood as an edge round the lid).

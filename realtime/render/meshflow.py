@@ -22,9 +22,10 @@ smaller or larger than the output is scaled to it once, bicubic or by area, so e
    cavity are drawn (`drawn_mouth`).
 4. Lips keep 0.7 of their thickness (`keep_lips`), face-oval points a turn pushes inside the face go back to
    its outline (`keep_outline`). A closing eye is read as one piece under its lid (`_rigid_eyes`), a lid
-   stretched over it is smoothed skin (`realtime.render.eyes.smooth_lid`), a shut eye's slit is covered
-   (`cover_lids`), or an eye whose opening changed is repainted by the trained eye painter
-   (`realtime.render.eyes`) where it ships (none ships today).
+   stretched over it is redrawn as the skin under the eye mirrored up over it
+   (`realtime.render.eyes.draw_lid_skin`), a shut eye's slit is covered (`cover_lids`), or an eye whose
+   opening changed is repainted by the trained eye painter (`realtime.render.eyes`) where it ships (none ships
+   today).
 """
 
 from __future__ import annotations
@@ -45,14 +46,13 @@ from realtime.render.eyes import (
     EyePainter,
     cover_lids,
     cut_window,
+    draw_lid_skin,
     eye_mask,
     eye_opening,
     eye_window,
     lash_colour,
     lid_stretch,
-    lid_tone,
     painter_input,
-    smooth_lid,
 )
 from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer, _signed_area
 from realtime.render.mouth import (
@@ -209,7 +209,6 @@ class _Source:
     eyes: tuple[tuple[np.ndarray, float, np.ndarray], ...]
     """Per eye: the photo's eye window (h, w, 3), its opening, its lash colour (3,)."""
     lid_lashes: np.ndarray  # (2, 9, 2): each upper lid's lash line (corner, 7 points, corner), crop px
-    lid_tones: np.ndarray  # (2, 3) float32: each upper lid's skin colour in the photo (`lid_tone`)
     eye_anchors: np.ndarray  # (2, 3, 2) float32: each eye's corners and lower lid's middle in `photo` pixels
     detail_gain: tuple[np.ndarray, np.ndarray]  # `restore_detail`'s gains for bilinear and bicubic reads
 
@@ -319,7 +318,6 @@ class MeshFlow:
         ls = np.ascontiguousarray(ls_px[:, :2], np.float32)
         ls_photo = ls @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
         lashes = self._lash_lines(ls, ls)[0]  # (2, 9, 2) crop pixels
-        lashes_photo = lashes @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
         self._src = _Source(
             photo=np.ascontiguousarray(photo),
             ls=ls,
@@ -332,7 +330,7 @@ class MeshFlow:
             grid_to_crop=_compose(photo_to_crop, grid_to_photo),
             photo_to_out=photo_to_out,
             photo_out=static,
-            skin=(skin := skin_colour(photo, ls_photo)),
+            skin=skin_colour(photo, ls_photo),
             lip_line=LIP_LINE * lip_colour(photo, ls_photo),
             opening=(opening := mouth_opening(ls, self.mouth_loop, self._oval)),
             fill=opening
@@ -349,9 +347,6 @@ class MeshFlow:
                 for e in (0, 1)
             ),
             lid_lashes=lashes,
-            lid_tones=np.array(
-                [lid_tone(photo, lashes_photo[e], ls_photo[list(UPPER_RINGS[e])], skin) for e in (0, 1)]
-            ),
             detail_gain=(
                 detail_gain(photo, ls_photo[self._oval], cv2.INTER_LINEAR),
                 detail_gain(photo, ls_photo[self._oval], cv2.INTER_CUBIC),
@@ -682,7 +677,7 @@ class MeshFlow:
                 s0, s1 = LID_STRETCH
                 stretch = lid_stretch(src.ls, lt, lash_s, lash_t, eye)
                 amount = (stretch - s0) / (s1 - s0)
-                smooth_lid(roi, lash_t @ lin + to_roi, ring, loop, amount, src.lid_tones[eye])
+                draw_lid_skin(roi, lash_t @ lin + to_roi, ring, loop, amount)
                 shut = 1.0 - eye_opening(lt, eye) / max(photo_open, 1e-6)
                 cover_lids(roi, loop, ring, (shut - lo) / (hi - lo), lash)
             return
