@@ -84,6 +84,9 @@ LID_MIRROR_SKIP = 0.08
 """Share of the eye's width under the lower lid skipped before the skin that is mirrored onto a lowered lid
 (`draw_lid_skin`): the lower lid's wet rim and lashes are left out (mirrored, a red rim was a red streak across
 the lid)."""
+LID_SHADE = (0.15, 0.3)
+"""A lowered lid is darkened by up to the first share towards its lash line, over the last second share of the
+band (the lashes' shadow): the skin under the eye, mirrored up in full, was a pale puffy band over the iris."""
 LID_EDGE = 0.03
 """Share of the eye's width over which a lowered lid's skin is feathered at its outline."""
 PAINTER_INPUTS = 7
@@ -285,6 +288,8 @@ def draw_lid_skin(
     skip = round(LID_MIRROR_SKIP * width)
     fill = flat.copy()
     fill[ys, xs] = flat[np.clip(2 * under_row[xs] + skip - ys, 0, shape[0] - 1), xs]
+    shade = 1.0 - LID_SHADE[0] * np.clip((s[:, 0] - (1.0 - LID_SHADE[1])) / LID_SHADE[1], 0.0, 1.0)
+    fill[ys, xs] *= shade[:, None]
     a = np.zeros(shape, np.float32)
     a[ys, xs] = np.clip(s[:, 0] / LID_FADE, 0.0, 1.0)
     # Feathered inside the band's outline too (it stood as an edge round the lid).
