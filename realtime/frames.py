@@ -51,3 +51,5 @@ class PreparedSource:
     geometry: SourceGeometry
     warnings: tuple[str, ...] = ()
     """What about the photo limits the result (`realtime.stages.render.source_warnings`), one line each."""
+    glasses: bool = False
+    """The face wears glasses (`realtime.face.glasses`): the mesh flow holds their frame's zone still."""

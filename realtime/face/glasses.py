@@ -1,8 +1,10 @@
 """Does the face in a photo wear glasses? A linear model (glasses.npz, trained by training.glasses on hand
 labels of the dev photos) over the gradient histograms (HOG) of the eye band of the aligned face crop.
 
-Used once per source photo, for a warning: the mesh flow moves a photo's glasses with the skin under them, so
-their frame bends a little when the cheeks lift or the brows rise.
+Read once per source photo: such a photo gets a warning, and the mesh flow holds the skin where a frame sits
+(`frame_zone`) still on the face, so the frame moves with the head and keeps its shape: moved with the skin
+under it, it bent when the cheeks lifted or the brows rose (the d8 photo's top rim pushed into a kink by a
+raised brow).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.face import topology as topo
+
 log = logging.getLogger(__name__)
 
 BAND = (64, 160, 32, 224)
@@ -22,6 +26,12 @@ BAND = (64, 160, 32, 224)
 brows' lower edge to the cheekbones, temple to temple (the eyes lie on row 107, 88 px apart)."""
 CELL = 16
 """HOG cell side, pixels; blocks of 2x2 cells at a one-cell stride, 9 unsigned orientation bins."""
+FRAME_ZONE = (0.02, 0.32, 0.25, 0.08)
+"""Where a glasses frame sits on a face in its frontal frame (unit distance between the outer eye corners, y
+down): from this far under the brows' mean height to this far under the eye corners' (the top and bottom rims),
+out to this far past the outer eye corners (the hinges), held in full inside and fading over the last distance
+outside. The eyes' lids, the brows and the irises stay free: the eyes blink behind the lenses, the brows rise
+over the frame."""
 
 
 def band_features(crop: np.ndarray) -> np.ndarray:
@@ -85,3 +95,21 @@ def load_glasses_model(folder: Path) -> GlassesModel | None:
             float(z["bias"]),
             float(z["threshold"]),
         )
+
+
+def frame_zone(face: np.ndarray) -> np.ndarray:
+    """(478,) float32 in 0-1: how fully each point of `face` (478, 3+, frontal frame) lies where a glasses frame
+    sits (FRAME_ZONE): the share of its expression motion that is held still."""
+    top_gap, bottom_gap, side, fade = FRAME_ZONE
+    p = np.asarray(face, np.float64)
+    brows = list(topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW)
+    top = float(p[brows, 1].mean()) + top_gap
+    bottom = float(p[[33, 133, 263, 362], 1].mean()) + bottom_gap
+    centre = 0.5 * float(p[33, 0] + p[263, 0])
+    half = 0.5 * abs(float(p[263, 0] - p[33, 0])) + side
+    y, x = p[:, 1], np.abs(p[:, 0] - centre)
+    out = np.clip(1.0 - np.maximum(top - y, y - bottom) / fade, 0.0, 1.0)
+    out = np.minimum(out, np.clip(1.0 - (x - half) / fade, 0.0, 1.0))
+    free = topo.LEFT_EYE + topo.RIGHT_EYE + topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW
+    out[list(free) + list(range(468, topo.NUM_LANDMARKS))] = 0.0  # lids, brows, irises (and their centres)
+    return out.astype(np.float32)

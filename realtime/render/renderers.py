@@ -20,6 +20,7 @@ from realtime.controls import Edits
 from realtime.errors import SetupError
 from realtime.face.align import CROP_SIZE
 from realtime.face.au_head import au_features, load_au_reader
+from realtime.face.glasses import frame_zone
 from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.frames import PreparedSource
 from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
@@ -329,6 +330,8 @@ class MeshFlowFrame(RendererLifecycle):
             log.warning("no %s: AU edits cannot change the expression (only head-angle edits act)", lt_path)
         self.name = f"meshflow ({motion})"
         self._ls_n: np.ndarray | None = None
+        self._free: np.ndarray | None = None
+        """(478, 1) the share of each point's expression motion kept: less in a glasses photo's frame zone."""
         self._rest: tuple[np.ndarray, np.ndarray] | None = None
         """Relative motion: the motion (478, 3) that takes the photo to its face at the driver's rest
         (realtime.render.neutral) and its AUs then (17,); None: the photo as it is."""
@@ -336,6 +339,7 @@ class MeshFlowFrame(RendererLifecycle):
     def set_source(self, src: PreparedSource, layout: OutputLayout) -> None:
         self._ls_n = (src.ls_px / CROP_SIZE * 2.0 - 1.0).astype(np.float32)[None]  # (1, 478, 2)
         self._rest = None
+        self._free = None if not src.glasses else (1.0 - frame_zone(src.geometry.canonical))[:, None]
         if self._basis is not None:
             self._rest = neutral_rest(
                 src.geometry.canonical, src.face.aus, self._basis, self._lip_shape, self.keep_expression
@@ -345,11 +349,16 @@ class MeshFlowFrame(RendererLifecycle):
             rest = src.geometry.canonical if self._rest is None else src.geometry.canonical + self._rest[0]
             self._rest_read = self._read_aus(rest)  # what _match_aus measures the photo's change from
             if self._rest is not None:
-                rest_px = transfer(src.geometry, self._rest[0], np.zeros(3, np.float32))
+                rest_px = self._transfer(src.geometry, self._rest[0], np.zeros(3, np.float32))
         self._flow.set_source(src.image, src.transform, src.ls_px, layout, rest_px)
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         self._flow.set_background(background, person)
+
+    def _transfer(self, geometry: SourceGeometry, expr: np.ndarray, turn: np.ndarray) -> np.ndarray:
+        """`transfer` of the expression (478, 3) with a glasses photo's frame zone held still (relative motion:
+        the frame then turns with the head and keeps its shape)."""
+        return transfer(geometry, expr if self._free is None else expr * self._free, turn)
 
     def _read_aus(self, face: np.ndarray) -> np.ndarray:
         """(len(MATCHED_AUS),) the AUs the run-time AU head reads on a face (478, 3) in a frontal frame."""
@@ -392,7 +401,7 @@ class MeshFlowFrame(RendererLifecycle):
         if d is None:  # no driver yet: the photo at rest (it eases there, below, when the driver is lost)
             if rest is None:
                 return src.ls_px.astype(np.float32)
-            return transfer(src.geometry, rest, np.zeros(3, np.float32))
+            return self._transfer(src.geometry, rest, np.zeros(3, np.float32))
         edits = drive.edits
         if self.motion == "absolute":
             aus, pose = (d.aus, d.pose) if edits is None else edits.apply(d.aus, d.pose)
@@ -426,8 +435,8 @@ class MeshFlowFrame(RendererLifecycle):
             if abs(blink) > 1e-3:
                 after = float(np.clip(aud[_AU45] + blink, 0.0, 1.0))
                 expr = fit_lids(expr, src.geometry.canonical, None, (aud[_AU45], after))
-            return transfer(src.geometry, eased(expr), turn)
-        lt = transfer(src.geometry, eased(expr), turn)
+            return self._transfer(src.geometry, eased(expr), turn)
+        lt = self._transfer(src.geometry, eased(expr), turn)
         if self._lt is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))
             if np.abs(edited - aud).max() > 1e-3:

@@ -81,7 +81,7 @@ def prepare_source(rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE) -
         log.warning("source photo: %s", line)
     ls_px = apply_transform(m, face.landmarks)[:, :2]
     geometry = SourceGeometry.from_landmarks(face.landmarks, m)
-    return PreparedSource(rgb, face, crop, ls_px, m, geometry, warnings)
+    return PreparedSource(rgb, face, crop, ls_px, m, geometry, warnings, wears)
 
 
 SMALL_FACE_IOD_PX = 40.0
@@ -120,8 +120,8 @@ def source_warnings(face: FaceAnalysis, glasses: bool = False) -> list[str]:
         )
     if glasses:
         lines.append(
-            "the face wears glasses: their frame moves with the skin under it and can bend a little when the "
-            "cheeks lift or the brows rise; a photo without glasses looks better"
+            "the face wears glasses: the skin where their frame sits is held still (the frame keeps its shape), so "
+            "the cheeks under the eyes do not lift with a smile; a photo without glasses looks better"
         )
     return lines
 

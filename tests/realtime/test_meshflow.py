@@ -995,3 +995,48 @@ def test_one_au_sliders_edit_moves_no_point_past_the_edit_reach() -> None:
         assert out[k26] == c  # the jaw: as given
         moved.append(abs(out[k14]))
     assert moved[0] < moved[1] < moved[2] == moved[3]
+
+
+def test_a_glasses_photo_keeps_its_frame_zone_still_while_the_brows_and_lids_move(photo_face) -> None:
+    """A photo that wears glasses (PreparedSource.glasses): the skin where a frame sits (`frame_zone`: under the
+    brows, round and under the eyes) keeps the photo's own place under an edit that raises the brows and shuts
+    the eyes, while the brows and the lids still move; without glasses that skin moves too."""
+    from dataclasses import replace
+
+    from realtime.controls import Edit, Edits
+    from realtime.face import topology as topo
+    from realtime.face.glasses import frame_zone
+    from realtime.face.types import FaceAnalysis, HeadPose
+    from realtime.render.renderers import MeshFlowFrame
+    from realtime.stages.driving import DrivingStage
+    from realtime.stages.render import prepare_source
+
+    weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
+    if not (weights / "au_edit.npy").is_file():
+        pytest.skip("au_edit.npy not shipped")
+    photo, face = photo_face
+
+    class Fixed:
+        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
+            return FaceAnalysis(face, np.full(17, 0.05, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
+
+    plain = prepare_source(photo, Fixed())
+    assert not plain.glasses  # seeded noise: the detector sees none
+    zone = frame_zone(plain.geometry.canonical)
+    held = zone > 0.99
+    assert held.sum() > 60 and zone[list(topo.LIPS)].max() == 0.0 and zone[152] == 0.0  # not the mouth or chin
+    assert zone[list(topo.LEFT_EYE + topo.RIGHT_EYE + topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW)].max() == 0.0
+    edits = Edits().with_edit("AU01", Edit(1.0, 0.8, True)).with_edit("AU45", Edit(1.0, 1.0, True))
+    moved = {}
+    for name, src in (("plain", plain), ("glasses", replace(plain, glasses=True))):
+        with MeshFlowFrame(weights, "onnxruntime", keep_expression=True) as renderer:
+            renderer.set_source(src, OutputLayout.identity(photo.shape))
+            drive = DrivingStage()(Fixed().analyze(photo), 0.0, edits, photo)
+            moved[name] = np.linalg.norm(renderer.target_landmarks(src, drive) - src.ls_px, axis=1)
+    iod = float(np.linalg.norm(plain.ls_px[263] - plain.ls_px[33]))
+    brows, lids = list(topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW), [159, 386]
+    assert moved["glasses"][held].max() < 1e-3 * iod  # the frame's zone stays
+    assert moved["plain"][held].max() > 0.01 * iod  # ... where it moved without glasses
+    for part in (brows, lids):  # the brows still rise and the lids still shut, as without glasses
+        assert moved["glasses"][part].mean() == pytest.approx(moved["plain"][part].mean(), rel=0.05)
+        assert moved["glasses"][part].mean() > 0.02 * iod

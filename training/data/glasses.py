@@ -196,8 +196,10 @@ glasses.json are written by that command.
 A logistic regression (`realtime.face.glasses.GlassesModel`) over the HOG of the eye band of the 256x256 aligned
 face crop (rows {BAND[0]}-{BAND[1]}, columns {BAND[2]}-{BAND[3]}; 16 px cells, 2x2-cell blocks, 9 bins: {card["features"]} numbers), read on the
 crop and its mirror image and averaged. `prepare_source` reads it once per source photo; above the threshold
-the photo gets a warning line (the mesh flow moves the glasses' frame with the skin under it). Nothing else
-uses it: a wrong answer costs a line in the log.
+the photo gets a warning line and the mesh flow holds the skin where a frame sits still on the face
+(`realtime.face.glasses.frame_zone`: the frame keeps its shape; the cheeks under the eyes no longer lift with a
+smile). A wrong "glasses" costs that cheek motion and a log line; a missed one, a frame that bends a little when
+the brows rise.
 
 ## Data and labels
 
