@@ -273,7 +273,9 @@ def test_a_lowered_lid_shows_the_skin_under_the_eye_not_the_iris_and_white_in_it
     out = photo.copy()
     draw_lid_skin(out, lash, ring, loop, 1.0)
     inner = cv2.erode(band, np.ones((3, 3), np.uint8)).astype(bool)  # inside the outline's feathering
-    low = inner & (y > np.percentile(rows, 50))  # the lid's lower half: all redrawn (the fade is over the top)
+    low = inner & (
+        y > np.percentile(rows, 50)
+    )  # the lid's lower half: all redrawn (the fade is over the top)
     got = out[low].astype(float)
     assert np.abs(got.mean(0) - skin).max() < 12.0, got.mean(0)  # the skin's colour, not white, iris or red
     assert 3.0 < got.std(0).mean() < 12.0  # with the skin's grain: not a flat fill, not the eye's contrast

@@ -1024,7 +1024,9 @@ def test_a_glasses_photo_keeps_its_frame_zone_still_while_the_brows_and_lids_mov
     assert not plain.glasses  # seeded noise: the detector sees none
     zone = frame_zone(plain.geometry.canonical)
     held = zone > 0.99
-    assert held.sum() > 60 and zone[list(topo.LIPS)].max() == 0.0 and zone[152] == 0.0  # not the mouth or chin
+    assert (
+        held.sum() > 60 and zone[list(topo.LIPS)].max() == 0.0 and zone[152] == 0.0
+    )  # not the mouth or chin
     assert zone[list(topo.LEFT_EYE + topo.RIGHT_EYE + topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW)].max() == 0.0
     edits = Edits().with_edit("AU01", Edit(1.0, 0.8, True)).with_edit("AU45", Edit(1.0, 1.0, True))
     moved = {}

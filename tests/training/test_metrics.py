@@ -67,3 +67,31 @@ def test_identity_embedder_separates_people() -> None:
     assert M.csim(e_man, e_shift) > 0.95
     assert M.csim(e_man, e_woman) < M.csim(e_man, e_shift) - 0.05
     assert emb.embed(np.zeros((64, 64, 3), np.uint8)) is None  # no face: None, counted by the caller
+
+
+def test_the_report_says_which_aus_the_expression_distance_comes_from() -> None:
+    """summarise keeps each AU's mean squared gap (output less driver) and its mean: the squares add up to the
+    mean squared ED, and the sign says which way the output misses; PSIM's median sits beside its mean."""
+    from training.evaluation.measure import summarise
+    from training.evaluation.metrics import AU_NAMES, au_distance, au_gap
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(20):
+        drv, out = rng.uniform(0, 1, 17), rng.uniform(0, 1, 17)
+        out[0] = drv[0] + 0.3  # AU01: the output always shows more
+        rows.append(
+            {
+                "kind": "cross",
+                "method": "m",
+                "psim": 0.1 if i < 5 else 0.9,
+                "ed": au_distance(drv, out),
+                "au_gap": au_gap(drv, out),
+            }
+        )
+    s = summarise(rows, ["m"])["m"]
+    ms = s["ed_by_au"]["mean_square"]
+    assert list(ms) == list(AU_NAMES)
+    assert sum(ms.values()) == pytest.approx(np.mean([r["ed"] ** 2 for r in rows]))
+    assert s["ed_by_au"]["mean"]["AU01"] == pytest.approx(0.3)
+    assert s["cross"]["psim"] == pytest.approx(0.7) and s["cross"]["psim_median"] == pytest.approx(0.9)

@@ -54,7 +54,7 @@ class Evaluator:
             self._embed_cache[face.ref] = self.embedder.embed(face.rgb) if self.embedder else None
         return self._embed_cache[face.ref]
 
-    def _row(self, i: int, pair: Pair, method: str, **values: float | None) -> None:
+    def _row(self, i: int, pair: Pair, method: str, **values: float | np.ndarray | None) -> None:
         self.out.rows.append(
             {
                 "kind": pair.kind,
@@ -125,6 +125,7 @@ class Evaluator:
                     csim=M.csim(e_src, e_out) if e_src and e_out else None,
                     psim=M.psim(m_drv.pose, m_out.pose) if m_drv and m_out else None,
                     ed=M.au_distance(m_drv.aus, m_out.aus) if m_drv and m_out else None,
+                    au_gap=M.au_gap(m_drv.aus, m_out.aus) if m_drv and m_out else None,
                 )
 
     def run_lsim(self, pairs: Iterable[Pair], size: int) -> None:
@@ -177,4 +178,16 @@ def summarise(rows: list[dict[str, Any]], methods: list[str]) -> dict[str, Any]:
             "cross": {k: vals[k] for k in ("csim", "psim", "ed", "lsim")},
             "n": ns,
         }
+        psims = [
+            r["psim"] for r in rows if r["method"] == m and r["kind"] == "cross" and r.get("psim") is not None
+        ]
+        if psims:  # a cosine of short, noisy pose vectors: its median beside the mean (docs/EVALUATION.md)
+            out[m]["cross"]["psim_median"] = float(np.median(psims))
+        gaps = [r["au_gap"] for r in rows if r["method"] == m and r.get("au_gap") is not None]
+        if gaps:
+            g = np.asarray(gaps, np.float64)  # (pairs, 17): output less driver, per AU
+            out[m]["ed_by_au"] = {
+                "mean_square": dict(zip(M.AU_NAMES, (g**2).mean(0).tolist(), strict=True)),
+                "mean": dict(zip(M.AU_NAMES, g.mean(0).tolist(), strict=True)),
+            }
     return out

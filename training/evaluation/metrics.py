@@ -25,6 +25,11 @@ from typing import Any, Self
 import cv2
 import numpy as np
 
+from realtime.face.types import AU_ORDER
+
+AU_NAMES: tuple[str, ...] = tuple(a.value for a in AU_ORDER)
+"""The 17 AUs' names in AU_ORDER (the columns of `au_gap`)."""
+
 log = logging.getLogger(__name__)
 
 _SSIM_C1 = 0.01**2  # (K1 * L)^2 with L = 1 (pixels in [0, 1])
@@ -136,6 +141,12 @@ def pose_vector(pose: Any) -> np.ndarray:
 def psim(driving_pose: Any, output_pose: Any) -> float:
     """PSIM: cosine similarity of the driving and output head-pose angle vectors."""
     return cosine_similarity(pose_vector(driving_pose), pose_vector(output_pose))
+
+
+def au_gap(driving_aus: np.ndarray, output_aus: np.ndarray) -> np.ndarray:
+    """(17,) output less driving AU intensities (AU_ORDER): what ED is the norm of, kept per AU so the report can
+    say which AUs the distance comes from and which way they miss."""
+    return np.asarray(output_aus, np.float64) - np.asarray(driving_aus, np.float64)
 
 
 def au_distance(driving_aus: np.ndarray, output_aus: np.ndarray) -> float:

@@ -212,6 +212,30 @@ def _live_md(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ed_md(summary: dict[str, Any]) -> list[str]:
+    """Where ED comes from: per method, each AU's mean squared gap (output less driver, teacher) and its mean,
+    the PSIM median beside its mean."""
+    methods = [m for m, v in summary.items() if isinstance(v, dict) and "ed_by_au" in v]
+    if not methods:
+        return []
+    aus = list(summary[methods[0]]["ed_by_au"]["mean_square"])
+    lines = [
+        "",
+        (
+            "Where ED comes from (cross pairs): each AU's mean squared gap, output less driver, and in brackets its "
+            "mean (+: the output shows more of it). ED is the root of the sum per pair, so the squares add up."
+        ),
+        "",
+        "| method | PSIM median | " + " | ".join(aus) + " |",
+        "|---" * (len(aus) + 2) + "|",
+    ]
+    for m in methods:
+        by = summary[m]["ed_by_au"]
+        cells = [f"{by['mean_square'][a]:.3f} ({by['mean'][a]:+.2f})" for a in aus]
+        lines.append(f"| {m} | {_fmt(summary[m]['cross'].get('psim_median'))} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_report(out: Path, summary: dict[str, Any]) -> None:
     lines = [
         "# facegan-evaluate report",
@@ -238,6 +262,7 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
             f"Reference CSIM: source vs driver (different people) {_fmt(ref['csim_source_vs_driver'])}, "
             f"two images of the same person {_fmt(ref['csim_same_person'])}."
         ),
+        *_ed_md(summary),
         "",
         "## The paper's Table 2 (another dataset - VoxCeleb - and other estimators: not comparable number for number)",
         "",
