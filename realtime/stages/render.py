@@ -9,6 +9,7 @@ mesh-warp fallback) -> paste back into the full source frame over the chosen bac
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Protocol, TypeGuard, cast
 
 import cv2
@@ -63,7 +64,7 @@ def prepare_source(rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE) -
         log.info(
             "source photo %dx%d scaled down to %dx%d (MAX_SOURCE_SIDE)", w, h, rgb.shape[1], rgb.shape[0]
         )
-    face = analyzer.analyze(rgb)
+    face = find_face(rgb, analyzer)
     if face is None:
         raise SetupError("no face found in the source photo: use a photo with one clearly visible face")
     m = alignment_transform(face.landmarks, size)
@@ -82,6 +83,81 @@ def prepare_source(rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE) -
     ls_px = apply_transform(m, face.landmarks)[:, :2]
     geometry = SourceGeometry.from_landmarks(face.landmarks, m)
     return PreparedSource(rgb, face, crop, ls_px, m, geometry, warnings, wears)
+
+
+SEARCH_WINDOWS = (0.5, 0.25, 0.125)
+"""Where no face is found in the whole photo, square windows of these shares of its longer side (overlapping by
+half) are searched, larger first: the face detector looks at the whole picture at a small size, and a face a
+twentieth of a 4000x3000 photo's width (a group or full-length shot) was "no face found"."""
+
+
+def find_face(rgb: np.ndarray, analyzer: Analyzer) -> FaceAnalysis | None:
+    """The photo's largest face; where there is none at the photo's scale, a face found in SEARCH_WINDOWS and
+    found again in a crop round it (`_confirmed`), from the window that holds it most centrally (a face cut by a
+    window's edge is read worse), its landmarks in the photo's pixels; None where no window holds one."""
+    face = analyzer.analyze(rgb)
+    if face is not None:
+        return face
+    h, w = rgb.shape[:2]
+    for share in SEARCH_WINDOWS:
+        side = round(share * max(h, w))
+        if side < 64 or side >= max(h, w):
+            continue
+        found_in: list[tuple[float, FaceAnalysis]] = []
+        for y0 in _window_starts(h, side):
+            for x0 in _window_starts(w, side):
+                found = analyzer.analyze(np.ascontiguousarray(rgb[y0 : y0 + side, x0 : x0 + side]))
+                if found is None:
+                    continue
+                xy = found.landmarks[:, :2]
+                room = float(min(xy.min(), side - xy[:, 0].max(), side - xy[:, 1].max()))
+                lm = found.landmarks.copy()
+                lm[:, 0] += x0
+                lm[:, 1] += y0
+                found_in.append((room, replace(found, landmarks=lm)))
+        for _, face in sorted(found_in, key=lambda f: -f[0]):
+            if _confirmed(rgb, face, analyzer):
+                log.info("source photo: no face at its own scale; found one in its %d-pixel windows", side)
+                return face
+    return None
+
+
+CONFIRM_SIDE = 256
+"""A face found in a window is confirmed in a square crop round it (twice its landmarks' extent) at this side."""
+CONFIRM_AGREE = 0.04
+"""... where the mesh must find it again within this mean distance (inter-ocular units). Asked about some hundred
+small windows, the detector found "faces" in smooth colour noise: most were not found again, one was, 0.061 away;
+real faces pasted small into a large picture (18-36 px between the eyes) came back 0.013-0.024 away."""
+
+
+def _confirmed(rgb: np.ndarray, face: FaceAnalysis, analyzer: Analyzer) -> bool:
+    xy = face.landmarks[:, :2].astype(np.float64)
+    centre = (xy.min(0) + xy.max(0)) / 2
+    extent = float((xy.max(0) - xy.min(0)).max())
+    scale = CONFIRM_SIDE / (2 * extent)  # the crop: twice the face's extent
+    m = np.array(
+        [
+            [scale, 0.0, CONFIRM_SIDE / 2 - scale * centre[0]],
+            [0.0, scale, CONFIRM_SIDE / 2 - scale * centre[1]],
+        ]
+    )
+    crop = cv2.warpAffine(
+        rgb, m, (CONFIRM_SIDE, CONFIRM_SIDE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    again = analyzer.analyze(crop)
+    if again is None:
+        return False
+    back = (again.landmarks[:, :2] - m[:, 2]) / scale
+    iod = max(float(np.linalg.norm(xy[263] - xy[33])), 1e-6)
+    return float(np.linalg.norm(back - xy, axis=1).mean()) / iod < CONFIRM_AGREE
+
+
+def _window_starts(length: int, side: int) -> list[int]:
+    """Starts of windows `side` long over `length`, half overlapping, the last flush with the end."""
+    if side >= length:
+        return [0]
+    starts = list(range(0, length - side, side // 2))
+    return [*starts, length - side]
 
 
 SMALL_FACE_IOD_PX = 40.0
