@@ -31,6 +31,13 @@ PHOTO_REST_BROW = 0.15
 """Brow-raiser intensity (AU01, AU02) a photo is taken down to at the driver's rest: a surprised photo kept its
 raised brows through a driver's frown. Only the raisers: the brow lowerer and the lid tightener
 (AU04, AU07) read 0.25-0.65 on resting photos (deep-set eyes, heavy brows), identity rather than expression."""
+CORNER_FLOOR = -0.04
+"""Mouth-corner lift (the lips' middle height less the corners', frontal frame, unit eye-corner distance) below
+which a photo's mouth is taken to be turned down by expression, and is lifted to it at rest along the AU15 row:
+the 2nd percentile of the dataset's 2433 photos (median +0.012). The AU head reads the lip corner depressor
+weakly on photos: the d8 photo's pout (-0.077, below every photo of the dataset) read AU15 0.04, the teacher
+0.39, and its mouth kept the pout through a laughing driver. Acosta's mouth, turned down at rest (-0.034, his
+own), is left as it is."""
 NOSE_TIP = 1
 LIDS_RAISED = AU_ORDER.index(AU.AU05)
 PHOTO_REST_LID = 0.05
@@ -84,6 +91,10 @@ def neutral_rest(
     shape = np.zeros_like(canonical, dtype=np.float32)
     out = np.asarray(aus, np.float32).copy()
     excess = np.zeros(len(MOUTH_SHAPE)) if keep else np.maximum(out[MOUTH_SHAPE] - PHOTO_REST_SHAPE, 0.0)
+    if (
+        not keep and not driver
+    ):  # a mouth turned down past nearly every face's, by its shape (`_corners_down`)
+        excess[_AU15_IN_SHAPE] = max(float(excess[_AU15_IN_SHAPE]), _corners_down(canonical, basis))
     if excess.max() > 0:
         shape -= np.tensordot(excess, basis[MOUTH_SHAPE], axes=1).astype(np.float32)
         out[MOUTH_SHAPE] = np.minimum(out[MOUTH_SHAPE], PHOTO_REST_SHAPE)
@@ -111,6 +122,25 @@ def neutral_rest(
     if not np.abs(shape).max() > 1e-4:
         return None
     return shape, out
+
+
+_AU15_IN_SHAPE = MOUTH_SHAPE.index(AU_ORDER.index(AU.AU15))
+_CORNERS, _LIPS_MIDDLE = [61, 291], [13, 14]
+
+
+def corner_lift(face: np.ndarray) -> float:
+    """The lips' middle height less their corners' (frontal frame, y down): above 0, corners higher."""
+    y = np.asarray(face, np.float64)[:, 1]
+    return float(y[_LIPS_MIDDLE].mean() - y[_CORNERS].mean())
+
+
+def _corners_down(face: np.ndarray, basis: np.ndarray) -> float:
+    """How much AU15 (0-1) to take out of `face` to lift its mouth corners to CORNER_FLOOR; 0 above it."""
+    drop = CORNER_FLOOR - corner_lift(face)
+    per_unit = -corner_lift(basis[AU_ORDER.index(AU.AU15)])  # the row's corners sink by this per unit
+    if drop <= 0.0 or per_unit <= 1e-6:
+        return 0.0
+    return float(min(drop / per_unit, 1.0))
 
 
 def lids_to_rest(face: np.ndarray) -> np.ndarray:

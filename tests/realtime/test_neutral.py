@@ -140,3 +140,29 @@ def test_wide_eyes_are_lowered_to_a_resting_opening(model) -> None:
     for aus, keep in ((_aus(), False), (_aus(AU05=0.11), True)):
         out = neutral_rest(staring, aus, basis, lips, keep=keep)
         assert out is None or np.abs(out[0][upper]).max() < 1e-6
+
+
+def test_a_mouth_turned_down_past_nearly_every_face_is_lifted_at_rest_whatever_the_aus_say(model) -> None:
+    """A pout the AU head does not read (AU15 0.03, as on the d8 photo): its corners, below CORNER_FLOOR, are
+    lifted to it along the AU15 row at rest. A mouth turned down less than that (a face's own) is left; a
+    driver's neutral and --keep-expression keep theirs."""
+    from realtime.render.neutral import CORNER_FLOOR, corner_lift
+
+    face, basis, lips = model
+    k15 = AU_ORDER.index(AU.AU15)
+    per_unit = -corner_lift(basis[k15])
+    pout = face + ((corner_lift(face) - (CORNER_FLOOR - 0.03)) / per_unit) * basis[k15]
+    assert corner_lift(pout) == pytest.approx(CORNER_FLOOR - 0.03, abs=1e-6)
+    rest = neutral_rest(pout, _aus(), basis, None)  # the AUs' step alone (the lips model lifts them further)
+    assert rest is not None
+    assert corner_lift(pout + rest[0]) == pytest.approx(CORNER_FLOOR, abs=0.002)
+    assert rest[1][k15] <= 0.1
+    both = neutral_rest(pout, _aus(), basis, lips)
+    assert both is not None and corner_lift(pout + both[0]) >= CORNER_FLOOR - 0.002
+    own = (
+        face + ((corner_lift(face) - (CORNER_FLOOR + 0.01)) / per_unit) * basis[k15]
+    )  # turned down, above the floor
+    assert neutral_rest(own, _aus(), basis, None) is None
+    assert neutral_rest(pout, _aus(), basis, None, keep=True) is None
+    driver = neutral_rest(pout, _aus(), basis, None, driver=True)
+    assert driver is None or abs(corner_lift(pout + driver[0]) - corner_lift(pout)) < 0.005

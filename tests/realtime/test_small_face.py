@@ -33,7 +33,9 @@ def test_a_small_face_in_a_large_photo_is_found_where_it_is_and_called_small(cap
         assert analyzer.analyze(big) is None  # the detector alone does not see it
         with caplog.at_level(logging.WARNING, logger="realtime.stages.render"):
             src = prepare_source(big, analyzer)
-        assert np.abs(src.face.landmarks[:, :2] - truth).mean() < 1.5  # px: the face itself, in the photo's pixels
+        assert (
+            np.abs(src.face.landmarks[:, :2] - truth).mean() < 1.5
+        )  # px: the face itself, in the photo's pixels
         assert any("the face is small" in r.getMessage() for r in caplog.records)
         rng = np.random.default_rng(0)
         blobs = rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)
