@@ -87,6 +87,8 @@ the lid)."""
 LID_SHADE = (0.15, 0.3)
 """A lowered lid is darkened by up to the first share towards its lash line, over the last second share of the
 band (the lashes' shadow): the skin under the eye, mirrored up in full, was a pale puffy band over the iris."""
+LID_ENDS = 0.12
+"""Share of the eye's width, from each corner, over which a lowered lid's redrawn skin fades out."""
 LID_EDGE = 0.03
 """Share of the eye's width over which a lowered lid's skin is feathered at its outline."""
 PAINTER_INPUTS = 7
@@ -291,7 +293,11 @@ def draw_lid_skin(
     shade = 1.0 - LID_SHADE[0] * np.clip((s[:, 0] - (1.0 - LID_SHADE[1])) / LID_SHADE[1], 0.0, 1.0)
     fill[ys, xs] *= shade[:, None]
     a = np.zeros(shape, np.float32)
-    a[ys, xs] = np.clip(s[:, 0] / LID_FADE, 0.0, 1.0)
+    # Faded in from the ring, and out towards the corners (its ends stood as short vertical edges).
+    c0, c1 = lash[0] - (x0, y0), lash[-1] - (x0, y0)
+    along = ((xs - c0[0]) * (c1[0] - c0[0]) + (ys - c0[1]) * (c1[1] - c0[1])) / max(width**2, 1e-6)
+    ends = np.clip(np.minimum(along, 1.0 - along) / LID_ENDS, 0.0, 1.0)
+    a[ys, xs] = np.clip(s[:, 0] / LID_FADE, 0.0, 1.0) * ends
     # Feathered inside the band's outline too (it stood as an edge round the lid).
     soft = max(1.0, LID_EDGE * width)
     a = cv2.GaussianBlur(a * cover, (0, 0), soft)[..., None] * float(min(amount, 1.0))

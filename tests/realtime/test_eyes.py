@@ -234,7 +234,10 @@ def test_a_stretched_lid_is_the_skin_under_the_eye_not_streaks(face) -> None:
     image[band.astype(bool)] = streaked[
         band.astype(bool)
     ]  # in the band only: the skin under the eye is plain
-    low = band.astype(bool) & (np.arange(600)[:, None] > np.percentile(np.nonzero(band)[0], 60))
+    middle = np.zeros((600, 480), bool)  # the eye's middle: towards its corners the lid fades out (LID_ENDS)
+    x0, x1 = sorted((loop[0, 0], loop[8, 0]))
+    middle[:, int(x0 + 0.25 * (x1 - x0)) : int(x1 - 0.25 * (x1 - x0))] = True
+    low = band.astype(bool) & middle & (np.arange(600)[:, None] > np.percentile(np.nonzero(band)[0], 45))
     none = image.copy()
     draw_lid_skin(none, lash, ring, loop, 0.0)
     assert np.array_equal(none, image)
@@ -273,8 +276,11 @@ def test_a_lowered_lid_shows_the_skin_under_the_eye_not_the_iris_and_white_in_it
     out = photo.copy()
     draw_lid_skin(out, lash, ring, loop, 1.0)
     inner = cv2.erode(band, np.ones((3, 3), np.uint8)).astype(bool)  # inside the outline's feathering
-    low = inner & (
-        y > np.percentile(rows, 50)
+    middle = np.zeros((600, 480), bool)  # the eye's middle: towards its corners the lid fades out (LID_ENDS)
+    x0, x1 = sorted((loop[0, 0], loop[8, 0]))
+    middle[:, int(x0 + 0.25 * (x1 - x0)) : int(x1 - 0.25 * (x1 - x0))] = True
+    low = (
+        inner & middle & (y > np.percentile(rows, 50))
     )  # the lid's lower half: all redrawn (the fade is over the top)
     got = out[low].astype(float)
     assert np.abs(got.mean(0) - skin).max() < 12.0, got.mean(0)  # the skin's colour, not white, iris or red
