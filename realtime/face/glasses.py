@@ -41,6 +41,11 @@ def band_features(crop: np.ndarray) -> np.ndarray:
     return _hog().compute(gray).reshape(-1).astype(np.float32)
 
 
+def mirrored_features(crop: np.ndarray) -> np.ndarray:
+    """(2, D) float32: `band_features` of a 256x256 aligned face crop and of its mirror image."""
+    return np.stack([band_features(crop), band_features(crop[:, ::-1])])
+
+
 @functools.cache
 def _hog() -> cv2.HOGDescriptor:
     top, bottom, left, right = BAND
@@ -62,9 +67,12 @@ class GlassesModel:
 
     def probability(self, crop: np.ndarray) -> float:
         """P(glasses) for a 256x256 aligned face crop, the mean of the crop's and its mirror image's."""
-        x = np.stack([band_features(crop), band_features(crop[:, ::-1])]).astype(np.float64)
-        z = ((x - self.mean) / self.scale) @ self.weight + self.bias
-        return float(np.mean(1.0 / (1.0 + np.exp(-z))))
+        return float(self.probabilities(mirrored_features(crop)[None])[0])
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """(N,) P(glasses) of (N, 2, D) features (`mirrored_features`), the mean over the two mirror images."""
+        z = ((np.asarray(x, np.float64) - self.mean) / self.scale) @ self.weight + self.bias
+        return (1.0 / (1.0 + np.exp(-z))).mean(-1)
 
     def wears_glasses(self, crop: np.ndarray) -> bool:
         return self.probability(crop) > self.threshold

@@ -223,14 +223,29 @@ def _lid_curve(points: np.ndarray, samples: int = 24) -> np.ndarray:
     return c0 + np.outer(ts * width, u) + np.outer(ds, v)
 
 
+def _mirrored_up(
+    image: np.ndarray, axis: np.ndarray, ys: np.ndarray, xs: np.ndarray, skip: int = 0
+) -> np.ndarray:
+    """(N, C) `image`'s pixels mirrored up onto the pixels (`ys`, `xs`) from under the mask `axis` (h, w) bool,
+    column by column, about its lowest row (then `skip` rows further down): the skin under an eye, for what
+    covers it."""
+    bottom = len(axis) - np.argmax(axis[::-1], 0)  # the row just under the mask, per column
+    return image[np.clip(2 * bottom[xs] + skip - ys, 0, len(image) - 1), xs]
+
+
+def _along_eye(xs: np.ndarray, ys: np.ndarray, c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
+    """Where the pixels (`xs`, `ys`) lie along an eye, from its corner `c0` (0) to its corner `c1` (1)."""
+    d = np.asarray(c1, np.float64) - np.asarray(c0, np.float64)
+    return ((xs - c0[0]) * d[0] + (ys - c0[1]) * d[1]) / max(float(d @ d), 1e-6)
+
+
 def _mirrored_grain(flat: np.ndarray, m: np.ndarray, width: float) -> np.ndarray:
     """(N, 3) float32: for the pixels of mask `m` (h, w) (in np.nonzero order), the fine detail of `flat`
     (h, w, 3) float32 (the image less its blur by 0.04 of the eye's `width`) mirrored up from under the mask in
     their column: skin grain for a fill that would be flat, like plaster."""
-    bottom = len(m) - np.argmax(m[::-1], 0)  # the row just under the area, per column
     ys, xs = np.nonzero(m)
     detail = flat - cv2.GaussianBlur(flat, (0, 0), max(1.0, 0.04 * width))
-    return detail[np.clip(2 * bottom[xs] - ys, 0, len(m) - 1), xs]
+    return _mirrored_up(detail, m, ys, xs)
 
 
 def lid_stretch(ls: np.ndarray, lt: np.ndarray, lash_s: np.ndarray, lash_t: np.ndarray, eye: int) -> float:
@@ -280,22 +295,19 @@ def draw_lid_skin(
         return
     flat = patch.astype(np.float32)
     top, bottom, _, _ = column_edges(flat, m, 0.0)
-    _, under_row, _, _ = column_edges(flat, eye | m, 0.0)  # the row under the eye: the mirror's axis
     ys, xs = np.nonzero(m)
     s = np.clip((ys - top[xs]) / np.maximum(bottom - top, 1)[xs], 0.0, 1.0)[:, None]  # 0 ring, 1 lashes
     # The skin under the eye, mirrored up over it column by column (LID_MIRROR_SKIP under the lower lid), is the
     # lid: the photo's own skin, its grain and its shading (the eye bag's shadow lands on the crease). The band's
     # own colours, blurred and taken to a skin tone, were a flat disc with an outline, grey-lilac where the
     # photo's lid points lie inside its visible eye (a small photo: the band held iris, white and lashes).
-    skip = round(LID_MIRROR_SKIP * width)
     fill = flat.copy()
-    fill[ys, xs] = flat[np.clip(2 * under_row[xs] + skip - ys, 0, shape[0] - 1), xs]
+    fill[ys, xs] = _mirrored_up(flat, eye | m, ys, xs, round(LID_MIRROR_SKIP * width))
     shade = 1.0 - LID_SHADE[0] * np.clip((s[:, 0] - (1.0 - LID_SHADE[1])) / LID_SHADE[1], 0.0, 1.0)
     fill[ys, xs] *= shade[:, None]
     a = np.zeros(shape, np.float32)
     # Faded in from the ring, and out towards the corners (its ends stood as short vertical edges).
-    c0, c1 = lash[0] - (x0, y0), lash[-1] - (x0, y0)
-    along = ((xs - c0[0]) * (c1[0] - c0[0]) + (ys - c0[1]) * (c1[1] - c0[1])) / max(width**2, 1e-6)
+    along = _along_eye(xs, ys, lash[0] - (x0, y0), lash[-1] - (x0, y0))
     ends = np.clip(np.minimum(along, 1.0 - along) / LID_ENDS, 0.0, 1.0)
     a[ys, xs] = np.clip(s[:, 0] / LID_FADE, 0.0, 1.0) * ends
     # Feathered inside the band's outline too (it stood as an edge round the lid).
@@ -358,9 +370,10 @@ def cover_lids(
             patch.shape[:2], np.round(lid * 16).astype(np.int32), max(1, round(LASH[0] * width)), 4
         )
         # Fading out towards the corners, as lashes do (an even line read as drawn on).
-        c0, c1 = np.asarray(loop[0], np.float64) - (x0, y0), np.asarray(loop[8], np.float64) - (x0, y0)
         py, px = np.indices(line.shape)
-        t = ((px - c0[0]) * (c1[0] - c0[0]) + (py - c0[1]) * (c1[1] - c0[1])) / max(width**2, 1e-6)
+        t = _along_eye(
+            px, py, np.asarray(loop[0], np.float64) - (x0, y0), np.asarray(loop[8], np.float64) - (x0, y0)
+        )
         taper = np.sqrt(np.clip(np.sin(np.pi * np.clip(t, 0.0, 1.0)), 0.0, 1.0)).astype(np.float32)
         la = (cv2.GaussianBlur(line, (0, 0), 0.5) * taper)[..., None] * (LASH[1] * amount)
         out = out * (1.0 - la) + np.asarray(lash, np.float32) * la

@@ -91,9 +91,8 @@ def neutral_rest(
     shape = np.zeros_like(canonical, dtype=np.float32)
     out = np.asarray(aus, np.float32).copy()
     excess = np.zeros(len(MOUTH_SHAPE)) if keep else np.maximum(out[MOUTH_SHAPE] - PHOTO_REST_SHAPE, 0.0)
-    if (
-        not keep and not driver
-    ):  # a mouth turned down past nearly every face's, by its shape (`_corners_down`)
+    if not keep and not driver:
+        # A mouth turned down past nearly every face's, read from its shape (`_corners_down`), not its AUs.
         excess[_AU15_IN_SHAPE] = max(float(excess[_AU15_IN_SHAPE]), _corners_down(canonical, basis))
     if excess.max() > 0:
         shape -= np.tensordot(excess, basis[MOUTH_SHAPE], axes=1).astype(np.float32)

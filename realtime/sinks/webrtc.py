@@ -374,4 +374,4 @@ class WebRTCSink:
         except SetupError as e:
             raise web.HTTPUnprocessableEntity(text=str(e)) from None
         # What limits the result (glasses, a small or turned face), for the page to show: the log is not seen there.
-        return web.json_response({"ok": True, "warnings": list(warnings or ())})
+        return web.json_response({"ok": True, "warnings": list(warnings)})

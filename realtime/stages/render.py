@@ -23,6 +23,8 @@ from realtime.face.align import (
     PasteBack,
     alignment_transform,
     apply_transform,
+    invert_transform,
+    similarity_matrix,
     warp_to_crop,
 )
 from realtime.face.glasses import load_glasses_model
@@ -132,22 +134,13 @@ real faces pasted small into a large picture (18-36 px between the eyes) came ba
 
 def _confirmed(rgb: np.ndarray, face: FaceAnalysis, analyzer: Analyzer) -> bool:
     xy = face.landmarks[:, :2].astype(np.float64)
-    centre = (xy.min(0) + xy.max(0)) / 2
     extent = float((xy.max(0) - xy.min(0)).max())
-    scale = CONFIRM_SIDE / (2 * extent)  # the crop: twice the face's extent
-    m = np.array(
-        [
-            [scale, 0.0, CONFIRM_SIDE / 2 - scale * centre[0]],
-            [0.0, scale, CONFIRM_SIDE / 2 - scale * centre[1]],
-        ]
-    )
-    crop = cv2.warpAffine(
-        rgb, m, (CONFIRM_SIDE, CONFIRM_SIDE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    again = analyzer.analyze(crop)
+    centre = (xy.min(0) + xy.max(0)) / 2
+    m = similarity_matrix(centre, 0.0, CONFIRM_SIDE / (2 * extent), np.full(2, CONFIRM_SIDE / 2))
+    again = analyzer.analyze(warp_to_crop(rgb, m, CONFIRM_SIDE))  # the crop: twice the face's extent
     if again is None:
         return False
-    back = (again.landmarks[:, :2] - m[:, 2]) / scale
+    back = apply_transform(invert_transform(m), again.landmarks)[:, :2]
     iod = max(float(np.linalg.norm(xy[263] - xy[33])), 1e-6)
     return float(np.linalg.norm(back - xy, axis=1).mean()) / iod < CONFIRM_AGREE
 

@@ -26,7 +26,7 @@ async function post(path, body, isJson = true) {
     });
   } catch (e) {
     say(`${ACTIONS[path]} failed: the server cannot be reached.`, true);
-    return false;
+    return null;
   }
   const text = await r.text();
   if (!r.ok) {

@@ -1003,6 +1003,8 @@ def test_a_glasses_photo_keeps_its_frame_zone_still_while_the_brows_and_lids_mov
     the eyes, while the brows and the lids still move; without glasses that skin moves too."""
     from dataclasses import replace
 
+    from _rt_helpers import FixedAnalyzer
+
     from realtime.controls import Edit, Edits
     from realtime.face import topology as topo
     from realtime.face.glasses import frame_zone
@@ -1016,11 +1018,8 @@ def test_a_glasses_photo_keeps_its_frame_zone_still_while_the_brows_and_lids_mov
         pytest.skip("au_edit.npy not shipped")
     photo, face = photo_face
 
-    class Fixed:
-        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
-            return FaceAnalysis(face, np.full(17, 0.05, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
-
-    plain = prepare_source(photo, Fixed())
+    analysis = FaceAnalysis(face, np.full(17, 0.05, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
+    plain = prepare_source(photo, FixedAnalyzer(analysis))
     assert not plain.glasses  # seeded noise: the detector sees none
     zone = frame_zone(plain.geometry.canonical)
     held = zone > 0.99
@@ -1033,7 +1032,7 @@ def test_a_glasses_photo_keeps_its_frame_zone_still_while_the_brows_and_lids_mov
     for name, src in (("plain", plain), ("glasses", replace(plain, glasses=True))):
         with MeshFlowFrame(weights, "onnxruntime", keep_expression=True) as renderer:
             renderer.set_source(src, OutputLayout.identity(photo.shape))
-            drive = DrivingStage()(Fixed().analyze(photo), 0.0, edits, photo)
+            drive = DrivingStage()(analysis, 0.0, edits, photo)
             moved[name] = np.linalg.norm(renderer.target_landmarks(src, drive) - src.ls_px, axis=1)
     iod = float(np.linalg.norm(plain.ls_px[263] - plain.ls_px[33]))
     brows, lids = list(topo.LEFT_EYEBROW + topo.RIGHT_EYEBROW), [159, 386]

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.face.glasses import BAND, GlassesModel, band_features
+from realtime.face.glasses import BAND, GlassesModel, mirrored_features
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def features(data: Path, labels: list[tuple[str, str, int]]) -> tuple[np.ndarray
                 log.warning("%s: no face, left out", rel)
                 continue
             crop = warp_to_crop(image, alignment_transform(face.landmarks, 256), 256)
-            xs.append(np.stack([band_features(crop), band_features(crop[:, ::-1])]))
+            xs.append(mirrored_features(crop))
             ys.append(label)
             groups.append(names.setdefault(identity, len(names)))
     return np.stack(xs), np.array(ys), np.array(groups)
@@ -100,12 +100,6 @@ def fit_model(x: np.ndarray, y: np.ndarray, penalty: float) -> GlassesModel:
     return GlassesModel(mean, scale, w, b, 0.5)
 
 
-def probabilities(model: GlassesModel, x: np.ndarray) -> np.ndarray:
-    """(N,) P(glasses) of (N, 2, D) features: the mean over the two mirror images, as the product reads them."""
-    z = ((x.astype(np.float64) - model.mean) / model.scale) @ model.weight + model.bias
-    return (1.0 / (1.0 + np.exp(-z))).mean(1)
-
-
 def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, penalty: float) -> np.ndarray:
     """(N,) held-out probabilities, FOLDS folds of whole people."""
     people = np.unique(groups)
@@ -115,7 +109,7 @@ def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, penalty: fl
     out = np.zeros(len(y))
     for k in range(FOLDS):
         held = fold == k
-        out[held] = probabilities(fit_model(x[~held], y[~held], penalty), x[held])
+        out[held] = fit_model(x[~held], y[~held], penalty).probabilities(x[held])
     return out
 
 
