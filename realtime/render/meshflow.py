@@ -35,7 +35,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.face.topology import NUM_LANDMARKS
+from realtime.face.topology import (
+    LEFT_IRIS,
+    LEFT_IRIS_CENTER,
+    NUM_LANDMARKS,
+    RIGHT_IRIS,
+    RIGHT_IRIS_CENTER,
+)
 from realtime.render.draw import fill_mask
 from realtime.render.eyes import (
     COVER_SHUT,
@@ -144,6 +150,11 @@ EYE_ANCHORS = (0, 8, 12)
 By the corners alone (a similarity) the eye kept its full height whatever the lower lid did, and the teacher
 read the eyes' opening worse than from the mesh's squeezed iris (live eye r 0.745 / 0.716, against 0.772 /
 0.770 with the mesh alone); anchored on the lower lid too, 0.787 / 0.828."""
+IRISES = ((RIGHT_IRIS_CENTER, RIGHT_IRIS), (LEFT_IRIS_CENTER, LEFT_IRIS))
+"""Per eye (EYE_LOOPS order), its iris centre and the four points round the iris."""
+GAZE_REACH = 0.4
+"""The furthest the iris read by `_rigid_eyes` is moved from where the eye's rigid map puts it, as a share of the
+eye's corner-to-corner width (the iris of a sideways gaze moves about 0.2-0.3)."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +221,7 @@ class _Source:
     """Per eye: the photo's eye window (h, w, 3), its opening, its lash colour (3,)."""
     lid_lashes: np.ndarray  # (2, 9, 2): each upper lid's lash line (corner, 7 points, corner), crop px
     eye_anchors: np.ndarray  # (2, 3, 2) float32: each eye's corners and lower lid's middle in `photo` pixels
+    irises: np.ndarray  # (2, 3) float32: each eye's iris centre (x, y) and radius in `photo` pixels
     detail_gain: tuple[np.ndarray, np.ndarray]  # `restore_detail`'s gains for bilinear and bicubic reads
 
 
@@ -354,6 +366,13 @@ class MeshFlow:
             eye_anchors=np.array(
                 [ls_photo[[EYE_LOOPS[e][i] for i in EYE_ANCHORS]] for e in (0, 1)], np.float32
             ),
+            irises=np.array(
+                [
+                    [*ls_photo[c], np.linalg.norm(ls_photo[list(ring)] - ls_photo[c], axis=1).mean()]
+                    for c, ring in IRISES
+                ],
+                np.float32,
+            ),
         )
         self._static = static
         self._alpha = self._base = None
@@ -488,8 +507,9 @@ class MeshFlow:
     def _rigid_eyes(self, sxy: np.ndarray, lt: np.ndarray, lt_box: np.ndarray) -> None:
         """In place on `sxy` (bh, bw, 2), where each box pixel reads the photo: inside each eye that closed by
         EYE_RIGID of the photo's opening or more, the eye read as one piece, by the affine map that takes the
-        output's eye corners and lower lid's middle to the photo's (mixed with the mesh's map for less). The
-        upper lid closes over the iris instead of squeezing it. `lt`: crop pixels; `lt_box`: box pixels."""
+        output's eye corners and lower lid's middle to the photo's (mixed with the mesh's map for less), with the
+        iris carried to where lt has it (`gaze_shift`). The upper lid closes over the iris instead of squeezing
+        it. `lt`: crop pixels; `lt_box`: box pixels."""
         src = self._require()
         bh, bw = sxy.shape[:2]
         for eye, (_, photo_open, _) in enumerate(src.eyes):
@@ -506,6 +526,9 @@ class MeshFlow:
             ry = to_photo[1, 0] * xs + to_photo[1, 1] * ys + to_photo[1, 2]
             mask = fill_mask(
                 (y1 - y0, x1 - x0), [np.round((loop - (x0, y0)) * (1 << _SHIFT)).astype(np.int32)], _SHIFT
+            )
+            rx, ry = gaze_shift(
+                rx, ry, to_photo, lt_box[IRISES[eye][0]] - (x0, y0), src.eye_anchors[eye], src.irises[eye]
             )
             mask *= min(w, 1.0)
             area = sxy[y0:y1, x0:x1]
@@ -800,6 +823,42 @@ def _round_corners(loop: np.ndarray, passes: int = 2) -> np.ndarray:
         nxt = np.roll(out, -1, axis=0)
         out = np.stack([0.75 * out + 0.25 * nxt, 0.25 * out + 0.75 * nxt], axis=1).reshape(-1, 2)
     return out
+
+
+def gaze_shift(
+    rx: np.ndarray,
+    ry: np.ndarray,
+    to_photo: np.ndarray,
+    iris_out: np.ndarray,
+    anchors: np.ndarray,
+    iris: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rx, ry): an eye's rigid read (photo pixels, one per output pixel; `to_photo` the (2, 3) map that made it)
+    moved so that the output's iris centre `iris_out` (2,) reads the photo's (`iris`: x, y, radius) and the
+    iris goes with it whole: inside the iris' radius round where the rigid map puts it the read moves by the
+    full gap, then less and less out to the eye's corners (`anchors`' first two, photo pixels), which stay. The
+    white on the side the iris moves to is squeezed, the other side's stretched. Without it the rigid read kept
+    the photo's gaze: on the LivePortrait d0 clip (the driver looking hard left and right) the s42 photo's iris
+    followed 0.01 and 0.11 of the driver's (slope, run-time mesh on the output)."""
+    a, b = anchors[0].astype(np.float64), anchors[1].astype(np.float64)
+    axis = b - a
+    width = float(np.hypot(*axis))
+    if width < 1.0:
+        return rx, ry
+    axis /= width
+    at = to_photo[:, :2] @ np.asarray(iris_out, np.float64) + to_photo[:, 2]  # the rigid read at lt's iris
+    gap = iris[:2] - at
+    reach = float(np.hypot(*gap))
+    if reach > GAZE_REACH * width:
+        gap *= GAZE_REACH * width / reach
+    if reach < 1e-3:
+        return rx, ry
+    half = min(float(iris[2]) / width, 0.2)
+    centre = float(np.clip((at - a) @ axis / width, 0.25, 0.75))
+    lo, hi = centre - half, centre + half
+    u = ((rx - a[0]) * axis[0] + (ry - a[1]) * axis[1]) / width
+    weight = np.clip(np.minimum(u / lo, (1.0 - u) / (1.0 - hi)), 0.0, 1.0).astype(np.float32)
+    return rx + weight * np.float32(gap[0]), ry + weight * np.float32(gap[1])
 
 
 def _triangle_area(p: np.ndarray) -> float:

@@ -910,6 +910,49 @@ def test_a_half_closed_eye_hides_the_iris_under_the_lid_instead_of_squeezing_it(
     assert np.abs(out[eye].astype(int) - photo[eye].astype(int)).mean() > 10
 
 
+def test_a_half_closed_eye_still_looks_where_the_driver_looks(photo_face, monkeypatch) -> None:
+    """An eye lowered to 0.6 of its opening (read as one piece, `_rigid_eyes`) and its iris points moved
+    sideways by a sixth of the eye's width: the photo's dark iris shows moved by that much. Without
+    `gaze_shift` the rigid read kept the photo's gaze (the s42 photo under the d0 clip followed 0.01 of it)."""
+    import realtime.render.meshflow as mf
+    from realtime.face.topology import RIGHT_IRIS, RIGHT_IRIS_CENTER
+    from realtime.render.eyes import EYE_LOOPS
+
+    small, face = photo_face
+    photo = cv2.resize(small, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    face = face * np.float32(2.0)
+    loop = list(EYE_LOOPS[0])
+    cv2.fillPoly(photo, [np.round(face[loop, :2]).astype(np.int32)], (230, 230, 230))
+    radius = float(np.linalg.norm(face[list(RIGHT_IRIS), :2] - face[RIGHT_IRIS_CENTER, :2], axis=1).mean())
+    cv2.circle(
+        photo, tuple(np.round(face[RIGHT_IRIS_CENTER, :2]).astype(int)), round(radius), (10, 10, 10), -1
+    )
+    m = alignment_transform(face)
+    flow, ls = _flow(photo, face)
+    to_photo = cv2.invertAffineTransform(m)
+    width = float(np.linalg.norm(ls[loop[0]] - ls[loop[8]]))
+
+    def iris_x(shift: float) -> float:
+        """The mean x (photo pixels) of the output's dark pixels inside the eye."""
+        lt = ls.copy()
+        lower_mid = ls[loop[12], 1]
+        lt[loop[1:8], 1] = lower_mid - 0.6 * (lower_mid - ls[loop[1:8], 1])
+        lt[[RIGHT_IRIS_CENTER, *RIGHT_IRIS], 0] += shift
+        out = flow.render(lt)
+        pts = apply_transform(to_photo, np.column_stack([lt, np.zeros(len(lt))]))[:, :2]
+        eye = np.zeros(photo.shape[:2], np.uint8)
+        cv2.fillPoly(eye, [np.round(pts[loop]).astype(np.int32)], 1)
+        dark = eye.astype(bool) & (out.max(2) < 60)
+        assert dark.sum() > 20
+        return float(np.nonzero(dark)[1].mean())
+
+    moved = width / 6.0
+    expected = moved * float(np.hypot(*to_photo[:, 0]))  # crop -> photo pixels
+    assert iris_x(moved) - iris_x(0.0) == pytest.approx(expected, rel=0.25)
+    monkeypatch.setattr(mf, "gaze_shift", lambda rx, ry, *_: (rx, ry))
+    assert abs(iris_x(moved) - iris_x(0.0)) < 0.25 * expected
+
+
 def test_a_read_between_pixels_keeps_the_photos_fine_detail() -> None:
     """A face read half a pixel off is blurred by the bicubic read; `restore_detail`, with the gain measured on
     the photo (`detail_gain`), gives its Laplacian energy back, and leaves whole-pixel reads alone."""
