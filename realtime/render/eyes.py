@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.face.topology import LEFT_IRIS_CENTER, RIGHT_IRIS_CENTER
 from realtime.render.draw import column_edges, column_fill, fill_mask, line_mask
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,19 @@ def eye_opening(landmarks: np.ndarray, eye: int) -> float:
     area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
     a, b = (pts[0], pts[8])  # the loop's corners
     return area / max(float(np.sum((b - a) ** 2)), 1e-6)
+
+
+IRIS_CENTRES = (RIGHT_IRIS_CENTER, LEFT_IRIS_CENTER)
+"""Each eye's iris centre (EYE_LOOPS order: the subject's right eye, then the left)."""
+
+
+def gaze(landmarks: np.ndarray, eye: int) -> float:
+    """Where the eye looks along its width: the iris centre's offset from the middle of the corners, along the
+    corner line, as a share of the corners' distance (0 straight ahead; about +-0.2 for a hard sideways look)."""
+    pts = np.asarray(landmarks, np.float64)[:, :2]
+    a, b = pts[EYE_LOOPS[eye][0]], pts[EYE_LOOPS[eye][8]]
+    axis = b - a
+    return float((pts[IRIS_CENTRES[eye]] - 0.5 * (a + b)) @ axis) / max(float(axis @ axis), 1e-6)
 
 
 def painter_input(warped: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from training.evaluation.live import decide, face_mask, flicker, following_r, sharpness_ratio, summarise_live
 
@@ -205,6 +206,40 @@ def test_a_blink_drawn_on_one_eye_only_is_told_apart_by_eye() -> None:
     teacher = SimpleNamespace(measure=lambda f: faces.get(id(f)))
     row = measure_pair(teacher, None, np.zeros((8, 8, 3), np.uint8), driver, output, 10)
     assert row["eye_r"]["right_eye"] > 0.99 and row["eye_r"]["left_eye"] == 0.0
+
+
+def test_an_iris_that_keeps_the_photos_gaze_follows_nothing() -> None:
+    """eye_r's gaze: the driver looks left and right (its irises slide 0.2 of the eye's width each way); an
+    output whose right iris goes with it follows (r 1), one whose left iris stays put follows nothing (r 0)."""
+    from types import SimpleNamespace
+
+    from realtime.face.types import AU_ORDER
+    from realtime.render.eyes import EYE_LOOPS, IRIS_CENTRES, gaze
+    from training.evaluation.live_run import measure_pair
+
+    def face(right: float, left: float) -> np.ndarray:
+        lm = np.zeros((478, 2))
+        for loop, iris, cx, look in zip(EYE_LOOPS, IRIS_CENTRES, (30.0, 70.0), (right, left), strict=True):
+            for k, i in enumerate(loop):
+                a = np.pi * k / 8
+                lm[i] = (cx - 10 * np.cos(a), 50 - 4.0 * np.sin(a))
+            lm[iris] = (cx + 20.0 * look, 50.0)
+        return lm
+
+    assert gaze(face(0.2, -0.1), 0) == pytest.approx(0.2) and gaze(face(0.2, -0.1), 1) == pytest.approx(-0.1)
+    n = 24
+    look = 0.2 * np.sin(np.linspace(0, 4 * np.pi, n))
+    aus, pose = np.zeros(len(AU_ORDER)), np.zeros(3)
+    driver = [np.full((8, 8, 3), i, np.uint8) for i in range(n)]
+    output = [np.full((8, 8, 3), i, np.uint8) for i in range(n)]
+    faces = {id(f): SimpleNamespace(aus=aus, pose=pose, landmarks=face(v, v)) for f, v in zip(driver, look)}
+    faces |= {
+        id(f): SimpleNamespace(aus=aus, pose=pose, landmarks=face(0.7 * v, 0.0)) for f, v in zip(output, look)
+    }
+    teacher = SimpleNamespace(measure=lambda f: faces.get(id(f)))
+    row = measure_pair(teacher, None, np.zeros((8, 8, 3), np.uint8), driver, output, 10)
+    assert row["eye_r"]["right_gaze"] > 0.99 and row["eye_r"]["left_gaze"] == 0.0
+    assert "right_eye" not in row["eye_r"]  # the lids did not move
 
 
 def test_the_command_needs_a_dataset_or_chosen_pairs_that_exist(tmp_path, capsys) -> None:

@@ -8,10 +8,10 @@ Face Landmarker teacher (pose, AUs, landmarks) and dlib's ResNet (identity), nev
 - csim_source / csim_driver: identity of the output against the source photo and against the driver frame;
 - pose_r, au_r: Pearson r over time between the driver's and the output's change from their first frame
   (yaw, pitch, roll; AU12, AU26, AU45, and AU01/02/04 where the driver moves them);
-- mouth_r, eye_r: the same for the mouth's shape and each eye's opening read from the teacher's landmarks
-  (width, corner lift, opening; right and left eye; diagnostics, not in the decision: mouth_r tells a renderer
-  whose mouth does not move from a face whose smile the teacher's AU reading does not see, eye_r a blink drawn on
-  one eye only from one on both);
+- mouth_r, eye_r: the same for the mouth's shape, each eye's opening and its gaze read from the teacher's
+  landmarks (width, corner lift, opening; right and left eye; right and left gaze; diagnostics, not in the
+  decision: mouth_r tells a renderer whose mouth does not move from a face whose smile the teacher's AU reading
+  does not see, eye_r a blink drawn on one eye only from one on both, and an iris that keeps the photo's gaze);
 - sharpness: variance of the Laplacian inside the output's face over the source photo's, same scale, the lips
   left out (an open mouth's teeth shut by the motion are no loss of sharpness: `sharpness_mask`);
 - flicker: mean absolute frame-to-frame change (0-255) of the output's face where the driver's is still;
@@ -80,6 +80,13 @@ landmarks: the subject's right eye (image left), then the left."""
 MOVING_EYE = 0.02
 """An eye whose driver opening varies less than this (lid area over squared width; about 0.1 open, 0 shut) is
 not moved: no r."""
+GAZE_MEASURES = ("right_gaze", "left_gaze")
+"""Where each eye looks along its width (`realtime.render.eyes.gaze`: the iris centre's offset from the corners'
+middle over their distance), from the teacher's landmarks: a photo's iris that keeps its own gaze while the
+driver looks about scores 0."""
+MOVING_GAZE = 0.03
+"""An eye whose driver gaze varies less than this (share of the eye's width; a hard sideways look is about 0.2)
+is not moved: no r."""
 
 
 # -- metrics on arrays with known answers ------------------------------------------------------------------
@@ -256,7 +263,7 @@ def summarise_live(rows: list[dict[str, Any]], renderers: tuple[str, ...] = ()) 
             s[key] = float(np.mean(vals)) if vals else None
         aus = sorted({a for r in mine for a in r.get("au_r", {})})
         s["au_r"] = {a: float(np.mean([r["au_r"][a] for r in mine if a in r["au_r"]])) for a in aus}
-        for key, names in (("mouth_r", MOUTH_MEASURES), ("eye_r", EYE_MEASURES)):
+        for key, names in (("mouth_r", MOUTH_MEASURES), ("eye_r", (*EYE_MEASURES, *GAZE_MEASURES))):
             s[key] = {
                 k: float(np.mean(v)) for k in names if (v := [r[key][k] for r in mine if k in r.get(key, {})])
             }
@@ -395,14 +402,14 @@ def live_table(live: dict[str, Any], methods: dict[str, str] | None = None) -> l
             f"{cells} | {f(s['sharpness'])} | {f(s['flicker'])} | {f(s['face_found'])} |"
         )
     if any(s.get("mouth_r") or s.get("eye_r") for s in live.values()):
-        names = (*MOUTH_MEASURES, *EYE_MEASURES)
+        names = (*MOUTH_MEASURES, *EYE_MEASURES, *GAZE_MEASURES)
         lines += [
             "",
             (
-                "The mouth's shape and each eye's opening from the teacher's landmarks, r (diagnostics, not in the "
-                "decision: where AU12 r is low and the mouth's are high, the mouth moves but the teacher's AU "
-                "reading does not see a smile on that face; an eye low where the other is high, a blink drawn on "
-                "one eye):"
+                "The mouth's shape, each eye's opening and where each eye looks from the teacher's landmarks, r "
+                "(diagnostics, not in the decision: where AU12 r is low and the mouth's are high, the mouth moves "
+                "but the teacher's AU reading does not see a smile on that face; an eye low where the other is "
+                "high, a blink drawn on one eye; gaze near 0, a photo that keeps its own gaze):"
             ),
             "",
             "| renderer | " + " | ".join(f"{k.replace('_', ' ')} r" for k in names) + " |",

@@ -22,11 +22,13 @@ import numpy as np
 from training.evaluation.live import (
     EYE_MEASURES,
     FOLLOW_AUS,
+    GAZE_MEASURES,
     LIVE_METHODS,
     LIVE_RENDERERS,
     MOUTH_MEASURES,
     MOVING_DEG,
     MOVING_EYE,
+    MOVING_GAZE,
     MOVING_IOD,
     MOVING_STD,
     OPTIONAL_AUS,
@@ -194,7 +196,7 @@ def measure_output(
 ) -> dict[str, Any]:
     """The live metrics of one output clip against its pair; frames paired by index. Frames where the
     teacher loses the face (driver or output) are left out of r and flicker and counted in the row."""
-    from realtime.render.eyes import eye_opening
+    from realtime.render.eyes import eye_opening, gaze
     from training.evaluation.metrics import csim
 
     n = min(len(ctx.driver), len(output))
@@ -226,8 +228,13 @@ def measure_output(
     def eyes(m: Any) -> list[float]:
         return [eye_opening(m.landmarks, e) for e in (0, 1)]
 
+    def gazes(m: Any) -> list[float]:
+        return [gaze(m.landmarks, e) for e in (0, 1)]
+
     row["eye_r"] = channels_r(
         np.array([eyes(md[i]) for i in ok]), np.array([eyes(mo[i]) for i in ok]), EYE_MEASURES, MOVING_EYE
+    ) | channels_r(
+        np.array([gazes(md[i]) for i in ok]), np.array([gazes(mo[i]) for i in ok]), GAZE_MEASURES, MOVING_GAZE
     )
     if ctx.source_measure is not None:
         sharp = [
