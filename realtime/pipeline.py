@@ -229,11 +229,12 @@ def build_pipeline(
     profile = None if calibration is None else NeutralProfile.from_profile(calibration)
     with contextlib.ExitStack() as stack:
         photo_analyzer = stack.enter_context(analyzer_factory("image"))
-        prepared = prepare_source(photo, photo_analyzer)
+        folder = cfg.weights_dir or weights_dir()
+        prepared = prepare_source(photo, photo_analyzer, weights=folder)
         source = stack.enter_context(open_source(cfg.driving))  # type: ignore[arg-type]
         driver_analyzer = stack.enter_context(analyzer_factory("video"))
         renderer = make_crop_renderer(
-            cfg.weights_dir or weights_dir(),
+            folder,
             cfg.model,
             cfg.backend,
             cfg.renderer,
@@ -248,7 +249,7 @@ def build_pipeline(
 
         def on_upload(rgb: np.ndarray) -> tuple[str, ...]:
             with upload_lock:  # one MediaPipe graph, used by one upload at a time
-                prepared = prepare_source(rgb, photo_analyzer)
+                prepared = prepare_source(rgb, photo_analyzer, weights=folder)
                 controls.set_source(prepared)
                 return prepared.warnings
 
@@ -256,7 +257,6 @@ def build_pipeline(
         sinks = open_sinks(
             cfg, stack, width=w, height=h, fps=source.fps, controls=controls, stats=stats, on_upload=on_upload
         )
-        folder = cfg.weights_dir or weights_dir()
         driving = DrivingStage(
             profile, au_basis=load_au_basis(folder), lip_shape=load_au_basis(folder, "lip_shape.npy")
         )

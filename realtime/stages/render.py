@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 from typing import Protocol, TypeGuard, cast
 
 import cv2
@@ -58,7 +59,11 @@ class Analyzer(Protocol):
     def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis | None: ...
 
 
-def prepare_source(rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE) -> PreparedSource:
+def prepare_source(
+    rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE, weights: Path | None = None
+) -> PreparedSource:
+    """The source photo analysed once: its face (found in windows where it is small), aligned crop, landmarks,
+    glasses check (the model in `weights`, default the package's) and the warnings a user sees."""
     h, w = rgb.shape[:2]
     if max(h, w) > MAX_SOURCE_SIDE:
         s = MAX_SOURCE_SIDE / max(h, w)
@@ -71,7 +76,7 @@ def prepare_source(rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE) -
         raise SetupError("no face found in the source photo: use a photo with one clearly visible face")
     m = alignment_transform(face.landmarks, size)
     crop = warp_to_crop(rgb, m, size)
-    glasses = load_glasses_model(weights_dir())
+    glasses = load_glasses_model(weights or weights_dir())
     if glasses is not None:
         ruler = (
             crop if size == CROP_SIZE else warp_to_crop(rgb, alignment_transform(face.landmarks), CROP_SIZE)

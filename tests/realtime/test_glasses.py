@@ -34,7 +34,9 @@ def test_the_checked_photos_are_not_among_the_training_labels() -> None:
 
 
 @needs_data
-def test_a_photo_with_glasses_is_warned_and_photos_without_are_not(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_photo_with_glasses_is_warned_and_photos_without_are_not(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     from realtime.face import AnalyzerOptions, FaceAnalyzer
     from realtime.stages.render import prepare_source
 
@@ -51,6 +53,9 @@ def test_a_photo_with_glasses_is_warned_and_photos_without_are_not(caplog: pytes
         with caplog.at_level(logging.WARNING, logger="realtime.stages.render"):
             prepare_source(_rgb(WITH), analyzer)
         assert any("wears glasses" in r.getMessage() for r in caplog.records)
+        # The weights folder the pipeline is given (the evaluation's --weights) is read: one without the model checks nothing.
+        assert not prepare_source(_rgb(WITH), analyzer, weights=tmp_path).glasses
+        assert prepare_source(_rgb(WITH), analyzer, weights=weights_dir()).glasses
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="realtime.stages.render"):
             prepare_source(_rgb(WITHOUT[0]), analyzer)

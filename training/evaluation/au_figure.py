@@ -123,7 +123,7 @@ def render_meshflow(weights: Path, photo: np.ndarray) -> tuple[np.ndarray, list[
     from realtime.stages.render import prepare_source
 
     with FaceAnalyzer(AnalyzerOptions()) as analyzer:
-        src = prepare_source(photo, analyzer)
+        src = prepare_source(photo, analyzer, weights=weights)
     lm = src.face.landmarks[:, :2]
     centre, half = (lm.min(0) + lm.max(0)) / 2, 0.65 * float((lm.max(0) - lm.min(0)).max())
     h, w = src.image.shape[:2]
