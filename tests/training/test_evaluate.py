@@ -86,6 +86,26 @@ def test_quick_run_writes_every_output_and_skips_missing_weights(synth: Path, tm
         assert all(r["source_identity"] != r["driving_identity"] for r in csv.DictReader(f))
 
 
+def test_the_oracle_reference_is_listed_but_never_a_contender(synth: Path, tmp_path: Path) -> None:
+    """--oracle adds mesh flow on the driving frame's own landmarks to the paper table, after the methods, with a
+    note; the verdict's bests are drawn from the methods only, whatever the reference scores."""
+    from training.evaluation.report import verdict
+
+    empty = tmp_path / "w"
+    empty.mkdir()
+    m = _run(synth, tmp_path / "rep", empty, "--oracle")
+    ref = m["mesh_flow_oracle"]
+    assert ref["status"] == "ok" and "oracle" in ref["lt_source"] and ref["self"]["mse"] is not None
+    report = (tmp_path / "rep" / "report.md").read_text()
+    table = [line for line in report.splitlines() if line.startswith("| mesh_flow")]
+    assert [line.split(" | ")[0] for line in table][-1] == "| mesh_flow_oracle"
+    assert "a reference, not a contender" in report
+    m["mesh_flow_oracle"]["self"]["mse"] = -1.0  # better than anything: still not named
+    m["mesh_flow_oracle"]["cross"]["csim"] = 2.0
+    assert "mesh_flow_oracle" not in verdict(m)
+    assert "mesh_flow_oracle" not in _run(synth, tmp_path / "plain", empty)  # only when asked
+
+
 def test_same_seed_same_pairs_and_numbers(synth: Path, tmp_path: Path) -> None:
     empty = tmp_path / "w"
     empty.mkdir()

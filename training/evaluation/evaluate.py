@@ -141,6 +141,8 @@ class EvalConfig:
     """Driving frames per live pair; None: the budget's (120 full, 8 quick)."""
     decide: bool = False
     """Write renderer.json beside the weights from the decision (never otherwise)."""
+    oracle: bool = False
+    """Also run the references (methods.REFERENCE_NAMES: mesh flow on the driving frame's own landmarks)."""
 
 
 def _open_estimators(
@@ -196,7 +198,9 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     ]
     store.load(refs)
     # 3. methods, estimators, and 4. measure both protocols
-    methods, method_skips = build_methods(weights, index.crop_size, cfg.variant, cfg.backend)
+    methods, method_skips = build_methods(
+        weights, index.crop_size, cfg.variant, cfg.backend, oracle=cfg.oracle
+    )
     steps = (
         len(plan.self_pairs) + len(plan.cross_pairs) + len(plan.lsim_pairs) + 3
     )  # + video, figures, report
@@ -392,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write renderer.json beside the weights from the decision, with its numbers (never written otherwise)",
     )
+    p.add_argument(
+        "--oracle",
+        action="store_true",
+        help="also run mesh flow on the driving frame's own landmarks in the paper protocol: a reference for what a "
+        "landmark-driven warp can reach (the answer in self-reenactment), never a contender",
+    )
     return p
 
 
@@ -413,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         args.live_pairs,
         args.live_frames,
         args.decide,
+        args.oracle,
     )
     try:
         summary = evaluate(cfg)

@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 
 
 METHOD_NAMES = ("facegan", "facegan_no_lt", "mesh_warp", "mesh_warp_transfer", "mesh_flow")
+REFERENCE_NAMES = ("mesh_flow_oracle",)
+"""References run only when asked (facegan-evaluate --oracle) and never contenders: the report lists them after the
+methods, and no verdict, best or goal is drawn from them."""
 
 
 class Method:
@@ -208,10 +211,28 @@ class MeshFlowMethod(MeshWarpMethod):
         return self.flow.render(self.target(source, driving), mouth)
 
 
+class MeshFlowOracleMethod(MeshFlowMethod):
+    """mesh_flow moved to the driving frame's own landmarks (its aligned crop's), not to landmarks made from its
+    AUs and pose: a reference for what a landmark-driven warp can reach on these pairs and estimators. In
+    self-reenactment they are the answer; in cross-reenactment they carry the driver's face shape (identity
+    falls), so it is never a contender."""
+
+    name = "mesh_flow_oracle"
+
+    def __init__(self, weights: Path, size: int, backend: str) -> None:
+        super().__init__(weights, size, backend)
+        self.name = "mesh_flow_oracle"
+        self.lt_source = "the driving frame's own landmarks (oracle)"
+
+    def target(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
+        return np.asarray(driving.landmarks, np.float32)[:, :2]
+
+
 def build_methods(
-    weights: Path, size: int, variant: str, backend: str
+    weights: Path, size: int, variant: str, backend: str, oracle: bool = False
 ) -> tuple[list[Method], dict[str, str]]:
-    """Every method that can run, and for each one that cannot, why."""
+    """Every method that can run, and for each one that cannot, why; with `oracle`, the references
+    (REFERENCE_NAMES) after them."""
     methods: list[Method] = []
     skipped: dict[str, str] = {}
     makers: dict[str, Callable[[], Method]] = {
@@ -220,8 +241,9 @@ def build_methods(
         "mesh_warp": lambda: MeshWarpMethod(weights, size, backend),
         "mesh_warp_transfer": lambda: MeshWarpMethod(weights, size, backend, use_lt=False),
         "mesh_flow": lambda: MeshFlowMethod(weights, size, backend),
+        "mesh_flow_oracle": lambda: MeshFlowOracleMethod(weights, size, backend),
     }
-    for name in METHOD_NAMES:
+    for name in METHOD_NAMES + (REFERENCE_NAMES if oracle else ()):
         try:
             methods.append(makers[name]())
         except Exception as exc:  # noqa: BLE001 - a missing/broken weight file skips the method, reported

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from training.evaluation.data import FrameRef, FrameStore
-from training.evaluation.methods import METHOD_NAMES, Method
+from training.evaluation.methods import METHOD_NAMES, REFERENCE_NAMES, Method
 from training.evaluation.pairs import Pair, PairPlan
 
 # FACEGAN paper (Tripathy, Kannala, Rahtu, WACV 2021, arXiv 2011.04439), Table 2. The figures were not at hand
@@ -77,7 +77,8 @@ format_value = _fmt
 
 
 def paper_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """The paper protocol's table (head, rows): one row per method, a skipped one with its reason."""
+    """The paper protocol's table (head, rows): one row per method, a skipped one with its reason, then the
+    references that were run (`--oracle`)."""
     head = [
         "method",
         "landmarks from",
@@ -94,7 +95,7 @@ def paper_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "LSIM",
     ]
     rows = []
-    for m in METHOD_NAMES:
+    for m in METHOD_NAMES + tuple(r for r in REFERENCE_NAMES if r in summary):
         e = summary.get(m) or {"status": "skipped", "reason": "not built"}
         if e.get("status") == "skipped":
             rows.append([m, f"skipped: {e['reason']}"] + [""] * (len(head) - 2))
@@ -256,6 +257,15 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
         *_md_table(*paper_rows(summary)),
     ]
     ref = summary["reference"]
+    if any(r in summary for r in REFERENCE_NAMES):
+        lines += [
+            "",
+            (
+                "mesh_flow_oracle is a reference, not a contender: mesh flow moved to the driving frame's own "
+                "landmarks, the answer in self-reenactment (in cross-reenactment they carry the driver's face "
+                "shape). What it misses, a landmark-driven warp misses whatever landmarks it is given."
+            ),
+        ]
     lines += [
         "",
         (
