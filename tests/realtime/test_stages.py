@@ -236,6 +236,7 @@ def test_a_difficult_source_photo_gets_one_clear_warning_per_problem() -> None:
     from dataclasses import replace
 
     from realtime.face.types import AU, AU_ORDER, HeadPose
+    from realtime.render.eyes import EYE_LOOPS
     from realtime.stages.render import source_warnings
 
     assert source_warnings(synthetic_face()) == []
@@ -247,6 +248,14 @@ def test_a_difficult_source_photo_gets_one_clear_warning_per_problem() -> None:
     both = source_warnings(replace(synthetic_face(), aus=aus))
     assert len(both) == 2 and "mouth is open" in both[0] and "eyes are closed" in both[1]
     assert ["wears glasses" in w for w in source_warnings(synthetic_face(), glasses=True)] == [True]
+    squint = synthetic_face()
+    for loop in EYE_LOOPS:  # both upper lids lowered to a fifth of the way to the lower lid
+        upper, lower = list(loop[1:8]), list(loop[15:8:-1])
+        squint.landmarks[upper, 1] = squint.landmarks[lower, 1] - 0.2 * (
+            squint.landmarks[lower, 1] - squint.landmarks[upper, 1]
+        )
+    assert ["nearly shut" in w for w in source_warnings(squint)] == [True]
+    assert ["eyes are closed" in w for w in source_warnings(replace(squint, aus=aus))] == [False, True]
 
 
 def test_a_driver_starting_with_the_mouth_open_gets_a_closed_neutral_from_the_au_basis() -> None:
