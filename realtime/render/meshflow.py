@@ -80,6 +80,7 @@ from realtime.render.mouth import (
     saturation,
     skin_colour,
 )
+from realtime.render.wrinkles import paint_lines
 
 _SHIFT = 4  # fillConvexPoly sub-pixel bits
 DISP_SIGMA = 2.0
@@ -461,8 +462,11 @@ class MeshFlow:
 
     # -- per frame --------------------------------------------------------------------------------------
 
-    def render(self, lt_px: np.ndarray, mouth: MouthPatch | None = None) -> np.ndarray:
-        """The output frame with the face moved to lt (crop pixels) and, where needed, the driver's mouth."""
+    def render(
+        self, lt_px: np.ndarray, mouth: MouthPatch | None = None, lines: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The output frame with the face moved to lt (crop pixels) and, where needed, the driver's mouth and its
+        expression lines (`realtime.render.wrinkles`: the frown, the forehead's lines)."""
         src = self._require()
         lt = keep_lips(np.ascontiguousarray(lt_px[:, :2], np.float32), src.ls)
         lt = keep_outline(lt, src.ls, self._oval, src.outline_depth)
@@ -512,6 +516,8 @@ class MeshFlow:
             roi[:] = np.clip(roi * a + self._base * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
         self._paint_mouth(roi, lt, lt_box, mouth)
         self._paint_eyes(roi, lt, lt_box)
+        if lines is not None:
+            paint_lines(roi, lines, lt_box)
         return out
 
     def _rigid_eyes(self, sxy: np.ndarray, lt: np.ndarray, lt_box: np.ndarray) -> None:

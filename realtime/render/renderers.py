@@ -456,8 +456,12 @@ class MeshFlowFrame(RendererLifecycle):
         return self.render_frame(src, drive)
 
     def render_frame(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
-        mouth = drive.driver.mouth if drive.driver is not None else None
-        return self._flow.render(self.target_landmarks(src, drive), mouth)
+        d = drive.driver
+        mouth = d.mouth if d is not None else None
+        lines = None
+        if d is not None and d.wrinkles is not None and drive.weight > 0.0:
+            lines = d.wrinkles * np.float32(drive.weight)  # eased out with the driver's presence
+        return self._flow.render(self.target_landmarks(src, drive), mouth, lines)
 
     def close(self) -> None:
         if self._lt is not None:

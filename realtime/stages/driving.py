@@ -25,6 +25,7 @@ from realtime.face.types import AU, AU_ORDER, POSE_NAMES, POSE_SCALE_DEG, FaceAn
 from realtime.render.landmark_transfer import driver_expression
 from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops
 from realtime.render.neutral import neutral_rest
+from realtime.render.wrinkles import WrinkleRest, brow_change, cut_detail
 from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
 
 Status = Literal["tracking", "holding", "easing", "neutral"]
@@ -78,6 +79,9 @@ class DriverSample:
     neutral: np.ndarray | None = None
     """(478, 3) float32 the driver's neutral face in its canonical frame (what `expression` is relative to;
     the eyelids' motion is scaled by its eyes' opening, `landmark_transfer.fit_lids`)."""
+    wrinkles: np.ndarray | None = None
+    """The expression lines the driver's frame shows over its rest (`realtime.render.wrinkles`: patch frame, <= 0)
+    while its brows move; None: none to draw (brows at rest, no frame given)."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,8 @@ class DrivingStage:
         self._calibrating = False
         self._last: DriverSample | None = None
         self._lost_at: float | None = None
+        self._wrinkles = WrinkleRest()
+        """The driver's forehead and glabella detail at rest, against which its expression lines are found."""
 
     def request_calibration(self, user: bool = True) -> None:
         """Average the next few good frames as the new neutral (AU baseline, pose zero, landmarks). The
@@ -212,6 +218,7 @@ class DrivingStage:
         self._calibrating, self._calib = True, []
         if user:
             self._adaptive = False
+            self._wrinkles.reset()  # this face is the rest: its lines are the driver's own
 
     def __call__(
         self, face: FaceAnalysis | None, t_s: float, edits: Edits, image: np.ndarray | None = None
@@ -235,11 +242,13 @@ class DrivingStage:
             self._open_eyes(canon, aus, t_s)
         self._t_last = t_s
         expr = driver_expression(lm, self._neutral)
-        mouth = None
+        mouth = lines = None
+        delta = self.profile.calibrate_aus(aus)
         if image is not None:
             mouth_loop, oval = mesh_loops()
             mouth = cut_mouth(image, face.landmarks, mouth_loop, oval)
-        self._last = DriverSample(aus, pose, self.profile.calibrate_aus(aus), expr, mouth, self._neutral)
+            lines = self._wrinkles.update(cut_detail(image, face.landmarks), brow_change(delta))
+        self._last = DriverSample(aus, pose, delta, expr, mouth, self._neutral, lines)
         return self._state(1.0, "tracking", edits)
 
     def _smooth(self, face: FaceAnalysis, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

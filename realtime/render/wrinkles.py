@@ -1,0 +1,239 @@
+"""The driver's expression lines on the photo: the frown between the brows, the forehead's lines as the brows rise.
+
+A warp moves the photo's skin but draws no crease that the photo does not have: a frowning driver's photo lowered
+its brows over a smooth glabella, and the teacher read little of the frown (live AU04 r 0.21; with the driving
+frame's own landmarks, the paper protocol's oracle, AU04 still kept 0.035 of its squared gap, docs/EVALUATION.md).
+So the lines come from the driver's frame:
+
+1. `cut_detail`: the driver's upper face (eye corners to the forehead's top) cut into a small patch in a frame
+   fixed to the face (a similarity on WRINKLE_POINTS), its detail relative to its local brightness (the patch
+   over its blur, less 1): creases are negative, lit ridges positive; the shading of the face is gone.
+2. `WrinkleRest`: the driver's detail at rest, followed while its brows are at rest (an average over such frames),
+   so the driver's own permanent lines, pores and moles are not put on the photo.
+3. `dynamic_lines`: what the frame shows darker than at rest (creases only, never lighter), softened, kept to the
+   forehead and the glabella (UPPER_FACE) and off the brows and eyes, and weighed by how far the brows' AUs have
+   moved from the driver's neutral (BROW_GATE): the glabella's lines by the frown (AU04), the forehead's by the
+   raised brows (AU01, AU02). A head turn that shifts the patch's texture with no brow motion puts nothing on the
+   photo.
+4. `paint_lines`: the lines mapped onto the output's face by the same similarity from the target landmarks,
+   kept off the brows themselves (their hair moves with the warp; the driver's brow edges moving over its rest
+   drew halos) and off the eyes, and multiplied into the output's brightness (WRINKLE_GAIN).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from realtime.face import topology as topo
+
+WRINKLE_POINTS = (33, 133, 362, 263, 10, 109, 338, 151)
+"""Mesh points that place the patch: the eyes' corners, the forehead's top, its sides and its middle."""
+PATCH_SIZE = (160, 112)
+"""(width, height) of the patch: the forehead and the eyes' line at about a 256 crop's resolution (a crease is a
+pixel or two wide)."""
+DETAIL_BLUR = 3.0
+"""Patch pixels of the blur the detail is taken against: creases a few pixels wide are kept, shading is not."""
+LINE_SOFTEN = 0.8
+"""Patch pixels of the blur on the lines put on the photo (the driver's sensor noise is not)."""
+REST_RATE = 0.1
+"""Share of each frame with the brows at rest that the rest detail moves towards (an average of about 10 frames)."""
+BROW_GATE = (0.05, 0.2)
+"""The brows' AU change from the driver's neutral (raised: the most of AU01 and AU02; lowered: AU04) from which
+their lines are drawn at all, and from which in full."""
+BROWS_AT_REST = 0.05
+"""Below this change (raised and lowered) the brows are at rest: the frame feeds the rest detail."""
+WRINKLE_GAIN = 1.5
+"""How strongly a line darkens the photo, over its relative darkening in the driver's frame."""
+BROW_CLEAR = 0.04
+"""Inter-ocular distances round the brows' and the eyes' hulls kept free of lines (in the driver's patch, round
+where its brows are and were at rest: their edges moving over the rest drew halos; on the output, round its own
+brows: their hair moves with the warp)."""
+UPPER_FACE = (0.15, 0.05)
+"""Inter-ocular distances over the eyes' line (in the patch) above which lines are drawn in full, and under which
+none: the forehead and the glabella. Lower, a frowning driver's deep-set eye corners and nose bridge darkened as it
+moved, and drew dark blots by the photo's eyes (the Acosta photo under the Spartan clip)."""
+BORDER_FADE = 8
+"""Patch pixels over which lines fade out towards the patch's edges (a line cut by them stood as a hard edge)."""
+GLABELLA = (1.6, 0.36)
+"""The glabella in the patch, whose lines are the frown's (AU04): as wide as the eyes' inner corners are apart
+times the first, up to the second (inter-ocular distances) over the eyes' line; the rest of the forehead's lines
+are the raised brows' (AU01, AU02). Drawn on the change of all three at once, the Spartan clip's raised brows put
+frown lines on the Acosta photo where the driver did not frown (live AU04 r on that pair 0.58 -> 0.25)."""
+_RAISE_AUS, _FROWN_AU = (0, 1), 2  # AU01, AU02; AU04 in AU_ORDER
+
+
+@functools.lru_cache(maxsize=1)
+def patch_frame() -> np.ndarray:
+    """(len(WRINKLE_POINTS), 2) float32: where the points sit in the patch (the mean face, scaled alike in x and
+    y to fit it, centred)."""
+    from realtime.weights import weights_dir
+
+    mean = np.load(weights_dir() / "mean_face.npy")[list(WRINKLE_POINTS), :2].astype(np.float64)
+    lo, hi = mean.min(0), mean.max(0)
+    w, h = PATCH_SIZE
+    scale = min(0.9 * w / (hi - lo)[0], 0.9 * h / (hi - lo)[1])
+    return ((mean - (lo + hi) / 2.0) * scale + np.array([w, h]) / 2.0).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def glabella_window() -> np.ndarray:
+    """(h, w) float32 in 0-1: the glabella in the patch (GLABELLA), softened."""
+    frame = patch_frame()
+    w, h = PATCH_SIZE
+    iod = float(np.hypot(*(frame[3] - frame[0])))
+    inner = frame[1:3]  # the eyes' inner corners
+    centre, half = float(inner[:, 0].mean()), 0.5 * GLABELLA[0] * float(abs(inner[1, 0] - inner[0, 0]))
+    top = float(frame[:4, 1].mean()) - GLABELLA[1] * iod
+    box = np.zeros((h, w), np.float32)
+    box[max(int(top), 0) :, max(int(centre - half), 0) : int(centre + half) + 1] = 1.0
+    return cv2.GaussianBlur(box, (0, 0), 3.0)
+
+
+@functools.lru_cache(maxsize=1)
+def upper_face_window() -> np.ndarray:
+    """(h, w) float32 in 0-1: where lines may be drawn in the patch (UPPER_FACE, BORDER_FADE)."""
+    frame = patch_frame()
+    w, h = PATCH_SIZE
+    iod = float(np.hypot(*(frame[3] - frame[0])))
+    eyes = float(frame[:4, 1].mean())
+    full, none = (eyes - k * iod for k in UPPER_FACE)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    window = np.clip((none - ys) / max(none - full, 1e-3), 0.0, 1.0)
+    edge = np.minimum(np.minimum(xs, w - 1 - xs), np.minimum(ys, h - 1 - ys))
+    return (window * np.clip(edge / BORDER_FADE, 0.0, 1.0)).astype(np.float32)
+
+
+def to_patch(landmarks: np.ndarray) -> np.ndarray | None:
+    """(2, 3) the similarity taking image pixels to patch pixels for a face's landmarks (478, 2+); None where the
+    points give none."""
+    pts = np.asarray(landmarks, np.float32)[list(WRINKLE_POINTS), :2]
+    m, _ = cv2.estimateAffinePartial2D(pts, patch_frame(), method=cv2.LMEDS)
+    return m
+
+
+_PARTS = (topo.LEFT_EYEBROW, topo.RIGHT_EYEBROW, topo.LEFT_EYE, topo.RIGHT_EYE)
+
+
+@dataclass(frozen=True)
+class Detail:
+    """One frame's upper face in the patch frame."""
+
+    detail: np.ndarray
+    """(h, w) float32 relative detail: the patch over its blur, less 1 (creases negative)."""
+    parts: np.ndarray
+    """(K, 2) float32 the brows' and eyes' points (`_PARTS`) in patch pixels."""
+    scale: float
+    """Patch pixels per image pixel."""
+
+
+def cut_detail(image: np.ndarray, landmarks: np.ndarray) -> Detail | None:
+    """The upper face of an RGB uint8 image in the patch frame, from its face's landmarks (478, 2+); None where
+    the face gives no frame."""
+    m = to_patch(landmarks)
+    if m is None:
+        return None
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    patch = cv2.warpAffine(gray, m, PATCH_SIZE, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    patch = patch.astype(np.float32) + 1.0
+    pts = np.asarray(landmarks, np.float64)[[i for part in _PARTS for i in part], :2]
+    return Detail(
+        patch / cv2.GaussianBlur(patch, (0, 0), DETAIL_BLUR) - 1.0,
+        (pts @ m[:, :2].T + m[:, 2]).astype(np.float32),
+        float(np.hypot(m[0, 0], m[1, 0])),
+    )
+
+
+def _clear_mask(shape: tuple[int, int], points: list[np.ndarray], reach: float) -> np.ndarray:
+    """(h, w) float32 in 0-1: 1 away from the hulls of each part's points (`_PARTS` order, one (K, 2) array per
+    pose given), falling to 0 within `reach` pixels of them."""
+    hit = np.zeros(shape, np.uint8)
+    for pts in points:
+        k = 0
+        for part in _PARTS:
+            hull = cv2.convexHull(np.round(pts[k : k + len(part)]).astype(np.int32))
+            cv2.fillConvexPoly(hit, hull, 1)
+            k += len(part)
+    size = max(3, int(2 * reach) | 1)
+    hit = cv2.dilate(hit, np.ones((size, size), np.uint8)).astype(np.float32)
+    return 1.0 - cv2.GaussianBlur(hit, (0, 0), max(reach / 2.0, 0.5))
+
+
+@dataclass
+class WrinkleRest:
+    """The driver's detail at rest (`cut_detail`), followed over the frames where its brows are at rest."""
+
+    rest: Detail | None = None
+
+    def update(self, frame: Detail | None, brows: tuple[float, float]) -> np.ndarray | None:
+        """Feed one frame's detail and its brows' AU change from neutral (`brow_change`); return the frame's
+        lines (`dynamic_lines`) or None (no detail, brows at rest)."""
+        if frame is None:
+            return None
+        if self.rest is None:
+            self.rest = frame  # the first frame: the driver's neutral is taken from it too
+        elif max(brows) < BROWS_AT_REST:
+            r = self.rest
+            self.rest = Detail(
+                r.detail + REST_RATE * (frame.detail - r.detail),
+                r.parts + REST_RATE * (frame.parts - r.parts),
+                r.scale + REST_RATE * (frame.scale - r.scale),
+            )
+        return dynamic_lines(frame, self.rest, brows)
+
+    def reset(self) -> None:
+        self.rest = None
+
+
+def brow_change(aus_delta: np.ndarray) -> tuple[float, float]:
+    """How far the brows' AUs have moved from the driver's neutral: (raised: the most of AU01 and AU02, lowered:
+    AU04)."""
+    d = np.asarray(aus_delta)
+    return float(np.max(d[list(_RAISE_AUS)])), float(d[_FROWN_AU])
+
+
+def _gate(change: float) -> float:
+    lo, hi = BROW_GATE
+    return float(np.clip((change - lo) / (hi - lo), 0.0, 1.0))
+
+
+def dynamic_lines(frame: Detail, rest: Detail, brows: tuple[float, float]) -> np.ndarray | None:
+    """(h, w) float32 <= 0: where the frame is darker than at rest (creases), softened, kept to the upper face and
+    off the brows and eyes (where they are and where they were at rest); the glabella's weighed by the frown's
+    change, the forehead's by the raised brows' (BROW_GATE); None when the brows have not moved enough to draw
+    anything."""
+    raised, frown = (_gate(b) for b in brows)
+    if max(raised, frown) <= 0.0:
+        return None
+    # The frame's creases deeper than the rest's: a crease's lit flanks at rest, gone, are no line.
+    deeper = np.minimum(frame.detail, 0.0) - np.minimum(rest.detail, 0.0)
+    lines = np.minimum(cv2.GaussianBlur(deeper, (0, 0), LINE_SOFTEN), 0.0)
+    iod = float(np.hypot(*(patch_frame()[3] - patch_frame()[0])))  # the eyes' outer corners in the patch
+    clear = _clear_mask(lines.shape, [frame.parts, rest.parts], BROW_CLEAR * iod)
+    glabella = glabella_window()
+    weight = glabella * frown + (1.0 - glabella) * raised
+    return (lines * clear * upper_face_window() * weight).astype(np.float32)
+
+
+def paint_lines(roi: np.ndarray, lines: np.ndarray, lt_roi: np.ndarray) -> None:
+    """In place on `roi` (h, w, 3) uint8: the lines (patch frame) put on the face whose landmarks are `lt_roi`
+    (478, 2, roi pixels), kept off its brows and eyes, as a darkening of WRINKLE_GAIN times theirs."""
+    m = to_patch(lt_roi)
+    if m is None:
+        return
+    h, w = roi.shape[:2]
+    back = cv2.warpAffine(lines, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0.0)
+    ys, xs = np.nonzero(back < -1e-3)
+    if not len(ys):
+        return
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    box = back[y0:y1, x0:x1]
+    iod = float(np.hypot(*(lt_roi[263] - lt_roi[33])))
+    pts = np.asarray(lt_roi, np.float32)[[i for part in _PARTS for i in part]] - np.float32([x0, y0])
+    keep = _clear_mask(box.shape, [pts], BROW_CLEAR * iod)
+    gain = np.clip(1.0 + WRINKLE_GAIN * box * keep, 0.0, 1.0)[..., None]
+    area = roi[y0:y1, x0:x1]
+    area[:] = np.clip(area.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
