@@ -227,9 +227,7 @@ class _Source:
     lid_lashes: np.ndarray  # (2, 9, 2): each upper lid's lash line (corner, 7 points, corner), crop px
     eye_anchors: np.ndarray  # (2, 3, 2) float32: each eye's corners and lower lid's middle in `photo` pixels
     irises: np.ndarray  # (2, 3) float32: each eye's iris centre (x, y) and radius in `photo` pixels
-    eye_frame: (
-        np.ndarray
-    )  # (2, 4, 2) float32: each eye's corners, upper and lower lid middles in `photo` pixels
+    eye_frame: np.ndarray  # (2, 4, 2) float32: each eye's OPEN_ANCHORS in `photo` pixels
     detail_gain: tuple[np.ndarray, np.ndarray]  # `restore_detail`'s gains for bilinear and bicubic reads
 
 
@@ -872,15 +870,14 @@ def gaze_shift(
     if width < 1.0:
         return rx, ry
     axis /= width
-    at = to_photo[:, :2] @ np.asarray(iris_out, np.float64) + to_photo[:, 2]  # the rigid read at lt's iris
-    gap = (
-        (iris[:2] - at) @ axis * axis
-    )  # along the eye only: a shift across it read the lid's skin into the eye
+    at = to_photo[:, :2] @ np.asarray(iris_out, np.float64) + to_photo[:, 2]  # the read at lt's iris centre
+    # Along the eye only: a shift across it read the lid's skin into the eye.
+    gap = (iris[:2] - at) @ axis * axis
     reach = float(np.hypot(*gap))
-    if reach > GAZE_REACH * width:
-        gap *= GAZE_REACH * width / reach
     if reach < 1e-3:
         return rx, ry
+    if reach > GAZE_REACH * width:
+        gap *= GAZE_REACH * width / reach
     half = min(float(iris[2]) / width, 0.2)
     centre = float(np.clip((at - a) @ axis / width, 0.25, 0.75))
     lo, hi = centre - half, centre + half
