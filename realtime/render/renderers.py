@@ -26,6 +26,7 @@ from realtime.frames import PreparedSource
 from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
 from realtime.render.meshflow import MeshFlow, OutputLayout
 from realtime.render.neutral import neutral_rest
+from realtime.render.wrinkles import brow_change, gated_lines
 from realtime.stages.driving import DriverSample, DriveState
 
 log = logging.getLogger(__name__)
@@ -460,7 +461,9 @@ class MeshFlowFrame(RendererLifecycle):
         mouth = d.mouth if d is not None else None
         lines = None
         if d is not None and d.wrinkles is not None and drive.weight > 0.0:
-            lines = d.wrinkles * np.float32(drive.weight)  # eased out with the driver's presence
+            lines = gated_lines(d.wrinkles, brow_change(drive.aus))  # the brows' AUs as edited
+            if lines is not None:
+                lines *= np.float32(drive.weight)  # eased out with the driver's presence
         return self._flow.render(self.target_landmarks(src, drive), mouth, lines)
 
     def close(self) -> None:

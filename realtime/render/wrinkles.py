@@ -11,10 +11,10 @@ So the lines come from the driver's frame:
 2. `WrinkleRest`: the driver's detail at rest, followed while its brows are at rest (an average over such frames),
    so the driver's own permanent lines, pores and moles are not put on the photo.
 3. `dynamic_lines`: what the frame shows darker than at rest (creases only, never lighter), softened, kept to the
-   forehead and the glabella (UPPER_FACE) and off the brows and eyes, and weighed by how far the brows' AUs have
-   moved from the driver's neutral (BROW_GATE): the glabella's lines by the frown (AU04), the forehead's by the
-   raised brows (AU01, AU02). A head turn that shifts the patch's texture with no brow motion puts nothing on the
-   photo.
+   forehead and the glabella (UPPER_FACE) and off the brows and eyes; `gated_lines` weighs them by how far the
+   brows' AUs shown (the user's edits included) have moved from the neutral (BROW_GATE): the glabella's lines by
+   the frown (AU04), the forehead's by the raised brows (AU01, AU02). A head turn that shifts the patch's texture
+   with no brow motion puts nothing on the photo.
 4. `paint_lines`: the lines mapped onto the output's face by the same similarity from the target landmarks,
    kept off the brows themselves (their hair moves with the warp; the driver's brow edges moving over its rest
    drew halos) and off the eyes, and multiplied into the output's brightness (WRINKLE_GAIN).
@@ -170,7 +170,7 @@ class WrinkleRest:
 
     def update(self, frame: Detail | None, brows: tuple[float, float]) -> np.ndarray | None:
         """Feed one frame's detail and its brows' AU change from neutral (`brow_change`); return the frame's
-        lines (`dynamic_lines`) or None (no detail, brows at rest)."""
+        lines (`dynamic_lines`), or None: no detail, or the brows within BROW_GATE's start (nothing to draw)."""
         if frame is None:
             return None
         if self.rest is None:
@@ -182,7 +182,9 @@ class WrinkleRest:
                 r.parts + REST_RATE * (frame.parts - r.parts),
                 r.scale + REST_RATE * (frame.scale - r.scale),
             )
-        return dynamic_lines(frame, self.rest, brows)
+        if max(_gate(b) for b in brows) <= 0.0:
+            return None
+        return dynamic_lines(frame, self.rest)
 
     def reset(self) -> None:
         self.rest = None
@@ -200,22 +202,27 @@ def _gate(change: float) -> float:
     return float(np.clip((change - lo) / (hi - lo), 0.0, 1.0))
 
 
-def dynamic_lines(frame: Detail, rest: Detail, brows: tuple[float, float]) -> np.ndarray | None:
-    """(h, w) float32 <= 0: where the frame is darker than at rest (creases), softened, kept to the upper face and
-    off the brows and eyes (where they are and where they were at rest); the glabella's weighed by the frown's
-    change, the forehead's by the raised brows' (BROW_GATE); None when the brows have not moved enough to draw
-    anything."""
-    raised, frown = (_gate(b) for b in brows)
-    if max(raised, frown) <= 0.0:
-        return None
+def dynamic_lines(frame: Detail, rest: Detail) -> np.ndarray:
+    """(2, h, w) float32 <= 0: where the frame is darker than at rest (creases), softened, kept to the upper face
+    and off the brows and eyes (where they are and where they were at rest): the glabella's lines, then the rest of
+    the forehead's (`gated_lines` weighs them)."""
     # The frame's creases deeper than the rest's: a crease's lit flanks at rest, gone, are no line.
     deeper = np.minimum(frame.detail, 0.0) - np.minimum(rest.detail, 0.0)
     lines = np.minimum(cv2.GaussianBlur(deeper, (0, 0), LINE_SOFTEN), 0.0)
     iod = float(np.hypot(*(patch_frame()[3] - patch_frame()[0])))  # the eyes' outer corners in the patch
-    clear = _clear_mask(lines.shape, [frame.parts, rest.parts], BROW_CLEAR * iod)
+    lines *= _clear_mask(lines.shape, [frame.parts, rest.parts], BROW_CLEAR * iod) * upper_face_window()
     glabella = glabella_window()
-    weight = glabella * frown + (1.0 - glabella) * raised
-    return (lines * clear * upper_face_window() * weight).astype(np.float32)
+    return np.stack([lines * glabella, lines * (1.0 - glabella)]).astype(np.float32)
+
+
+def gated_lines(lines: np.ndarray, brows: tuple[float, float]) -> np.ndarray | None:
+    """(h, w) float32: the glabella's lines (`dynamic_lines`) weighed by the frown's change, the forehead's by
+    the raised brows' (BROW_GATE, `brow_change` of the AUs as shown: the user's edits act on the lines too); None
+    when neither has moved enough."""
+    raised, frown = (_gate(b) for b in brows)
+    if max(raised, frown) <= 0.0:
+        return None
+    return (lines[0] * frown + lines[1] * raised).astype(np.float32)
 
 
 def paint_lines(roi: np.ndarray, lines: np.ndarray, lt_roi: np.ndarray) -> None:

@@ -80,8 +80,8 @@ class DriverSample:
     """(478, 3) float32 the driver's neutral face in its canonical frame (what `expression` is relative to;
     the eyelids' motion is scaled by its eyes' opening, `landmark_transfer.fit_lids`)."""
     wrinkles: np.ndarray | None = None
-    """The expression lines the driver's frame shows over its rest (`realtime.render.wrinkles`: patch frame, <= 0)
-    while its brows move; None: none to draw (brows at rest, no frame given)."""
+    """(2, h, w) the expression lines the driver's frame shows over its rest, glabella and forehead
+    (`realtime.render.wrinkles.dynamic_lines`, patch frame, <= 0) while its brows move; None: none to draw."""
 
 
 @dataclass(frozen=True)

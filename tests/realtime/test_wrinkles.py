@@ -48,24 +48,26 @@ def test_a_frown_draws_its_creases_on_the_glabella_only_while_the_brows_lower(fa
     rest = wr.cut_detail(_skin(), face)
     frown = wr.cut_detail(_frown(_skin(), face), face)
     assert rest is not None and frown is not None
-    lines = wr.dynamic_lines(frown, rest, (0.0, 0.5))  # AU04 up by 0.5
+    both = wr.dynamic_lines(frown, rest)
+    lines = wr.gated_lines(both, (0.0, 0.5))  # AU04 up by 0.5
     assert lines is not None and lines.min() < -0.1 and lines.max() <= 0.0
     # Where they are: between the brows (the patch's middle third), not at its sides.
     w = lines.shape[1]
     assert (
         lines[:, w // 3 : 2 * w // 3].sum() < 5 * lines[:, : w // 3].sum() + 5 * lines[:, 2 * w // 3 :].sum()
     )
-    assert wr.dynamic_lines(frown, rest, (0.0, 0.0)) is None  # the brows did not move: nothing
-    raised_only = wr.dynamic_lines(frown, rest, (0.5, 0.0))  # brows raised: the glabella's creases not drawn
+    assert wr.gated_lines(both, (0.0, 0.0)) is None  # the brows did not move: nothing
+    raised_only = wr.gated_lines(both, (0.5, 0.0))  # brows raised: the glabella's creases not drawn
     assert raised_only is None or raised_only.min() > 0.3 * lines.min()
 
 
 def test_raised_brows_draw_the_foreheads_lines(face) -> None:
     rest = wr.cut_detail(_skin(), face)
     raised = wr.cut_detail(_forehead_line(_skin(), face), face)
-    lines = wr.dynamic_lines(raised, rest, (0.5, 0.0))
+    both = wr.dynamic_lines(raised, rest)
+    lines = wr.gated_lines(both, (0.5, 0.0))
     assert lines is not None and lines.min() < -0.1
-    frown_only = wr.dynamic_lines(raised, rest, (0.0, 0.5))
+    frown_only = wr.gated_lines(both, (0.0, 0.5))
     assert frown_only is None or frown_only.min() > 0.5 * lines.min()
 
 
@@ -82,11 +84,12 @@ def test_the_rest_follows_frames_with_the_brows_at_rest_and_lines_are_only_darke
     rest.update(frown, (0.0, 0.0))
     relaxed = rest.update(plain, (0.0, 0.5))
     assert relaxed is not None and relaxed.min() > -0.02
+    assert rest.update(plain, (0.0, 0.01)) is None  # the brows within the gate's start: nothing computed
 
 
 def test_painting_darkens_the_lines_and_leaves_the_brows_and_eyes(face) -> None:
     rest = wr.cut_detail(_skin(), face)
-    lines = wr.dynamic_lines(wr.cut_detail(_frown(_skin(), face), face), rest, (0.0, 1.0))
+    lines = wr.gated_lines(wr.dynamic_lines(wr.cut_detail(_frown(_skin(), face), face), rest), (0.0, 1.0))
     assert lines is not None
     roi = np.full((400, 400, 3), 180, np.uint8)
     wr.paint_lines(roi, lines, face)
@@ -99,3 +102,38 @@ def test_painting_darkens_the_lines_and_leaves_the_brows_and_eyes(face) -> None:
     untouched = np.full((400, 400, 3), 180, np.uint8)
     wr.paint_lines(untouched, np.zeros_like(lines), face)
     assert (untouched == 180).all()
+
+
+def test_the_renderer_draws_the_drivers_lines_as_the_brows_aus_shown_say(face) -> None:
+    """MeshFlowFrame.render_frame: the driver's frown lines are on the photo while AU04 (as shown, after the
+    user's edits) is up; not while it is shown at 0 (the page locks it), nor once the driver is gone."""
+    from dataclasses import replace
+
+    from realtime.face.types import AU, AU_ORDER, FaceAnalysis, HeadPose
+    from realtime.render.meshflow import OutputLayout
+    from realtime.render.renderers import MeshFlowFrame
+    from realtime.stages.driving import DriverSample, DriveState
+    from realtime.stages.render import prepare_source
+
+    class Fixed:
+        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
+            lm = np.column_stack([face, np.zeros(len(face), np.float32)])
+            return FaceAnalysis(lm, np.zeros(17, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
+
+    photo = _skin(3)
+    src = prepare_source(photo, Fixed())
+    lines = wr.dynamic_lines(wr.cut_detail(_frown(_skin(), face), face), wr.cut_detail(_skin(), face))
+    z3, z17 = np.zeros(3, np.float32), np.zeros(17, np.float32)
+    frown = z17.copy()
+    frown[AU_ORDER.index(AU.AU04)] = 0.5
+    with_lines = DriverSample(z17, z3, frown, np.zeros((478, 3), np.float32), None, None, lines)
+    without = replace(with_lines, wrinkles=None)
+    with MeshFlowFrame(MEAN_FACE.parent, "onnxruntime") as renderer:
+        renderer.set_source(src, OutputLayout.identity(photo.shape))
+
+        def render(sample: DriverSample, aus: np.ndarray, weight: float = 1.0) -> np.ndarray:
+            return renderer.render_frame(src, DriveState(aus, z3, None, weight, "tracking", sample, None))
+
+        assert np.abs(render(with_lines, frown).astype(int) - render(without, frown).astype(int)).max() > 20
+        assert np.array_equal(render(with_lines, z17), render(without, z17))
+        assert np.array_equal(render(with_lines, frown, 0.0), render(without, frown, 0.0))
