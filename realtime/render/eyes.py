@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.face.topology import LEFT_IRIS_CENTER, RIGHT_IRIS_CENTER
+from realtime.face.topology import LEFT_IRIS, LEFT_IRIS_CENTER, RIGHT_IRIS, RIGHT_IRIS_CENTER
 from realtime.render.draw import column_edges, column_fill, fill_mask, line_mask
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,8 @@ def eye_opening(landmarks: np.ndarray, eye: int) -> float:
 
 IRIS_CENTRES = (RIGHT_IRIS_CENTER, LEFT_IRIS_CENTER)
 """Each eye's iris centre (EYE_LOOPS order: the subject's right eye, then the left)."""
+IRIS_RINGS = (RIGHT_IRIS, LEFT_IRIS)
+"""... and the four points round each iris."""
 
 
 def gaze(landmarks: np.ndarray, eye: int) -> float:
@@ -294,9 +296,8 @@ def draw_lid_skin(
     both = np.vstack([poly, loop])
     x0, y0 = np.maximum(np.floor(both.min(0)).astype(int) - 3, 0)
     x1 = min(int(np.ceil(both[:, 0].max())) + 4, w)
-    tall = (
-        int(np.ceil(both[:, 1].max() - both[:, 1].min() + LID_MIRROR_SKIP * width)) + 4
-    )  # room for the mirror
+    # Room under the eye for the skin mirrored up over it.
+    tall = int(np.ceil(both[:, 1].max() - both[:, 1].min() + LID_MIRROR_SKIP * width)) + 4
     y1 = min(int(np.ceil(both[:, 1].max())) + 4 + tall, h)
     if amount <= 0.0 or x1 - x0 < 4 or y1 - y0 < 4:
         return

@@ -35,18 +35,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.face.topology import (
-    LEFT_IRIS,
-    LEFT_IRIS_CENTER,
-    NUM_LANDMARKS,
-    RIGHT_IRIS,
-    RIGHT_IRIS_CENTER,
-)
+from realtime.face.topology import NUM_LANDMARKS
 from realtime.render.draw import fill_mask
 from realtime.render.eyes import (
     COVER_SHUT,
     EYE_CHANGE,
     EYE_LOOPS,
+    IRIS_CENTRES,
+    IRIS_RINGS,
     LID_STRETCH,
     UPPER_RINGS,
     EyePainter,
@@ -155,8 +151,6 @@ OPEN_ANCHORS = (0, 8, 4, 12)
 """The points of an eye's lid loop that carry an open eye's inside (least squares): the corners and both lids'
 middles. Live protocol, 9 held-out pairs, against the mesh's map in open eyes (both with `gaze_shift`): gaze r
 0.40 / 0.37 -> 0.57 / 0.57, AU45 r 0.858 -> 0.848, eye r 0.794 / 0.825 -> 0.783 / 0.816."""
-IRISES = ((RIGHT_IRIS_CENTER, RIGHT_IRIS), (LEFT_IRIS_CENTER, LEFT_IRIS))
-"""Per eye (EYE_LOOPS order), its iris centre and the four points round the iris."""
 GAZE_REACH = 0.4
 """The furthest the iris read by `_rigid_eyes` is moved from where the eye's rigid map puts it, as a share of the
 eye's corner-to-corner width (the iris of a sideways gaze moves about 0.2-0.3)."""
@@ -378,7 +372,7 @@ class MeshFlow:
             irises=np.array(
                 [
                     [*ls_photo[c], np.linalg.norm(ls_photo[list(ring)] - ls_photo[c], axis=1).mean()]
-                    for c, ring in IRISES
+                    for c, ring in zip(IRIS_CENTRES, IRIS_RINGS, strict=True)
                 ],
                 np.float32,
             ),
@@ -548,7 +542,7 @@ class MeshFlow:
             rx = to_photo[0, 0] * xs + to_photo[0, 1] * ys + to_photo[0, 2]
             ry = to_photo[1, 0] * xs + to_photo[1, 1] * ys + to_photo[1, 2]
             rx, ry = gaze_shift(
-                rx, ry, to_photo, lt_box[IRISES[eye][0]] - origin, src.eye_anchors[eye], src.irises[eye]
+                rx, ry, to_photo, lt_box[IRIS_CENTRES[eye]] - origin, src.eye_anchors[eye], src.irises[eye]
             )
             mask = fill_mask(
                 (y1 - y0, x1 - x0), [np.round((loop - origin) * (1 << _SHIFT)).astype(np.int32)], _SHIFT

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from realtime.face import topology as topo
+from realtime.face.pose import rigid_fit
 
 WRINKLE_POINTS = (33, 133, 362, 263, 10, 109, 338, 151)
 """Mesh points that place the patch: the eyes' corners, the forehead's top, its sides and its middle."""
@@ -70,9 +71,9 @@ _RAISE_AUS, _FROWN_AU = (0, 1), 2  # AU01, AU02; AU04 in AU_ORDER
 def patch_frame() -> np.ndarray:
     """(len(WRINKLE_POINTS), 2) float32: where the points sit in the patch (the mean face, scaled alike in x and
     y to fit it, centred)."""
-    from realtime.weights import weights_dir
+    from realtime.weights import weight_path
 
-    mean = np.load(weights_dir() / "mean_face.npy")[list(WRINKLE_POINTS), :2].astype(np.float64)
+    mean = np.load(weight_path("mean_face.npy"))[list(WRINKLE_POINTS), :2].astype(np.float64)
     lo, hi = mean.min(0), mean.max(0)
     w, h = PATCH_SIZE
     scale = min(0.9 * w / (hi - lo)[0], 0.9 * h / (hi - lo)[1])
@@ -80,11 +81,17 @@ def patch_frame() -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
+def patch_iod() -> float:
+    """The outer eye corners' distance in the patch (its unit for the lengths given in inter-ocular distances)."""
+    frame = patch_frame()
+    return float(np.hypot(*(frame[3] - frame[0])))
+
+
+@functools.lru_cache(maxsize=1)
 def glabella_window() -> np.ndarray:
     """(h, w) float32 in 0-1: the glabella in the patch (GLABELLA), softened."""
-    frame = patch_frame()
+    frame, iod = patch_frame(), patch_iod()
     w, h = PATCH_SIZE
-    iod = float(np.hypot(*(frame[3] - frame[0])))
     inner = frame[1:3]  # the eyes' inner corners
     centre, half = float(inner[:, 0].mean()), 0.5 * GLABELLA[0] * float(abs(inner[1, 0] - inner[0, 0]))
     top = float(frame[:4, 1].mean()) - GLABELLA[1] * iod
@@ -96,9 +103,8 @@ def glabella_window() -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def upper_face_window() -> np.ndarray:
     """(h, w) float32 in 0-1: where lines may be drawn in the patch (UPPER_FACE, BORDER_FADE)."""
-    frame = patch_frame()
+    frame, iod = patch_frame(), patch_iod()
     w, h = PATCH_SIZE
-    iod = float(np.hypot(*(frame[3] - frame[0])))
     eyes = float(frame[:4, 1].mean())
     full, none = (eyes - k * iod for k in UPPER_FACE)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -108,14 +114,19 @@ def upper_face_window() -> np.ndarray:
 
 
 def to_patch(landmarks: np.ndarray) -> np.ndarray | None:
-    """(2, 3) the similarity taking image pixels to patch pixels for a face's landmarks (478, 2+); None where the
-    points give none."""
-    pts = np.asarray(landmarks, np.float32)[list(WRINKLE_POINTS), :2]
-    m, _ = cv2.estimateAffinePartial2D(pts, patch_frame(), method=cv2.LMEDS)
-    return m
+    """(2, 3) the least-squares similarity (`realtime.face.pose.rigid_fit`, in the image plane) taking image
+    pixels to patch pixels for a face's landmarks (478, 2+); None where the points give none (all in one place).
+    A robust estimator (LMEDS) may drop points, and a frame that dropped others than the last moved the lines."""
+    pts = np.asarray(landmarks, np.float64)[list(WRINKLE_POINTS), :2]
+    if not np.isfinite(pts).all() or float(np.ptp(pts, axis=0).max()) < 1.0:
+        return None
+    flat = np.zeros((len(pts), 1))
+    rot, scale, shift = rigid_fit(np.hstack([patch_frame(), flat]), np.hstack([pts, flat]), slice(None))
+    return np.hstack([scale * rot[:2, :2], shift[:2, None]])
 
 
 _PARTS = (topo.LEFT_EYEBROW, topo.RIGHT_EYEBROW, topo.LEFT_EYE, topo.RIGHT_EYE)
+_PART_POINTS = [i for part in _PARTS for i in part]
 
 
 @dataclass(frozen=True)
@@ -126,8 +137,6 @@ class Detail:
     """(h, w) float32 relative detail: the patch over its blur, less 1 (creases negative)."""
     parts: np.ndarray
     """(K, 2) float32 the brows' and eyes' points (`_PARTS`) in patch pixels."""
-    scale: float
-    """Patch pixels per image pixel."""
 
 
 def cut_detail(image: np.ndarray, landmarks: np.ndarray) -> Detail | None:
@@ -136,14 +145,13 @@ def cut_detail(image: np.ndarray, landmarks: np.ndarray) -> Detail | None:
     m = to_patch(landmarks)
     if m is None:
         return None
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    patch = cv2.warpAffine(gray, m, PATCH_SIZE, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
-    patch = patch.astype(np.float32) + 1.0
-    pts = np.asarray(landmarks, np.float64)[[i for part in _PARTS for i in part], :2]
+    # Cut, then made grey: the patch, not the whole frame, is converted.
+    rgb = cv2.warpAffine(image, m, PATCH_SIZE, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    patch = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) + 1.0
+    pts = np.asarray(landmarks, np.float64)[_PART_POINTS, :2]
     return Detail(
         patch / cv2.GaussianBlur(patch, (0, 0), DETAIL_BLUR) - 1.0,
         (pts @ m[:, :2].T + m[:, 2]).astype(np.float32),
-        float(np.hypot(m[0, 0], m[1, 0])),
     )
 
 
@@ -180,7 +188,6 @@ class WrinkleRest:
             self.rest = Detail(
                 r.detail + REST_RATE * (frame.detail - r.detail),
                 r.parts + REST_RATE * (frame.parts - r.parts),
-                r.scale + REST_RATE * (frame.scale - r.scale),
             )
         if max(_gate(b) for b in brows) <= 0.0:
             return None
@@ -209,8 +216,9 @@ def dynamic_lines(frame: Detail, rest: Detail) -> np.ndarray:
     # The frame's creases deeper than the rest's: a crease's lit flanks at rest, gone, are no line.
     deeper = np.minimum(frame.detail, 0.0) - np.minimum(rest.detail, 0.0)
     lines = np.minimum(cv2.GaussianBlur(deeper, (0, 0), LINE_SOFTEN), 0.0)
-    iod = float(np.hypot(*(patch_frame()[3] - patch_frame()[0])))  # the eyes' outer corners in the patch
-    lines *= _clear_mask(lines.shape, [frame.parts, rest.parts], BROW_CLEAR * iod) * upper_face_window()
+    lines *= (
+        _clear_mask(lines.shape, [frame.parts, rest.parts], BROW_CLEAR * patch_iod()) * upper_face_window()
+    )
     glabella = glabella_window()
     return np.stack([lines * glabella, lines * (1.0 - glabella)]).astype(np.float32)
 
@@ -231,15 +239,21 @@ def paint_lines(roi: np.ndarray, lines: np.ndarray, lt_roi: np.ndarray) -> None:
     m = to_patch(lt_roi)
     if m is None:
         return
-    h, w = roi.shape[:2]
-    back = cv2.warpAffine(lines, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0.0)
-    ys, xs = np.nonzero(back < -1e-3)
-    if not len(ys):
+    # Only the patch's footprint in the roi is read back (the whole face box was, each frame with lines).
+    w, h = PATCH_SIZE
+    corners = cv2.transform(np.float64([[[0, 0], [w, 0], [0, h], [w, h]]]), cv2.invertAffineTransform(m))[0]
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [roi.shape[1], roi.shape[0]])
+    if x1 - x0 < 2 or y1 - y0 < 2:
         return
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    box = back[y0:y1, x0:x1]
+    to_box = m.copy()
+    to_box[:, 2] += m[:, :2] @ (x0, y0)  # box pixel (x, y) is roi pixel (x + x0, y + y0)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    box = cv2.warpAffine(lines, to_box, (int(x1 - x0), int(y1 - y0)), flags=flags, borderValue=0.0)
+    if not (box < -1e-3).any():
+        return
     iod = float(np.hypot(*(lt_roi[263] - lt_roi[33])))
-    pts = np.asarray(lt_roi, np.float32)[[i for part in _PARTS for i in part]] - np.float32([x0, y0])
+    pts = np.asarray(lt_roi, np.float32)[_PART_POINTS] - np.float32([x0, y0])
     keep = _clear_mask(box.shape, [pts], BROW_CLEAR * iod)
     gain = np.clip(1.0 + WRINKLE_GAIN * box * keep, 0.0, 1.0)[..., None]
     area = roi[y0:y1, x0:x1]

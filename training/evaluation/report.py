@@ -220,21 +220,21 @@ def _ed_md(summary: dict[str, Any]) -> list[str]:
     if not methods:
         return []
     aus = list(summary[methods[0]]["ed_by_au"]["mean_square"])
-    lines = [
+    rows = [
+        [m, _fmt(summary[m]["cross"].get("psim_median"))]
+        + [f"{by['mean_square'][a]:.3f} ({by['mean'][a]:+.2f})" for a in aus]
+        for m in methods
+        for by in [summary[m]["ed_by_au"]]
+    ]
+    return [
         "",
         (
             "Where ED comes from (cross pairs): each AU's mean squared gap, output less driver, and in brackets its "
             "mean (+: the output shows more of it). ED is the root of the sum per pair, so the squares add up."
         ),
         "",
-        "| method | PSIM median | " + " | ".join(aus) + " |",
-        "|---" * (len(aus) + 2) + "|",
+        *_md_table(["method", "PSIM median", *aus], rows),
     ]
-    for m in methods:
-        by = summary[m]["ed_by_au"]
-        cells = [f"{by['mean_square'][a]:.3f} ({by['mean'][a]:+.2f})" for a in aus]
-        lines.append(f"| {m} | {_fmt(summary[m]['cross'].get('psim_median'))} | " + " | ".join(cells) + " |")
-    return lines
 
 
 def write_report(out: Path, summary: dict[str, Any]) -> None:
