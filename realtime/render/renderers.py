@@ -50,12 +50,17 @@ class RendererLifecycle:
     ) -> None:
         self.close()
 
+    reads_driver_frame = False
+    """Whether the renderer draws from the driver's own pixels (DriverSample.mouth, .wrinkles): the driving stage
+    cuts them out of each frame only for one that does."""
+
     def close(self) -> None:
         """Release what the renderer holds (nothing, unless a renderer says otherwise)."""
 
 
 class CropRenderer(Protocol):
     name: str
+    reads_driver_frame: bool
 
     def __enter__(self) -> Self: ...
 
@@ -132,6 +137,7 @@ class FrameRenderer(Protocol):
     """A renderer that draws the whole output frame itself (at the photo's own resolution)."""
 
     name: str
+    reads_driver_frame: bool
 
     def __enter__(self) -> Self: ...
 
@@ -268,6 +274,7 @@ class MeshFlowFrame(RendererLifecycle):
     Either way the head turns the photo shows are eased into TURN_LIMITS_DEG (what one photo can show)."""
 
     name = "meshflow"
+    reads_driver_frame = True  # the inner mouth and the expression lines
 
     def __init__(
         self,

@@ -59,6 +59,7 @@ class FlakyAnalyzer(FixedAnalyzer):
 
 class TinyRenderer:
     name = "tiny"
+    reads_driver_frame = False
 
     def set_source(self, src) -> None:
         pass
@@ -125,3 +126,26 @@ def test_soak_memory_and_latency_stay_flat(policy: DropPolicy) -> None:
     if rss.size >= 4:
         slope_per_frame = np.polyfit(np.arange(rss.size) * 100.0, rss, 1)[0]
         assert slope_per_frame * N < 16 * 2**20, f"memory grows by {slope_per_frame:.0f} B per frame"
+
+
+@pytest.mark.parametrize("reads", [False, True])
+def test_the_driver_frame_is_cut_only_for_a_renderer_that_draws_from_it(reads: bool) -> None:
+    """The driving stage is handed the driver's pixels (to cut its inner mouth and expression lines) only when
+    the renderer draws from them (the mesh flow); the others never pay for the cut."""
+
+    class Renderer(TinyRenderer):
+        reads_driver_frame = reads
+
+    class Recording(DrivingStage):
+        def __call__(self, face, t_s, edits, image=None):
+            handed.append(image is not None)
+            return super().__call__(face, t_s, edits, image)
+
+    handed: list[bool] = []
+    face = synthetic_face(center=(80, 60), iod=30)
+    prepared = prepare_source(np.full((120, 160, 3), 90, np.uint8), FixedAnalyzer(face))
+    parts = Parts(
+        FastSource(20), FixedAnalyzer(face), Recording(), RenderStage(Renderer(), prepared), [], Controls()
+    )
+    Pipeline(parts, policy=DropPolicy.EVERY).run()
+    assert len(handed) == 20 and set(handed) == {reads}
