@@ -253,6 +253,9 @@ def test_a_clip_where_the_teacher_loses_the_face_is_counted(
     assert row["driver_face_lost"] == 3 and row["face_found"] == pytest.approx(9 / 12)
     assert row["pose_r"] > 0.99 and row["au_r"]["AU12"] > 0.99
     assert (out / "live_side_by_side.mp4").is_file() and (out / "live_grid.png").is_file()
+    # the moments sheet: AUs (smile, frown, brows) and pose move with the brightness, the landmarks do not
+    sheet = cv2.imread(str(out / "live_moments_0.jpg"))
+    assert sheet is not None and sheet.shape[:2] == (24 + 4 * 256, 2 * 256)
     # a clip where the teacher never finds the face: the pair is left out, and said so
     _clip(tmp_path / "drive.mp4", dark=set(range(12)))
     res = lr.run_protocol(tracks, opts, out, _BrightnessTeacher(), None)

@@ -277,3 +277,45 @@ def test_sharpness_leaves_out_the_lips_that_an_expression_changes() -> None:
     cv2.fillConvexPoly(shut, mouth, (150, 80, 80))  # ... but only in the photo's mouth
     assert abs(sharpness_ratio(shut, lm, teeth, lm) - 1.0) < 0.05
     assert sharpness_ratio(cv2.GaussianBlur(shut, (0, 0), 2.0), lm, teeth, lm) < 0.5
+
+
+def test_the_moments_are_the_drivers_extremes_where_it_moves_and_never_a_frame_without_a_face() -> None:
+    """pick_moments: the mouth most open, the widest smile and the head most turned from the first frame,
+    each at the frame the teacher reads it; a frame without a face is never picked (even where it would be the
+    extreme), and a channel the driver keeps still (the brows, the lids) has no moment. The sheet: a header,
+    then a row a moment, a cell for the driver and for each renderer."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from realtime.face.types import AU, AU_ORDER
+    from training.evaluation.moments import CELL, moments_sheet, output_cells, pick_moments
+
+    mean = np.load(Path(__file__).parents[2] / "realtime" / "weights" / "mean_face.npy")[:, :2] * 60 + 100
+    k12 = AU_ORDER.index(AU.AU12)
+
+    def measure(opening: float, smile: float, yaw: float):
+        lm = mean.copy()
+        lm[14, 1] += opening  # the lower lip's middle, px (60 px between the eyes)
+        aus = np.full(17, 0.1)
+        aus[k12] = smile
+        return SimpleNamespace(landmarks=lm, aus=aus, pose=np.array([yaw, 0.0, 0.0]))
+
+    measures = [
+        measure(o, s, y) for o, s, y in [(0, 0.1, 0), (3, 0.2, 2), (9, 0.3, 4), (5, 0.9, 6), (1, 0.4, 8)]
+    ]
+    measures.insert(2, None)  # no face in frame 2
+    assert pick_moments(measures) == [("mouth open", 3), ("smile", 4), ("head turned", 5)]
+    assert pick_moments([None, None]) == []
+    still = [measure(0, 0.1, 0) for _ in range(4)]
+    assert pick_moments(still) == []
+
+    moments = pick_moments(measures)
+    frames = [np.full((200, 220, 3), 40 * i, np.uint8) for i in range(6)]
+    cells = {
+        "meshflow": output_cells(frames, moments, mean),
+        "short": output_cells(frames[:4], moments, None),
+    }
+    sheet = moments_sheet(moments, frames, measures, cells)
+    assert sheet is not None and sheet.shape == (24 + 3 * CELL, 3 * CELL, 3)
+    assert not sheet[24 + 2 * CELL :, 2 * CELL :].any()  # "short" has no frame 5: black
+    assert moments_sheet([], frames, measures, {}) is None

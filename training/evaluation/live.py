@@ -432,7 +432,12 @@ def live_table(live: dict[str, Any], methods: dict[str, str] | None = None) -> l
 def _markdown(summary: dict[str, Any]) -> str:
     d = summary["decision"]
     lines = ["# Live protocol", "", *live_table(summary["live"])]
-    lines += ["", f"Decision: **{d['renderer']}** by the rule: {d['rule']}.", "", "## Skipped", ""]
+    lines += ["", f"Decision: **{d['renderer']}** by the rule: {d['rule']}.", "", "## Pairs", ""]
+    lines += [
+        f"- {k}: {p['source']} driven by {p['clip']} (by eye: live_moments_{k}.jpg)"
+        for k, p in enumerate(summary.get("pairs") or [])
+    ] or ["- none"]
+    lines += ["", "## Skipped", ""]
     lines += [f"- {k}: {v}" for k, v in sorted(summary["skipped"].items())] or ["- nothing"]
     return "\n".join(lines) + "\n"
 

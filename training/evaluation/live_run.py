@@ -42,6 +42,7 @@ from training.evaluation.live import (
     run_live,
     sharpness_ratio,
 )
+from training.evaluation.moments import moments_sheet, output_cells, pick_moments, write_sheet
 
 if TYPE_CHECKING:
     from training.data.dataset import TrackInfo
@@ -335,7 +336,8 @@ def run_protocol(
     embedder: Any,
     progress: Progress | None = None,
 ) -> LiveResult:
-    """Every renderer on every pair; live_rows.json, live_grid.png and live_side_by_side.mp4 into `out`."""
+    """Every renderer on every pair; live_rows.json, live_grid.png, live_side_by_side.mp4 and a moments sheet a
+    pair (live_moments_<k>.jpg, k as in res.pairs: training.evaluation.moments) into `out`."""
     res = LiveResult()
     if opts.given:
         pairs, skipped = list(opts.given), Counter[str]()
@@ -368,6 +370,9 @@ def run_protocol(
                 continue
             res.sources.append(src_path if src_path == pair.source else _keep(src_path, out))
             ctx = PairContext.measure(teacher, embedder, src_rgb, driver)
+            moments = pick_moments(ctx.driver_measures)
+            box = None if ctx.source_measure is None else ctx.source_measure.landmarks
+            cells: dict[str, list[np.ndarray]] = {}
             if lost := sum(m is None for m in ctx.driver_measures):
                 skipped[
                     "live: driving frames where the teacher finds no face (left out of r and flicker)"
@@ -386,6 +391,7 @@ def run_protocol(
                 row = measure_output(teacher, embedder, ctx, frames, opts.csim_every)
                 count_row(row, name, skipped)
                 res.rows.append(row | {"renderer": name, "source": str(pair.source), "clip": str(pair.clip)})
+                cells[name] = output_cells(frames, moments, box)
                 outs[name] = (
                     [_panel(f) for f in frames]
                     if k < opts.video_pairs
@@ -393,6 +399,9 @@ def run_protocol(
                 )
                 if progress:
                     progress.advance(f"live {name}")
+            sheet = moments_sheet(moments, driver, ctx.driver_measures, cells) if cells else None
+            if sheet is not None:
+                write_sheet(out / f"live_moments_{k}.jpg", sheet)
             if outs and len(strips) < 3:
                 strips.append(_strip(driver, outs, running, len(driver) // 2 if k < opts.video_pairs else 0))
             if outs and k < opts.video_pairs:

@@ -300,7 +300,9 @@ def write_report(out: Path, summary: dict[str, Any]) -> None:
             "Files: report.html (this report with every image and video embedded), metrics.json, pairs.csv "
             "(per-pair metrics), pairs_self.csv / pairs_cross.csv / pairs_lsim.csv (pair lists), grid_self.png / "
             "grid_cross.png / grid_lsim.png (source | driving | methods), side_by_side.mp4, live_rows.json, "
-            "live_grid.png and live_side_by_side.mp4 (driver | each live renderer)."
+            "live_grid.png and live_side_by_side.mp4 (driver | each live renderer), live_moments_<k>.jpg (each live "
+            "pair's driver | each renderer at the driver's moments: mouth most open, smile, eyes shut, frown, brows "
+            "raised, head turned)."
         ),
         "",
     ]

@@ -220,7 +220,8 @@ def _image(out: Path, name: str, caption: str) -> str:
     p = out / name
     if not p.is_file():
         return f"<p><i>{html.escape(name)}: not made (see Skipped).</i></p>"
-    uri = _data_uri(p, "image/png") if p.stat().st_size <= MAX_PNG_BYTES else _jpeg_uri(p)
+    mime = "image/jpeg" if p.suffix.lower() in (".jpg", ".jpeg") else "image/png"
+    uri = _data_uri(p, mime) if p.stat().st_size <= MAX_PNG_BYTES else _jpeg_uri(p)
     return f'<figure><img src="{uri}" alt="{html.escape(name)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
@@ -304,6 +305,16 @@ def write_html(out: Path, summary: dict[str, Any]) -> Path:
         *[_image(out, p, PLOT_CAPTIONS.get(k, k)) for k, p in plots.items()],
         "<h2>Image grids</h2>",
         _image(out, "live_grid.png", "live: driver | each renderer, the driving clip's middle frame"),
+        *[
+            _image(
+                out,
+                p.name,
+                f"live pair {p.stem.rsplit('_', 1)[-1]}: the driver's face | each renderer's, at "
+                "the driver's moments (its mouth most open, widest smile, eyes most shut, deepest frown, brows "
+                "highest, head most turned, by the teacher)",
+            )
+            for p in sorted(out.glob("live_moments_*.jpg"), key=lambda q: int(q.stem.rsplit("_", 1)[-1]))
+        ],
         _image(out, "grid_self.png", "self-reenactment: source | driving | each method"),
         _image(out, "grid_cross.png", "cross-reenactment: source | driving | each method"),
         _image(out, "grid_lsim.png", "LSIM pairs: source | driving | each method"),
