@@ -18,6 +18,7 @@ import numpy as np
 from realtime.config import Motion
 from realtime.controls import Edits
 from realtime.errors import SetupError
+from realtime.face import topology as topo
 from realtime.face.align import CROP_SIZE
 from realtime.face.au_head import au_features, load_au_reader
 from realtime.face.glasses import frame_zone
@@ -201,6 +202,37 @@ def limit_turn(own: np.ndarray, delta: np.ndarray) -> np.ndarray:
             eased = cap + AWAY_SLACK_DEG * np.tanh((abs(reached) - cap) / AWAY_SLACK_DEG)
             change[i] = np.sign(reached) * eased - own[i]
     return change.astype(np.float32)
+
+
+EYEBALL_RADIUS = 0.13
+"""The eyeball's radius in inter-ocular units (outer eye corners about 90 mm apart, the eyeball's radius 12 mm):
+an iris turned by an angle moves this times its sine along the face."""
+_IRIS_POINTS = (
+    [topo.RIGHT_IRIS_CENTER, *topo.RIGHT_IRIS],
+    [topo.LEFT_IRIS_CENTER, *topo.LEFT_IRIS],
+)
+
+
+def keep_gaze(expression: np.ndarray, unshown_yaw_deg: float) -> np.ndarray:
+    """(478, 3) the expression (canonical frame) with each iris turned back by the part of the driver's head turn
+    the photo does not show (`limit_turn`), as far as the driver's own eye turned the other way and no further.
+
+    A driver who turns its head and keeps looking at the camera turns its eyes back in its head; the photo, held
+    to a few degrees of that turn, copied the eyes alone and looked hard sideways, its iris jammed into the
+    eye's corner and the white stretched into a bulge (the smirk/dafoe photo, turned 31 degrees, under the
+    DaGAN clip's 25-degree turn, frame 73). Turned back in full, the eyes of a driver who looks away with its
+    whole head (the dafoe clip's 48-degree turn) were pushed sideways instead: a side-glance the driver never
+    made. So an iris only comes back towards where it rests, never past it. Along the face only: up and down the
+    lids show the gaze."""
+    back = -EYEBALL_RADIUS * float(np.sin(np.radians(unshown_yaw_deg)))
+    if abs(back) < 1e-6:
+        return expression
+    out = np.array(expression, np.float32)
+    for points in _IRIS_POINTS:
+        own = float(out[points[0], 0])  # the driver's eye turned in its head (from its neutral)
+        if own * back < 0.0:
+            out[points, 0] += float(np.clip(back, -abs(own), abs(own)))
+    return out
 
 
 def soft_limit(pose: np.ndarray) -> np.ndarray:
@@ -431,6 +463,7 @@ class MeshFlowFrame(RendererLifecycle):
         aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
         expr = self._match_aus(src, expr, d.aus_delta)
         turn = limit_turn(own_pose, drive.pose_delta * w)
+        expr = keep_gaze(expr, float(drive.pose_delta[0] * w - turn[0]))
         if self._edit is not None and edits is not None:
             edited, _ = edits.apply(aud, np.zeros(3, np.float32))
             change = eased_edit((np.clip(edited, 0.0, 1.0) - aud) * self.edit_gain, self._edit_reach)

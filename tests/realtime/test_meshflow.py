@@ -475,6 +475,29 @@ def test_head_turns_are_eased_into_what_a_photo_can_show() -> None:
     assert np.allclose(soft_limit(np.array([-40.0, -40.0, -50.0])), -soft_limit(np.array([40.0, 40.0, 50.0])))
 
 
+def test_the_eyes_take_back_the_turn_the_photo_does_not_show_and_never_look_further_away() -> None:
+    """keep_gaze: a driver turning 25 degrees and turning its eyes back to the camera (irises 0.05 along the face
+    from its neutral): a photo shown 3 degrees of that turn turns its eyes back by the 22 degrees it did not show
+    (R sin 22 = 0.049), here all of the driver's. An eye that looks along with the head, or one without a
+    turn to take back, is left as the driver's; no other point moves."""
+    from realtime.face import topology as topo
+    from realtime.render.renderers import EYEBALL_RADIUS, keep_gaze
+
+    right = [topo.RIGHT_IRIS_CENTER, *topo.RIGHT_IRIS]
+    left = [topo.LEFT_IRIS_CENTER, *topo.LEFT_IRIS]
+    expr = np.zeros((478, 3), np.float32)
+    expr[right, 0] = 0.05  # turned back to the camera
+    expr[left, 0] = -0.03  # turned along with the head
+    out = keep_gaze(expr, 22.0)
+    back = EYEBALL_RADIUS * np.sin(np.radians(22.0))
+    assert np.allclose(out[right, 0], 0.05 - back, atol=1e-6) and abs(out[right[0], 0]) < 0.005
+    assert np.array_equal(out[left], expr[left])  # never pushed further sideways
+    others = np.setdiff1d(np.arange(478), right + left)
+    assert np.array_equal(out[others], expr[others])
+    assert np.allclose(keep_gaze(expr, 60.0)[right, 0], 0.0)  # back to rest at most, not past it
+    assert keep_gaze(expr, 0.0) is expr
+
+
 def test_absolute_mode_moves_the_photo_along_the_basis_and_turns_it_rigidly(photo_face) -> None:
     from realtime.render.landmark_transfer import SourceGeometry
     from realtime.render.renderers import absolute_landmarks
