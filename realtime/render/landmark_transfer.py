@@ -12,8 +12,9 @@ directly, in three steps:
    added there, scaled by the source's inter-ocular distance (the inter-ocular ratio driver -> source), so a
    wide-eyed driver does not stretch a narrow-eyed source.
 3. Pose. The result is rotated by the source's own rotation, then by the pose difference (driver pose minus
-   its neutral, after the user's edits), put back at the source's place and scale, and mapped into the
-   aligned crop with the source's alignment transform M.
+   its neutral, after the user's edits; about the camera's axes, or with `in_head` about the head's own, as the
+   mesh flow's relative motion does), put back at the source's place and scale, and mapped into the aligned crop
+   with the source's alignment transform M.
 
 With zero expression and zero pose difference, lt equals ls exactly (up to float rounding).
 
@@ -147,10 +148,20 @@ class SourceGeometry:
         return SourceGeometry(canonical, rot, scale, shift, np.asarray(crop_transform, np.float64))
 
 
-def transfer(src: SourceGeometry, expression: np.ndarray, delta_pose_deg: np.ndarray) -> np.ndarray:
+def transfer(
+    src: SourceGeometry, expression: np.ndarray, delta_pose_deg: np.ndarray, in_head: bool = False
+) -> np.ndarray:
     """lt (478, 2) float32 in aligned-crop pixels, from the source geometry, a driver expression (478, 3)
-    in inter-ocular units and the pose difference (yaw, pitch, roll) in degrees."""
+    in inter-ocular units and the pose difference (yaw, pitch, roll) in degrees.
+
+    `in_head`: the difference turns the head about its own axes (relative motion: the photo's head does what the
+    driver's did to its own), not about the camera's (absolute motion: the pose reached is the driver's). They
+    differ on a turned photo: the driver's nod, about the camera's axis, rolled the smirk/dafoe photo (turned 31
+    degrees) by a third of the nod, its far eye dropped below the near one and bulged (the DaGAN clip's frame 73,
+    a 9-degree nod), and the teacher read the photo's head following the driver's with r 0.50 and 0.84 on its
+    two live pairs; turned about its own axes it nods level, r 0.80 and 0.92 (9-pair live pose r 0.835 -> 0.882)."""
     face = src.canonical.astype(np.float64) + expression  # (478, 3), source inter-ocular units
-    rot = rotation_from_angles(*[float(v) for v in delta_pose_deg]) @ src.rotation
+    delta = rotation_from_angles(*[float(v) for v in delta_pose_deg])
+    rot = src.rotation @ delta if in_head else delta @ src.rotation
     image_pts = src.scale * face @ rot.T + src.shift  # (478, 3) source image pixels
     return apply_transform(src.crop_transform, image_pts)[:, :2].astype(np.float32)

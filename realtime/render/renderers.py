@@ -397,8 +397,8 @@ class MeshFlowFrame(RendererLifecycle):
 
     def _transfer(self, geometry: SourceGeometry, expr: np.ndarray, turn: np.ndarray) -> np.ndarray:
         """`transfer` of the expression (478, 3) with a glasses photo's frame zone held still (relative motion:
-        the frame then turns with the head and keeps its shape)."""
-        return transfer(geometry, expr if self._free is None else expr * self._free, turn)
+        the frame then turns with the head and keeps its shape), the turn about the head's own axes."""
+        return transfer(geometry, expr if self._free is None else expr * self._free, turn, in_head=True)
 
     def _read_aus(self, face: np.ndarray) -> np.ndarray:
         """(len(MATCHED_AUS),) the AUs the run-time AU head reads on a face (478, 3) in a frontal frame."""

@@ -131,6 +131,39 @@ def test_transfer_is_identity_at_rest_and_follows_expression_and_pose() -> None:
     assert turned[1, 0] > ls[1, 0] + 5  # yaw > 0: the nose tip moves to the image's right
 
 
+def test_a_turned_photo_nods_level_when_the_turn_is_about_its_own_axes() -> None:
+    """A photo turned 30 degrees, nodded 10: about its own axes (relative motion, in_head) both eyes rise or fall
+    alike (no roll appears) and the frontal photo nods the same either way; about the camera's axes the turned
+    photo's far eye drops against its near one (a third of the nod turns into a roll)."""
+    from dataclasses import replace
+
+    from realtime.face.align import alignment_transform
+
+    def geometry(yaw: float) -> SourceGeometry:
+        face = synthetic_face()
+        lm = face.landmarks.astype(np.float64)
+        centre = lm.mean(0)
+        lm = (lm - centre) @ rotation_from_angles(yaw, 0.0, 0.0).T + centre
+        face = replace(face, landmarks=lm.astype(np.float32))
+        return SourceGeometry.from_landmarks(face.landmarks, alignment_transform(face.landmarks))
+
+    def eye_gap(lt: np.ndarray) -> float:  # the right eye's height less the left's, crop pixels
+        return float(lt[33, 1] - lt[263, 1])
+
+    nod, still = np.array([0.0, 10.0, 0.0]), np.zeros(3)
+    turned = geometry(30.0)
+    rest = eye_gap(transfer(turned, np.zeros((478, 3)), still))
+    head = eye_gap(transfer(turned, np.zeros((478, 3)), nod, in_head=True)) - rest
+    camera = eye_gap(transfer(turned, np.zeros((478, 3)), nod)) - rest
+    assert abs(head) < 0.3 and abs(camera) > 3.0
+    frontal = geometry(0.0)
+    np.testing.assert_allclose(
+        transfer(frontal, np.zeros((478, 3)), nod, in_head=True),
+        transfer(frontal, np.zeros((478, 3)), nod),
+        atol=0.3,
+    )
+
+
 def test_paste_back_of_the_roi_matches_a_whole_frame_paste() -> None:
     import cv2
 
