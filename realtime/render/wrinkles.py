@@ -64,6 +64,15 @@ GLABELLA = (1.6, 0.36)
 times the first, up to the second (inter-ocular distances) over the eyes' line; the rest of the forehead's lines
 are the raised brows' (AU01, AU02). Drawn on the change of all three at once, the Spartan clip's raised brows put
 frown lines on the Acosta photo where the driver did not frown (live AU04 r on that pair 0.58 -> 0.25)."""
+FOREHEAD_ALONG = 3.0
+"""Patch pixels of the blur along the face's width on the forehead's lines, after only the lines that run across
+the face are kept (`_across`): the raised brows' lines run across the forehead and keep their depth; a strand of
+the driver's hair over its forehead, steeper, is dropped. Without both the hair framing the EDTalk driver's
+forehead, moving as she spoke, drew dark scratches on the Pat Monahan photo's forehead whenever she raised her
+brows."""
+FOREHEAD_SIDES = 0.1
+"""Inter-ocular distances inside the eyes' outer corners beyond which the forehead's lines fade out (to none at
+the corners): the temples, where the driver's hair frames its face."""
 _RAISE_AUS, _FROWN_AU = (0, 1), 2  # AU01, AU02; AU04 in AU_ORDER
 
 
@@ -111,6 +120,18 @@ def upper_face_window() -> np.ndarray:
     window = np.clip((none - ys) / max(none - full, 1e-3), 0.0, 1.0)
     edge = np.minimum(np.minimum(xs, w - 1 - xs), np.minimum(ys, h - 1 - ys))
     return (window * np.clip(edge / BORDER_FADE, 0.0, 1.0)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def forehead_window() -> np.ndarray:
+    """(h, w) float32 in 0-1: 1 between the eyes' outer corners less FOREHEAD_SIDES, fading to 0 at the corners."""
+    frame, iod = patch_frame(), patch_iod()
+    w, h = PATCH_SIZE
+    left, right = float(frame[0, 0]), float(frame[3, 0])  # the outer eye corners
+    xs = np.arange(w, dtype=np.float32)
+    ramp = FOREHEAD_SIDES * iod
+    across = np.clip(np.minimum(xs - left, right - xs) / max(ramp, 1e-3), 0.0, 1.0)
+    return np.broadcast_to(across, (h, w)).astype(np.float32)
 
 
 def to_patch(landmarks: np.ndarray) -> np.ndarray | None:
@@ -220,7 +241,19 @@ def dynamic_lines(frame: Detail, rest: Detail) -> np.ndarray:
         _clear_mask(lines.shape, [frame.parts, rest.parts], BROW_CLEAR * patch_iod()) * upper_face_window()
     )
     glabella = glabella_window()
-    return np.stack([lines * glabella, lines * (1.0 - glabella)]).astype(np.float32)
+    forehead = lines * (1.0 - glabella) * _across(lines)
+    forehead = cv2.GaussianBlur(forehead, (0, 0), sigmaX=FOREHEAD_ALONG, sigmaY=0.1)
+    return np.stack([lines * glabella, np.minimum(forehead, 0.0) * forehead_window()]).astype(np.float32)
+
+
+def _across(lines: np.ndarray) -> np.ndarray:
+    """(h, w) float32 in 0-1: how nearly the lines at each pixel run across the face (1: level, 0: at 45 degrees
+    or steeper), from their structure tensor."""
+    gx = cv2.Sobel(lines, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(lines, cv2.CV_32F, 0, 1, ksize=3)
+    jxx = cv2.GaussianBlur(gx * gx, (0, 0), 2.0)
+    jyy = cv2.GaussianBlur(gy * gy, (0, 0), 2.0)
+    return np.clip((jyy - jxx) / (jyy + jxx + 1e-12), 0.0, 1.0)
 
 
 def gated_lines(lines: np.ndarray, brows: tuple[float, float]) -> np.ndarray | None:

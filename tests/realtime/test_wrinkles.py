@@ -71,6 +71,22 @@ def test_raised_brows_draw_the_foreheads_lines(face) -> None:
     assert frown_only is None or frown_only.min() > 0.5 * lines.min()
 
 
+def test_a_strand_of_hair_across_the_forehead_is_no_line(face) -> None:
+    """A dark strand as steep as hair falling over the forehead (60 degrees) draws nearly nothing where the
+    level line of raised brows, as dark, is drawn in full (the EDTalk driver's hair on the Pat Monahan photo)."""
+    rest = wr.cut_detail(_skin(), face)
+    level = wr.gated_lines(
+        wr.dynamic_lines(wr.cut_detail(_forehead_line(_skin(), face), face), rest), (0.5, 0.0)
+    )
+    strand_img = _skin()
+    y0, y1 = int(face[10, 1]), int(face[151, 1]) + 10
+    x0 = int(0.5 * (face[109, 0] + face[10, 0]))
+    cv2.line(strand_img, (x0, y0), (x0 + int((y1 - y0) / np.tan(np.radians(60))), y1), (110, 110, 110), 2)
+    strand = wr.gated_lines(wr.dynamic_lines(wr.cut_detail(strand_img, face), rest), (0.5, 0.0))
+    assert level is not None and strand is not None
+    assert strand.min() > 0.3 * level.min()
+
+
 def test_the_rest_follows_frames_with_the_brows_at_rest_and_lines_are_only_darker(face) -> None:
     rest = wr.WrinkleRest()
     plain = wr.cut_detail(_skin(), face)
