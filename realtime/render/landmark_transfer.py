@@ -12,8 +12,8 @@ directly, in three steps:
    added there, scaled by the source's inter-ocular distance (the inter-ocular ratio driver -> source), so a
    wide-eyed driver does not stretch a narrow-eyed source.
 3. Pose. The result is rotated by the source's own rotation, then by the pose difference (driver pose minus
-   its neutral, after the user's edits; about the camera's axes, or with `in_head` about the head's own, as the
-   mesh flow's relative motion does), put back at the source's place and scale, and mapped into the aligned crop
+   its neutral, after the user's edits; about the camera's axes, or with `in_head` about the head's own, as
+   relative motion does in both renderers), put back at the source's place and scale, and mapped into the aligned crop
    with the source's alignment transform M.
 
 With zero expression and zero pose difference, lt equals ls exactly (up to float rounding).

@@ -101,7 +101,7 @@ def neutral_rest(
     if raised.max() > 0:
         # On the upper face only: the rows also carry the mouth that opens with surprise in the data, and the
         # mouth is taken to rest by its own AUs below.
-        lowered = np.tensordot(raised, basis[BROWS_RAISED], axes=1) * _upper_face(canonical)[:, None]
+        lowered = np.tensordot(raised, basis[BROWS_RAISED], axes=1) * upper_face(canonical)[:, None]
         shape -= lowered.astype(np.float32)
         out[BROWS_RAISED] = np.minimum(out[BROWS_RAISED], PHOTO_REST_BROW)
     if not keep and not driver and out[LIDS_RAISED] > PHOTO_REST_LID:
@@ -153,7 +153,7 @@ def lids_to_rest(face: np.ndarray) -> np.ndarray:
     return out
 
 
-def _upper_face(face: np.ndarray) -> np.ndarray:
+def upper_face(face: np.ndarray) -> np.ndarray:
     """(478,) 1 at and above the eyes (frontal frame, y down), fading to 0 at the nose tip."""
     y = np.asarray(face, np.float64)[:, 1]
     eyes = float(y[list(topo.LEFT_EYE + topo.RIGHT_EYE)].mean())

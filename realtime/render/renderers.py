@@ -92,10 +92,14 @@ class MeshWarpCrop(RendererLifecycle):
     def target_landmarks(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
         w = drive.weight  # 0 = neutral source: no expression, no rotation
         if drive.expression is None:
-            return transfer(src.geometry, np.zeros_like(src.geometry.canonical), drive.pose_delta * w)
+            return transfer(
+                src.geometry, np.zeros_like(src.geometry.canonical), drive.pose_delta * w, in_head=True
+            )
         neutral = drive.driver.neutral if drive.driver is not None else None
         expr = fit_lids(drive.expression, src.geometry.canonical, neutral)
-        return transfer(src.geometry, expr * w, drive.pose_delta * w)
+        return transfer(
+            src.geometry, expr * w, drive.pose_delta * w, in_head=True
+        )  # relative: the head's axes
 
     def render(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
         return self._warp.render(src.crop, src.ls_px, self.target_landmarks(src, drive))

@@ -127,7 +127,7 @@ class MeshWarpMethod(Method):
         if track not in self._neutral:
             self._neutral[track] = canonical_frame(driving.neutral3d)
         expression = driver_expression(driving.landmarks3d, self._neutral[track])
-        return transfer(self._geometry[1], expression, driving.pose - driving.neutral_pose)
+        return transfer(self._geometry[1], expression, driving.pose - driving.neutral_pose, in_head=True)
 
     def target(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
         """lt (478, 2) in crop pixels: LT's, or landmark_transfer's without LT."""
