@@ -13,8 +13,9 @@ directly, in three steps:
    wide-eyed driver does not stretch a narrow-eyed source.
 3. Pose. The result is rotated by the source's own rotation, then by the pose difference (driver pose minus
    its neutral, after the user's edits; about the camera's axes, or with `in_head` about the head's own, as
-   relative motion does in both renderers), put back at the source's place and scale, and mapped into the aligned crop
-   with the source's alignment transform M.
+   relative motion does in both renderers; about a point HEAD_PIVOT_DEPTH behind the face's middle, as a head
+   turns on its neck), put back at the source's place and scale, and mapped into the aligned crop with the
+   source's alignment transform M.
 
 With zero expression and zero pose difference, lt equals ls exactly (up to float rounding).
 
@@ -129,6 +130,15 @@ def driver_expression(landmarks: np.ndarray, neutral_canonical: np.ndarray) -> n
     return (frontal - neutral_canonical).astype(np.float32)
 
 
+HEAD_PIVOT_DEPTH = 0.75
+"""How far behind the face's middle (the canonical frame's origin, the mean of RIGID_POINTS) the head turns, in
+inter-ocular distances: about where the sides of the face oval sit (mean face: 0.72), near the neck's axis. Turned
+about the origin, the face's sides swung outwards as the nose went the other way: a frontal photo turned 19
+degrees moved its near cheek 0.23 inter-ocular distances out over its ear (the d8 photo under the DaGAN clip,
+frames 65-73), a balloon with a hard edge. About this point the oval's sides stay about where they are and the
+nose goes with the turn, as a head's do."""
+
+
 @dataclass(frozen=True)
 class SourceGeometry:
     """What the transform needs of the source, computed once per source photo."""
@@ -162,6 +172,11 @@ def transfer(
     two live pairs; turned about its own axes it nods level, r 0.80 and 0.92 (9-pair live pose r 0.835 -> 0.882)."""
     face = src.canonical.astype(np.float64) + expression  # (478, 3), source inter-ocular units
     delta = rotation_from_angles(*[float(v) for v in delta_pose_deg])
-    rot = src.rotation @ delta if in_head else delta @ src.rotation
-    image_pts = src.scale * face @ rot.T + src.shift  # (478, 3) source image pixels
+    pivot = np.array([0.0, 0.0, HEAD_PIVOT_DEPTH])  # canonical frame: z away from the camera
+    if in_head:
+        turned = ((face - pivot) @ delta.T + pivot) @ src.rotation.T
+    else:
+        at = pivot @ src.rotation.T
+        turned = (face @ src.rotation.T - at) @ delta.T + at
+    image_pts = src.scale * turned + src.shift  # (478, 3) source image pixels
     return apply_transform(src.crop_transform, image_pts)[:, :2].astype(np.float32)

@@ -164,6 +164,24 @@ def test_a_turned_photo_nods_level_when_the_turn_is_about_its_own_axes() -> None
     )
 
 
+def test_a_turning_head_keeps_its_sides_about_where_they_are_and_its_nose_goes_with_the_turn() -> None:
+    """A frontal photo turned 20 degrees turns about a point behind its face (HEAD_PIVOT_DEPTH), as a head does:
+    its oval's outermost points (by the ears) move less than a tenth of the eyes' distance, and the nose moves
+    with the turn by more than a fifth of it. Turned about the face's middle, the near side swung out over the
+    ear by about a quarter."""
+    from realtime.face.align import alignment_transform, apply_transform
+
+    face = synthetic_face()
+    m = alignment_transform(face.landmarks)
+    geo = SourceGeometry.from_landmarks(face.landmarks, m)
+    ls = apply_transform(m, face.landmarks)[:, :2]
+    iod = float(np.linalg.norm(ls[263] - ls[33]))
+    turned = transfer(geo, np.zeros((478, 3)), np.array([20.0, 0.0, 0.0]), in_head=True)
+    sides = [234, 454]  # the oval's outermost points, by the ears
+    assert np.abs(turned[sides, 0] - ls[sides, 0]).max() < 0.1 * iod
+    assert turned[1, 0] - ls[1, 0] > 0.2 * iod  # the nose tip goes with the turn (yaw > 0: to the right)
+
+
 def test_paste_back_of_the_roi_matches_a_whole_frame_paste() -> None:
     import cv2
 

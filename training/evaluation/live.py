@@ -15,6 +15,8 @@ Face Landmarker teacher (pose, AUs, landmarks) and dlib's ResNet (identity), nev
 - sharpness: variance of the Laplacian inside the output's face over the source photo's, same scale, the lips
   left out (an open mouth's teeth shut by the motion are no loss of sharpness: `sharpness_mask`);
 - flicker: mean absolute frame-to-frame change (0-255) of the output's face where the driver's is still;
+- shimmer: the same after undoing the face's shift from frame to frame (diagnostic): flicker less the face's
+  motion as a whole;
 - face_found: share of output frames where the teacher finds a face.
 
 `python -m training.evaluation.live --data /work/prepared/dev --out REPORT` (held-out people of the prepared
@@ -59,6 +61,7 @@ LIVE_KEYS = (
     "eye_r",
     "sharpness",
     "flicker",
+    "shimmer",
     "face_found",
 )
 """The keys of metrics.json's per-method `live` object (docs/EVALUATION.md)."""
@@ -176,6 +179,34 @@ def sharpness_ratio(
     return laplacian_energy(g_o, sharpness_mask(output.shape, out_landmarks)) / max(e_s, 1e-9)
 
 
+def shimmer(frames: list[np.ndarray], masks: list[np.ndarray], still: np.ndarray) -> float | None:
+    """What `flicker` counts that is not the face moving as a whole: per still step, the mean |frame t - frame
+    t-1| (0-255) inside the face after frame t is moved back by the face's shift between them (phase correlation
+    inside the face's box), or without moving it where that is less (a sub-pixel move blurs by interpolation).
+    A head that turns on its neck moves its face with the driver's slow sway; flicker counts that motion,
+    shimmer does not."""
+    vals = []
+    for t in range(1, len(frames)):
+        if not still[t]:
+            continue
+        m = masks[t] & masks[t - 1]
+        ys, xs = np.nonzero(m)
+        if len(ys) < 64:
+            continue
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        a, b = (frames[k].astype(np.float32) for k in (t - 1, t))
+        raw = np.abs(b - a)[m].mean()
+        (dx, dy), _ = cv2.phaseCorrelate(
+            cv2.cvtColor(a[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY),
+            cv2.cvtColor(b[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY),
+        )
+        back = cv2.warpAffine(b, np.float32([[1, 0, -dx], [0, 1, -dy]]), (b.shape[1], b.shape[0]))
+        inner = cv2.erode(m.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+        moved = np.abs(back - a)[inner].mean() if inner.any() else raw
+        vals.append(min(raw, moved))
+    return float(np.mean(vals)) if vals else None
+
+
 def flicker(frames: list[np.ndarray], masks: list[np.ndarray], still: np.ndarray) -> float | None:
     """Mean |frame t - frame t-1| (0-255) inside the face, over the steps where `still[t]` (T,) is true."""
     vals = []
@@ -258,7 +289,7 @@ def summarise_live(rows: list[dict[str, Any]], renderers: tuple[str, ...] = ()) 
     for name in sorted({r["renderer"] for r in rows} | set(renderers)):
         mine = [r for r in rows if r["renderer"] == name and "skipped" not in r]
         s: dict[str, Any] = {"pairs": len(mine)}
-        for key in ("csim_source", "csim_driver", "pose_r", "sharpness", "flicker", "face_found"):
+        for key in ("csim_source", "csim_driver", "pose_r", "sharpness", "flicker", "shimmer", "face_found"):
             vals = [r[key] for r in mine if r.get(key) is not None]
             s[key] = float(np.mean(vals)) if vals else None
         aus = sorted({a for r in mine for a in r.get("au_r", {})})
@@ -391,15 +422,15 @@ def live_table(live: dict[str, Any], methods: dict[str, str] | None = None) -> l
     lines = [
         "| renderer | pairs | CSIM source | CSIM driver | pose r | "
         + " | ".join(f"{a} r" for a in aus)
-        + " | sharpness | flicker | face found |",
-        "|---" * (8 + len(aus)) + "|",
+        + " | sharpness | flicker | shimmer | face found |",
+        "|---" * (9 + len(aus)) + "|",
     ]
     for name, s in live.items():
         label = f"{name} ({methods[name]})" if methods and name in methods else name
         cells = " | ".join(f(s["au_r"].get(a)) for a in aus)
         lines.append(
             f"| {label} | {s['pairs']} | {f(s['csim_source'])} | {f(s['csim_driver'])} | {f(s['pose_r'])} | "
-            f"{cells} | {f(s['sharpness'])} | {f(s['flicker'])} | {f(s['face_found'])} |"
+            f"{cells} | {f(s['sharpness'])} | {f(s['flicker'])} | {f(s.get('shimmer'))} | {f(s['face_found'])} |"
         )
     if any(s.get("mouth_r") or s.get("eye_r") for s in live.values()):
         names = (*MOUTH_MEASURES, *EYE_MEASURES, *GAZE_MEASURES)

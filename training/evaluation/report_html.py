@@ -253,6 +253,7 @@ def live_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         *[f"{a} r" for a in aus],
         "sharpness",
         "flicker",
+        "shimmer",
         "face found",
     ]
     f = lambda v: format_value(v, 3)
@@ -266,6 +267,7 @@ def live_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             *[f(s["au_r"].get(a)) for a in aus],
             f(s["sharpness"]),
             f(s["flicker"]),
+            f(s.get("shimmer")),
             f(s["face_found"]),
         ]
         for n, s in live.items()
