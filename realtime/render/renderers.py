@@ -43,6 +43,10 @@ class RendererLifecycle:
     """Every renderer is a context manager: the pipeline enters it (its ExitStack), and leaving it (the run
     ends, or the renderer is replaced) releases what it holds: engines, sessions. Leaving twice is harmless."""
 
+    reads_driver_frame = False
+    """Whether the renderer draws from the driver's own pixels (DriverSample.mouth, .wrinkles): the driving stage
+    cuts them out of each frame only for one that does."""
+
     def __enter__(self) -> Self:
         return self
 
@@ -50,10 +54,6 @@ class RendererLifecycle:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-    reads_driver_frame = False
-    """Whether the renderer draws from the driver's own pixels (DriverSample.mouth, .wrinkles): the driving stage
-    cuts them out of each frame only for one that does."""
 
     def close(self) -> None:
         """Release what the renderer holds (nothing, unless a renderer says otherwise)."""
@@ -90,16 +90,13 @@ class MeshWarpCrop(RendererLifecycle):
         pass
 
     def target_landmarks(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
+        """lt (478, 2) in crop pixels: the driver's motion put on the photo (relative: the head's own axes)."""
         w = drive.weight  # 0 = neutral source: no expression, no rotation
-        if drive.expression is None:
-            return transfer(
-                src.geometry, np.zeros_like(src.geometry.canonical), drive.pose_delta * w, in_head=True
-            )
-        neutral = drive.driver.neutral if drive.driver is not None else None
-        expr = fit_lids(drive.expression, src.geometry.canonical, neutral)
-        return transfer(
-            src.geometry, expr * w, drive.pose_delta * w, in_head=True
-        )  # relative: the head's axes
+        expr = np.zeros_like(src.geometry.canonical)
+        if drive.expression is not None:
+            neutral = drive.driver.neutral if drive.driver is not None else None
+            expr = fit_lids(drive.expression, src.geometry.canonical, neutral) * w
+        return transfer(src.geometry, expr, drive.pose_delta * w, in_head=True)
 
     def render(self, src: PreparedSource, drive: DriveState) -> np.ndarray:
         return self._warp.render(src.crop, src.ls_px, self.target_landmarks(src, drive))

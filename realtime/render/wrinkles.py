@@ -11,7 +11,8 @@ So the lines come from the driver's frame:
 2. `WrinkleRest`: the driver's detail at rest, followed while its brows are at rest (an average over such frames),
    so the driver's own permanent lines, pores and moles are not put on the photo.
 3. `dynamic_lines`: what the frame shows darker than at rest (creases only, never lighter), softened, kept to the
-   forehead and the glabella (UPPER_FACE) and off the brows and eyes; `gated_lines` weighs them by how far the
+   forehead and the glabella (UPPER_FACE) and off the brows and eyes, the forehead's only where they run across
+   the face and away from the temples (a strand of hair is no line); `gated_lines` weighs them by how far the
    brows' AUs shown (the user's edits included) have moved from the neutral (BROW_GATE): the glabella's lines by
    the frown (AU04), the forehead's by the raised brows (AU01, AU02). A head turn that shifts the patch's texture
    with no brow motion puts nothing on the photo.
