@@ -243,6 +243,7 @@ def test_a_clip_where_the_teacher_loses_the_face_is_counted(
     opts = lr.LiveOptions(tmp_path, pairs=2, frames=12, renderers=("meshwarp",), csim_every=1)
     out = tmp_path / "out"
     out.mkdir()
+    (out / "live_moments_7.jpg").write_bytes(b"an earlier run's")
     res = lr.run_protocol(tracks, opts, out, _BrightnessTeacher(), None)
     assert len(res.pairs) == 1  # the photo person cannot drive
     assert (
@@ -253,7 +254,9 @@ def test_a_clip_where_the_teacher_loses_the_face_is_counted(
     assert row["driver_face_lost"] == 3 and row["face_found"] == pytest.approx(9 / 12)
     assert row["pose_r"] > 0.99 and row["au_r"]["AU12"] > 0.99
     assert (out / "live_side_by_side.mp4").is_file() and (out / "live_grid.png").is_file()
-    # the moments sheet: AUs (smile, frown, brows) and pose move with the brightness, the landmarks do not
+    # the moments sheet: AUs (smile, frown, brows) and pose move with the brightness, the landmarks do not; an
+    # earlier run's sheet in the same folder is gone
+    assert not (out / "live_moments_7.jpg").exists()
     sheet = cv2.imread(str(out / "live_moments_0.jpg"))
     assert sheet is not None and sheet.shape[:2] == (24 + 4 * 256, 2 * 256)
     # a clip where the teacher never finds the face: the pair is left out, and said so
