@@ -38,6 +38,9 @@ the 2nd percentile of the dataset's 2433 photos (median +0.012). The AU head rea
 weakly on photos: the d8 photo's pout (-0.077, below every photo of the dataset) read AU15 0.04, the teacher
 0.39, and its mouth kept the pout through a laughing driver. Acosta's mouth, turned down at rest (-0.034, his
 own), is left as it is."""
+FOREHEAD_REST = 0.3
+"""Brow-raiser intensity (the most of AU01, AU02) above PHOTO_REST_BROW at which a photo's forehead creases are
+taken out in full at rest (`forehead_strength`, `realtime.render.wrinkles.rest_forehead`); in proportion below."""
 NOSE_TIP = 1
 LIDS_RAISED = AU_ORDER.index(AU.AU05)
 PHOTO_REST_LID = 0.05
@@ -121,6 +124,16 @@ def neutral_rest(
     if not np.abs(shape).max() > 1e-4:
         return None
     return shape, out
+
+
+def forehead_strength(aus: np.ndarray, keep: bool = False) -> float:
+    """How much of a photo's forehead creases to take out at rest (0-1), from its AUs (17,): its brows raised
+    past PHOTO_REST_BROW, in FOREHEAD_REST's span. The creases of raised brows stayed on the forehead of the MEAD
+    M024 photo (surprised) after `neutral_rest` lowered its brows. None with `keep` (--keep-expression)."""
+    if keep:
+        return 0.0
+    raised = float(np.max(np.asarray(aus, np.float32)[BROWS_RAISED])) - PHOTO_REST_BROW
+    return float(np.clip(raised / FOREHEAD_REST, 0.0, 1.0))
 
 
 _AU15_IN_SHAPE = MOUTH_SHAPE.index(AU_ORDER.index(AU.AU15))

@@ -26,8 +26,8 @@ from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.frames import PreparedSource
 from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
 from realtime.render.meshflow import MeshFlow, OutputLayout
-from realtime.render.neutral import neutral_rest
-from realtime.render.wrinkles import brow_change, gated_lines
+from realtime.render.neutral import forehead_strength, neutral_rest
+from realtime.render.wrinkles import brow_change, gated_lines, rest_forehead
 from realtime.stages.driving import DriverSample, DriveState
 
 log = logging.getLogger(__name__)
@@ -386,12 +386,17 @@ class MeshFlowFrame(RendererLifecycle):
                 src.geometry.canonical, src.face.aus, self._basis, self._lip_shape, self.keep_expression
             )
         rest_px = None
+        photo = src.image
         if self.motion == "relative":
             rest = src.geometry.canonical if self._rest is None else src.geometry.canonical + self._rest[0]
             self._rest_read = self._read_aus(rest)  # what _match_aus measures the photo's change from
             if self._rest is not None:
                 rest_px = self._transfer(src.geometry, self._rest[0], np.zeros(3, np.float32))
-        self._flow.set_source(src.image, src.transform, src.ls_px, layout, rest_px)
+            # Its raised brows lowered at rest, the photo's forehead is calmed too: the driver's lines show its raise.
+            if self._basis is not None:
+                strength = forehead_strength(src.face.aus, self.keep_expression)
+                photo = rest_forehead(src.image, src.face.landmarks, strength)
+        self._flow.set_source(photo, src.transform, src.ls_px, layout, rest_px)
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         self._flow.set_background(background, person)

@@ -74,6 +74,10 @@ brows."""
 FOREHEAD_SIDES = 0.1
 """Inter-ocular distances inside the eyes' outer corners beyond which the forehead's lines fade out (to none at
 the corners): the temples, where the driver's hair frames its face."""
+REST_BLUR = 6.0
+"""Patch pixels (at the photo's resolution) of the blur a photo's forehead detail is taken against in
+`rest_forehead`: twice DETAIL_BLUR, as a raised forehead's creases are broad bands of shade (the M024 photo's kept
+their shade at DETAIL_BLUR)."""
 _RAISE_AUS, _FROWN_AU = (0, 1), 2  # AU01, AU02; AU04 in AU_ORDER
 
 
@@ -247,14 +251,51 @@ def dynamic_lines(frame: Detail, rest: Detail) -> np.ndarray:
     return np.stack([lines * glabella, np.minimum(forehead, 0.0) * forehead_window()]).astype(np.float32)
 
 
-def _across(lines: np.ndarray) -> np.ndarray:
+def _across(lines: np.ndarray, reach: float = 2.0) -> np.ndarray:
     """(h, w) float32 in 0-1: how nearly the lines at each pixel run across the face (1: level, 0: at 45 degrees
-    or steeper), from their structure tensor."""
+    or steeper), from their structure tensor averaged over `reach` pixels."""
     gx = cv2.Sobel(lines, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(lines, cv2.CV_32F, 0, 1, ksize=3)
-    jxx = cv2.GaussianBlur(gx * gx, (0, 0), 2.0)
-    jyy = cv2.GaussianBlur(gy * gy, (0, 0), 2.0)
+    jxx = cv2.GaussianBlur(gx * gx, (0, 0), reach)
+    jyy = cv2.GaussianBlur(gy * gy, (0, 0), reach)
     return np.clip((jyy - jxx) / (jyy + jxx + 1e-12), 0.0, 1.0)
+
+
+def rest_forehead(photo: np.ndarray, landmarks: np.ndarray, strength: float) -> np.ndarray:
+    """The photo (H, W, 3) uint8 with its forehead's level creases and the ridges between them taken out by
+    `strength` (0-1), from its face's landmarks (478, 2+): for a photo whose raised brows its rest lowers
+    (`realtime.render.neutral`), so that the creases of its surprise do not stay on a forehead at rest (the MEAD
+    M024 photo looked surprised through a calm driver's whole clip). The forehead's detail found as
+    `dynamic_lines` finds a driver's (relative to its local brightness, across the face only, off the
+    brows and eyes, away from the temples), both signs, at the photo's own resolution (at the patch's, a thin
+    crease kept its core), and divided out of its brightness; the driver's own lines are drawn when it raises its
+    brows. The photo as it is where strength is 0 or its face gives no patch."""
+    m = to_patch(landmarks) if strength > 0.0 else None
+    if m is None:
+        return photo
+    pts = np.asarray(landmarks, np.float64)[_PART_POINTS, :2]
+    window = _clear_mask(PATCH_SIZE[::-1], [pts @ m[:, :2].T + m[:, 2]], BROW_CLEAR * patch_iod())
+    window *= upper_face_window() * (1.0 - glabella_window()) * forehead_window()
+    h, w = photo.shape[:2]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    region = cv2.warpAffine(window, m, (w, h), flags=flags, borderValue=0.0)
+    ys, xs = np.nonzero(region > 1e-3)
+    if not len(ys):
+        return photo
+    scale = 1.0 / max(float(np.hypot(m[0, 0], m[1, 0])), 1e-6)  # photo pixels per patch pixel
+    pad = int(np.ceil(4.0 * REST_BLUR * scale))
+    y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
+    x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
+    box = photo[y0:y1, x0:x1].astype(np.float32)
+    gray = cv2.cvtColor(box, cv2.COLOR_RGB2GRAY) + 1.0
+    # Not softened: a photo has no sensor noise from frame to frame to hide.
+    level = gray / cv2.GaussianBlur(gray, (0, 0), REST_BLUR * scale) - 1.0
+    level *= region[y0:y1, x0:x1] * _across(level, 2.0 * scale)
+    level = cv2.GaussianBlur(level, (0, 0), sigmaX=FOREHEAD_ALONG * scale, sigmaY=0.1)
+    gain = 1.0 / np.maximum(1.0 + float(np.clip(strength, 0.0, 1.0)) * level, 0.5)
+    out = photo.copy()
+    out[y0:y1, x0:x1] = np.clip(box * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def gated_lines(lines: np.ndarray, brows: tuple[float, float]) -> np.ndarray | None:

@@ -87,6 +87,21 @@ def test_a_strand_of_hair_across_the_forehead_is_no_line(face) -> None:
     assert strand.min() > 0.3 * level.min()
 
 
+def test_a_photos_forehead_creases_are_taken_out_at_rest_as_far_as_its_brows_were_raised(face) -> None:
+    """rest_forehead: a photo's level forehead crease is lifted most of the way at strength 1, half as far at 0.5,
+    not at all at 0 (a photo whose brows were not raised); the brows, the eyes and the cheeks are left alone."""
+    lined = _forehead_line(_skin(), face)
+    y = int(0.5 * (face[10, 1] + face[151, 1]))
+    xs = slice(int(face[109, 0]) + 20, int(face[338, 0]) - 20)
+    depth = lambda img: float(_skin()[y - 1 : y + 2, xs].mean() - img[y - 1 : y + 2, xs].astype(float).mean())
+    full, half = wr.rest_forehead(lined, face, 1.0), wr.rest_forehead(lined, face, 0.5)
+    assert depth(lined) > 30.0
+    assert depth(full) < 0.5 * depth(lined) and depth(full) < depth(half) < depth(lined)
+    assert wr.rest_forehead(lined, face, 0.0) is lined
+    below = int(face[1, 1])  # from the nose's tip down: nothing changes
+    assert np.array_equal(full[below:], lined[below:])
+
+
 def test_the_rest_follows_frames_with_the_brows_at_rest_and_lines_are_only_darker(face) -> None:
     rest = wr.WrinkleRest()
     plain = wr.cut_detail(_skin(), face)
