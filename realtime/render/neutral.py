@@ -39,8 +39,8 @@ weakly on photos: the d8 photo's pout (-0.077, below every photo of the dataset)
 0.39, and its mouth kept the pout through a laughing driver. Acosta's mouth, turned down at rest (-0.034, his
 own), is left as it is."""
 FOREHEAD_REST = 0.3
-"""Brow-raiser intensity (the most of AU01, AU02) above PHOTO_REST_BROW at which a photo's forehead creases are
-taken out in full at rest (`forehead_strength`, `realtime.render.wrinkles.rest_forehead`); in proportion below."""
+"""How far `neutral_rest` lowers a photo's brow raisers (AU01, AU02, the most of them) for its forehead creases to
+be taken out in full at rest (`forehead_strength`, `realtime.render.wrinkles.rest_forehead`); in proportion below."""
 NOSE_TIP = 1
 LIDS_RAISED = AU_ORDER.index(AU.AU05)
 PHOTO_REST_LID = 0.05
@@ -126,14 +126,13 @@ def neutral_rest(
     return shape, out
 
 
-def forehead_strength(aus: np.ndarray, keep: bool = False) -> float:
-    """How much of a photo's forehead creases to take out at rest (0-1), from its AUs (17,): its brows raised
-    past PHOTO_REST_BROW, in FOREHEAD_REST's span. The creases of raised brows stayed on the forehead of the MEAD
-    M024 photo (surprised) after `neutral_rest` lowered its brows. None with `keep` (--keep-expression)."""
-    if keep:
-        return 0.0
-    raised = float(np.max(np.asarray(aus, np.float32)[BROWS_RAISED])) - PHOTO_REST_BROW
-    return float(np.clip(raised / FOREHEAD_REST, 0.0, 1.0))
+def forehead_strength(aus: np.ndarray, rest_aus: np.ndarray) -> float:
+    """How much of a photo's forehead creases to take out at rest (0-1): how far `neutral_rest` lowered its raised
+    brows (its AUs (17,) less those at rest, the most of AU01 and AU02; nothing under --keep-expression), over
+    FOREHEAD_REST. The creases of raised brows stayed on the forehead of the MEAD M024 photo (surprised) after its
+    brows were lowered."""
+    lowered = np.asarray(aus, np.float32)[BROWS_RAISED] - np.asarray(rest_aus, np.float32)[BROWS_RAISED]
+    return float(np.clip(float(lowered.max()) / FOREHEAD_REST, 0.0, 1.0))
 
 
 _AU15_IN_SHAPE = MOUTH_SHAPE.index(AU_ORDER.index(AU.AU15))

@@ -18,12 +18,12 @@ import numpy as np
 from realtime.config import Motion
 from realtime.controls import Edits
 from realtime.errors import SetupError
-from realtime.face import topology as topo
 from realtime.face.align import CROP_SIZE
 from realtime.face.au_head import au_features, load_au_reader
 from realtime.face.glasses import frame_zone
 from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.frames import PreparedSource
+from realtime.render.eyes import IRIS_CENTRES, IRIS_RINGS
 from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
 from realtime.render.meshflow import MeshFlow, OutputLayout
 from realtime.render.neutral import forehead_strength, neutral_rest
@@ -208,10 +208,7 @@ def limit_turn(own: np.ndarray, delta: np.ndarray) -> np.ndarray:
 EYEBALL_RADIUS = 0.13
 """The eyeball's radius in inter-ocular units (outer eye corners about 90 mm apart, the eyeball's radius 12 mm):
 an iris turned by an angle moves this times its sine along the face."""
-_IRIS_POINTS = (
-    [topo.RIGHT_IRIS_CENTER, *topo.RIGHT_IRIS],
-    [topo.LEFT_IRIS_CENTER, *topo.LEFT_IRIS],
-)
+_IRIS_POINTS = [[centre, *ring] for centre, ring in zip(IRIS_CENTRES, IRIS_RINGS, strict=True)]
 
 
 def keep_gaze(expression: np.ndarray, unshown_yaw_deg: float) -> np.ndarray:
@@ -393,8 +390,8 @@ class MeshFlowFrame(RendererLifecycle):
             if self._rest is not None:
                 rest_px = self._transfer(src.geometry, self._rest[0], np.zeros(3, np.float32))
             # Its raised brows lowered at rest, the photo's forehead is calmed too: the driver's lines show its raise.
-            if self._basis is not None:
-                strength = forehead_strength(src.face.aus, self.keep_expression)
+            if self._rest is not None:
+                strength = forehead_strength(src.face.aus, self._rest[1])
                 photo = rest_forehead(src.image, src.face.landmarks, strength)
         self._flow.set_source(photo, src.transform, src.ls_px, layout, rest_px)
 

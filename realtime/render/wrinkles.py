@@ -246,9 +246,15 @@ def dynamic_lines(frame: Detail, rest: Detail) -> np.ndarray:
         _clear_mask(lines.shape, [frame.parts, rest.parts], BROW_CLEAR * patch_iod()) * upper_face_window()
     )
     glabella = glabella_window()
-    forehead = lines * (1.0 - glabella) * _across(lines)
-    forehead = cv2.GaussianBlur(forehead, (0, 0), sigmaX=FOREHEAD_ALONG, sigmaY=0.1)
-    return np.stack([lines * glabella, np.minimum(forehead, 0.0) * forehead_window()]).astype(np.float32)
+    forehead = np.minimum(_level(lines, 1.0 - glabella), 0.0) * forehead_window()
+    return np.stack([lines * glabella, forehead]).astype(np.float32)
+
+
+def _level(lines: np.ndarray, window: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """The forehead's lines in `window` (h, w) kept only where they run across the face (`_across`), then blurred
+    along it (FOREHEAD_ALONG); `scale`: image pixels per patch pixel (1: the patch itself)."""
+    kept = lines * window * _across(lines, 2.0 * scale)
+    return cv2.GaussianBlur(kept, (0, 0), sigmaX=FOREHEAD_ALONG * scale, sigmaY=0.1)
 
 
 def _across(lines: np.ndarray, reach: float = 2.0) -> np.ndarray:
@@ -276,26 +282,37 @@ def rest_forehead(photo: np.ndarray, landmarks: np.ndarray, strength: float) -> 
     pts = np.asarray(landmarks, np.float64)[_PART_POINTS, :2]
     window = _clear_mask(PATCH_SIZE[::-1], [pts @ m[:, :2].T + m[:, 2]], BROW_CLEAR * patch_iod())
     window *= upper_face_window() * (1.0 - glabella_window()) * forehead_window()
-    h, w = photo.shape[:2]
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    region = cv2.warpAffine(window, m, (w, h), flags=flags, borderValue=0.0)
-    ys, xs = np.nonzero(region > 1e-3)
-    if not len(ys):
-        return photo
     scale = 1.0 / max(float(np.hypot(m[0, 0], m[1, 0])), 1e-6)  # photo pixels per patch pixel
-    pad = int(np.ceil(4.0 * REST_BLUR * scale))
-    y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
-    x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
-    box = photo[y0:y1, x0:x1].astype(np.float32)
-    gray = cv2.cvtColor(box, cv2.COLOR_RGB2GRAY) + 1.0
+    box = _footprint(m, photo.shape, int(np.ceil(4.0 * REST_BLUR * scale)))
+    if box is None:
+        return photo
+    (x0, y0, x1, y1), to_box = box
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    region = cv2.warpAffine(window, to_box, (x1 - x0, y1 - y0), flags=flags, borderValue=0.0)
+    area = photo[y0:y1, x0:x1].astype(np.float32)
+    gray = cv2.cvtColor(area, cv2.COLOR_RGB2GRAY) + 1.0
     # Not softened: a photo has no sensor noise from frame to frame to hide.
-    level = gray / cv2.GaussianBlur(gray, (0, 0), REST_BLUR * scale) - 1.0
-    level *= region[y0:y1, x0:x1] * _across(level, 2.0 * scale)
-    level = cv2.GaussianBlur(level, (0, 0), sigmaX=FOREHEAD_ALONG * scale, sigmaY=0.1)
+    level = _level(gray / cv2.GaussianBlur(gray, (0, 0), REST_BLUR * scale) - 1.0, region, scale)
     gain = 1.0 / np.maximum(1.0 + float(np.clip(strength, 0.0, 1.0)) * level, 0.5)
     out = photo.copy()
-    out[y0:y1, x0:x1] = np.clip(box * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = np.clip(area * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def _footprint(
+    m: np.ndarray, shape: tuple[int, ...], pad: int = 0
+) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """The patch's footprint in an image of `shape` whose pixels `m` (2, 3) takes to the patch, grown by `pad`
+    pixels: its box (x0, y0, x1, y1) and the map from box pixels to patch pixels; None where it misses the image."""
+    w, h = PATCH_SIZE
+    corners = cv2.transform(np.float64([[[0, 0], [w, 0], [0, h], [w, h]]]), cv2.invertAffineTransform(m))[0]
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - pad, 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1 + pad, [shape[1], shape[0]])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    to_box = m.copy()
+    to_box[:, 2] += m[:, :2] @ (x0, y0)  # box pixel (x, y) is image pixel (x + x0, y + y0)
+    return (int(x0), int(y0), int(x1), int(y1)), to_box
 
 
 def gated_lines(lines: np.ndarray, brows: tuple[float, float]) -> np.ndarray | None:
@@ -315,16 +332,12 @@ def paint_lines(roi: np.ndarray, lines: np.ndarray, lt_roi: np.ndarray) -> None:
     if m is None:
         return
     # Only the patch's footprint in the roi is read back (the whole face box was, each frame with lines).
-    w, h = PATCH_SIZE
-    corners = cv2.transform(np.float64([[[0, 0], [w, 0], [0, h], [w, h]]]), cv2.invertAffineTransform(m))[0]
-    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [roi.shape[1], roi.shape[0]])
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    footprint = _footprint(m, roi.shape)
+    if footprint is None:
         return
-    to_box = m.copy()
-    to_box[:, 2] += m[:, :2] @ (x0, y0)  # box pixel (x, y) is roi pixel (x + x0, y + y0)
+    (x0, y0, x1, y1), to_box = footprint
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    box = cv2.warpAffine(lines, to_box, (int(x1 - x0), int(y1 - y0)), flags=flags, borderValue=0.0)
+    box = cv2.warpAffine(lines, to_box, (x1 - x0, y1 - y0), flags=flags, borderValue=0.0)
     if not (box < -1e-3).any():
         return
     iod = float(np.hypot(*(lt_roi[263] - lt_roi[33])))

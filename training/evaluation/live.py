@@ -179,6 +179,17 @@ def sharpness_ratio(
     return laplacian_energy(g_o, sharpness_mask(output.shape, out_landmarks)) / max(e_s, 1e-9)
 
 
+def letterbox(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(height, width, 3) uint8: the image scaled to fit, centred on black (clips and photos of any shape line up)."""
+    s = min(height / img.shape[0], width / img.shape[1])
+    size = (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s)))
+    small = cv2.resize(img, size, interpolation=cv2.INTER_AREA if s < 1.0 else cv2.INTER_LINEAR)
+    out = np.zeros((height, width, 3), np.uint8)
+    y, x = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return out
+
+
 def shimmer(frames: list[np.ndarray], masks: list[np.ndarray], still: np.ndarray) -> float | None:
     """What `flicker` counts that is not the face moving as a whole: per still step, the mean |frame t - frame
     t-1| (0-255) inside the face after frame t is moved back by the face's shift between them (phase correlation

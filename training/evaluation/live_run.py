@@ -37,6 +37,7 @@ from training.evaluation.live import (
     face_mask,
     flicker,
     following_r,
+    letterbox,
     mouth_shape,
     read_clip,
     run_live,
@@ -445,13 +446,7 @@ def _keep(path: Path, out: Path) -> Path:
 
 def _panel(img: np.ndarray) -> np.ndarray:
     """Letterbox into PANEL, so clips and photos of any shape line up."""
-    h, w = PANEL
-    s = min(h / img.shape[0], w / img.shape[1])
-    small = cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))))
-    out = np.zeros((h, w, 3), np.uint8)
-    y, x = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
-    out[y : y + small.shape[0], x : x + small.shape[1]] = small
-    return out
+    return letterbox(img, *PANEL)
 
 
 def _strip(

@@ -165,7 +165,7 @@ class MeshFlowMethod(MeshWarpMethod):
         from realtime.weights import load_au_basis
 
         super().__init__(weights, size, backend)
-        self.name = "mesh_flow"
+        self.name = type(self).name  # MeshWarpMethod names itself for its LT choice
         self.flow = MeshFlow(
             size, eye_painter=load_eye_painter(weights), mouth_prior=load_mouth_prior(weights)
         )
@@ -221,7 +221,6 @@ class MeshFlowOracleMethod(MeshFlowMethod):
 
     def __init__(self, weights: Path, size: int, backend: str) -> None:
         super().__init__(weights, size, backend)
-        self.name = "mesh_flow_oracle"
         self.lt_source = "the driving frame's own landmarks (oracle)"
 
     def target(self, source: FaceImage, driving: FaceImage) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 
 from realtime.face.types import AU, AU_ORDER
 from realtime.render.eyes import eye_opening
-from training.evaluation.live import MOVING_DEG, MOVING_EYE, MOVING_IOD, MOVING_STD, mouth_shape
+from training.evaluation.live import MOVING_DEG, MOVING_EYE, MOVING_IOD, MOVING_STD, letterbox, mouth_shape
 
 CELL = 256
 """Side of one square cell of a sheet (pixels)."""
@@ -76,13 +76,7 @@ def face_cell(image: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
     """(CELL, CELL, 3): the square about the face's landmark box (grown by FACE_MARGIN), black beyond the
     image; the whole image letterboxed where there are no landmarks."""
     if landmarks is None:
-        h, w = image.shape[:2]
-        s = CELL / max(h, w)
-        small = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-        out = np.zeros((CELL, CELL, 3), np.uint8)
-        y, x = (CELL - small.shape[0]) // 2, (CELL - small.shape[1]) // 2
-        out[y : y + small.shape[0], x : x + small.shape[1]] = small
-        return out
+        return letterbox(image, CELL, CELL)
     pts = np.asarray(landmarks, np.float64)[:, :2]
     lo, hi = pts.min(0), pts.max(0)
     centre, side = (lo + hi) / 2.0, float((hi - lo).max()) * FACE_MARGIN
