@@ -56,6 +56,7 @@ from realtime.render.eyes import (
     lid_stretch,
     painter_input,
 )
+from realtime.render.framing import OutputLayout, covering
 from realtime.render.meshwarp import MOUTH_TINT, MeshWarpRenderer, _signed_area
 from realtime.render.mouth import (
     COLOUR_GAIN,
@@ -156,35 +157,6 @@ GAZE_REACH = 0.4
 eye's corner-to-corner width (the iris of a sideways gaze moves about 0.2-0.3)."""
 
 
-@dataclass(frozen=True)
-class OutputLayout:
-    """Where the photo lands in the output frame: photo pixels -> output pixels, and the frame's size."""
-
-    transform: np.ndarray
-    """(2, 3) float64 affine, photo -> output."""
-    size: tuple[int, int]
-    """(width, height) of the output frame."""
-
-    @staticmethod
-    def identity(shape: tuple[int, ...]) -> OutputLayout:
-        return OutputLayout(np.eye(2, 3), (int(shape[1]), int(shape[0])))
-
-    @staticmethod
-    def fit(shape: tuple[int, ...], size: tuple[int, int], face_centre: np.ndarray) -> OutputLayout:
-        """Cover a (width, height) frame with the photo (no bars), the face as near the middle as the photo
-        allows: what a video call shows."""
-        h, w = shape[:2]
-        ow, oh = size
-        s = max(ow / w, oh / h)
-        t = np.array([ow / 2.0, oh / 2.0]) - s * np.asarray(face_centre, np.float64)[:2]
-        t = np.clip(t, [ow - s * w, oh - s * h], [0.0, 0.0])
-        return OutputLayout(np.array([[s, 0.0, t[0]], [0.0, s, t[1]]]), (int(ow), int(oh)))
-
-    @property
-    def scale(self) -> float:
-        return float(np.hypot(self.transform[0, 0], self.transform[1, 0]))
-
-
 def _scale(affine: np.ndarray) -> float:
     """The scale of a (2, 3) similarity."""
     return float(np.hypot(affine[0, 0], affine[1, 0]))
@@ -199,7 +171,8 @@ def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class _Source:
     """What depends on the source photo and the output layout only (built once per source)."""
 
-    photo: np.ndarray  # (h, w, 3) uint8, scaled once to about the output's scale
+    photo: np.ndarray  # (h, w, 3) uint8, scaled once to about the output's scale, extended to cover the frame
+    inner: tuple[int, int, int, int]  # x, y, w, h: the photo itself (unextended) in `photo`
     ls: np.ndarray  # (478, 2) float32 crop pixels
     crop_to_out: np.ndarray  # (2, 3)
     crop_lin: np.ndarray  # (2, 2): a crop displacement in photo pixels (of `photo`)
@@ -300,6 +273,11 @@ class MeshFlow:
         t = 0.5 * (s - 1.0)  # cv2.resize keeps pixel centres: x -> s (x + 1/2) - 1/2
         pre = np.array([[s, 0.0, t], [0.0, s, t]])  # original photo -> `photo`
         photo_to_out = _compose(layout.transform, np.linalg.inv(np.vstack([pre, [0, 0, 1]]))[:2])
+        # Where the photo does not cover the frame, it is extended (`framing.covering`) before anything reads
+        # it: the face's box, read from it every frame, then meets the static frame without a seam.
+        inner = (*photo.shape[1::-1],)
+        photo, photo_to_out, offset = covering(photo, photo_to_out, layout.size)
+        pre[:, 2] += offset
         crop_to_photo = _compose(pre, cv2.invertAffineTransform(m))
         crop_to_out = _compose(photo_to_out, crop_to_photo)
         out_to_photo = cv2.invertAffineTransform(photo_to_out)
@@ -324,14 +302,13 @@ class MeshFlow:
         grid_to_photo = _compose(out_to_photo, grid_to_out)
         px = grid_to_photo[0, 0] * gu + grid_to_photo[0, 1] * gv + grid_to_photo[0, 2]
         py = grid_to_photo[1, 0] * gu + grid_to_photo[1, 1] * gv + grid_to_photo[1, 2]
-        static = cv2.warpAffine(
-            photo, photo_to_out, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+        static = cv2.warpAffine(photo, photo_to_out, (ow, oh), flags=cv2.INTER_LINEAR)
         ls = np.ascontiguousarray(ls_px[:, :2], np.float32)
         ls_photo = ls @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
         lashes = self._lash_lines(ls, ls)[0]  # (2, 9, 2) crop pixels
         self._src = _Source(
             photo=np.ascontiguousarray(photo),
+            inner=(*offset, *inner),
             ls=ls,
             crop_to_out=crop_to_out,
             crop_lin=crop_to_photo[:, :2].astype(np.float32),
@@ -398,8 +375,10 @@ class MeshFlow:
         if background is None or person is None:
             self._static, self._alpha, self._base = src.photo_out, None, None
             return
+        x, y, w, h = src.inner
         ph, pw = src.photo.shape[:2]
-        person = cv2.resize(person.astype(np.float32), (pw, ph), interpolation=cv2.INTER_AREA)
+        person = cv2.resize(person.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        person = cv2.copyMakeBorder(person, y, ph - h - y, x, pw - w - x, cv2.BORDER_CONSTANT, value=0.0)
         ow, oh = src.photo_out.shape[1], src.photo_out.shape[0]
         a_out = cv2.warpAffine(person, src.photo_to_out, (ow, oh), flags=cv2.INTER_LINEAR)[..., None]
         self._static = np.clip(src.photo_out * a_out + background * (1.0 - a_out) + 0.5, 0, 255).astype(

@@ -24,8 +24,9 @@ from realtime.face.glasses import frame_zone
 from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.frames import PreparedSource
 from realtime.render.eyes import IRIS_CENTRES, IRIS_RINGS
+from realtime.render.framing import OutputLayout
 from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
-from realtime.render.meshflow import MeshFlow, OutputLayout
+from realtime.render.meshflow import MeshFlow
 from realtime.render.neutral import forehead_strength, neutral_rest
 from realtime.render.wrinkles import brow_change, gated_lines, rest_forehead
 from realtime.stages.driving import DriverSample, DriveState

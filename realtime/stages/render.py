@@ -32,8 +32,8 @@ from realtime.face.glasses import load_glasses_model
 from realtime.face.types import AU, AU_ORDER
 from realtime.frames import PreparedSource
 from realtime.render.eyes import eye_opening
+from realtime.render.framing import OutputLayout, covering
 from realtime.render.landmark_transfer import SourceGeometry
-from realtime.render.meshflow import OutputLayout
 from realtime.render.renderers import CropRenderer, FrameRenderer
 from realtime.render.segmentation import person_mask
 from realtime.sources.picture import MAX_SIDE
@@ -250,8 +250,7 @@ class RenderStage:
         if (w, h) == self.size:
             self.layout = OutputLayout.identity(src.image.shape)
         else:
-            centre = src.face.landmarks[:, :2].mean(axis=0)
-            self.layout = OutputLayout.fit(src.image.shape, self.size, centre)
+            self.layout = OutputLayout.fit(src.image.shape, self.size, src.face.landmarks)
         if _draws_frames(self.renderer):
             self.renderer.set_source(src, self.layout)
         else:
@@ -287,13 +286,8 @@ class RenderStage:
             self.layout.transform, np.eye(2, 3)
         ):
             return frame
-        return cv2.warpAffine(
-            frame,
-            self.layout.transform,
-            self.layout.size,
-            flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        frame, to_out, _ = covering(frame, self.layout.transform, self.layout.size)
+        return cv2.warpAffine(frame, to_out, self.layout.size, flags=cv2.INTER_LINEAR)
 
     def __call__(self, drive: DriveState) -> np.ndarray:
         if _draws_frames(self.renderer):

@@ -22,7 +22,8 @@ from realtime.render.eyes import (
     eye_opening,
     eye_window,
 )
-from realtime.render.meshflow import MeshFlow, OutputLayout
+from realtime.render.framing import OutputLayout
+from realtime.render.meshflow import MeshFlow
 
 MEAN_FACE = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
 

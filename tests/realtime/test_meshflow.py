@@ -11,7 +11,8 @@ import pytest
 
 from realtime.face.align import alignment_transform, apply_transform
 from realtime.face.types import AU, AU_ORDER
-from realtime.render.meshflow import MeshFlow, OutputLayout
+from realtime.render.framing import OutputLayout
+from realtime.render.meshflow import MeshFlow
 from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops
 
 MEAN_FACE = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
@@ -65,14 +66,19 @@ def test_a_landmark_shift_moves_the_photo_by_the_same_shift_in_photo_pixels(phot
     assert np.array_equal(out[:20, :20], photo[:20, :20])
 
 
-def test_fit_layout_covers_the_requested_frame(photo_face) -> None:
+def test_a_photo_that_does_not_cover_the_frame_is_read_from_its_extension_without_a_seam(photo_face) -> None:
+    """A portrait close-up in a 16:9 frame is shown whole with fill at its sides (`framing`): the face's box,
+    read from the photo each frame, and the static frame around it read the same extended photo."""
     photo, face = photo_face
-    layout = OutputLayout.fit(photo.shape, (1280, 720), face[:, :2].mean(0))
-    assert layout.size == (1280, 720)
-    corners = np.array([[0, 0], [480, 600]], np.float64) @ layout.transform[:, :2].T + layout.transform[:, 2]
-    assert corners[0, 0] <= 0 and corners[0, 1] <= 0 and corners[1, 0] >= 1280 and corners[1, 1] >= 720
+    layout = OutputLayout.fit(photo.shape, (1280, 720), face)
+    assert layout.scale * photo.shape[1] < 1280  # fill shows at the sides
     flow, ls = _flow(photo, face, layout)
-    assert flow.render(ls).shape == (720, 1280, 3)
+    out = flow.render(ls.copy()).astype(np.float32)
+    static = flow._require().photo_out.astype(np.float32)
+    assert out.shape == (720, 1280, 3)
+    assert np.abs(out - static).mean() < 0.5  # an unmoved face is the static frame: no box edge anywhere
+    x0 = int(np.ceil(layout.transform[0, 2]))  # the photo's left edge in the output
+    assert np.abs(out[:, x0 - 3] - out[:, x0 + 1]).mean() < 12  # the fill continues the photo's edge
 
 
 @pytest.mark.parametrize("scale", [0.5, 0.97, 1.25, 2.5])

@@ -141,7 +141,7 @@ def test_the_renderer_draws_the_drivers_lines_as_the_brows_aus_shown_say(face) -
     from dataclasses import replace
 
     from realtime.face.types import AU, AU_ORDER, FaceAnalysis, HeadPose
-    from realtime.render.meshflow import OutputLayout
+    from realtime.render.framing import OutputLayout
     from realtime.render.renderers import MeshFlowFrame
     from realtime.stages.driving import DriverSample, DriveState
     from realtime.stages.render import prepare_source

@@ -205,7 +205,7 @@ def edit_response(
     from realtime.controls import Controls, Edit
     from realtime.face import AnalyzerOptions, FaceAnalyzer
     from realtime.face.types import AU
-    from realtime.render.meshflow import OutputLayout
+    from realtime.render.framing import OutputLayout
     from realtime.render.renderers import MeshFlowFrame
     from realtime.stages.render import prepare_source
     from training.data.teacher import DEFAULT_TEACHER

@@ -118,7 +118,7 @@ def render_meshflow(weights: Path, photo: np.ndarray) -> tuple[np.ndarray, list[
     set by its slider locked at the value (the AU basis, or LT without it, moves the face), cut to the face."""
     from realtime.controls import Edit, Edits
     from realtime.face import AnalyzerOptions, FaceAnalyzer
-    from realtime.render.meshflow import OutputLayout
+    from realtime.render.framing import OutputLayout
     from realtime.render.renderers import MeshFlowFrame
     from realtime.stages.render import prepare_source
 

@@ -199,7 +199,7 @@ class MeshFlowMethod(MeshWarpMethod):
         return apply_transform(alignment_transform(lt, self.size), lt)[:, :2].astype(np.float32)
 
     def render(self, source: FaceImage, driving: FaceImage) -> np.ndarray:
-        from realtime.render.meshflow import OutputLayout
+        from realtime.render.framing import OutputLayout
         from realtime.render.mouth import cut_mouth, mesh_loops
 
         if self._key != source.ref:

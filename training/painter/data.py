@@ -82,7 +82,8 @@ def track_samples(
     info: TrackInfo, crop_size: int, per_eye: int, rng: np.random.Generator
 ) -> EyeSamples | None:
     """Samples of one track (None where it has too few frames or no eye that moves)."""
-    from realtime.render.meshflow import MeshFlow, OutputLayout
+    from realtime.render.framing import OutputLayout
+    from realtime.render.meshflow import MeshFlow
 
     arrays = load_track(info, crop_size)
     if arrays.images is None or len(arrays.images) < 8:
