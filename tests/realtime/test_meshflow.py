@@ -206,6 +206,35 @@ def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(pho
     assert stage(drive).shape == (360, 640, 3)
 
 
+def test_a_crop_renderers_frame_in_a_wider_frame_has_the_photos_fill_at_its_sides(photo_face) -> None:
+    """The crop renderers' frames are framed as the mesh flow's: the photo where the layout puts it, its extension
+    (made once) around it."""
+    from realtime.face.types import FaceAnalysis, HeadPose
+    from realtime.render.framing import covering
+    from realtime.render.renderers import MeshWarpCrop
+    from realtime.stages.driving import DrivingStage
+    from realtime.stages.render import RenderStage, prepare_source
+
+    photo, face = photo_face
+
+    class Fixed:
+        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
+            return FaceAnalysis(face, np.zeros(17, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
+
+    from realtime.controls import Edits
+
+    stage = RenderStage(MeshWarpCrop(), prepare_source(photo, Fixed()), size=(1280, 720))
+    drive = DrivingStage()(Fixed().analyze(photo), 0.0, Edits(), photo)
+    out = stage(drive)
+    assert out.shape == (720, 1280, 3)
+    ext, to_out, _ = covering(photo, stage.layout.transform, (1280, 720))
+    expected = cv2.warpAffine(ext, to_out, (1280, 720), flags=cv2.INTER_LINEAR).astype(int)
+    x0 = int(np.ceil(stage.layout.transform[0, 2]))
+    sides = np.r_[0 : x0 - 1, 1280 - x0 + 1 : 1280]
+    assert np.abs(out[:, sides].astype(int) - expected[:, sides]).max() <= 1
+    assert np.array_equal(stage(drive)[:, sides], out[:, sides])  # the same fill every frame
+
+
 def test_a_turning_head_folds_the_mesh_without_a_jump_in_the_photo_read(photo_face) -> None:
     """At 40 deg of yaw the far cheek folds behind the nose: the raw piecewise-affine map jumps there (a
     staircase edge and specks in the picture); the smoothed displacement the photo is read with does not."""
