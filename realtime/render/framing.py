@@ -114,7 +114,9 @@ def extend(image: np.ndarray, pads: tuple[int, int, int, int], blur: float, ramp
     ys, xs = np.ogrid[:big_h, :big_w]
     dx = np.maximum(np.maximum(left - xs, xs - (left + w - 1)), 0).astype(np.float32)
     dy = np.maximum(np.maximum(top - ys, ys - (top + h - 1)), 0).astype(np.float32)
-    reach = np.clip(np.sqrt(dx * dx + dy * dy) / max(ramp, 1.0), 0.0, 1.0)  # (H, W): 0 on the image, 1 far out
+    reach = np.clip(
+        np.sqrt(dx * dx + dy * dy) / max(ramp, 1.0), 0.0, 1.0
+    )  # (H, W): 0 on the image, 1 far out
     # Blurs of FILL_LEVELS sigmas (each taken at a reduced size: a sigma of 100 pixels at full size costs
     # 100+ ms), blended by how far out a pixel is.
     out = carried.copy()
