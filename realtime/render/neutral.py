@@ -41,6 +41,9 @@ own), is left as it is."""
 FOREHEAD_REST = 0.3
 """How far `neutral_rest` lowers a photo's brow raisers (AU01, AU02, the most of them) for its forehead creases to
 be taken out in full at rest (`forehead_strength`, `realtime.render.wrinkles.rest_forehead`); in proportion below."""
+FOLD_REST = 0.4
+"""How far `neutral_rest` lowers a photo's smile (AU12) for its cheeks' folds to be flattened in full at rest
+(`fold_strength`, `realtime.render.folds.rest_folds`); in proportion below."""
 NOSE_TIP = 1
 LIDS_RAISED = AU_ORDER.index(AU.AU05)
 PHOTO_REST_LID = 0.05
@@ -133,6 +136,14 @@ def forehead_strength(aus: np.ndarray, rest_aus: np.ndarray) -> float:
     brows were lowered."""
     lowered = np.asarray(aus, np.float32)[BROWS_RAISED] - np.asarray(rest_aus, np.float32)[BROWS_RAISED]
     return float(np.clip(float(lowered.max()) / FOREHEAD_REST, 0.0, 1.0))
+
+
+def fold_strength(aus: np.ndarray, rest_aus: np.ndarray) -> float:
+    """How much of a photo's smile folds to flatten at rest (0-1): how far `neutral_rest` lowered its smile (AU12,
+    its AUs (17,) less those at rest; nothing under --keep-expression), over FOLD_REST."""
+    smile = AU_ORDER.index(AU.AU12)
+    lowered = float(np.asarray(aus, np.float32)[smile] - np.asarray(rest_aus, np.float32)[smile])
+    return float(np.clip(lowered / FOLD_REST, 0.0, 1.0))
 
 
 _AU15_IN_SHAPE = MOUTH_SHAPE.index(AU_ORDER.index(AU.AU15))

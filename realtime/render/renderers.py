@@ -24,10 +24,11 @@ from realtime.face.glasses import frame_zone
 from realtime.face.types import AU, AU_ORDER, POSE_SCALE_DEG
 from realtime.frames import PreparedSource
 from realtime.render.eyes import IRIS_CENTRES, IRIS_RINGS
+from realtime.render.folds import rest_folds
 from realtime.render.framing import OutputLayout
 from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
 from realtime.render.meshflow import MeshFlow
-from realtime.render.neutral import forehead_strength, neutral_rest
+from realtime.render.neutral import fold_strength, forehead_strength, neutral_rest
 from realtime.render.wrinkles import brow_change, gated_lines, rest_forehead
 from realtime.stages.driving import DriverSample, DriveState
 
@@ -390,10 +391,12 @@ class MeshFlowFrame(RendererLifecycle):
             self._rest_read = self._read_aus(rest)  # what _match_aus measures the photo's change from
             if self._rest is not None:
                 rest_px = self._transfer(src.geometry, self._rest[0], np.zeros(3, np.float32))
-            # Its raised brows lowered at rest, the photo's forehead is calmed too: the driver's lines show its raise.
+            # Its raised brows lowered at rest, the photo's forehead is calmed too: the driver's lines show its raise;
+            # its smile lowered, its cheeks' folds are flattened.
             if self._rest is not None:
                 strength = forehead_strength(src.face.aus, self._rest[1])
                 photo = rest_forehead(src.image, src.face.landmarks, strength)
+                photo = rest_folds(photo, src.face.landmarks, fold_strength(src.face.aus, self._rest[1]))
         self._flow.set_source(photo, src.transform, src.ls_px, layout, rest_px)
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
