@@ -533,6 +533,27 @@ def test_the_eyes_take_back_the_turn_the_photo_does_not_show_and_never_look_furt
     assert keep_gaze(expr, 0.0) is expr
 
 
+def test_a_drivers_frown_is_deepened_along_the_au04_row_and_nothing_else_is() -> None:
+    """deepen_frown: a driver's expression that is a frown plus a smile gains FROWN_GAIN - 1 more of the frown
+    only (the part along the AU04 slider row); raised brows, or no row shipped, are left as they are."""
+    from realtime.render.renderers import FROWN_GAIN, deepen_frown
+    from realtime.weights import load_au_basis
+
+    edit = load_au_basis(MEAN_FACE.parent, "au_edit.npy")
+    if edit is None:
+        pytest.skip("no au_edit.npy shipped")
+    frown, smile = edit[AU_ORDER.index(AU.AU04)], edit[AU_ORDER.index(AU.AU12)]
+    smile = (
+        smile - np.sum(smile * frown) / np.sum(frown * frown) * frown
+    )  # the smile's part off the frown row
+    driver = (0.4 * frown + 0.5 * smile).astype(np.float32)
+    out = deepen_frown(driver, driver, frown)
+    assert np.allclose(out - driver, (FROWN_GAIN - 1.0) * 0.4 * frown, atol=1e-5)
+    raised = (-0.4 * frown).astype(np.float32)
+    assert deepen_frown(raised, raised, frown) is raised
+    assert deepen_frown(driver, driver, None) is driver
+
+
 def test_absolute_mode_moves_the_photo_along_the_basis_and_turns_it_rigidly(photo_face) -> None:
     from realtime.render.landmark_transfer import SourceGeometry
     from realtime.render.renderers import absolute_landmarks
