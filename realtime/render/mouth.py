@@ -82,8 +82,9 @@ the driver's teeth (the EDTalk clip's grin on the Acosta photo: a denture with a
 LIP_SAMPLE = 0.3
 """Where across a lip, from its outer edge, its colour is read: half-way across, a grin's thin lips gave the
 teeth's and the cavity's grey."""
-SEAM_WIDTH = 0.012
-"""Gaussian sigma of the line where shut lips meet, as a share of the mouth's width."""
+SEAM_WIDTH = 0.022
+"""Gaussian sigma of the line where shut lips meet, as a share of the mouth's width (a photo's own shut lips meet
+in a shadow a few percent of the mouth's width tall, not a hairline)."""
 SEAM_BLUR = 0.05
 """The lips' rows a shutting mouth is filled from are blurred along the mouth by this share of its width."""
 CAVITY_DARKEN = 0.8
