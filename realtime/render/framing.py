@@ -99,6 +99,21 @@ def covering(
     return extended, moved, (left, top)
 
 
+def surround(image: np.ndarray, layout: OutputLayout) -> np.ndarray:
+    """(H, W, 3) the output frame of `image` placed by `layout`, extended (`covering`) where it does not reach:
+    what shows around a frame that is warped over it. Made at the output's scale (a 1024-px photo shrunk into
+    1280x720 extended at its own size took 180-500 ms, at the output's 60-100)."""
+    s = layout.scale
+    to_out = np.asarray(layout.transform, np.float64)
+    if s < 1.0:
+        h, w = image.shape[:2]
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        to_out = to_out @ np.array([[w / size[0], 0.0, 0.0], [0.0, h / size[1], 0.0], [0.0, 0.0, 1.0]])
+    extended, to_out, _ = covering(image, to_out, layout.size)
+    return cv2.warpAffine(extended, to_out, layout.size, flags=cv2.INTER_LINEAR)
+
+
 def _pad(past: float) -> int:
     return int(np.ceil(past)) + 2 if past > 1.0 else 0
 

@@ -32,7 +32,7 @@ from realtime.face.glasses import load_glasses_model
 from realtime.face.types import AU, AU_ORDER
 from realtime.frames import PreparedSource
 from realtime.render.eyes import eye_opening
-from realtime.render.framing import OutputLayout, covering
+from realtime.render.framing import OutputLayout, surround
 from realtime.render.landmark_transfer import SourceGeometry
 from realtime.render.renderers import CropRenderer, FrameRenderer
 from realtime.render.segmentation import person_mask
@@ -260,6 +260,10 @@ class RenderStage:
             self._paste = PasteBack(src.transform, src.image.shape, src.crop.shape[0], self._feather)
         self._bg_key = None  # recompute the background for the new photo
         self._base, self._alpha, self._surround = src.image, None, None
+        if not _draws_frames(self.renderer) and self.layout.size != (w, h):
+            # Around the photo in a frame of another shape, its extension (made once, 60-100 ms at 1280x720);
+            # each frame is warped over it where it reaches (`_to_output`).
+            self._surround = surround(src.image, self.layout)
 
     def set_keep_expression(self, keep: bool) -> None:
         """The photo's expression kept (or taken to rest) by a renderer that can do either (the mesh flow's
@@ -274,7 +278,8 @@ class RenderStage:
             return
         self._bg_key = key
         if mode is BackgroundMode.SOURCE:
-            self._base, self._alpha, self._surround = self.src.image, None, None
+            if self._base is not self.src.image or self._alpha is not None:
+                self._base, self._alpha, self._surround = self.src.image, None, None
             if _draws_frames(self.renderer):
                 self.renderer.set_background(None, None)
             return
@@ -289,11 +294,8 @@ class RenderStage:
             self.layout.transform, np.eye(2, 3)
         ):
             return frame
-        # Around the photo: the background's extension (`framing.covering`), made once per background and
-        # layout (50-200 ms); each frame is warped over it where it reaches (12 ms a 1280x720 frame).
-        if self._surround is None:
-            base, to_out, _ = covering(self._base, self.layout.transform, self.layout.size)
-            self._surround = cv2.warpAffine(base, to_out, self.layout.size, flags=cv2.INTER_LINEAR)
+        if self._surround is None:  # the first frame after a change of photo or background
+            self._surround = surround(self._base, self.layout)
         out = self._surround.copy()
         cv2.warpAffine(
             frame,
