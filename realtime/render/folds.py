@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from realtime.face import topology as topo
+from realtime.render.draw import wide_blur
 
 FOLD_REGIONS = (
     (50, 36, 203, 92, 186, 57, 43, 204, 210, 135, 138, 213, 147, 123),
@@ -41,18 +42,6 @@ cheek is no fold (flattened, the dark hair by the EDTalk photo's cheek was lit u
 FOLD_RANGE = (0.55, 1.5)
 """A fold darkens the skin to about 0.65-0.95 of that round it and its ridge lights it to 1.05-1.2; outside
 this range (fading over 0.1) a pixel is not a fold's (a strand of hair, a highlight on wet skin) and is kept."""
-
-
-def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian blur of `sigma` pixels, taken at a size reduced to about 8 pixels a sigma (a 1400-px face's broad
-    blur at full size took a second)."""
-    k = max(1.0, sigma / 8.0)
-    if k < 1.5:
-        return cv2.GaussianBlur(image, (0, 0), sigma)
-    h, w = image.shape[:2]
-    small = cv2.resize(image, (max(1, round(w / k)), max(1, round(h / k))), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigma / k)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _disc(radius: float) -> np.ndarray:
@@ -93,8 +82,8 @@ def rest_folds(photo: np.ndarray, landmarks: np.ndarray, strength: float) -> np.
     area = photo[y0:y1, x0:x1].astype(np.float32)
     fine = cv2.GaussianBlur(area, (0, 0), max(FOLD_FINE * iod, 0.6))
     sigma = FOLD_BROAD * iod
-    weight = _blur(keep, sigma)
-    broad = _blur(area * keep[..., None], sigma) / np.maximum(weight, 1e-3)[..., None]
+    weight = wide_blur(keep, sigma, 8.0)
+    broad = wide_blur(area * keep[..., None], sigma, 8.0) / np.maximum(weight, 1e-3)[..., None]
     fold = (fine.mean(2) + 1.0) / (broad.mean(2) + 1.0)
     # What is far darker or lighter than the skin round it is no fold (a strand of hair, a highlight): left.
     lo, hi = FOLD_RANGE

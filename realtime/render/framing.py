@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from realtime.render.draw import wide_blur
+
 FACE_SHARE = (0.3, 0.45)
 """The face's height (mesh point 10, the forehead's top, to 152, the chin) as a share of the output frame's
 height: below the first, the photo is enlarged to it; above the second, shrunk to it (no further than the whole
@@ -132,16 +134,12 @@ def extend(image: np.ndarray, pads: tuple[int, int, int, int], blur: float, ramp
     reach = np.clip(
         np.sqrt(dx * dx + dy * dy) / max(ramp, 1.0), 0.0, 1.0
     )  # (H, W): 0 on the image, 1 far out
-    # Blurs of FILL_LEVELS sigmas (each taken at a reduced size: a sigma of 100 pixels at full size costs
-    # 100+ ms), blended by how far out a pixel is.
+    # Blurs of FILL_LEVELS sigmas, blended by how far out a pixel is.
     out = carried.copy()
     below = np.zeros((big_h, big_w), np.float32)
     for share in FILL_LEVELS:
         sigma = share * blur
-        k = max(1, int(sigma / 4))
-        small = cv2.resize(carried, (max(1, big_w // k), max(1, big_h // k)), interpolation=cv2.INTER_AREA)
-        small = cv2.GaussianBlur(small, (0, 0), max(sigma / k, 0.5), borderType=cv2.BORDER_REPLICATE)
-        level = cv2.resize(small, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+        level = wide_blur(carried, sigma)
         a = np.clip((reach - below) / (share - below + 1e-6), 0.0, 1.0)[..., None]  # 1 at and past this level
         out = out * (1.0 - a) + level * a
         below = np.full_like(below, share)
