@@ -109,6 +109,12 @@ class DrivingConfig:
         return self.path is None
 
 
+CALL_SIZE = (1280, 720)
+"""The output frame's size where --size is not given and the output is shown live: a video call's 720p. At the
+photo's size a virtual camera offered calls a square or portrait frame (a 1024-px crop, a 2048x1536 phone photo
+drawn at full size) that they cropped or letterboxed themselves."""
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     source: Path
@@ -133,7 +139,8 @@ class PipelineConfig:
     """Relative motion from the photo's expression as it is (a smiling photo smiles at the driver's rest), not
     from its face at rest (the mesh flow; the other renderers always start from the photo as it is)."""
     size: tuple[int, int] | None = None
-    """Output frame size WIDTHxHEIGHT (e.g. 1280x720 for a video call); default: the source photo's size."""
+    """Output frame size WIDTHxHEIGHT; default: 1280x720 (CALL_SIZE) where the output is shown live (virtual camera,
+    page, window: what a video call takes), the source photo's size for a file alone."""
     calibration: Path | None = None
     """Driver neutral profile written by facegan-calibrate."""
     background: Background = field(default_factory=Background)
@@ -245,7 +252,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> PipelineConfig:
         renderer=a.renderer,
         motion=a.motion,
         keep_expression=a.keep_expression,
-        size=a.size,
+        size=a.size or (CALL_SIZE if shown_live else None),
         calibration=a.calibration.expanduser() if a.calibration else None,
         background=Background.parse(a.background),
         max_frames=a.max_frames,

@@ -502,3 +502,13 @@ def test_oversized_or_broken_picture_files_are_setup_errors(tmp_path: Path, what
         )
     with pytest.raises(SetupError, match="No such file"):
         read_image(tmp_path / "absent.jpg", what)
+
+
+def test_a_live_output_is_a_calls_720p_unless_told_and_a_file_keeps_the_photos_size() -> None:
+    from realtime.config import CALL_SIZE, config_from_args
+
+    assert config_from_args(["--source", "p.jpg"]).size == CALL_SIZE == (1280, 720)  # the virtual camera
+    assert config_from_args(["--source", "p.jpg", "--sink", "webrtc"]).size == CALL_SIZE
+    assert config_from_args(["--source", "p.jpg", "--driving", "c.mp4", "--sink", "file:o.mp4"]).size is None
+    told = ["--source", "p.jpg", "--size", "640x480", "--sink", "virtualcam"]
+    assert config_from_args(told).size == (640, 480)
