@@ -65,10 +65,10 @@ def rest_folds(photo: np.ndarray, landmarks: np.ndarray, strength: float) -> np.
     local = lm - (x0, y0)
     shape = (int(y1 - y0), int(x1 - x0))
     # 1. Where: the cheeks' regions, feathered, less the lips and nostrils (and FOLD_KEEP round them).
-    region = np.zeros(shape, np.float32)
+    loops = np.zeros(shape, np.float32)
     for loop in FOLD_REGIONS:
-        cv2.fillPoly(region, [np.round(local[list(loop)]).astype(np.int32)], 1.0)
-    region = cv2.GaussianBlur(region, (0, 0), FOLD_FEATHER * iod)
+        cv2.fillPoly(loops, [np.round(local[list(loop)]).astype(np.int32)], 1.0)
+    region = cv2.GaussianBlur(loops, (0, 0), FOLD_FEATHER * iod)
     hull = np.zeros(shape, np.uint8)  # the face's skin: its hull, less its edge, the lips and the nostrils
     cv2.fillPoly(hull, [cv2.convexHull(np.round(local).astype(np.int32))], 1)
     keep = (cv2.distanceTransform(hull, cv2.DIST_L2, 3) > FOLD_EDGE * iod).astype(np.float32)

@@ -88,6 +88,9 @@ MOUTH_SHUT = 0.35
 """Below this share of the photo's own mouth opening, what is left of its inner mouth (its teeth squeezed into
 a white line between closing lips: a photo with its mouth open at the driver's rest) is darkened, in full at 0,
 into the dark gap of parted lips; where the lips all but meet, they are closed over it (LIPS_MEET)."""
+TEXTURE_STEP = 0.05
+"""The least change of `MeshFlow.show_texture`'s share written into the photo (a smile's slow change is not
+written every frame)."""
 LIP_LINE = 0.65
 """The line where closed lips meet: the photo's lip colour times this. At 0.45 (with a seam half as wide,
 `mouth.SEAM_WIDTH`) it was drawn on: a black pencil line across a blurry photo's shut grin (ghost tgt2) and a
@@ -200,6 +203,31 @@ class _Source:
     detail_gain: tuple[np.ndarray, np.ndarray]  # `restore_detail`'s gains for bilinear and bicubic reads
 
 
+@dataclass(frozen=True)
+class TextureChange:
+    """Where a photo's texture was changed (`realtime.render.folds`) in the working photo: the box, and the
+    changed and original pixels in it, so that a share of the original can be shown again (`MeshFlow.show_texture`)."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the working photo
+    changed: np.ndarray  # (h, w, 3) float32
+    change_back: np.ndarray  # (h, w, 3) float32: the original less the changed
+
+    @staticmethod
+    def of(texture: np.ndarray, photo: np.ndarray, offset: tuple[int, int]) -> TextureChange | None:
+        """`texture` (h, w, 3): the original of the working photo's inner part, which sits at `offset` in `photo`;
+        None where the two are the same."""
+        x, y = offset
+        h, w = texture.shape[:2]
+        inner = photo[y : y + h, x : x + w]
+        rows, cols = np.nonzero(np.any(texture != inner, axis=2))
+        if len(rows) == 0:
+            return None
+        y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+        changed = inner[y0:y1, x0:x1].astype(np.float32)
+        back = texture[y0:y1, x0:x1].astype(np.float32) - changed
+        return TextureChange((int(x + x0), int(y + y0), int(x + x1), int(y + y1)), changed, back)
+
+
 class MeshFlow:
     """`set_source(photo, M, ls_px, layout)` once, then `render(lt_px, mouth) -> (H, W, 3) uint8` per frame.
 
@@ -227,6 +255,8 @@ class MeshFlow:
         """(the eyes' loops, EYE_KEEP's square) and (the inner lips' loop, MOUTH_KEEP's): around each, folds are
         kept sharp."""
         self.eye_painter = eye_painter
+        self._texture: TextureChange | None = None
+        self._shown = 0.0  # the share of the texture change shown in the working photo
         self.crop_size = crop_size
         self.mouth_loop, self._oval = mesh_loops()
         self._rim = Rim.of(self._warp.topology.face_triangles, self._oval)
@@ -256,11 +286,14 @@ class MeshFlow:
         ls_px: np.ndarray,
         layout: OutputLayout,
         rest_px: np.ndarray | None = None,
+        texture: np.ndarray | None = None,
     ) -> None:
         """`rest_px` (478, 2): where the motion starts from, in crop pixels, when that is not the photo as it is
         (its face at the driver's rest, `realtime.render.neutral`): the photo's inner mouth fills no more of an
         opening than it has there. A grin shut at rest has nothing of its own to show in a mouth the driver
-        opens: its teeth, warped into a driver's "O", stood stretched into a tall V."""
+        opens: its teeth, warped into a driver's "O", stood stretched into a tall V. `texture`: the photo as
+        taken where `photo` has had an expression's texture taken out (`realtime.render.folds`): it comes back by
+        `show_texture`'s share."""
         m = np.asarray(crop_transform, np.float64)
         # Read the photo near 1:1: a smaller output gets a photo shrunk once (INTER_AREA: no aliasing), a larger
         # one a photo enlarged once (bicubic), so every frame reads it bilinear with its detail given back. The
@@ -270,6 +303,8 @@ class MeshFlow:
         if s < 0.95 or s > 1.05:
             how = cv2.INTER_AREA if s < 1.0 else cv2.INTER_CUBIC
             photo = cv2.resize(photo, None, fx=s, fy=s, interpolation=how)
+            if texture is not None:
+                texture = cv2.resize(texture, photo.shape[1::-1], interpolation=how)
         else:
             s = 1.0
         t = 0.5 * (s - 1.0)  # cv2.resize keeps pixel centres: x -> s (x + 1/2) - 1/2
@@ -279,6 +314,9 @@ class MeshFlow:
         # it: the face's box, read from it every frame, then meets the static frame without a seam.
         inner = (*photo.shape[1::-1],)
         photo, photo_to_out, offset = covering(photo, photo_to_out, layout.size)
+        photo = (
+            photo.copy() if texture is not None and offset == (0, 0) else photo
+        )  # show_texture writes to it
         pre[:, 2] += offset
         crop_to_photo = _compose(pre, cv2.invertAffineTransform(m))
         crop_to_out = _compose(photo_to_out, crop_to_photo)
@@ -307,6 +345,8 @@ class MeshFlow:
         static = cv2.warpAffine(photo, photo_to_out, (ow, oh), flags=cv2.INTER_LINEAR)
         ls = np.ascontiguousarray(ls_px[:, :2], np.float32)
         ls_photo = ls @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
+        self._texture = None if texture is None else TextureChange.of(texture, photo, offset)
+        self._shown = 0.0
         lashes = self._lash_lines(ls, ls)[0]  # (2, 9, 2) crop pixels
         self._src = _Source(
             photo=np.ascontiguousarray(photo),
@@ -369,6 +409,22 @@ class MeshFlow:
                 lid = EYE_LOOPS[eye]
                 out.append(np.vstack([pts[lid[0]], lashes[7 * eye : 7 * eye + 7], pts[lid[8]]]))
         return np.array(lines[0], np.float32), np.array(lines[1], np.float32)
+
+    def show_texture(self, share: float) -> None:
+        """Show this share (0-1) of the photo's original texture where set_source's `texture` differs (a smiling
+        photo's folds, flattened at rest, come back as its smile does). Written into the working photo when it
+        changes by TEXTURE_STEP or more (under a millisecond for two cheeks)."""
+        change = self._texture
+        share = float(np.clip(share, 0.0, 1.0))
+        if change is None or share == self._shown:
+            return
+        if abs(share - self._shown) < TEXTURE_STEP and share not in (0.0, 1.0):
+            return
+        x0, y0, x1, y1 = change.box
+        self._require().photo[y0:y1, x0:x1] = np.clip(
+            change.changed + share * change.change_back + 0.5, 0, 255
+        )
+        self._shown = share
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         """A background frame (H, W, 3) uint8 in output pixels and the photo's person mask (h, w) float32 in

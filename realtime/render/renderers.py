@@ -42,6 +42,7 @@ so it reads about that share of the driver's own frown, and the photo, moved by 
 the driver by the same share again. Live, 9 held-out pairs: AU04 r 0.176 -> 0.207, AU26 +0.003, AU45 -0.004,
 CSIM 0.970 -> 0.969."""
 _AU04 = AU_ORDER.index(AU.AU04)
+_AU12 = AU_ORDER.index(AU.AU12)
 
 _AU45 = AU_ORDER.index(AU.AU45)
 MATCHED_AUS = [AU_ORDER.index(AU.AU12)]
@@ -393,6 +394,9 @@ class MeshFlowFrame(RendererLifecycle):
         self._free: np.ndarray | None = None
         """(478, 1) the share of each point's expression motion kept: less in a glasses photo's frame zone."""
         self._rest: tuple[np.ndarray, np.ndarray] | None = None
+        self._smile_back = 0.0
+        """The photo's smile over its face at rest (AU12) where its folds were flattened (0: none were): the
+        smile shown over this is the share of the folds shown again."""
         """Relative motion: the motion (478, 3) that takes the photo to its face at the driver's rest
         (realtime.render.neutral) and its AUs then (17,); None: the photo as it is."""
 
@@ -405,7 +409,8 @@ class MeshFlowFrame(RendererLifecycle):
                 src.geometry.canonical, src.face.aus, self._basis, self._lip_shape, self.keep_expression
             )
         rest_px = None
-        photo = src.image
+        photo, texture = src.image, None
+        self._smile_back = 0.0
         if self.motion == "relative":
             rest = src.geometry.canonical if self._rest is None else src.geometry.canonical + self._rest[0]
             self._rest_read = self._read_aus(rest)  # what _match_aus measures the photo's change from
@@ -416,8 +421,11 @@ class MeshFlowFrame(RendererLifecycle):
             if self._rest is not None:
                 strength = forehead_strength(src.face.aus, self._rest[1])
                 photo = rest_forehead(src.image, src.face.landmarks, strength)
-                photo = rest_folds(photo, src.face.landmarks, fold_strength(src.face.aus, self._rest[1]))
-        self._flow.set_source(photo, src.transform, src.ls_px, layout, rest_px)
+                flat = rest_folds(photo, src.face.landmarks, fold_strength(src.face.aus, self._rest[1]))
+                if flat is not photo:  # the folds come back as far as the photo smiles again (render_frame)
+                    texture, photo = photo, flat
+                    self._smile_back = float(src.face.aus[_AU12] - self._rest[1][_AU12])
+        self._flow.set_source(photo, src.transform, src.ls_px, layout, rest_px, texture)
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         self._flow.set_background(background, person)
@@ -532,7 +540,20 @@ class MeshFlowFrame(RendererLifecycle):
             lines = gated_lines(d.wrinkles, brow_change(drive.aus))  # the brows' AUs as edited
             if lines is not None:
                 lines *= np.float32(drive.weight)  # eased out with the driver's presence
+        if self._smile_back > 0.0:
+            self._flow.show_texture(self._smile_shown(src, drive) / self._smile_back)
         return self._flow.render(self.target_landmarks(src, drive), mouth, lines)
+
+    def _smile_shown(self, src: PreparedSource, drive: DriveState) -> float:
+        """How far the photo smiles above its face at rest (AU12, relative motion): the driver's smile over its
+        neutral and the user's edit of it, eased with the driver's presence."""
+        d = drive.driver
+        if d is None or self._rest is None:
+            return 0.0
+        aud = np.clip(self._rest[1] + d.aus_delta, 0.0, 1.0).astype(np.float32)
+        if drive.edits is not None:
+            aud, _ = drive.edits.apply(aud, np.zeros(3, np.float32))
+        return float(np.clip(aud[_AU12], 0.0, 1.0) - self._rest[1][_AU12]) * drive.weight
 
     def close(self) -> None:
         if self._lt is not None:

@@ -235,6 +235,63 @@ def test_a_crop_renderers_frame_in_a_wider_frame_has_the_photos_fill_at_its_side
     assert np.array_equal(stage(drive)[:, sides], out[:, sides])  # the same fill every frame
 
 
+def test_a_changed_texture_comes_back_by_the_share_asked_and_only_there(photo_face) -> None:
+    """show_texture: where set_source's `texture` differs from the photo (a smiling photo's folds, flattened at
+    rest), that share of the original is read again; nothing else changes, and a tiny change is not written."""
+    from realtime.render.meshflow import TEXTURE_STEP
+
+    photo, face = photo_face
+    texture = photo.copy()
+    texture[280:320, 150:200] = np.clip(texture[280:320, 150:200].astype(int) - 60, 0, 255)  # a dark fold
+    m = alignment_transform(face)
+    ls = apply_transform(m, face)[:, :2]
+    flow = MeshFlow()
+    flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape), texture=texture)
+    flat = flow.render(ls.copy()).astype(int)
+    flow.show_texture(1.0)
+    full = flow.render(ls.copy()).astype(int)
+    flow.show_texture(0.5)
+    half = flow.render(ls.copy()).astype(int)
+    fold = (slice(285, 315), slice(155, 195))
+    assert np.abs(full[fold] - texture[fold]).mean() < 1.5 and np.abs(flat[fold] - photo[fold]).mean() < 1.5
+    assert abs(half[fold].mean() - (full[fold].mean() + flat[fold].mean()) / 2) < 2.0
+    outside = np.ones(photo.shape[:2], bool)
+    outside[270:330, 140:210] = False
+    assert np.array_equal(full[outside], flat[outside])
+    flow.show_texture(0.5 + TEXTURE_STEP / 2)  # a small change: not written
+    assert np.array_equal(flow.render(ls.copy()).astype(int), half)
+    flow.show_texture(0.0)
+    assert np.array_equal(flow.render(ls.copy()).astype(int), flat)
+
+
+def test_a_smiling_photos_folds_come_back_as_far_as_it_smiles_again(photo_face) -> None:
+    """MeshFlowFrame: a photo read smiling (AU12 0.9) is flattened at rest; locked at its own smile, the folds
+    are shown in full; at rest, not at all."""
+    from realtime.controls import Edit, Edits
+    from realtime.face.types import FaceAnalysis, HeadPose
+    from realtime.render.renderers import MeshFlowFrame
+    from realtime.stages.render import prepare_source
+
+    photo, face = photo_face
+    aus = np.zeros(17, np.float32)
+    aus[AU_ORDER.index(AU.AU12)] = 0.9
+
+    class Smiling:
+        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
+            return FaceAnalysis(face, aus, HeadPose(0.0, 0.0, 0.0), 1)
+
+    weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
+    src = prepare_source(photo, Smiling())
+    with MeshFlowFrame(weights, "onnxruntime") as renderer:
+        renderer.set_source(src, OutputLayout.identity(photo.shape))
+        if renderer._smile_back <= 0.0:
+            pytest.skip("no AU basis shipped: no rest, no flattening")
+        renderer.render_still(src, Edits())
+        assert renderer._flow._shown == 0.0
+        renderer.render_still(src, Edits().with_edit("AU12", Edit(1.0, 0.9, True)))
+        assert renderer._flow._shown == 1.0
+
+
 def test_a_turning_head_folds_the_mesh_without_a_jump_in_the_photo_read(photo_face) -> None:
     """At 40 deg of yaw the far cheek folds behind the nose: the raw piecewise-affine map jumps there (a
     staircase edge and specks in the picture); the smoothed displacement the photo is read with does not."""
