@@ -314,9 +314,8 @@ class MeshFlow:
         # it: the face's box, read from it every frame, then meets the static frame without a seam.
         inner = (*photo.shape[1::-1],)
         photo, photo_to_out, offset = covering(photo, photo_to_out, layout.size)
-        photo = (
-            photo.copy() if texture is not None and offset == (0, 0) else photo
-        )  # show_texture writes to it
+        if texture is not None and offset == (0, 0):
+            photo = photo.copy()  # show_texture writes into it, never into the caller's array
         pre[:, 2] += offset
         crop_to_photo = _compose(pre, cv2.invertAffineTransform(m))
         crop_to_out = _compose(photo_to_out, crop_to_photo)
