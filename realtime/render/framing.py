@@ -35,9 +35,10 @@ FILL_BLUR = 0.08
 FILL_RAMP = 0.15
 """The distance from the photo's edge at which the fill reaches FILL_BLUR, as a share of the frame's longer side;
 nearer, it is blurred less (FILL_LEVELS)."""
-FILL_LEVELS = (0.05, 0.2, 0.5, 1.0)
-"""Shares of FILL_BLUR blended by the distance from the photo: (a pixel at a share x of FILL_RAMP out takes the
-blur of x): a continuous edge near the photo, a smooth one far from it."""
+FILL_LEVELS = (0.05, 0.2, 0.5, 1.0, 3.0)
+"""Shares of FILL_BLUR blended by the distance from the photo (a pixel at a share x of FILL_RAMP out takes the
+blur of x): a continuous edge near the photo, a smooth one further out, and far out (3 ramps: the fill above a
+photo in a portrait frame) soft enough that hair at the photo's edge is no dark column carried up the frame."""
 
 
 @dataclass(frozen=True)
@@ -131,18 +132,16 @@ def extend(image: np.ndarray, pads: tuple[int, int, int, int], blur: float, ramp
     ys, xs = np.ogrid[:big_h, :big_w]
     dx = np.maximum(np.maximum(left - xs, xs - (left + w - 1)), 0).astype(np.float32)
     dy = np.maximum(np.maximum(top - ys, ys - (top + h - 1)), 0).astype(np.float32)
-    reach = np.clip(
-        np.sqrt(dx * dx + dy * dy) / max(ramp, 1.0), 0.0, 1.0
-    )  # (H, W): 0 on the image, 1 far out
+    # (H, W): 0 on the image, 1 at `ramp` out, up to FILL_LEVELS' last further out
+    reach = np.clip(np.sqrt(dx * dx + dy * dy) / max(ramp, 1.0), 0.0, FILL_LEVELS[-1])
     # Blurs of FILL_LEVELS sigmas, blended by how far out a pixel is.
     out = carried.copy()
-    below = np.zeros((big_h, big_w), np.float32)
+    below = 0.0
     for share in FILL_LEVELS:
-        sigma = share * blur
-        level = wide_blur(carried, sigma)
-        a = np.clip((reach - below) / (share - below + 1e-6), 0.0, 1.0)[..., None]  # 1 at and past this level
+        level = wide_blur(carried, share * blur)
+        a = np.clip((reach - below) / (share - below), 0.0, 1.0)[..., None]  # 1 at and past this level
         out = out * (1.0 - a) + level * a
-        below = np.full_like(below, share)
+        below = share
     out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     out[top : top + h, left : left + w] = image
     return out
