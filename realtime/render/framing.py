@@ -26,6 +26,10 @@ FACE_SHARE = (0.3, 0.45)
 """The face's height (mesh point 10, the forehead's top, to 152, the chin) as a share of the output frame's
 height: below the first, the photo is enlarged to it; above the second, shrunk to it (no further than the whole
 photo fitting the frame)."""
+MAX_ZOOM = 4.0
+"""The most a photo is enlarged to bring a small face up to FACE_SHARE (a photo smaller than the frame is still
+enlarged to fit it whole): a 20-px face in a 2048-px group photo, enlarged 11 times, was a blur filling the
+frame."""
 FACE_AT = 0.45
 """Where the face's middle (half-way from forehead to chin) sits, as a share of the frame's height from its top:
 a little above the middle leaves room for the chest and puts the eyes near the upper third."""
@@ -64,7 +68,8 @@ class OutputLayout:
         lm = np.asarray(landmarks, np.float64)[:, :2]
         face = max(float(np.linalg.norm(lm[CHIN] - lm[FOREHEAD])), 1.0)
         cover, whole = max(ow / w, oh / h), min(ow / w, oh / h)
-        s = max(float(np.clip(cover, FACE_SHARE[0] * oh / face, FACE_SHARE[1] * oh / face)), whole)
+        s = float(np.clip(cover, FACE_SHARE[0] * oh / face, FACE_SHARE[1] * oh / face))
+        s = max(min(s, MAX_ZOOM), whole)
         middle = (lm[CHIN] + lm[FOREHEAD]) / 2.0
         t = np.array([ow / 2.0, FACE_AT * oh]) - s * middle
         # Where the photo covers an axis, no fill shows on it; where it does not, it stays whole across the frame

@@ -9,7 +9,16 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.render.framing import CHIN, FACE_AT, FACE_SHARE, FOREHEAD, OutputLayout, covering, extend
+from realtime.render.framing import (
+    CHIN,
+    FACE_AT,
+    FACE_SHARE,
+    FOREHEAD,
+    MAX_ZOOM,
+    OutputLayout,
+    covering,
+    extend,
+)
 
 MEAN_FACE = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
 
@@ -50,6 +59,14 @@ def test_a_small_face_in_a_large_photo_is_brought_up_to_a_calls_size() -> None:
     assert middle == pytest.approx([640.0, FACE_AT * 720.0], abs=1.0)
     corners = _placed(layout, np.array([[0.0, 0.0], [3000.0, 2000.0]]))
     assert (corners[0] <= 0).all() and (corners[1] >= [1280, 720]).all()  # it covers the frame
+
+
+def test_a_tiny_face_is_enlarged_no_more_than_max_zoom() -> None:
+    face = _face((1000.0, 700.0), 20.0)  # a face in a crowd
+    layout = OutputLayout.fit((1536, 2048, 3), (1280, 720), face)
+    assert layout.scale == pytest.approx(MAX_ZOOM)
+    small = OutputLayout.fit((112, 112, 3), (1280, 720), _face((56.0, 56.0), 60.0))
+    assert small.scale == pytest.approx(720 / 112)  # a tiny photo is still shown as tall as the frame
 
 
 def test_a_photo_already_framed_like_a_call_is_shown_as_it_is() -> None:
