@@ -39,9 +39,10 @@ FOLD_KEEP = 0.03
 FOLD_EDGE = 0.15
 """Inter-ocular distances inside the face's hull where the flattening stops: the hair or background beside the
 cheek is no fold (flattened, the dark hair by the EDTalk photo's cheek was lit up into a red line)."""
-FOLD_RANGE = (0.55, 1.5)
-"""A fold darkens the skin to about 0.65-0.95 of that round it and its ridge lights it to 1.05-1.2; outside
-this range (fading over 0.1) a pixel is not a fold's (a strand of hair, a highlight on wet skin) and is kept."""
+FOLD_RANGE = (0.35, 1.6)
+"""A fold darkens the skin to about 0.4-0.95 of that round it (an older man's deep nasolabial fold to 0.4-0.5:
+at 0.55 Lei Jun's stayed as dark lines) and its ridge lights it to 1.05-1.2; outside this range (fading over
+0.1) a pixel is not a fold's (a strand of hair, a highlight on wet skin) and is kept."""
 
 
 def _disc(radius: float) -> np.ndarray:
