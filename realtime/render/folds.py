@@ -28,15 +28,16 @@ edge (92, 186, 57, 43, 204; the lips themselves are kept, FOLD_KEEP) to the jaw 
 cheek (213, 147, 123); the other side mirrored. The nasolabial fold runs through the loop's middle (206, 216, 212
 on a resting face, further out on a smiling one)."""
 NOSTRILS = (48, 64, 98, 97, 2, 326, 327, 294, 278, 1, 4, 5, 195)
-FOLD_FINE = 0.01
-"""Inter-ocular distances of the blur under which the skin's texture is kept (pores, stubble)."""
-FOLD_BROAD = 0.1
-"""Inter-ocular distances of the blur a fold's brightness is taken against: wider than a fold (0.03-0.06)."""
-FOLD_FEATHER = 0.04
+FOLD_FINE = 0.007
+"""Inter-ocular distances (outer eye corners, as everywhere in the project) of the blur under which the skin's
+texture is kept (pores, stubble)."""
+FOLD_BROAD = 0.07
+"""Inter-ocular distances of the blur a fold's colour is taken against: wider than a fold (0.02-0.04)."""
+FOLD_FEATHER = 0.028
 """Inter-ocular distances over which the flattening fades out at the regions' edges."""
-FOLD_KEEP = 0.03
+FOLD_KEEP = 0.021
 """Inter-ocular distances round the lips and nostrils kept out of the flattening."""
-FOLD_EDGE = 0.15
+FOLD_EDGE = 0.106
 """Inter-ocular distances inside the face's hull where the flattening stops: the hair or background beside the
 cheek is no fold (flattened, the dark hair by the EDTalk photo's cheek was lit up into a red line)."""
 FOLD_RANGE = (0.35, 1.6)
@@ -56,7 +57,7 @@ def rest_folds(photo: np.ndarray, landmarks: np.ndarray, strength: float) -> np.
     if strength <= 0.0:
         return photo
     lm = np.asarray(landmarks, np.float64)[:, :2]
-    iod = float(np.linalg.norm(lm[list(topo.LEFT_EYE)].mean(0) - lm[list(topo.RIGHT_EYE)].mean(0)))
+    iod = float(np.linalg.norm(lm[263] - lm[33]))  # the outer eye corners
     pad = int(np.ceil(3.0 * FOLD_BROAD * iod)) + 2
     pts = lm[[i for region in FOLD_REGIONS for i in region]]
     x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - pad, 0)

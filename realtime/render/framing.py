@@ -99,9 +99,10 @@ def covering(
     right, bottom = _pad(corners[:, 0].max() - w), _pad(corners[:, 1].max() - h)
     if left == top == right == bottom == 0:
         return image, to_out, (0, 0)
-    blur = FILL_BLUR * max(ow, oh) / float(np.hypot(to_out[0, 0], to_out[1, 0]))  # image pixels
-    ramp = FILL_RAMP * max(ow, oh) / float(np.hypot(to_out[0, 0], to_out[1, 0]))
-    extended = extend(image, (top, bottom, left, right), blur, ramp)
+    side = max(ow, oh) / float(
+        np.hypot(to_out[0, 0], to_out[1, 0])
+    )  # the frame's longer side in image pixels
+    extended = extend(image, (top, bottom, left, right), FILL_BLUR * side, FILL_RAMP * side)
     moved = np.array(to_out, np.float64)
     moved[:, 2] -= moved[:, :2] @ np.array([left, top], np.float64)
     return extended, moved, (left, top)

@@ -131,19 +131,22 @@ def neutral_rest(
 
 def forehead_strength(aus: np.ndarray, rest_aus: np.ndarray) -> float:
     """How much of a photo's forehead creases to take out at rest (0-1): how far `neutral_rest` lowered its raised
-    brows (its AUs (17,) less those at rest, the most of AU01 and AU02; nothing under --keep-expression), over
-    FOREHEAD_REST. The creases of raised brows stayed on the forehead of the MEAD M024 photo (surprised) after its
-    brows were lowered."""
-    lowered = np.asarray(aus, np.float32)[BROWS_RAISED] - np.asarray(rest_aus, np.float32)[BROWS_RAISED]
-    return float(np.clip(float(lowered.max()) / FOREHEAD_REST, 0.0, 1.0))
+    brows (the most of AU01 and AU02), over FOREHEAD_REST. The creases of raised brows stayed on the forehead of
+    the MEAD M024 photo (surprised) after its brows were lowered."""
+    return _lowered(aus, rest_aus, BROWS_RAISED, FOREHEAD_REST)
 
 
 def fold_strength(aus: np.ndarray, rest_aus: np.ndarray) -> float:
-    """How much of a photo's smile folds to flatten at rest (0-1): how far `neutral_rest` lowered its smile (AU12,
-    its AUs (17,) less those at rest; nothing under --keep-expression), over FOLD_REST."""
-    smile = AU_ORDER.index(AU.AU12)
-    lowered = float(np.asarray(aus, np.float32)[smile] - np.asarray(rest_aus, np.float32)[smile])
-    return float(np.clip(lowered / FOLD_REST, 0.0, 1.0))
+    """How much of a photo's smile folds to flatten at rest (0-1): how far `neutral_rest` lowered its smile (AU12),
+    over FOLD_REST."""
+    return _lowered(aus, rest_aus, [AU_ORDER.index(AU.AU12)], FOLD_REST)
+
+
+def _lowered(aus: np.ndarray, rest_aus: np.ndarray, which: list[int], full: float) -> float:
+    """The most `neutral_rest` lowered these AUs of a photo (its AUs (17,) less those at rest; nothing under
+    --keep-expression), over `full`, in 0-1."""
+    lowered = np.asarray(aus, np.float32)[which] - np.asarray(rest_aus, np.float32)[which]
+    return float(np.clip(float(lowered.max()) / full, 0.0, 1.0))
 
 
 _AU15_IN_SHAPE = MOUTH_SHAPE.index(AU_ORDER.index(AU.AU15))

@@ -394,11 +394,11 @@ class MeshFlowFrame(RendererLifecycle):
         self._free: np.ndarray | None = None
         """(478, 1) the share of each point's expression motion kept: less in a glasses photo's frame zone."""
         self._rest: tuple[np.ndarray, np.ndarray] | None = None
+        """Relative motion: the motion (478, 3) that takes the photo to its face at the driver's rest
+        (realtime.render.neutral) and its AUs then (17,); None: the photo as it is."""
         self._smile_back = 0.0
         """The photo's smile over its face at rest (AU12) where its folds were flattened (0: none were): the
         smile shown over this is the share of the folds shown again."""
-        """Relative motion: the motion (478, 3) that takes the photo to its face at the driver's rest
-        (realtime.render.neutral) and its AUs then (17,); None: the photo as it is."""
 
     def set_source(self, src: PreparedSource, layout: OutputLayout) -> None:
         self._ls_n = (src.ls_px / CROP_SIZE * 2.0 - 1.0).astype(np.float32)[None]  # (1, 478, 2)
@@ -416,9 +416,8 @@ class MeshFlowFrame(RendererLifecycle):
             self._rest_read = self._read_aus(rest)  # what _match_aus measures the photo's change from
             if self._rest is not None:
                 rest_px = self._transfer(src.geometry, self._rest[0], np.zeros(3, np.float32))
-            # Its raised brows lowered at rest, the photo's forehead is calmed too: the driver's lines show its raise;
-            # its smile lowered, its cheeks' folds are flattened.
-            if self._rest is not None:
+                # Its raised brows lowered at rest, the photo's forehead is calmed too (the driver's lines show its
+                # raise); its smile lowered, its cheeks' folds are flattened.
                 strength = forehead_strength(src.face.aus, self._rest[1])
                 photo = rest_forehead(src.image, src.face.landmarks, strength)
                 flat = rest_folds(photo, src.face.landmarks, fold_strength(src.face.aus, self._rest[1]))
@@ -490,18 +489,17 @@ class MeshFlowFrame(RendererLifecycle):
         expr = fit_lids(d.expression, at_rest, d.neutral)
         expr = deepen_frown(expr, d.expression, None if self._edit is None else self._edit[_AU04])
         if self._rest is not None:
-            expr, own_aus = expr + self._rest[0], self._rest[1]
+            expr = expr + self._rest[0]
 
         def eased(expr: np.ndarray) -> np.ndarray:
             """The expression weighted by the driver's presence w, from the photo at rest (w = 0)."""
             return expr * w if rest is None else rest + (expr - rest) * w
 
-        aud = np.clip(own_aus + d.aus_delta, 0.0, 1.0).astype(np.float32)
+        aud, edited = self._relative_aus(src, d, edits)
         expr = self._match_aus(src, expr, d.aus_delta)
         turn = limit_turn(own_pose, drive.pose_delta * w)
         expr = keep_gaze(expr, float(drive.pose_delta[0] * w - turn[0]))
         if self._edit is not None and edits is not None:
-            edited, _ = edits.apply(aud, np.zeros(3, np.float32))
             change = eased_edit((np.clip(edited, 0.0, 1.0) - aud) * self.edit_gain, self._edit_reach)
             blink = float(change[_AU45])
             change[_AU45] = (
@@ -514,12 +512,10 @@ class MeshFlowFrame(RendererLifecycle):
                 expr = fit_lids(expr, src.geometry.canonical, None, (aud[_AU45], after))
             return self._transfer(src.geometry, eased(expr), turn)
         lt = self._transfer(src.geometry, eased(expr), turn)
-        if self._lt is not None and edits is not None:
-            edited, _ = edits.apply(aud, np.zeros(3, np.float32))
-            if np.abs(edited - aud).max() > 1e-3:
-                pose = np.broadcast_to(own_pose / POSE_SCALE_DEG, (2, 3))
-                pair = self._run_lt(np.concatenate([np.stack([edited, aud]), pose], axis=1))
-                lt = lt + w * (pair[0] - pair[1])
+        if self._lt is not None and np.abs(edited - aud).max() > 1e-3:
+            pose = np.broadcast_to(own_pose / POSE_SCALE_DEG, (2, 3))
+            pair = self._run_lt(np.concatenate([np.stack([edited, aud]), pose], axis=1))
+            lt = lt + w * (pair[0] - pair[1])
         return lt
 
     def render_still(self, src: PreparedSource, edits: Edits) -> np.ndarray:
@@ -544,16 +540,23 @@ class MeshFlowFrame(RendererLifecycle):
             self._flow.show_texture(self._smile_shown(src, drive) / self._smile_back)
         return self._flow.render(self.target_landmarks(src, drive), mouth, lines)
 
+    def _relative_aus(
+        self, src: PreparedSource, d: DriverSample, edits: Edits | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(AUd, AUd as the user edits it) (17,) each, relative motion: the photo's AUs (at rest where it is
+        taken there) plus the driver's change from its neutral."""
+        own = src.face.aus if self._rest is None else self._rest[1]
+        aud = np.clip(own + d.aus_delta, 0.0, 1.0).astype(np.float32)
+        return aud, aud if edits is None else edits.apply(aud, np.zeros(3, np.float32))[0]
+
     def _smile_shown(self, src: PreparedSource, drive: DriveState) -> float:
         """How far the photo smiles above its face at rest (AU12, relative motion): the driver's smile over its
         neutral and the user's edit of it, eased with the driver's presence."""
         d = drive.driver
         if d is None or self._rest is None:
             return 0.0
-        aud = np.clip(self._rest[1] + d.aus_delta, 0.0, 1.0).astype(np.float32)
-        if drive.edits is not None:
-            aud, _ = drive.edits.apply(aud, np.zeros(3, np.float32))
-        return float(np.clip(aud[_AU12], 0.0, 1.0) - self._rest[1][_AU12]) * drive.weight
+        _, edited = self._relative_aus(src, d, drive.edits)
+        return float(np.clip(edited[_AU12], 0.0, 1.0) - self._rest[1][_AU12]) * drive.weight
 
     def close(self) -> None:
         if self._lt is not None:

@@ -190,43 +190,50 @@ def letterbox(img: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-def shimmer(frames: list[np.ndarray], masks: list[np.ndarray], still: np.ndarray) -> float | None:
-    """What `flicker` counts that is not the face moving as a whole: per still step, the mean |frame t - frame
-    t-1| (0-255) inside the face after frame t is moved back by the face's shift between them (phase correlation
-    inside the face's box), or without moving it where that is less (a sub-pixel move blurs by interpolation).
-    A head that turns on its neck moves its face with the driver's slow sway; flicker counts that motion,
-    shimmer does not."""
-    vals = []
+def frame_change(
+    frames: list[np.ndarray], masks: list[np.ndarray], still: np.ndarray
+) -> tuple[float | None, float | None]:
+    """(flicker, shimmer) over the steps where `still[t]` (T,) is true, in one pass (None: no such step).
+
+    flicker: the mean |frame t - frame t-1| (0-255) inside the face (`masks`, both frames). shimmer: what flicker
+    counts that is not the face moving as a whole: the same after frame t is moved back by the face's shift
+    between them (phase correlation inside the face's box), or without moving it where that is less (a sub-pixel
+    move blurs by interpolation); over steps with a face of 64 pixels or more. A head that turns on its neck moves
+    its face with the driver's slow sway; flicker counts that motion, shimmer does not."""
+    flickers, shimmers = [], []
     for t in range(1, len(frames)):
-        if not still[t]:
-            continue
         m = masks[t] & masks[t - 1]
+        if not still[t] or not m.any():
+            continue
+        a, b = (frames[k].astype(np.float32) for k in (t - 1, t))
+        raw = float(np.abs(b - a)[m].mean())
+        flickers.append(raw)
         ys, xs = np.nonzero(m)
         if len(ys) < 64:
             continue
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        a, b = (frames[k].astype(np.float32) for k in (t - 1, t))
-        raw = np.abs(b - a)[m].mean()
         (dx, dy), _ = cv2.phaseCorrelate(
             cv2.cvtColor(a[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY),
             cv2.cvtColor(b[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY),
         )
         back = cv2.warpAffine(b, np.float32([[1, 0, -dx], [0, 1, -dy]]), (b.shape[1], b.shape[0]))
         inner = cv2.erode(m.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-        moved = np.abs(back - a)[inner].mean() if inner.any() else raw
-        vals.append(min(raw, moved))
-    return float(np.mean(vals)) if vals else None
+        moved = float(np.abs(back - a)[inner].mean()) if inner.any() else raw
+        shimmers.append(min(raw, moved))
+    return (
+        float(np.mean(flickers)) if flickers else None,
+        float(np.mean(shimmers)) if shimmers else None,
+    )
 
 
 def flicker(frames: list[np.ndarray], masks: list[np.ndarray], still: np.ndarray) -> float | None:
-    """Mean |frame t - frame t-1| (0-255) inside the face, over the steps where `still[t]` (T,) is true."""
-    vals = []
-    for t in range(1, len(frames)):
-        if still[t]:
-            m = masks[t] & masks[t - 1]
-            if m.any():
-                vals.append(np.abs(frames[t].astype(np.float32) - frames[t - 1].astype(np.float32))[m].mean())
-    return float(np.mean(vals)) if vals else None
+    """`frame_change`'s flicker alone."""
+    return frame_change(frames, masks, still)[0]
+
+
+def shimmer(frames: list[np.ndarray], masks: list[np.ndarray], still: np.ndarray) -> float | None:
+    """`frame_change`'s shimmer alone."""
+    return frame_change(frames, masks, still)[1]
 
 
 # -- the live run ----------------------------------------------------------------------------------------

@@ -35,14 +35,13 @@ from training.evaluation.live import (
     STILL_IOD,
     STILL_OUTPUT,
     face_mask,
-    flicker,
     following_r,
+    frame_change,
     letterbox,
     mouth_shape,
     read_clip,
     run_live,
     sharpness_ratio,
-    shimmer,
 )
 from training.evaluation.moments import moments_sheet, output_cells, pick_moments, write_sheet
 
@@ -250,8 +249,7 @@ def measure_output(
     lm = np.array([md[i].landmarks for i in ok])  # (T, 478, 2)
     still = np.r_[False, np.abs(np.diff(lm, axis=0)).mean(axis=(1, 2)) / np.maximum(iod[1:], 1.0) < STILL_IOD]
     masks = [face_mask(output[i].shape, mo[i].landmarks) for i in ok]
-    row["flicker"] = flicker([output[i] for i in ok], masks, still)
-    row["shimmer"] = shimmer([output[i] for i in ok], masks, still)
+    row["flicker"], row["shimmer"] = frame_change([output[i] for i in ok], masks, still)
     if embedder is not None:
         cs, cd = [], []
         for i in ok[::csim_every]:
