@@ -76,3 +76,6 @@ RIGHT_IRIS_CENTER = 468
 # Mouth corners (subject left, right).
 MOUTH_LEFT = 291
 MOUTH_RIGHT = 61
+# The face's top (the forehead's middle on the oval) and its chin.
+FOREHEAD = 10
+CHIN = 152

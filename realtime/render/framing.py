@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from realtime.face.topology import CHIN, FOREHEAD
 from realtime.render.draw import wide_blur
 
 FACE_SHARE = (0.3, 0.45)
@@ -33,7 +34,6 @@ frame."""
 FACE_AT = 0.45
 """Where the face's middle (half-way from forehead to chin) sits, as a share of the frame's height from its top:
 a little above the middle leaves room for the chest and puts the eyes near the upper third."""
-FOREHEAD, CHIN = 10, 152
 FILL_BLUR = 0.08
 """The fill's blur far from the photo (Gaussian sigma), as a share of the frame's longer side."""
 FILL_RAMP = 0.15

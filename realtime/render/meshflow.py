@@ -613,6 +613,7 @@ class MeshFlow:
             if fold.any():
                 w = cv2.GaussianBlur(fold.astype(np.float32), (0, 0), sigma)
                 w[kept] = 0.0
+                w *= self._inner  # the crop's border keeps its zero displacement (the unmoved frame past it)
                 w = w[..., None]
                 smooth = cv2.GaussianBlur(disp, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
                 smooth -= disp

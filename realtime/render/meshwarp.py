@@ -16,9 +16,10 @@ Topology, built once per renderer:
 - each upper lid's band (from the lid line to the ring of points over it) is split by a line of virtual lash
   points (`lash_points`, LASH_STRIP of the eye's width over the lid), so a lid that comes down carries its
   lashes whole and the skin above them stretches (the 14 band triangles of each eye become 28);
-- surround: a ring around the face oval that follows the face at `ring_follow` of its motion, and fixed
-  points on the crop border, Delaunay-triangulated per source, so the background stays put at the
-  border and stretches smoothly near the face instead of tearing.
+- surround: a ring around the face oval that follows the face at `ring_follow` of its motion (less under the
+  chin, NECK_FOLLOW, and never more than RING_ROOM of its way to the crop's edge), and fixed points on the crop
+  border, Delaunay-triangulated per source, so the background stays put at the border and stretches smoothly
+  near the face instead of tearing.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.face.topology import LEFT_IRIS_CENTER, NUM_LANDMARKS, RIGHT_IRIS_CENTER, TESSELATION_EDGES
+from realtime.face.topology import (
+    CHIN,
+    LEFT_IRIS_CENTER,
+    NUM_LANDMARKS,
+    RIGHT_IRIS_CENTER,
+    TESSELATION_EDGES,
+)
 from realtime.render.draw import fill_mask
 from realtime.render.eyes import EYE_LOOPS, UPPER_RINGS
 
@@ -56,6 +63,18 @@ LASH_MAX = 0.8
 """The most of the way from a lid point to the ring point over it that its lash point lies."""
 MOUTH_TINT = np.array([0.35, 0.22, 0.22], np.float32)
 """Colour factor of a mouth cavity (dark, slightly red)."""
+NECK_FOLLOW = 0.25
+"""Share of `ring_follow` the ring keeps under the chin: the neck and the collar stay with the body while the
+head turns over them (the ring's follow falls from the full share at NECK_SIDE to this at the chin). At the
+full share the ring point under the chin swung with it, 0.6 of a 42-crop-pixel swing, past the crop's bottom
+edge, 25 px away: the shirt and tie knot between them (Jim Acosta's photo, Jamie Oliver turning) were cut by a
+hard diagonal edge where the fold met the unmoved frame."""
+NECK_SIDE = (0.3, 0.8)
+"""Cosines of the angle from the face's down direction (oval centre to chin) between which a ring point's
+follow falls to NECK_FOLLOW: from about 73 degrees (the ears, the jaw's corners keep the full share) to 37."""
+RING_ROOM = 0.5
+"""The most a ring point moves, as a share of its distance to the nearest crop edge: the band between the ring
+and the fixed border points never folds (a folded band painted the region past it at the crop's edge)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +155,8 @@ class _SourceLayout:
     key: bytes
     surround_triangles: np.ndarray  # (G, 3) int32 into the extended point array
     ring_source: np.ndarray  # (K, 2) float32
+    follow: np.ndarray  # (K, 1) float32: the share of its oval point's motion each ring point takes
+    reach: np.ndarray  # (K,) float32: the most each ring point moves (crop pixels)
 
 
 class MeshWarpRenderer:
@@ -306,8 +327,29 @@ class MeshWarpRenderer:
             if all(i < k for i in ids) and _inside(oval, pts[ids].mean(0)):
                 continue  # inside the face: the mesh covers it
             tris.append(ids)
-        self._layout = _SourceLayout(key, np.asarray(tris, np.int32).reshape(-1, 3), ring)
+        down = ls[CHIN] - centre
+        out = oval - centre
+        cos = out @ down / np.maximum(np.linalg.norm(out, axis=1) * np.linalg.norm(down), 1e-6)
+        neck = np.clip((cos - NECK_SIDE[0]) / (NECK_SIDE[1] - NECK_SIDE[0]), 0.0, 1.0)
+        follow = self.ring_follow * (1.0 - (1.0 - NECK_FOLLOW) * neck)
+        room = np.minimum(ring, self.size - 1.0 - ring).min(1)  # (K,) to the nearest crop edge
+        self._layout = _SourceLayout(
+            key,
+            np.asarray(tris, np.int32).reshape(-1, 3),
+            ring,
+            follow[:, None].astype(np.float32),
+            np.maximum(RING_ROOM * room, 0.0).astype(np.float32),
+        )
         return self._layout
+
+    @staticmethod
+    def _ring_target(layout: _SourceLayout, moved: np.ndarray) -> np.ndarray:
+        """(K, 2) the ring's target: each point moved by its share of its oval point's motion `moved` (K, 2),
+        at most its reach."""
+        step = layout.follow * moved
+        length = np.linalg.norm(step, axis=1)
+        scale = np.minimum(1.0, layout.reach / np.maximum(length, 1e-6))
+        return (layout.ring_source + step * scale[:, None]).astype(np.float32)
 
     # -- the warp ---------------------------------------------------------------------------------------
 
@@ -358,7 +400,7 @@ class MeshWarpRenderer:
         """Dense (S, S) float32 maps: target pixel -> source pixel."""
         layout = self._source_layout(ls)
         hs, ht = self._hole_points(ls, lt)
-        ring_t = layout.ring_source + self.ring_follow * (lt[self.topology.oval] - ls[self.topology.oval])
+        ring_t = self._ring_target(layout, lt[self.topology.oval] - ls[self.topology.oval])
         # Extended points: 478 landmarks, hole centres, eyes' inner rings, lash points, then (for the surround)
         # oval, ring, border.
         hs_l, ht_l = self.lash_points(ls, lt)

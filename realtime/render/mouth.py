@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.face.topology import CHIN
 from realtime.render.draw import column_edges, column_fill
 from realtime.render.meshwarp import MOUTH_TINT, _polygon_area, build_topology
 
@@ -65,7 +66,6 @@ INNER_UPPER, INNER_LOWER = _UPPER_INNER[1:6], _LOWER_INNER[1:6]
 """The five middle ones, away from the corners, as index arrays."""
 INNER_LIPS: tuple[tuple[int, int], ...] = tuple(zip(INNER_UPPER.tolist(), INNER_LOWER.tolist(), strict=True))
 """(upper, lower) inner-lip mesh points facing each other across the mouth, the five middle ones of LIP_PAIRS."""
-CHIN = 152
 MIN_LIP = 0.7
 """A lip in the output keeps at least this share of its thickness in the photo: a driver whose grin thins its
 lips to a line moved the photo's inner lip past its outer edge, and the teeth then covered the lip."""

@@ -78,6 +78,31 @@ def test_no_tearing_and_a_still_border(face_px: np.ndarray, texture: np.ndarray)
     assert np.abs(out.astype(int) - texture.astype(int))[frame].mean() < 2.0
 
 
+def test_a_head_swinging_near_the_crops_edge_leaves_the_neck_behind_without_a_fold() -> None:
+    """A face whose chin is near the crop's bottom (as the aligned crop puts it) moved 40 px sideways: the ring
+    under the chin must not swing past the fixed border points (a fold there cut a shirt's tie knot by a hard
+    edge), and the neck under the chin follows less than the side of the head does."""
+    if not MEAN_FACE.is_file():
+        pytest.skip(f"mean face not found at {MEAN_FACE}")
+    mean = np.load(MEAN_FACE)[:, :2]
+    ls = (np.array([128.0, 150.0]) + 85.0 * mean).astype(np.float32)
+    assert S - 1 - ls[152, 1] < 40  # the chin close to the bottom edge
+    lt = ls + np.array([40.0, 0.0], np.float32)
+    renderer = MeshWarpRenderer(S)
+    map_x, map_y = renderer.backward_map(ls, lt)
+    xs = np.arange(S, dtype=np.float32)
+    assert np.abs(map_x[S - 1] - xs).max() < 0.5 and np.abs(map_y[S - 1] - (S - 1)).max() < 0.5  # the border
+    bottom = map_x[S - 12 :]  # no fold near the edge: each row reads the photo left to right
+    assert (np.diff(bottom, axis=1) > 0).all()
+    ring = renderer._ring_target(
+        renderer._source_layout(ls), lt[renderer.topology.oval] - ls[renderer.topology.oval]
+    )
+    moved = np.linalg.norm(ring - renderer._source_layout(ls).ring_source, axis=1)
+    oval = list(renderer.topology.oval)
+    sides = [oval.index(234), oval.index(454)]  # beside the ears
+    assert moved[oval.index(152)] < 0.3 * moved[sides].min()  # the ring under the chin stays nearly put
+
+
 def test_a_newly_opened_mouth_is_shaded_as_a_cavity(face_px: np.ndarray) -> None:
     lt = face_px.copy()
     lower = (face_px[:, 1] > face_px[14, 1] - 0.5) & (np.abs(face_px[:, 0] - face_px[14, 0]) < 40)
