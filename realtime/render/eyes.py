@@ -88,6 +88,10 @@ the lid)."""
 LID_SHADE = (0.15, 0.3)
 """A lowered lid is darkened by up to the first share towards its lash line, over the last second share of the
 band (the lashes' shadow): the skin under the eye, mirrored up in full, was a pale puffy band over the iris."""
+LID_TONE = 0.05
+"""Share of the eye's width over the ring (the lid skin under the brow) whose colour a lowered lid takes."""
+LID_TONE_BLUR = 0.1
+"""Share of the eye's width by which that colour is smoothed along the eye."""
 LID_ENDS = 0.12
 """Share of the eye's width, from each corner, over which a lowered lid's redrawn skin fades out."""
 LID_EDGE = 0.03
@@ -294,7 +298,9 @@ def draw_lid_skin(
     width = float(np.linalg.norm(lash[-1] - lash[0]))
     h, w = image.shape[:2]
     both = np.vstack([poly, loop])
-    x0, y0 = np.maximum(np.floor(both.min(0)).astype(int) - 3, 0)
+    tone = max(2, round(LID_TONE * width))
+    x0 = max(int(np.floor(both[:, 0].min())) - 3, 0)
+    y0 = max(int(np.floor(both[:, 1].min())) - 3 - tone, 0)  # room over the ring for the lid's tone
     x1 = min(int(np.ceil(both[:, 0].max())) + 4, w)
     # Room under the eye for the skin mirrored up over it.
     tall = int(np.ceil(both[:, 1].max() - both[:, 1].min() + LID_MIRROR_SKIP * width)) + 4
@@ -318,6 +324,19 @@ def draw_lid_skin(
     # photo's lid points lie inside its visible eye (a small photo: the band held iris, white and lashes).
     fill = flat.copy()
     fill[ys, xs] = _mirrored_up(flat, eye | m, ys, xs, round(LID_MIRROR_SKIP * width))
+    # In the tone of the skin just over the ring, column by column (the mirrored skin keeps its grain and its
+    # shading down the lid): lit cheeks under a shadowed lid, mirrored up as they were, stood as a pale band
+    # over each eye (the s11 photo's raised brows, its shut eyes a pale oval).
+    cols = np.flatnonzero(m.any(0))
+    rows = np.arange(tone)[:, None]
+    over = flat[np.clip(top[cols][None, :] - rows, 0, shape[0] - 1), cols[None, :]].mean(0)  # (C, 3)
+    first = np.clip(top[cols][None, :] + 1 + rows, 0, shape[0] - 1)
+    inside = fill[first, cols[None, :]].mean(0)  # (C, 3) the mirrored skin's top rows
+    shift = np.zeros((shape[1], 3), np.float32)
+    shift[cols] = cv2.GaussianBlur(
+        (over - inside)[None].astype(np.float32), (0, 0), max(1.0, LID_TONE_BLUR * width), sigmaY=1e-3
+    )[0]
+    fill[ys, xs] += shift[xs]
     shade = 1.0 - LID_SHADE[0] * np.clip((s[:, 0] - (1.0 - LID_SHADE[1])) / LID_SHADE[1], 0.0, 1.0)
     fill[ys, xs] *= shade[:, None]
     a = np.zeros(shape, np.float32)

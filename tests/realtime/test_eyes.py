@@ -286,3 +286,35 @@ def test_a_lowered_lid_shows_the_skin_under_the_eye_not_the_iris_and_white_in_it
     got = out[low].astype(float)
     assert np.abs(got.mean(0) - skin).max() < 12.0, got.mean(0)  # the skin's colour, not white, iris or red
     assert 3.0 < got.std(0).mean() < 12.0  # with the skin's grain: not a flat fill, not the eye's contrast
+
+
+def test_a_lowered_lid_takes_the_tone_of_the_lid_skin_over_it_not_of_the_lit_cheek(face) -> None:
+    """Skin under the eye lit brighter than the lid skin over it (a shadowed lid, lit cheeks): the redrawn lid is
+    in the tone over its ring, with the grain mirrored from under the eye, not a pale band of cheek."""
+    from realtime.render.eyes import draw_lid_skin
+
+    loop, ring = face[list(EYE_LOOPS[0]), :2], face[list(UPPER_RINGS[0]), :2]
+    lash = loop[:9].copy()
+    lash[1:8] += 0.1 * (ring - loop[1:8])
+    band = np.zeros((600, 480), np.uint8)
+    cv2.fillPoly(band, [np.round(np.vstack([lash, ring[::-1]])).astype(np.int32)], 1)
+    b = band.astype(bool)
+    rng = np.random.default_rng(1)
+    lid_tone, cheek = np.array([150.0, 110.0, 95.0]), np.array([215.0, 175.0, 160.0])
+    photo = np.empty((600, 480, 3), np.float64)
+    split = int(np.ceil(loop[:, 1].max()))  # the lower lid's lowest point: the lit cheek below it
+    photo[:split] = lid_tone
+    photo[split:] = cheek
+    photo = np.clip(photo + rng.normal(0.0, 5.0, (600, 480, 1)), 0, 255).astype(np.uint8)
+    photo[b] = (90, 70, 60)  # streaked lashes and crease in the band, to be redrawn
+    out = photo.copy()
+    draw_lid_skin(out, lash, ring, loop, 1.0)
+    inner = cv2.erode(band, np.ones((3, 3), np.uint8)).astype(bool)
+    middle = np.zeros((600, 480), bool)
+    x0, x1 = sorted((loop[0, 0], loop[8, 0]))
+    middle[:, int(x0 + 0.25 * (x1 - x0)) : int(x1 - 0.25 * (x1 - x0))] = True
+    rows = np.nonzero(b)[0]
+    low = inner & middle & (np.arange(600)[:, None] > np.percentile(rows, 50))
+    got = out[low].astype(float)
+    assert np.abs(got.mean(0) - lid_tone).max() < 0.5 * np.abs(cheek - lid_tone).min(), got.mean(0)
+    assert 2.0 < got.std(0).mean() < 12.0  # the grain kept
