@@ -85,11 +85,23 @@ LID_MIRROR_SKIP = 0.08
 """Share of the eye's width under the lower lid skipped before the skin that is mirrored onto a lowered lid
 (`draw_lid_skin`): the lower lid's wet rim and lashes are left out (mirrored, a red rim was a red streak across
 the lid)."""
+LID_MIRROR_REACH = 0.35
+"""Share of the eye's width under it (past LID_MIRROR_SKIP) from which that skin is read, mirrored back and forth
+within it for a taller lid: a lid stretched four times (a wide-eyed photo's far eye shutting, its head turned
+and tipped back: the MEAD photo under the EDTalk clip's last turn) read the skin as deep under the eye as its
+band is tall, the nose's shadowed side and a nostril, and showed them as dark streaks over the eye."""
+LID_DARK = (0.6, 0.05, 0.15)
+"""(darkness, share, share): pixels of the mirrored skin darker than the first times the lid's tone are not skin;
+with more than the second share of them in the band the redrawn lid fades out, gone at the third."""
 LID_SHADE = (0.15, 0.3)
 """A lowered lid is darkened by up to the first share towards its lash line, over the last second share of the
 band (the lashes' shadow): the skin under the eye, mirrored up in full, was a pale puffy band over the iris."""
 LID_TONE = 0.05
 """Share of the eye's width over the ring (the lid skin under the brow) whose colour a lowered lid takes."""
+LID_TONE_SHARE = 0.5
+"""How far the redrawn lid is taken from the tone of the skin under the eye towards that over its ring. In full,
+a deep-set eye's shadowed crease darkened a shut lid into a hollow that read as an open eye (the Dafoe photo
+under Jamie Oliver's blink: live AU45 r 0.72 -> 0.56, the Mouth_Source photo's 0.55 -> 0.25)."""
 LID_TONE_BLUR = 0.1
 """Share of the eye's width by which that colour is smoothed along the eye."""
 LID_ENDS = 0.12
@@ -244,13 +256,16 @@ def _lid_curve(points: np.ndarray, samples: int = 24) -> np.ndarray:
 
 
 def _mirrored_up(
-    image: np.ndarray, axis: np.ndarray, ys: np.ndarray, xs: np.ndarray, skip: int = 0
+    image: np.ndarray, axis: np.ndarray, ys: np.ndarray, xs: np.ndarray, skip: int = 0, reach: int = 0
 ) -> np.ndarray:
     """(N, C) `image`'s pixels mirrored up onto the pixels (`ys`, `xs`) from under the mask `axis` (h, w) bool,
     column by column, about its lowest row (then `skip` rows further down): the skin under an eye, for what
-    covers it."""
+    covers it. `reach` > 0: read no deeper than that many rows under it, mirrored back and forth within them."""
     bottom = len(axis) - np.argmax(axis[::-1], 0)  # the row just under the mask, per column
-    return image[np.clip(2 * bottom[xs] + skip - ys, 0, len(image) - 1), xs]
+    depth = np.maximum(bottom[xs] - ys, 0)  # rows over the mask's bottom
+    if reach > 0:
+        depth = reach - np.abs(reach - depth % (2 * reach))
+    return image[np.clip(bottom[xs] + skip + depth, 0, len(image) - 1), xs]
 
 
 def _along_eye(xs: np.ndarray, ys: np.ndarray, c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
@@ -323,7 +338,8 @@ def draw_lid_skin(
     # own colours, blurred and taken to a skin tone, were a flat disc with an outline, grey-lilac where the
     # photo's lid points lie inside its visible eye (a small photo: the band held iris, white and lashes).
     fill = flat.copy()
-    fill[ys, xs] = _mirrored_up(flat, eye | m, ys, xs, round(LID_MIRROR_SKIP * width))
+    reach = max(2, round(LID_MIRROR_REACH * width))
+    fill[ys, xs] = _mirrored_up(flat, eye | m, ys, xs, round(LID_MIRROR_SKIP * width), reach)
     # In the tone of the skin just over the ring, column by column (the mirrored skin keeps its grain and its
     # shading down the lid): lit cheeks under a shadowed lid, mirrored up as they were, stood as a pale band
     # over each eye (the s11 photo's raised brows, its shut eyes a pale oval).
@@ -336,7 +352,14 @@ def draw_lid_skin(
     shift[cols] = cv2.GaussianBlur(
         (over - inside)[None].astype(np.float32), (0, 0), max(1.0, LID_TONE_BLUR * width), sigmaY=1e-3
     )[0]
-    fill[ys, xs] += shift[xs]
+    fill[ys, xs] += LID_TONE_SHARE * shift[xs]
+    # Not skin under the eye (a nostril, the nose's shadowed side: a turned face tipped back): the warp's own lid
+    # is left, its lashes streaked, rather than dark blots mirrored over the eye.
+    lum = fill[ys, xs].mean(1)
+    dark = float(np.mean(lum < LID_DARK[0] * np.maximum(over.mean(1), 1.0).mean()))
+    amount *= float(np.clip((LID_DARK[2] - dark) / (LID_DARK[2] - LID_DARK[1]), 0.0, 1.0))
+    if amount <= 0.0:
+        return
     shade = 1.0 - LID_SHADE[0] * np.clip((s[:, 0] - (1.0 - LID_SHADE[1])) / LID_SHADE[1], 0.0, 1.0)
     fill[ys, xs] *= shade[:, None]
     a = np.zeros(shape, np.float32)

@@ -127,6 +127,11 @@ RIM_CLEAR = 2.0
 """How fast the lips' rims are refilled (`clear_rims`) as a photo's open mouth is squeezed: in full from half of
 MOUTH_SHUT's squeeze. Between the lips then, the driver's mouth or the darkened gap, without the stepped line of
 the photo's teeth along them."""
+FAR_EYE = (0.85, 0.7)
+"""An eye narrowed (in proportion to the photo's) to less than the first share of the other's has its stretched lid
+redrawn less (`draw_lid_skin`), not at all below the second: the far eye of a turned head. Under it the mesh
+pinches the nose's side into a point, and the skin mirrored up from there drew an X over the lid (the MEAD
+photo under the EDTalk clip's last turn, its head tipped back, the far eye shutting)."""
 FACE_MARGIN = 0.05
 """Share of the face oval's width and height added on each side of the area whose detail is given back."""
 INNER_CONTRAST = 1.6
@@ -747,12 +752,20 @@ class MeshFlow:
             _, lt_lines = self._lash_lines(src.ls, lt)  # (2, 9, 2) crop pixels
             lin = src.crop_to_out[:, :2].T
             to_roi = lt_roi[0] - lt[0] @ lin  # crop -> roi pixels: p @ lin + to_roi
+            corners = [(loop[0], loop[8]) for loop in EYE_LOOPS]
+            widths = [
+                float(np.linalg.norm(lt[b] - lt[a]) / max(np.linalg.norm(src.ls[b] - src.ls[a]), 1e-6))
+                for a, b in corners
+            ]
             for eye, (_, photo_open, lash) in enumerate(src.eyes):
                 loop, ring = lt_roi[list(EYE_LOOPS[eye])], lt_roi[list(UPPER_RINGS[eye])]
                 lash_s, lash_t = src.lid_lashes[eye], lt_lines[eye]
                 s0, s1 = LID_STRETCH
                 stretch = lid_stretch(src.ls, lt, lash_s, lash_t, eye)
-                amount = (stretch - s0) / (s1 - s0)
+                far = widths[eye] / max(max(widths), 1e-6)
+                amount = (
+                    (stretch - s0) / (s1 - s0) * np.clip((far - FAR_EYE[1]) / (FAR_EYE[0] - FAR_EYE[1]), 0, 1)
+                )
                 draw_lid_skin(roi, lash_t @ lin + to_roi, ring, loop, amount)
                 shut = 1.0 - eye_opening(lt, eye) / max(photo_open, 1e-6)
                 cover_lids(roi, loop, ring, (shut - lo) / (hi - lo), lash)

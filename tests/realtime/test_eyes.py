@@ -318,3 +318,27 @@ def test_a_lowered_lid_takes_the_tone_of_the_lid_skin_over_it_not_of_the_lit_che
     got = out[low].astype(float)
     assert np.abs(got.mean(0) - lid_tone).max() < 0.5 * np.abs(cheek - lid_tone).min(), got.mean(0)
     assert 2.0 < got.std(0).mean() < 12.0  # the grain kept
+
+
+def test_a_tall_lowered_lid_reads_no_deeper_under_the_eye_than_its_reach(face) -> None:
+    """A lid band stretched tall (the ring far over the lid) is redrawn from the skin within LID_MIRROR_REACH
+    under the eye, mirrored back and forth, never from further down (a nostril under a turned face's far eye)."""
+    from realtime.render.eyes import LID_MIRROR_REACH, LID_MIRROR_SKIP, draw_lid_skin
+
+    loop, ring = face[list(EYE_LOOPS[0]), :2], face[list(UPPER_RINGS[0]), :2].copy()
+    width = float(np.linalg.norm(loop[8] - loop[0]))
+    ring[:, 1] -= 1.2 * width  # a band far taller than the reach
+    lash = loop[:9].copy()
+    lash[1:8] += 0.05 * (ring - loop[1:8])
+    photo = np.full((700, 480, 3), (200, 150, 130), np.uint8)
+    under = int(np.ceil(loop[:, 1].max()))
+    deep = under + int(np.ceil((LID_MIRROR_SKIP + LID_MIRROR_REACH) * width)) + 3
+    photo[deep:] = (30, 20, 20)  # dark, past the reach
+    band = np.zeros((700, 480), np.uint8)
+    cv2.fillPoly(band, [np.round(np.vstack([lash, ring[::-1]])).astype(np.int32)], 1)
+    photo[band.astype(bool)] = (120, 90, 80)  # the stretched lid, to be redrawn
+    out = photo.copy()
+    draw_lid_skin(out, lash, ring, loop, 1.0)
+    inner = cv2.erode(band, np.ones((5, 5), np.uint8)).astype(bool)
+    assert out[inner].astype(float).mean(1).min() > 90  # no dark read from past the reach
+    assert out[inner].astype(float).mean(0)[0] > 150  # redrawn as the skin
