@@ -70,6 +70,7 @@ from realtime.render.mouth import (
     drawn_mouth,
     keep_lips,
     lip_colour,
+    lips_middle,
     mesh_loops,
     mouth_corners,
     mouth_map,
@@ -689,8 +690,9 @@ class MeshFlow:
                     roi[by0:by1, bx0:bx1], mask[..., 0], LIP_SEAM * thickness, rims
                 )
             if close > 0.0:  # the lips closed over what the warp (or the paint) left between them
+                lips = lips_middle((by1 - by0, bx1 - bx0), lt_box - (bx0, by0))
                 roi[by0:by1, bx0:bx1] = close_lips(
-                    roi[by0:by1, bx0:bx1], mask[..., 0], LIP_SEAM * thickness, close, src.lip_line
+                    roi[by0:by1, bx0:bx1], mask[..., 0], LIP_SEAM * thickness, close, src.lip_line, lips
                 )
 
     def _paint_inner_mouth(

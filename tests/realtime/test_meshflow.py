@@ -1009,6 +1009,37 @@ def test_the_lips_rims_of_a_squeezed_open_mouth_are_taken_from_the_lips_beyond_t
     assert np.array_equal(clear_rims(area, mouth, 3.0, 0.0), area)
 
 
+def test_lips_closed_over_a_grin_are_filled_from_the_lips_however_thin_the_upper_lip() -> None:
+    """A shut grin's upper lip 3 px thick over skin, its squeezed teeth a white line under it: `close_lips` held to
+    the lips' middles (`lips_middle`) fills from the upper lip, red, where unheld it sampled the skin over it and
+    painted the upper lip pale."""
+    from realtime.render.mouth import LIP_PAIRS, MOUTH_CORNERS, close_lips, lips_middle
+
+    skin, red, lower = (200, 160, 140), (170, 60, 70), (180, 90, 100)
+    area = np.zeros((40, 100, 3), np.uint8)
+    area[:], area[14:17, 10:90], area[19:27, 10:90] = skin, red, lower
+    area[17:19, 12:88] = (245, 245, 245)  # the squeezed teeth between the lips
+    mouth = np.zeros((40, 100), np.float32)
+    mouth[17:19, 12:88] = 1.0
+    lt = np.zeros((478, 2), np.float32)
+    xs = np.linspace(20, 80, 7)
+    for k, (o, i) in enumerate(LIP_PAIRS[:7]):
+        lt[o], lt[i] = (xs[k], 14.0), (xs[k], 17.0)
+    for k, (o, i) in enumerate(LIP_PAIRS[7:]):
+        lt[o], lt[i] = (xs[k], 27.0), (xs[k], 19.0)
+    lt[MOUTH_CORNERS[0]], lt[MOUTH_CORNERS[1]] = (10.0, 18.0), (90.0, 18.0)
+    lips = lips_middle((40, 100), lt)
+    assert lips[16, 50] and lips[22, 50] and not lips[14, 50] and not lips[25, 50]  # middle to middle
+    line = np.array(red, np.float32) * 0.65
+    held = close_lips(area, mouth, 3.0, 1.0, line, lips)
+    unheld = close_lips(area, mouth, 3.0, 1.0, line)
+    redness = lambda px: float(px[0]) - float(px[1])
+    assert redness(held[15, 50]) > 80  # the upper lip stays red
+    assert redness(unheld[15, 50]) < redness(held[15, 50]) - 20  # (unheld: paler, from the skin over it)
+    assert held[17:19, 20:80].min(2).max() < 200  # the teeth's white line is gone either way
+    assert np.array_equal(held[:12], area[:12]) and np.array_equal(held[30:], area[30:])
+
+
 def test_a_half_closed_eye_hides_the_iris_under_the_lid_instead_of_squeezing_it(
     photo_face, monkeypatch
 ) -> None:
