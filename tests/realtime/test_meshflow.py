@@ -1040,6 +1040,22 @@ def test_lips_closed_over_a_grin_are_filled_from_the_lips_however_thin_the_upper
     assert np.array_equal(held[:12], area[:12]) and np.array_equal(held[30:], area[30:])
 
 
+def test_shut_lips_meet_along_a_line_not_a_slab_as_tall_as_their_gap() -> None:
+    """The inner mouth still 20 px tall where the lips are closed over it: the seam is darkest along its middle and
+    fades within a few pixels, where the whole gap blurred was a flat slab of the line's colour."""
+    from realtime.render.mouth import close_lips
+
+    lips = (170, 90, 100)
+    area = np.full((60, 200, 3), lips, np.uint8)
+    mouth = np.zeros((60, 200), np.float32)
+    mouth[20:40, 20:180] = 1.0
+    line = np.array(lips, np.float32) * 0.5
+    out = close_lips(area, mouth, 2.0, 1.0, line).astype(int).sum(2)
+    column = out[:, 100]
+    assert column.argmin() in (29, 30)  # darkest at the middle
+    assert column[25] > column[29] + 50 and column[34] > column[30] + 50  # lighter 5 px away
+
+
 def test_a_half_closed_eye_hides_the_iris_under_the_lid_instead_of_squeezing_it(
     photo_face, monkeypatch
 ) -> None:
