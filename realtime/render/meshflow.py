@@ -67,6 +67,7 @@ from realtime.render.mouth import (
     cavity_colour,
     clear_rims,
     close_lips,
+    cut_mouth,
     drawn_mouth,
     keep_lips,
     lip_colour,
@@ -133,6 +134,12 @@ FAR_EYE = (0.85, 0.7)
 redrawn less (`draw_lid_skin`), not at all below the second: the far eye of a turned head. Under it the mesh
 pinches the nose's side into a point, and the skin mirrored up from there drew an X over the lid (the MEAD
 photo under the EDTalk clip's last turn, its head tipped back, the far eye shutting)."""
+OWN_TEETH = 0.02
+"""A photo whose inner mouth is open wider than this (its area over the face oval's: grins showing their teeth
+measure 0.023-0.039, shut mouths under 0.001, a word's half-open mouth 0.007, the mean face 0.016) shows its own teeth wherever the
+output's mouth opens, rigid under its upper lip and on its lower (`mouth_map`),
+not the driver's: a lipstick grin (Katy Perry, deepface img43) driven by a man talking showed his darker,
+smaller teeth, read as broken ones."""
 FACE_MARGIN = 0.05
 """Share of the face oval's width and height added on each side of the area whose detail is given back."""
 INNER_CONTRAST = 1.6
@@ -207,6 +214,7 @@ class _Source:
     irises: np.ndarray  # (2, 3) float32: each eye's iris centre (x, y) and radius in `photo` pixels
     eye_frame: np.ndarray  # (2, 4, 2) float32: each eye's OPEN_ANCHORS in `photo` pixels
     detail_gain: tuple[np.ndarray, np.ndarray]  # `restore_detail`'s gains for bilinear and bicubic reads
+    own_mouth: MouthPatch | None  # the photo's own inner mouth where it shows its teeth (OWN_TEETH)
 
 
 @dataclass(frozen=True)
@@ -400,6 +408,9 @@ class MeshFlow:
                 ],
                 np.float32,
             ),
+            own_mouth=cut_mouth(photo, ls_photo, self.mouth_loop, self._oval)
+            if opening > OWN_TEETH
+            else None,
         )
         self._static = static
         self._alpha = self._base = None
@@ -710,7 +721,11 @@ class MeshFlow:
         `amount`."""
         src = self._require()
         area = area_u8.astype(np.float32)
-        if mouth is None or mouth.opening < 0.5 * opening:
+        if src.own_mouth is not None:
+            mouth = (
+                src.own_mouth
+            )  # the photo's own teeth, rigid (mouth_map), with its cavity where it opens wider
+        elif mouth is None or mouth.opening < 0.5 * opening:
             mouth = self._remembered  # the driver's teeth from when it last opened its mouth (or the prior)
         if mouth is not None:
             inner = self._warp_mouth(mouth, loop_b, mask.shape[:2])

@@ -144,38 +144,40 @@ def test_an_opening_mouth_shows_the_driver_mouth_or_a_cavity(photo_face, monkeyp
     assert remembered[1] > remembered[0] + 60 and remembered[1] > remembered[2] + 60
 
 
-def test_a_photo_mouth_shut_at_rest_shows_the_drivers_mouth_wherever_it_opens_again(
-    photo_face, monkeypatch
-) -> None:
-    """A photo with its mouth open (a grin) whose motion starts from its face at rest, lips shut: an opening
-    smaller than the photo's own shows the driver's inner mouth, not the photo's teeth warped into it; with the
-    photo as it is (no rest), the photo's own inside fills it. (The lips' hue, MOUTH_WARMTH, left out: the
-    driver's mouth is told by its green.)"""
+def test_a_grin_shut_at_rest_shows_its_own_teeth_wherever_it_opens_again(photo_face, monkeypatch) -> None:
+    """A photo with its mouth open wider than OWN_TEETH (a grin) whose motion starts from its face at rest, lips
+    shut: wherever the output opens, its own inner mouth shows (its teeth read rigid, `mouth_map`), not the
+    driver's (green here), from rest or as it is. (The lips' hue, MOUTH_WARMTH, left out.)"""
     import realtime.render.meshflow as mf
+    from realtime.render.mouth import mouth_opening
 
     monkeypatch.setattr(mf, "MOUTH_WARMTH", 0.0)
     photo, face = photo_face
     m = alignment_transform(face)
     ls_shut = apply_transform(m, face)[:, :2]
     ls = _open_mouth(ls_shut, 12.0)  # the photo: mouth open
-    inv = cv2.invertAffineTransform(m)
-    lt = _open_mouth(ls_shut, 8.0)  # the output opens less than the photo had
     loop, oval = mesh_loops()
+    assert mouth_opening(ls, loop, oval) > mf.OWN_TEETH
+    inv = cv2.invertAffineTransform(m)
+    photo = photo.copy()
+    inner = np.round(ls[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)
+    cv2.fillPoly(photo, [inner], (240, 240, 240))  # the photo's teeth
+    lt = _open_mouth(ls_shut, 16.0)  # the output opens wider than the photo had
     green = np.zeros((256, 256, 3), np.uint8)
     green[:] = (200, 150, 130)
     cv2.fillPoly(green, [np.round(lt[loop]).astype(np.int32)], (0, 255, 0))
     patch = cut_mouth(green, np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32), loop, oval)
-    x, y = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)
+    out_loop = np.round(lt[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)
+    top = out_loop[:, 1].min()
+    x = int(out_loop[:, 0].mean())
 
-    def at_mouth(rest: np.ndarray | None) -> np.ndarray:
+    for rest in (ls_shut, None):
         flow = MeshFlow()
         flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape), rest)
-        return flow.render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
-
-    from_rest, as_is = at_mouth(ls_shut), at_mouth(None)
-    # The driver's green (darker than the skin, so darkened by INNER_CONTRAST); the photo's own inside.
-    assert from_rest[1] > from_rest[0] + 20 and from_rest[1] > from_rest[2] + 20
-    assert as_is[1] < as_is[0] - 20
+        out = flow.render(lt, patch).astype(int)
+        column = out[top + 2 : out_loop[:, 1].max() - 1, x - 1 : x + 2].reshape(-1, 3)
+        assert not ((column[:, 1] > column[:, 0] + 20) & (column[:, 1] > column[:, 2] + 20)).any()  # no green
+        assert (column.min(1) > 200).any()  # its own teeth, under the upper lip
 
 
 def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(photo_face) -> None:
