@@ -74,8 +74,8 @@ from realtime.render.mouth import (
     lips_middle,
     mesh_loops,
     mouth_corners,
-    mouth_map,
     mouth_opening,
+    mouth_rows,
     saturation,
     skin_colour,
 )
@@ -136,10 +136,15 @@ pinches the nose's side into a point, and the skin mirrored up from there drew a
 photo under the EDTalk clip's last turn, its head tipped back, the far eye shutting)."""
 OWN_TEETH = 0.02
 """A photo whose inner mouth is open wider than this (its area over the face oval's: grins showing their teeth
-measure 0.023-0.039, shut mouths under 0.001, a word's half-open mouth 0.007, the mean face 0.016) shows its own teeth wherever the
-output's mouth opens, rigid under its upper lip and on its lower (`mouth_map`),
-not the driver's: a lipstick grin (Katy Perry, deepface img43) driven by a man talking showed his darker,
-smaller teeth, read as broken ones."""
+measure 0.023-0.039, shut mouths under 0.001, a word's half-open mouth 0.007, the mean face 0.016) shows its
+own upper teeth wherever the output's mouth opens, rigid under its upper lip (`mouth_rows`), and the driver's
+lower jaw under them: a lipstick grin (Katy Perry, deepface img43) driven by a man talking showed his darker,
+smaller teeth, read as broken ones. The photo's whole mouth read rigid put a grin's upper teeth on its lower lip
+too (a grin showing the upper row only: deepface img15), a second row hanging there."""
+OWN_RAMP = 0.15
+"""Share of an opening its photo's own inside cannot fill over which a photo showing its teeth goes from the warp
+to its teeth read rigid: blended by the share alone, as a driver's mouth is, the AU26 slider opened a grin kept
+as it is into a tall block of stretched teeth."""
 FACE_MARGIN = 0.05
 """Share of the face oval's width and height added on each side of the area whose detail is given back."""
 INNER_CONTRAST = 1.6
@@ -687,7 +692,9 @@ class MeshFlow:
         mask = fill_mask((by1 - by0, bx1 - bx0), [np.round(rounded * (1 << _SHIFT)).astype(np.int32)], _SHIFT)
         mask = cv2.GaussianBlur(mask, (3, 3), 0.7)[..., None]
         if need > 0.05:
-            self._paint_inner_mouth(roi[by0:by1, bx0:bx1], loop_b, mask, mouth, opening, min(1.0, need))
+            # A photo's own teeth read rigid replace its teeth stretched by the warp sooner (OWN_RAMP).
+            share = need / OWN_RAMP if src.own_mouth is not None else need
+            self._paint_inner_mouth(roi[by0:by1, bx0:bx1], loop_b, mask, mouth, opening, min(1.0, share))
         elif squeeze > 0.0:  # the photo's own mouth, shutting: its squeezed teeth darkened into the lips' gap
             area = roi[by0:by1, bx0:bx1].astype(np.float32)
             alpha = mask * min(1.0, squeeze)
@@ -718,45 +725,61 @@ class MeshFlow:
         """In place on `area_u8` (the mouth's box): the driver's inner mouth (its last well-open one when its own
         is much less open than `opening`, the output's; the mouth prior before the driver has opened its mouth at
         all; else a drawn one) read onto the inner lips (`loop_b`, box pixels), blended by `mask` (h, w, 1) times
-        `amount`."""
+        `amount`. A photo that shows its teeth (`OWN_TEETH`) keeps its own upper row: the driver's gives the lower
+        jaw (its lower teeth, its tongue) and the cavity, its upper teeth taken out."""
         src = self._require()
         area = area_u8.astype(np.float32)
-        if src.own_mouth is not None:
-            mouth = (
-                src.own_mouth
-            )  # the photo's own teeth, rigid (mouth_map), with its cavity where it opens wider
-        elif mouth is None or mouth.opening < 0.5 * opening:
+        shape = mask.shape[:2]
+        if mouth is None or mouth.opening < 0.5 * opening:
             mouth = self._remembered  # the driver's teeth from when it last opened its mouth (or the prior)
+        own = src.own_mouth
         if mouth is not None:
-            inner = self._warp_mouth(mouth, loop_b, mask.shape[:2])
-            # The light, in full: the skins' brightness ratio on every channel (teeth as bright as the photo's
-            # light makes them); the skins' hue, by half (a full per-channel match turned teeth blue-white on a
-            # pale photo driven by a darker face; none left a pale driver's white teeth glowing on a dark photo).
-            lum = float(src.skin.mean()) / max(float(mouth.skin.mean()), 1.0)
-            hue = (src.skin / max(float(src.skin.mean()), 1.0)) / (
-                mouth.skin / max(float(mouth.skin.mean()), 1.0)
-            )
-            gain = np.clip(lum * np.sqrt(np.maximum(hue, 1e-3)), *COLOUR_GAIN)
-            inner = inner * gain
-            # ... and as colourful as the photo is (SATURATION_RANGE): towards each pixel's grey, by what the hue's
-            # half-way match left (the driver's skin measured after the gain: from before it, a warm driver's
-            # tongue on a pale photo was greyed twice over, to blue-grey).
-            sat = np.clip(saturation(src.skin) / max(saturation(mouth.skin * gain), 1e-3), *SATURATION_RANGE)
-            if sat < 1.0:
-                grey = inner.mean(2, keepdims=True)
-                inner = grey + sat * (inner - grey)
-            # ... and what is darker than the photo's skin made darker still (INNER_CONTRAST): shadow, not a pane.
-            rel = np.clip(inner.mean(2, keepdims=True) / max(float(src.skin.mean()), 1.0), 1e-3, 1.0)
-            inner = inner * rel ** (INNER_CONTRAST - 1.0)
-            # ... and what is darker than the skin (tongue, palate, cavity) takes the hue of the photo's lips:
-            # a driver lit by its screen has a blue-grey tongue, which stayed grey on a warm photo.
-            lips = src.lip_line / max(float(src.lip_line.mean()), 1.0)  # (3,) the lips' hue, mean 1
-            warm = np.clip((1.0 - rel) / 0.3, 0.0, 1.0) * MOUTH_WARMTH  # (h, w, 1): 0 on the teeth
-            inner = inner + warm * (inner.mean(2, keepdims=True) * lips - inner)
-        else:  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
-            inner = drawn_mouth(loop_b, mask.shape[:2], self._corners, src.skin)
+            inner, upper = self._warp_mouth(mouth, loop_b, shape)
+            inner = self._in_photo_light(inner, mouth)
+            if own is not None:  # the driver's upper teeth: cavity, under the photo's own
+                cavity = self._in_photo_light(cavity_colour(mouth)[None, None], mouth)
+                inner[upper] = cavity[0, 0]
+        elif (
+            own is None
+        ):  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
+            inner = drawn_mouth(loop_b, shape, self._corners, src.skin)
+        else:
+            inner = np.empty((*shape, 3), np.float32)
+            inner[:] = self._in_photo_light(cavity_colour(own)[None, None], own)[0, 0]
+        if own is not None:
+            own_inner, own_upper = self._warp_mouth(own, loop_b, shape)
+            up = cv2.GaussianBlur(own_upper.astype(np.float32), (0, 0), 0.7)[..., None]
+            inner = own_inner * up + inner * (1.0 - up)
         alpha = mask * amount
         area_u8[:] = np.clip(area * (1.0 - alpha) + inner * alpha + 0.5, 0, 255).astype(np.uint8)
+
+    def _in_photo_light(self, inner: np.ndarray, mouth: MouthPatch) -> np.ndarray:
+        """(h, w, 3) float32: a mouth patch's colours, read onto the output, in the photo's light and hue."""
+        src = self._require()
+        # The light, in full: the skins' brightness ratio on every channel (teeth as bright as the photo's light
+        # makes them); the skins' hue, by half (a full per-channel match turned teeth blue-white on a pale photo
+        # driven by a darker face; none left a pale driver's white teeth glowing on a dark photo).
+        lum = float(src.skin.mean()) / max(float(mouth.skin.mean()), 1.0)
+        hue = (src.skin / max(float(src.skin.mean()), 1.0)) / (
+            mouth.skin / max(float(mouth.skin.mean()), 1.0)
+        )
+        gain = np.clip(lum * np.sqrt(np.maximum(hue, 1e-3)), *COLOUR_GAIN)
+        inner = inner * gain
+        # ... and as colourful as the photo is (SATURATION_RANGE): towards each pixel's grey, by what the hue's
+        # half-way match left (the driver's skin measured after the gain: from before it, a warm driver's tongue
+        # on a pale photo was greyed twice over, to blue-grey).
+        sat = np.clip(saturation(src.skin) / max(saturation(mouth.skin * gain), 1e-3), *SATURATION_RANGE)
+        if sat < 1.0:
+            grey = inner.mean(2, keepdims=True)
+            inner = grey + sat * (inner - grey)
+        # ... and what is darker than the photo's skin made darker still (INNER_CONTRAST): shadow, not a pane.
+        rel = np.clip(inner.mean(2, keepdims=True) / max(float(src.skin.mean()), 1.0), 1e-3, 1.0)
+        inner = inner * rel ** (INNER_CONTRAST - 1.0)
+        # ... and what is darker than the skin (tongue, palate, cavity) takes the hue of the photo's lips: a
+        # driver lit by its screen has a blue-grey tongue, which stayed grey on a warm photo.
+        lips = src.lip_line / max(float(src.lip_line.mean()), 1.0)  # (3,) the lips' hue, mean 1
+        warm = np.clip((1.0 - rel) / 0.3, 0.0, 1.0) * MOUTH_WARMTH  # (h, w, 1): 0 on the teeth
+        return inner + warm * (inner.mean(2, keepdims=True) * lips - inner)
 
     def _paint_eyes(self, roi: np.ndarray, lt: np.ndarray, lt_roi: np.ndarray) -> None:
         """In place: each eye that closed by more than EYE_CHANGE of the photo's opening repainted by the eye
@@ -817,16 +840,19 @@ class MeshFlow:
             area = roi[by0:by1, bx0:bx1].astype(np.float32)
             roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - a) + rgb * a + 0.5, 0, 255).astype(np.uint8)
 
-    def _warp_mouth(self, mouth: MouthPatch, loop_b: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """(h, w, 3) float32: the driver's patch read onto the output's inner lips by `mouth_map`, the gap
-        between its upper and lower teeth (where the output opens wider than the driver) a dark cavity."""
-        mx, my, gap = mouth_map(mouth.loop, loop_b, shape, self._corners)
+    def _warp_mouth(
+        self, mouth: MouthPatch, loop_b: np.ndarray, shape: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(h, w, 3) float32: a mouth patch read onto the output's inner lips by `mouth_rows`, the gap between its
+        upper and lower teeth (where the output opens wider than the patch) a dark cavity; and (h, w) bool, the
+        pixels read from its upper row."""
+        mx, my, gap, upper = mouth_rows(mouth.loop, loop_b, shape, self._corners)
         inner = cv2.remap(mouth.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         inner = inner.astype(np.float32)
         if gap.any():
             g = cv2.GaussianBlur(gap, (0, 0), 1.0)[..., None]
             inner = inner * (1.0 - g) + cavity_colour(mouth) * g
-        return inner
+        return inner, upper
 
 
 def _sharpening_needed(gray: np.ndarray, moved: np.ndarray, mask: np.ndarray) -> float:

@@ -433,13 +433,22 @@ def cavity_colour(mouth: MouthPatch) -> np.ndarray:
 def mouth_map(
     patch_loop: np.ndarray, out_loop: np.ndarray, shape: tuple[int, int], corners: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(map x, map y, gap): `mouth_rows` without the rows' masks."""
+    mx, my, gap, _upper = mouth_rows(patch_loop, out_loop, shape, corners)
+    return mx, my, gap
+
+
+def mouth_rows(
+    patch_loop: np.ndarray, out_loop: np.ndarray, shape: tuple[int, int], corners: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Where each pixel of an (h, w) box around the output's inner lips reads the driver's mouth patch.
 
     Teeth are rigid: the upper ones hang from the upper lip, the lower ones stand on the lower lip, each at the
     mouths' width ratio, never stretched by the opening (a fan warp from one loop to the other stretched them
     into streaks as tall as the opening). Where the output opens wider than the driver, the middle row of the
     driver's mouth is read and the third output, the gap (h, w) float32 in [0, 1], says where and how deep: the
-    caller shades it as the mouth's cavity. Where it opens less, the lips cover the middle."""
+    caller shades it as the mouth's cavity. Where it opens less, the lips cover the middle. The fourth output,
+    (h, w) bool: the pixels read from the patch's upper row (its upper teeth)."""
     a_d, w_d, axes_d, curves_d = _lip_curves(np.asarray(patch_loop, np.float64), corners)
     w_o, _axes_o, t, y_out, up_o, lo_o = _lip_frame(out_loop, shape, corners)
     s = w_d / w_o  # driver px per output px
@@ -467,7 +476,7 @@ def mouth_map(
     # How deep into the gap (driver px past the teeth's reach), ramped over CAVITY_RAMP of the mouth's width.
     depth = np.minimum(below_up, above_lo) - np.minimum(half, 0.5 * gap)
     gap_px = np.where(upper_side | lower_side, 0.0, np.clip(depth / (CAVITY_RAMP * w_d), 0.0, 1.0))
-    return mx.astype(np.float32), my.astype(np.float32), gap_px.astype(np.float32)
+    return mx.astype(np.float32), my.astype(np.float32), gap_px.astype(np.float32), upper_side
 
 
 def shut_mouth(canonical: np.ndarray, excess: np.ndarray, rows: np.ndarray, meet: bool = False) -> np.ndarray:

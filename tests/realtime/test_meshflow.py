@@ -144,10 +144,11 @@ def test_an_opening_mouth_shows_the_driver_mouth_or_a_cavity(photo_face, monkeyp
     assert remembered[1] > remembered[0] + 60 and remembered[1] > remembered[2] + 60
 
 
-def test_a_grin_shut_at_rest_shows_its_own_teeth_wherever_it_opens_again(photo_face, monkeypatch) -> None:
+def test_a_grin_shut_at_rest_shows_its_own_upper_teeth_over_the_drivers_jaw(photo_face, monkeypatch) -> None:
     """A photo with its mouth open wider than OWN_TEETH (a grin) whose motion starts from its face at rest, lips
-    shut: wherever the output opens, its own inner mouth shows (its teeth read rigid, `mouth_map`), not the
-    driver's (green here), from rest or as it is. (The lips' hue, MOUTH_WARMTH, left out.)"""
+    shut: wherever the output opens, its own upper teeth hang from the upper lip (read rigid, `mouth_rows`), and
+    the driver's lower jaw (green here) stands on the lower lip; from its face as it is, its teeth too. (The lips'
+    hue, MOUTH_WARMTH, left out.)"""
     import realtime.render.meshflow as mf
     from realtime.render.mouth import mouth_opening
 
@@ -175,9 +176,12 @@ def test_a_grin_shut_at_rest_shows_its_own_teeth_wherever_it_opens_again(photo_f
         flow = MeshFlow()
         flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape), rest)
         out = flow.render(lt, patch).astype(int)
-        column = out[top + 2 : out_loop[:, 1].max() - 1, x - 1 : x + 2].reshape(-1, 3)
-        assert not ((column[:, 1] > column[:, 0] + 20) & (column[:, 1] > column[:, 2] + 20)).any()  # no green
-        assert (column.min(1) > 200).any()  # its own teeth, under the upper lip
+        bottom = out_loop[:, 1].max()
+        under_lip = out[top + 2 : top + 5, x - 1 : x + 2].reshape(-1, 3)
+        over_lip = out[bottom - 7 : bottom - 4, x - 1 : x + 2].reshape(-1, 3)
+        assert (under_lip.min(1) > 200).all()  # its own teeth under the upper lip
+        green = (over_lip[:, 1] > over_lip[:, 0] + 20) & (over_lip[:, 1] > over_lip[:, 2] + 20)
+        assert green.all() or rest is None  # the driver's jaw on the lower lip (as it is: partly the photo's)
 
 
 def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(photo_face) -> None:
