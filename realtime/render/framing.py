@@ -84,6 +84,38 @@ class OutputLayout:
         return float(np.hypot(self.transform[0, 0], self.transform[1, 0]))
 
 
+BAR_LEVEL = 24
+"""Brightest channel value of a black bar's pixels (letterboxing, a screenshot's frame round a photo)."""
+BAR_COVER = 0.995
+"""Share of a row or column's pixels that must be that dark for it to belong to a bar."""
+BAR_MIN = 0.02
+"""Bars narrower than this share of the photo's side are left (a dark rim, a scan's edge)."""
+BAR_KEEP = 0.3
+"""Share of the photo's side that must be left between its bars (else it is a dark photo, not bars: a 4:5
+portrait in a 16:9 screenshot keeps 0.42)."""
+
+
+def trim_bars(image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """(the image without the black bars along its edges, (left, top, right, bottom) pixels cut): a portrait
+    inside a 16:9 screenshot was framed with its black pillars, and the fill carried them out (the Obama 1080p
+    photo). A side is cut only where its bar is at least BAR_MIN of the image and BAR_KEEP of it stays."""
+    h, w = image.shape[:2]
+    dark = image.max(axis=2) <= BAR_LEVEL if image.ndim == 3 else image <= BAR_LEVEL
+    cols, rows = dark.mean(axis=0) >= BAR_COVER, dark.mean(axis=1) >= BAR_COVER
+
+    def run(flags: np.ndarray) -> int:
+        return int(np.argmin(flags)) if not flags.all() else len(flags)
+
+    left, right, top, bottom = run(cols), run(cols[::-1]), run(rows), run(rows[::-1])
+    left, right = (left, right) if left + right <= (1.0 - BAR_KEEP) * w else (0, 0)
+    top, bottom = (top, bottom) if top + bottom <= (1.0 - BAR_KEEP) * h else (0, 0)
+    cut = tuple(v if v >= BAR_MIN * side else 0 for v, side in ((left, w), (top, h), (right, w), (bottom, h)))
+    l, t, r, b = cut
+    if not any(cut):
+        return image, (0, 0, 0, 0)
+    return np.ascontiguousarray(image[t : h - b, l : w - r]), (l, t, r, b)
+
+
 def covering(
     image: np.ndarray, to_out: np.ndarray, size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:

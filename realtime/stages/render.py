@@ -32,7 +32,7 @@ from realtime.face.glasses import load_glasses_model
 from realtime.face.types import AU, AU_ORDER
 from realtime.frames import PreparedSource
 from realtime.render.eyes import eye_opening
-from realtime.render.framing import OutputLayout, surround
+from realtime.render.framing import OutputLayout, surround, trim_bars
 from realtime.render.landmark_transfer import SourceGeometry
 from realtime.render.renderers import CropRenderer, FrameRenderer
 from realtime.render.segmentation import person_mask
@@ -65,6 +65,9 @@ def prepare_source(
 ) -> PreparedSource:
     """The source photo analysed once: its face (found in windows where it is small), aligned crop, landmarks,
     glasses check (the model in `weights`, default the package's) and the warnings a user sees."""
+    rgb, bars = trim_bars(rgb)
+    if any(bars):
+        log.info("source photo: black bars cut (left, top, right, bottom: %s px)", bars)
     h, w = rgb.shape[:2]
     if max(h, w) > MAX_SOURCE_SIDE:
         s = MAX_SOURCE_SIDE / max(h, w)
