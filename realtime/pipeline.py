@@ -253,6 +253,7 @@ def build_pipeline(
         def on_upload(rgb: np.ndarray) -> tuple[str, ...]:
             with upload_lock:  # one MediaPipe graph, used by one upload at a time
                 prepared = prepare_source(rgb, photo_analyzer, weights=folder)
+                render.stage(prepared)  # here, not in the render thread: the stream goes on meanwhile
                 controls.set_source(prepared)
                 return prepared.warnings
 

@@ -247,6 +247,15 @@ class TextureChange:
         return TextureChange((int(x + x0), int(y + y0), int(x + x1), int(y + y1)), changed, back)
 
 
+@dataclass(frozen=True)
+class PreparedFlow:
+    """A source photo made ready by `MeshFlow.prepare`, for `MeshFlow.install`."""
+
+    src: _Source
+    texture: TextureChange | None
+    static: np.ndarray  # (H, W, 3) uint8: the output where nothing moves
+
+
 class MeshFlow:
     """`set_source(photo, M, ls_px, layout)` once, then `render(lt_px, mouth) -> (H, W, 3) uint8` per frame.
 
@@ -307,7 +316,28 @@ class MeshFlow:
         rest_px: np.ndarray | None = None,
         texture: np.ndarray | None = None,
     ) -> None:
-        """`rest_px` (478, 2): where the motion starts from, in crop pixels, when that is not the photo as it is
+        """`prepare`, then `install`."""
+        self.install(self.prepare(photo, crop_transform, ls_px, layout, rest_px, texture))
+
+    def install(self, prepared: PreparedFlow) -> None:
+        """The photo `prepare` made ready, from the next frame on (quick: the render thread's part)."""
+        self._src, self._texture, self._static = prepared.src, prepared.texture, prepared.static
+        self._shown = 0.0
+        self._alpha = self._base = None
+
+    def prepare(
+        self,
+        photo: np.ndarray,
+        crop_transform: np.ndarray,
+        ls_px: np.ndarray,
+        layout: OutputLayout,
+        rest_px: np.ndarray | None = None,
+        texture: np.ndarray | None = None,
+    ) -> PreparedFlow:
+        """Everything a source photo needs, computed without touching what the frames being rendered read, so
+        another thread may run it (a photo uploaded to the page: 40-460 ms, `install` then takes it at once).
+
+        `rest_px` (478, 2): where the motion starts from, in crop pixels, when that is not the photo as it is
         (its face at the driver's rest, `realtime.render.neutral`): the photo's inner mouth fills no more of an
         opening than it has there. A grin shut at rest has nothing of its own to show in a mouth the driver
         opens: its teeth, warped into a driver's "O", stood stretched into a tall V. `texture`: the photo as
@@ -363,10 +393,9 @@ class MeshFlow:
         static = cv2.warpAffine(photo, photo_to_out, (ow, oh), flags=cv2.INTER_LINEAR)
         ls = np.ascontiguousarray(ls_px[:, :2], np.float32)
         ls_photo = ls @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
-        self._texture = None if texture is None else TextureChange.of(texture, photo, offset)
-        self._shown = 0.0
+        change = None if texture is None else TextureChange.of(texture, photo, offset)
         lashes = self._lash_lines(ls, ls)[0]  # (2, 9, 2) crop pixels
-        self._src = _Source(
+        src = _Source(
             photo=np.ascontiguousarray(photo),
             inner=(*offset, *inner),
             ls=ls,
@@ -417,8 +446,7 @@ class MeshFlow:
             if opening > OWN_TEETH
             else None,
         )
-        self._static = static
-        self._alpha = self._base = None
+        return PreparedFlow(src, change, static)
 
     def _lash_lines(self, ls: np.ndarray, lt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(2, 9, 2) float32 each, in `ls` and in `lt` (crop pixels): per eye, its upper lid's lash line: the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
@@ -27,7 +28,7 @@ from realtime.render.eyes import IRIS_CENTRES, IRIS_RINGS
 from realtime.render.folds import rest_folds
 from realtime.render.framing import OutputLayout
 from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
-from realtime.render.meshflow import MeshFlow
+from realtime.render.meshflow import MeshFlow, PreparedFlow
 from realtime.render.neutral import fold_strength, forehead_strength, neutral_rest
 from realtime.render.wrinkles import brow_change, gated_lines, rest_forehead
 from realtime.stages.driving import DriverSample, DriveState
@@ -313,6 +314,30 @@ def deepen_frown(expr: np.ndarray, driver: np.ndarray, row: np.ndarray | None) -
     return (expr + (FROWN_GAIN - 1.0) * amount * row).astype(np.float32)
 
 
+def _moved(
+    geometry: SourceGeometry, expr: np.ndarray, turn: np.ndarray, free: np.ndarray | None
+) -> np.ndarray:
+    """`transfer` of the expression (478, 3) with a glasses photo's frame zone held still (`free` (478, 1): the
+    share of each point's motion kept; relative motion: the frame then turns with the head and keeps its shape),
+    the turn about the head's own axes."""
+    return transfer(geometry, expr if free is None else expr * free, turn, in_head=True)
+
+
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A source photo made ready by `MeshFlowFrame.prepare`, for `MeshFlowFrame.install`."""
+
+    src: PreparedSource
+    layout: OutputLayout
+    keep: bool  # the keep_expression it was made for
+    ls_n: np.ndarray  # (1, 478, 2) the photo's landmarks in LT's normalised crop
+    rest: tuple[np.ndarray, np.ndarray] | None  # MeshFlowFrame._rest
+    free: np.ndarray | None  # MeshFlowFrame._free
+    rest_read: np.ndarray | None  # MeshFlowFrame._rest_read (relative motion), None: kept
+    smile_back: float
+    flow: PreparedFlow
+
+
 class MeshFlowFrame(RendererLifecycle):
     """The mesh-flow renderer (realtime.render.meshflow) on landmarks from the driver, through LT.
 
@@ -401,38 +426,53 @@ class MeshFlowFrame(RendererLifecycle):
         smile shown over this is the share of the folds shown again."""
 
     def set_source(self, src: PreparedSource, layout: OutputLayout) -> None:
-        self._ls_n = (src.ls_px / CROP_SIZE * 2.0 - 1.0).astype(np.float32)[None]  # (1, 478, 2)
-        self._rest = None
-        self._free = None if not src.glasses else (1.0 - frame_zone(src.geometry.canonical))[:, None]
+        self.install(self.prepare(src, layout))
+
+    def prepare(self, src: PreparedSource, layout: OutputLayout) -> PreparedFrame:
+        """What the photo needs (its face at rest, the flow's source), computed without touching what the frames
+        being rendered read: another thread may run it while they are (`install` then takes it at once)."""
+        keep = self.keep_expression
+        free = None if not src.glasses else (1.0 - frame_zone(src.geometry.canonical))[:, None]
+        rest = None
         if self._basis is not None:
-            self._rest = neutral_rest(
-                src.geometry.canonical, src.face.aus, self._basis, self._lip_shape, self.keep_expression
-            )
+            rest = neutral_rest(src.geometry.canonical, src.face.aus, self._basis, self._lip_shape, keep)
         rest_px = None
+        rest_read = None
         photo, texture = src.image, None
-        self._smile_back = 0.0
+        smile_back = 0.0
         if self.motion == "relative":
-            rest = src.geometry.canonical if self._rest is None else src.geometry.canonical + self._rest[0]
-            self._rest_read = self._read_aus(rest)  # what _match_aus measures the photo's change from
-            if self._rest is not None:
-                rest_px = self._transfer(src.geometry, self._rest[0], np.zeros(3, np.float32))
+            face = src.geometry.canonical if rest is None else src.geometry.canonical + rest[0]
+            rest_read = self._read_aus(face)  # what _match_aus measures the photo's change from
+            if rest is not None:
+                rest_px = _moved(src.geometry, rest[0], np.zeros(3, np.float32), free)
                 # Its raised brows lowered at rest, the photo's forehead is calmed too (the driver's lines show its
                 # raise); its smile lowered, its cheeks' folds are flattened.
-                strength = forehead_strength(src.face.aus, self._rest[1])
+                strength = forehead_strength(src.face.aus, rest[1])
                 photo = rest_forehead(src.image, src.face.landmarks, strength)
-                flat = rest_folds(photo, src.face.landmarks, fold_strength(src.face.aus, self._rest[1]))
+                flat = rest_folds(photo, src.face.landmarks, fold_strength(src.face.aus, rest[1]))
                 if flat is not photo:  # the folds come back as far as the photo smiles again (render_frame)
                     texture, photo = photo, flat
-                    self._smile_back = float(src.face.aus[_AU12] - self._rest[1][_AU12])
-        self._flow.set_source(photo, src.transform, src.ls_px, layout, rest_px, texture)
+                    smile_back = float(src.face.aus[_AU12] - rest[1][_AU12])
+        flow = self._flow.prepare(photo, src.transform, src.ls_px, layout, rest_px, texture)
+        ls_n = (src.ls_px / CROP_SIZE * 2.0 - 1.0).astype(np.float32)[None]  # (1, 478, 2)
+        return PreparedFrame(src, layout, keep, ls_n, rest, free, rest_read, smile_back, flow)
+
+    def install(self, prepared: PreparedFrame) -> None:
+        """The photo `prepare` made ready, from the next frame on (quick: the render thread's part). Made for the
+        other `keep_expression` (toggled meanwhile), it is made again here."""
+        if prepared.keep != self.keep_expression:
+            prepared = self.prepare(prepared.src, prepared.layout)
+        self._ls_n, self._rest, self._free = prepared.ls_n, prepared.rest, prepared.free
+        if prepared.rest_read is not None:
+            self._rest_read = prepared.rest_read
+        self._smile_back = prepared.smile_back
+        self._flow.install(prepared.flow)
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         self._flow.set_background(background, person)
 
     def _transfer(self, geometry: SourceGeometry, expr: np.ndarray, turn: np.ndarray) -> np.ndarray:
-        """`transfer` of the expression (478, 3) with a glasses photo's frame zone held still (relative motion:
-        the frame then turns with the head and keeps its shape), the turn about the head's own axes."""
-        return transfer(geometry, expr if self._free is None else expr * self._free, turn, in_head=True)
+        return _moved(geometry, expr, turn, self._free)
 
     def _read_aus(self, face: np.ndarray) -> np.ndarray:
         """(len(MATCHED_AUS),) the AUs the run-time AU head reads on a face (478, 3) in a frontal frame."""

@@ -9,6 +9,7 @@ mesh-warp fallback) -> paste back into the full source frame over the chosen bac
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol, TypeGuard, cast
@@ -247,17 +248,47 @@ class RenderStage:
         """The output frame around the photo for the crop renderers (`_to_output`); None: to be made."""
         self.size: tuple[int, int] = size or (int(src.image.shape[1]), int(src.image.shape[0]))
         """(width, height) of every output frame."""
+        self._staging = threading.Lock()
+        self._staged: tuple[PreparedSource, OutputLayout, object, np.ndarray | None] | None = None
+        """What `stage` made ready: the photo, its layout, the renderer's prepared state, the frame round it."""
         self.set_source(src)
 
-    def set_source(self, src: PreparedSource) -> None:
-        self.src = src
+    def _layout_for(self, src: PreparedSource) -> OutputLayout:
         h, w = src.image.shape[:2]
         if (w, h) == self.size:
-            self.layout = OutputLayout.identity(src.image.shape)
-        else:
-            self.layout = OutputLayout.fit(src.image.shape, self.size, src.face.landmarks)
+            return OutputLayout.identity(src.image.shape)
+        return OutputLayout.fit(src.image.shape, self.size, src.face.landmarks)
+
+    def stage(self, src: PreparedSource) -> None:
+        """Any thread: the heavy part of setting `src` (the mesh flow's photo at rest, the crop renderers' frame
+        round the photo), done now while frames are still rendered with the current photo, so the `set_source`
+        that follows in the render thread only installs it. A photo uploaded to the page (40-460 ms of work)
+        paused the stream that long."""
+        layout = self._layout_for(src)
+        made, around = None, None
         if _draws_frames(self.renderer):
-            self.renderer.set_source(src, self.layout)
+            prepare = getattr(self.renderer, "prepare", None)
+            made = None if prepare is None else prepare(src, layout)
+        elif layout.size != (src.image.shape[1], src.image.shape[0]):
+            around = surround(src.image, layout)
+        with self._staging:
+            self._staged = (src, layout, made, around)
+
+    def set_source(self, src: PreparedSource) -> None:
+        """`src` from the next frame on: installed at once if `stage` made it ready, else made here."""
+        with self._staging:
+            staged, self._staged = self._staged, None
+        if staged is None or staged[0] is not src:
+            staged = (src, self._layout_for(src), None, None)
+        _, self.layout, made, around = staged
+        self.src = src
+        h, w = src.image.shape[:2]
+        if _draws_frames(self.renderer):
+            install = getattr(self.renderer, "install", None)
+            if made is not None and install is not None:
+                install(made)
+            else:
+                self.renderer.set_source(src, self.layout)
         else:
             cast(CropRenderer, self.renderer).set_source(src)
             self._paste = PasteBack(src.transform, src.image.shape, src.crop.shape[0], self._feather)
@@ -266,7 +297,7 @@ class RenderStage:
         if not _draws_frames(self.renderer) and self.layout.size != (w, h):
             # Around the photo in a frame of another shape, its extension (made once, 60-100 ms at 1280x720);
             # each frame is warped over it where it reaches (`_to_output`).
-            self._surround = surround(src.image, self.layout)
+            self._surround = around if around is not None else surround(src.image, self.layout)
 
     def set_keep_expression(self, keep: bool) -> None:
         """The photo's expression kept (or taken to rest) by a renderer that can do either (the mesh flow's

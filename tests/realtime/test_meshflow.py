@@ -212,6 +212,49 @@ def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(pho
     assert stage(drive).shape == (360, 640, 3)
 
 
+def test_a_photo_staged_in_another_thread_is_installed_in_the_render_thread_unchanged(photo_face) -> None:
+    """An uploaded photo is made ready (`RenderStage.stage`) in the upload's thread while frames go on with the old
+    photo; `set_source` in the render thread then installs it without making it again, and the frames are those
+    of a photo set in one go."""
+    import threading
+
+    from realtime.controls import Edits
+    from realtime.face.types import FaceAnalysis, HeadPose
+    from realtime.render.renderers import MeshFlowFrame
+    from realtime.stages.driving import DrivingStage
+    from realtime.stages.render import RenderStage, prepare_source
+
+    photo, face = photo_face
+
+    class Fixed:
+        def __init__(self, f: np.ndarray) -> None:
+            self.f = f
+
+        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
+            return FaceAnalysis(self.f, np.zeros(17, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
+
+    weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
+    old, new = prepare_source(photo, Fixed(face)), prepare_source(255 - photo, Fixed(face))
+    drive = DrivingStage()(Fixed(face).analyze(photo), 0.0, Edits(), photo)
+    with MeshFlowFrame(weights, "onnxruntime") as renderer:
+        stage = RenderStage(renderer, old, size=(640, 360))
+        before = stage(drive)
+        staging = threading.Thread(target=stage.stage, args=(new,))
+        staging.start()
+        while staging.is_alive():  # frames go on with the old photo meanwhile
+            assert np.array_equal(stage(drive), before)
+        staging.join()
+        made = renderer.prepare
+        renderer.prepare = lambda *a: pytest.fail("made again in the render thread")  # type: ignore[method-assign]
+        stage.set_source(new)
+        staged = stage(drive)
+        renderer.prepare = made  # type: ignore[method-assign]
+        stage.set_source(old)
+        stage.set_source(new)  # in one go
+        assert np.array_equal(staged, stage(drive))
+        assert not np.array_equal(staged, before)
+
+
 def test_a_crop_renderers_frame_in_a_wider_frame_has_the_photos_fill_at_its_sides(photo_face) -> None:
     """The crop renderers' frames are framed as the mesh flow's: the photo where the layout puts it, its extension
     (made once) around it."""
