@@ -86,13 +86,15 @@ LID_MIRROR_SKIP = 0.08
 (`draw_lid_skin`): the lower lid's wet rim and lashes are left out (mirrored, a red rim was a red streak across
 the lid)."""
 LID_MIRROR_REACH = 0.35
-"""Share of the eye's width under it (past LID_MIRROR_SKIP) from which that skin is read, mirrored back and forth
-within it for a taller lid: a lid stretched four times (a wide-eyed photo's far eye shutting, its head turned
-and tipped back: the MEAD photo under the EDTalk clip's last turn) read the skin as deep under the eye as its
-band is tall, the nose's shadowed side and a nostril, and showed them as dark streaks over the eye."""
+"""Share of the eye's width under it (past LID_MIRROR_SKIP) from which that skin is read (`_mirrored_up`): a lid
+stretched four times (a wide-eyed photo's far eye shutting, its head turned and tipped back: the MEAD photo
+under the EDTalk clip's last turn) read the skin as deep under the eye as its band is tall, the nose's shadowed
+side and a nostril, and showed them as dark streaks over the eye."""
 LID_DARK = (0.6, 0.05, 0.15)
 """(darkness, share, share): pixels of the mirrored skin darker than the first times the lid's tone are not skin;
 with more than the second share of them in the band the redrawn lid fades out, gone at the third."""
+LID_MIRROR_BOUNCE = 0.4
+"""Share of LID_MIRROR_REACH down to which a lid taller than the reach is read back (`_mirrored_up`)."""
 LID_SHADE = (0.15, 0.3)
 """A lowered lid is darkened by up to the first share towards its lash line, over the last second share of the
 band (the lashes' shadow): the skin under the eye, mirrored up in full, was a pale puffy band over the iris."""
@@ -260,11 +262,17 @@ def _mirrored_up(
 ) -> np.ndarray:
     """(N, C) `image`'s pixels mirrored up onto the pixels (`ys`, `xs`) from under the mask `axis` (h, w) bool,
     column by column, about its lowest row (then `skip` rows further down): the skin under an eye, for what
-    covers it. `reach` > 0: read no deeper than that many rows under it, mirrored back and forth within them."""
+    covers it. `reach` > 0: read no deeper than that many rows under it; a taller column is mirrored back and forth
+    between the reach and LID_MIRROR_BOUNCE of it, never back to the rows just under the lower lid (mirrored all
+    the way back, they drew the turned Dafoe photo's red lower rim as a V over its far lid; squeezed into the
+    reach instead, a shut lid took the bag's shadow near its lashes and the teacher saw a fifth fewer blinks)."""
     bottom = len(axis) - np.argmax(axis[::-1], 0)  # the row just under the mask, per column
     depth = np.maximum(bottom[xs] - ys, 0)  # rows over the mask's bottom
     if reach > 0:
-        depth = reach - np.abs(reach - depth % (2 * reach))
+        low = round(LID_MIRROR_BOUNCE * reach)  # past the reach, mirrored back and forth between it and this
+        span = max(reach - low, 1)
+        past = np.maximum(depth - low, 0) % (2 * span)
+        depth = np.where(depth > reach, low + span - np.abs(span - past), depth)
     return image[np.clip(bottom[xs] + skip + depth, 0, len(image) - 1), xs]
 
 

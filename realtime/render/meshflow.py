@@ -835,7 +835,9 @@ class MeshFlow:
                     (stretch - s0) / (s1 - s0) * np.clip((far - FAR_EYE[1]) / (FAR_EYE[0] - FAR_EYE[1]), 0, 1)
                 )
                 draw_lid_skin(roi, lash_t @ lin + to_roi, ring, loop, amount)
-                shut = 1.0 - eye_opening(lt, eye) / max(photo_open, 1e-6)
+                # Opening over squared width: an eye narrowed by the turn reads `far` times too open (its lids'
+                # area narrowed once, its width squared twice); measured as if facing the camera.
+                shut = 1.0 - far * eye_opening(lt, eye) / max(photo_open, 1e-6)
                 cover_lids(roi, loop, ring, (shut - lo) / (hi - lo), lash)
             return
         todo, inputs = [], []
