@@ -219,6 +219,17 @@ def test_the_lash_line_is_a_smooth_arc_through_the_corners_even_over_zigzag_poin
     assert np.abs(curve[:, 1] - truth).max() < 1.5  # and near the lid
 
 
+def _lid(face: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The right eye's lid loop, the ring over its upper lid, a lash line a tenth of the way up to it, and the
+    (600, 480) uint8 band between the lash line and the ring."""
+    loop, ring = face[list(EYE_LOOPS[0]), :2], face[list(UPPER_RINGS[0]), :2]
+    lash = loop[:9].copy()
+    lash[1:8] += 0.1 * (ring - loop[1:8])
+    band = np.zeros((600, 480), np.uint8)
+    cv2.fillPoly(band, [np.round(np.vstack([lash, ring[::-1]])).astype(np.int32)], 1)
+    return loop, ring, lash, band
+
+
 def test_a_stretched_lid_is_the_skin_under_the_eye_not_streaks(face) -> None:
     """Streaks down an upper lid's band (stretched lashes) over a plain skin under the eye: `draw_lid_skin` takes
     the streaks out, touches nothing far from the eye, and nothing at amount 0."""
@@ -259,11 +270,7 @@ def test_a_lowered_lid_shows_the_skin_under_the_eye_not_the_iris_and_white_in_it
     lower lid's rim), not a grey blend of the eye, and no red from a red lower rim."""
     from realtime.render.eyes import draw_lid_skin
 
-    loop, ring = face[list(EYE_LOOPS[0]), :2], face[list(UPPER_RINGS[0]), :2]
-    lash = loop[:9].copy()
-    lash[1:8] += 0.1 * (ring - loop[1:8])
-    band = np.zeros((600, 480), np.uint8)
-    cv2.fillPoly(band, [np.round(np.vstack([lash, ring[::-1]])).astype(np.int32)], 1)
+    loop, ring, lash, band = _lid(face)
     b = band.astype(bool)
     rows = np.nonzero(b)[0]
     y = np.arange(600)[:, None]
@@ -293,11 +300,7 @@ def test_a_lowered_lid_takes_the_tone_of_the_lid_skin_over_it_not_of_the_lit_che
     in the tone over its ring, with the grain mirrored from under the eye, not a pale band of cheek."""
     from realtime.render.eyes import draw_lid_skin
 
-    loop, ring = face[list(EYE_LOOPS[0]), :2], face[list(UPPER_RINGS[0]), :2]
-    lash = loop[:9].copy()
-    lash[1:8] += 0.1 * (ring - loop[1:8])
-    band = np.zeros((600, 480), np.uint8)
-    cv2.fillPoly(band, [np.round(np.vstack([lash, ring[::-1]])).astype(np.int32)], 1)
+    loop, ring, lash, band = _lid(face)
     b = band.astype(bool)
     rng = np.random.default_rng(1)
     lid_tone, cheek = np.array([150.0, 110.0, 95.0]), np.array([215.0, 175.0, 160.0])

@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from realtime.face import FaceAnalysis
 from realtime.face.align import alignment_transform, apply_transform
-from realtime.face.types import AU, AU_ORDER
+from realtime.face.types import AU, AU_ORDER, HeadPose
 from realtime.render.framing import OutputLayout
 from realtime.render.meshflow import MeshFlow
 from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops
@@ -184,20 +185,22 @@ def test_a_grin_shut_at_rest_shows_its_own_upper_teeth_over_the_drivers_jaw(phot
         assert green.all() or rest is None  # the driver's jaw on the lower lip (as it is: partly the photo's)
 
 
+class Fixed:
+    """An analyser that sees the face it was given in every picture."""
+
+    def __init__(self, f: np.ndarray) -> None:
+        self.f = f
+
+    def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
+        return FaceAnalysis(self.f, np.zeros(17, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
+
+
 def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(photo_face) -> None:
-    from realtime.face.types import FaceAnalysis, HeadPose
     from realtime.render.renderers import MeshFlowFrame
     from realtime.stages.driving import DrivingStage
     from realtime.stages.render import RenderStage, prepare_source
 
     photo, face = photo_face
-
-    class Fixed:
-        def __init__(self, f: np.ndarray) -> None:
-            self.f = f
-
-        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
-            return FaceAnalysis(self.f, np.zeros(17, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
 
     weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
     stage = RenderStage(
@@ -219,20 +222,11 @@ def test_a_photo_staged_in_another_thread_is_installed_in_the_render_thread_unch
     import threading
 
     from realtime.controls import Edits
-    from realtime.face.types import FaceAnalysis, HeadPose
     from realtime.render.renderers import MeshFlowFrame
     from realtime.stages.driving import DrivingStage
     from realtime.stages.render import RenderStage, prepare_source
 
     photo, face = photo_face
-
-    class Fixed:
-        def __init__(self, f: np.ndarray) -> None:
-            self.f = f
-
-        def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis:
-            return FaceAnalysis(self.f, np.zeros(17, np.float32), HeadPose(0.0, 0.0, 0.0), 1)
-
     weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
     old, new = prepare_source(photo, Fixed(face)), prepare_source(255 - photo, Fixed(face))
     drive = DrivingStage()(Fixed(face).analyze(photo), 0.0, Edits(), photo)
