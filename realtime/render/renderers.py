@@ -428,10 +428,11 @@ class MeshFlowFrame(RendererLifecycle):
     def set_source(self, src: PreparedSource, layout: OutputLayout) -> None:
         self.install(self.prepare(src, layout))
 
-    def prepare(self, src: PreparedSource, layout: OutputLayout) -> PreparedFrame:
+    def prepare(self, src: PreparedSource, layout: OutputLayout, keep: bool | None = None) -> PreparedFrame:
         """What the photo needs (its face at rest, the flow's source), computed without touching what the frames
-        being rendered read: another thread may run it while they are (`install` then takes it at once)."""
-        keep = self.keep_expression
+        being rendered read: another thread may run it while they are (`install` then takes it at once). `keep`:
+        the keep_expression it is made for (None: the renderer's)."""
+        keep = self.keep_expression if keep is None else keep
         free = None if not src.glasses else (1.0 - frame_zone(src.geometry.canonical))[:, None]
         rest = None
         if self._basis is not None:

@@ -251,6 +251,10 @@ class RenderStage:
         self._staging = threading.Lock()
         self._staged: tuple[PreparedSource, OutputLayout, object, np.ndarray | None] | None = None
         """What `stage` made ready: the photo, its layout, the renderer's prepared state, the frame round it."""
+        self._keep_job: threading.Thread | None = None
+        self._keep_ready: tuple[PreparedSource, bool, object] | None = None
+        """The photo made again for the other keep_expression (`set_keep_expression`): the photo, the value, the
+        renderer's prepared state."""
         self.set_source(src)
 
     def _layout_for(self, src: PreparedSource) -> OutputLayout:
@@ -301,10 +305,37 @@ class RenderStage:
 
     def set_keep_expression(self, keep: bool) -> None:
         """The photo's expression kept (or taken to rest) by a renderer that can do either (the mesh flow's
-        `keep_expression`); the photo is set again when that changes, a no-op otherwise."""
-        if getattr(self.renderer, "keep_expression", keep) != keep:
+        `keep_expression`), called with the wanted value before each frame: on a change the photo is made again
+        in a thread beside the stream (the frames go on as they were) and installed by the first call after it is
+        ready; a no-op otherwise. Made in the render thread, the page's checkbox stood the stream still 40-460 ms."""
+        if getattr(self.renderer, "keep_expression", keep) == keep:
+            return
+        prepare = getattr(self.renderer, "prepare", None)
+        if prepare is None:
             self.renderer.keep_expression = keep  # type: ignore[union-attr]
             self.set_source(self.src)
+            return
+        with self._staging:
+            ready, job = self._keep_ready, self._keep_job
+        if ready is not None and ready[0] is self.src and ready[1] == keep:
+            self.renderer.keep_expression = keep  # type: ignore[union-attr]
+            self.renderer.install(ready[2])  # type: ignore[union-attr]
+            with self._staging:
+                self._keep_ready = None
+            return
+        if job is not None and job.is_alive():
+            return
+        src, layout = self.src, self.layout
+
+        def make() -> None:
+            made = prepare(src, layout, keep)
+            with self._staging:
+                self._keep_ready = (src, keep, made)
+
+        job = threading.Thread(target=make, name="keep-expression", daemon=True)
+        with self._staging:
+            self._keep_job = job
+        job.start()
 
     def set_background(self, mode: BackgroundMode, picture: np.ndarray | None) -> None:
         key = (id(self.src), mode, id(picture))

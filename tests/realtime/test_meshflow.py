@@ -3,6 +3,7 @@ inner mouth where the opening outgrows the photo's, and the render stage's fixed
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -881,8 +882,8 @@ def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face, monke
 
 
 def test_the_page_can_keep_the_photos_expression_while_running(photo_face) -> None:
-    """RenderStage.set_keep_expression (the page's checkbox, POST /expression): a grinning photo is set again
-    with its grin kept, and back; unchanged, it is not set again."""
+    """RenderStage.set_keep_expression (the page's checkbox, POST /expression): a grinning photo is made again
+    with its grin kept, beside the frames, and installed; and back; unchanged, it is not made again."""
     from realtime.face.types import FaceAnalysis, HeadPose
     from realtime.render.renderers import MeshFlowFrame
     from realtime.stages.driving import DriverSample, DriveState
@@ -907,16 +908,26 @@ def test_the_page_can_keep_the_photos_expression_while_running(photo_face) -> No
     drive = DriveState(np.zeros(17, np.float32), z3, None, 1.0, "tracking", still, None)
     with MeshFlowFrame(weights, "onnxruntime") as renderer:
         stage = RenderStage(renderer, src)
-        calls = []
-        original = renderer.set_source
-        renderer.set_source = lambda *a: (calls.append(1), original(*a))  # type: ignore[method-assign]
+        calls: list[str] = []
+        for name in ("set_source", "prepare"):
+            original = getattr(renderer, name)
+            setattr(renderer, name, lambda *a, _o=original, _n=name: (calls.append(_n), _o(*a))[1])
+
+        def toggle(keep: bool) -> int:
+            """Frames (calls before each) until the change shows; the photo is made beside them."""
+            for frame in range(1000):
+                stage.set_keep_expression(keep)
+                if renderer.keep_expression == keep:
+                    return frame
+                time.sleep(0.005)
+            raise AssertionError("never installed")
+
         at_rest = renderer.target_landmarks(src, drive)
-        stage.set_keep_expression(False)
-        assert not calls  # unchanged: not set again
-        stage.set_keep_expression(True)
-        assert renderer.keep_expression and len(calls) == 1
+        assert toggle(False) == 0 and not calls  # unchanged: not made again
+        toggle(True)
+        assert calls == ["prepare"]  # made once, beside the frames, and not in set_source
         np.testing.assert_allclose(renderer.target_landmarks(src, drive), src.ls_px, atol=1e-3)
-        stage.set_keep_expression(False)
+        toggle(False)
         np.testing.assert_allclose(renderer.target_landmarks(src, drive), at_rest, atol=1e-3)
         assert np.abs(at_rest - src.ls_px).max() > 2.0  # at rest the grin was taken out
 
