@@ -31,6 +31,13 @@ def _eyes_mouth(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return eye_r, eye_l, mouth
 
 
+def inter_ocular(landmarks: np.ndarray) -> float:
+    """The project's length unit on a face: the distance between the outer eye corners of `landmarks` (478, 2+),
+    in their pixels (x and y only)."""
+    pts = np.asarray(landmarks)
+    return float(np.linalg.norm(pts[topo.LEFT_EYE_OUTER, :2] - pts[topo.RIGHT_EYE_OUTER, :2]))
+
+
 def alignment_transform(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """(478, 2+) landmarks in image pixels -> M (2, 3) float64 mapping image pixels to crop pixels."""
     eye_r, eye_l, mouth = _eyes_mouth(landmarks)

@@ -76,6 +76,9 @@ RIGHT_IRIS_CENTER = 468
 # Mouth corners (subject left, right).
 MOUTH_LEFT = 291
 MOUTH_RIGHT = 61
+# The outer eye corners (subject right, left): the project's inter-ocular unit is the distance between them.
+RIGHT_EYE_OUTER = 33
+LEFT_EYE_OUTER = 263
 # The face's top (the forehead's middle on the oval) and its chin.
 FOREHEAD = 10
 CHIN = 152

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from realtime.face import topology as topo
+from realtime.face.align import inter_ocular
 from realtime.render.draw import wide_blur
 
 FOLD_REGIONS = (
@@ -57,7 +58,7 @@ def rest_folds(photo: np.ndarray, landmarks: np.ndarray, strength: float) -> np.
     if strength <= 0.0:
         return photo
     lm = np.asarray(landmarks, np.float64)[:, :2]
-    iod = float(np.linalg.norm(lm[263] - lm[33]))  # the outer eye corners
+    iod = inter_ocular(lm)
     pad = int(np.ceil(3.0 * FOLD_BROAD * iod)) + 2
     pts = lm[[i for region in FOLD_REGIONS for i in region]]
     x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - pad, 0)

@@ -42,6 +42,7 @@ from realtime.render.draw import fill_mask
 from realtime.render.eyes import (
     COVER_SHUT,
     EYE_CHANGE,
+    EYE_CORNERS,
     EYE_LOOPS,
     IRIS_CENTRES,
     IRIS_RINGS,
@@ -820,10 +821,9 @@ class MeshFlow:
             _, lt_lines = self._lash_lines(src.ls, lt)  # (2, 9, 2) crop pixels
             lin = src.crop_to_out[:, :2].T
             to_roi = lt_roi[0] - lt[0] @ lin  # crop -> roi pixels: p @ lin + to_roi
-            corners = [(loop[0], loop[8]) for loop in EYE_LOOPS]
             widths = [
                 float(np.linalg.norm(lt[b] - lt[a]) / max(np.linalg.norm(src.ls[b] - src.ls[a]), 1e-6))
-                for a, b in corners
+                for a, b in EYE_CORNERS
             ]
             for eye, (_, photo_open, lash) in enumerate(src.eyes):
                 loop, ring = lt_roi[list(EYE_LOOPS[eye])], lt_roi[list(UPPER_RINGS[eye])]

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from realtime.face import topology as topo
+from realtime.face.align import inter_ocular
 from realtime.face.pose import rigid_fit
 
 WRINKLE_POINTS = (33, 133, 362, 263, 10, 109, 338, 151)
@@ -340,7 +341,7 @@ def paint_lines(roi: np.ndarray, lines: np.ndarray, lt_roi: np.ndarray) -> None:
     box = cv2.warpAffine(lines, to_box, (x1 - x0, y1 - y0), flags=flags, borderValue=0.0)
     if not (box < -1e-3).any():
         return
-    iod = float(np.hypot(*(lt_roi[263] - lt_roi[33])))
+    iod = inter_ocular(lt_roi)
     pts = np.asarray(lt_roi, np.float32)[_PART_POINTS] - np.float32([x0, y0])
     keep = _clear_mask(box.shape, [pts], BROW_CLEAR * iod)
     gain = np.clip(1.0 + WRINKLE_GAIN * box * keep, 0.0, 1.0)[..., None]

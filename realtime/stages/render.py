@@ -25,6 +25,7 @@ from realtime.face.align import (
     PasteBack,
     alignment_transform,
     apply_transform,
+    inter_ocular,
     invert_transform,
     similarity_matrix,
     warp_to_crop,
@@ -151,7 +152,7 @@ def _confirmed(rgb: np.ndarray, face: FaceAnalysis, analyzer: Analyzer) -> bool:
     if again is None:
         return False
     back = apply_transform(invert_transform(m), again.landmarks)[:, :2]
-    iod = max(float(np.linalg.norm(xy[263] - xy[33])), 1e-6)
+    iod = max(inter_ocular(xy), 1e-6)
     return float(np.linalg.norm(back - xy, axis=1).mean()) / iod < CONFIRM_AGREE
 
 
@@ -181,7 +182,7 @@ def source_warnings(face: FaceAnalysis, glasses: bool = False) -> list[str]:
     `glasses`: the face wears glasses (`realtime.face.glasses`, read by prepare_source)."""
     lines = []
     lm = np.asarray(face.landmarks)
-    iod = float(np.linalg.norm(lm[263, :2] - lm[33, :2]))
+    iod = inter_ocular(lm)
     if iod < SMALL_FACE_IOD_PX:
         lines.append(
             f"the face is small ({iod:.0f} px between the eyes, under {SMALL_FACE_IOD_PX:.0f}): the output "
