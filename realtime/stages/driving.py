@@ -20,7 +20,6 @@ import numpy as np
 
 from realtime.controls import Edits
 from realtime.face import topology as topo
-from realtime.face.align import inter_ocular
 from realtime.face.pose import canonical_frame
 from realtime.face.types import AU, AU_ORDER, POSE_NAMES, POSE_SCALE_DEG, FaceAnalysis
 from realtime.render.landmark_transfer import driver_expression
@@ -254,7 +253,7 @@ class DrivingStage:
 
     def _smooth(self, face: FaceAnalysis, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lm: np.ndarray = np.asarray(face.landmarks, np.float32)
-        iod = max(inter_ocular(lm), 1e-3)
+        iod = max(float(np.linalg.norm(lm[263] - lm[33])), 1e-3)  # with depth: steadier as the head turns
         lids = self._f_lids(lm[EYELIDS] / iod, t_s) * iod
         lm = self._f_lm(lm / iod, t_s) * iod  # filtered in inter-ocular units: scale-free parameters
         lm[EYELIDS] = lids
