@@ -253,9 +253,9 @@ class RenderStage:
         self._staged: tuple[PreparedSource, OutputLayout, object, np.ndarray | None] | None = None
         """What `stage` made ready: the photo, its layout, the renderer's prepared state, the frame round it."""
         self._keep_job: threading.Thread | None = None
-        self._keep_ready: tuple[PreparedSource, bool, object] | None = None
+        self._keep_ready: tuple[PreparedSource, bool, object | None] | None = None
         """The photo made again for the other keep_expression (`set_keep_expression`): the photo, the value, the
-        renderer's prepared state."""
+        renderer's prepared state (None: making it failed)."""
         self.set_source(src)
 
     def _layout_for(self, src: PreparedSource) -> OutputLayout:
@@ -319,6 +319,8 @@ class RenderStage:
         with self._staging:
             ready, job = self._keep_ready, self._keep_job
         if ready is not None and ready[0] is self.src and ready[1] == keep:
+            if ready[2] is None:
+                return  # it failed for this photo (logged once)
             self.renderer.keep_expression = keep  # type: ignore[union-attr]
             self.renderer.install(ready[2])  # type: ignore[union-attr]
             with self._staging:
@@ -329,7 +331,13 @@ class RenderStage:
         src, layout = self.src, self.layout
 
         def make() -> None:
-            made = prepare(src, layout, keep)
+            try:
+                made = prepare(src, layout, keep)
+            except (
+                Exception
+            ):  # the stream goes on with the photo as it is shown; tried again for another photo
+                log.exception("keeping the photo's expression (%s) failed", keep)
+                made = None
             with self._staging:
                 self._keep_ready = (src, keep, made)
 

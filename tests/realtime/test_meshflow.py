@@ -932,6 +932,38 @@ def test_the_page_can_keep_the_photos_expression_while_running(photo_face) -> No
         assert np.abs(at_rest - src.ls_px).max() > 2.0  # at rest the grin was taken out
 
 
+def test_a_failing_keep_expression_change_leaves_the_stream_as_it_was_and_is_logged_once(
+    photo_face, caplog
+) -> None:
+    """The photo made again for the checkbox fails (a bug, a broken weight): frames go on with the photo as it
+    was, the error is logged once, not once a frame, and nothing is raised into the render thread."""
+    import logging
+
+    from realtime.controls import Edits
+    from realtime.render.renderers import MeshFlowFrame
+    from realtime.stages.driving import DrivingStage
+    from realtime.stages.render import RenderStage, prepare_source
+
+    photo, face = photo_face
+    weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
+    drive = DrivingStage()(Fixed(face).analyze(photo), 0.0, Edits(), photo)
+    with MeshFlowFrame(weights, "onnxruntime") as renderer:
+        stage = RenderStage(renderer, prepare_source(photo, Fixed(face)))
+        before = stage(drive)
+
+        def broken(*a: object) -> None:
+            raise RuntimeError("broken")
+
+        renderer.prepare = broken  # type: ignore[method-assign]
+        with caplog.at_level(logging.ERROR, logger="realtime.stages.render"):
+            for _ in range(50):
+                stage.set_keep_expression(True)
+                assert np.array_equal(stage(drive), before)
+                time.sleep(0.005)
+        assert not renderer.keep_expression
+        assert sum("keeping the photo's expression" in r.message for r in caplog.records) == 1
+
+
 def test_a_mouth_opened_before_the_driver_opened_its_own_shows_the_mouth_prior(
     photo_face, tmp_path, monkeypatch
 ) -> None:
