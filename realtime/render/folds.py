@@ -76,9 +76,8 @@ def rest_folds(photo: np.ndarray, landmarks: np.ndarray, strength: float) -> np.
     cv2.fillPoly(hull, [cv2.convexHull(np.round(local).astype(np.int32))], 1)
     keep = (cv2.distanceTransform(hull, cv2.DIST_L2, 3) > FOLD_EDGE * iod).astype(np.float32)
     for part in (topo.LIPS, NOSTRILS):
-        hull = cv2.convexHull(np.round(local[list(part)]).astype(np.int32))
         part_mask = np.zeros(shape, np.uint8)
-        cv2.fillPoly(part_mask, [hull], 1)
+        cv2.fillPoly(part_mask, [cv2.convexHull(np.round(local[list(part)]).astype(np.int32))], 1)
         keep[cv2.dilate(part_mask, _disc(FOLD_KEEP * iod)) > 0] = 0.0
     # 2. The fold: the photo at a fold's scale (fine blur) less the skin round it (the broad blur of the skin
     # alone, a normalised convolution), per channel: a fold's shadow is darker and redder than its skin.

@@ -9,8 +9,9 @@ chin) is FACE_SHARE of the frame's height, within what the photo allows:
 - a photo already framed like a call (its face within FACE_SHARE once it covers the frame) is shown as it is.
 
 Where the photo does not cover the frame (a square or portrait photo in a 16:9 frame), the frame is filled with
-the photo mirrored at its edges and blurred with the distance from them (`extend`): the edge continues without a
-seam, and the fill a few dozen pixels out is soft colour, not a second face.
+the photo's edge pixels carried out and blurred the more the further from it (`extend`): the edge continues without
+a seam, and the fill a few dozen pixels out is soft colour (a mirrored fill, tried first, put a blurred second face
+beside every close-up).
 """
 
 from __future__ import annotations
@@ -131,9 +132,7 @@ def covering(
     right, bottom = _pad(corners[:, 0].max() - w), _pad(corners[:, 1].max() - h)
     if left == top == right == bottom == 0:
         return image, to_out, (0, 0)
-    side = max(ow, oh) / float(
-        np.hypot(to_out[0, 0], to_out[1, 0])
-    )  # the frame's longer side in image pixels
+    side = max(ow, oh) / float(np.hypot(to_out[0, 0], to_out[1, 0]))  # the frame's longer side, image pixels
     extended = extend(image, (top, bottom, left, right), FILL_BLUR * side, FILL_RAMP * side)
     moved = np.array(to_out, np.float64)
     moved[:, 2] -= moved[:, :2] @ np.array([left, top], np.float64)

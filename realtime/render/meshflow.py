@@ -223,6 +223,7 @@ class _Source:
     eye_frame: np.ndarray  # (2, 4, 2) float32: each eye's OPEN_ANCHORS in `photo` pixels
     detail_gain: tuple[np.ndarray, np.ndarray]  # `restore_detail`'s gains for bilinear and bicubic reads
     own_mouth: MouthPatch | None  # the photo's own inner mouth where it shows its teeth (OWN_TEETH)
+    own_cavity: np.ndarray | None  # (3,) float32 its cavity's colour (`cavity_colour`), None with own_mouth
 
 
 @dataclass(frozen=True)
@@ -398,6 +399,8 @@ class MeshFlow:
         ls_photo = ls @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
         change = None if texture is None else TextureChange.of(texture, photo, offset)
         lashes = self._lash_lines(ls, ls)[0]  # (2, 9, 2) crop pixels
+        opening = mouth_opening(ls, self.mouth_loop, self._oval)
+        own = cut_mouth(photo, ls_photo, self.mouth_loop, self._oval) if opening > OWN_TEETH else None
         src = _Source(
             photo=np.ascontiguousarray(photo),
             inner=(*offset, *inner),
@@ -413,7 +416,7 @@ class MeshFlow:
             photo_out=static,
             skin=skin_colour(photo, ls_photo),
             lip_line=LIP_LINE * lip_colour(photo, ls_photo),
-            opening=(opening := mouth_opening(ls, self.mouth_loop, self._oval)),
+            opening=opening,
             fill=opening
             if rest_px is None
             else min(opening, mouth_opening(rest_px, self.mouth_loop, self._oval)),
@@ -445,9 +448,8 @@ class MeshFlow:
                 ],
                 np.float32,
             ),
-            own_mouth=cut_mouth(photo, ls_photo, self.mouth_loop, self._oval)
-            if opening > OWN_TEETH
-            else None,
+            own_mouth=own,
+            own_cavity=None if own is None else cavity_colour(own),
         )
         return PreparedFlow(src, change, static)
 
@@ -765,18 +767,18 @@ class MeshFlow:
             mouth = self._remembered  # the driver's teeth from when it last opened its mouth (or the prior)
         own = src.own_mouth
         if mouth is not None:
-            inner, upper = self._warp_mouth(mouth, loop_b, shape)
+            cavity = cavity_colour(mouth)
+            inner, upper = self._warp_mouth(mouth, loop_b, shape, cavity)
             inner = self._in_photo_light(inner, mouth)
             if own is not None:  # the driver's upper teeth: cavity, under the photo's own
-                cavity = self._in_photo_light(cavity_colour(mouth)[None, None], mouth)
-                inner[upper] = cavity[0, 0]
+                inner[upper] = self._in_photo_light(cavity[None, None], mouth)[0, 0]
         elif own is not None:  # no driver mouth yet: the photo's own cavity under its teeth
             inner = np.empty((*shape, 3), np.float32)
-            inner[:] = self._in_photo_light(cavity_colour(own)[None, None], own)[0, 0]
+            inner[:] = self._in_photo_light(src.own_cavity[None, None], own)[0, 0]
         else:  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
             inner = drawn_mouth(loop_b, shape, self._corners, src.skin)
         if own is not None:
-            own_inner, own_upper = self._warp_mouth(own, loop_b, shape)
+            own_inner, own_upper = self._warp_mouth(own, loop_b, shape, src.own_cavity)
             up = cv2.GaussianBlur(own_upper.astype(np.float32), (0, 0), 0.7)[..., None]
             inner = own_inner * up + inner * (1.0 - up)
         alpha = mask * amount
@@ -871,17 +873,17 @@ class MeshFlow:
             roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - a) + rgb * a + 0.5, 0, 255).astype(np.uint8)
 
     def _warp_mouth(
-        self, mouth: MouthPatch, loop_b: np.ndarray, shape: tuple[int, int]
+        self, mouth: MouthPatch, loop_b: np.ndarray, shape: tuple[int, int], cavity: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """(h, w, 3) float32: a mouth patch read onto the output's inner lips by `mouth_rows`, the gap between its
-        upper and lower teeth (where the output opens wider than the patch) a dark cavity; and (h, w) bool, the
-        pixels read from its upper row."""
+        upper and lower teeth (where the output opens wider than the patch) its cavity's colour `cavity` ((3,),
+        `cavity_colour`); and (h, w) bool, the pixels read from its upper row."""
         mx, my, gap, upper = mouth_rows(mouth.loop, loop_b, shape, self._corners)
         inner = cv2.remap(mouth.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         inner = inner.astype(np.float32)
         if gap.any():
             g = cv2.GaussianBlur(gap, (0, 0), 1.0)[..., None]
-            inner = inner * (1.0 - g) + cavity_colour(mouth) * g
+            inner = inner * (1.0 - g) + cavity * g
         return inner, upper
 
 

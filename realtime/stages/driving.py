@@ -253,7 +253,7 @@ class DrivingStage:
 
     def _smooth(self, face: FaceAnalysis, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lm: np.ndarray = np.asarray(face.landmarks, np.float32)
-        iod = max(float(np.linalg.norm(lm[263] - lm[33])), 1e-3)  # with depth: steadier as the head turns
+        iod = max(float(np.linalg.norm(lm[263] - lm[33])), 1e-3)  # 3-D, as the filter was tuned
         lids = self._f_lids(lm[EYELIDS] / iod, t_s) * iod
         lm = self._f_lm(lm / iod, t_s) * iod  # filtered in inter-ocular units: scale-free parameters
         lm[EYELIDS] = lids

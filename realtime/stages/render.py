@@ -331,11 +331,10 @@ class RenderStage:
         src, layout = self.src, self.layout
 
         def make() -> None:
+            # A failure leaves the stream with the photo as it is shown; it is tried again for another photo.
             try:
                 made = prepare(src, layout, keep)
-            except (
-                Exception
-            ):  # the stream goes on with the photo as it is shown; tried again for another photo
+            except Exception:
                 log.exception("keeping the photo's expression (%s) failed", keep)
                 made = None
             with self._staging:

@@ -359,9 +359,8 @@ def run_protocol(
     if not running:
         return res
     strips: list[np.ndarray] = []
-    for stale in out.glob(
-        "live_moments_*.jpg"
-    ):  # an earlier run's sheets in a reused folder are not this run's
+    # An earlier run's sheets in a reused folder are not this run's.
+    for stale in out.glob("live_moments_*.jpg"):
         stale.unlink()
     video = _Video(out / "live_side_by_side.mp4", ["driver", *running])
     with tempfile.TemporaryDirectory() as tmp:
