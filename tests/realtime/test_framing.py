@@ -128,6 +128,10 @@ def test_black_bars_round_a_photo_are_cut_and_nothing_else_is() -> None:
     shot[:, 147:387] = photo
     cut, bars = trim_bars(shot)
     assert bars == (147, 0, 147, 0) and np.array_equal(cut, photo)
+    blurred = shot.copy()
+    # The photo's last column blurred into the bar by the JPEG: carried out, it made a dark panel.
+    blurred[:, 386] = 30
+    assert trim_bars(blurred)[1] == (147, 0, 148, 0)
     rim = photo.copy()
     rim[:, :3] = 0  # 3 px of 240: under BAR_MIN
     assert trim_bars(rim)[1] == (0, 0, 0, 0)
