@@ -85,63 +85,6 @@ class OutputLayout:
         return float(np.hypot(self.transform[0, 0], self.transform[1, 0]))
 
 
-BAR_LEVEL = 24
-"""Brightest channel value of a black bar's pixels (letterboxing, a screenshot's frame round a photo)."""
-BAR_COVER = 0.995
-"""Share of a row or column's pixels that must be that dark for it to belong to a bar."""
-BAR_MIN = 0.02
-"""Bars narrower than this share of the photo's side are left (a dark rim, a scan's edge)."""
-BAR_KEEP = 0.3
-"""Share of the photo's side that must be left between its bars (else it is a dark photo, not bars: a 4:5
-portrait in a 16:9 screenshot keeps 0.42)."""
-BAR_EDGE = 0.01
-"""Share of the photo's side past a bar that is still cut while it is darker than the photo (BAR_BLEND): a JPEG's bar
-blurs into the photo over a pixel or two, and the fill carries the outermost line out. The PRNet 4.jpg photo (24
-black columns on its right, then one at brightness 32 beside the wall's 214) was framed for a call with that one
-column carried out as a black panel over a third of the frame."""
-BAR_BLEND = 0.8
-"""A line past a bar whose mean brightness is under this share of the photo's next to it is the bar's blur."""
-
-
-def trim_bars(image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """(the image without the black bars along its edges, (left, top, right, bottom) pixels cut): a portrait
-    inside a 16:9 screenshot was framed with its black pillars, and the fill carried them out (the Obama 1080p
-    photo). A side is cut only where its bar is at least BAR_MIN of the image and BAR_KEEP of it stays; with the
-    bar, its blur into the photo (`_past_blur`)."""
-    h, w = image.shape[:2]
-    dark = image.max(axis=2) <= BAR_LEVEL if image.ndim == 3 else image <= BAR_LEVEL
-    cols, rows = dark.mean(axis=0) >= BAR_COVER, dark.mean(axis=1) >= BAR_COVER
-
-    def run(flags: np.ndarray) -> int:
-        return int(np.argmin(flags)) if not flags.all() else len(flags)
-
-    left, right, top, bottom = run(cols), run(cols[::-1]), run(rows), run(rows[::-1])
-    left, right = (left, right) if left + right <= (1.0 - BAR_KEEP) * w else (0, 0)
-    top, bottom = (top, bottom) if top + bottom <= (1.0 - BAR_KEEP) * h else (0, 0)
-    cut = tuple(v if v >= BAR_MIN * side else 0 for v, side in ((left, w), (top, h), (right, w), (bottom, h)))
-    light = image.max(axis=2) if image.ndim == 3 else image
-    across, down = light.mean(axis=0), light.mean(axis=1)  # mean brightness of each column, each row
-    l, t, r, b = cut
-    cut = (_past_blur(across, l), _past_blur(down, t), _past_blur(across[::-1], r), _past_blur(down[::-1], b))
-    l, t, r, b = cut
-    if not any(cut):
-        return image, (0, 0, 0, 0)
-    return np.ascontiguousarray(image[t : h - b, l : w - r]), (l, t, r, b)
-
-
-def _past_blur(lines: np.ndarray, bar: int) -> int:
-    """The cut from a side whose bar ends at `bar` (0: no bar) and the lines past it still darker than BAR_BLEND of
-    the photo's next to them, up to BAR_EDGE of the side; `lines` (n,): mean brightness from that side inward."""
-    if bar == 0:
-        return 0
-    reach = max(int(np.ceil(BAR_EDGE * len(lines))), 1)
-    photo = float(np.median(lines[bar + reach : bar + 3 * reach])) if bar + reach < len(lines) else 0.0
-    end = bar
-    while end < bar + reach and lines[end] < BAR_BLEND * photo:
-        end += 1
-    return end
-
-
 def covering(
     image: np.ndarray, to_out: np.ndarray, size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:

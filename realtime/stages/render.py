@@ -34,8 +34,9 @@ from realtime.face.glasses import load_glasses_model
 from realtime.face.types import AU, AU_ORDER
 from realtime.frames import PreparedSource
 from realtime.render.eyes import eye_opening
-from realtime.render.framing import OutputLayout, surround, trim_bars
+from realtime.render.framing import OutputLayout, surround
 from realtime.render.landmark_transfer import SourceGeometry
+from realtime.render.padding import fill_corners, trim_bars
 from realtime.render.renderers import CropRenderer, FrameRenderer
 from realtime.render.segmentation import person_mask
 from realtime.sources.picture import MAX_SIDE
@@ -76,6 +77,12 @@ def prepare_source(
         rgb = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
         log.info(
             "source photo %dx%d scaled down to %dx%d (MAX_SOURCE_SIDE)", w, h, rgb.shape[1], rgb.shape[0]
+        )
+    rgb, corners = fill_corners(rgb)
+    if corners > 0.0:
+        log.info(
+            "source photo: black corners filled (%.1f %% of it: a photo turned inside its frame)",
+            100 * corners,
         )
     face = find_face(rgb, analyzer)
     if face is None:

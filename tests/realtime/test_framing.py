@@ -114,28 +114,3 @@ def test_the_fill_continues_the_edge_and_smooths_it_away_from_the_photo() -> Non
     far = np.abs(np.diff(out[:, :60], axis=0)).mean()  # vertical change far out, across the streaks
     assert far < 0.2 * texture
     assert abs(out[:, :60].mean() - photo.mean()) < 30  # the photo's colours, not black
-
-
-def test_black_bars_round_a_photo_are_cut_and_nothing_else_is() -> None:
-    """A portrait inside a 16:9 screenshot (black pillars, JPEG-dark noise in them) loses its bars; a thin dark rim,
-    a dark photo that is mostly black, and a photo without bars are left as they are."""
-    from realtime.render.framing import trim_bars
-
-    rng = np.random.default_rng(0)
-    photo = rng.integers(40, 220, (300, 240, 3), dtype=np.uint8)
-    shot = np.zeros((300, 534, 3), np.uint8)
-    shot[..., :] = rng.integers(0, 12, (300, 534, 1), dtype=np.uint8)  # not quite black
-    shot[:, 147:387] = photo
-    cut, bars = trim_bars(shot)
-    assert bars == (147, 0, 147, 0) and np.array_equal(cut, photo)
-    blurred = shot.copy()
-    # The photo's last column blurred into the bar by the JPEG: carried out, it made a dark panel.
-    blurred[:, 386] = 30
-    assert trim_bars(blurred)[1] == (147, 0, 148, 0)
-    rim = photo.copy()
-    rim[:, :3] = 0  # 3 px of 240: under BAR_MIN
-    assert trim_bars(rim)[1] == (0, 0, 0, 0)
-    night = np.zeros((300, 534, 3), np.uint8)
-    night[:, 250:290] = 200  # a sliver of light in a dark photo: not bars
-    assert trim_bars(night)[1] == (0, 0, 0, 0)
-    assert trim_bars(photo)[0] is photo
