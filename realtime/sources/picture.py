@@ -17,7 +17,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,10 @@ MAX_SIDE = 2048
 """A picture with a longer side is scaled down to it once, on arrival (realtime.stages.render does the same
 for a source photo, with the same number)."""
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
+BACKDROP = (236, 236, 236)
+"""RGB a picture's transparent parts are shown over: a cut-out portrait (a PNG with its background taken away)
+decoded with its transparent pixels as they are stored, black, and the call's fill carried the black out round
+the face. A light grey, as a studio's backdrop."""
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 
 
@@ -46,6 +50,8 @@ class PictureHeader:
     format: str
     width: int
     height: int
+    transparent: bool = False
+    """It has an alpha channel or a transparent colour (a cut-out PNG or WebP)."""
 
 
 def read_header(data: bytes, what: str = "picture") -> PictureHeader:
@@ -55,6 +61,7 @@ def read_header(data: bytes, what: str = "picture") -> PictureHeader:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
             with Image.open(io.BytesIO(data)) as im:
                 fmt, (w, h) = str(im.format), im.size
+                transparent = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         if isinstance(e, Image.DecompressionBombError):
             raise PictureError(
@@ -73,7 +80,7 @@ def read_header(data: bytes, what: str = "picture") -> PictureHeader:
             " megapixels: scale it down first",
             "size",
         )
-    return PictureHeader(fmt, w, h)
+    return PictureHeader(fmt, w, h, transparent)
 
 
 def decode_picture(data: bytes, what: str = "picture") -> np.ndarray:
@@ -86,7 +93,7 @@ def decode_picture(data: bytes, what: str = "picture") -> np.ndarray:
             if max(head.width, head.height) // factor >= MAX_SIDE:
                 flag = reduced
                 break
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    bgr = _over_backdrop(data) if head.transparent else cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if bgr is None or bgr.ndim != 3:
         raise PictureError(
             f"the {what} ({head.format}, {head.width}x{head.height}) is damaged: it does not decode",
@@ -99,6 +106,20 @@ def decode_picture(data: bytes, what: str = "picture") -> np.ndarray:
     if bgr.shape[:2] != (head.height, head.width):
         log.info("%s %dx%d scaled down to %dx%d", what, head.width, head.height, bgr.shape[1], bgr.shape[0])
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _over_backdrop(data: bytes) -> np.ndarray | None:
+    """(H, W, 3) uint8 BGR: a picture with transparency shown over BACKDROP (None: it does not decode)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            rgba = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"), np.float32)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    alpha = rgba[..., 3:] / 255.0
+    rgb = rgba[..., :3] * alpha + np.asarray(BACKDROP, np.float32) * (1.0 - alpha)
+    if float(alpha.min()) < 1.0:
+        log.info("the picture's transparent parts are shown over light grey")
+    return cv2.cvtColor(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
 
 
 def read_picture(path: Path, what: str = "picture") -> np.ndarray:

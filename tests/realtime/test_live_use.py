@@ -512,3 +512,25 @@ def test_a_live_output_is_a_calls_720p_unless_told_and_a_file_keeps_the_photos_s
     assert config_from_args(["--source", "p.jpg", "--driving", "c.mp4", "--sink", "file:o.mp4"]).size is None
     told = ["--source", "p.jpg", "--size", "640x480", "--sink", "virtualcam"]
     assert config_from_args(told).size == (640, 480)
+
+
+def test_a_transparent_picture_is_shown_over_a_light_backdrop_not_black(tmp_path: Path) -> None:
+    """A cut-out portrait (PNG or WebP with its background taken away) stores black in its transparent pixels:
+    decoded as they are, the face sat on black and the call's fill carried the black out. Opaque pixels are kept,
+    half-transparent ones mixed."""
+    from PIL import Image
+
+    from realtime.pipeline import read_image
+    from realtime.sources.picture import BACKDROP
+
+    rgba = np.zeros((60, 80, 4), np.uint8)
+    rgba[20:40, 30:50] = (200, 150, 120, 255)
+    rgba[20:40, 50:60] = (200, 150, 120, 128)
+    for name in ("cut.png", "cut.webp"):
+        Image.fromarray(rgba, "RGBA").save(tmp_path / name, lossless=True)
+        rgb = read_image(tmp_path / name, "source photo")
+        assert tuple(rgb[0, 0]) == BACKDROP
+        assert tuple(rgb[30, 40]) == (200, 150, 120)
+        assert np.abs(rgb[30, 55].astype(int) - (np.array(BACKDROP) + (200, 150, 120)) / 2).max() <= 2
+    Image.fromarray(rgba[..., :3]).save(tmp_path / "opaque.png")
+    assert tuple(read_image(tmp_path / "opaque.png", "source photo")[0, 0]) == (0, 0, 0)  # black stays black
