@@ -85,6 +85,11 @@ class OutputLayout:
         return float(np.hypot(self.transform[0, 0], self.transform[1, 0]))
 
 
+def scale(affine: np.ndarray) -> float:
+    """The scale of a (2, 3) similarity."""
+    return float(np.hypot(affine[0, 0], affine[1, 0]))
+
+
 BAR_LEVEL = 24
 """Brightest channel value of a black bar's pixels (letterboxing, a screenshot's frame round a photo)."""
 BAR_COVER = 0.995
