@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+SHIFT = 4  # fillConvexPoly sub-pixel bits
+
 
 def fill_mask(shape: tuple[int, int], polygons: list[np.ndarray], shift: int) -> np.ndarray:
     """(h, w) float32: `polygons` (each (K, 2) int32, fixed point with `shift` fraction bits) filled,

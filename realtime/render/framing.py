@@ -85,6 +85,11 @@ class OutputLayout:
         return float(np.hypot(self.transform[0, 0], self.transform[1, 0]))
 
 
+def scale(affine: np.ndarray) -> float:
+    """The scale of a (2, 3) similarity."""
+    return float(np.hypot(affine[0, 0], affine[1, 0]))
+
+
 def covering(
     image: np.ndarray, to_out: np.ndarray, size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:

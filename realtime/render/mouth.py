@@ -2,7 +2,7 @@
 thinning past their edge (`keep_lips`), and the map that reads the driver's teeth onto the output's inner lips
 (`mouth_map`): the upper row hangs from the upper lip, the lower row stands on the lower lip, each at the
 mouths' width ratio, and the gap between them (an output opening wider than the driver's) is a dark cavity.
-`realtime.render.meshflow` paints with them; the driving stage cuts the patch. Before the driver has opened its
+`realtime.render.mouth_paint` paints with them; the driving stage cuts the patch. Before the driver has opened its
 mouth, the mouth prior (`load_mouth_prior`: the training people's median inner mouth, as a `MouthPatch`) stands in.
 """
 

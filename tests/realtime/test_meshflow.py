@@ -115,9 +115,9 @@ def _open_mouth(ls: np.ndarray, amount: float) -> np.ndarray:
 
 def test_an_opening_mouth_shows_the_driver_mouth_or_a_cavity(photo_face, monkeypatch) -> None:
     """(The lips' hue, MOUTH_WARMTH, left out: the driver's mouth is told by its green.)"""
-    import realtime.render.meshflow as mf
+    import realtime.render.mouth_paint as mp
 
-    monkeypatch.setattr(mf, "MOUTH_WARMTH", 0.0)
+    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
     photo, face = photo_face
     flow, ls = _flow(photo, face)
     lt = _open_mouth(ls, 14.0)
@@ -152,9 +152,10 @@ def test_a_grin_shut_at_rest_shows_its_own_upper_teeth_over_the_drivers_jaw(phot
     the driver's lower jaw (green here) stands on the lower lip; from its face as it is, its teeth too. (The lips'
     hue, MOUTH_WARMTH, left out.)"""
     import realtime.render.meshflow as mf
+    import realtime.render.mouth_paint as mp
     from realtime.render.mouth import mouth_opening
 
-    monkeypatch.setattr(mf, "MOUTH_WARMTH", 0.0)
+    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
     photo, face = photo_face
     m = alignment_transform(face)
     ls_shut = apply_transform(m, face)[:, :2]
@@ -687,7 +688,7 @@ def test_absolute_mode_moves_the_photo_along_the_basis_and_turns_it_rigidly(phot
 
 
 def test_face_oval_points_pulled_inside_the_face_are_put_back_on_its_outline(photo_face) -> None:
-    from realtime.render.meshflow import keep_outline
+    from realtime.render.outline import keep_outline
 
     _photo, face = photo_face
     m = alignment_transform(face)
@@ -717,7 +718,7 @@ def test_the_near_cheeks_rim_is_never_turned_over(photo_face) -> None:
     rim's triangles over and read the photo's silhouette band mirrored: `Rim.unfold` moves those oval points
     towards their neighbours' motion until no rim triangle of any size is turned over, leaves every other point
     and the other cheek alone, and a face at rest as it is."""
-    from realtime.render.meshflow import RIM_SLIVER
+    from realtime.render.outline import RIM_SLIVER
 
     _photo, face = photo_face
     ls = apply_transform(alignment_transform(face), face)[:, :2].astype(np.float32)
@@ -854,10 +855,10 @@ def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face, monke
     """A vivid driver mouth (pure green inside, skin of saturation 0.35) pasted on a grey photo (skin saturation
     0.02) keeps half its colourfulness (SATURATION_RANGE); on a photo as colourful as the driver, all of it (the
     lips' hue, MOUTH_WARMTH, left out: it has its own test)."""
-    import realtime.render.meshflow as mf
+    import realtime.render.mouth_paint as mp
     from realtime.render.mouth import SATURATION_RANGE, saturation
 
-    monkeypatch.setattr(mf, "MOUTH_WARMTH", 0.0)
+    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
 
     assert saturation(np.array([200.0, 150.0, 130.0])) == pytest.approx(0.35)
     assert saturation(np.array([120.0, 120.0, 120.0])) == 0.0
@@ -970,10 +971,10 @@ def test_a_mouth_opened_before_the_driver_opened_its_own_shows_the_mouth_prior(
     """The mouth prior (a MouthPatch read from mouth_prior.npz) is what an opening shows until the driver opens
     its own mouth; the driver's replaces it from then on. A missing prior: None (a drawn mouth); a prior for
     another mesh: a clear error. (The lips' hue, MOUTH_WARMTH, left out: the patches are told apart by theirs.)"""
-    import realtime.render.meshflow as mf
+    import realtime.render.mouth_paint as mp
     from realtime.render.mouth import PRIOR_FILE, load_mouth_prior
 
-    monkeypatch.setattr(mf, "MOUTH_WARMTH", 0.0)
+    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
     photo, face = photo_face
     m = alignment_transform(face)
     ls = apply_transform(m, face)[:, :2]
@@ -1148,7 +1149,7 @@ def test_a_half_closed_eye_hides_the_iris_under_the_lid_instead_of_squeezing_it(
     """A dark iris drawn in the photo's eye and the upper lid lowered to half the opening, the corners kept: what
     shows of the eye is the photo's eye where it was (read as one piece, the lid sliding over it). The open eye's
     map, fitted to both lids, squeezes the iris under the lid."""
-    import realtime.render.meshflow as mf
+    import realtime.render.eye_paint as ep
     from realtime.render.eyes import EYE_LOOPS
 
     small, face = photo_face
@@ -1174,7 +1175,7 @@ def test_a_half_closed_eye_hides_the_iris_under_the_lid_instead_of_squeezing_it(
     out, eye = half_closed()
     assert eye.sum() > 100
     assert np.abs(out[eye].astype(int) - photo[eye].astype(int)).mean() < 3
-    monkeypatch.setattr(mf, "EYE_RIGID", 1e9)  # the open eye's map alone (fitted to both lids)
+    monkeypatch.setattr(ep, "EYE_RIGID", 1e9)  # the open eye's map alone (fitted to both lids)
     out, eye = half_closed()
     assert np.abs(out[eye].astype(int) - photo[eye].astype(int)).mean() > 6
 
@@ -1185,7 +1186,7 @@ def test_an_eye_looks_where_the_driver_looks_with_its_iris_whole(photo_face, mon
     sixth of the eye's width: the photo's dark iris shows moved by that much, as wide as it was (not dragged
     into a streak). Without `gaze_shift` the eye's read kept the photo's gaze (the s42 photo under the d0 clip
     followed 0.01 of it)."""
-    import realtime.render.meshflow as mf
+    import realtime.render.eye_paint as ep
     from realtime.face.topology import RIGHT_IRIS, RIGHT_IRIS_CENTER
     from realtime.render.eyes import EYE_LOOPS
 
@@ -1228,14 +1229,14 @@ def test_an_eye_looks_where_the_driver_looks_with_its_iris_whole(photo_face, mon
     expected = moved * float(np.hypot(*to_photo[:, 0]))  # crop -> photo pixels
     assert iris_x(moved) - iris_x(0.0) == pytest.approx(expected, rel=0.25)
     assert abs(span(dark(moved)) - span(dark(0.0))) <= 2
-    monkeypatch.setattr(mf, "gaze_shift", lambda rx, ry, *_: (rx, ry))
+    monkeypatch.setattr(ep, "gaze_shift", lambda rx, ry, *_: (rx, ry))
     assert abs(iris_x(moved) - iris_x(0.0)) < 0.25 * expected
 
 
 def test_a_read_between_pixels_keeps_the_photos_fine_detail() -> None:
     """A face read half a pixel off is blurred by the bicubic read; `restore_detail`, with the gain measured on
     the photo (`detail_gain`), gives its Laplacian energy back, and leaves whole-pixel reads alone."""
-    from realtime.render.meshflow import detail_gain, restore_detail
+    from realtime.render.detail import detail_gain, restore_detail
 
     rng = np.random.default_rng(5)
     grain = cv2.GaussianBlur(rng.normal(0.0, 30.0, (220, 220)).astype(np.float32), (0, 0), 0.5)
@@ -1265,7 +1266,7 @@ def test_a_read_between_pixels_keeps_the_photos_fine_detail() -> None:
 def test_a_dark_driver_mouth_takes_the_hue_of_the_photos_lips(photo_face, monkeypatch) -> None:
     """A driver lit by its screen: a blue-grey tongue, darker than the skin, pasted on a warm photo with red lips
     comes out redder (the lips' hue, MOUTH_WARMTH) and as dark as it was."""
-    import realtime.render.meshflow as mf
+    import realtime.render.mouth_paint as mp
     from realtime.render.mouth import LIP_PAIRS
 
     _, face = photo_face
@@ -1289,7 +1290,7 @@ def test_a_dark_driver_mouth_takes_the_hue_of_the_photos_lips(photo_face, monkey
         return flow.render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).astype(np.float32).mean(0)
 
     warm = centre()
-    monkeypatch.setattr(mf, "MOUTH_WARMTH", 0.0)
+    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
     cold = centre()
     assert (warm[0] - warm[2]) > (cold[0] - cold[2]) + 15  # redder
     assert abs(warm.mean() - cold.mean()) < 0.1 * cold.mean()  # as dark

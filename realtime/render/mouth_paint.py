@@ -1,0 +1,234 @@
+"""The mouth painted into the mesh flow's output: where the opening outgrows the photo's own, the driver's inner
+mouth (`realtime.render.mouth`: teeth, tongue, cavity cut from the driving frame; its last well-open one, the mouth
+prior or a drawn one while it is closed) read onto the output's inner lips with rigid teeth (`mouth_rows`), in the
+photo's light and hue, and feathered in; a photo showing its teeth (`meshflow.OWN_TEETH`) keeps its upper row. A
+photo's open mouth squeezed shut is darkened into the lips' gap, its rims refilled from the lips (`clear_rims`),
+and closed where the lips all but meet (`close_lips`). `realtime.render.meshflow.MeshFlow` calls `paint_mouth`
+once a frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from realtime.render.draw import SHIFT, fill_mask
+from realtime.render.framing import scale
+from realtime.render.meshwarp import MOUTH_TINT
+from realtime.render.mouth import (
+    COLOUR_GAIN,
+    LIP_PAIRS,
+    SATURATION_RANGE,
+    MouthPatch,
+    cavity_colour,
+    clear_rims,
+    close_lips,
+    drawn_mouth,
+    lips_middle,
+    mesh_loops,
+    mouth_corners,
+    mouth_opening,
+    mouth_rows,
+    saturation,
+)
+
+MOUTH_SHUT = 0.35
+"""Below this share of the photo's own mouth opening, what is left of its inner mouth (its teeth squeezed into
+a white line between closing lips: a photo with its mouth open at the driver's rest) is darkened, in full at 0,
+into the dark gap of parted lips; where the lips all but meet, they are closed over it (LIPS_MEET)."""
+LIP_SEAM = 0.2
+"""Share of each lip's thickness, over and under the inner lips, refilled from the lips on either side when a
+photo's open mouth shuts. The warp squeezes the photo's teeth and cavity into a band a crop pixel high and
+carries the teeth's edge and the lips' wet rim (in the photo inside the mesh's inner lips) along with the lips:
+darkening that band left a dark slot with a stepped grey line along the lower lip and bright specks at its
+kinks (the MEAD photo, mouth open, at the driver's rest)."""
+LIPS_MEET = (0.0015, 0.004)
+"""Inner-mouth area over face-oval area below which the output's lips are closed over what the warp left
+between them (`close_lips`), in full below the first: the mesh's inner lips enclose about 0.001 on a shut
+mouth. A grin shut at rest left its teeth as a white line between the lips, too thin for the driver's mouth
+to cover. Only there: closing lips parted wider (the photo's squeezed teeth, MOUTH_SHUT) hid the driver's
+small openings (live opening r 0.815 -> 0.765)."""
+RIM_CLEAR = 2.0
+"""How fast the lips' rims are refilled (`clear_rims`) as a photo's open mouth is squeezed: in full from half of
+MOUTH_SHUT's squeeze. Between the lips then, the driver's mouth or the darkened gap, without the stepped line of
+the photo's teeth along them."""
+OWN_RAMP = 0.15
+"""Share of an opening its photo's own inside cannot fill over which a photo showing its teeth goes from the warp
+to its teeth read rigid: blended by the share alone, as a driver's mouth is, the AU26 slider opened a grin kept
+as it is into a tall block of stretched teeth."""
+INNER_CONTRAST = 1.6
+"""Gamma of the driver's inner mouth below the photo's skin brightness (what is brighter, the teeth, is kept):
+a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its
+mouth pasted on a bright photo (the EDTalk photo, gain 1.36) was a flat grey-lilac pane as bright as the skin;
+with this, shadow deepens into the mouth. An already dark cavity gets darker still (the MEAD photo's shout)."""
+MOUTH_WARMTH = 0.6
+"""How far the driver's inner mouth below the photo's skin brightness is taken to the hue of the photo's lips
+(its brightness kept), in full from 0.3 under the skin."""
+
+_LIP_OUTER = np.array([o for o, _ in LIP_PAIRS])
+_LIP_INNER = np.array([i for _, i in LIP_PAIRS])
+
+
+@dataclass(frozen=True)
+class PhotoMouth:
+    """The source photo's mouth as `paint_mouth` reads it (built once per source, `MeshFlow.prepare`)."""
+
+    skin: np.ndarray  # (3,) float32 source skin colour
+    lip_line: np.ndarray  # (3,) float32 colour of the line where its lips meet
+    opening: float  # the photo's own mouth opening
+    fill: float  # the opening its own inner mouth fills (at most the opening it has where the motion starts)
+    own_mouth: MouthPatch | None  # the photo's own inner mouth where it shows its teeth (OWN_TEETH)
+    own_cavity: np.ndarray | None  # (3,) float32 its cavity's colour (`cavity_colour`), None with own_mouth
+
+
+def paint_mouth(
+    roi: np.ndarray,
+    lt: np.ndarray,
+    lt_box: np.ndarray,
+    mouth: MouthPatch | None,
+    remembered: MouthPatch | None,
+    src: PhotoMouth,
+    crop_to_out: np.ndarray,
+) -> None:
+    """In place: the driver's inner mouth where the opening outgrows the photo's own, and the lips closed over
+    what is left between them where the mouth (all but) shuts. `lt`: crop pixels; `lt_box`: the same
+    landmarks in `roi`'s pixels. `mouth`: the driver's inner mouth this frame; `remembered`: its last well-open
+    one (`MeshFlow`'s); `crop_to_out`: the (2, 3) affine crop -> output."""
+    mouth_loop, oval = mesh_loops()
+    opening = mouth_opening(lt, mouth_loop, oval)
+    need = (opening - src.fill) / max(opening, 1e-6)  # share of the opening the photo cannot fill
+    squeeze = 1.0 - opening / max(MOUTH_SHUT * src.opening, 1e-6) if src.opening > 1e-3 else 0.0
+    shut, meet = LIPS_MEET
+    # Only over an inside the photo shows (teeth, a cavity): a shut photo's own lips meet as they are.
+    close = float(np.clip((meet - opening) / (meet - shut), 0.0, 1.0)) if src.opening > meet else 0.0
+    rims = min(1.0, RIM_CLEAR * squeeze) if src.opening > meet else 0.0
+    if need <= 0.05 and squeeze <= 0.0 and close <= 0.0:
+        return
+    loop = lt_box[mouth_loop]  # (K, 2) box pixels
+    h, w = roi.shape[:2]
+    # Room around the inner lips for the refilled band of closing lips.
+    grow = int(np.ceil(LIP_SEAM * 0.5 * (loop.max(0) - loop.min(0))[0])) if close + rims > 0.0 else 0
+    bx0, by0 = np.maximum(np.floor(loop.min(0)).astype(int) - 2 - grow, 0)
+    bx1, by1 = np.minimum(np.ceil(loop.max(0)).astype(int) + 3 + grow, [w, h])
+    if bx1 - bx0 < 2 or by1 - by0 < 2:
+        return
+    loop_b = (loop - (bx0, by0)).astype(np.float32)
+    rounded = _round_corners(loop_b)  # the mesh's 20-point inner lips, a polygon with corners, smoothed
+    mask = fill_mask((by1 - by0, bx1 - bx0), [np.round(rounded * (1 << SHIFT)).astype(np.int32)], SHIFT)
+    mask = cv2.GaussianBlur(mask, (3, 3), 0.7)[..., None]
+    if need > 0.05:
+        # A photo's own teeth read rigid replace its teeth stretched by the warp sooner (OWN_RAMP).
+        share = need / OWN_RAMP if src.own_mouth is not None else need
+        _paint_inner_mouth(
+            roi[by0:by1, bx0:bx1], loop_b, mask, mouth, remembered, opening, min(1.0, share), src
+        )
+    elif squeeze > 0.0:  # the photo's own mouth, shutting: its squeezed teeth darkened into the lips' gap
+        area = roi[by0:by1, bx0:bx1].astype(np.float32)
+        alpha = mask * min(1.0, squeeze)
+        roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - alpha) + area * MOUTH_TINT * alpha + 0.5, 0, 255)
+    if close > 0.0 or rims > 0.0:
+        thickness = scale(crop_to_out) * float(
+            np.median(np.linalg.norm(lt[_LIP_OUTER] - lt[_LIP_INNER], axis=1))
+        )
+        if rims > 0.0:  # the lips' rims, squeezed with the photo's teeth, taken from the lips beyond them
+            roi[by0:by1, bx0:bx1] = clear_rims(
+                roi[by0:by1, bx0:bx1], mask[..., 0], LIP_SEAM * thickness, rims
+            )
+        if close > 0.0:  # the lips closed over what the warp (or the paint) left between them
+            lips = lips_middle((by1 - by0, bx1 - bx0), lt_box - (bx0, by0))
+            roi[by0:by1, bx0:bx1] = close_lips(
+                roi[by0:by1, bx0:bx1], mask[..., 0], LIP_SEAM * thickness, close, src.lip_line, lips
+            )
+
+
+def _paint_inner_mouth(
+    area_u8: np.ndarray,
+    loop_b: np.ndarray,
+    mask: np.ndarray,
+    mouth: MouthPatch | None,
+    remembered: MouthPatch | None,
+    opening: float,
+    amount: float,
+    src: PhotoMouth,
+) -> None:
+    """In place on `area_u8` (the mouth's box): the driver's inner mouth (its last well-open one when its own
+    is much less open than `opening`, the output's; the mouth prior before the driver has opened its mouth at
+    all; else a drawn one) read onto the inner lips (`loop_b`, box pixels), blended by `mask` (h, w, 1) times
+    `amount`. A photo that shows its teeth (`OWN_TEETH`) keeps its own upper row: the driver's gives the lower
+    jaw (its lower teeth, its tongue) and the cavity, its upper teeth taken out. `remembered`: the driver's last
+    well-open mouth, or the prior."""
+    area = area_u8.astype(np.float32)
+    shape = mask.shape[:2]
+    if mouth is None or mouth.opening < 0.5 * opening:
+        mouth = remembered  # the driver's teeth from when it last opened its mouth (or the prior)
+    own = src.own_mouth
+    if mouth is not None:
+        cavity = cavity_colour(mouth)
+        inner, upper = _warp_mouth(mouth, loop_b, shape, cavity)
+        inner = _in_photo_light(inner, mouth, src)
+        if own is not None:  # the driver's upper teeth: cavity, under the photo's own
+            inner[upper] = _in_photo_light(cavity[None, None], mouth, src)[0, 0]
+    elif own is not None:  # no driver mouth yet: the photo's own cavity under its teeth
+        inner = np.empty((*shape, 3), np.float32)
+        inner[:] = _in_photo_light(src.own_cavity[None, None], own, src)[0, 0]
+    else:  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
+        inner = drawn_mouth(loop_b, shape, mouth_corners(), src.skin)
+    if own is not None:
+        own_inner, own_upper = _warp_mouth(own, loop_b, shape, src.own_cavity)
+        up = cv2.GaussianBlur(own_upper.astype(np.float32), (0, 0), 0.7)[..., None]
+        inner = own_inner * up + inner * (1.0 - up)
+    alpha = mask * amount
+    area_u8[:] = np.clip(area * (1.0 - alpha) + inner * alpha + 0.5, 0, 255).astype(np.uint8)
+
+
+def _in_photo_light(inner: np.ndarray, mouth: MouthPatch, src: PhotoMouth) -> np.ndarray:
+    """(h, w, 3) float32: a mouth patch's colours, read onto the output, in the photo's light and hue."""
+    # The light, in full: the skins' brightness ratio on every channel (teeth as bright as the photo's light
+    # makes them); the skins' hue, by half (a full per-channel match turned teeth blue-white on a pale photo
+    # driven by a darker face; none left a pale driver's white teeth glowing on a dark photo).
+    lum = float(src.skin.mean()) / max(float(mouth.skin.mean()), 1.0)
+    hue = (src.skin / max(float(src.skin.mean()), 1.0)) / (mouth.skin / max(float(mouth.skin.mean()), 1.0))
+    gain = np.clip(lum * np.sqrt(np.maximum(hue, 1e-3)), *COLOUR_GAIN)
+    inner = inner * gain
+    # ... and as colourful as the photo is (SATURATION_RANGE): towards each pixel's grey, by what the hue's
+    # half-way match left (the driver's skin measured after the gain: from before it, a warm driver's tongue
+    # on a pale photo was greyed twice over, to blue-grey).
+    sat = np.clip(saturation(src.skin) / max(saturation(mouth.skin * gain), 1e-3), *SATURATION_RANGE)
+    if sat < 1.0:
+        grey = inner.mean(2, keepdims=True)
+        inner = grey + sat * (inner - grey)
+    # ... and what is darker than the photo's skin made darker still (INNER_CONTRAST): shadow, not a pane.
+    rel = np.clip(inner.mean(2, keepdims=True) / max(float(src.skin.mean()), 1.0), 1e-3, 1.0)
+    inner = inner * rel ** (INNER_CONTRAST - 1.0)
+    # ... and what is darker than the skin (tongue, palate, cavity) takes the hue of the photo's lips: a
+    # driver lit by its screen has a blue-grey tongue, which stayed grey on a warm photo.
+    lips = src.lip_line / max(float(src.lip_line.mean()), 1.0)  # (3,) the lips' hue, mean 1
+    warm = np.clip((1.0 - rel) / 0.3, 0.0, 1.0) * MOUTH_WARMTH  # (h, w, 1): 0 on the teeth
+    return inner + warm * (inner.mean(2, keepdims=True) * lips - inner)
+
+
+def _warp_mouth(
+    mouth: MouthPatch, loop_b: np.ndarray, shape: tuple[int, int], cavity: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(h, w, 3) float32: a mouth patch read onto the output's inner lips by `mouth_rows`, the gap between its
+    upper and lower teeth (where the output opens wider than the patch) its cavity's colour `cavity` ((3,),
+    `cavity_colour`); and (h, w) bool, the pixels read from its upper row."""
+    mx, my, gap, upper = mouth_rows(mouth.loop, loop_b, shape, mouth_corners())
+    inner = cv2.remap(mouth.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inner = inner.astype(np.float32)
+    if gap.any():
+        g = cv2.GaussianBlur(gap, (0, 0), 1.0)[..., None]
+        inner = inner * (1.0 - g) + cavity * g
+    return inner, upper
+
+
+def _round_corners(loop: np.ndarray, passes: int = 2) -> np.ndarray:
+    """A closed polygon (K, 2) with its corners cut (Chaikin: each edge's 1/4 and 3/4 points), `passes` times:
+    an open mouth's inner lips drawn from the mesh's 20 points stood as an octagon at 1280x720."""
+    out = np.asarray(loop, np.float32)
+    for _ in range(passes):
+        nxt = np.roll(out, -1, axis=0)
+        out = np.stack([0.75 * out + 0.25 * nxt, 0.25 * out + 0.75 * nxt], axis=1).reshape(-1, 2)
+    return out
