@@ -45,6 +45,8 @@ FOLD_REST = 0.4
 """How far `neutral_rest` lowers a photo's smile (AU12) for its cheeks' folds to be flattened in full at rest
 (`fold_strength`, `realtime.render.folds.rest_folds`); in proportion below."""
 NOSE_TIP = 1
+INNER_UPPER_MID = 13
+OUTER_UPPER_MID = 0
 LIDS_RAISED = AU_ORDER.index(AU.AU05)
 PHOTO_REST_LID = 0.05
 """Upper-lid-raiser intensity (AU05) above which a photo's eyes are wide by expression, not by nature, and are
@@ -68,6 +70,19 @@ unusual lip shape is read as expression rather than identity. At 1 a pursed "O" 
 opens towards resting lips, and the lips of resting press photos (Einstein, Trump) do not move."""
 LIP_REACH = 0.25
 """Inter-ocular distance from the lips over which their neighbours' share of the lips' correction fades to 0."""
+SUBNASALE = 2
+UPPER_LIP_REST = (0.226, 0.06)
+"""(the mean face's height from under the nose (point 2) down to the upper lip's inner edge (13), inter-ocular units
+(mean_face.npy); how much further down than that, or than the photo's own, a photo's upper lip may come at rest).
+The upper lip hangs from the upper jaw: a mouth shuts by the jaw coming up. The Dafoe photo's open grin (its
+opening 0.27, read as parted lips, AU25 0.89, with little jaw drop, AU26 0.08) was shut with its upper lip brought
+half way down, 0.13 below the photo's: 0.34 from the nose where faces measure 0.23, a long snout over a pout. At
+0.03 its two live pairs lost AU12 r (0.58 -> 0.41 under the DaGAN clip) for AU45 (0.62 -> 0.74 under Jamie
+Oliver's); at 0.06 the 9-pair means are level (AU12 0.770 -> 0.758, AU45 0.803 -> 0.820, mouth width r 0.697 ->
+0.719) and most of the snout is gone."""
+UPPER_LIP_SIDE = (1.0, 2.0)
+"""Across the face, in half mouth-widths from its middle: the mouth shut higher moves the lips and chin in full up to
+the first, fading out by the second (the jaw's corners stay where they are)."""
 
 
 def neutral_rest(
@@ -124,6 +139,8 @@ def neutral_rest(
         if driver:
             lips[:, 1:] = 0.0  # across only: a driver's resting corners are its own (see the docstring)
         shape += lips
+    if not driver:
+        shape += upper_lip_kept(canonical, shape)
     if not np.abs(shape).max() > 1e-4:
         return None
     return shape, out
@@ -206,6 +223,30 @@ def lips_to_rest(face: np.ndarray, lip_shape: np.ndarray) -> np.ndarray:
     if opening > 0:
         out[INNER_UPPER, 1] += opening / 2
         out[INNER_LOWER, 1] -= opening / 2
+    return out
+
+
+def upper_lip_kept(canonical: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """(478, 3) the motion that lifts a shut mouth whose upper lip the `shape` brought further down from the nose than
+    UPPER_LIP_REST allows (below the longer of the photo's and the mean face's by its second number) back to that:
+    the lips and everything under them between the nose and the chin, the middle of the face in full
+    (UPPER_LIP_SIDE), so the jaw closes higher. Nothing where the upper lip stays within it."""
+    rest = np.asarray(canonical, np.float64) + shape
+    face = np.asarray(canonical, np.float64)
+    own = float(face[INNER_UPPER_MID, 1] - face[SUBNASALE, 1])
+    drop = float(rest[INNER_UPPER_MID, 1] - rest[SUBNASALE, 1]) - (
+        max(own, UPPER_LIP_REST[0]) + UPPER_LIP_REST[1]
+    )
+    out = np.zeros(np.shape(canonical), np.float32)
+    if drop <= 0.0:
+        return out
+    top, lip = float(rest[SUBNASALE, 1]), float(rest[OUTER_UPPER_MID, 1])
+    down = np.clip((rest[:, 1] - top) / max(lip - top, 1e-6), 0.0, 1.0)
+    middle = 0.5 * float(rest[topo.MOUTH_LEFT, 0] + rest[topo.MOUTH_RIGHT, 0])
+    half = max(0.5 * abs(float(rest[topo.MOUTH_LEFT, 0] - rest[topo.MOUTH_RIGHT, 0])), 1e-6)
+    near, far = UPPER_LIP_SIDE
+    across = np.clip((far - np.abs(rest[:, 0] - middle) / half) / (far - near), 0.0, 1.0)
+    out[:, 1] = -drop * down * across
     return out
 
 

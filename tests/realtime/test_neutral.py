@@ -166,3 +166,28 @@ def test_a_mouth_turned_down_past_nearly_every_face_is_lifted_at_rest_whatever_t
     assert neutral_rest(pout, _aus(), basis, None, keep=True) is None
     driver = neutral_rest(pout, _aus(), basis, None, driver=True)
     assert driver is None or abs(corner_lift(pout + driver[0]) - corner_lift(pout)) < 0.005
+
+
+def test_a_mouth_shut_with_its_upper_lip_hanging_low_is_shut_higher(model) -> None:
+    """The upper lip hangs from the upper jaw: a shut that brings it far below the nose (the Dafoe photo's open
+    grin, shut half way, left a long snout over a pout) is lifted back, lips, chin and all, in the face's middle;
+    the jaw's corners stay. A shut within the allowance is left alone."""
+    from realtime.render.neutral import SUBNASALE, UPPER_LIP_REST, upper_lip_kept
+
+    face, _, _ = model
+    limit = max(face[13, 1] - face[SUBNASALE, 1], UPPER_LIP_REST[0]) + UPPER_LIP_REST[1]
+    low = np.zeros_like(face, dtype=np.float32)
+    mouth = [i for i in range(len(face)) if face[i, 1] > face[0, 1] - 0.02 and abs(face[i, 0]) < 0.5]
+    low[mouth, 1] = 0.15  # the lips and the chin under them brought 0.15 down
+    lift = upper_lip_kept(face, low)
+    rest = face + low + lift
+    assert rest[13, 1] - rest[SUBNASALE, 1] == pytest.approx(limit, abs=1e-3)
+    assert lift[13, 1] < -0.05
+    assert lift[topo.CHIN, 1] == pytest.approx(
+        lift[13, 1]
+    )  # the chin comes up with the lips: the jaw closes higher
+    assert np.abs(lift[[172, 397, 234, 454]]).max() < 1e-6  # the jaw's corners and the cheeks' edge stay
+    assert np.abs(lift[list(topo.LEFT_EYE + topo.RIGHT_EYE)]).max() < 1e-6
+    small = np.zeros_like(low)
+    small[mouth, 1] = 0.5 * (limit - (face[13, 1] - face[SUBNASALE, 1]))
+    assert not upper_lip_kept(face, small).any()
