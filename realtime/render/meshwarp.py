@@ -5,9 +5,9 @@ weights are found. Given the source crop, its landmarks ls and transformed landm
 pixels), every triangle of the MediaPipe tessellation is mapped affinely from its lt position back to its
 ls position. The warp is backward (target pixel -> source pixel), built as one dense map and applied with
 one `cv2.remap`, so no pixel is left unpainted and the cost does not depend on the number of triangles
-beyond rasterising their ids.
+beyond rasterising their ids (`realtime.render.raster`).
 
-Topology, built once per renderer:
+Topology, built once per renderer (the tessellation's own in `realtime.render.mesh_topology`):
 - face: the 3-cliques of `TESSELATION_EDGES` (852 real faces; the 2 cliques whose edges all belong to
   three triangles are spurious and dropped), 880 with the lid bands split (below);
 - holes (the two eyes and the inner lips, the loops of edges that belong to one triangle only) are filled
@@ -27,27 +27,19 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from realtime.face.topology import (
-    CHIN,
-    LEFT_IRIS_CENTER,
-    NUM_LANDMARKS,
-    RIGHT_IRIS_CENTER,
-    TESSELATION_EDGES,
-)
-from realtime.render.draw import fill_mask
+from realtime.face.topology import CHIN, NUM_LANDMARKS
+from realtime.render.draw import SHIFT, fill_mask
 from realtime.render.eyes import EYE_LOOPS, UPPER_RINGS
+from realtime.render.mesh_topology import build_topology
+from realtime.render.raster import affines, rasterise, signed_area
 
 log = logging.getLogger(__name__)
 
-_RIGHT_EYE_CORNER = 33  # a point of the right eye's loop: tells the eye holes apart
-_LEFT_EYE_CORNER = 263
-_SHIFT = 4  # fillConvexPoly sub-pixel bits: vertices are rounded to 1/16 px
 MOUTH_SHADE = 0.85
 """How far a newly opened mouth is darkened towards MOUTH_TINT (0: not at all)."""
 IRIS_RING = 0.5
@@ -75,77 +67,6 @@ follow falls to NECK_FOLLOW: from about 73 degrees (the ears, the jaw's corners 
 RING_ROOM = 0.5
 """The most a ring point moves, as a share of its distance to the nearest crop edge: the band between the ring
 and the fixed border points never folds (a folded band painted the region past it at the crop's edge)."""
-
-
-@dataclass(frozen=True)
-class MeshTopology:
-    """Index structure of the warp mesh, fixed for all faces."""
-
-    face_triangles: np.ndarray
-    """(F, 3) int32 landmark indices of the tessellation's faces."""
-    oval: np.ndarray
-    """(K,) int32 ordered outer boundary loop of the mesh (the face oval)."""
-    holes: tuple[np.ndarray, ...]
-    """Ordered loops of the eye and inner-lip holes."""
-    hole_centres: tuple[int, ...]
-    """Per hole, the landmark to use as fan centre when it lies inside the hole (-1: none)."""
-
-
-def _boundary_loops(triangles: np.ndarray) -> list[np.ndarray]:
-    """Ordered loops of the edges that belong to exactly one triangle."""
-    count: Counter[tuple[int, int]] = Counter()
-    for a, b, c in triangles.tolist():
-        for e in ((a, b), (b, c), (a, c)):
-            count[(min(e), max(e))] += 1
-    neighbours: dict[int, list[int]] = defaultdict(list)
-    for (a, b), n in count.items():
-        if n == 1:
-            neighbours[a].append(b)
-            neighbours[b].append(a)
-    seen: set[int] = set()
-    loops = []
-    for start in sorted(neighbours):
-        if start in seen:
-            continue
-        loop, prev, cur = [start], -1, start
-        seen.add(start)
-        while True:
-            nxt = [n for n in neighbours[cur] if n != prev and n not in seen]
-            if not nxt:
-                break
-            prev, cur = cur, nxt[0]
-            loop.append(cur)
-            seen.add(cur)
-        loops.append(np.asarray(loop, np.int32))
-    return loops
-
-
-def build_topology() -> MeshTopology:
-    """Derive triangles and hole loops from the tessellation edges (no mediapipe import)."""
-    adj: dict[int, set[int]] = defaultdict(set)
-    for a, b in TESSELATION_EDGES:
-        adj[a].add(b)
-        adj[b].add(a)
-    cliques = sorted((a, b, c) for a in adj for b in adj[a] if b > a for c in adj[a] & adj[b] if c > b)
-    edge_use: Counter[tuple[int, int]] = Counter()
-    for a, b, c in cliques:
-        edge_use.update([(a, b), (b, c), (a, c)])
-    # A spurious clique is made of three edges of real faces, so each of its edges is counted three times.
-    faces = [
-        t for t in cliques if not all(edge_use[e] == 3 for e in ((t[0], t[1]), (t[1], t[2]), (t[0], t[2])))
-    ]
-    triangles = np.asarray(faces, np.int32)
-    loops = sorted(_boundary_loops(triangles), key=len, reverse=True)
-    oval, holes = loops[0], tuple(loops[1:])
-    centres = []
-    for loop in holes:
-        if _RIGHT_EYE_CORNER in loop:
-            centres.append(RIGHT_IRIS_CENTER)
-        elif _LEFT_EYE_CORNER in loop:
-            centres.append(LEFT_IRIS_CENTER)
-        else:
-            centres.append(-1)
-    return MeshTopology(triangles, oval, holes, tuple(centres))
 
 
 @dataclass(frozen=True)
@@ -388,8 +309,8 @@ class MeshWarpRenderer:
         x1, y1 = np.minimum(np.ceil(lt[loop].max(0)).astype(int) + 4, self.size)
         if x1 <= x0 or y1 <= y0:
             return out
-        poly = np.round((lt[loop] - (x0, y0)) * (1 << _SHIFT)).astype(np.int32)
-        mask = fill_mask((y1 - y0, x1 - x0), [poly], _SHIFT)
+        poly = np.round((lt[loop] - (x0, y0)) * (1 << SHIFT)).astype(np.int32)
+        mask = fill_mask((y1 - y0, x1 - x0), [poly], SHIFT)
         mask = cv2.GaussianBlur(mask, (5, 5), 1.0)[..., None] * alpha  # (h, w, 1) feathered
         roi = out[y0:y1, x0:x1].astype(np.float32)
         out = out.copy() if not out.flags.writeable else out
@@ -411,14 +332,14 @@ class MeshWarpRenderer:
         dst = np.concatenate([dst, lt[self.topology.oval], ring_t, self._border])
         surround = layout.surround_triangles + n
         tris = np.concatenate([surround, self._face_triangles, self._hole_triangles])  # (T, 3)
-        affine = _affines(dst[tris], src[tris])  # (T, 2, 3) target -> source
+        affine = affines(dst[tris], src[tris])  # (T, 2, 3) target -> source
         # Each column of the affines as one complex number (real: map_x, imaginary: map_y), so three gathers
         # per pixel instead of six; an identity map last, which id -1 (no triangle) takes: none should be, the
         # border closes the mesh.
         table = np.empty((3, len(tris) + 1), np.complex64)
         table[:, :-1] = (affine[:, 0] + 1j * affine[:, 1]).T
         table[:, -1] = (1.0, 1j, 0.0)
-        ids = self._rasterise(dst, tris, n_surround=len(surround), src=src)
+        ids = rasterise(dst, tris, self.size, n_surround=len(surround), src=src)
         xy = table[0].take(ids)  # (S, S) complex64: x coefficient, times x
         xy *= self._xs
         part = table[1].take(ids)
@@ -428,97 +349,6 @@ class MeshWarpRenderer:
         s = self.size
         # Landmarks outside the crop can map a pixel outside the source: sample its edge instead.
         return np.clip(xy.real, 0.0, s - 1.0), np.clip(xy.imag, 0.0, s - 1.0)
-
-    def _rasterise(
-        self, dst: np.ndarray, tris: np.ndarray, *, n_surround: int, src: np.ndarray
-    ) -> np.ndarray:
-        """(S, S) intp triangle id per target pixel (-1: none).
-
-        Surround first, then face triangles folded over by the motion (their orientation flips between
-        source and target: the far side of a turning head), then the front-facing ones, so what faces the
-        camera wins where triangles overlap. A pixel takes the last triangle drawn over it, kept as its rank
-        (1 + position in that order). The surround's large triangles are filled by cv2; the ~970 small face and
-        hole triangles all at once by `_covered_pixels`, each at the pixels whose centre it holds. One cv2 call
-        per triangle took 2.5 ms, 5 in the live pipeline, where each call hands the GIL to the analysis thread
-        and waits to get it back; it also painted each triangle's outline, which gave pixels outside a squashed
-        triangle its far-reaching map (200 px off at a closing eye)."""
-        s = self.size
-        folded = np.sign(_signed_area(dst[tris])) != np.sign(_signed_area(src[tris]))
-        face = np.arange(n_surround, len(tris))
-        order = np.concatenate([np.arange(n_surround), face[folded[n_surround:]], face[~folded[n_surround:]]])
-        grid = np.round(dst * (1 << _SHIFT))  # (P, 2) the vertices in 1/16 px, as fillConvexPoly rounds them
-        rank = np.zeros((s, s), np.int32)
-        for r, poly in enumerate(grid[tris[:n_surround]].astype(np.int32), 1):
-            # int32 ranks go into a 1-channel image through a float colour: exact below 2**24.
-            cv2.fillConvexPoly(rank, poly, r, lineType=cv2.LINE_8, shift=_SHIFT)
-        pixels, which = _covered_pixels(grid[tris[order[n_surround:]]] / (1 << _SHIFT), s)
-        # The highest rank wins, as the last drawn did; np.maximum.at is defined for a pixel listed twice (a
-        # centre on a shared edge, overlapping folds), where fancy assignment's choice is not guaranteed.
-        np.maximum.at(rank.reshape(-1), pixels, (which + n_surround + 1).astype(np.int32))
-        return np.concatenate([[-1], order]).take(rank)
-
-
-def _covered_pixels(tri: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (size, size) pixels whose centre lies inside or on an edge of each of the (T, 3, 2) triangles, as
-    (flat pixel index (N,) intp, triangle index (N,) intp), triangle after triangle.
-
-    Scanline rasterisation vectorised over all triangles: each is cut at its middle vertex into an upper and
-    a lower half, which one edge bounds on the left and one on the right, so a row of a half is the run of
-    integer x between them. With the vertices on the 1/16 px grid, an edge's x at a row, computed from its
-    upper end as x0 + (y - y0) * dx / dy, is exact wherever it is an integer (one rounding, in the division),
-    and two triangles sharing the edge compute the same number: a centre on an edge goes to both triangles,
-    none falls between. Triangles of no area cover nothing."""
-    # 1. Vertices from top to bottom; the middle one left or right of the long edge (top to bottom).
-    xt, yt, xm, ym, xb, yb = _sorted_by_y(tri[..., 0], tri[..., 1])  # (T,) each
-    side = (xm - xt) * (yb - yt) - (ym - yt) * (xb - xt)  # > 0: middle on the right, 0: no area
-    # 2. Per half (upper halves, then lower ones): its left and right edge, and its rows inside the image.
-    right = np.tile(side > 0, 2)  # (2T,) the long edge bounds the half on the left
-    long_edge = np.tile(_edge(xt, yt, xb, yb), 2)  # (4, 2T)
-    short_edge = np.concatenate([_edge(xt, yt, xm, ym), _edge(xm, ym, xb, yb)], 1)
-    first = np.maximum(np.concatenate([np.ceil(yt), np.ceil(ym)]), 0)  # (2T,)
-    last = np.minimum(np.concatenate([np.ceil(ym) - 1, np.floor(yb)]), size - 1)
-    rows = np.where(np.tile(side, 2) != 0, np.maximum(last - first + 1, 0), 0).astype(np.intp)
-    half = np.concatenate(
-        [
-            np.where(right, long_edge, short_edge),
-            np.where(right, short_edge, long_edge),
-            [first - (np.cumsum(rows) - rows), np.tile(np.arange(len(xt), dtype=np.float64), 2)],
-        ]
-    ).T  # (2T, 10): left edge, right edge, first row less its index in the list of rows, triangle
-    # 3. Every row of every half, with its run of pixel centres between the two edges.
-    row = np.repeat(half, rows, axis=0)  # (R, 10)
-    y = row[:, 8] + np.arange(len(row))
-    lo = np.maximum(np.ceil(row[:, 0] + (y - row[:, 1]) * row[:, 2] / row[:, 3]), 0)
-    hi = np.minimum(np.floor(row[:, 4] + (y - row[:, 5]) * row[:, 6] / row[:, 7]), size - 1)
-    run = np.maximum(hi - lo + 1, 0).astype(np.intp)
-    # 4. Every pixel of every run: its run's first pixel, less the run's index in the pixel list, plus its own.
-    pixel_run = np.empty((len(row), 2), np.intp)  # (R, 2): first pixel less its index in the list, triangle
-    pixel_run[:, 0] = y * size + lo - (np.cumsum(run) - run)
-    pixel_run[:, 1] = row[:, 9]
-    pixel = np.repeat(pixel_run, run, axis=0)  # (N, 2)
-    return pixel[:, 0] + np.arange(len(pixel)), pixel[:, 1]
-
-
-def _edge(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
-    """(4, T) edges from (x0, y0) down to (x1, y1) as x0, y0, dx, dy; a horizontal one as dx = 0, dy = 1, which
-    gives x0 on its own row, the only one where it is used."""
-    flat = y1 <= y0
-    return np.stack([x0, y0, np.where(flat, 0.0, x1 - x0), np.where(flat, 1.0, y1 - y0)])
-
-
-def _sorted_by_y(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-    """x, y of the top, middle and bottom vertex of each triangle, from their (T, 3) x and y (6 arrays (T,))."""
-    xa, xb, xc = x.T
-    ya, yb, yc = y.T
-
-    def ordered(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> tuple[np.ndarray, ...]:
-        swap = y0 > y1
-        return np.where(swap, x1, x0), np.minimum(y0, y1), np.where(swap, x0, x1), np.maximum(y0, y1)
-
-    xa, ya, xb, yb = ordered(xa, ya, xb, yb)
-    xb, yb, xc, yc = ordered(xb, yb, xc, yc)
-    xa, ya, xb, yb = ordered(xa, ya, xb, yb)
-    return xa, ya, xb, yb, xc, yc
 
 
 def _polygon_area(poly: np.ndarray) -> float:
@@ -559,10 +389,10 @@ def _unfolded(
     """(K, 2) the target inner ring nearest `wanted` on the way to `safe` whose triangles (inner fan and the
     strip to the lid loop) keep their source orientation (bisection; `safe` itself is returned if none)."""
     idx = _ring_triangles(len(loop_s))
-    sign = np.sign(_signed_area(np.vstack([loop_s, ring_s, centre_s[None]])[idx]))
+    sign = np.sign(signed_area(np.vstack([loop_s, ring_s, centre_s[None]])[idx]))
 
     def ok(ring: np.ndarray) -> bool:
-        area = _signed_area(np.vstack([loop_t, ring, centre_t[None]])[idx])
+        area = signed_area(np.vstack([loop_t, ring, centre_t[None]])[idx])
         return bool(np.all((np.sign(area) == sign) | (np.abs(area) < 1e-6)))
 
     if ok(wanted):
@@ -575,40 +405,6 @@ def _unfolded(
         else:
             lo = mid
     return wanted + hi * (safe - wanted)
-
-
-def _signed_area(tri: np.ndarray) -> np.ndarray:
-    """(T,) signed areas of (T, 3, 2) triangles."""
-    d1 = tri[:, 1] - tri[:, 0]
-    d2 = tri[:, 2] - tri[:, 0]
-    return d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
-
-
-def _affines(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
-    """(T, 2, 3) affine maps taking each dst triangle (T, 3, 2) onto its src triangle.
-
-    Closed form (A = S D^-1 with D, S the edge matrices), elementwise over triangles: much faster than a
-    batched np.linalg.solve on ~1000 3x3 systems."""
-    dst = dst.astype(np.float64)
-    src = src.astype(np.float64)
-    d1, d2 = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]  # (T, 2) edges of the target triangle
-    s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
-    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
-    det_src = s1[:, 0] * s2[:, 1] - s2[:, 0] * s1[:, 1]
-    # A sliver (squashed to a thousandth of its source area, or under 0.01 px^2) has an exploding inverse:
-    # the few pixels it covers would sample far away, so it is moved by translation instead.
-    degenerate = (np.abs(det) < 1e-2) | (np.abs(det) < 1e-3 * np.abs(det_src))
-    inv = 1.0 / np.where(degenerate, 1.0, det)
-    # D^-1 = [[d2y, -d2x], [-d1y, d1x]] / det with D = [d1 d2] as columns.
-    i00, i01, i10, i11 = d2[:, 1] * inv, -d2[:, 0] * inv, -d1[:, 1] * inv, d1[:, 0] * inv
-    a = np.empty((len(dst), 2, 3))
-    for r in range(2):
-        a[:, r, 0] = s1[:, r] * i00 + s2[:, r] * i10
-        a[:, r, 1] = s1[:, r] * i01 + s2[:, r] * i11
-    # A triangle of no area covers at most a line of pixels: map it by translation.
-    a[degenerate, :, :2] = np.eye(2)
-    a[:, :, 2] = src[:, 0] - np.einsum("trc,tc->tr", a[:, :, :2], dst[:, 0])
-    return a
 
 
 def _inside(polygon: np.ndarray, point: np.ndarray) -> bool:

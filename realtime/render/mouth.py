@@ -18,7 +18,8 @@ import numpy as np
 
 from realtime.face.topology import CHIN
 from realtime.render.draw import column_edges, column_fill
-from realtime.render.meshwarp import MOUTH_TINT, _polygon_area, build_topology
+from realtime.render.mesh_topology import build_topology
+from realtime.render.meshwarp import MOUTH_TINT, _polygon_area
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from realtime.face.topology import NUM_LANDMARKS
-from realtime.render.meshwarp import _signed_area
+from realtime.render.raster import signed_area
 
 RIM_STEPS = (0.25, 0.5, 0.75, 1.0)
 """Shares of the way from an oval point's own motion to its inner neighbours' that `Rim.unfold` tries, in turn."""
@@ -62,8 +62,8 @@ class Rim:
         return Rim(rim, points, weights)
 
     def areas(self, pts: np.ndarray) -> np.ndarray:
-        """(R,) float64: each rim triangle's signed area in `pts` (478, 2), twice over (`meshwarp._signed_area`)."""
-        return _signed_area(np.asarray(pts, np.float64)[self.triangles, :2])
+        """(R,) float64: each rim triangle's signed area in `pts` (478, 2), twice over (`raster.signed_area`)."""
+        return signed_area(np.asarray(pts, np.float64)[self.triangles, :2])
 
     def orientation(self, pts: np.ndarray) -> np.ndarray:
         """(R,) float32: +1 / -1, each rim triangle's orientation in `pts` (478, 2), or 0 for a sliver."""

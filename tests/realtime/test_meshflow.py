@@ -582,7 +582,7 @@ def test_inner_lips_pressed_past_each_other_meet_half_way(photo_face) -> None:
 
 
 def test_head_turns_are_eased_into_what_a_photo_can_show() -> None:
-    from realtime.render.renderers import (
+    from realtime.render.shown_motion import (
         AWAY_SLACK_DEG,
         BACK_LIMITS_DEG,
         TURN_LIMITS_DEG,
@@ -618,7 +618,7 @@ def test_the_eyes_take_back_the_turn_the_photo_does_not_show_and_never_look_furt
     (R sin 22 = 0.049), here all of the driver's. An eye that looks along with the head, or one without a
     turn to take back, is left as the driver's; no other point moves."""
     from realtime.face import topology as topo
-    from realtime.render.renderers import EYEBALL_RADIUS, keep_gaze
+    from realtime.render.shown_motion import EYEBALL_RADIUS, keep_gaze
 
     right = [topo.RIGHT_IRIS_CENTER, *topo.RIGHT_IRIS]
     left = [topo.LEFT_IRIS_CENTER, *topo.LEFT_IRIS]
@@ -638,7 +638,7 @@ def test_the_eyes_take_back_the_turn_the_photo_does_not_show_and_never_look_furt
 def test_a_drivers_frown_is_deepened_along_the_au04_row_and_nothing_else_is() -> None:
     """deepen_frown: a driver's expression that is a frown plus a smile gains FROWN_GAIN - 1 more of the frown
     only (the part along the AU04 slider row); raised brows, or no row shipped, are left as they are."""
-    from realtime.render.renderers import FROWN_GAIN, deepen_frown
+    from realtime.render.shown_motion import FROWN_GAIN, deepen_frown
     from realtime.weights import load_au_basis
 
     edit = load_au_basis(MEAN_FACE.parent, "au_edit.npy")
@@ -658,7 +658,7 @@ def test_a_drivers_frown_is_deepened_along_the_au04_row_and_nothing_else_is() ->
 
 def test_absolute_mode_moves_the_photo_along_the_basis_and_turns_it_rigidly(photo_face) -> None:
     from realtime.render.landmark_transfer import SourceGeometry
-    from realtime.render.renderers import absolute_landmarks
+    from realtime.render.shown_motion import absolute_landmarks
 
     _photo, face = photo_face
     m = alignment_transform(face)
@@ -1301,7 +1301,7 @@ def test_one_au_sliders_edit_moves_no_point_past_the_edit_reach() -> None:
     then eased and never past the limit (the dimpler's row at 1 moved the lips 0.37 inter-ocular distances and
     knotted the mouth); the mouth's opening and the blink are not eased, and easing keeps the sign and order."""
     from realtime.face.types import AU, AU_ORDER
-    from realtime.render.renderers import EDIT_REACH, eased_edit
+    from realtime.render.shown_motion import EDIT_REACH, eased_edit
 
     knee, limit = EDIT_REACH
     reach = np.full(len(AU_ORDER), 0.35, np.float32)  # every row moves its furthest point 0.35 per unit

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from realtime.face.topology import FACE_OVAL
-from realtime.render.meshwarp import MeshWarpRenderer, build_topology
+from realtime.render.mesh_topology import build_topology
+from realtime.render.meshwarp import MeshWarpRenderer
 
 S = 256
 MEAN_FACE = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"

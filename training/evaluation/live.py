@@ -460,8 +460,8 @@ def live_table(live: dict[str, Any], methods: dict[str, str] | None = None) -> l
                 "but the teacher's AU reading does not see a smile on that face; an eye low where the other is "
                 "high, a blink drawn on one eye; gaze near 0, a photo that keeps its own gaze. Gaze is read in the "
                 "head: where the photo is held back from a driver's head turn, its eyes take back the turn it does "
-                "not show (realtime.render.renderers.keep_gaze), so a driver who turns while looking at the camera "
-                "lowers this r although the photo then looks at the camera too):"
+                "not show (realtime.render.shown_motion.keep_gaze), so a driver who turns while looking at the "
+                "camera lowers this r although the photo then looks at the camera too):"
             ),
             "",
             "| renderer | " + " | ".join(f"{k.replace('_', ' ')} r" for k in names) + " |",

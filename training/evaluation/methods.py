@@ -150,7 +150,7 @@ class MeshWarpMethod(Method):
 class MeshFlowMethod(MeshWarpMethod):
     """The mesh-flow renderer in the paper's absolute mode as `run_cam.py --motion absolute` runs it: the
     driver's AUs and pose as they are, through the AU basis and a rigid turn
-    (`realtime.render.renderers.absolute_landmarks`; LT's landmarks where no basis ships), and the driving
+    (`realtime.render.shown_motion.absolute_landmarks`; LT's landmarks where no basis ships), and the driving
     frame's own inner mouth where the opening outgrows the source's (`realtime.render.meshflow`). On the aligned
     crops, so the crop transform and the output layout are the identity. The mouth's pixels come from the
     driving frame: in self-reenactment that is the true mouth, an advantage the other methods do not have (said
@@ -179,7 +179,7 @@ class MeshFlowMethod(MeshWarpMethod):
         from realtime.face.align import alignment_transform, apply_transform
         from realtime.face.pose import estimate_pose
         from realtime.render.landmark_transfer import SourceGeometry
-        from realtime.render.renderers import absolute_landmarks
+        from realtime.render.shown_motion import absolute_landmarks
 
         if self.basis is None or self.mean_face is None:
             return super().target(source, driving)

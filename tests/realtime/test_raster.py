@@ -1,7 +1,7 @@
-"""MeshWarpRenderer._rasterise against two slow references on a synthetic mesh with a fold (no mediapipe).
+"""raster.rasterise against two slow references on a synthetic mesh with a fold (no mediapipe).
 
 The references: one cv2.fillConvexPoly per triangle in drawing order (the rasteriser it replaced), and an exact
-one: the surround still through fillConvexPoly (as _rasterise does), then every pixel whose centre lies in a
+one: the surround still through fillConvexPoly (as rasterise does), then every pixel whose centre lies in a
 face triangle's closed area (integer edge functions on the 1/16 px grid), later triangles over earlier ones.
 """
 
@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.render.meshwarp import MeshWarpRenderer
+from realtime.render.raster import rasterise
 
 S = 64
 GRID = 9  # points per side of the synthetic mesh
@@ -93,7 +93,7 @@ def test_rasterise_is_the_exact_painter_over_a_fold(
 ) -> None:
     dst, src, tris, n_surround = folded_mesh
     order = _drawing_order(dst, src, tris, n_surround)
-    ids = MeshWarpRenderer(S)._rasterise(dst, tris, n_surround=n_surround, src=src)
+    ids = rasterise(dst, tris, S, n_surround=n_surround, src=src)
     reference = _fill_convex_poly_ids(dst, tris, order)
     # No gaps: the mesh covers the crop, every pixel has a triangle, as with fillConvexPoly.
     assert (reference >= 0).all() and (ids >= 0).all()
@@ -113,7 +113,7 @@ def test_front_facing_triangles_win_over_folded_ones(
     is_folded = _folded(dst, src, tris)[n_surround:]
     folded, front = face[is_folded], face[~is_folded]
     assert len(folded) > 0
-    ids = MeshWarpRenderer(S)._rasterise(dst, tris, n_surround=n_surround, src=src)
+    ids = rasterise(dst, tris, S, n_surround=n_surround, src=src)
     under_folded = _exact_ids(dst, tris, folded) >= 0
     under_front = _exact_ids(dst, tris, front) >= 0
     both = under_folded & under_front
