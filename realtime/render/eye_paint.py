@@ -40,6 +40,12 @@ FAR_EYE = (0.85, 0.7)
 redrawn less (`draw_lid_skin`), not at all below the second: the far eye of a turned head. Under it the mesh
 pinches the nose's side into a point, and the skin mirrored up from there drew an X over the lid (the MEAD
 photo under the EDTalk clip's last turn, its head tipped back, the far eye shutting)."""
+FAR_SEEN = (0.76, 0.7)
+"""The same on the eye's width as shown, over the other's: the far eye of a photo that is itself turned (the Dafoe
+photo, turned 31 degrees: 0.70) is narrowed in proportion to the photo's by little, and the skin mirrored up from
+under it (its red lower rim, the folds beside it, squeezed by the turn) stood as stripes and a red V over its
+lowered lid; the warp's own lid, its lashes drawn down, reads as a lid. Resting faces measure 0.84-1.0 (a photo
+turned 11 degrees 0.84) and keep the redraw."""
 EYE_RIGID = 0.15
 """Share of the photo's eye opening by which an eye must close for its inside (iris, white) to be carried by its
 corners and its lower lid (`rigid_eyes`): the upper lid then slides over the eyeball. In between, that map and
@@ -143,9 +149,10 @@ def paint_eyes(
         _, lt_lines = lash_lines(warp, ls, lt)  # (2, 9, 2) crop pixels
         lin = crop_to_out[:, :2].T
         to_roi = lt_roi[0] - lt[0] @ lin  # crop -> roi pixels: p @ lin + to_roi
+        seen = [float(np.linalg.norm(lt[b] - lt[a])) for a, b in EYE_CORNERS]
         widths = [
-            float(np.linalg.norm(lt[b] - lt[a]) / max(np.linalg.norm(ls[b] - ls[a]), 1e-6))
-            for a, b in EYE_CORNERS
+            w / max(float(np.linalg.norm(ls[b] - ls[a])), 1e-6)
+            for w, (a, b) in zip(seen, EYE_CORNERS, strict=True)
         ]
         for eye, (_, photo_open, lash) in enumerate(src.eyes):
             loop, ring = lt_roi[list(EYE_LOOPS[eye])], lt_roi[list(UPPER_RINGS[eye])]
@@ -153,9 +160,11 @@ def paint_eyes(
             s0, s1 = LID_STRETCH
             stretch = lid_stretch(ls, lt, lash_s, lash_t, eye)
             far = widths[eye] / max(max(widths), 1e-6)
-            amount = (
-                (stretch - s0) / (s1 - s0) * np.clip((far - FAR_EYE[1]) / (FAR_EYE[0] - FAR_EYE[1]), 0, 1)
-            )
+            shown = seen[eye] / max(max(seen), 1e-6)
+            # The far eye of a head turned by the driver (far), or of a photo that is itself turned (shown).
+            near = np.clip((far - FAR_EYE[1]) / (FAR_EYE[0] - FAR_EYE[1]), 0, 1)
+            near *= np.clip((shown - FAR_SEEN[1]) / (FAR_SEEN[0] - FAR_SEEN[1]), 0, 1)
+            amount = (stretch - s0) / (s1 - s0) * near
             draw_lid_skin(roi, lash_t @ lin + to_roi, ring, loop, amount)
             # Opening over squared width: an eye narrowed by the turn reads `far` times too open (its lids'
             # area narrowed once, its width squared twice); measured as if facing the camera.

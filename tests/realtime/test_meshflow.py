@@ -1364,3 +1364,34 @@ def test_a_glasses_photo_keeps_its_frame_zone_still_while_the_brows_and_lids_mov
     for part in (brows, lids):  # the brows still rise and the lids still shut, as without glasses
         assert moved["glasses"][part].mean() == pytest.approx(moved["plain"][part].mean(), rel=0.05)
         assert moved["glasses"][part].mean() > 0.02 * iod
+
+
+def test_a_turned_photos_far_eye_keeps_its_own_lid_as_it_lowers(photo_face, monkeypatch) -> None:
+    """A lowered lid is redrawn as the skin under the eye mirrored up (`draw_lid_skin`), but not on the far eye of a
+    photo that is itself turned (FAR_SEEN): squeezed by the turn, the skin under it (a red rim, folds) stood as
+    stripes and a red V over the lid. The near eye, and both eyes of a photo facing the camera, keep the redraw."""
+    import realtime.render.eye_paint as ep
+    from realtime.face.topology import LEFT_IRIS, LEFT_IRIS_CENTER
+    from realtime.render.eyes import EYE_LOOPS, UPPER_RINGS
+
+    amounts: list[float] = []
+    monkeypatch.setattr(ep, "draw_lid_skin", lambda *args: amounts.append(float(args[-1])))
+    photo, face = photo_face
+    turned = face.copy()
+    far = sorted(
+        set(EYE_LOOPS[1]) | set(UPPER_RINGS[1]) | set(LEFT_IRIS) | {LEFT_IRIS_CENTER}
+    )  # EYE_LOOPS[1]: left
+    centre = turned[list(EYE_LOOPS[1]), 0].mean()
+    turned[far, 0] = centre + 0.6 * (turned[far, 0] - centre)  # that eye shown at 0.6 of the other's width
+    for shape, far_redrawn in ((face, True), (turned, False)):
+        flow, ls = _flow(photo, shape)
+        lt = ls.copy()
+        for loop in EYE_LOOPS:
+            lid = list(loop[1:8])
+            lt[lid, 1] += 0.8 * (
+                ls[list(loop[9:16])[::-1], 1] - ls[lid, 1]
+            )  # each upper lid most of the way down
+        amounts.clear()
+        flow.render(lt)
+        assert len(amounts) == 2 and amounts[0] > 0.2
+        assert (amounts[1] > 0.2) == far_redrawn
