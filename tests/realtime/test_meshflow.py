@@ -852,11 +852,12 @@ def test_a_mouth_opened_with_no_driver_mouth_gets_drawn_teeth_not_a_dark_hole() 
 
 
 def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face, monkeypatch) -> None:
-    """A vivid driver mouth (pure green inside, skin of saturation 0.35) pasted on a grey photo (skin saturation
-    0.02) keeps half its colourfulness (SATURATION_RANGE); on a photo as colourful as the driver, all of it (the
+    """A vivid driver mouth (pure green inside, skin of saturation 0.35) pasted on a pale photo (skin saturation
+    0.12) keeps half its colourfulness (SATURATION_RANGE); on a nearly grey one (0.02), a fifth of that half
+    (GREY_SKIN: a black-and-white photo's mouth is grey); on a photo as colourful as the driver, all of it (the
     lips' hue, MOUTH_WARMTH, left out: it has its own test)."""
     import realtime.render.mouth_paint as mp
-    from realtime.render.mouth import SATURATION_RANGE, saturation
+    from realtime.render.mouth import GREY_SKIN, SATURATION_RANGE, saturation
 
     monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
 
@@ -865,7 +866,8 @@ def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face, monke
     _, face = photo_face
     loop, oval = mesh_loops()
     colourful = {}
-    for name, skin in (("grey", (150, 148, 147)), ("colour", (200, 150, 130))):
+    assert saturation(np.array([170.0, 155.0, 150.0])) >= GREY_SKIN
+    for name, skin in (("grey", (150, 148, 147)), ("pale", (170, 155, 150)), ("colour", (200, 150, 130))):
         photo = np.zeros((600, 480, 3), np.uint8)
         photo[:] = skin
         flow, ls = _flow(photo, face)
@@ -879,7 +881,9 @@ def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face, monke
         x, y = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)
         px = flow.render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).astype(np.float32).mean(0)
         colourful[name] = (px[1] - px[[0, 2]].max()) / px.mean()
-    assert colourful["grey"] == pytest.approx(SATURATION_RANGE[0] * colourful["colour"], rel=0.25)
+    assert colourful["pale"] == pytest.approx(SATURATION_RANGE[0] * colourful["colour"], rel=0.25)
+    grey_floor = SATURATION_RANGE[0] * saturation(np.array([150.0, 148.0, 147.0])) / GREY_SKIN
+    assert colourful["grey"] == pytest.approx(grey_floor * colourful["colour"], rel=0.35)
 
 
 def test_the_page_can_keep_the_photos_expression_while_running(photo_face) -> None:
@@ -1395,3 +1399,46 @@ def test_a_turned_photos_far_eye_keeps_its_own_lid_as_it_lowers(photo_face, monk
         flow.render(lt)
         assert len(amounts) == 2 and amounts[0] > 0.2
         assert (amounts[1] > 0.2) == far_redrawn
+
+
+def test_a_black_and_white_photo_gets_a_grey_mouth() -> None:
+    """The driver's inner mouth is taken towards the photo's colourfulness but kept at half its colour at the
+    least (SATURATION_RANGE); on a black-and-white photo (LFW's faces) that half drew pink teeth and a red tongue
+    in a grey face. A colour photo keeps the half."""
+    from realtime.render.mouth_paint import PhotoMouth, _in_photo_light
+
+    rng = np.random.default_rng(0)
+    inner = rng.uniform(60, 230, (20, 30, 3)).astype(np.float32)
+    inner[..., 0] += 25.0  # a warm, colourful mouth
+    driver = MouthPatch(
+        np.zeros((4, 4, 3), np.uint8), np.zeros((3, 2), np.float32), 0.03, np.float32([190, 140, 120])
+    )
+
+    def painted(skin: tuple[float, float, float]) -> np.ndarray:
+        src = PhotoMouth(np.float32(skin), 0.65 * np.float32(skin), 0.0, 0.0, None, None)
+        return _in_photo_light(inner.copy(), driver, src)
+
+    grey = painted((120.0, 120.0, 120.0))
+    assert float((grey.max(axis=2) - grey.min(axis=2)).max()) < 1.0
+    coloured = painted((150.0, 120.0, 118.0))  # a pale colour photo: the half kept
+    assert float((coloured.max(axis=2) - coloured.min(axis=2)).mean()) > 5.0
+
+
+def test_an_open_mouth_shows_its_own_upper_teeth_only_where_it_has_them() -> None:
+    """A photo's open mouth keeps its upper row over the driver's jaw only where that row holds teeth: the MEAD
+    photo's surprised mouth (dark on top, its lower teeth showing) talked with a flat dark slab under its lip."""
+    from realtime.render.mouth import shows_upper_teeth
+
+    h, w = 40, 60
+    yy = np.mgrid[:h, :w][0]
+    t = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    loop = np.column_stack([30 + 22 * np.cos(t), 20 + 12 * np.sin(t)]).astype(np.float32)
+    skin = np.float32([170, 120, 100])
+    grin = np.zeros((h, w, 3), np.uint8)
+    grin[:] = (40, 20, 20)
+    grin[yy < 18] = (235, 230, 220)  # upper teeth
+    dark_top = np.zeros((h, w, 3), np.uint8)
+    dark_top[:] = (30, 15, 15)
+    dark_top[yy > 26] = (235, 230, 220)  # lower teeth only
+    assert shows_upper_teeth(MouthPatch(grin, loop, 0.03, skin))
+    assert not shows_upper_teeth(MouthPatch(dark_top, loop, 0.03, skin))
