@@ -170,11 +170,11 @@ class PreparedFlow:
 
     src: _Source
     texture: TextureChange | None
-    static: np.ndarray  # (H, W, 3) uint8: the output where nothing moves
 
 
 class MeshFlow:
-    """`set_source(photo, M, ls_px, layout)` once, then `render(lt_px, mouth) -> (H, W, 3) uint8` per frame.
+    """`install(prepare(photo, M, ls_px, layout))` once a photo, then `render(lt_px, mouth) -> (H, W, 3) uint8` per
+    frame (`prepare` may run in another thread while frames are rendered; `install` is quick).
 
     ls and lt are in the aligned crop's pixels (M: photo -> crop, as `realtime.face.align`). Not thread-safe."""
 
@@ -221,21 +221,9 @@ class MeshFlow:
 
     # -- per source -------------------------------------------------------------------------------------
 
-    def set_source(
-        self,
-        photo: np.ndarray,
-        crop_transform: np.ndarray,
-        ls_px: np.ndarray,
-        layout: OutputLayout,
-        rest_px: np.ndarray | None = None,
-        texture: np.ndarray | None = None,
-    ) -> None:
-        """`prepare`, then `install`."""
-        self.install(self.prepare(photo, crop_transform, ls_px, layout, rest_px, texture))
-
     def install(self, prepared: PreparedFlow) -> None:
         """The photo `prepare` made ready, from the next frame on (quick: the render thread's part)."""
-        self._src, self._texture, self._static = prepared.src, prepared.texture, prepared.static
+        self._src, self._texture, self._static = prepared.src, prepared.texture, prepared.src.photo_out
         self._shown = 0.0
         self._alpha = self._base = None
 
@@ -367,10 +355,10 @@ class MeshFlow:
                 detail_gain(photo, ls_photo[self._oval], cv2.INTER_CUBIC),
             ),
         )
-        return PreparedFlow(src, change, static)
+        return PreparedFlow(src, change)
 
     def show_texture(self, share: float) -> None:
-        """Show this share (0-1) of the photo's original texture where set_source's `texture` differs (a smiling
+        """Show this share (0-1) of the photo's original texture where `prepare`'s `texture` differs (a smiling
         photo's folds, flattened at rest, come back as its smile does). Written into the working photo when it
         changes by TEXTURE_STEP or more (under a millisecond for two cheeks)."""
         change = self._texture
@@ -387,7 +375,7 @@ class MeshFlow:
 
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         """A background frame (H, W, 3) uint8 in output pixels and the photo's person mask (h, w) float32 in
-        the original photo's pixels; None, None: the photo's own background. Call after set_source."""
+        the original photo's pixels; None, None: the photo's own background. Call after `install`."""
         src = self._require()
         if background is None or person is None:
             self._static, self._alpha, self._base = src.photo_out, None, None
@@ -407,7 +395,7 @@ class MeshFlow:
 
     def _require(self) -> _Source:
         if self._src is None:
-            raise RuntimeError("MeshFlow.render before set_source")
+            raise RuntimeError("MeshFlow used before a photo was installed")
         return self._src
 
     def _read(
@@ -490,7 +478,7 @@ class MeshFlow:
         # (`restore_detail`), then the eyes read again bicubic (their edges: iris, lashes, catchlights) and given
         # theirs. The face read bicubic took 7 of a 1280x720 frame's 16 ms of reads, 5 more than bilinear; with
         # the detail given back, bilinear and bicubic faces score the same sharpness, but bilinear eyes' edges are
-        # softer. (The photo is at the output's scale, set_source: every read is near 1:1.)
+        # softer. (The photo is at the output's scale, `prepare`: every read is near 1:1.)
         self._read(roi, m1, m2, (0, 0, roi.shape[1], roi.shape[0]), cv2.INTER_LINEAR)
         fx0, fy0, fx1, fy1 = self._face_rect(lt_box, roi.shape)
         if fx1 > fx0 and fy1 > fy0:

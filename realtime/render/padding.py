@@ -39,7 +39,8 @@ def trim_bars(image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]
     photo). A side is cut only where its bar is at least BAR_MIN of the image and BAR_KEEP of it stays; with the
     bar, its blur into the photo (`_past_blur`)."""
     h, w = image.shape[:2]
-    dark = image.max(axis=2) <= BAR_LEVEL if image.ndim == 3 else image <= BAR_LEVEL
+    light = _brightest(image)
+    dark = light <= BAR_LEVEL
     cols, rows = dark.mean(axis=0) >= BAR_COVER, dark.mean(axis=1) >= BAR_COVER
 
     def run(flags: np.ndarray) -> int:
@@ -49,7 +50,6 @@ def trim_bars(image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]
     left, right = (left, right) if left + right <= (1.0 - BAR_KEEP) * w else (0, 0)
     top, bottom = (top, bottom) if top + bottom <= (1.0 - BAR_KEEP) * h else (0, 0)
     cut = tuple(v if v >= BAR_MIN * side else 0 for v, side in ((left, w), (top, h), (right, w), (bottom, h)))
-    light = image.max(axis=2) if image.ndim == 3 else image
     across, down = light.mean(axis=0), light.mean(axis=1)  # mean brightness of each column, each row
     l, t, r, b = cut
     cut = (_past_blur(across, l), _past_blur(down, t), _past_blur(across[::-1], r), _past_blur(down[::-1], b))
@@ -57,6 +57,11 @@ def trim_bars(image: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]
     if not any(cut):
         return image, (0, 0, 0, 0)
     return np.ascontiguousarray(image[t : h - b, l : w - r]), (l, t, r, b)
+
+
+def _brightest(image: np.ndarray) -> np.ndarray:
+    """(h, w): each pixel's brightest channel (padding is black in every channel)."""
+    return image.max(axis=2) if image.ndim == 3 else image
 
 
 def _past_blur(lines: np.ndarray, bar: int) -> int:
@@ -107,7 +112,7 @@ def fill_corners(image: np.ndarray) -> tuple[np.ndarray, float]:
     h, w = image.shape[:2]
     s = min(1.0, FILL_SIDE / max(h, w))
     small = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1.0 else image
-    light = small.max(axis=2) if small.ndim == 3 else small
+    light = _brightest(small)
     dark = light <= BAR_LEVEL
     black = _corners(dark)  # from the left
     black |= _corners(dark[:, ::-1])[:, ::-1]  # from the right

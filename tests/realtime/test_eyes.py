@@ -97,7 +97,7 @@ def test_mesh_flow_paints_a_closing_eye_and_leaves_a_steady_one(face, tmp_path) 
     painter = _white_painter(tmp_path / "eye_painter.onnx")
     plain, painted = MeshFlow(), MeshFlow(eye_painter=painter)
     for f in (plain, painted):
-        f.set_source(photo, m, ls, OutputLayout.identity(photo.shape))
+        f.install(f.prepare(photo, m, ls, OutputLayout.identity(photo.shape)))
     assert np.array_equal(plain.render(ls), painted.render(ls))  # nothing changed: nothing painted
     lt = ls.copy()
     loop = list(EYE_LOOPS[0])
@@ -125,7 +125,7 @@ def test_without_the_painter_a_shut_eye_shows_lid_skin_not_a_squeezed_iris(face)
     m = alignment_transform(face)
     ls = apply_transform(m, face)[:, :2]
     flow = MeshFlow()
-    flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape))
+    flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape)))
     loop = list(EYE_LOOPS[0])
     mid = ls[loop, 1].mean()
 

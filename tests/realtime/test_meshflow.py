@@ -39,7 +39,7 @@ def _flow(
     m = alignment_transform(face)
     ls = apply_transform(m, face)[:, :2]
     flow = MeshFlow()
-    flow.set_source(photo, m, ls, layout or OutputLayout.identity(photo.shape))
+    flow.install(flow.prepare(photo, m, ls, layout or OutputLayout.identity(photo.shape)))
     return flow, ls
 
 
@@ -177,7 +177,7 @@ def test_a_grin_shut_at_rest_shows_its_own_upper_teeth_over_the_drivers_jaw(phot
 
     for rest in (ls_shut, None):
         flow = MeshFlow()
-        flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape), rest)
+        flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape), rest))
         out = flow.render(lt, patch).astype(int)
         bottom = out_loop[:, 1].max()
         under_lip = out[top + 2 : top + 5, x - 1 : x + 2].reshape(-1, 3)
@@ -281,7 +281,7 @@ def test_a_crop_renderers_frame_in_a_wider_frame_has_the_photos_fill_at_its_side
 
 
 def test_a_changed_texture_comes_back_by_the_share_asked_and_only_there(photo_face) -> None:
-    """show_texture: where set_source's `texture` differs from the photo (a smiling photo's folds, flattened at
+    """show_texture: where `prepare`'s `texture` differs from the photo (a smiling photo's folds, flattened at
     rest), that share of the original is read again; nothing else changes, and a tiny change is not written."""
     from realtime.render.meshflow import TEXTURE_STEP
 
@@ -291,7 +291,7 @@ def test_a_changed_texture_comes_back_by_the_share_asked_and_only_there(photo_fa
     m = alignment_transform(face)
     ls = apply_transform(m, face)[:, :2]
     flow = MeshFlow()
-    flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape), texture=texture)
+    flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape), texture=texture))
     flat = flow.render(ls.copy()).astype(int)
     flow.show_texture(1.0)
     full = flow.render(ls.copy()).astype(int)
@@ -998,7 +998,7 @@ def test_a_mouth_opened_before_the_driver_opened_its_own_shows_the_mouth_prior(
     inv = cv2.invertAffineTransform(m)
     x, y = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)
     flow = MeshFlow(mouth_prior=loaded)
-    flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape))
+    flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape)))
     before = flow.render(lt, None)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
     assert before[2] > before[0] + 60 and before[2] > before[1] + 60  # the prior's blue
     green = np.zeros((256, 256, 3), np.uint8)
@@ -1066,7 +1066,7 @@ def test_a_mouth_shutting_on_a_photo_with_its_teeth_showing_closes_the_lips_over
     cv2.fillPoly(photo, [inner], (250, 250, 250))  # teeth, to the inner lips and a little past them
     cv2.polylines(photo, [inner], True, (250, 250, 250), 3)
     flow = MeshFlow()
-    flow.set_source(photo, m, ls, OutputLayout.identity(photo.shape), ls_shut)
+    flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape), ls_shut))
     out = flow.render(ls_shut)  # the driver at rest: lips shut
     seam = np.round(ls_shut[loop] @ inv[:, :2].T + inv[:, 2]).astype(int)
     x0, y0 = seam.min(0) - 6

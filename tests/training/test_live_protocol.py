@@ -6,7 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from training.evaluation.live import decide, face_mask, flicker, following_r, sharpness_ratio, summarise_live
+from training.evaluation.live import (
+    decide,
+    face_mask,
+    following_r,
+    frame_change,
+    sharpness_ratio,
+    summarise_live,
+)
 
 
 def test_a_frozen_output_follows_nothing_and_the_driver_itself_follows_perfectly() -> None:
@@ -41,17 +48,15 @@ def test_flicker_is_zero_for_a_still_output_and_counts_only_still_driver_steps()
     img, lm = _face()
     mask = face_mask(img.shape, lm)
     frames = [img, img, img]
-    assert flicker(frames, [mask] * 3, np.array([False, True, True])) == 0.0
+    assert frame_change(frames, [mask] * 3, np.array([False, True, True]))[0] == 0.0
     noisy = [img, np.clip(img.astype(int) + 20, 0, 255).astype(np.uint8), img]
-    assert flicker(noisy, [mask] * 3, np.array([False, True, True])) > 5.0
-    assert flicker(noisy, [mask] * 3, np.array([False, False, False])) is None  # driver never still
+    assert frame_change(noisy, [mask] * 3, np.array([False, True, True]))[0] > 5.0
+    assert frame_change(noisy, [mask] * 3, np.array([False, False, False]))[0] is None  # driver never still
 
 
 def test_shimmer_leaves_out_a_face_moving_as_a_whole_and_keeps_noise() -> None:
     """A textured face moving 1 px a frame, as a head sways: flicker counts the motion, shimmer nearly none. The
     same face with fresh noise in each frame: shimmer counts it as flicker does."""
-    from training.evaluation.live import shimmer
-
     rng = np.random.default_rng(0)
     texture = cv2.GaussianBlur(rng.uniform(0, 255, (200, 200, 3)).astype(np.float32), (0, 0), 2.0)
     texture = np.clip((texture - texture.mean()) * 4 + 128, 0, 255).astype(np.uint8)
@@ -59,15 +64,17 @@ def test_shimmer_leaves_out_a_face_moving_as_a_whole_and_keeps_noise() -> None:
     mask = np.zeros((200, 200), bool)
     mask[40:160, 40:160] = True
     still = np.array([False, True, True, True])
-    moving = flicker(frames, [mask] * 4, still)
+    moving = frame_change(frames, [mask] * 4, still)[0]
     assert moving is not None and moving > 3.0
-    assert shimmer(frames, [mask] * 4, still) < 0.1 * moving
+    assert frame_change(frames, [mask] * 4, still)[1] < 0.1 * moving
     noisy = [
         np.clip(texture.astype(int) + rng.integers(-10, 11, texture.shape), 0, 255).astype(np.uint8)
         for _ in range(4)
     ]
-    assert shimmer(noisy, [mask] * 4, still) == pytest.approx(flicker(noisy, [mask] * 4, still), rel=0.05)
-    assert shimmer(frames, [mask] * 4, np.zeros(4, bool)) is None
+    assert frame_change(noisy, [mask] * 4, still)[1] == pytest.approx(
+        frame_change(noisy, [mask] * 4, still)[0], rel=0.05
+    )
+    assert frame_change(frames, [mask] * 4, np.zeros(4, bool))[1] is None
 
 
 def test_decision_takes_the_best_follower_among_renderers_that_keep_identity() -> None:

@@ -226,16 +226,6 @@ def frame_change(
     )
 
 
-def flicker(frames: list[np.ndarray], masks: list[np.ndarray], still: np.ndarray) -> float | None:
-    """`frame_change`'s flicker alone."""
-    return frame_change(frames, masks, still)[0]
-
-
-def shimmer(frames: list[np.ndarray], masks: list[np.ndarray], still: np.ndarray) -> float | None:
-    """`frame_change`'s shimmer alone."""
-    return frame_change(frames, masks, still)[1]
-
-
 # -- the live run ----------------------------------------------------------------------------------------
 
 

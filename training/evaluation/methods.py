@@ -203,8 +203,10 @@ class MeshFlowMethod(MeshWarpMethod):
         from realtime.render.mouth import cut_mouth, mesh_loops
 
         if self._key != source.ref:
-            self.flow.set_source(
-                source.rgb, np.eye(2, 3), source.landmarks, OutputLayout.identity(source.rgb.shape)
+            self.flow.install(
+                self.flow.prepare(
+                    source.rgb, np.eye(2, 3), source.landmarks, OutputLayout.identity(source.rgb.shape)
+                )
             )
             self._key = source.ref
         mouth = cut_mouth(driving.rgb, driving.landmarks, *mesh_loops())

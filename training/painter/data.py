@@ -96,8 +96,10 @@ def track_samples(
         openings = np.array([eye_opening(f, eye) for f in lm])
         for s, t in closing_pairs(openings, rng, per_eye):
             if s != current:
-                flow.set_source(
-                    arrays.images[s], np.eye(2, 3), lm[s], OutputLayout.identity(arrays.images[s].shape)
+                flow.install(
+                    flow.prepare(
+                        arrays.images[s], np.eye(2, 3), lm[s], OutputLayout.identity(arrays.images[s].shape)
+                    )
                 )
                 current = s
             warped = flow.render(lm[t])
