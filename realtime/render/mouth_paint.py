@@ -59,6 +59,18 @@ OWN_RAMP = 0.15
 """Share of an opening its photo's own inside cannot fill over which a photo showing its teeth goes from the warp
 to its teeth read rigid: blended by the share alone, as a driver's mouth is, the AU26 slider opened a grin kept
 as it is into a tall block of stretched teeth."""
+INSIDE_RAMP = (0.05, 0.25)
+"""Share of an opening its photo's own inside cannot fill from which the driver's inner mouth is painted over the
+warp's, and over how much more it comes in in full (a photo without teeth of its own to keep). Blended by the
+share alone, a photo with parted lips over a thin row of teeth (LivePortrait's s42) driven into a grin showed
+its own teeth, stretched by the warp to the opening's height, through the driver's at 15-50 %: a row of fangs
+in a dark mouth."""
+GAP_SOFT = (0.06, 4.0)
+"""Where the output's mouth opens wider than the driver's, the gap between the teeth reads the driver's middle row
+(`mouth_rows`): it is smoothed along the mouth by the first share of the box's width, coming in this many times
+faster than the cavity's shade (CAVITY_RAMP). Read as it is, a middle row on the teeth's tips (the driver's
+teeth all but meeting, the photo's mouth opened further) was drawn down the gap as streaks, a row of fangs (the
+s42 photo under LivePortrait's d5 grin)."""
 INNER_CONTRAST = 1.6
 """Gamma of the driver's inner mouth below the photo's skin brightness (what is brighter, the teeth, is kept):
 a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its
@@ -105,7 +117,7 @@ def paint_mouth(
     # Only over an inside the photo shows (teeth, a cavity): a shut photo's own lips meet as they are.
     close = float(np.clip((meet - opening) / (meet - shut), 0.0, 1.0)) if src.opening > meet else 0.0
     rims = min(1.0, RIM_CLEAR * squeeze) if src.opening > meet else 0.0
-    if need <= 0.05 and squeeze <= 0.0 and close <= 0.0:
+    if need <= INSIDE_RAMP[0] and squeeze <= 0.0 and close <= 0.0:
         return
     loop = lt_box[mouth_loop]  # (K, 2) box pixels
     h, w = roi.shape[:2]
@@ -119,9 +131,11 @@ def paint_mouth(
     rounded = _round_corners(loop_b)  # the mesh's 20-point inner lips, a polygon with corners, smoothed
     mask = fill_mask((by1 - by0, bx1 - bx0), [np.round(rounded * (1 << SHIFT)).astype(np.int32)], SHIFT)
     mask = cv2.GaussianBlur(mask, (3, 3), 0.7)[..., None]
-    if need > 0.05:
-        # A photo's own teeth read rigid replace its teeth stretched by the warp sooner (OWN_RAMP).
-        share = need / OWN_RAMP if src.own_mouth is not None else need
+    if need > INSIDE_RAMP[0]:
+        # The warp's stretched inside replaced soon: by the photo's own teeth read rigid (OWN_RAMP), or by the
+        # driver's mouth (INSIDE_RAMP).
+        start, ramp = INSIDE_RAMP
+        share = need / OWN_RAMP if src.own_mouth is not None else (need - start) / ramp
         _paint_inner_mouth(
             roi[by0:by1, bx0:bx1], loop_b, mask, mouth, remembered, opening, min(1.0, share), src
         )
@@ -222,6 +236,10 @@ def _warp_mouth(
     inner = cv2.remap(mouth.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     inner = inner.astype(np.float32)
     if gap.any():
+        # Deep in the gap the middle row is read smoothed along the mouth (GAP_SOFT), then shaded as the cavity.
+        soft = cv2.GaussianBlur(inner, (0, 0), max(1.0, GAP_SOFT[0] * shape[1]), sigmaY=0.5)
+        k = np.clip(gap * GAP_SOFT[1], 0.0, 1.0)[..., None]
+        inner = inner * (1.0 - k) + soft * k
         g = cv2.GaussianBlur(gap, (0, 0), 1.0)[..., None]
         inner = inner * (1.0 - g) + cavity * g
     return inner, upper

@@ -1442,3 +1442,51 @@ def test_an_open_mouth_shows_its_own_upper_teeth_only_where_it_has_them() -> Non
     dark_top[yy > 26] = (235, 230, 220)  # lower teeth only
     assert shows_upper_teeth(MouthPatch(grin, loop, 0.03, skin))
     assert not shows_upper_teeth(MouthPatch(dark_top, loop, 0.03, skin))
+
+
+def test_a_parted_photo_mouth_opened_further_shows_the_drivers_not_its_own_stretched(photo_face) -> None:
+    """A photo with parted lips (the mean face's, under OWN_TEETH) opened 1.6 times: what the warp stretches of its
+    own inside does not show through the driver's mouth (blended by the share alone, 62 % of it did: the s42
+    photo's thin row of teeth, stretched into fangs)."""
+    photo, face = photo_face
+    loop, oval = mesh_loops()
+    inner = np.round(face[loop, :2]).astype(np.int32)
+    photos = []
+    for colour in ((255, 0, 0), (0, 0, 255)):  # the same photo, its inside red or blue
+        p = photo.copy()
+        cv2.fillPoly(p, [inner], colour)
+        photos.append(p)
+    from realtime.render.mouth import mouth_opening
+
+    _flow0, ls = _flow(photos[0], face)
+    lt = _open_mouth(ls, 1.0)
+    while mouth_opening(lt, loop, oval) < 1.6 * mouth_opening(ls, loop, oval):
+        lt = _open_mouth(lt, 0.5)
+    grey = np.full((256, 256, 3), 90, np.uint8)  # the driver's mouth: grey, as open
+    lt3 = np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32)
+    patch = cut_mouth(grey, lt3, loop, oval)
+    inv = cv2.invertAffineTransform(alignment_transform(face))
+    x, y = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)
+    red, blue = (
+        _flow(p, face)[0].render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+        for p in photos
+    )
+    assert abs(red[0] - blue[0]) < 0.1 * 255 and abs(red[2] - blue[2]) < 0.1 * 255
+
+
+def test_the_gap_between_teeth_opened_wider_than_the_drivers_is_not_drawn_as_streaks() -> None:
+    """The driver's teeth all but meeting, the output's mouth opened 2.5 times as far: the gap under the teeth
+    reads the driver's middle row (its teeth's tips, bright and dark by turns), smoothed along the mouth."""
+    from realtime.render.mouth_paint import _warp_mouth
+
+    driver = _mouth_loop_shape(60.0, 16.0, (50.0, 40.0))  # 16 px open, upper lip y 32, lower 48
+    image = np.zeros((80, 100, 3), np.uint8)
+    xx = np.mgrid[:80, :100][1]
+    image[(xx // 4) % 2 == 0] = (230, 225, 215)  # teeth, 4 px wide, dark between: down to the lower lip
+    patch = MouthPatch(image, driver, 0.03, np.float32([170, 120, 100]))
+    out = _mouth_loop_shape(60.0, 40.0, (50.0, 40.0))  # upper lip y 20, lower 60
+    inner, _upper = _warp_mouth(patch, out, (80, 100), np.float32([20, 10, 10]))
+    stripes = inner[20 + 2, 35:66].mean(1)  # just under the upper lip: the teeth, striped
+    gap = inner[20 + 12, 35:66].mean(1)  # deeper, in the gap
+    assert np.ptp(stripes) > 150
+    assert np.ptp(gap) < 0.15 * np.ptp(stripes)
