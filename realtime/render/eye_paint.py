@@ -1,7 +1,7 @@
 """The eyes painted into the mesh flow's output. Each eye is read as one piece by an affine map from the output's
 eye to the photo's, its iris carried to where the driver looks (`rigid_eyes`, `gaze_shift`): a closing eye's upper
-lid slides over the eyeball instead of squeezing the iris. Then a lid stretched over the eye is redrawn as the skin
-under the eye mirrored up over it (`realtime.render.eyes.draw_lid_skin`), a shut eye's slit is covered
+lid slides over the eyeball instead of squeezing the iris. Then a lid stretched over the eye is redrawn as skin
+in the tones round it, the grain of the skin under the eye mirrored up over it (`realtime.render.eyes.draw_lid_skin`), a shut eye's slit is covered
 (`cover_lids`), or an eye whose opening changed is repainted by the trained eye painter (`realtime.render.eyes`)
 where it ships (`paint_eyes`). `realtime.render.meshflow.MeshFlow` calls them once a frame.
 """

@@ -82,11 +82,11 @@ photo's lashes and crease run down the lid in streaks, where a lid that comes do
 LID_FADE = 0.35
 """Share of the lid band, from the ring down, over which the redrawn lid fades in (no edge at the ring)."""
 LID_MIRROR_SKIP = 0.08
-"""Share of the eye's width under the lower lid skipped before the skin that is mirrored onto a lowered lid
+"""Share of the eye's width under the lower lid skipped before the skin whose tone and grain a lowered lid takes
 (`draw_lid_skin`): the lower lid's wet rim and lashes are left out (mirrored, a red rim was a red streak across
 the lid)."""
 LID_MIRROR_REACH = 0.35
-"""Share of the eye's width under it (past LID_MIRROR_SKIP) from which that skin is read (`_mirrored_up`): a lid
+"""Share of the eye's width under it (past LID_MIRROR_SKIP) from which that skin's grain is read (`_mirrored_up`): a lid
 stretched four times (a wide-eyed photo's far eye shutting, its head turned and tipped back: the MEAD photo
 under the EDTalk clip's last turn) read the skin as deep under the eye as its band is tall, the nose's shadowed
 side and a nostril, and showed them as dark streaks over the eye."""
@@ -95,17 +95,16 @@ LID_DARK = (0.6, 0.05, 0.15)
 with more than the second share of them in the band the redrawn lid fades out, gone at the third."""
 LID_MIRROR_BOUNCE = 0.4
 """Share of LID_MIRROR_REACH down to which a lid taller than the reach is read back (`_mirrored_up`)."""
-LID_SHADE = (0.15, 0.3)
-"""A lowered lid is darkened by up to the first share towards its lash line, over the last second share of the
-band (the lashes' shadow): the skin under the eye, mirrored up in full, was a pale puffy band over the iris."""
 LID_TONE = 0.05
-"""Share of the eye's width over the ring (the lid skin under the brow) whose colour a lowered lid takes."""
+"""Share of the eye's width over the ring (the lid skin under the brow), and under the eye past LID_MIRROR_SKIP,
+whose colours a lowered lid takes at its top and at its bottom (`draw_lid_skin`)."""
 LID_TONE_SHARE = 0.5
-"""How far the redrawn lid is taken from the tone of the skin under the eye towards that over its ring. In full,
-a deep-set eye's shadowed crease darkened a shut lid into a hollow that read as an open eye (the Dafoe photo
-under Jamie Oliver's blink: live AU45 r 0.72 -> 0.56, the Mouth_Source photo's 0.55 -> 0.25)."""
+"""How far a lowered lid's top is taken from the tone of the skin under the eye towards that over its ring (its
+bottom takes the skin under the eye's). In full, deep-set eyes' lids took their sockets' shade, and the teacher
+read fewer blinks (live AU45 r 0.808 -> 0.778: the Mouth_Source photo under the EDTalk clip 0.48 -> 0.37, the
+Dafoe photo under Jamie Oliver's 0.74 -> 0.67); at half, 0.806."""
 LID_TONE_BLUR = 0.1
-"""Share of the eye's width by which that colour is smoothed along the eye."""
+"""Share of the eye's width by which those colours are smoothed along the eye."""
 LID_ENDS = 0.12
 """Share of the eye's width, from each corner, over which a lowered lid's redrawn skin fades out."""
 LID_EDGE = 0.03
@@ -266,7 +265,7 @@ def _mirrored_up(
     between the reach and LID_MIRROR_BOUNCE of it, never back to the rows just under the lower lid (mirrored all
     the way back, they drew the turned Dafoe photo's red lower rim as a V over its far lid; squeezed into the
     reach instead, a shut lid took the bag's shadow near its lashes and the teacher saw a fifth fewer blinks)."""
-    bottom = len(axis) - np.argmax(axis[::-1], 0)  # the row just under the mask, per column
+    bottom = _bottom_rows(axis)
     depth = np.maximum(bottom[xs] - ys, 0)  # rows over the mask's bottom
     if reach > 0:
         low = round(LID_MIRROR_BOUNCE * reach)  # past the reach, mirrored back and forth between it and this
@@ -276,19 +275,34 @@ def _mirrored_up(
     return image[np.clip(bottom[xs] + skip + depth, 0, len(image) - 1), xs]
 
 
+def _bottom_rows(mask: np.ndarray) -> np.ndarray:
+    """(w,) the row just under a mask (h, w) bool, per column (h where a column is empty)."""
+    return len(mask) - np.argmax(mask[::-1], 0)
+
+
 def _along_eye(xs: np.ndarray, ys: np.ndarray, c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
     """Where the pixels (`xs`, `ys`) lie along an eye, from its corner `c0` (0) to its corner `c1` (1)."""
     d = np.asarray(c1, np.float64) - np.asarray(c0, np.float64)
     return ((xs - c0[0]) * d[0] + (ys - c0[1]) * d[1]) / max(float(d @ d), 1e-6)
 
 
-def _mirrored_grain(flat: np.ndarray, m: np.ndarray, width: float) -> np.ndarray:
-    """(N, 3) float32: for the pixels of mask `m` (h, w) (in np.nonzero order), the fine detail of `flat`
-    (h, w, 3) float32 (the image less its blur by 0.04 of the eye's `width`) mirrored up from under the mask in
-    their column: skin grain for a fill that would be flat, like plaster."""
-    ys, xs = np.nonzero(m)
+def _mirrored_grain(
+    flat: np.ndarray,
+    m: np.ndarray,
+    width: float,
+    ys: np.ndarray | None = None,
+    xs: np.ndarray | None = None,
+    skip: int = 0,
+    reach: int = 0,
+) -> np.ndarray:
+    """(N, 3) float32: for the pixels (`ys`, `xs`) (default: those of mask `m` (h, w), in np.nonzero order), the
+    fine detail of `flat` (h, w, 3) float32 (the image less its blur by 0.04 of the eye's `width`) mirrored up
+    from under the mask in their column (`_mirrored_up`, `skip`, `reach`): skin grain for a fill that would be
+    flat, like plaster."""
+    if ys is None or xs is None:
+        ys, xs = np.nonzero(m)
     detail = flat - cv2.GaussianBlur(flat, (0, 0), max(1.0, 0.04 * width))
-    return _mirrored_up(detail, m, ys, xs)
+    return _mirrored_up(detail, m, ys, xs, skip, reach)
 
 
 def lid_stretch(ls: np.ndarray, lt: np.ndarray, lash_s: np.ndarray, lash_t: np.ndarray, eye: int) -> float:
@@ -311,9 +325,10 @@ def draw_lid_skin(
     amount: float,
 ) -> None:
     """In place: an upper lid's band, between its lash line `lash` (9, 2: corner, 7 points, corner) and the ring
-    over it `ring` (7, 2, UPPER_RINGS), image pixels, redrawn as the skin under the eye (`loop` (16, 2): its lid
-    loop, EYE_LOOPS order) mirrored up over the eye, column by column, from LID_MIRROR_SKIP under the lower lid;
-    blended in by `amount` (0-1), faded in from the ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
+    over it `ring` (7, 2, UPPER_RINGS), image pixels, redrawn as skin: column by column, in a tone going from the
+    skin's over the ring to the skin's under the eye (`loop` (16, 2): its lid loop, EYE_LOOPS order; LID_TONE,
+    LID_MIRROR_SKIP), with the grain of the skin under the eye mirrored up over it; blended in by `amount` (0-1),
+    faded in from the ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
     lash = np.asarray(lash, np.float64)
     ring = np.asarray(ring, np.float64)
     loop = np.asarray(loop, np.float64)
@@ -340,41 +355,40 @@ def draw_lid_skin(
     flat = patch.astype(np.float32)
     top, bottom, _, _ = column_edges(flat, m, 0.0)
     ys, xs = np.nonzero(m)
-    s = np.clip((ys - top[xs]) / np.maximum(bottom - top, 1)[xs], 0.0, 1.0)[:, None]  # 0 ring, 1 lashes
-    # The skin under the eye, mirrored up over it column by column (LID_MIRROR_SKIP under the lower lid), is the
-    # lid: the photo's own skin, its grain and its shading (the eye bag's shadow lands on the crease). The band's
-    # own colours, blurred and taken to a skin tone, were a flat disc with an outline, grey-lilac where the
-    # photo's lid points lie inside its visible eye (a small photo: the band held iris, white and lashes).
-    fill = flat.copy()
-    reach = max(2, round(LID_MIRROR_REACH * width))
-    fill[ys, xs] = _mirrored_up(flat, eye | m, ys, xs, round(LID_MIRROR_SKIP * width), reach)
-    # In the tone of the skin just over the ring, column by column (the mirrored skin keeps its grain and its
-    # shading down the lid): lit cheeks under a shadowed lid, mirrored up as they were, stood as a pale band
-    # over each eye (the s11 photo's raised brows, its shut eyes a pale oval).
+    s = np.clip((ys - top[xs]) / np.maximum(bottom - top, 1)[xs], 0.0, 1.0)  # 0 ring, 1 lashes
+    # The lid's tone, column by column, from the skin just over the ring down to the skin under the eye (past its
+    # lower rim): it meets the skin round it at both ends, as a lid does. The skin under the eye mirrored up as
+    # it was, or taken half way to the tone over the ring, stood as a pale oval ringed by the socket on most
+    # photos (LivePortrait's s11 and t1, Einstein, PRNet's 4.jpg).
+    around = eye | m
+    under_eye = _bottom_rows(around)  # the row just under the eye, per column
+    skip = round(LID_MIRROR_SKIP * width)
     cols = np.flatnonzero(m.any(0))
     rows = np.arange(tone)[:, None]
     over = flat[np.clip(top[cols][None, :] - rows, 0, shape[0] - 1), cols[None, :]].mean(0)  # (C, 3)
-    first = np.clip(top[cols][None, :] + 1 + rows, 0, shape[0] - 1)
-    inside = fill[first, cols[None, :]].mean(0)  # (C, 3) the mirrored skin's top rows
-    shift = np.zeros((shape[1], 3), np.float32)
-    shift[cols] = cv2.GaussianBlur(
-        (over - inside)[None].astype(np.float32), (0, 0), max(1.0, LID_TONE_BLUR * width), sigmaY=1e-3
-    )[0]
-    fill[ys, xs] += LID_TONE_SHARE * shift[xs]
+    under = flat[np.clip(under_eye[cols][None, :] + skip + rows, 0, shape[0] - 1), cols[None, :]].mean(0)
+    sigma = max(1.0, LID_TONE_BLUR * width)
+    ends = np.zeros((2, shape[1], 3), np.float32)
+    ends[:, cols] = cv2.GaussianBlur(np.stack([over, under]).astype(np.float32), (0, 0), sigma, sigmaY=1e-3)
+    t = np.clip((ys - top[xs]) / np.maximum(under_eye[xs] + skip - top[xs], 1), 0.0, 1.0)[:, None]
+    fill = flat.copy()
+    ends[0] = ends[1] + LID_TONE_SHARE * (ends[0] - ends[1])
+    fill[ys, xs] = (1.0 - t) * ends[0, xs] + t * ends[1, xs]
+    # Its grain: the fine detail of the skin under the eye, mirrored up over it (a flat fill read as plaster).
+    reach = max(2, round(LID_MIRROR_REACH * width))
+    mirrored = _mirrored_up(flat, around, ys, xs, skip, reach)
+    fill[ys, xs] += LID_TEXTURE * _mirrored_grain(flat, around, width, ys, xs, skip, reach)
     # Not skin under the eye (a nostril, the nose's shadowed side: a turned face tipped back): the warp's own lid
     # is left, its lashes streaked, rather than dark blots mirrored over the eye.
-    lum = fill[ys, xs].mean(1)
-    dark = float(np.mean(lum < LID_DARK[0] * np.maximum(over.mean(1), 1.0).mean()))
+    dark = float(np.mean(mirrored.mean(1) < LID_DARK[0] * np.maximum(over.mean(1), 1.0).mean()))
     amount *= float(np.clip((LID_DARK[2] - dark) / (LID_DARK[2] - LID_DARK[1]), 0.0, 1.0))
     if amount <= 0.0:
         return
-    shade = 1.0 - LID_SHADE[0] * np.clip((s[:, 0] - (1.0 - LID_SHADE[1])) / LID_SHADE[1], 0.0, 1.0)
-    fill[ys, xs] *= shade[:, None]
     a = np.zeros(shape, np.float32)
     # Faded in from the ring, and out towards the corners (its ends stood as short vertical edges).
     along = _along_eye(xs, ys, lash[0] - (x0, y0), lash[-1] - (x0, y0))
-    ends = np.clip(np.minimum(along, 1.0 - along) / LID_ENDS, 0.0, 1.0)
-    a[ys, xs] = np.clip(s[:, 0] / LID_FADE, 0.0, 1.0) * ends
+    fade_ends = np.clip(np.minimum(along, 1.0 - along) / LID_ENDS, 0.0, 1.0)
+    a[ys, xs] = np.clip(s / LID_FADE, 0.0, 1.0) * fade_ends
     # Feathered inside the band's outline too (it stood as an edge round the lid).
     soft = max(1.0, LID_EDGE * width)
     a = cv2.GaussianBlur(a * cover, (0, 0), soft)[..., None] * float(min(amount, 1.0))
