@@ -31,11 +31,13 @@ from realtime.face.align import (
     warp_to_crop,
 )
 from realtime.face.glasses import load_glasses_model
+from realtime.face.pose import canonical_frame
 from realtime.face.types import AU, AU_ORDER
 from realtime.frames import PreparedSource
 from realtime.render.eyes import eye_opening
 from realtime.render.framing import OutputLayout, surround
 from realtime.render.landmark_transfer import SourceGeometry
+from realtime.render.neutral import CORNER_FLOOR, corner_lift
 from realtime.render.padding import fill_corners, trim_bars
 from realtime.render.renderers import CropRenderer, FrameRenderer
 from realtime.render.segmentation import person_mask
@@ -206,6 +208,12 @@ def source_warnings(face: FaceAnalysis, glasses: bool = False) -> list[str]:
             "the mouth is open: the mesh flow shuts it while the driver rests, pulling the lips together over "
             "what the photo shows between them (the other renderers keep it open); a photo with the mouth "
             "closed looks better"
+        )
+    if corner_lift(canonical_frame(lm)) < CORNER_FLOOR:
+        lines.append(
+            "the mouth is turned down (a frown, a pout or a grimace): the mesh flow lifts it while the driver "
+            "rests, but its folds and its chin stay as the photo shows them; a photo with a relaxed mouth looks "
+            "better"
         )
     if face.aus[AU_ORDER.index(AU.AU45)] > CLOSED_EYES_AU45:
         lines.append(
