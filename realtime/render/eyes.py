@@ -70,11 +70,13 @@ FILL_BLUR = 0.08
 """The lid skin over a shut eye and the lower lid under it are blurred along the eye by this share of its
 corner-to-corner width before the fill runs between them (at 2 px, a photo's lashes over the lifted lid line
 streaked a wide-open eye's cover; at 5 px on a 60 px eye, none)."""
-LASH = (0.025, 0.7)
+LASH = (0.035, 0.8)
 """A shut eye's lash line where its lids meet: thickness as a share of the eye's corner-to-corner width (at
 least a pixel), and opacity. Lid skin alone read as an eyeless face, to people and to the teacher (which
 scored the blink 0.07 of its 0.5 on the driver). Over the photo's own lashes (COVER_LIFT 0) a line of 0.045
-read as a drawn rim."""
+read as a drawn rim; at (0.025, 0.7), under a lid in the tones round it (`draw_lid_skin`), a shut eye at a call's
+size (an eye 40-60 px wide) was a blank pale oval (live AU45 r 0.806; 0.818 at this, 0.823 at (0.045, 0.85), a
+bold stroke close up)."""
 LID_STRETCH = (1.3, 2.0)
 """An upper lid's skin band (from its lash line to the ring over it) stretched past the first times the photo's
 (in proportion to the eye's width) is redrawn as skin (`draw_lid_skin`), in full from the second: stretched, the
