@@ -111,6 +111,12 @@ LID_ENDS = 0.12
 """Share of the eye's width, from each corner, over which a lowered lid's redrawn skin fades out."""
 LID_EDGE = 0.03
 """Share of the eye's width over which a lowered lid's skin is feathered at its outline."""
+LID_LASHES = (0.55, 0.8)
+"""Pixels of a lowered lid's band darker than the second share of the redrawn lid's tone there are the photo's
+lashes and liner, redrawn whatever the fades (LID_FADE, LID_ENDS) say, in full from the first. Left in the
+fades, a made-up eye's long lashes stood as streaks over a shut lid and as a dark mass at its outer corner, which
+at a call's size read as an eye open and looking aside (deepface's img42 and img28, Dorsey). A deep-set eye's socket
+(0.7-0.8 of the lid's tone) is kept."""
 PAINTER_INPUTS = 7
 """warped window (3), photo's eye window (3), the target eye's outline mask (1)."""
 
@@ -376,6 +382,7 @@ def draw_lid_skin(
     fill = flat.copy()
     ends[0] = ends[1] + LID_TONE_SHARE * (ends[0] - ends[1])
     fill[ys, xs] = (1.0 - t) * ends[0, xs] + t * ends[1, xs]
+    lum = flat[ys, xs].mean(1) / np.maximum(fill[ys, xs].mean(1), 1.0)  # before the grain: the tone alone
     # Its grain: the fine detail of the skin under the eye, mirrored up over it (a flat fill read as plaster).
     reach = max(2, round(LID_MIRROR_REACH * width))
     mirrored = _mirrored_up(flat, around, ys, xs, skip, reach)
@@ -391,6 +398,11 @@ def draw_lid_skin(
     along = _along_eye(xs, ys, lash[0] - (x0, y0), lash[-1] - (x0, y0))
     fade_ends = np.clip(np.minimum(along, 1.0 - along) / LID_ENDS, 0.0, 1.0)
     a[ys, xs] = np.clip(s / LID_FADE, 0.0, 1.0) * fade_ends
+    # The photo's lashes and liner in those fades are redrawn all the same (LID_LASHES), their soft rims with them.
+    lashes = np.zeros(shape, np.float32)
+    lashes[ys, xs] = np.clip((LID_LASHES[1] - lum) / (LID_LASHES[1] - LID_LASHES[0]), 0.0, 1.0)
+    lashes = cv2.dilate(lashes, np.ones((3, 3), np.uint8)) * (cover > 0.0)
+    a = np.maximum(a, lashes)
     # Feathered inside the band's outline too (it stood as an edge round the lid).
     soft = max(1.0, LID_EDGE * width)
     a = cv2.GaussianBlur(a * cover, (0, 0), soft)[..., None] * float(min(amount, 1.0))

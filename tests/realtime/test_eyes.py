@@ -354,3 +354,48 @@ def test_a_tall_lowered_lid_reads_no_deeper_under_the_eye_than_its_reach(face) -
     inner = cv2.erode(band, np.ones((5, 5), np.uint8)).astype(bool)
     assert out[inner].astype(float).mean(1).min() > 90  # no dark read from past the reach
     assert out[inner].astype(float).mean(0)[0] > 150  # redrawn as the skin
+
+
+def test_a_lowered_lids_fades_take_out_the_photos_lashes_but_keep_a_socket_shade(face, monkeypatch) -> None:
+    """Long lashes left in a lowered lid's fades (by the ring, LID_FADE; by the corners, LID_ENDS) stood as streaks
+    over a shut lid and as a dark mass at its outer corner, an eye open and looking aside at a call's size
+    (deepface's img42 and img28): they are redrawn as lid. A socket's shade there (0.75 of the skin's tone, a
+    deep-set eye) is drawn as the fades draw it."""
+    from realtime.render import eyes
+
+    loop, ring, lash, _ = _lid(face)
+    centre = loop.mean(0)
+    loop, ring, lash = (
+        (p - centre) * 3.0 + (240.0, 300.0) for p in (loop, ring, lash)
+    )  # an eye 3 times the size
+    band = np.zeros((600, 480), np.uint8)
+    cv2.fillPoly(band, [np.round(np.vstack([lash, ring[::-1]])).astype(np.int32)], 1)
+    b = cv2.erode(band, np.ones((5, 5), np.uint8)).astype(bool)
+    ys, xs = np.nonzero(b)
+    along = eyes._along_eye(xs, ys, lash[0], lash[-1])
+    ends = np.zeros_like(b)
+    ends[ys, xs] = np.minimum(along, 1.0 - along) < 0.5 * eyes.LID_ENDS  # by the corners
+    top = np.zeros_like(b)  # by the ring, in the eye's middle
+    order = np.argsort(ring[:, 0])
+    ring_y = np.interp(xs, ring[order, 0], ring[order, 1])
+    lash_y = np.interp(xs, *lash[np.argsort(lash[:, 0])].T)
+    below = ys - ring_y
+    top[ys, xs] = (
+        (below > 2) & (below < 0.6 * eyes.LID_FADE * (lash_y - ring_y)) & (np.abs(along - 0.5) < 0.25)
+    )
+    default = eyes.LID_LASHES
+
+    def drawn(shade: float, where: np.ndarray, lashes: tuple[float, float]) -> np.ndarray:
+        photo = np.full((600, 480, 3), 170, np.uint8)
+        photo[where] = round(shade * 170)
+        monkeypatch.setattr(eyes, "LID_LASHES", lashes)
+        eyes.draw_lid_skin(photo, lash, ring, loop, 1.0)
+        return photo[where].astype(float).mean(1)
+
+    for where in (ends, top):
+        assert where.sum() > 5
+        kept = drawn(0.25, where, (-1.0, -0.5))  # the fades alone: the lashes show
+        assert kept.mean() < 115, kept.mean()
+        assert drawn(0.25, where, default).mean() > 140  # redrawn as the lid (feathered at the outline)
+    socket = drawn(0.75, top, default).mean() - drawn(0.75, top, (-1.0, -0.5)).mean()
+    assert abs(socket) < 8.0, socket
