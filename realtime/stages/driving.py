@@ -9,6 +9,9 @@ DriveState. AUd (20) = 17 AUs then pose / 90, as `FaceAnalysis.driving_vector`.
 
 Face lost: the last good state is held for `hold_s`, then its weight eases linearly to 0 over `ease_s`
 (weight 0 = the neutral source); the next good frame brings weight 1 back at once.
+
+Start without a profile: the neutral is taken again on each of the driver's first `calibration_frames` from
+the frames so far (`DrivingStage._settle`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from realtime.controls import Edits
 from realtime.face import topology as topo
 from realtime.face.pose import canonical_frame
 from realtime.face.types import AU, AU_ORDER, POSE_NAMES, POSE_SCALE_DEG, FaceAnalysis
+from realtime.render.eyes import eye_opening
 from realtime.render.landmark_transfer import driver_expression
 from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops
 from realtime.render.neutral import neutral_rest
@@ -209,6 +213,8 @@ class DrivingStage:
         self._calibrating = False
         self._last: DriverSample | None = None
         self._lost_at: float | None = None
+        self._starting = profile is None
+        """The first neutral is being collected, and taken again on each frame (`_settle`)."""
         self._wrinkles = WrinkleRest()
         """The driver's forehead and glabella detail at rest, against which its expression lines are found."""
 
@@ -241,6 +247,8 @@ class DrivingStage:
             self._adapt(canon, aus, t_s)
             self._open_eyes(canon, aus, t_s)
         self._t_last = t_s
+        if self._starting and not self._calibrating:
+            self._starting = False
         expr = driver_expression(lm, self._neutral)
         mouth = lines = None
         delta = self.profile.calibrate_aus(aus)
@@ -263,13 +271,35 @@ class DrivingStage:
 
     def _collect(self, canon: np.ndarray, aus: np.ndarray, pose: np.ndarray) -> None:
         self._calib.append((canon, aus, pose))
-        if len(self._calib) < self.params.calibration_frames:
-            return
-        canon, a, p = (np.stack(x) for x in zip(*self._calib))
+        done = len(self._calib) >= self.params.calibration_frames
+        if done or self._starting:
+            self._settle()
+        if done:
+            self._calibrating, self._calib = False, []
+
+    def _settle(self) -> None:
+        """The neutral (landmarks, AU baseline and noise, the head's zero) from the frames collected. At the start
+        it is taken again on each frame, the first frame left out once there are others: with the first frame
+        alone as the neutral until the 15th, the photo's eyes opened to twice their size under smeared lashes
+        for half a second (deepface's img42, img39 and img24 under SkyReels-A1's driving clip 3), its lids drawn
+        against lid points 0.1-0.15 of the inter-ocular distance off. The face mesh's first fit of a new face
+        is the least like the frames after it (SkyReels-A1's clip 3: 0.065 from the median of the next six
+        frames, its fourth frame 0.023; over 38 clips, the first more than twice the fourth's in 13)."""
+        calib = self._calib[1:] if self._starting and len(self._calib) > 1 else self._calib
+        canon, a, p = (np.stack(x) for x in zip(*calib))
         # The median, not the mean: a blink (or a word) in a few of the frames does not move the neutral. With
         # the mean, the anchor clip's blink in its first frames left the neutral eye a quarter closed, so its
         # open eyes widened the photo's and its blinks only narrowed them.
         self._neutral = np.median(canon, axis=0)
+        # The lids (and the blink's baseline) from the more open half of the frames: a blink or a downward look
+        # only narrows the eyes, and one in a third of the frames still narrowed the median's (SkyReels-A1's
+        # clip 3: a blink and a look down in its first 15 frames left the neutral eyes 0.7-0.8 as open as hers
+        # at rest, so the photo stared wide-eyed through her frowns and squints).
+        opening = np.array([eye_opening(c, 0) + eye_opening(c, 1) for c in canon])
+        more_open = opening >= np.median(opening)
+        self._neutral[EYELIDS] = np.median(canon[more_open][:, EYELIDS], axis=0)
+        a = a.copy()
+        a[:, _AU45] = np.median(a[more_open, _AU45])
         spread = a.std(axis=0) * 2.0
         if self._adaptive:  # frames nobody said were still: their spread may be speech, not noise
             spread = np.minimum(spread, self.params.auto_range_max)
@@ -277,7 +307,6 @@ class DrivingStage:
                 self._rest_face(self._neutral, np.median(a, axis=0))[0], np.median(a, axis=0)
             )
         self.profile = NeutralProfile(np.median(a, axis=0), spread.astype(np.float32), np.median(p, axis=0))
-        self._calibrating, self._calib = False, []
 
     def _rest_face(self, canon: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The neutral (478, 3) and its AUs (17,) for frames nobody said were at rest: the face taken to rest as

@@ -506,3 +506,56 @@ def test_a_driver_starting_surprised_gets_its_brows_and_lips_at_rest_in_its_neut
     for plain in (DrivingStage(), DrivingStage(NeutralProfile(), au_basis=basis, lip_shape=lip_model)):
         states = run(plain)
         assert abs(brow_up(states[0])) < 0.1 * raised and abs(pressed(states[0])) < 0.05
+
+
+def _lids(face, opening: float):
+    """`face` with both eyes' lids drawn to `opening` times their height about each eye's middle row."""
+    from realtime.face import topology as topo
+    from realtime.face.types import FaceAnalysis
+
+    lm = np.array(face.landmarks, np.float32)
+    for eye in (topo.LEFT_EYE, topo.RIGHT_EYE):
+        idx = list(eye)
+        mid = lm[idx, 1].mean()
+        lm[idx, 1] = mid + opening * (lm[idx, 1] - mid)
+    return FaceAnalysis(lm, face.aus, face.pose, face.num_faces)
+
+
+def _neutral_opening(stage: DrivingStage) -> float:
+    from realtime.render.eyes import eye_opening
+
+    assert stage._neutral is not None
+    return eye_opening(stage._neutral, 0) + eye_opening(stage._neutral, 1)
+
+
+def test_the_start_neutral_takes_its_lids_from_the_more_open_frames() -> None:
+    """A driver who blinks and looks down in its first frames (SkyReels-A1's clip 3, 7 of 15 frames narrowed):
+    the neutral's eyes are as open as at rest, not the median's narrower ones (with those, the photo stared
+    wide-eyed through every frown and squint)."""
+    from realtime.face.pose import canonical_frame
+    from realtime.render.eyes import eye_opening
+
+    face, edits = synthetic_face(), Controls().edits
+    openings = [0.6, 0.9, 0.8, 0.1, 0.0, 0.2, 0.6, 0.85, 0.95] + [1.0] * 6
+    stage = DrivingStage()
+    for i, k in enumerate(openings):
+        stage(_lids(face, k), float(i), edits)  # a second apart: the smoothing does not blur the frames
+    at_rest = canonical_frame(np.asarray(face.landmarks, np.float32))
+    rest = eye_opening(at_rest, 0) + eye_opening(at_rest, 1)
+    assert _neutral_opening(stage) > 0.97 * rest, (_neutral_opening(stage), rest)
+
+
+def test_the_start_neutral_is_taken_again_on_each_frame_leaving_out_the_first_fit() -> None:
+    """The face mesh's first fit of a new face is the least like the frames after it: with it alone as the
+    neutral until the 15th frame, the driver's next, open eyes opened the photo's to twice their size. From the
+    second frame on, the neutral is the frames so far, the first left out: open eyes after a narrow first fit
+    move the lids not at all."""
+    from realtime.stages.driving import EYELIDS
+
+    face, edits = synthetic_face(), Controls().edits
+    stage = DrivingStage()
+    stage(_lids(face, 0.5), 0.0, edits)
+    for i in (1, 2):
+        state = stage(face, float(i), edits)
+    assert state.expression is not None
+    assert np.abs(state.expression[EYELIDS]).max() < 0.005
