@@ -10,8 +10,8 @@ DriveState. AUd (20) = 17 AUs then pose / 90, as `FaceAnalysis.driving_vector`.
 Face lost: the last good state is held for `hold_s`, then its weight eases linearly to 0 over `ease_s`
 (weight 0 = the neutral source); the next good frame brings weight 1 back at once.
 
-Start without a profile: the neutral is taken again on each of the driver's first `calibration_frames` from
-the frames so far (`DrivingStage._settle`).
+Start: the neutral is taken again on each of the driver's first `calibration_frames` from the frames so far
+(`DrivingStage._settle`); with a profile, its landmarks only.
 """
 
 from __future__ import annotations
@@ -213,8 +213,10 @@ class DrivingStage:
         self._calibrating = False
         self._last: DriverSample | None = None
         self._lost_at: float | None = None
-        self._starting = profile is None
-        """The first neutral is being collected, and taken again on each frame (`_settle`)."""
+        self._starting = True
+        """The first neutral is being collected, and taken again on each frame (`_settle`); with a profile, only
+        its landmarks (the profile holds the AUs' baseline and noise and the head's zero)."""
+        self._profile_given = profile is not None
         self._wrinkles = WrinkleRest()
         """The driver's forehead and glabella detail at rest, against which its expression lines are found."""
 
@@ -224,6 +226,7 @@ class DrivingStage:
         self._calibrating, self._calib = True, []
         if user:
             self._adaptive = False
+            self._profile_given = False  # the user's neutral replaces the profile's too
             self._wrinkles.reset()  # this face is the rest: its lines are the driver's own
 
     def __call__(
@@ -240,7 +243,7 @@ class DrivingStage:
             if self._auto_neutral:  # the first frame at once, refined by the next few (request_calibration)
                 self.profile = NeutralProfile(aus.copy(), np.zeros(17, np.float32), pose.astype(np.float32))
                 self._auto_neutral = False
-                self.request_calibration(user=False)
+            self.request_calibration(user=False)
         if self._calibrating:
             self._collect(canon, aus, pose)
         elif self._adaptive:
@@ -306,7 +309,10 @@ class DrivingStage:
             self._neutral = self._rest_eyes(
                 self._rest_face(self._neutral, np.median(a, axis=0))[0], np.median(a, axis=0)
             )
-        self.profile = NeutralProfile(np.median(a, axis=0), spread.astype(np.float32), np.median(p, axis=0))
+        if not (self._starting and self._profile_given):
+            self.profile = NeutralProfile(
+                np.median(a, axis=0), spread.astype(np.float32), np.median(p, axis=0)
+            )
 
     def _rest_face(self, canon: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The neutral (478, 3) and its AUs (17,) for frames nobody said were at rest: the face taken to rest as

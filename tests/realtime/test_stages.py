@@ -559,3 +559,24 @@ def test_the_start_neutral_is_taken_again_on_each_frame_leaving_out_the_first_fi
         state = stage(face, float(i), edits)
     assert state.expression is not None
     assert np.abs(state.expression[EYELIDS]).max() < 0.005
+
+
+def test_with_a_profile_a_blink_in_the_first_frame_does_not_stay_in_the_neutral() -> None:
+    """With a calibration profile, the landmarks' neutral was the first frame, for good: a driver who blinked
+    then had its open eyes read as eyes opening wide all session. It is now taken from the first frames as
+    without one, and the profile's AU baseline and head's zero are kept."""
+    face, edits = synthetic_face(), Controls().edits
+    profile = NeutralProfile(
+        np.full(17, 0.1, np.float32), np.zeros(17, np.float32), np.array([2.0, 0.0, 0.0], np.float32)
+    )
+    stage = DrivingStage(profile=profile)
+    stage(_lids(face, 0.0), 0.0, edits)
+    for i in range(1, 15):
+        stage(face, float(i), edits)
+    from realtime.face.pose import canonical_frame
+    from realtime.render.eyes import eye_opening
+
+    at_rest = canonical_frame(np.asarray(face.landmarks, np.float32))
+    assert _neutral_opening(stage) > 0.97 * (eye_opening(at_rest, 0) + eye_opening(at_rest, 1))
+    assert stage.profile.au_baseline == pytest.approx(np.full(17, 0.1))
+    assert stage.profile.pose_zero == pytest.approx([2.0, 0.0, 0.0])
