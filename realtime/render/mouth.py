@@ -94,6 +94,11 @@ SEAM_BLUR = 0.05
 """The lips' rows a shutting mouth is filled from are blurred along the mouth by this share of its width."""
 CAVITY_DARKEN = 0.8
 """The gap between the teeth is a little darker than the darkest of the driver's mouth (it is deeper)."""
+MIDDLE_SQUEEZE = 0.5
+"""Share of the output's opening, about its middle, over which the driver's mouth is read squeezed where the output
+opens less than the driver: the rows by either lip are read rigid, and the driver's middle between them. Cut at
+the middle instead, the dark under a shouting driver's upper teeth met its tongue in a hard slanted line
+(styletalk's furious clip on deepface's img24 and DECA's IMG_0392: the photo's jaw opens less)."""
 CAVITY_RAMP = 0.08
 """Share of the driver's mouth width over which that darkening comes in, from the gap's edges: shaded in full
 from its edges, a thin gap (the output a little more open than the driver) drew a dark blade across a pale
@@ -494,6 +499,12 @@ def mouth_rows(
         up_d + rim + below_up * inside,
         np.where(lower_side, lo_d - rim - above_lo * inside, up_d + half),
     )
+    # Opened less than the driver: its middle read squeezed between the rows read rigid by either lip.
+    reach = (1.0 - MIDDLE_SQUEEZE) * 0.5 * gap
+    y_top, y_bottom = up_d + rim + reach * inside, lo_d - rim - reach * inside
+    f = np.clip((below_up - reach) / np.maximum(gap - 2.0 * reach, 1e-6), 0.0, 1.0)
+    middle = (gap < opening) & (below_up > reach) & (above_lo > reach)
+    y_d = np.where(middle, y_top + f * (y_bottom - y_top), y_d)
     x_along = t * w_d
     mx = a_d[0] + x_along * axes_d[0, 0] + y_d * axes_d[1, 0]
     my = a_d[1] + x_along * axes_d[0, 1] + y_d * axes_d[1, 1]

@@ -1490,3 +1490,24 @@ def test_the_gap_between_teeth_opened_wider_than_the_drivers_is_not_drawn_as_str
     gap = inner[20 + 12, 35:66].mean(1)  # deeper, in the gap
     assert np.ptp(stripes) > 150
     assert np.ptp(gap) < 0.15 * np.ptp(stripes)
+
+
+def test_an_output_opened_less_than_the_driver_reads_its_middle_squeezed_not_cut() -> None:
+    """The output's mouth 16 px open under a driver's 32 (a shout on a photo whose jaw opens less): the rows by
+    either lip are read rigid, and the driver's middle between them squeezed, with no jump where the upper and
+    the lower reads meet (cut there, the dark under the upper teeth met the tongue in a hard line)."""
+    from realtime.render.mouth import LIP_RIM, MOUTH_CORNERS, mouth_map
+
+    loop = [int(i) for i in mesh_loops()[0]]
+    corners = (loop.index(MOUTH_CORNERS[0]), loop.index(MOUTH_CORNERS[1]))
+    driver = _mouth_loop_shape(60.0, 32.0, (50.0, 40.0))  # lips at y 24 and 56
+    out = _mouth_loop_shape(60.0, 16.0, (50.0, 40.0))  # lips at y 32 and 48
+    _mx, my, gap = mouth_map(driver, out, (80, 100), corners)
+    col = my[32:49, 50]
+    rim = LIP_RIM * 60.0
+    assert abs(col[0] - (24.0 + rim)) < 1.0 and abs(col[-1] - (56.0 - rim)) < 1.0  # each lip's rim
+    assert abs(col[2] - col[0] - 2.0) < 0.6  # rigid by the upper lip: a row per row
+    steps = np.diff(col)
+    assert np.all(steps >= 0.0)  # in order
+    assert steps.max() < 4.0, steps  # the driver's middle squeezed over the output's, not skipped in one row
+    assert not gap[33:48, 50].any()  # no cavity shading: the output is less open
