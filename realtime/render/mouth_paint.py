@@ -71,6 +71,8 @@ GAP_SOFT = (0.06, 4.0)
 faster than the cavity's shade (CAVITY_RAMP). Read as it is, a middle row on the teeth's tips (the driver's
 teeth all but meeting, the photo's mouth opened further) was drawn down the gap as streaks, a row of fangs (the
 s42 photo under LivePortrait's d5 grin)."""
+HUE_GAIN = (0.75, 1.3)
+"""Bounds of the per-channel hue part of that gain (a wrong skin sample cannot paint blue teeth)."""
 INNER_CONTRAST = 1.6
 """Gamma of the driver's inner mouth below the photo's skin brightness (what is brighter, the teeth, is kept):
 a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its
@@ -205,7 +207,10 @@ def _in_photo_light(inner: np.ndarray, mouth: MouthPatch, src: PhotoMouth) -> np
     # driven by a darker face; none left a pale driver's white teeth glowing on a dark photo).
     lum = float(src.skin.mean()) / max(float(mouth.skin.mean()), 1.0)
     hue = (src.skin / max(float(src.skin.mean()), 1.0)) / (mouth.skin / max(float(mouth.skin.mean()), 1.0))
-    gain = np.clip(lum * np.sqrt(np.maximum(hue, 1e-3)), *COLOUR_GAIN)
+    # The bounds on the light, then the hue: bounded together, a dark photo's gain was the floor on every
+    # channel and kept none of its hue (PIRender's id10137 under styletalk's furious clip: a lilac-grey tongue
+    # in a dark brown face).
+    gain = np.clip(lum, *COLOUR_GAIN) * np.clip(np.sqrt(np.maximum(hue, 1e-3)), *HUE_GAIN)
     inner = inner * gain
     # ... and as colourful as the photo is (SATURATION_RANGE): towards each pixel's grey, by what the hue's
     # half-way match left (the driver's skin measured after the gain: from before it, a warm driver's tongue

@@ -481,8 +481,10 @@ def test_a_smile_the_drivers_landmarks_do_not_carry_onto_the_photo_is_added_alon
     renderer = MeshFlowFrame(weights, "onnxruntime", keep_expression=True)
     renderer.set_source(src, OutputLayout.identity(photo.shape))
     stage = DrivingStage()
-    still = renderer.target_landmarks(src, stage(analysis(0.05), 0.0, Edits(), photo))
-    drive = stage(analysis(0.45), 0.04, Edits(), photo)
+    for i in range(15):  # the driver's neutral, taken from its first frames
+        rest = stage(analysis(0.05), i * 0.04, Edits(), photo)
+    still = renderer.target_landmarks(src, rest)
+    drive = stage(analysis(0.45), 0.6, Edits(), photo)
     assert drive.driver is not None and drive.driver.aus_delta[k] > 0.1  # (the stage filters the AUs)
     smiling = renderer.target_landmarks(src, drive)
     renderer.close()
@@ -1422,6 +1424,25 @@ def test_a_black_and_white_photo_gets_a_grey_mouth() -> None:
     assert float((grey.max(axis=2) - grey.min(axis=2)).max()) < 1.0
     coloured = painted((150.0, 120.0, 118.0))  # a pale colour photo: the half kept
     assert float((coloured.max(axis=2) - coloured.min(axis=2)).mean()) > 5.0
+
+
+def test_a_dark_photo_keeps_its_hue_on_the_drivers_mouth() -> None:
+    """A pale driver's mouth on a dark brown photo: the light's gain sits at its floor (COLOUR_GAIN), and the hue's
+    half-way match is still made over it. Bounded together, every channel took the floor and a pink tongue stayed
+    lilac-grey in a brown face (PIRender's id10137 under styletalk's furious clip)."""
+    from realtime.render.mouth_paint import PhotoMouth, _in_photo_light
+
+    tongue = np.zeros((10, 10, 3), np.float32)
+    tongue[:] = (229.0, 186.0, 190.0)  # the driver's lit tongue
+    driver = MouthPatch(
+        np.zeros((4, 4, 3), np.uint8), np.zeros((3, 2), np.float32), 0.03, np.float32([221, 181, 168])
+    )
+    skin = np.float32([77, 49, 37])
+    out = _in_photo_light(tongue, driver, PhotoMouth(skin, np.float32([50, 29, 23]), 0.0, 0.0, None, None))[
+        0, 0
+    ]
+    assert out[0] / out[2] > 1.15 * (229.0 / 190.0), out  # warmer than the driver's, towards the photo's skin
+    assert out.mean() < 0.5 * tongue.mean()  # and in the photo's dim light
 
 
 def test_an_open_mouth_shows_its_own_upper_teeth_only_where_it_has_them() -> None:
