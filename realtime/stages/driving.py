@@ -143,6 +143,20 @@ class DrivingParams:
     the neutral's, and the neutral's lids move towards it (same time constant). A driver who starts with its
     eyes shut (the DaGAN clip, 45 frames) otherwise made open eyes an expression: the photo's eyes opened twice
     their size and the teacher read its blinks backwards (AU45 r -0.46). A blink never moves it (AU45 rises)."""
+    eyes_wider: tuple[float, float] = (1.2, 1.05)
+    """Without a profile: while the driver's eyes are typically (the median of their opening, lid area as
+    `realtime.render.eyes.eye_opening` reads it, over the last `eyes_window_s`) more than the first times as open
+    as the neutral's, the neutral was narrowed by a squint or a downward look: its lids move towards frames near
+    that typical opening (same time constant) until within the second times. A driver who starts squinting
+    (styletalk's furious clip: the lid tightener at 0.77, eyes 0.6-0.7 as open as later) left the photo staring
+    wide-eyed whenever it relaxed (its blink reading, AU45, fell by 0.1 only). Moved towards any frame a quarter
+    more open instead, the neutral rose to a talker's widest moments, and half of LRS3's 0Fi83BHQsMA frames then
+    drew the photo's lids lowered."""
+    eyes_window_s: float = 1.5
+    eyes_raised: float = 0.1
+    """AU01, AU02 or AU05 this much over the neutral's: eyes widened, not a narrow neutral (LivePortrait's d11
+    clip: eyes 1.2 times as open with AU05 0.15-0.24 up; LRS3's 0Fi83BHQsMA: 1.5 times with AU01 0.3 up). Such
+    frames are not counted in the typical opening."""
     auto_range_max: float = 0.05
     """Without a profile the first frames may move (speech): their spread is a noise floor up to this only."""
 
@@ -157,6 +171,15 @@ _NOSE_TIP, _UPPER_LIP = 1, 0  # mesh points
 EYELIDS = np.array(topo.LEFT_EYE + topo.RIGHT_EYE)
 """Mesh points of both eyes' lids (filtered faster: blinks are short)."""
 _AU45 = AU_ORDER.index(AU.AU45)
+_RAISERS = [AU_ORDER.index(a) for a in (AU.AU01, AU.AU02, AU.AU05)]
+"""The brows' and upper lids' raisers: up, the eyes are widened (`DrivingParams.eyes_raised`)."""
+
+
+def _eyes_open(face: np.ndarray) -> float:
+    """Both eyes' opening (`eye_opening`), summed."""
+    return eye_opening(face, 0) + eye_opening(face, 1)
+
+
 REST_SHUT = (0.3, 0.1)
 """A first frame whose AU45 is above the first value has its eyes shut, and the neutral's lids are opened along
 the AU basis' AU45 row to where AU45 is the second (open eyes): the driver's opening eyes then show as opening,
@@ -203,6 +226,9 @@ class DrivingStage:
         """... refined towards its least expressive frames, until the user calibrates (the page's button)."""
         self._opening_eyes = False
         """The neutral's lids are moving towards the frames' more open eyes (`_open_eyes`)."""
+        self._openings: list[tuple[float, float]] = []
+        """(time, both eyes' opening) of the driver's recent frames, surprise left out (`params.eyes_wider`)."""
+        self._widening = False
         self._t_last: float | None = None
         self._f_lm = OneEuroFilter(params.landmarks)
         self._f_lids = OneEuroFilter(params.eyelids)
@@ -298,7 +324,7 @@ class DrivingStage:
         # only narrows the eyes, and one in a third of the frames still narrowed the median's (SkyReels-A1's
         # clip 3: a blink and a look down in its first 15 frames left the neutral eyes 0.7-0.8 as open as hers
         # at rest, so the photo stared wide-eyed through her frowns and squints).
-        opening = np.array([eye_opening(c, 0) + eye_opening(c, 1) for c in canon])
+        opening = np.array([_eyes_open(c) for c in canon])
         more_open = opening >= np.median(opening)
         self._neutral[EYELIDS] = np.median(canon[more_open][:, EYELIDS], axis=0)
         a = a.copy()
@@ -367,6 +393,17 @@ class DrivingStage:
         # of the frames' (stopped at eyes_closed_margin it left a fifth of the shut neutral in place).
         margin = p.adapt_margin if self._opening_eyes else p.eyes_closed_margin
         self._opening_eyes = bool(aus[_AU45] < prof.au_baseline[_AU45] - margin)
+        # The eyes' typical opening, surprise left out: well over the neutral's, the neutral was narrowed.
+        opening = _eyes_open(canon)
+        if np.all(aus[_RAISERS] <= prof.au_baseline[_RAISERS] + p.eyes_raised):
+            self._openings.append((t_s, opening))
+        self._openings = [(t, o) for t, o in self._openings if t > t_s - p.eyes_window_s]
+        if len(self._openings) >= 5:
+            typical = float(np.median([o for _, o in self._openings]))
+            wider = p.eyes_wider[1] if self._widening else p.eyes_wider[0]
+            self._widening = typical > wider * _eyes_open(self._neutral)
+            if self._widening and abs(opening - typical) < 0.1 * typical:
+                self._opening_eyes = True
         if not self._opening_eyes:
             return
         k = min(1.0, (t_s - self._t_last) / p.adapt_tau_s)

@@ -580,3 +580,30 @@ def test_with_a_profile_a_blink_in_the_first_frame_does_not_stay_in_the_neutral(
     assert _neutral_opening(stage) > 0.97 * (eye_opening(at_rest, 0) + eye_opening(at_rest, 1))
     assert stage.profile.au_baseline == pytest.approx(np.full(17, 0.1))
     assert stage.profile.pose_zero == pytest.approx([2.0, 0.0, 0.0])
+
+
+def test_a_driver_who_starts_squinting_gets_a_neutral_with_its_eyes_at_rest() -> None:
+    """Squinting through its first half second, then its eyes at rest (styletalk's furious clip): the neutral's
+    lids move to the typical opening, so the photo does not stare wide-eyed whenever the driver relaxes. Eyes as
+    wide with the brows raised (AU01 up) do not move it: that is an expression."""
+    from realtime.face.pose import canonical_frame
+    from realtime.face.types import AU, AU_ORDER, FaceAnalysis
+    from realtime.render.eyes import eye_opening
+
+    base, edits = synthetic_face(aus=0.05), Controls().edits
+    at_rest = canonical_frame(np.asarray(base.landmarks, np.float32))
+    rest = eye_opening(at_rest, 0) + eye_opening(at_rest, 1)
+
+    def run(later: FaceAnalysis) -> float:
+        stage = DrivingStage()
+        for i in range(15):
+            stage(_lids(base, 0.65), i / 30, edits)  # the squinting start: the neutral
+        for i in range(15, 90):
+            stage(later, i / 30, edits)
+        return _neutral_opening(stage)
+
+    assert run(base) > 0.9 * rest  # relaxed for 2.5 s: the neutral's eyes at rest
+    raised = np.array(base.aus)
+    raised[AU_ORDER.index(AU.AU01)] = 0.5
+    surprised = FaceAnalysis(base.landmarks, raised, base.pose, 1)
+    assert run(surprised) < 0.8 * rest  # wide with raised brows: kept as an expression
