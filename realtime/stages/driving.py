@@ -8,7 +8,7 @@ easing) -> the user's edits (gain, offset, lock per AU and head angle) ->
 DriveState. AUd (20) = 17 AUs then pose / 90, as `FaceAnalysis.driving_vector`.
 
 Face lost: the last good state is held for `hold_s`, then its weight eases linearly to 0 over `ease_s`
-(weight 0 = the neutral source); the next good frame brings weight 1 back at once.
+(weight 0 = the neutral source); when the face is back, the weight comes back to 1 over `return_s`.
 
 Start: the neutral is taken again on each of the driver's first `calibration_frames` from the frames so far
 (`DrivingStage._settle`); with a profile, its landmarks only.
@@ -130,6 +130,9 @@ class DrivingParams:
     pose: OneEuroParams = field(default_factory=lambda: OneEuroParams(1.0, 10.0))  # units of 90 degrees
     hold_s: float = 0.5
     ease_s: float = 1.0
+    return_s: float = 0.2
+    """A face found again after its weight eased down comes back to weight 1 over this long, from the weight it
+    had (at once, a driver back in view smiling or mid-word popped from the photo at rest into it in a frame)."""
     calibration_frames: int = 15
     adapt_margin: float = 0.05
     """Without a profile: a frame whose mouth AUs (ADAPT_AUS) sum to this much less than the neutral's has a
@@ -239,6 +242,8 @@ class DrivingStage:
         self._calibrating = False
         self._last: DriverSample | None = None
         self._lost_at: float | None = None
+        self._back: tuple[float, float] | None = None
+        """(time, weight) the face was found again at, while its weight comes back (`params.return_s`)."""
         self._starting = True
         """The first neutral is being collected, and taken again on each frame (`_settle`); with a profile, only
         its landmarks (the profile holds the AUs' baseline and noise and the head's zero)."""
@@ -261,6 +266,8 @@ class DrivingStage:
         """`image`: the driver's frame (H, W, 3) uint8 RGB the face was found in, for its inner mouth."""
         if face is None:
             return self._lost(t_s, edits)
+        if self._lost_at is not None:  # back: from the weight the lost face had eased to
+            self._back = (t_s, self._lost_weight(t_s))
         self._lost_at = None
         lm, aus, pose = self._smooth(face, t_s)
         canon = canonical_frame(lm)  # (478, 3) the frame in the face's own frontal frame
@@ -286,6 +293,12 @@ class DrivingStage:
             mouth = cut_mouth(image, face.landmarks, mouth_loop, oval)
             lines = self._wrinkles.update(cut_detail(image, face.landmarks), brow_change(delta))
         self._last = DriverSample(aus, pose, delta, expr, mouth, self._neutral, lines)
+        if self._back is not None:
+            t0, w0 = self._back
+            weight = w0 + (1.0 - w0) * (t_s - t0) / max(self.params.return_s, 1e-6)
+            if weight < 1.0:
+                return self._state(weight, "easing", edits)
+            self._back = None
         return self._state(1.0, "tracking", edits)
 
     def _smooth(self, face: FaceAnalysis, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -421,12 +434,23 @@ class DrivingStage:
             return self._state(0.0, "neutral", edits)
         if self._lost_at is None:
             self._lost_at = t_s
-        gone = t_s - self._lost_at
-        p = self.params
-        if gone <= p.hold_s:
-            return self._state(1.0, "holding", edits)
-        weight = max(0.0, 1.0 - (gone - p.hold_s) / p.ease_s)
+        weight = self._lost_weight(t_s)
+        if t_s - self._lost_at <= self.params.hold_s:
+            return self._state(weight, "holding", edits)
         return self._state(weight, "easing" if weight > 0 else "neutral", edits)
+
+    def _lost_weight(self, t_s: float) -> float:
+        """The weight of a face lost since `_lost_at`: held, then eased to 0 (from where it was coming back)."""
+        assert self._lost_at is not None
+        p = self.params
+        start = 1.0
+        if self._back is not None:  # lost again while coming back
+            t0, w0 = self._back
+            start = min(1.0, w0 + (1.0 - w0) * (self._lost_at - t0) / max(p.return_s, 1e-6))
+        gone = t_s - self._lost_at
+        if gone <= p.hold_s:
+            return start
+        return max(0.0, start * (1.0 - (gone - p.hold_s) / p.ease_s))
 
     def _state(self, weight: float, status: Status, edits: Edits) -> DriveState:
         d = self._last

@@ -95,7 +95,11 @@ def test_driving_calibration_profile_and_face_lost_easing() -> None:
     states = [stage(None, t, edits) for t in (0.1, 0.4, 1.1, 1.7, 2.0)]
     assert [x.status for x in states] == ["holding", "holding", "easing", "neutral", "neutral"]
     assert [x.weight for x in states] == pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
-    assert stage(face, 2.1, edits).weight == 1.0  # recovers on the next good frame
+    back = [stage(face, t, edits) for t in (2.1, 2.2, 2.35, 2.45)]  # found again: back over return_s (0.2 s)
+    assert [x.weight for x in back] == pytest.approx([0.0, 0.5, 1.0, 1.0])
+    assert [x.status for x in back] == ["easing", "easing", "tracking", "tracking"]
+    stage(None, 2.5, edits)  # lost for a moment, held: back at once
+    assert stage(face, 2.6, edits).weight == 1.0
 
 
 def test_live_calibration_rezeros() -> None:
