@@ -48,7 +48,8 @@ lowered lid; the warp's own lid, its lashes drawn down, reads as a lid. Resting 
 turned 11 degrees 0.84) and keep the redraw."""
 EYE_RIGID = 0.15
 """Share of the photo's eye opening by which an eye must close for its inside (iris, white) to be carried by its
-corners and its lower lid (`rigid_eyes`): the upper lid then slides over the eyeball. In between, that map and
+corners and its lower lid (`rigid_eyes`): the upper lid then slides over the eyeball (or by its upper lid, as far
+as the lower lid rose more: a laughing cheek's lower lid slides up over it). In between, that map and
 the open eye's (fitted to both lids) are mixed. The mesh alone squeezed a half-closed eye's iris into a flat oval
 under the lid."""
 EYE_ANCHORS = (0, 8, 12)
