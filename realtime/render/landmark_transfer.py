@@ -132,6 +132,14 @@ def fit_lids(
     return out.astype(np.float32)
 
 
+EYE_HALF = (0.3, 0.45, 0.7, 0.85, 0.5)
+"""One eye half narrowed (its lost share of its opening past the first number, in full from the second, less
+again from the third and none past the fourth, a wink) beside the other open: the two are drawn together by
+the fifth share of the gap. A driver looking down with its head turned (the PC-AVS 681600002 clip, frames
+95-112) read one eye open and the other 0.5-0.67 shut, and the MEAD photo stared with one eye beside a
+drooping one."""
+
+
 def pair_lids(source: np.ndarray, expression: np.ndarray) -> np.ndarray:
     """(478, 3) float64: `expression` (on `source`, both canonical) with the two eyes' lost shares of their
     opening drawn together where both narrow (EYE_PAIRING): each upper lid moved by its change of share times
@@ -141,6 +149,10 @@ def pair_lids(source: np.ndarray, expression: np.ndarray) -> np.ndarray:
     lost = np.clip(lost, 0.0, 1.0)
     lo, hi, most = EYE_PAIRING
     k = most * float(np.clip((lost.min() - lo) / (hi - lo), 0.0, 1.0))
+    # One eye half narrowed beside an open one: the mesh misreading a turned head's look down, not a wink.
+    start, full, fade, wink, share = EYE_HALF
+    half = min((lost.max() - start) / (full - start), (wink - lost.max()) / (wink - fade))
+    k = max(k, share * float(np.clip(half, 0.0, 1.0)))
     out = np.array(expression, np.float64)
     if k <= 0.0:
         return out

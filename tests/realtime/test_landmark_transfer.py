@@ -74,6 +74,16 @@ def test_two_narrowed_eyes_read_unevenly_are_drawn_together(mean_face) -> None:
     np.testing.assert_allclose(lost, (0.55, 0.97), atol=1e-3)
 
 
+def test_one_eye_half_narrowed_beside_an_open_one_is_drawn_towards_it(mean_face) -> None:
+    """One eye read open and the other 0.55 shut (a driver looking down with its head turned, the PC-AVS
+    681600002 clip): the photo's eyes are drawn half way together, the mean share shut kept; it stared with one
+    eye beside a drooping one. A wink (EYE_HALF's fourth number and past) is not touched."""
+    expr = fit_lids(_narrow(mean_face, (0.0, 0.55)), mean_face, mean_face)
+    lost = 1.0 - lid_gaps(mean_face + expr).mean(1) / lid_gaps(mean_face).mean(1)
+    assert lost[1] - lost[0] == pytest.approx(0.275, abs=0.01)  # the gap halved (EYE_HALF's 0.5)
+    assert lost.mean() == pytest.approx(0.275, abs=0.01)
+
+
 def test_a_wink_is_kept(mean_face) -> None:
     for shares in ((0.0, 1.0), (0.2, 0.95)):  # the open eye still, or a little narrowed with the cheek
         expr = fit_lids(_narrow(mean_face, shares), mean_face, mean_face)
