@@ -156,6 +156,8 @@ class DrivingParams:
     more open instead, the neutral rose to a talker's widest moments, and half of LRS3's 0Fi83BHQsMA frames then
     drew the photo's lids lowered."""
     eyes_window_s: float = 1.5
+    """The stretch of recent frames whose median opening is the eyes' typical one (`eyes_wider`); frames within a
+    tenth of it are the ones the neutral's lids move towards."""
     eyes_raised: float = 0.1
     """AU01, AU02 or AU05 this much over the neutral's: eyes widened, not a narrow neutral (LivePortrait's d11
     clip: eyes 1.2 times as open with AU05 0.15-0.24 up; LRS3's 0Fi83BHQsMA: 1.5 times with AU01 0.3 up). Such
