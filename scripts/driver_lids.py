@@ -19,11 +19,13 @@ import numpy as np
 
 from realtime.controls import Controls
 from realtime.face import AnalyzerOptions, FaceAnalyzer
+from realtime.render.landmark_transfer import LID_PAIRS
 from realtime.stages.driving import DrivingStage
 from realtime.weights import load_au_basis, weights_dir
 
-UPPER_LIDS = [159, 158, 160, 386, 385, 387]
-"""The mesh's upper lid middles, both eyes."""
+UPPER_LIDS = [up for eye in LID_PAIRS for up, _ in eye[2:5]]
+"""The mesh's upper lids' middle three points, both eyes (`realtime.render.landmark_transfer.LID_PAIRS`): the
+points by the corners hardly move with the lid."""
 OVER = 0.03
 """Inter-ocular units past which a lid counts as over (or under) the neutral's."""
 

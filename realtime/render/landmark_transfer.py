@@ -86,7 +86,13 @@ full from the second), the photo's are drawn together by the third share of the 
 eye lost (`pair_lids`). The face mesh reads two narrowed eyes unevenly: a driver looking down with both eyes
 the same slit (LivePortrait's d11 clip, frames 147-157) read 45 % and 3 % open, and the Acosta photo showed
 one eye shut, like a black eye, beside one half open. A wink (the other eye open, or narrowed by under the
-first number) is kept."""
+first number) is kept; one eye only half narrowed beside an open one is EYE_HALF's."""
+EYE_HALF = (0.3, 0.45, 0.7, 0.85, 0.5)
+"""One eye half narrowed (its lost share of its opening past the first number, in full from the second, less
+again from the third and none past the fourth, a wink) beside the other open: the two are drawn together by
+the fifth share of the gap. A driver looking down with its head turned (the PC-AVS 681600002 clip, frames
+95-112) read one eye open and the other 0.5-0.67 shut, and the MEAD photo stared with one eye beside a
+drooping one."""
 
 
 def lid_gaps(face: np.ndarray) -> np.ndarray:
@@ -132,17 +138,10 @@ def fit_lids(
     return out.astype(np.float32)
 
 
-EYE_HALF = (0.3, 0.45, 0.7, 0.85, 0.5)
-"""One eye half narrowed (its lost share of its opening past the first number, in full from the second, less
-again from the third and none past the fourth, a wink) beside the other open: the two are drawn together by
-the fifth share of the gap. A driver looking down with its head turned (the PC-AVS 681600002 clip, frames
-95-112) read one eye open and the other 0.5-0.67 shut, and the MEAD photo stared with one eye beside a
-drooping one."""
-
-
 def pair_lids(source: np.ndarray, expression: np.ndarray) -> np.ndarray:
     """(478, 3) float64: `expression` (on `source`, both canonical) with the two eyes' lost shares of their
-    opening drawn together where both narrow (EYE_PAIRING): each upper lid moved by its change of share times
+    opening drawn together where both narrow (EYE_PAIRING), or one half narrows beside the other open (EYE_HALF):
+    each upper lid moved by its change of share times
     the eye's own opening at rest."""
     rest = lid_gaps(source)  # (2, 7)
     lost = 1.0 - lid_gaps(source + expression).mean(1) / np.maximum(rest.mean(1), 1e-4)

@@ -72,7 +72,8 @@ faster than the cavity's shade (CAVITY_RAMP). Read as it is, a middle row on the
 teeth all but meeting, the photo's mouth opened further) was drawn down the gap as streaks, a row of fangs (the
 s42 photo under LivePortrait's d5 grin)."""
 HUE_GAIN = (0.75, 1.3)
-"""Bounds of the per-channel hue part of that gain (a wrong skin sample cannot paint blue teeth)."""
+"""Bounds of the per-channel hue part of the driver-to-photo colour gain (`_in_photo_light`; the light's part is
+bounded by `realtime.render.mouth.COLOUR_GAIN`): a wrong skin sample cannot paint blue teeth."""
 INNER_CONTRAST = 1.6
 """Gamma of the driver's inner mouth below the photo's skin brightness (what is brighter, the teeth, is kept):
 a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its

@@ -285,8 +285,6 @@ class DrivingStage:
             self._adapt(canon, aus, t_s)
             self._open_eyes(canon, aus, t_s)
         self._t_last = t_s
-        if self._starting and not self._calibrating:
-            self._starting = False
         expr = driver_expression(lm, self._neutral)
         mouth = lines = None
         delta = self.profile.calibrate_aus(aus)
@@ -295,12 +293,10 @@ class DrivingStage:
             mouth = cut_mouth(image, face.landmarks, mouth_loop, oval)
             lines = self._wrinkles.update(cut_detail(image, face.landmarks), brow_change(delta))
         self._last = DriverSample(aus, pose, delta, expr, mouth, self._neutral, lines)
-        if self._back is not None:
-            t0, w0 = self._back
-            weight = w0 + (1.0 - w0) * (t_s - t0) / max(self.params.return_s, 1e-6)
-            if weight < 1.0:
-                return self._state(weight, "easing", edits)
-            self._back = None
+        weight = self._back_weight(t_s)
+        if weight < 1.0:
+            return self._state(weight, "easing", edits)
+        self._back = None
         return self._state(1.0, "tracking", edits)
 
     def _smooth(self, face: FaceAnalysis, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -319,7 +315,7 @@ class DrivingStage:
         if done or self._starting:
             self._settle()
         if done:
-            self._calibrating, self._calib = False, []
+            self._calibrating, self._calib, self._starting = False, [], False
 
     def _settle(self) -> None:
         """The neutral (landmarks, AU baseline and noise, the head's zero) from the frames collected. At the start
@@ -445,14 +441,18 @@ class DrivingStage:
         """The weight of a face lost since `_lost_at`: held, then eased to 0 (from where it was coming back)."""
         assert self._lost_at is not None
         p = self.params
-        start = 1.0
-        if self._back is not None:  # lost again while coming back
-            t0, w0 = self._back
-            start = min(1.0, w0 + (1.0 - w0) * (self._lost_at - t0) / max(p.return_s, 1e-6))
+        start = self._back_weight(self._lost_at)  # below 1 if lost again while coming back
         gone = t_s - self._lost_at
         if gone <= p.hold_s:
             return start
         return max(0.0, start * (1.0 - (gone - p.hold_s) / p.ease_s))
+
+    def _back_weight(self, t_s: float) -> float:
+        """The weight of a face found again (`_back`) as it comes back to 1 over `params.return_s`; 1 without."""
+        if self._back is None:
+            return 1.0
+        t0, w0 = self._back
+        return min(1.0, w0 + (1.0 - w0) * (t_s - t0) / max(self.params.return_s, 1e-6))
 
     def _state(self, weight: float, status: Status, edits: Edits) -> DriveState:
         d = self._last
