@@ -288,12 +288,67 @@ def shows_upper_teeth(mouth: MouthPatch) -> bool:
     return bool(lit.size) and float(lit.mean()) > share
 
 
+TEETH_PAST_LIP = (1.15, 0.3, 0.8, 0.05)
+"""(brightness over the lips', saturation under, share of the lip, opening): the mesh's upper inner lip of an open
+mouth sits on the upper teeth's edge, not on the lip over them (Gerard Butler's shout in styletalk's spata clip:
+the whole upper row above the inner-lip points). Where the lips are apart by more than the fourth share of the
+mouth's width and the pixels from an upper inner-lip point out towards its outer one are teeth (brighter than the
+lips by the first, greyer than the second) without a break, the patch's loop is moved to where they end, at most
+the third of the way to the outer edge: the teeth then hang from the lip. Left where they were, the output's
+mouth was read from under the teeth, a round black hole at the shout. Not the lower lip: a pale, lit lower lip
+passes for teeth (styletalk's furious clip, SkyReels-A1's clip 3), and the mesh finds the lower lip's edge."""
+
+
+def _past_lip_to_teeth(rgb: np.ndarray, pts: np.ndarray, loop_ids: np.ndarray) -> np.ndarray:
+    """(K, 2) the inner-lip loop `pts[loop_ids]` with each upper point of LIP_PAIRS moved out to the end of the
+    teeth beyond it (TEETH_PAST_LIP), and the loop's other points by half their neighbours' move."""
+    loop = pts[loop_ids].astype(np.float32)
+    bright, grey, reach, apart = TEETH_PAST_LIP
+    width = float(np.linalg.norm(pts[MOUTH_CORNERS[1]] - pts[MOUTH_CORNERS[0]]))
+    position = {int(i): n for n, i in enumerate(loop_ids)}
+    pairs = [
+        (outer, inner)
+        for (outer, inner), lower in zip(LIP_PAIRS[:7], _LOWER_INNER, strict=True)
+        if inner in position and np.linalg.norm(pts[lower] - pts[inner]) > apart * width
+    ]
+    if not pairs:
+        return loop
+    floor = bright * float(lip_colour(rgb, pts).mean())
+    h, w = rgb.shape[:2]
+    moved = np.zeros(len(loop), bool)
+    for outer, inner in pairs:
+        a, b = pts[inner], pts[outer]
+        length = float(np.linalg.norm(b - a))
+        steps = int(np.ceil(reach * length * 2.0))  # half-pixel steps
+        if steps < 2:
+            continue
+        f = np.arange(1, steps + 1) / (2.0 * length)
+        xy = np.round(a + f[:, None] * (b - a)).astype(int)
+        xy = xy[(xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)]
+        px = rgb[xy[:, 1], xy[:, 0]].astype(np.float32)
+        teeth = (px.mean(1) > floor) & ((px.max(1) - px.min(1)) < grey * np.maximum(px.max(1), 1.0))
+        if len(teeth) < 2 or not teeth[:3].any():  # teeth from within a pixel and a half of the point
+            continue
+        start = int(np.argmax(teeth))
+        run = teeth[start:]
+        end = start + (len(run) if run.all() else int(np.argmin(run)))  # the first sample past the teeth
+        if end - start >= 2:
+            loop[position[inner]] = a + f[end - 1] * (b - a)
+            moved[position[inner]] = True
+    shift = loop - pts[loop_ids]
+    for n in np.flatnonzero(~moved):
+        near = [m % len(loop) for m in (n - 1, n + 1) if moved[m % len(loop)]]
+        if near:
+            loop[n] += 0.5 * shift[near].mean(0)
+    return loop
+
+
 def cut_mouth(
     rgb: np.ndarray, landmarks_px: np.ndarray, mouth_loop: np.ndarray, oval: np.ndarray
 ) -> MouthPatch | None:
     """The driver's inner mouth from a frame and its landmarks (image pixels); None where it is off the frame."""
     pts = np.asarray(landmarks_px, np.float32)[:, :2]
-    loop = pts[mouth_loop]
+    loop = _past_lip_to_teeth(rgb, pts, mouth_loop)
     lo, hi = loop.min(0), loop.max(0)
     margin = MOUTH_PATCH_MARGIN * float(hi[0] - lo[0]) + 2.0
     h, w = rgb.shape[:2]

@@ -511,6 +511,53 @@ def _mouth_loop_shape(width: float, opening: float, centre: tuple[float, float])
     return pts.astype(np.float32)
 
 
+def test_upper_teeth_past_the_meshs_inner_lip_hang_from_the_lip_in_the_drivers_patch(photo_face) -> None:
+    """The mesh's upper inner lip of a wide-open mouth sits on the teeth's edge: the patch's loop goes up to the
+    lip over them. Red lips without teeth, teeth past the lower lip, or lips together: the loop stays."""
+    from realtime.render.mouth import LIP_PAIRS
+
+    _photo, face = photo_face
+    ls = apply_transform(alignment_transform(face), face)[:, :2]
+    loop, oval = mesh_loops()
+    upper = [int(np.flatnonzero(loop == inner)[0]) for _, inner in LIP_PAIRS[2:5]]  # the middle three
+
+    def driver(lt: np.ndarray, teeth_at: slice) -> np.ndarray:
+        img = np.full((256, 256, 3), (200, 150, 130), np.uint8)
+        for outer, inner in LIP_PAIRS:
+            cv2.line(
+                img,
+                tuple(np.round(lt[outer]).astype(int)),
+                tuple(np.round(lt[inner]).astype(int)),
+                (170, 50, 50),
+                5,
+            )
+        cv2.fillPoly(img, [np.round(lt[loop]).astype(np.int32)], (20, 10, 10))
+        for outer, inner in LIP_PAIRS[
+            teeth_at
+        ]:  # a white band from each inner point 3 px towards its outer one
+            a, b = lt[inner], lt[outer]
+            end = a + 3.0 * (b - a) / np.linalg.norm(b - a)
+            cv2.line(
+                img, tuple(np.round(a).astype(int)), tuple(np.round(end).astype(int)), (235, 235, 228), 3
+            )
+        return img
+
+    def lift(lt: np.ndarray, teeth_at: slice) -> np.ndarray:
+        lt3 = np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32)
+        patch = cut_mouth(driver(lt, teeth_at), lt3, loop, oval)
+        chin = int(np.flatnonzero(loop == LIP_PAIRS[10][1])[0])  # the lower lip's middle: never moved
+        y0 = lt[loop][chin, 1] - patch.loop[chin, 1]  # where the patch starts
+        return lt[loop][upper, 1] - (patch.loop[upper, 1] + y0)  # px moved up
+
+    wide = _open_mouth(ls, 14.0)
+    assert np.all(lift(wide, slice(0, 7)) > 1.5)  # up over the teeth
+    assert np.all(np.abs(lift(wide, slice(0, 0))) < 1e-3)  # red lips: stays
+    assert np.all(
+        np.abs(lift(wide, slice(7, 14))) < 1e-3
+    )  # lower lip: stays (a lit lower lip passes for teeth)
+    assert np.all(np.abs(lift(_open_mouth(ls, -8.0), slice(0, 7))) < 1e-3)  # lips together (1-2 px): stays
+
+
 def test_teeth_keep_their_size_when_the_output_opens_wider() -> None:
     from realtime.render.mouth import LIP_RIM, MOUTH_CORNERS, mouth_map
 
