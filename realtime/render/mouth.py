@@ -467,16 +467,54 @@ def keep_lips(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_LIP) -> np.ndarr
     return uncross_lips(out)
 
 
+CHIN_COLUMNS: tuple[tuple[int, ...], ...] = (
+    (17, 18, 200, 199, 175, 152),
+    (84, 83, 201, 208, 171, 148),
+    (314, 313, 421, 428, 396, 377),
+    (181, 182, 194, 32, 140, 176),
+    (405, 406, 418, 262, 369, 400),
+)
+"""Mesh points from the lower lip's outer edge down to the face oval, each column below the one before."""
+MIN_CHIN_BAND = 0.5
+"""Each band of CHIN_COLUMNS keeps at least this share of its height in the photo (`keep_chin`): a bearded
+driver's lower lip dropped 0.35 inter-ocular distances at a shout and the mesh's chin under the beard 0.13, and
+on a photo whose band under the lip is thin (PIRender's id10137 under styletalk's spata clip) the lip's edge went
+past the band under it: the fold stood as a jagged dark line along the lower lip."""
+
+
+def _down(face: np.ndarray) -> np.ndarray:
+    """(2,) unit vector square to the mouth corners' line, towards the chin."""
+    a, b = face[MOUTH_CORNERS[0]], face[MOUTH_CORNERS[1]]
+    span = b - a
+    down = np.array([-span[1], span[0]], np.float64) / max(float(np.hypot(*span)), 1e-6)
+    return -down if float(np.dot(down, face[CHIN] - 0.5 * (a + b))) < 0 else down
+
+
+def keep_chin(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_CHIN_BAND) -> np.ndarray:
+    """lt (478, 2) with each band from the lower lip down to the chin (CHIN_COLUMNS) at least `keep` of its
+    height in ls: where the lip came down over the band under it, the points under it go down too (the chin
+    drops with a jaw the mesh saw too little of)."""
+    cols = np.asarray(CHIN_COLUMNS)
+    d_s, d_t = _down(ls), _down(lt)
+    rest = np.diff(ls[cols] @ d_s, axis=1)  # (C, B) each band's height in the photo
+    now = lt[cols] @ d_t
+    out = lt
+    for b in range(rest.shape[1]):
+        short = np.maximum(keep * rest[:, b] - (now[:, b + 1] - now[:, b]), 0.0)
+        if short.any():
+            if out is lt:
+                out = lt.copy()
+            now[:, b + 1] += short
+            out[cols[:, b + 1]] += (short[:, None] * d_t[None, :]).astype(out.dtype)
+    return out
+
+
 def uncross_lips(lt: np.ndarray) -> np.ndarray:
     """lt (478, 2) with no lower inner-lip point above the upper one facing it (across the mouth, square to the
     corners' line): a crossed pair meets half-way. Lips pressed together (the AU17, AU20 sliders, and
     `keep_lips` keeping each lip's thickness on a thin-lipped photo) crossed the inner lips, and the inverted
     mouth was painted as a dark wedge or an X of teeth."""
-    a, b = lt[MOUTH_CORNERS[0]], lt[MOUTH_CORNERS[1]]
-    span = b - a
-    down = np.array([-span[1], span[0]], np.float64) / max(float(np.hypot(*span)), 1e-6)
-    if float(np.dot(down, lt[CHIN] - 0.5 * (a + b))) < 0:
-        down = -down  # towards the chin
+    down = _down(lt)
     gap = (lt[_LOWER_INNER] - lt[_UPPER_INNER]) @ down  # (7,) lower below upper: positive
     crossed = gap < 0.0
     if not crossed.any():

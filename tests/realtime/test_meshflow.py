@@ -644,6 +644,26 @@ def test_a_lip_thinned_past_its_edge_is_given_back_its_thickness(photo_face) -> 
     assert np.array_equal(fixed[outer], lt[outer])  # the outer edge stays
 
 
+def test_a_lower_lip_dropped_past_the_band_under_it_takes_the_chin_down_not_folding(photo_face) -> None:
+    from realtime.render.mouth import CHIN_COLUMNS, MIN_CHIN_BAND, keep_chin
+
+    _photo, face = photo_face
+    ls = apply_transform(alignment_transform(face), face)[:, :2].astype(np.float32)
+    assert np.array_equal(keep_chin(ls, ls), ls)  # the photo's own chin: nothing to do
+    opened = _open_mouth(ls, 14.0)  # a jaw drop that moves the chin with the lip: nothing to do either
+    assert np.array_equal(keep_chin(opened, ls), opened)
+    cols = np.asarray(CHIN_COLUMNS)
+    lt = ls.copy()
+    lt[cols[:, 0], 1] += 20.0  # the lower lip's edge alone down 20 px, past the bands under it
+    fixed = keep_chin(lt, ls)
+    rest, now = np.diff(ls[cols][..., 1], axis=1), np.diff(fixed[cols][..., 1], axis=1)
+    assert np.all(now >= MIN_CHIN_BAND * rest - 0.05)  # every band keeps half its height, none turned over
+    assert np.array_equal(fixed[cols[:, 0]], lt[cols[:, 0]])  # the lip stays where it was put
+    assert np.all(fixed[cols[:, -1], 1] > ls[cols[:, -1], 1] + 1.0)  # the chin went down
+    others = np.setdiff1d(np.arange(len(ls)), cols[:, 1:])
+    assert np.array_equal(fixed[others], lt[others])
+
+
 def test_inner_lips_pressed_past_each_other_meet_half_way(photo_face) -> None:
     from realtime.render.mouth import LIP_PAIRS, uncross_lips
 
