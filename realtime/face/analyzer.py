@@ -51,6 +51,11 @@ class FaceAnalyzer:
             return None
         return self.describe(faces[0], num_faces=len(faces))
 
+    def analyze_all(self, rgb: np.ndarray) -> list[FaceAnalysis]:
+        """Every face of an (H, W, 3) uint8 RGB frame, largest first (a photo's faces, to choose among)."""
+        faces = self._mesh.detect(rgb)
+        return [self.describe(f, num_faces=len(faces)) for f in faces]
+
     def describe(self, landmarks: np.ndarray, num_faces: int = 1) -> FaceAnalysis:
         """Pose and AUs of landmarks found elsewhere (one code path for every caller)."""
         fit = rigid_fit(landmarks, self.mean_face)  # one fit serves pose and the AU features

@@ -64,6 +64,8 @@ log = logging.getLogger(__name__)
 class Analyzer(Protocol):
     def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis | None: ...
 
+    def analyze_all(self, rgb: np.ndarray) -> list[FaceAnalysis]: ...
+
 
 def prepare_source(
     rgb: np.ndarray, analyzer: Analyzer, size: int = CROP_SIZE, weights: Path | None = None
@@ -114,10 +116,22 @@ twentieth of a 4000x3000 photo's width (a group or full-length shot) was "no fac
 
 
 def find_face(rgb: np.ndarray, analyzer: Analyzer) -> FaceAnalysis | None:
-    """The photo's largest face; where there is none at the photo's scale, a face found in SEARCH_WINDOWS and
-    found again in a crop round it (`_confirmed`), from the window that holds it most centrally (a face cut by a
-    window's edge is read worse), its landmarks in the photo's pixels; None where no window holds one."""
+    """The photo's largest face (of several, the largest found again in a crop round it, `_confirmed`); where
+    there is none at the photo's scale, a face found in SEARCH_WINDOWS and found again in a crop round it, from
+    the window that holds it most centrally (a face cut by a window's edge is read worse), its landmarks in the
+    photo's pixels; None where no window holds one."""
     face = analyzer.analyze(rgb)
+    if face is not None and face.num_faces > 1:
+        # Asked for several faces, the mesh finds "faces" in a building's facade (face-api.js's happy.jpg: one
+        # larger than the woman's, and she stood still while a mouth moved on the wall): the largest face that is
+        # found again is taken, the largest as it is where none is.
+        found = [f for f in analyzer.analyze_all(rgb) if _confirmed(rgb, f, analyzer)]
+        if found and not np.array_equal(found[0].landmarks, face.landmarks):
+            log.info(
+                "source photo: %d faces found, the largest not found again: the next is used", face.num_faces
+            )
+            face = found[0]
+        return face
     if face is not None:
         return face
     h, w = rgb.shape[:2]

@@ -44,6 +44,24 @@ def test_a_small_face_in_a_large_photo_is_found_where_it_is_and_called_small(cap
             prepare_source(noise, analyzer)
 
 
+FACADE = DATA / "face-api.js" / "examples" / "images" / "happy.jpg"  # a woman before a building's facade
+
+
+@pytest.mark.skipif(not FACADE.is_file(), reason=f"real dev data not found at {DATA}")
+def test_of_several_faces_a_larger_one_not_found_again_is_passed_over() -> None:
+    """Asked for several faces, the mesh finds one in the facade left of the woman, larger than hers: it was
+    animated (a mouth moving on the wall) and she stood still."""
+    from realtime.face import AnalyzerOptions, FaceAnalyzer
+    from realtime.stages.render import prepare_source
+
+    photo = cv2.cvtColor(cv2.imread(str(FACADE)), cv2.COLOR_BGR2RGB)
+    with FaceAnalyzer(AnalyzerOptions(mode="image")) as analyzer:
+        faces = analyzer.analyze_all(photo)
+        assert len(faces) == 2 and faces[0].landmarks[1, 0] < 150  # the facade's "face", the larger, on the left
+        src = prepare_source(photo, analyzer)
+    assert 250 < src.face.landmarks[1, 0] < 380  # her nose
+
+
 def test_the_windows_cover_the_photo_half_overlapping() -> None:
     from realtime.stages.render import _window_starts
 
