@@ -93,8 +93,11 @@ stretched four times (a wide-eyed photo's far eye shutting, its head turned and 
 under the EDTalk clip's last turn) read the skin as deep under the eye as its band is tall, the nose's shadowed
 side and a nostril, and showed them as dark streaks over the eye."""
 LID_DARK = (0.6, 0.05, 0.15)
-"""(darkness, share, share): pixels of the mirrored skin darker than the first times the lid's tone are not skin;
-with more than the second share of them in the band the redrawn lid fades out, gone at the third."""
+"""(darkness, share, share): pixels of the mirrored skin darker than the first times the lid's darker tone (over
+its ring, or under the eye) are not skin; with more than the second share of them in the band the redrawn lid
+fades out, gone at the third. Against the tone over the ring alone, a photo lit from one side (face-api.js's
+sad.jpg: under one eye 88, over its ring 101) had that eye's lid left as the warp's, its lashes and crease
+stretched into a dark smudge beside the other eye's drawn lid: one eye read open, the other shut, mid-blink."""
 LID_MIRROR_BOUNCE = 0.4
 """Share of LID_MIRROR_REACH down to which a lid taller than the reach is read back (`_mirrored_up`)."""
 LID_TONE = 0.05
@@ -389,7 +392,8 @@ def draw_lid_skin(
     fill[ys, xs] += LID_TEXTURE * _mirrored_grain(flat, around, width, ys, xs, skip, reach)
     # Not skin under the eye (a nostril, the nose's shadowed side: a turned face tipped back): the warp's own lid
     # is left, its lashes streaked, rather than dark blots mirrored over the eye.
-    dark = float(np.mean(mirrored.mean(1) < LID_DARK[0] * np.maximum(over.mean(1), 1.0).mean()))
+    tone = np.minimum(over.mean(1), under.mean(1))  # the darker of the lid's two tones (LID_DARK)
+    dark = float(np.mean(mirrored.mean(1) < LID_DARK[0] * np.maximum(tone, 1.0).mean()))
     amount *= float(np.clip((LID_DARK[2] - dark) / (LID_DARK[2] - LID_DARK[1]), 0.0, 1.0))
     if amount <= 0.0:
         return

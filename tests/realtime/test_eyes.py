@@ -356,6 +356,33 @@ def test_a_tall_lowered_lid_reads_no_deeper_under_the_eye_than_its_reach(face) -
     assert out[inner].astype(float).mean(0)[0] > 150  # redrawn as the skin
 
 
+def test_a_lowered_lid_over_an_eye_in_shadow_is_still_redrawn(face) -> None:
+    """A photo lit from one side: the skin under one eye (in shadow, with its grain) is darker than under the brow.
+    Its lid is redrawn in those tones, not left as the warp's stretched band (face-api.js's sad.jpg: a dark smudge
+    beside the other eye's drawn lid, one eye read open, the other shut); a nostril's dark (a share of the skin's
+    tone well under the shadow's) is still not mirrored over it (`LID_DARK`)."""
+    from realtime.render.eyes import LID_MIRROR_SKIP, LID_TONE, draw_lid_skin
+
+    loop, ring, lash, band = _lid(face)
+    rng = np.random.default_rng(0)
+    photo = np.full((600, 480, 3), (200, 160, 140), np.float64)  # the brow's skin, lit
+    under = int(np.ceil(loop[:, 1].max()))
+    photo[under:] = (120, 92, 80)  # the skin under the eye, in shadow
+    photo[under:] += rng.normal(0.0, 14.0, (600 - under, 480, 1))  # with a coarse grain
+    photo = np.clip(photo, 0, 255).astype(np.uint8)
+    b = cv2.erode(band, np.ones((3, 3), np.uint8)).astype(bool)
+    photo[b] = (60, 45, 40)  # the stretched lashes and crease
+    out = photo.copy()
+    draw_lid_skin(out, lash, ring, loop, 1.0)
+    assert out[b].astype(float).mean() > 90  # redrawn as skin, no dark smudge left
+    width = float(np.linalg.norm(loop[8] - loop[0]))
+    nostril = photo.copy()  # dark from past the rows whose tone the lid takes, within those it mirrors
+    nostril[under + int(np.ceil((LID_MIRROR_SKIP + 2 * LID_TONE) * width)) + 2 :] = (40, 30, 30)
+    kept = nostril.copy()
+    draw_lid_skin(kept, lash, ring, loop, 1.0)
+    assert np.array_equal(kept[b], nostril[b])  # nothing mirrored up from a nostril
+
+
 def test_a_lowered_lids_fades_take_out_the_photos_lashes_but_keep_a_socket_shade(face, monkeypatch) -> None:
     """Long lashes left in a lowered lid's fades (by the ring, LID_FADE; by the corners, LID_ENDS) stood as streaks
     over a shut lid and as a dark mass at its outer corner, an eye open and looking aside at a call's size
