@@ -119,7 +119,7 @@ def find_face(rgb: np.ndarray, analyzer: Analyzer) -> FaceAnalysis | None:
     """The photo's largest face (of several, the largest found again in a crop round it, `_confirmed`); where
     there is none at the photo's scale, a face found in SEARCH_WINDOWS and found again in a crop round it, from
     the window that holds it most centrally (a face cut by a window's edge is read worse), its landmarks in the
-    photo's pixels; None where no window holds one."""
+    photo's pixels; None where no window holds one. Its `num_faces`: the faces found again."""
     face = analyzer.analyze(rgb)
     if face is not None and face.num_faces > 1:
         # Asked for several faces, the mesh finds "faces" in a building's facade (face-api.js's happy.jpg: one
@@ -131,7 +131,7 @@ def find_face(rgb: np.ndarray, analyzer: Analyzer) -> FaceAnalysis | None:
                 "source photo: %d faces found, the largest not found again: the next is used", face.num_faces
             )
             face = found[0]
-        return face
+        return replace(face, num_faces=max(len(found), 1))  # the faces that are faces, for the warning
     if face is not None:
         return face
     h, w = rgb.shape[:2]
@@ -237,6 +237,11 @@ def source_warnings(face: FaceAnalysis, glasses: bool = False) -> list[str]:
         lines.append(
             "the eyes are nearly shut (squinting, looking down or mid-blink): they cannot open wider than the photo shows "
             "them; a photo with open eyes looks better"
+        )
+    if face.num_faces > 1:
+        lines.append(
+            f"the photo shows {face.num_faces} faces: the largest moves, the others stay as they are; a photo "
+            "cropped to the face you want looks better"
         )
     if glasses:
         lines.append(

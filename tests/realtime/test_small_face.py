@@ -45,21 +45,27 @@ def test_a_small_face_in_a_large_photo_is_found_where_it_is_and_called_small(cap
 
 
 FACADE = DATA / "face-api.js" / "examples" / "images" / "happy.jpg"  # a woman before a building's facade
+TWO = DATA / "face_recognition" / "examples" / "two_people.jpg"
 
 
 @pytest.mark.skipif(not FACADE.is_file(), reason=f"real dev data not found at {DATA}")
 def test_of_several_faces_a_larger_one_not_found_again_is_passed_over() -> None:
     """Asked for several faces, the mesh finds one in the facade left of the woman, larger than hers: it was
-    animated (a mouth moving on the wall) and she stood still."""
+    animated (a mouth moving on the wall) and she stood still. Two people in a photo are said to be two."""
     from realtime.face import AnalyzerOptions, FaceAnalyzer
     from realtime.stages.render import prepare_source
 
     photo = cv2.cvtColor(cv2.imread(str(FACADE)), cv2.COLOR_BGR2RGB)
     with FaceAnalyzer(AnalyzerOptions(mode="image")) as analyzer:
         faces = analyzer.analyze_all(photo)
-        assert len(faces) == 2 and faces[0].landmarks[1, 0] < 150  # the facade's "face", the larger, on the left
+        assert (
+            len(faces) == 2 and faces[0].landmarks[1, 0] < 150
+        )  # the facade's "face", the larger, on the left
         src = prepare_source(photo, analyzer)
+        pair = prepare_source(cv2.cvtColor(cv2.imread(str(TWO)), cv2.COLOR_BGR2RGB), analyzer)
     assert 250 < src.face.landmarks[1, 0] < 380  # her nose
+    assert src.face.num_faces == 1 and not any("faces" in w for w in src.warnings)  # the wall's is no face
+    assert pair.face.num_faces == 2 and any("shows 2 faces" in w for w in pair.warnings)  # two people: said
 
 
 def test_the_windows_cover_the_photo_half_overlapping() -> None:

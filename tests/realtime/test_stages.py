@@ -303,6 +303,7 @@ def test_a_difficult_source_photo_gets_one_clear_warning_per_problem() -> None:
     both = source_warnings(replace(synthetic_face(), aus=aus))
     assert len(both) == 2 and "mouth is open" in both[0] and "eyes are closed" in both[1]
     assert ["wears glasses" in w for w in source_warnings(synthetic_face(), glasses=True)] == [True]
+    assert ["shows 3 faces" in w for w in source_warnings(replace(synthetic_face(), num_faces=3))] == [True]
     squint = synthetic_face()
     for loop in EYE_LOOPS:  # both upper lids lowered to a fifth of the way to the lower lid
         upper, lower = list(loop[1:8]), list(loop[15:8:-1])
