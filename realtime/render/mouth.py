@@ -297,7 +297,7 @@ mouth sits on the upper teeth's edge, not on the lip over them (Gerard Butler's 
 the whole upper row above the inner-lip points). Where the lips are apart by more than the fourth share of the
 mouth's width and the pixels from an upper inner-lip point out towards its outer one are teeth (brighter than the
 lips by the first, greyer than the second) without a break, the patch's loop is moved to where they end, at most
-the third of the way to the outer edge: the teeth then hang from the lip. Left where they were, the output's
+the third number's share of the way to the outer edge: the teeth then hang from the lip. Left where they were, the output's
 mouth was read from under the teeth, a round black hole at the shout. Not the lower lip: a pale, lit lower lip
 passes for teeth (styletalk's furious clip, SkyReels-A1's clip 3), and the mesh finds the lower lip's edge."""
 UNDER_TEETH = (0.8, 0.25, 3)

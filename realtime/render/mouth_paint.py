@@ -1,7 +1,8 @@
 """The mouth painted into the mesh flow's output: where the opening outgrows the photo's own, the driver's inner
 mouth (`realtime.render.mouth`: teeth, tongue, cavity cut from the driving frame; its last well-open one, the mouth
 prior or a drawn one while it is closed) read onto the output's inner lips with rigid teeth (`mouth_rows`), in the
-photo's light and hue, and feathered in; a photo showing its teeth (`meshflow.OWN_TEETH`) keeps its upper row. A
+photo's light and hue, and feathered in; a photo showing its teeth (`meshflow.OWN_TEETH`) keeps its upper row, over
+the driver's jaw read from under the driver's own upper teeth (`MouthPatch.under_teeth`). A
 photo's open mouth squeezed shut is darkened into the lips' gap, its rims refilled from the lips (`clear_rims`),
 and closed where the lips all but meet (`close_lips`). `realtime.render.meshflow.MeshFlow` calls `paint_mouth`
 once a frame.
@@ -184,14 +185,14 @@ def _paint_inner_mouth(
     own = src.own_mouth
     if mouth is not None:
         cavity = cavity_colour(mouth)
-        if own is not None and mouth.under_teeth is not None:  # the driver's jaw, from under its upper teeth
-            inner, _ = _warp_mouth(replace(mouth, loop=mouth.under_teeth), loop_b, shape, cavity)
-            inner = _in_photo_light(inner, mouth, src)
-        else:
-            inner, upper = _warp_mouth(mouth, loop_b, shape, cavity)
-            inner = _in_photo_light(inner, mouth, src)
-            if own is not None:  # the driver's upper teeth: cavity, under the photo's own
-                inner[upper] = _in_photo_light(cavity[None, None], mouth, src)[0, 0]
+        # Under the photo's own teeth, the driver's jaw read from under its upper teeth (`under_teeth`).
+        jaw = own is not None and mouth.under_teeth is not None
+        inner, upper = _warp_mouth(
+            replace(mouth, loop=mouth.under_teeth) if jaw else mouth, loop_b, shape, cavity
+        )
+        inner = _in_photo_light(inner, mouth, src)
+        if own is not None and not jaw:  # no depth measured (the prior): its upper teeth are cavity
+            inner[upper] = _in_photo_light(cavity[None, None], mouth, src)[0, 0]
     elif own is not None:  # no driver mouth yet: the photo's own cavity under its teeth
         inner = np.empty((*shape, 3), np.float32)
         inner[:] = _in_photo_light(src.own_cavity[None, None], own, src)[0, 0]
