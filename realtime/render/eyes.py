@@ -318,14 +318,28 @@ def _mirrored_grain(
 
 def lid_stretch(ls: np.ndarray, lt: np.ndarray, lash_s: np.ndarray, lash_t: np.ndarray, eye: int) -> float:
     """How many times taller an upper lid's band (from its lash line, `lash_s` / `lash_t` (9, 2), to the ring
-    over it, UPPER_RINGS) is in the landmarks `lt` than in `ls` (478, 2), in proportion to the eye's width."""
+    over it, UPPER_RINGS) is made in the landmarks `lt` than in `ls` (478, 2) by its lash line coming down over
+    the eye (in proportion to the eye's width, from the line through its corners). Raised brows take the ring
+    up and stretch the band too, but they uncover the lid, not draw it down: counted, a surprised driver (the
+    MEAD M024 clip) and the AU01 + AU02 sliders had deepface img22's lids redrawn as pale skin with a drawn rim
+    under a second crease (goggles)."""
     ring = list(UPPER_RINGS[eye])
     outer, inner = EYE_LOOPS[eye][0], EYE_LOOPS[eye][8]
     band_s = float(np.mean(np.linalg.norm(ls[ring] - lash_s[1:8], axis=1)))
-    band_t = float(np.mean(np.linalg.norm(lt[ring] - lash_t[1:8], axis=1)))
     width_s = float(np.linalg.norm(ls[inner] - ls[outer]))
-    width_t = float(np.linalg.norm(lt[inner] - lt[outer]))
-    return band_t / max(band_s, 1e-6) * width_s / max(width_t, 1e-6)
+    drop = _under_corners(lt, lash_t[1:8], eye) - _under_corners(ls, lash_s[1:8], eye)  # eye widths, + down
+    return 1.0 + max(drop, 0.0) * width_s / max(band_s, 1e-6)
+
+
+def _under_corners(face: np.ndarray, points: np.ndarray, eye: int) -> float:
+    """Mean distance of `points` (N, 2) under the line through an eye's corners (`face` (478, 2)), in its width."""
+    a, b = face[EYE_LOOPS[eye][0]], face[EYE_LOOPS[eye][8]]
+    span = b - a
+    width = max(float(np.hypot(*span)), 1e-6)
+    normal = np.array([-span[1], span[0]]) / width
+    if normal[1] < 0:
+        normal = -normal  # image y down: under is +
+    return float(np.mean((np.asarray(points) - a) @ normal)) / width
 
 
 def draw_lid_skin(

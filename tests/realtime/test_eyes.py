@@ -426,3 +426,26 @@ def test_a_lowered_lids_fades_take_out_the_photos_lashes_but_keep_a_socket_shade
         assert drawn(0.25, where, default).mean() > 140  # redrawn as the lid (feathered at the outline)
     socket = drawn(0.75, top, default).mean() - drawn(0.75, top, (-1.0, -0.5)).mean()
     assert abs(socket) < 8.0, socket
+
+
+def test_a_lid_counts_as_stretched_over_the_eye_by_its_lash_line_coming_down_not_by_raised_brows(
+    face,
+) -> None:
+    """`lid_stretch` sets off the lid's redraw as skin: a lash line lowered over the eye stretches it; the ring over
+    the lid going up with the brows (a surprised driver, the AU01 + AU02 sliders) does not (it drew pale goggles)."""
+    from realtime.render.eyes import UPPER_RINGS, lid_stretch
+
+    ls = face[:, :2].astype(np.float64)
+    eye = 0
+    lid = list(EYE_LOOPS[eye][1:8])
+    lash_s = ls[list(EYE_LOOPS[eye][:9])].copy()
+    assert abs(lid_stretch(ls, ls, lash_s, lash_s, eye) - 1.0) < 1e-6  # as in the photo
+    raised = ls.copy()
+    raised[list(UPPER_RINGS[eye]), 1] -= 8.0  # the ring up with the brows
+    assert abs(lid_stretch(ls, raised, lash_s, lash_s, eye) - 1.0) < 1e-6
+    lowered = ls.copy()
+    lowered[lid, 1] += 4.0  # the lid down over the eye
+    lash_t = lash_s.copy()
+    lash_t[1:8, 1] += 4.0
+    band = float(np.mean(np.linalg.norm(ls[list(UPPER_RINGS[eye])] - lash_s[1:8], axis=1)))
+    assert abs(lid_stretch(ls, lowered, lash_s, lash_t, eye) - (band + 4.0) / band) < 0.05
