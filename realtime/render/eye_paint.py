@@ -31,6 +31,7 @@ from realtime.render.eyes import (
     eye_window,
     lid_stretch,
     painter_input,
+    under_corners,
 )
 from realtime.render.framing import scale
 from realtime.render.meshwarp import MeshWarpRenderer
@@ -254,13 +255,8 @@ def gaze_shift(
 def _lid_heights(frame: np.ndarray) -> tuple[float, float]:
     """How far an eye's upper and lower lid middles stand from the line through its corners, over the corners'
     distance: `frame` (4, 2), OPEN_ANCHORS order (corners, upper middle, lower middle)."""
-    a, b = np.asarray(frame[0], np.float64), np.asarray(frame[1], np.float64)
-    axis = b - a
-    width = max(float(np.hypot(*axis)), 1e-6)
-    normal = np.array([-axis[1], axis[0]]) / width
-    up = abs(float((np.asarray(frame[2], np.float64) - a) @ normal)) / width
-    lo = abs(float((np.asarray(frame[3], np.float64) - a) @ normal)) / width
-    return up, lo
+    up, lo = np.abs(under_corners(frame[2:4], frame[0], frame[1]))
+    return float(up), float(lo)
 
 
 def _triangle_area(p: np.ndarray) -> float:

@@ -297,6 +297,18 @@ def _along_eye(xs: np.ndarray, ys: np.ndarray, c0: np.ndarray, c1: np.ndarray) -
     return ((xs - c0[0]) * d[0] + (ys - c0[1]) * d[1]) / max(float(d @ d), 1e-6)
 
 
+def under_corners(points: np.ndarray, c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
+    """(N,) how far each of `points` (N, 2) lies under the line through an eye's corners `c0`, `c1` (image y
+    down: over it is negative), in the corners' distance."""
+    a = np.asarray(c0, np.float64)
+    span = np.asarray(c1, np.float64) - a
+    width = max(float(np.hypot(*span)), 1e-6)
+    normal = np.array([-span[1], span[0]]) / width
+    if normal[1] < 0:
+        normal = -normal
+    return (np.asarray(points, np.float64) - a) @ normal / width
+
+
 def _mirrored_grain(
     flat: np.ndarray,
     m: np.ndarray,
@@ -327,19 +339,11 @@ def lid_stretch(ls: np.ndarray, lt: np.ndarray, lash_s: np.ndarray, lash_t: np.n
     outer, inner = EYE_LOOPS[eye][0], EYE_LOOPS[eye][8]
     band_s = float(np.mean(np.linalg.norm(ls[ring] - lash_s[1:8], axis=1)))
     width_s = float(np.linalg.norm(ls[inner] - ls[outer]))
-    drop = _under_corners(lt, lash_t[1:8], eye) - _under_corners(ls, lash_s[1:8], eye)  # eye widths, + down
+    drop = float(  # eye widths, + down
+        np.mean(under_corners(lash_t[1:8], lt[outer], lt[inner]))
+        - np.mean(under_corners(lash_s[1:8], ls[outer], ls[inner]))
+    )
     return 1.0 + max(drop, 0.0) * width_s / max(band_s, 1e-6)
-
-
-def _under_corners(face: np.ndarray, points: np.ndarray, eye: int) -> float:
-    """Mean distance of `points` (N, 2) under the line through an eye's corners (`face` (478, 2)), in its width."""
-    a, b = face[EYE_LOOPS[eye][0]], face[EYE_LOOPS[eye][8]]
-    span = b - a
-    width = max(float(np.hypot(*span)), 1e-6)
-    normal = np.array([-span[1], span[0]]) / width
-    if normal[1] < 0:
-        normal = -normal  # image y down: under is +
-    return float(np.mean((np.asarray(points) - a) @ normal)) / width
 
 
 def draw_lid_skin(

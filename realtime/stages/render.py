@@ -116,7 +116,7 @@ twentieth of a 4000x3000 photo's width (a group or full-length shot) was "no fac
 
 
 def find_face(rgb: np.ndarray, analyzer: Analyzer) -> FaceAnalysis | None:
-    """The photo's largest face (of several, the largest found again in a crop round it, `_confirmed`); where
+    """The photo's largest face (of several, the largest found again in a crop round it, `found_again`); where
     there is none at the photo's scale, a face found in SEARCH_WINDOWS and found again in a crop round it, from
     the window that holds it most centrally (a face cut by a window's edge is read worse), its landmarks in the
     photo's pixels; None where no window holds one. Its `num_faces`: the faces found again."""
@@ -125,7 +125,7 @@ def find_face(rgb: np.ndarray, analyzer: Analyzer) -> FaceAnalysis | None:
         # Asked for several faces, the mesh finds "faces" in a building's facade (face-api.js's happy.jpg: one
         # larger than the woman's, and she stood still while a mouth moved on the wall): the largest face that is
         # found again is taken, the largest as it is where none is.
-        found = [f for f in analyzer.analyze_all(rgb) if _confirmed(rgb, f, analyzer)]
+        found = [f for f in analyzer.analyze_all(rgb) if found_again(rgb, f, analyzer)]
         if found and not np.array_equal(found[0].landmarks, face.landmarks):
             log.info(
                 "source photo: %d faces found, the largest not found again: the next is used", face.num_faces
@@ -152,7 +152,7 @@ def find_face(rgb: np.ndarray, analyzer: Analyzer) -> FaceAnalysis | None:
                 lm[:, 1] += y0
                 found_in.append((room, replace(found, landmarks=lm)))
         for _, face in sorted(found_in, key=lambda f: -f[0]):
-            if _confirmed(rgb, face, analyzer):
+            if found_again(rgb, face, analyzer):
                 log.info("source photo: no face at its own scale; found one in its %d-pixel windows", side)
                 return face
     return None
@@ -166,7 +166,9 @@ small windows, the detector found "faces" in smooth colour noise: most were not 
 real faces pasted small into a large picture (18-36 px between the eyes) came back 0.013-0.024 away."""
 
 
-def _confirmed(rgb: np.ndarray, face: FaceAnalysis, analyzer: Analyzer) -> bool:
+def found_again(rgb: np.ndarray, face: FaceAnalysis, analyzer: Analyzer) -> bool:
+    """Whether the mesh finds `face` (landmarks in `rgb`'s pixels) again in a crop round it (CONFIRM_SIDE,
+    CONFIRM_AGREE): a face a window search or a several-face photo turned up is a face, not a facade's windows."""
     xy = face.landmarks[:, :2].astype(np.float64)
     extent = float((xy.max(0) - xy.min(0)).max())
     centre = (xy.min(0) + xy.max(0)) / 2
