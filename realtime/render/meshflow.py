@@ -112,6 +112,39 @@ EYE_MARGIN = 0.15
 """Share of an eye's width added on each side of its bicubic read."""
 
 
+EDGE_EASE = 0.5
+"""Share of its way to the photo's edge that a read may move outwards unchanged (`keep_inside`); past it the move
+is eased so the read never leaves the photo."""
+
+
+def keep_inside(sxy: np.ndarray, xy: np.ndarray, shape: tuple[int, ...]) -> None:
+    """In place: reads `sxy` ((h, w, 2) photo pixels) of the pixels whose unmoved photo positions are `xy` kept
+    inside the photo of `shape`: a read moving towards an edge more than EDGE_EASE of its way there is eased, so
+    the edge's own row stays at the edge and the band next to it is stretched over the moved part, instead of
+    the photo's edge row carried in as streaks (a face filling its photo, moving down: its hair's last row drawn
+    down the top of the frame)."""
+    r0 = EDGE_EASE
+    # Eased where the move plus r0 of the unmoved position is below 0 (towards the first edge) or above r0 of
+    # the last pixel (towards the other): one sum and its bounds per frame, the easing only where it is needed
+    # (a pixel of slack: the map's grid reaches 1.5 pixels past its box, which may lie on the photo's edge).
+    q = cv2.addWeighted(sxy, 1.0, xy, r0 - 1.0, 0.0)  # (h, w, 2): s - p + r0 p
+    for axis, size in ((0, shape[1]), (1, shape[0])):
+        low, high, _, _ = cv2.minMaxLoc(cv2.extractChannel(q, axis))
+        for sign, edge in ((1.0, 0.0), (-1.0, size - 1.0)):
+            if (low >= -1.0) if sign > 0 else (high <= r0 * edge + 1.0):
+                continue
+            s, p = sxy[..., axis], xy[..., axis]
+            room = np.maximum(sign * (p - edge), 0.0)  # how far the unmoved position is from this edge
+            out = sign * (p - s)  # how far the read moves towards it
+            eased = out > r0 * room
+            room, out = room[eased], out[eased]
+            r = out / np.maximum(room, 1e-3)
+            # The share of the room moved, r0 -> 1 smoothly (value and slope meet the unchanged move's at r0) and
+            # no faster than 1/r: an exponential ease put a long move's last rows all on the edge row.
+            h = 1.0 - (1.0 - r0) ** 2 / (r + 1.0 - 2.0 * r0)
+            s[eased] = p[eased] - sign * room * h
+
+
 def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(2, 3) affine a o b (b first)."""
     return np.hstack([a[:, :2] @ b[:, :2], (a[:, :2] @ b[:, 2] + a[:, 2])[:, None]])
@@ -465,6 +498,7 @@ class MeshFlow:
             borderValue=0,
         )
         sxy = cv2.add(src.photo_xy, moved)
+        keep_inside(sxy, src.photo_xy, src.photo.shape)
         if src.map_step == 2:
             sxy = cv2.resize(sxy, (2 * gw, 2 * gh), interpolation=cv2.INTER_LINEAR)[
                 2 : 2 + y1 - y0, 2 : 2 + x1 - x0

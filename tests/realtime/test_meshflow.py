@@ -14,7 +14,7 @@ from realtime.face import FaceAnalysis
 from realtime.face.align import alignment_transform, apply_transform
 from realtime.face.types import AU, AU_ORDER, HeadPose
 from realtime.render.framing import OutputLayout
-from realtime.render.meshflow import MeshFlow
+from realtime.render.meshflow import EDGE_EASE, MeshFlow, keep_inside
 from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops
 
 MEAN_FACE = Path(__file__).resolve().parents[2] / "realtime" / "weights" / "mean_face.npy"
@@ -81,6 +81,46 @@ def test_a_photo_that_does_not_cover_the_frame_is_read_from_its_extension_withou
     assert np.abs(out - static).mean() < 0.5  # an unmoved face is the static frame: no box edge anywhere
     x0 = int(np.ceil(layout.transform[0, 2]))  # the photo's left edge in the output
     assert np.abs(out[:, x0 - 3] - out[:, x0 + 1]).mean() < 12  # the fill continues the photo's edge
+
+
+def test_reads_moving_past_the_photos_edge_are_eased_inside_it() -> None:
+    """`keep_inside`: unmoved and inward reads are kept; outward ones stay inside the photo, in order, and are
+    unchanged while they move less than EDGE_EASE of their way to the edge."""
+    gy, gx = np.mgrid[0:120, 0:100].astype(np.float32)
+    xy = np.dstack([gx, gy])
+    same = xy.copy()
+    keep_inside(same, xy, (120, 100, 3))
+    assert np.array_equal(same, xy)
+    for dx, dy in ((0.0, -30.0), (0.0, 30.0), (-25.0, 0.0), (25.0, 0.0), (-200.0, 200.0)):
+        sxy = xy + np.array([dx, dy], np.float32)
+        keep_inside(sxy, xy, (120, 100, 3))
+        x, y = sxy[..., 0], sxy[..., 1]
+        assert x.min() >= 0.0 and x.max() <= 99.0 and y.min() >= 0.0 and y.max() <= 119.0
+        assert (np.diff(x, axis=1) > 0).all() and (np.diff(y, axis=0) > 0).all()  # no fold, no flat streak
+        # Far enough from the edge it moves towards, a read is where the motion puts it.
+        room = np.where(dx < 0, gx, 99.0 - gx) if dx else np.where(dy < 0, gy, 119.0 - gy)
+        far = room * EDGE_EASE >= max(abs(dx), abs(dy))
+        assert far.any() == (abs(dx) < 200)  # a move longer than the photo is eased everywhere
+        assert np.allclose(sxy[far], (xy + np.array([dx, dy], np.float32))[far], atol=1e-4)
+
+
+def test_a_face_filling_its_photo_moved_down_stretches_its_top_instead_of_streaking_its_edge_row(
+    photo_face,
+) -> None:
+    """A face cut by its photo's top (a tight crop) moved down: the output's top band reads the photo's top band
+    stretched, not its first row carried down as streaks (the border's replicate)."""
+    photo, face = photo_face
+    top = int(face[:, 1].min()) - 20  # the photo starts 20 px over the forehead
+    rows = 40.0 * np.sin(np.arange(photo.shape[0] - top, dtype=np.float32) / 2.0)[:, None, None]
+    tight = np.clip(photo[top:] * 0.6 + 50.0 + rows, 0, 255).astype(np.uint8)  # every row unlike the next
+    lm = face - np.array([0.0, top, 0.0], np.float32)
+    flow, ls = _flow(tight, lm)
+    out = flow.render(ls + np.array([0.0, 12.0], np.float32)).astype(np.float32)  # 12 crop px down
+    cx = int(lm[:, 0].mean())
+    cols = slice(cx - 40, cx + 40)
+    assert np.abs(out[0, cols] - tight[0, cols]).mean() < 3.0  # the edge row stays at the edge
+    # Rows under it differ from it: the photo's band, not its edge row repeated.
+    assert np.abs(out[8, cols] - out[0, cols]).mean() > 2.0
 
 
 @pytest.mark.parametrize("scale", [0.5, 0.97, 1.25, 2.5])
