@@ -603,8 +603,29 @@ def mouth_map(
     return mx, my, gap
 
 
+def teeth_depth(patch: MouthPatch, corners: tuple[int, int]) -> np.ndarray | None:
+    """(MOUTH_COLUMNS,) how far under its upper inner lip a mouth patch's upper teeth reach (patch pixels, across
+    the mouth from one corner to the other; `under_teeth`), None where not measured."""
+    if patch.under_teeth is None:
+        return None
+    loop = np.asarray(patch.loop, np.float64)
+    a, width, axes, curves = _lip_curves(loop, corners)
+    rel = np.asarray(patch.under_teeth, np.float64) - a
+    t, y = rel @ axes[0] / width, rel @ axes[1]
+    moved = np.abs(y - (loop - a) @ axes[1]) > 1e-3  # the upper lip's points moved down to under the teeth
+    if moved.sum() < 2:
+        return None
+    order = np.argsort(t[moved])
+    under = np.interp(np.linspace(0.0, 1.0, MOUTH_COLUMNS), t[moved][order], y[moved][order])
+    return np.maximum(under - curves[0], 0.0)
+
+
 def mouth_rows(
-    patch_loop: np.ndarray, out_loop: np.ndarray, shape: tuple[int, int], corners: tuple[int, int]
+    patch_loop: np.ndarray,
+    out_loop: np.ndarray,
+    shape: tuple[int, int],
+    corners: tuple[int, int],
+    upper_reach: tuple[np.ndarray, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Where each pixel of an (h, w) box around the output's inner lips reads the driver's mouth patch.
 
@@ -613,7 +634,9 @@ def mouth_rows(
     into streaks as tall as the opening). Where the output opens wider than the driver, the middle row of the
     driver's mouth is read and the third output, the gap (h, w) float32 in [0, 1], says where and how deep: the
     caller shades it as the mouth's cavity. Where it opens less, the lips cover the middle. The fourth output,
-    (h, w) bool: the pixels read from the patch's upper row (its upper teeth)."""
+    (h, w) bool: the pixels read from the patch's upper row (its upper teeth). `upper_reach`: (the patch's upper
+    teeth's depth, `teeth_depth`; the most of the output's opening they take): its upper row is read that far down
+    where that is further than half way."""
     a_d, w_d, axes_d, curves_d = _lip_curves(np.asarray(patch_loop, np.float64), corners)
     w_o, _axes_o, t, y_out, up_o, lo_o = _lip_frame(out_loop, shape, corners)
     s = w_d / w_o  # driver px per output px
@@ -624,8 +647,13 @@ def mouth_rows(
     opening = np.maximum(lo_d - up_d, 0.0)
     half = 0.5 * opening  # half the driver's opening
     gap = np.maximum(lo_o - up_o, 0.0) * s
-    upper_side = below_up <= np.minimum(half, 0.5 * gap)
-    lower_side = above_lo <= np.minimum(half, 0.5 * gap)
+    if upper_reach is None:
+        upper_side = below_up <= np.minimum(half, 0.5 * gap)
+    else:
+        depth, share = upper_reach
+        teeth = np.interp(col, np.arange(MOUTH_COLUMNS), depth)
+        upper_side = below_up <= np.maximum(np.minimum(teeth, share * gap), np.minimum(half, 0.5 * gap))
+    lower_side = (above_lo <= np.minimum(half, 0.5 * gap)) & ~upper_side
     # Read from inside the rim: the rim to the middle is drawn over the lip to the middle (teeth a tenth
     # shorter, no gap opened between them).
     rim = np.minimum(LIP_RIM * w_d, 0.25 * opening)

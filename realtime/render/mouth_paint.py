@@ -34,6 +34,7 @@ from realtime.render.mouth import (
     mouth_opening,
     mouth_rows,
     saturation,
+    teeth_depth,
 )
 
 MOUTH_SHUT = 0.35
@@ -72,6 +73,10 @@ GAP_SOFT = (0.06, 4.0)
 faster than the cavity's shade (CAVITY_RAMP). Read as it is, a middle row on the teeth's tips (the driver's
 teeth all but meeting, the photo's mouth opened further) was drawn down the gap as streaks, a row of fangs (the
 s42 photo under LivePortrait's d5 grin)."""
+OWN_REACH = 0.75
+"""The most of the output's mouth opening a photo's own upper teeth take, as far down as they reach in the photo
+(`teeth_depth`); the driver's jaw shows under them. Cut half way, a smiling photo under a grinning driver had its
+teeth cut short over a dark band (deepface img24 under LivePortrait's d0)."""
 HUE_GAIN = (0.75, 1.3)
 """Bounds of the per-channel hue part of the driver-to-photo colour gain (`_in_photo_light`; the light's part is
 bounded by `realtime.render.mouth.COLOUR_GAIN`): a wrong skin sample cannot paint blue teeth."""
@@ -199,7 +204,11 @@ def _paint_inner_mouth(
     else:  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
         inner = drawn_mouth(loop_b, shape, mouth_corners(), src.skin)
     if own is not None:
-        own_inner, own_upper = _warp_mouth(own, loop_b, shape, src.own_cavity)
+        # Its upper teeth as far down as they reach in the photo, up to OWN_REACH of the opening.
+        depth = teeth_depth(own, mouth_corners())
+        own_inner, own_upper = _warp_mouth(
+            own, loop_b, shape, src.own_cavity, None if depth is None else (depth, OWN_REACH)
+        )
         up = cv2.GaussianBlur(own_upper.astype(np.float32), (0, 0), 0.7)[..., None]
         inner = own_inner * up + inner * (1.0 - up)
     alpha = mask * amount
@@ -238,12 +247,17 @@ def _in_photo_light(inner: np.ndarray, mouth: MouthPatch, src: PhotoMouth) -> np
 
 
 def _warp_mouth(
-    mouth: MouthPatch, loop_b: np.ndarray, shape: tuple[int, int], cavity: np.ndarray
+    mouth: MouthPatch,
+    loop_b: np.ndarray,
+    shape: tuple[int, int],
+    cavity: np.ndarray,
+    upper_reach: tuple[np.ndarray, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(h, w, 3) float32: a mouth patch read onto the output's inner lips by `mouth_rows`, the gap between its
-    upper and lower teeth (where the output opens wider than the patch) its cavity's colour `cavity` ((3,),
-    `cavity_colour`); and (h, w) bool, the pixels read from its upper row."""
-    mx, my, gap, upper = mouth_rows(mouth.loop, loop_b, shape, mouth_corners())
+    """(h, w, 3) float32: a mouth patch read onto the output's inner lips by `mouth_rows` (`upper_reach`: how far
+    down its upper row is read), the gap between its upper and lower teeth (where the output opens wider than the
+    patch) its cavity's colour `cavity` ((3,), `cavity_colour`); and (h, w) bool, the pixels read from its upper
+    row."""
+    mx, my, gap, upper = mouth_rows(mouth.loop, loop_b, shape, mouth_corners(), upper_reach)
     inner = cv2.remap(mouth.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     inner = inner.astype(np.float32)
     if gap.any():

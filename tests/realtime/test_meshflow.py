@@ -268,6 +268,47 @@ def test_a_photos_own_upper_teeth_sit_over_the_drivers_jaw_not_over_its_long_upp
     assert green[below + 2 :].mean() > 0.8  # the driver's jaw
 
 
+def test_a_photos_own_upper_teeth_show_as_far_down_as_they_reach_not_half_way(photo_face, monkeypatch) -> None:
+    """A smiling photo's upper teeth fill 70 % of its mouth's opening: opened as far as the photo's, the output shows
+    them that far down (OWN_REACH), the driver's jaw (green) only under them. Cut half way, they stood short over
+    the driver's jaw and the dark of its mouth (deepface img24 under LivePortrait's d0 grin)."""
+    import realtime.render.mouth_paint as mp
+
+    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
+    photo, face = photo_face
+    m = alignment_transform(face)
+    ls_shut = apply_transform(m, face)[:, :2]
+    ls = _open_mouth(ls_shut, 12.0)
+    loop, oval = mesh_loops()
+    inv = cv2.invertAffineTransform(m)
+
+    def mouth_with_teeth(image: np.ndarray, lm: np.ndarray, to_image: np.ndarray, share: float, below) -> None:
+        inside = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(inside, [np.round(lm[loop] @ to_image[:, :2].T + to_image[:, 2]).astype(np.int32)], 1)
+        top = np.where(inside.any(0), inside.argmax(0), image.shape[0])
+        bottom = np.where(inside.any(0), image.shape[0] - inside[::-1].argmax(0), 0)
+        rows = np.arange(image.shape[0])[:, None]
+        image[inside > 0] = below
+        image[(rows < top + share * (bottom - top)) & (inside > 0)] = (238, 238, 232)
+
+    photo = photo.copy()
+    mouth_with_teeth(photo, ls, inv, 0.7, (40, 25, 25))
+    driver = np.full((256, 256, 3), (200, 150, 130), np.uint8)
+    mouth_with_teeth(driver, ls, np.eye(2, 3), 0.4, (0, 255, 0))
+    patch = cut_mouth(driver, np.column_stack([ls, np.zeros(len(ls))]).astype(np.float32), loop, oval)
+    flow = MeshFlow()
+    flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape), ls_shut))
+    out = flow.render(ls.copy(), patch).astype(int)
+    out_loop = np.round(ls[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)
+    x, y0, y1 = int(out_loop[:, 0].mean()), out_loop[:, 1].min(), out_loop[:, 1].max()
+    column = out[y0 + 1 : y1, x - 1 : x + 2].mean(1)
+    white = column.min(1) > 200
+    green = (column[:, 1] > column[:, 0] + 40) & (column[:, 1] > column[:, 2] + 40)
+    end = np.flatnonzero(~white)[0]  # where its teeth end, from its upper lip
+    assert end >= 0.6 * len(column)
+    assert not white[end:].any() and green[end + 2 :].mean() > 0.6  # the driver's jaw under them
+
+
 class Fixed:
     """An analyser that sees the face it was given in every picture."""
 
