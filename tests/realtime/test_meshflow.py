@@ -268,7 +268,9 @@ def test_a_photos_own_upper_teeth_sit_over_the_drivers_jaw_not_over_its_long_upp
     assert green[below + 2 :].mean() > 0.8  # the driver's jaw
 
 
-def test_a_photos_own_upper_teeth_show_as_far_down_as_they_reach_not_half_way(photo_face, monkeypatch) -> None:
+def test_a_photos_own_upper_teeth_show_as_far_down_as_they_reach_not_half_way(
+    photo_face, monkeypatch
+) -> None:
     """A smiling photo's upper teeth fill 70 % of its mouth's opening: opened as far as the photo's, the output shows
     them that far down (OWN_REACH), the driver's jaw (green) only under them. Cut half way, they stood short over
     the driver's jaw and the dark of its mouth (deepface img24 under LivePortrait's d0 grin)."""
@@ -282,7 +284,9 @@ def test_a_photos_own_upper_teeth_show_as_far_down_as_they_reach_not_half_way(ph
     loop, oval = mesh_loops()
     inv = cv2.invertAffineTransform(m)
 
-    def mouth_with_teeth(image: np.ndarray, lm: np.ndarray, to_image: np.ndarray, share: float, below) -> None:
+    def mouth_with_teeth(
+        image: np.ndarray, lm: np.ndarray, to_image: np.ndarray, share: float, below
+    ) -> None:
         inside = np.zeros(image.shape[:2], np.uint8)
         cv2.fillPoly(inside, [np.round(lm[loop] @ to_image[:, :2].T + to_image[:, 2]).astype(np.int32)], 1)
         top = np.where(inside.any(0), inside.argmax(0), image.shape[0])
