@@ -62,9 +62,11 @@ from realtime.render.mouth import (
     keep_lips,
     lip_colour,
     mesh_loops,
+    mouth_corners,
     mouth_opening,
     shows_upper_teeth,
     skin_colour,
+    teeth_depth,
 )
 from realtime.render.mouth_paint import PhotoMouth, paint_mouth
 from realtime.render.outline import Rim, keep_outline, outline_depth
@@ -357,6 +359,7 @@ class MeshFlow:
                 else min(opening, mouth_opening(rest_px, self.mouth_loop, self._oval)),
                 own_mouth=own,
                 own_cavity=None if own is None else cavity_colour(own),
+                own_depth=None if own is None else teeth_depth(own, mouth_corners()),
             ),
             outline_depth=outline_depth(ls, self._oval),
             rim_sign=self._rim.orientation(ls),

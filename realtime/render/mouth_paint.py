@@ -34,7 +34,6 @@ from realtime.render.mouth import (
     mouth_opening,
     mouth_rows,
     saturation,
-    teeth_depth,
 )
 
 MOUTH_SHUT = 0.35
@@ -103,6 +102,7 @@ class PhotoMouth:
     fill: float  # the opening its own inner mouth fills (at most the opening it has where the motion starts)
     own_mouth: MouthPatch | None  # the photo's own inner mouth where it shows its teeth (OWN_TEETH)
     own_cavity: np.ndarray | None  # (3,) float32 its cavity's colour (`cavity_colour`), None with own_mouth
+    own_depth: np.ndarray | None = None  # (MOUTH_COLUMNS,) how far its own upper teeth reach (`teeth_depth`)
 
 
 def paint_mouth(
@@ -205,10 +205,8 @@ def _paint_inner_mouth(
         inner = drawn_mouth(loop_b, shape, mouth_corners(), src.skin)
     if own is not None:
         # Its upper teeth as far down as they reach in the photo, up to OWN_REACH of the opening.
-        depth = teeth_depth(own, mouth_corners())
-        own_inner, own_upper = _warp_mouth(
-            own, loop_b, shape, src.own_cavity, None if depth is None else (depth, OWN_REACH)
-        )
+        reach = None if src.own_depth is None else (src.own_depth, OWN_REACH)
+        own_inner, own_upper = _warp_mouth(own, loop_b, shape, src.own_cavity, reach)
         up = cv2.GaussianBlur(own_upper.astype(np.float32), (0, 0), 0.7)[..., None]
         inner = own_inner * up + inner * (1.0 - up)
     alpha = mask * amount
