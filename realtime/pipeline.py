@@ -220,12 +220,14 @@ def build_pipeline(
 ) -> Iterator[Pipeline]:
     """The real parts for a config; every failure a user can fix is a SetupError. `analyzer_factory(mode)`
     makes the face analyzers (tests pass a lighter one)."""
+    from realtime.memory import reuse_freed_memory
     from realtime.render.choice import make_crop_renderer
     from realtime.sinks import open_sinks
     from realtime.sources import open_source
     from realtime.stages.render import prepare_source
     from realtime.weights import load_au_basis, weights_dir
 
+    reuse_freed_memory()  # each frame's buffers reuse the last one's pages (realtime.memory)
     photo = read_image(cfg.source, "source photo")
     picture = read_image(cfg.background.image, "background picture") if cfg.background.image else None
     calibration = cfg.calibration_profile()
