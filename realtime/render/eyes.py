@@ -410,8 +410,8 @@ def draw_lid_skin(
     fill[ys, xs] += LID_TEXTURE * _mirrored_grain(flat, around, width, ys, xs, skip, reach)
     # Not skin under the eye (a nostril, the nose's shadowed side: a turned face tipped back): the warp's own lid
     # is left, its lashes streaked, rather than dark blots mirrored over the eye.
-    tone = np.minimum(over.mean(1), under.mean(1))  # the darker of the lid's two tones (LID_DARK)
-    dark = float(np.mean(mirrored.mean(1) < LID_DARK[0] * np.maximum(tone, 1.0).mean()))
+    darker = np.minimum(over.mean(1), under.mean(1))  # the darker of the lid's two tones (LID_DARK)
+    dark = float(np.mean(mirrored.mean(1) < LID_DARK[0] * np.maximum(darker, 1.0).mean()))
     amount *= float(np.clip((LID_DARK[2] - dark) / (LID_DARK[2] - LID_DARK[1]), 0.0, 1.0))
     if amount <= 0.0:
         return

@@ -408,11 +408,13 @@ def cut_mouth(
 
 
 def _lip_curves(
-    loop: np.ndarray, corners: tuple[int, int]
+    loop: np.ndarray, corners: tuple[int, int], frame: np.ndarray | None = None
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """The inner lips of one mouth in its own frame: (origin, width, (2, 2) axes u|v, (2, M) upper/lower
-    lip offsets along v at M evenly spaced places t in [0, 1] from one corner to the other)."""
-    a, b = loop[corners[0]], loop[corners[1]]
+    """The inner lips of one mouth in its own frame (or in that of the loop `frame`, whose corners give it): (origin,
+    width, (2, 2) axes u|v, (2, M) upper/lower lip offsets along v at M evenly spaced places t in [0, 1] from one
+    corner to the other)."""
+    ref = loop if frame is None else frame
+    a, b = ref[corners[0]], ref[corners[1]]
     width = max(float(np.linalg.norm(b - a)), 1e-3)
     u = (b - a) / width
     v = np.array([-u[1], u[0]])  # u turned a quarter: downwards for an upright face
@@ -609,15 +611,10 @@ def teeth_depth(patch: MouthPatch, corners: tuple[int, int]) -> np.ndarray | Non
     if patch.under_teeth is None:
         return None
     loop = np.asarray(patch.loop, np.float64)
-    a, width, axes, curves = _lip_curves(loop, corners)
-    rel = np.asarray(patch.under_teeth, np.float64) - a
-    t, y = rel @ axes[0] / width, rel @ axes[1]
-    moved = np.abs(y - (loop - a) @ axes[1]) > 1e-3  # the upper lip's points moved down to under the teeth
-    if moved.sum() < 2:
-        return None
-    order = np.argsort(t[moved])
-    under = np.interp(np.linspace(0.0, 1.0, MOUTH_COLUMNS), t[moved][order], y[moved][order])
-    return np.maximum(under - curves[0], 0.0)
+    lips = _lip_curves(loop, corners)[3]
+    under = _lip_curves(np.asarray(patch.under_teeth, np.float64), corners, frame=loop)[3]
+    depth = np.maximum(under[0] - lips[0], 0.0)
+    return depth if depth.any() else None  # the loop itself where no teeth were seen
 
 
 def mouth_rows(
