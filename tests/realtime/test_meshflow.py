@@ -1790,3 +1790,48 @@ def test_an_output_opened_less_than_the_driver_reads_its_middle_squeezed_not_cut
     assert np.all(steps >= 0.0)  # in order
     assert steps.max() < 4.0, steps  # the driver's middle squeezed over the output's, not skipped in one row
     assert not gap[33:48, 50].any()  # no cavity shading: the output is less open
+
+
+def test_a_lower_lid_raised_over_the_corners_line_still_reads_the_photos_eye(photo_face, monkeypatch) -> None:
+    """The lower lid raised just over the line through the eye's corners and the upper lid lowered half way to it (a
+    driver rolling its eyes up: LivePortrait's d14, frame 458): every read inside the slit between them (`rigid_eyes`)
+    lands inside the photo's eye, squeezed from between its lids. The eye's rigid map, fitted to its corners and a
+    lower lid on their line, flipped the eye and stretched it across many times over: the slit read a flat patch of
+    skin from far over or under the eye, hard-edged, for a frame."""
+    import realtime.render.eye_paint as ep
+    from realtime.render.eyes import EYE_LOOPS, under_corners
+
+    small, face = photo_face
+    photo = cv2.resize(small, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    face = face * np.float32(2.0)
+    loop = list(EYE_LOOPS[0])
+    m = alignment_transform(face)
+    flow, ls = _flow(photo, face)
+    eyes = flow._require().photo_eyes
+    to_photo = cv2.invertAffineTransform(m)
+    lt = ls.copy()
+    c0, c1 = ls[loop[0]], ls[loop[8]]
+    width = float(np.linalg.norm(c1 - c0))
+    upper, lower = loop[1:8], loop[9:16]
+    lt[lower, 1] -= (under_corners(ls[lower], c0, c1) + 0.01) * width  # 0.01 of the width over the line
+    lt[upper, 1] -= 0.5 * under_corners(ls[upper], c0, c1) * width  # half way down to it
+    lt_photo = lt @ to_photo[:, :2].T + to_photo[:, 2]
+    h, w = photo.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    slit = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(slit, [np.round(lt_photo[loop]).astype(np.int32)], 1)
+    slit = cv2.erode(slit, np.ones((3, 3), np.uint8)).astype(bool)
+    eye = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(eye, [np.round(face[loop, :2]).astype(np.int32)], 1)
+    assert slit.sum() > 20
+
+    def inside_share() -> float:
+        sxy = np.dstack([xs, ys])
+        ep.rigid_eyes(sxy, lt, lt_photo, eyes)
+        read = np.round(sxy[slit]).astype(int)
+        ok = (read[:, 0] >= 0) & (read[:, 0] < w) & (read[:, 1] >= 0) & (read[:, 1] < h)
+        return float(eye[read[ok, 1], read[ok, 0]].sum() / len(read))
+
+    assert inside_share() > 0.85
+    monkeypatch.setattr(ep, "_lid_apart", lambda out, _photo: np.asarray(out, np.float32))
+    assert inside_share() < 0.5
