@@ -12,7 +12,8 @@ So the lines come from the driver's frame:
    so the driver's own permanent lines, pores and moles are not put on the photo.
 3. `dynamic_lines`: what the frame shows darker than at rest (creases only, never lighter), softened, kept to the
    forehead and the glabella (UPPER_FACE) and off the brows and eyes, the forehead's only where they run across
-   the face and away from the temples (a strand of hair is no line); `gated_lines` weighs them by how far the
+   the face and away from the temples (a strand of hair is no line), and where the frame is not much darker than its
+   skin at a coarse scale (nor is a fringe of hair); `gated_lines` weighs them by how far the
    brows' AUs shown (the user's edits included) have moved from the neutral (BROW_GATE): the glabella's lines by
    the frown (AU04), the forehead's by the raised brows (AU01, AU02). A head turn that shifts the patch's texture
    with no brow motion puts nothing on the photo.
@@ -75,6 +76,22 @@ brows."""
 FOREHEAD_SIDES = 0.1
 """Inter-ocular distances inside the eyes' outer corners beyond which the forehead's lines fade out (to none at
 the corners): the temples, where the driver's hair frames its face."""
+HAIR_DARK = (0.45, 0.6)
+"""How dark the frame may be near a line at a coarse scale (`Detail.lit`: its brightness blurred by LIT_BLUR, the
+darkest within LIT_REACH, over the skin's, the LIT_SKIN percentile of the upper face) for no line to be drawn
+there, and from how light on it is drawn in full. Hair over the forehead is darker than the skin round it at a scale
+where a crease is not, and a fringe's edge (its line in the detail lies on the hair's side) has the hair beside it:
+the fringe of SkyReels-A1's clip 2, swinging over the driver's forehead, drew a dark scar over the Obama photo's
+brow, its lines at 0.20-0.21 of the skin (median; 0.32-0.38 at the 95th percentile), where styletalk's spata clip's
+frown lines sit at 0.72-0.74 (0.25-0.33 at the 5th, beside the brows). A strand steeper than 45 degrees was already
+dropped (`_across`); a fringe's edge is not."""
+LIT_BLUR = 4.0
+"""Patch pixels of the blur `Detail.lit` is taken at: a crease (a pixel or two wide) all but vanishes, hair does not."""
+LIT_REACH = 3
+"""Patch pixels round each pixel over which `Detail.lit` takes the darkest: a line on a fringe's edge sees the hair."""
+LIT_SKIN = 75
+"""Percentile of the upper face's brightness (UPPER_FACE's window) taken as the skin's in `Detail.lit`: the median
+is the hair's where a fringe covers half the forehead."""
 REST_BLUR = 6.0
 """Patch pixels (at the photo's resolution) of the blur a photo's forehead detail is taken against in
 `rest_forehead`: twice DETAIL_BLUR, as a raised forehead's creases are broad bands of shade (the M024 photo's kept
@@ -164,6 +181,14 @@ class Detail:
     """(h, w) float32 relative detail: the patch over its blur, less 1 (creases negative)."""
     parts: np.ndarray
     """(K, 2) float32 the brows' and eyes' points (`_PARTS`) in patch pixels."""
+    lit: np.ndarray
+    """(h, w) float32 the patch's brightness at a coarse scale, the darkest near each pixel, over its skin's
+    (LIT_BLUR, LIT_REACH, LIT_SKIN): about 1 on skin and its creases, well under it on and beside hair (HAIR_DARK)."""
+
+
+@functools.lru_cache(maxsize=4)
+def _disk(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def cut_detail(image: np.ndarray, landmarks: np.ndarray) -> Detail | None:
@@ -176,9 +201,11 @@ def cut_detail(image: np.ndarray, landmarks: np.ndarray) -> Detail | None:
     rgb = cv2.warpAffine(image, m, PATCH_SIZE, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
     patch = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) + 1.0
     pts = np.asarray(landmarks, np.float64)[_PART_POINTS, :2]
+    skin = max(float(np.percentile(patch[upper_face_window() > 0.5], LIT_SKIN)), 1.0)
     return Detail(
         patch / cv2.GaussianBlur(patch, (0, 0), DETAIL_BLUR) - 1.0,
         (pts @ m[:, :2].T + m[:, 2]).astype(np.float32),
+        cv2.erode(cv2.GaussianBlur(patch, (0, 0), LIT_BLUR), _disk(LIT_REACH)) / np.float32(skin),
     )
 
 
@@ -215,6 +242,7 @@ class WrinkleRest:
             self.rest = Detail(
                 r.detail + REST_RATE * (frame.detail - r.detail),
                 r.parts + REST_RATE * (frame.parts - r.parts),
+                frame.lit,
             )
         if max(_gate(b) for b in brows) <= 0.0:
             return None
@@ -237,14 +265,18 @@ def _gate(change: float) -> float:
 
 
 def dynamic_lines(frame: Detail, rest: Detail) -> np.ndarray:
-    """(2, h, w) float32 <= 0: where the frame is darker than at rest (creases), softened, kept to the upper face
-    and off the brows and eyes (where they are and where they were at rest): the glabella's lines, then the rest of
-    the forehead's (`gated_lines` weighs them)."""
+    """(2, h, w) float32 <= 0: where the frame is darker than at rest (creases), softened, kept to the upper face,
+    off the brows and eyes (where they are and where they were at rest) and off hair (HAIR_DARK): the glabella's
+    lines, then the rest of the forehead's (`gated_lines` weighs them)."""
     # The frame's creases deeper than the rest's: a crease's lit flanks at rest, gone, are no line.
     deeper = np.minimum(frame.detail, 0.0) - np.minimum(rest.detail, 0.0)
     lines = np.minimum(cv2.GaussianBlur(deeper, (0, 0), LINE_SOFTEN), 0.0)
+    lo, hi = HAIR_DARK
+    skin = np.clip((frame.lit - lo) / (hi - lo), 0.0, 1.0)
     lines *= (
-        _clear_mask(lines.shape, [frame.parts, rest.parts], BROW_CLEAR * patch_iod()) * upper_face_window()
+        _clear_mask(lines.shape, [frame.parts, rest.parts], BROW_CLEAR * patch_iod())
+        * upper_face_window()
+        * skin
     )
     glabella = glabella_window()
     forehead = np.minimum(_level(lines, 1.0 - glabella), 0.0) * forehead_window()

@@ -87,6 +87,28 @@ def test_a_strand_of_hair_across_the_forehead_is_no_line(face) -> None:
     assert strand.min() > 0.3 * level.min()
 
 
+def test_a_fringe_of_hair_swinging_over_the_forehead_is_no_line(face, monkeypatch) -> None:
+    """Dark hair over the forehead's upper corner, its edge running down across it at 30 degrees (shallow enough
+    to pass for a line across the face): nearly nothing is drawn where the level line of raised brows is drawn in
+    full. Before, the fringe of SkyReels-A1's clip 2 drew a dark scar over the Obama photo's brow."""
+    rest = wr.cut_detail(_skin(), face)
+    level = wr.gated_lines(
+        wr.dynamic_lines(wr.cut_detail(_forehead_line(_skin(), face), face), rest), (0.5, 0.5)
+    )
+    fringe = _skin()
+    x0, y0 = float(face[109, 0]) - 40.0, float(face[10, 1]) - 10.0
+    x1 = float(face[151, 0])
+    y1 = y0 + (x1 - x0) * np.tan(np.radians(30))  # the edge: over the forehead's corner down to its middle
+    hair_area = np.int32([[x0 - 200, y0 - 200], [x1 + 200, y0 - 200], [x1, y1], [x0 - 200, y0]])
+    cv2.fillPoly(fringe, [hair_area], (35, 32, 30))  # dark brown, a fifth of the skin's brightness
+    hair = wr.gated_lines(wr.dynamic_lines(wr.cut_detail(fringe, face), rest), (0.5, 0.5))
+    assert level is not None and level.min() < -0.1
+    assert hair is None or hair.min() > 0.3 * level.min()
+    monkeypatch.setattr(wr, "HAIR_DARK", (-2.0, -1.0))  # lines drawn however dark the frame is round them
+    hair = wr.gated_lines(wr.dynamic_lines(wr.cut_detail(fringe, face), rest), (0.5, 0.5))
+    assert hair is not None and hair.min() < 0.8 * level.min()
+
+
 def test_a_photos_forehead_creases_are_taken_out_at_rest_as_far_as_its_brows_were_raised(face) -> None:
     """rest_forehead: a photo's level forehead crease is lifted most of the way at strength 1, half as far at 0.5,
     not at all at 0 (a photo whose brows were not raised); the brows, the eyes and the cheeks are left alone."""
