@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.render.detail import detail_gain, restore_detail
+from realtime.render.detail import detail_gain, face_softness, restore_detail
 from realtime.render.draw import SHIFT
 from realtime.render.eye_paint import EYE_ANCHORS, OPEN_ANCHORS, PhotoEyes, lash_lines, paint_eyes, rigid_eyes
 from realtime.render.eyes import (
@@ -360,6 +360,7 @@ class MeshFlow:
                 own_mouth=own,
                 own_cavity=None if own is None else cavity_colour(own),
                 own_depth=None if own is None else teeth_depth(own, mouth_corners()),
+                softness=face_softness(photo, ls_photo[self._oval]),
             ),
             outline_depth=outline_depth(ls, self._oval),
             rim_sign=self._rim.orientation(ls),

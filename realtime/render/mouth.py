@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from realtime.face.topology import CHIN
+from realtime.render.detail import softness
 from realtime.render.draw import column_edges, column_fill, fill_mask
 from realtime.render.mesh_topology import build_topology
 from realtime.render.meshwarp import MOUTH_TINT, _polygon_area
@@ -120,6 +121,8 @@ class MouthPatch:
     under_teeth: np.ndarray | None = None
     """(K, 2) float32 `loop` with its upper lip moved down to under the upper teeth (`cut_mouth`; None where
     not measured): a photo keeping its own upper row reads the driver's jaw below them."""
+    softness: float | None = None
+    """How soft `image` is, in its pixels (`realtime.render.detail.softness`; None: not measured)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -404,6 +407,7 @@ def cut_mouth(
         mouth_opening(pts, mouth_loop, oval),
         skin_colour(rgb, pts),
         (under - (x0, y0)).astype(np.float32),
+        softness(rgb[y0:y1, x0:x1]),
     )
 
 
@@ -583,7 +587,7 @@ def load_mouth_prior(weights_dir: Path) -> MouthPatch | None:
         opening, skin = float(z["opening"]), np.asarray(z["skin"], np.float32)
     if image.ndim != 3 or image.shape[2] != 3 or loop.shape != (len(mesh_loops()[0]), 2):
         raise ValueError(f"{path}: not a mouth prior for this mesh (image {image.shape}, loop {loop.shape})")
-    return MouthPatch(image, loop, opening, skin)
+    return MouthPatch(image, loop, opening, skin, softness=softness(image))
 
 
 def cavity_colour(mouth: MouthPatch) -> np.ndarray:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from realtime.render.detail import softness
 from realtime.render.draw import SHIFT, fill_mask
 from realtime.render.framing import scale
 from realtime.render.meshwarp import MOUTH_TINT
@@ -84,6 +85,13 @@ INNER_CONTRAST = 1.6
 a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its
 mouth pasted on a bright photo (the EDTalk photo, gain 1.36) was a flat grey-lilac pane as bright as the skin;
 with this, shadow deepens into the mouth. An already dark cavity gets darker still (the MEAD photo's shout)."""
+SOFT_MATCH = 0.3
+"""Output pixels of blur under which the driver's inner mouth is painted as it is: where the photo's face is softer
+than the driver's mouth read onto it (`realtime.render.detail.softness`, the driver's scaled by the read), the
+mouth is blurred by the difference (in quadrature). A soft photo (the MuseTalk demo frame, 1.4 px) had the
+driver's crisp teeth pasted on it with hard black gaps between them."""
+DRAWN_SOFTNESS = 0.5
+"""The softness of a drawn mouth (`drawn_mouth`), in output pixels: drawn anti-aliased at the output's resolution."""
 MOUTH_WARMTH = 0.6
 """How far the driver's inner mouth below the photo's skin brightness is taken to the hue of the photo's lips
 (its brightness kept), in full from 0.3 under the skin."""
@@ -103,6 +111,7 @@ class PhotoMouth:
     own_mouth: MouthPatch | None  # the photo's own inner mouth where it shows its teeth (OWN_TEETH)
     own_cavity: np.ndarray | None  # (3,) float32 its cavity's colour (`cavity_colour`), None with own_mouth
     own_depth: np.ndarray | None = None  # (MOUTH_COLUMNS,) how far its own upper teeth reach (`teeth_depth`)
+    softness: float = 0.0  # how soft its face is, in output pixels (`realtime.render.detail.face_softness`)
 
 
 def paint_mouth(
@@ -203,6 +212,20 @@ def _paint_inner_mouth(
         inner[:] = _in_photo_light(src.own_cavity[None, None], own, src)[0, 0]
     else:  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
         inner = drawn_mouth(loop_b, shape, mouth_corners(), src.skin)
+    # As soft as the photo: the driver's mouth (its softness scaled by the read onto the output) blurred by what
+    # the photo's face has more (SOFT_MATCH).
+    if mouth is not None:
+        a, b = mouth_corners()
+        read = float(np.linalg.norm(loop_b[b] - loop_b[a])) / max(
+            float(np.linalg.norm(mouth.loop[b] - mouth.loop[a])), 1e-6
+        )
+        sharp = read * (mouth.softness if mouth.softness is not None else softness(mouth.image))
+    else:
+        sharp = DRAWN_SOFTNESS
+    extra = float(np.sqrt(max(src.softness**2 - sharp**2, 0.0)))
+    if extra > SOFT_MATCH:  # its edge too: a thin slit's hard edges drew a black line between soft lips
+        inner = cv2.GaussianBlur(inner, (0, 0), extra)
+        mask = cv2.GaussianBlur(mask, (0, 0), extra)[..., None]
     if own is not None:
         # Its upper teeth as far down as they reach in the photo, up to OWN_REACH of the opening.
         reach = None if src.own_depth is None else (src.own_depth, OWN_REACH)

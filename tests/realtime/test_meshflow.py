@@ -1835,3 +1835,34 @@ def test_a_lower_lid_raised_over_the_corners_line_still_reads_the_photos_eye(pho
     assert inside_share() > 0.85
     monkeypatch.setattr(ep, "_lid_apart", lambda out, _photo: np.asarray(out, np.float32))
     assert inside_share() < 0.5
+
+
+def test_the_drivers_mouth_is_painted_as_soft_as_the_photo() -> None:
+    """The driver's crisp teeth (4-px stripes) painted into a soft photo's mouth (its face 2.5 px soft) keep a
+    fraction of their edges' energy, on a sharp photo (0.6 px) all of it: pasted as they were, the driver's crisp
+    teeth and hard black gaps stood out of a soft photo's face (the MuseTalk demo frame under LivePortrait's d13)."""
+    from realtime.render.detail import softness
+    from realtime.render.mouth_paint import PhotoMouth, _paint_inner_mouth
+
+    loop = _mouth_loop_shape(60.0, 16.0, (50.0, 40.0))
+    image = np.zeros((80, 100, 3), np.uint8)
+    xx = np.mgrid[:80, :100][1]
+    image[(xx // 4) % 2 == 0] = (230, 225, 215)
+    patch = MouthPatch(image, loop, 0.03, np.float32([170, 120, 100]), softness=softness(image))
+    mask = np.zeros((80, 100), np.float32)
+    cv2.fillPoly(mask, [np.round(loop).astype(np.int32)], 1.0)
+
+    def painted(soft: float) -> np.ndarray:
+        area = np.full((80, 100, 3), 128, np.uint8)
+        src = PhotoMouth(
+            np.float32([170, 120, 100]), np.float32([110, 60, 60]), 0.0, 0.0, None, None, None, soft
+        )
+        _paint_inner_mouth(area, loop, mask[..., None], patch, None, 0.03, 1.0, src)
+        return area
+
+    def edges(area: np.ndarray) -> float:
+        return float(np.abs(np.diff(area[34:47, 30:71].astype(np.float32).mean(2), axis=1)).mean())
+
+    sharp, soft = edges(painted(0.6)), edges(painted(2.5))
+    assert sharp > 20.0
+    assert soft < 0.5 * sharp
