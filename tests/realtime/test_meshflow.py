@@ -1866,3 +1866,51 @@ def test_the_drivers_mouth_is_painted_as_soft_as_the_photo() -> None:
     sharp, soft = edges(painted(0.6)), edges(painted(2.5))
     assert sharp > 20.0
     assert soft < 0.5 * sharp
+
+
+def test_a_photos_flat_lower_lid_does_not_shear_the_eyes_read(photo_face, monkeypatch) -> None:
+    """The photo's lower lid all but on the line through its eye's corners (the far, narrowed eye of a turned
+    photo: face_recognition's obama2.jpg), the output's just over it and its upper lid half way down (a squint):
+    every read inside the eye lands inside the photo's eye. The affine map through three all but collinear points
+    stretched the eye across three times over (the lid kept LID_APART of the photo's tiny height) and read the
+    upper lid's skin into it as a flat lens."""
+    import realtime.render.eye_paint as ep
+    from realtime.render.eyes import EYE_LOOPS, under_corners
+
+    small, face = photo_face
+    photo = cv2.resize(small, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    face = face * np.float32(2.0)
+    loop = list(EYE_LOOPS[0])
+    upper, lower = loop[1:8], loop[9:16]
+    c0, c1 = face[loop[0], :2], face[loop[8], :2]
+    width = float(np.linalg.norm(c1 - c0))
+    face[lower, 1] -= (under_corners(face[lower, :2], c0, c1) - 0.015) * width  # flat: 0.015 under the line
+    m = alignment_transform(face)
+    flow, ls = _flow(photo, face)
+    eyes = flow._require().photo_eyes
+    to_photo = cv2.invertAffineTransform(m)
+    lt = ls.copy()
+    a, b = ls[loop[0]], ls[loop[8]]
+    crop_width = float(np.linalg.norm(b - a))
+    lt[upper, 1] -= 0.5 * under_corners(ls[upper], a, b) * crop_width  # half way down
+    lt[lower, 1] -= (under_corners(ls[lower], a, b) + 0.01) * crop_width  # 0.01 over the line
+    lt_photo = lt @ to_photo[:, :2].T + to_photo[:, 2]
+    h, w = photo.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    slit = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(slit, [np.round(lt_photo[loop]).astype(np.int32)], 1)
+    slit = cv2.erode(slit, np.ones((3, 3), np.uint8)).astype(bool)
+    eye = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(eye, [np.round(face[loop, :2]).astype(np.int32)], 1)
+    assert slit.sum() > 20
+
+    def inside_share() -> float:
+        sxy = np.dstack([xs, ys])
+        ep.rigid_eyes(sxy, lt, lt_photo, eyes)
+        read = np.round(sxy[slit]).astype(int)
+        ok = (read[:, 0] >= 0) & (read[:, 0] < w) & (read[:, 1] >= 0) & (read[:, 1] < h)
+        return float(eye[read[ok, 1], read[ok, 0]].sum() / len(read))
+
+    assert inside_share() > 0.97
+    monkeypatch.setattr(ep, "FLAT_LID", 0.0)  # the map through the three points
+    assert inside_share() < 0.85
