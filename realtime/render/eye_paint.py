@@ -273,41 +273,27 @@ def _lid_heights(frame: np.ndarray) -> tuple[float, float]:
 
 def _shut_map(out: np.ndarray, photo: np.ndarray) -> np.ndarray:
     """(2, 3) the affine map of an eye's anchors in the output (`out` (3, 2): its corners, then its lower lid's
-    middle) to the same points in the photo (`photo`), the output's lid kept apart from the corners' line
-    (`_lid_apart`); where the photo's lower lid is flat (FLAT_LID), the similarity of the corners alone."""
-    c0, c1, mid = np.asarray(photo, np.float64)
-    span = c1 - c0
-    width2 = float(span @ span)
-    if width2 > 1e-6 and abs((mid - c0) @ np.array([-span[1], span[0]])) >= FLAT_LID * width2:
-        return cv2.getAffineTransform(_lid_apart(out, photo), np.asarray(photo, np.float32))
-    a, b = np.asarray(out, np.float64)[:2]
-    d = b - a
-    scale = np.sqrt(width2 / max(float(d @ d), 1e-6))
-    turn = np.arctan2(span[1], span[0]) - np.arctan2(d[1], d[0])
-    rot = scale * np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
-    return np.hstack([rot, (c0 - rot @ a)[:, None]])
-
-
-def _lid_apart(out: np.ndarray, photo: np.ndarray) -> np.ndarray:
-    """(3, 2) float32: an eye's anchors in the output (`out`: its corners, then its lower lid's middle) with the middle
-    moved across the corners' line to at least LID_APART of its height in `photo` (the same points in the photo),
-    on the photo's side of it: the affine map between them then never flips the eye, nor stretches it across by
-    more than 1 / LID_APART."""
-    c0, c1, mid = np.asarray(out, np.float64)
-    span = c1 - c0
-    width = float(np.hypot(*span))
+    middle) to the same points in the photo (`photo`). The output's lid middle is taken across the corners' line to
+    at least LID_APART of the photo's height, on the photo's side of it, so the map never flips the eye nor
+    stretches it across by more than 1 / LID_APART; where the photo's lower lid is flat (FLAT_LID), the map is
+    the similarity of the corners alone."""
+    o0, o1, omid = np.asarray(out, np.float64)
     p0, p1, pmid = np.asarray(photo, np.float64)
-    pspan = p1 - p0
-    pwidth = float(np.hypot(*pspan))
-    if width < 1e-6 or pwidth < 1e-6:
-        return np.asarray(out, np.float32)
-    normal = np.array([-span[1], span[0]]) / width
-    want = (pmid - p0) @ np.array([-pspan[1], pspan[0]]) / pwidth**2  # the photo's lid height over its width
-    least = LID_APART * want * width
-    height = (mid - c0) @ normal
-    if height * np.sign(want) >= abs(least):
-        return np.asarray(out, np.float32)
-    return np.array([c0, c1, mid + (least - height) * normal], np.float32)
+    ospan, pspan = o1 - o0, p1 - p0
+    owidth, pwidth = float(np.hypot(*ospan)), float(np.hypot(*pspan))
+    if owidth < 1e-6 or pwidth < 1e-6:
+        return cv2.getAffineTransform(np.asarray(out, np.float32), np.asarray(photo, np.float32))
+    height = float((pmid - p0) @ np.array([-pspan[1], pspan[0]])) / pwidth**2  # the photo's, in its width
+    if abs(height) < FLAT_LID:
+        k = complex(*pspan) / complex(*ospan)  # turn and scale, corner to corner
+        rot = np.array([[k.real, -k.imag], [k.imag, k.real]])
+        return np.hstack([rot, (p0 - rot @ o0)[:, None]])
+    normal = np.array([-ospan[1], ospan[0]]) / owidth
+    least = LID_APART * height * owidth  # signed: on the photo's side of the line
+    now = float((omid - o0) @ normal)
+    if now * np.sign(height) < abs(least):
+        omid = omid + (least - now) * normal
+    return cv2.getAffineTransform(np.float32([o0, o1, omid]), np.asarray(photo, np.float32))
 
 
 def _triangle_area(p: np.ndarray) -> float:

@@ -1833,7 +1833,9 @@ def test_a_lower_lid_raised_over_the_corners_line_still_reads_the_photos_eye(pho
         return float(eye[read[ok, 1], read[ok, 0]].sum() / len(read))
 
     assert inside_share() > 0.85
-    monkeypatch.setattr(ep, "_lid_apart", lambda out, _photo: np.asarray(out, np.float32))
+    monkeypatch.setattr(
+        ep, "_shut_map", lambda out, photo: cv2.getAffineTransform(np.float32(out), np.float32(photo))
+    )
     assert inside_share() < 0.5
 
 
