@@ -114,3 +114,16 @@ def test_the_fill_continues_the_edge_and_smooths_it_away_from_the_photo() -> Non
     far = np.abs(np.diff(out[:, :60], axis=0)).mean()  # vertical change far out, across the streaks
     assert far < 0.2 * texture
     assert abs(out[:, :60].mean() - photo.mean()) < 30  # the photo's colours, not black
+
+
+def test_hair_at_the_photos_top_edge_is_no_plume_up_the_frame() -> None:
+    """A photo cut by its top through dark hair (a 100-px patch at its top edge), placed low in a square frame with
+    212 px of fill over it: a fifth of the frame's side above the photo, the fill over the hair keeps under 0.35 of
+    its darkness (0.69 with the fill's blur at 0.08 of the frame: a dark plume up to the frame's top)."""
+    photo = np.full((300, 300, 3), 200, np.uint8)
+    photo[:40, 100:200] = 40
+    t = np.array([[1.0, 0.0, 106.0], [0.0, 1.0, 212.0]])
+    extended, to_out, _ = covering(photo, t, (512, 512))
+    frame = cv2.warpAffine(extended, to_out, (512, 512))
+    above = frame[212 - 100, 106 + 150].astype(np.float32).mean()
+    assert (200.0 - above) / 160.0 < 0.35
