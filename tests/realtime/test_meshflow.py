@@ -1792,12 +1792,11 @@ def test_an_output_opened_less_than_the_driver_reads_its_middle_squeezed_not_cut
     assert not gap[33:48, 50].any()  # no cavity shading: the output is less open
 
 
-def test_a_lower_lid_raised_over_the_corners_line_still_reads_the_photos_eye(photo_face, monkeypatch) -> None:
-    """The lower lid raised just over the line through the eye's corners and the upper lid lowered half way to it (a
-    driver rolling its eyes up: LivePortrait's d14, frame 458): every read inside the slit between them (`rigid_eyes`)
-    lands inside the photo's eye, squeezed from between its lids. The eye's rigid map, fitted to its corners and a
-    lower lid on their line, flipped the eye and stretched it across many times over: the slit read a flat patch of
-    skin from far over or under the eye, hard-edged, for a frame."""
+def _squinted_eye(photo_face, flat_lower: float | None = None):
+    """The photo at twice its size, its right eye's lower lid (at `flat_lower` of the eye's width under the
+    corners' line, if given; as the mean face has it if None), the output's lower lid 0.01 of the width over the
+    line and its upper lid half way down to it. Returns `share()`: how much of the slit between the output's lids
+    reads the photo inside its eye (`rigid_eyes` on an unmoved read map)."""
     import realtime.render.eye_paint as ep
     from realtime.render.eyes import EYE_LOOPS, under_corners
 
@@ -1805,16 +1804,20 @@ def test_a_lower_lid_raised_over_the_corners_line_still_reads_the_photos_eye(pho
     photo = cv2.resize(small, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
     face = face * np.float32(2.0)
     loop = list(EYE_LOOPS[0])
+    upper, lower = loop[1:8], loop[9:16]
+    if flat_lower is not None:
+        c0, c1 = face[loop[0], :2], face[loop[8], :2]
+        width = float(np.linalg.norm(c1 - c0))
+        face[lower, 1] -= (under_corners(face[lower, :2], c0, c1) - flat_lower) * width
     m = alignment_transform(face)
     flow, ls = _flow(photo, face)
     eyes = flow._require().photo_eyes
     to_photo = cv2.invertAffineTransform(m)
     lt = ls.copy()
-    c0, c1 = ls[loop[0]], ls[loop[8]]
-    width = float(np.linalg.norm(c1 - c0))
-    upper, lower = loop[1:8], loop[9:16]
-    lt[lower, 1] -= (under_corners(ls[lower], c0, c1) + 0.01) * width  # 0.01 of the width over the line
-    lt[upper, 1] -= 0.5 * under_corners(ls[upper], c0, c1) * width  # half way down to it
+    a, b = ls[loop[0]], ls[loop[8]]
+    width = float(np.linalg.norm(b - a))
+    lt[lower, 1] -= (under_corners(ls[lower], a, b) + 0.01) * width  # 0.01 of the width over the line
+    lt[upper, 1] -= 0.5 * under_corners(ls[upper], a, b) * width  # half way down to it
     lt_photo = lt @ to_photo[:, :2].T + to_photo[:, 2]
     h, w = photo.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -1825,18 +1828,30 @@ def test_a_lower_lid_raised_over_the_corners_line_still_reads_the_photos_eye(pho
     cv2.fillPoly(eye, [np.round(face[loop, :2]).astype(np.int32)], 1)
     assert slit.sum() > 20
 
-    def inside_share() -> float:
+    def share() -> float:
         sxy = np.dstack([xs, ys])
         ep.rigid_eyes(sxy, lt, lt_photo, eyes)
         read = np.round(sxy[slit]).astype(int)
         ok = (read[:, 0] >= 0) & (read[:, 0] < w) & (read[:, 1] >= 0) & (read[:, 1] < h)
         return float(eye[read[ok, 1], read[ok, 0]].sum() / len(read))
 
-    assert inside_share() > 0.85
+    return share
+
+
+def test_a_lower_lid_raised_over_the_corners_line_still_reads_the_photos_eye(photo_face, monkeypatch) -> None:
+    """The lower lid raised just over the line through the eye's corners and the upper lid lowered half way to it (a
+    driver rolling its eyes up: LivePortrait's d14, frame 458): every read inside the slit between them (`rigid_eyes`)
+    lands inside the photo's eye, squeezed from between its lids. The eye's rigid map, fitted to its corners and a
+    lower lid on their line, flipped the eye and stretched it across many times over: the slit read a flat patch of
+    skin from far over or under the eye, hard-edged, for a frame."""
+    import realtime.render.eye_paint as ep
+
+    share = _squinted_eye(photo_face)
+    assert share() > 0.85
     monkeypatch.setattr(
         ep, "_shut_map", lambda out, photo: cv2.getAffineTransform(np.float32(out), np.float32(photo))
     )
-    assert inside_share() < 0.5
+    assert share() < 0.5
 
 
 def test_the_drivers_mouth_is_painted_as_soft_as_the_photo() -> None:
@@ -1877,42 +1892,8 @@ def test_a_photos_flat_lower_lid_does_not_shear_the_eyes_read(photo_face, monkey
     stretched the eye across three times over (the lid kept LID_APART of the photo's tiny height) and read the
     upper lid's skin into it as a flat lens."""
     import realtime.render.eye_paint as ep
-    from realtime.render.eyes import EYE_LOOPS, under_corners
 
-    small, face = photo_face
-    photo = cv2.resize(small, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
-    face = face * np.float32(2.0)
-    loop = list(EYE_LOOPS[0])
-    upper, lower = loop[1:8], loop[9:16]
-    c0, c1 = face[loop[0], :2], face[loop[8], :2]
-    width = float(np.linalg.norm(c1 - c0))
-    face[lower, 1] -= (under_corners(face[lower, :2], c0, c1) - 0.015) * width  # flat: 0.015 under the line
-    m = alignment_transform(face)
-    flow, ls = _flow(photo, face)
-    eyes = flow._require().photo_eyes
-    to_photo = cv2.invertAffineTransform(m)
-    lt = ls.copy()
-    a, b = ls[loop[0]], ls[loop[8]]
-    crop_width = float(np.linalg.norm(b - a))
-    lt[upper, 1] -= 0.5 * under_corners(ls[upper], a, b) * crop_width  # half way down
-    lt[lower, 1] -= (under_corners(ls[lower], a, b) + 0.01) * crop_width  # 0.01 over the line
-    lt_photo = lt @ to_photo[:, :2].T + to_photo[:, 2]
-    h, w = photo.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    slit = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(slit, [np.round(lt_photo[loop]).astype(np.int32)], 1)
-    slit = cv2.erode(slit, np.ones((3, 3), np.uint8)).astype(bool)
-    eye = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(eye, [np.round(face[loop, :2]).astype(np.int32)], 1)
-    assert slit.sum() > 20
-
-    def inside_share() -> float:
-        sxy = np.dstack([xs, ys])
-        ep.rigid_eyes(sxy, lt, lt_photo, eyes)
-        read = np.round(sxy[slit]).astype(int)
-        ok = (read[:, 0] >= 0) & (read[:, 0] < w) & (read[:, 1] >= 0) & (read[:, 1] < h)
-        return float(eye[read[ok, 1], read[ok, 0]].sum() / len(read))
-
-    assert inside_share() > 0.97
+    share = _squinted_eye(photo_face, flat_lower=0.015)
+    assert share() > 0.97
     monkeypatch.setattr(ep, "FLAT_LID", 0.0)  # the map through the three points
-    assert inside_share() < 0.85
+    assert share() < 0.85
