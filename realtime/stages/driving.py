@@ -8,7 +8,8 @@ easing) -> the user's edits (gain, offset, lock per AU and head angle) ->
 DriveState. AUd (20) = 17 AUs then pose / 90, as `FaceAnalysis.driving_vector`.
 
 Face lost: the last good state is held for `hold_s`, then its weight eases linearly to 0 over `ease_s`
-(weight 0 = the neutral source); when the face is back, the weight comes back to 1 over `return_s`.
+(weight 0 = the neutral source); when the face is back, the weight comes back to 1 over `return_s`. A face back
+after `renew_after_s` away, with no profile and no live calibration, gets its neutral taken again as at the start.
 
 Start: the neutral is taken again on each of the driver's first `calibration_frames` from the frames so far
 (`DrivingStage._settle`); with a profile, its landmarks only.
@@ -133,6 +134,13 @@ class DrivingParams:
     return_s: float = 0.2
     """A face found again after its weight eased down comes back to weight 1 over this long, from the weight it
     had (at once, a driver back in view smiling or mid-word popped from the photo at rest into it in a frame)."""
+    renew_after_s: float = 3.0
+    """Without a profile or the user's calibration: a face found again after this long away (the photo long back
+    at rest) may be someone else, or the same person sitting differently, and its neutral is taken again from its
+    first frames, as at the start. Kept, the first person's neutral drove the next: DaGAN's driving clip, 4 s of an
+    empty room, then the cnn2 clip (a folder of frames) held the MEAD M024 photo turned and looking aside through
+    the second man's whole part (his mean head turn against the first's neutral: yaw 7.8, roll 4.0 degrees, AUs
+    0.017; against his own: 2.0, 0.9, 0.003)."""
     calibration_frames: int = 15
     adapt_margin: float = 0.05
     """Without a profile: a frame whose mouth AUs (ADAPT_AUS) sum to this much less than the neutral's has a
@@ -270,6 +278,8 @@ class DrivingStage:
             return self._lost(t_s, edits)
         if self._lost_at is not None:  # back: from the weight the lost face had eased to
             self._back = (t_s, self._lost_weight(t_s))
+            if self._adaptive and t_s - self._lost_at > self.params.renew_after_s:
+                self._renew()
         self._lost_at = None
         lm, aus, pose = self._smooth(face, t_s)
         canon = canonical_frame(lm)  # (478, 3) the frame in the face's own frontal frame
@@ -298,6 +308,15 @@ class DrivingStage:
             return self._state(weight, "easing", edits)
         self._back = None
         return self._state(1.0, "tracking", edits)
+
+    def _renew(self) -> None:
+        """Start again as with a new driver (`params.renew_after_s`): its neutral, AU baseline and head's zero
+        from its first frames, its expression lines against its own rest."""
+        self._neutral, self._auto_neutral, self._starting = None, True, True
+        self._calibrating, self._calib = False, []
+        self._openings, self._widening, self._opening_eyes = [], False, False
+        self._t_last = None
+        self._wrinkles.reset()
 
     def _smooth(self, face: FaceAnalysis, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lm: np.ndarray = np.asarray(face.landmarks, np.float32)

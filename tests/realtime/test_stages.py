@@ -102,6 +102,31 @@ def test_driving_calibration_profile_and_face_lost_easing() -> None:
     assert stage(face, 2.6, edits).weight == 1.0
 
 
+def test_a_face_back_after_a_long_absence_gets_its_own_neutral() -> None:
+    """Without a profile, a face found again after `renew_after_s` away (someone else sat down, a clip cut to
+    another face) is neutral at its own rest: its pose and AUs at rest drive nothing. Back sooner, it is the same
+    driver, measured against the first neutral."""
+    from realtime.face.types import FaceAnalysis, HeadPose
+
+    def other(face: FaceAnalysis) -> FaceAnalysis:  # another person: turned 15 degrees, AUs higher at rest
+        return FaceAnalysis(face.landmarks, np.full(17, 0.4, np.float32), HeadPose(15.0, 0.0, 0.0), 1)
+
+    edits = Controls().edits
+    for away, renewed in ((1.0, False), (4.0, True)):
+        stage = DrivingStage(params=DrivingParams(calibration_frames=5))
+        first = synthetic_face(aus=0.1)
+        for i in range(20):
+            stage(first, i / 30, edits)
+        for t in np.arange(0.7, 0.7 + away, 0.1):
+            stage(None, float(t), edits)
+        back = [stage(other(first), 0.8 + away + i / 30, edits) for i in range(20)]
+        turn, aus = back[-1].pose_delta[0], back[-1].aus.max()
+        if renewed:
+            assert abs(turn) < 0.5 and aus < 0.05
+        else:
+            assert turn == pytest.approx(15.0, abs=0.5) and aus > 0.2
+
+
 def test_live_calibration_rezeros() -> None:
     stage = DrivingStage(params=DrivingParams(calibration_frames=3))
     edits = Controls().edits
