@@ -60,6 +60,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+MAX_FRAME_ENLARGE = 2.0
+"""The most a photo is enlarged into the frame a frame renderer draws (the mesh flow): a photo enlarged further is
+drawn into a frame that much smaller and the frame enlarged at the end (bicubic, about 1 ms at 1280x720). Its pixels
+hold no more detail either way, and the renderer's work grows with the face's area in the frame: a 150-px photo
+(face-api.js's amy2.png) filling a 1280x720 frame took 55 ms a frame, 17 fps."""
+
 
 class Analyzer(Protocol):
     def analyze(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> FaceAnalysis | None: ...
@@ -295,10 +301,17 @@ class RenderStage:
         self.set_source(src)
 
     def _layout_for(self, src: PreparedSource) -> OutputLayout:
+        """Where the photo lands in the frame the renderer draws: the output frame, or for a frame renderer and a
+        photo enlarged past MAX_FRAME_ENLARGE a frame as much smaller (`__call__` enlarges it to `size`)."""
         h, w = src.image.shape[:2]
         if (w, h) == self.size:
             return OutputLayout.identity(src.image.shape)
-        return OutputLayout.fit(src.image.shape, self.size, src.face.landmarks)
+        layout = OutputLayout.fit(src.image.shape, self.size, src.face.landmarks)
+        k = layout.scale / MAX_FRAME_ENLARGE
+        if k <= 1.0 or not _draws_frames(self.renderer):
+            return layout
+        size = (max(round(self.size[0] / k), 1), max(round(self.size[1] / k), 1))
+        return OutputLayout(layout.transform / k, size)
 
     def stage(self, src: PreparedSource) -> None:
         """Any thread: the heavy part of setting `src` (the mesh flow's photo at rest, the crop renderers' frame
@@ -418,7 +431,10 @@ class RenderStage:
 
     def __call__(self, drive: DriveState) -> np.ndarray:
         if _draws_frames(self.renderer):
-            return self.renderer.render_frame(self.src, drive)
+            frame = self.renderer.render_frame(self.src, drive)
+            if (frame.shape[1], frame.shape[0]) != self.size:  # drawn smaller (MAX_FRAME_ENLARGE)
+                frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_CUBIC)
+            return frame
         crop = cast(CropRenderer, self.renderer).render(self.src, drive)
         frame = self._paste(self.src.image, crop)
         if self._alpha is not None:

@@ -343,6 +343,37 @@ def test_render_stage_keeps_its_output_size_for_a_new_source_of_another_size(pho
     assert stage(drive).shape == (360, 640, 3)
 
 
+def test_a_small_photo_enlarged_into_a_big_frame_is_drawn_smaller_and_enlarged_at_the_end(photo_face) -> None:
+    """A photo enlarged more than MAX_FRAME_ENLARGE into the output frame (a 150-px avatar in 1280x720) is drawn by
+    the mesh flow into a frame that much smaller, then enlarged: the frame has the output's size, the renderer's
+    layout enlarges the photo no more than MAX_FRAME_ENLARGE, and at rest the frame is the photo where the full
+    layout puts it (its work grows with the face's area: 55 ms a frame, 17 fps, for face-api.js's amy2.png)."""
+    from realtime.controls import Edits
+    from realtime.render.framing import OutputLayout
+    from realtime.render.renderers import MeshFlowFrame
+    from realtime.stages.driving import DrivingStage
+    from realtime.stages.render import MAX_FRAME_ENLARGE, RenderStage, prepare_source
+
+    photo, face = photo_face
+    small = cv2.resize(photo, (120, 150), interpolation=cv2.INTER_AREA)
+    face = face * np.float32(0.25)
+    weights = Path(__file__).resolve().parents[2] / "realtime" / "weights"
+    src = prepare_source(small, Fixed(face))
+    full = OutputLayout.fit(src.image.shape, (1280, 720), src.face.landmarks)
+    assert full.scale > MAX_FRAME_ENLARGE
+    with MeshFlowFrame(weights, "onnxruntime") as renderer:
+        stage = RenderStage(renderer, src, size=(1280, 720))
+        drive = DrivingStage()(Fixed(face).analyze(small), 0.0, Edits(), small)
+        out = stage(drive)
+    assert out.shape == (720, 1280, 3)
+    assert stage.layout.scale <= MAX_FRAME_ENLARGE + 1e-6 and stage.layout.size[0] < 1280
+    direct = cv2.warpAffine(src.image, full.transform, (1280, 720), flags=cv2.INTER_CUBIC)
+    x0, y0 = np.round(full.transform[:, 2]).astype(int)
+    x1, y1 = np.round(full.transform[:, :2] @ [120, 150] + full.transform[:, 2]).astype(int)
+    inside = (slice(max(y0, 0) + 20, min(y1, 720) - 20), slice(max(x0, 0) + 20, min(x1, 1280) - 20))
+    assert np.abs(out[inside].astype(int) - direct[inside].astype(int)).mean() < 6
+
+
 def test_a_photo_staged_in_another_thread_is_installed_in_the_render_thread_unchanged(photo_face) -> None:
     """An uploaded photo is made ready (`RenderStage.stage`) in the upload's thread while frames go on with the old
     photo; `set_source` in the render thread then installs it without making it again, and the frames are those
