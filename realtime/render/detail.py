@@ -45,7 +45,19 @@ def detail_gain(photo: np.ndarray, oval: np.ndarray, how: int) -> np.ndarray:
     MEAD photo was 0.70 of the photo's, read bicubic. The gain is measured at phase (1/2, 0) and (1/2, 1/2) by
     reading the photo's face there, and spread over the phases as a (s_x + s_y) + b s_x s_y with
     s = sin^2(pi phase): 0 at whole pixels."""
+    return _gain(_face(photo, oval), how)
+
+
+def face_detail(photo: np.ndarray, oval: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """What `MeshFlow` measures of a photo's face inside its `oval` (K, 2, photo pixels), from one cut of it: the
+    `detail_gain`s of bilinear and bicubic reads, and its `softness` (0 for a face under 16 pixels)."""
     face = _face(photo, oval)
+    soft = 0.0 if face is None else softness(*face)
+    return _gain(face, cv2.INTER_LINEAR), _gain(face, cv2.INTER_CUBIC), soft
+
+
+def _gain(face: tuple[np.ndarray, np.ndarray] | None, how: int) -> np.ndarray:
+    """`detail_gain` of a face cut by `_face` (None: none to measure, no gain)."""
     if face is None:
         return np.zeros(1024, np.int16)
     gray, inside = face
@@ -73,12 +85,6 @@ def _face(photo: np.ndarray, oval: np.ndarray) -> tuple[np.ndarray, np.ndarray] 
     mask = np.zeros(gray.shape, np.uint8)
     cv2.fillConvexPoly(mask, cv2.convexHull(np.round(oval - (x0, y0)).astype(np.int32)), 1)
     return gray, cv2.erode(mask, np.ones((5, 5), np.uint8)).astype(bool)
-
-
-def face_softness(photo: np.ndarray, oval: np.ndarray) -> float:
-    """`softness` of an RGB photo's face inside its `oval` (K, 2) photo pixels (0 for a face under 16 pixels)."""
-    face = _face(photo, oval)
-    return 0.0 if face is None else softness(*face)
 
 
 def restore_detail(face: np.ndarray, phase: np.ndarray, gain: np.ndarray) -> None:

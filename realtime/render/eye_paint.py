@@ -279,20 +279,19 @@ def _shut_map(out: np.ndarray, photo: np.ndarray) -> np.ndarray:
     the similarity of the corners alone."""
     o0, o1, omid = np.asarray(out, np.float64)
     p0, p1, pmid = np.asarray(photo, np.float64)
-    ospan, pspan = o1 - o0, p1 - p0
-    owidth, pwidth = float(np.hypot(*ospan)), float(np.hypot(*pspan))
-    if owidth < 1e-6 or pwidth < 1e-6:
-        return cv2.getAffineTransform(np.asarray(out, np.float32), np.asarray(photo, np.float32))
-    height = float((pmid - p0) @ np.array([-pspan[1], pspan[0]])) / pwidth**2  # the photo's, in its width
+    ospan = o1 - o0
+    height = float(
+        under_corners(pmid[None], p0, p1)[0]
+    )  # the photo's lid under its corners' line, in its width
     if abs(height) < FLAT_LID:
-        k = complex(*pspan) / complex(*ospan)  # turn and scale, corner to corner
+        k = complex(*(p1 - p0)) / complex(*ospan)  # turn and scale, corner to corner
         rot = np.array([[k.real, -k.imag], [k.imag, k.real]])
         return np.hstack([rot, (p0 - rot @ o0)[:, None]])
-    normal = np.array([-ospan[1], ospan[0]]) / owidth
-    least = LID_APART * height * owidth  # signed: on the photo's side of the line
-    now = float((omid - o0) @ normal)
-    if now * np.sign(height) < abs(least):
-        omid = omid + (least - now) * normal
+    now = float(under_corners(omid[None], o0, o1)[0])
+    if now * np.sign(height) < LID_APART * abs(height):  # too near the line, or over it: taken to the floor
+        down = np.array([-ospan[1], ospan[0]])  # the output's corners' normal, image-down, a width long
+        down *= np.sign(down[1]) or 1.0
+        omid = omid + (LID_APART * height - now) * down
     return cv2.getAffineTransform(np.float32([o0, o1, omid]), np.asarray(photo, np.float32))
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.render.detail import detail_gain, face_softness, restore_detail
+from realtime.render.detail import face_detail, restore_detail
 from realtime.render.draw import SHIFT
 from realtime.render.eye_paint import EYE_ANCHORS, OPEN_ANCHORS, PhotoEyes, lash_lines, paint_eyes, rigid_eyes
 from realtime.render.eyes import (
@@ -332,6 +332,7 @@ class MeshFlow:
         ls = np.ascontiguousarray(ls_px[:, :2], np.float32)
         ls_photo = ls @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
         change = None if texture is None else TextureChange.of(texture, photo, offset)
+        gain_linear, gain_cubic, softness = face_detail(photo, ls_photo[self._oval])
         lashes = lash_lines(self._warp, ls, ls)[0]  # (2, 9, 2) crop pixels
         opening = mouth_opening(ls, self.mouth_loop, self._oval)
         own = cut_mouth(photo, ls_photo, self.mouth_loop, self._oval) if opening > OWN_TEETH else None
@@ -360,7 +361,7 @@ class MeshFlow:
                 own_mouth=own,
                 own_cavity=None if own is None else cavity_colour(own),
                 own_depth=None if own is None else teeth_depth(own, mouth_corners()),
-                softness=face_softness(photo, ls_photo[self._oval]),
+                softness=softness,
             ),
             outline_depth=outline_depth(ls, self._oval),
             rim_sign=self._rim.orientation(ls),
@@ -388,10 +389,7 @@ class MeshFlow:
                     np.float32,
                 ),
             ),
-            detail_gain=(
-                detail_gain(photo, ls_photo[self._oval], cv2.INTER_LINEAR),
-                detail_gain(photo, ls_photo[self._oval], cv2.INTER_CUBIC),
-            ),
+            detail_gain=(gain_linear, gain_cubic),
         )
         return PreparedFlow(src, change)
 

@@ -121,8 +121,8 @@ class MouthPatch:
     under_teeth: np.ndarray | None = None
     """(K, 2) float32 `loop` with its upper lip moved down to under the upper teeth (`cut_mouth`; None where
     not measured): a photo keeping its own upper row reads the driver's jaw below them."""
-    softness: float | None = None
-    """How soft `image` is, in its pixels (`realtime.render.detail.softness`; None: not measured)."""
+    softness: float = 0.0
+    """How soft `image` is, in its pixels (`realtime.render.detail.softness`; 0: not measured, taken as sharp)."""
 
 
 @functools.lru_cache(maxsize=1)

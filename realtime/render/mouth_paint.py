@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from realtime.render.detail import softness
 from realtime.render.draw import SHIFT, fill_mask
 from realtime.render.framing import scale
 from realtime.render.meshwarp import MOUTH_TINT
@@ -111,7 +110,7 @@ class PhotoMouth:
     own_mouth: MouthPatch | None  # the photo's own inner mouth where it shows its teeth (OWN_TEETH)
     own_cavity: np.ndarray | None  # (3,) float32 its cavity's colour (`cavity_colour`), None with own_mouth
     own_depth: np.ndarray | None = None  # (MOUTH_COLUMNS,) how far its own upper teeth reach (`teeth_depth`)
-    softness: float = 0.0  # how soft its face is, in output pixels (`realtime.render.detail.face_softness`)
+    softness: float = 0.0  # how soft its face is, in output pixels (`realtime.render.detail.face_detail`)
 
 
 def paint_mouth(
@@ -219,7 +218,7 @@ def _paint_inner_mouth(
         read = float(np.linalg.norm(loop_b[b] - loop_b[a])) / max(
             float(np.linalg.norm(mouth.loop[b] - mouth.loop[a])), 1e-6
         )
-        sharp = read * (mouth.softness if mouth.softness is not None else softness(mouth.image))
+        sharp = read * mouth.softness
     else:
         sharp = DRAWN_SOFTNESS
     extra = float(np.sqrt(max(src.softness**2 - sharp**2, 0.0)))

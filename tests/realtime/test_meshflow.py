@@ -33,11 +33,24 @@ def photo_face() -> tuple[np.ndarray, np.ndarray]:
     return photo, face.astype(np.float32)
 
 
+def _aligned(face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A face's alignment transform (photo -> crop pixels) and its landmarks in the crop's pixels (478, 2)."""
+    m = alignment_transform(face)
+    return m, apply_transform(m, face)[:, :2]
+
+
+@pytest.fixture
+def no_lip_hue(monkeypatch) -> None:
+    """The lips' hue left off the painted mouth (MOUTH_WARMTH 0): the tests tell the patches apart by their colours."""
+    import realtime.render.mouth_paint as mp
+
+    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
+
+
 def _flow(
     photo: np.ndarray, face: np.ndarray, layout: OutputLayout | None = None
 ) -> tuple[MeshFlow, np.ndarray]:
-    m = alignment_transform(face)
-    ls = apply_transform(m, face)[:, :2]
+    m, ls = _aligned(face)
     flow = MeshFlow()
     flow.install(flow.prepare(photo, m, ls, layout or OutputLayout.identity(photo.shape)))
     return flow, ls
@@ -153,11 +166,9 @@ def _open_mouth(ls: np.ndarray, amount: float) -> np.ndarray:
     return lt
 
 
-def test_an_opening_mouth_shows_the_driver_mouth_or_a_cavity(photo_face, monkeypatch) -> None:
+def test_an_opening_mouth_shows_the_driver_mouth_or_a_cavity(photo_face, no_lip_hue) -> None:
     """(The lips' hue, MOUTH_WARMTH, left out: the driver's mouth is told by its green.)"""
-    import realtime.render.mouth_paint as mp
 
-    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
     photo, face = photo_face
     flow, ls = _flow(photo, face)
     lt = _open_mouth(ls, 14.0)
@@ -186,19 +197,16 @@ def test_an_opening_mouth_shows_the_driver_mouth_or_a_cavity(photo_face, monkeyp
     assert remembered[1] > remembered[0] + 60 and remembered[1] > remembered[2] + 60
 
 
-def test_a_grin_shut_at_rest_shows_its_own_upper_teeth_over_the_drivers_jaw(photo_face, monkeypatch) -> None:
+def test_a_grin_shut_at_rest_shows_its_own_upper_teeth_over_the_drivers_jaw(photo_face, no_lip_hue) -> None:
     """A photo with its mouth open wider than OWN_TEETH (a grin) whose motion starts from its face at rest, lips
     shut: wherever the output opens, its own upper teeth hang from the upper lip (read rigid, `mouth_rows`), and
     the driver's lower jaw (green here) stands on the lower lip; from its face as it is, its teeth too. (The lips'
     hue, MOUTH_WARMTH, left out.)"""
     import realtime.render.meshflow as mf
-    import realtime.render.mouth_paint as mp
     from realtime.render.mouth import mouth_opening
 
-    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
     photo, face = photo_face
-    m = alignment_transform(face)
-    ls_shut = apply_transform(m, face)[:, :2]
+    m, ls_shut = _aligned(face)
     ls = _open_mouth(ls_shut, 12.0)  # the photo: mouth open
     loop, oval = mesh_loops()
     assert mouth_opening(ls, loop, oval) > mf.OWN_TEETH
@@ -228,17 +236,14 @@ def test_a_grin_shut_at_rest_shows_its_own_upper_teeth_over_the_drivers_jaw(phot
 
 
 def test_a_photos_own_upper_teeth_sit_over_the_drivers_jaw_not_over_its_long_upper_teeth(
-    photo_face, monkeypatch
+    photo_face, no_lip_hue
 ) -> None:
     """A laughing driver's upper teeth reach past its mouth's middle; a photo keeping its own upper row shows, under
     it, what is under the driver's teeth (its jaw, green here): not a black band, and not the driver's upper
     teeth read from the lower lip as a row of fangs. (The lips' hue, MOUTH_WARMTH, left out.)"""
-    import realtime.render.mouth_paint as mp
 
-    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
     photo, face = photo_face
-    m = alignment_transform(face)
-    ls_shut = apply_transform(m, face)[:, :2]
+    m, ls_shut = _aligned(face)
     ls = _open_mouth(ls_shut, 12.0)  # the photo: its mouth open on its own teeth
     loop, oval = mesh_loops()
     inv = cv2.invertAffineTransform(m)
@@ -268,18 +273,13 @@ def test_a_photos_own_upper_teeth_sit_over_the_drivers_jaw_not_over_its_long_upp
     assert green[below + 2 :].mean() > 0.8  # the driver's jaw
 
 
-def test_a_photos_own_upper_teeth_show_as_far_down_as_they_reach_not_half_way(
-    photo_face, monkeypatch
-) -> None:
+def test_a_photos_own_upper_teeth_show_as_far_down_as_they_reach_not_half_way(photo_face, no_lip_hue) -> None:
     """A smiling photo's upper teeth fill 70 % of its mouth's opening: opened as far as the photo's, the output shows
     them that far down (OWN_REACH), the driver's jaw (green) only under them. Cut half way, they stood short over
     the driver's jaw and the dark of its mouth (deepface img24 under LivePortrait's d0 grin)."""
-    import realtime.render.mouth_paint as mp
 
-    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
     photo, face = photo_face
-    m = alignment_transform(face)
-    ls_shut = apply_transform(m, face)[:, :2]
+    m, ls_shut = _aligned(face)
     ls = _open_mouth(ls_shut, 12.0)
     loop, oval = mesh_loops()
     inv = cv2.invertAffineTransform(m)
@@ -445,8 +445,7 @@ def test_a_changed_texture_comes_back_by_the_share_asked_and_only_there(photo_fa
     photo, face = photo_face
     texture = photo.copy()
     texture[280:320, 150:200] = np.clip(texture[280:320, 150:200].astype(int) - 60, 0, 255)  # a dark fold
-    m = alignment_transform(face)
-    ls = apply_transform(m, face)[:, :2]
+    m, ls = _aligned(face)
     flow = MeshFlow()
     flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape), texture=texture))
     flat = flow.render(ls.copy()).astype(int)
@@ -1106,15 +1105,12 @@ def test_a_mouth_opened_with_no_driver_mouth_gets_drawn_teeth_not_a_dark_hole() 
     assert slit[39:42, 40:61].mean() < 0.5 * skin.mean()  # the lips hide the teeth: a dark slit
 
 
-def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face, monkeypatch) -> None:
+def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face, no_lip_hue) -> None:
     """A vivid driver mouth (pure green inside, skin of saturation 0.35) pasted on a pale photo (skin saturation
     0.12) keeps half its colourfulness (SATURATION_RANGE); on a nearly grey one (0.02), a fifth of that half
     (GREY_SKIN: a black-and-white photo's mouth is grey); on a photo as colourful as the driver, all of it (the
     lips' hue, MOUTH_WARMTH, left out: it has its own test)."""
-    import realtime.render.mouth_paint as mp
     from realtime.render.mouth import GREY_SKIN, SATURATION_RANGE, saturation
-
-    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
 
     assert saturation(np.array([200.0, 150.0, 130.0])) == pytest.approx(0.35)
     assert saturation(np.array([120.0, 120.0, 120.0])) == 0.0
@@ -1225,18 +1221,15 @@ def test_a_failing_keep_expression_change_leaves_the_stream_as_it_was_and_is_log
 
 
 def test_a_mouth_opened_before_the_driver_opened_its_own_shows_the_mouth_prior(
-    photo_face, tmp_path, monkeypatch
+    photo_face, tmp_path, no_lip_hue
 ) -> None:
     """The mouth prior (a MouthPatch read from mouth_prior.npz) is what an opening shows until the driver opens
     its own mouth; the driver's replaces it from then on. A missing prior: None (a drawn mouth); a prior for
     another mesh: a clear error. (The lips' hue, MOUTH_WARMTH, left out: the patches are told apart by theirs.)"""
-    import realtime.render.mouth_paint as mp
     from realtime.render.mouth import PRIOR_FILE, load_mouth_prior
 
-    monkeypatch.setattr(mp, "MOUTH_WARMTH", 0.0)
     photo, face = photo_face
-    m = alignment_transform(face)
-    ls = apply_transform(m, face)[:, :2]
+    m, ls = _aligned(face)
     lt = _open_mouth(ls, 14.0)
     loop, oval = mesh_loops()
     blue = np.zeros((256, 256, 3), np.uint8)
@@ -1570,8 +1563,7 @@ def test_a_dark_driver_mouth_takes_the_hue_of_the_photos_lips(photo_face, monkey
     photo[:] = (200, 150, 130)
     outer = np.round(face[[o for o, _ in LIP_PAIRS], :2]).astype(np.int32)
     cv2.fillPoly(photo, [cv2.convexHull(outer)], (170, 60, 70))  # red lips
-    m = alignment_transform(face)
-    ls = apply_transform(m, face)[:, :2]
+    m, ls = _aligned(face)
     lt = _open_mouth(ls, 14.0)
     driver = np.zeros((256, 256, 3), np.uint8)
     driver[:] = (200, 150, 130)
