@@ -23,11 +23,11 @@ smaller or larger than the output is scaled to it once, bicubic or by area, so e
    OWN_TEETH) keeps its upper row, read rigid under its upper lip, over the driver's lower jaw. Lips shut over
    a photo's open mouth are filled from each lip's middle and meet along a soft line (`close_lips`).
 4. Lips keep 0.7 of their thickness (`keep_lips`), the bands under the lower lip half of theirs (`keep_chin`),
-   face-oval points a turn pushes inside the face go back to its outline (`outline.keep_outline`). A closing eye
-   is read as one piece under its lid (`eye_paint.rigid_eyes`), a lid stretched over it is redrawn as skin in the
-   tones round it (`realtime.render.eyes.draw_lid_skin`), a shut eye's slit is covered (`cover_lids`), or an eye whose
-   opening changed is repainted by the trained eye painter (`realtime.render.eyes`) where it ships (none ships
-   today).
+   face-oval points a turn pushes inside the face go back to its outline and those the photo hides stay hidden
+   (`outline.keep_outline`). A closing eye is read as one piece under its lid (`eye_paint.rigid_eyes`), a lid
+   stretched over it is redrawn as skin in the tones round it (`realtime.render.eyes.draw_lid_skin`), a shut
+   eye's slit is covered (`cover_lids`), or an eye whose opening changed is repainted by the trained eye painter
+   (`realtime.render.eyes`) where it ships (none ships today).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The face's outline through a turn: the mesh's points at the silhouette kept from folding the face over.
 
 A turning head moves the face oval's points (deepest in the mesh) furthest. Those a turn pushes inside the face go
-back to its outline (`keep_outline`), and the outermost triangles a turn turns over are unfolded (`Rim`): folded,
+back to its outline, those the photo hides behind its cheek stay hidden (`keep_outline`), and the outermost triangles a turn turns over are unfolded (`Rim`): folded,
 either showed the photo's silhouette band (shadow, ear, background) on the cheek. Both are measured against the
 photo, so a face at rest does not move; `realtime.render.meshflow.MeshFlow` applies them to lt each frame.
 """
@@ -20,6 +20,9 @@ RIM_STEPS = (0.25, 0.5, 0.75, 1.0)
 """Shares of the way from an oval point's own motion to its inner neighbours' that `Rim.unfold` tries, in turn."""
 RIM_SLIVER = 0.05
 """Area (crop pixels squared) under which a rim triangle of the photo is a sliver with no orientation to keep."""
+HIDDEN_OUT = 0.5
+"""Crop pixels by which a face-oval point that the photo hides inside its cheek's outline may come out of it
+(`keep_outline`)."""
 
 
 def outline_depth(pts: np.ndarray, oval: np.ndarray) -> np.ndarray:
@@ -101,22 +104,31 @@ def keep_outline(
     lt: np.ndarray, ls: np.ndarray, oval: np.ndarray, ls_depth: np.ndarray | None = None
 ) -> np.ndarray:
     """lt (478, 2) with no face-oval point deeper inside the outline of the other points than it is in the
-    photo (ls). A turning head's far oval points (deep in the mesh) moved inside its cheek: the triangles
-    between them folded and showed the photo's silhouette band (shadow, ear, background) as a grey patch on
-    the far cheek. Measured against the photo, so a face at rest does not move. `ls_depth`: the photo's
+    photo (ls), and none that the photo hides inside that outline come out of it by more than HIDDEN_OUT.
+
+    A turning head's far oval points (deep in the mesh) moved inside its cheek: the triangles between them
+    folded and showed the photo's silhouette band (shadow, ear, background) as a grey patch on the far cheek.
+    The other way round, a photo turned 20 degrees hides its far oval points up to a twentieth of the face's
+    width inside its cheek's silhouette (the rim's triangles there folded in the photo itself); turned back
+    towards the camera, they came out of it and unfolded that band, so the photo's silhouette was read twice,
+    once mirrored inside the cheek as a pale grey streak (PRNet's 4.jpg under SkyReels-A1's clip 1 and
+    LivePortrait's d12). Measured against the photo, so a face at rest does not move. `ls_depth`: the photo's
     `outline_depth`, computed once per source by MeshFlow."""
-    allowed = (outline_depth(ls, oval) if ls_depth is None else ls_depth) + 0.5
+    depth = outline_depth(ls, oval) if ls_depth is None else ls_depth
+    deepest = depth + 0.5
+    shallowest = np.where(depth > 0.0, depth - HIDDEN_OUT, -np.inf)
     inner = np.ones(len(lt), bool)
     inner[oval] = False
     centre = lt[inner].mean(0)
     out = lt
     for _ in range(2):  # a radial step by the distance to the nearest edge undershoots where it is oblique
-        excess = outline_depth(out, oval) - allowed
-        deep = excess > 0
-        if not deep.any():
+        now = outline_depth(out, oval)
+        excess = np.maximum(now - deepest, 0.0) + np.minimum(now - shallowest, 0.0)  # > 0: in, < 0: out
+        off = excess != 0.0
+        if not off.any():
             break
         out = out.copy()
-        d = out[oval][deep] - centre
+        d = out[oval][off] - centre
         d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
-        out[oval[deep]] += d * excess[deep, None]
+        out[oval[off]] += d * excess[off, None]
     return out

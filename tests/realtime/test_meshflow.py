@@ -966,6 +966,36 @@ def test_face_oval_points_pulled_inside_the_face_are_put_back_on_its_outline(pho
     assert set(np.nonzero(moved)[0]) <= set(oval.tolist())  # only oval points move
 
 
+def test_face_oval_points_the_photo_hides_stay_inside_its_outline(photo_face) -> None:
+    """A photo turned aside hides its far oval points inside its cheek's silhouette; a driver turning back
+    towards the camera moved them out of it, unfolding the photo's folded rim, and its silhouette was read a
+    second time, mirrored, inside the cheek. They may come out by HIDDEN_OUT at most; oval points the photo
+    shows move out freely."""
+    from realtime.render.outline import HIDDEN_OUT, keep_outline, outline_depth
+
+    _photo, face = photo_face
+    m = alignment_transform(face)
+    ls = apply_transform(m, face)[:, :2].astype(np.float32)
+    _, oval = mesh_loops()
+    centre = ls.mean(0)
+    far = oval[np.argmax(ls[oval, 0])]  # the oval's rightmost point, hidden inside the cheek's outline
+    shown = oval[np.argmin(ls[oval, 0])]  # the leftmost, on the outline as the photo has it
+    ls[far] += 0.15 * (centre - ls[far])
+    depth = outline_depth(ls, oval)
+    assert depth[oval == far][0] > 3.0 and depth[oval == shown][0] < 0
+    assert np.array_equal(keep_outline(ls, ls, oval), ls)  # a face at rest does not move
+    lt = ls.copy()
+    for p in (far, shown):  # both moved 8 px outwards, as a turn back towards the camera moves the far one
+        lt[p] += 8.0 * (ls[p] - centre) / np.linalg.norm(ls[p] - centre)
+    fixed = keep_outline(lt, ls, oval)
+    after = outline_depth(fixed, oval)
+    assert after[oval == far][0] >= depth[oval == far][0] - HIDDEN_OUT - 0.1  # still hidden, as in the photo
+    assert outline_depth(lt, oval)[oval == far][0] < depth[oval == far][0] - 1.5  # moved out as given
+    assert np.array_equal(fixed[shown], lt[shown])  # a point the photo shows moves as it was moved
+    moved = np.any(fixed != lt, axis=1)
+    assert set(np.nonzero(moved)[0]) == {int(far)}
+
+
 def test_the_near_cheeks_rim_is_never_turned_over(photo_face) -> None:
     """A turn that moves the oval points of one cheek across their inner neighbours (the near cheek's
     silhouette, deepest in the mesh, moves out past points that lay on or past it in the photo) would turn the
