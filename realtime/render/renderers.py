@@ -30,7 +30,15 @@ from realtime.render.framing import OutputLayout
 from realtime.render.landmark_transfer import SourceGeometry, fit_lids, transfer
 from realtime.render.meshflow import MeshFlow, PreparedFlow
 from realtime.render.neutral import fold_strength, forehead_strength, neutral_rest
-from realtime.render.shown_motion import absolute_landmarks, deepen_frown, eased_edit, keep_gaze, limit_turn
+from realtime.render.shown_motion import (
+    absolute_landmarks,
+    deepen_frown,
+    eased_edit,
+    hold_far_side,
+    keep_gaze,
+    limit_turn,
+    turns_back,
+)
 from realtime.render.wrinkles import brow_change, gated_lines, rest_forehead
 from realtime.stages.driving import DriverSample, DriveState
 
@@ -322,8 +330,16 @@ class MeshFlowFrame(RendererLifecycle):
     def set_background(self, background: np.ndarray | None, person: np.ndarray | None) -> None:
         self._flow.set_background(background, person)
 
-    def _transfer(self, geometry: SourceGeometry, expr: np.ndarray, turn: np.ndarray) -> np.ndarray:
-        return _moved(geometry, expr, turn, self._free)
+    def _transfer(
+        self, geometry: SourceGeometry, expr: np.ndarray, turn: np.ndarray, own_yaw: float = 0.0
+    ) -> np.ndarray:
+        """lt for the expression turned by `turn` from the photo's own pose (its yaw `own_yaw`): a turn back
+        towards the camera holds the far side (`hold_far_side`)."""
+        lt = _moved(geometry, expr, turn, self._free)
+        if turns_back(own_yaw, float(turn[0])):
+            unturned = _moved(geometry, expr, turn * np.float32((0.0, 1.0, 1.0)), self._free)
+            lt = hold_far_side(lt, unturned, own_yaw)
+        return lt
 
     def _read_aus(self, face: np.ndarray) -> np.ndarray:
         """(len(MATCHED_AUS),) the AUs the run-time AU head reads on a face (478, 3) in a frontal frame."""
@@ -401,8 +417,8 @@ class MeshFlowFrame(RendererLifecycle):
             if abs(blink) > 1e-3:
                 after = float(np.clip(aud[_AU45] + blink, 0.0, 1.0))
                 expr = fit_lids(expr, src.geometry.canonical, None, (aud[_AU45], after))
-            return self._transfer(src.geometry, eased(expr), turn)
-        lt = self._transfer(src.geometry, eased(expr), turn)
+            return self._transfer(src.geometry, eased(expr), turn, float(own_pose[0]))
+        lt = self._transfer(src.geometry, eased(expr), turn, float(own_pose[0]))
         if self._lt is not None and np.abs(edited - aud).max() > 1e-3:
             pose = np.broadcast_to(own_pose / POSE_SCALE_DEG, (2, 3))
             pair = self._run_lt(np.concatenate([np.stack([edited, aud]), pose], axis=1))

@@ -40,6 +40,50 @@ BACK_TURNED_DEG = 28.0
 """Yaw or pitch from which a photo's turn back towards the camera is held to BACK_LIMITS_DEG."""
 
 
+FAR_HOLD = (0.3, 0.7)
+"""Shares of the way from the face's middle to its far silhouette (along the eyes' line) between which a turned
+photo's turn back towards the camera stops widening its far side (`hold_far_side`): none at the first, all of it
+from the second on."""
+FAR_HOLD_FROM_DEG = (10.0, 18.0)
+"""Yaw of the photo from which that hold starts, and from which it is whole: a frontal photo's far side is its
+own, and a turn widens it as it should. From 6 and 12 degrees, one paper-protocol pair's pose similarity (a
+cosine of small pose vectors) turned over (0.45 -> -0.95) and PSIM fell 0.018; from these, 0.006."""
+
+
+def turns_back(own_yaw: float, yaw: float) -> bool:
+    """Whether a yaw change turns a photo of that yaw (degrees) back towards the camera, past the hold's start."""
+    return own_yaw * yaw < 0 and abs(own_yaw) > FAR_HOLD_FROM_DEG[0]
+
+
+def hold_far_side(turned: np.ndarray, unturned: np.ndarray, own_yaw: float) -> np.ndarray:
+    """lt (478, 2) of a turned photo turned back towards the camera (`turned`), its far side kept from widening
+    past the near side's motion; `unturned`: the same landmarks without the yaw of that turn back.
+
+    The face mesh of a photo turned 20 degrees runs on round its far cheek, behind the silhouette, foreshortened
+    into a few pixels; turned back towards the camera, its far side widened (the mesh's far edge coming round)
+    and those few pixels of the photo's cheek were stretched 3 to 10 times over it: a swollen, smeared far jaw
+    (PRNet's 4.jpg under LivePortrait's d12, 12 degrees back). A head turning on its own axis keeps its
+    silhouette; here the far side moves with the near side, the nose and the middle of the face turn as they
+    did, and the far cheek between them widens only by the nose's move."""
+    d = turned - unturned
+    eyes = unturned[263] - unturned[33]
+    eyes /= max(float(np.linalg.norm(eyes)), 1e-6)
+    nose = float(d[1] @ eyes)  # the nose tip moves away from the far side as the head turns back
+    if abs(nose) < 1e-3:
+        return turned
+    far = -np.sign(nose) * eyes
+    out = (unturned - unturned.mean(0)) @ far
+    share = out / max(
+        float(out.max()), 1e-6
+    )  # 0 in the middle, 1 at the far silhouette, < 0 on the near side
+    hold = np.clip((share - FAR_HOLD[0]) / (FAR_HOLD[1] - FAR_HOLD[0]), 0.0, 1.0)
+    a, b = FAR_HOLD_FROM_DEG
+    hold *= float(np.clip((abs(own_yaw) - a) / (b - a), 0.0, 1.0))
+    along = d @ far
+    near = float(np.median(along[share < 0]))
+    return (turned - (hold * np.maximum(along - near, 0.0))[:, None] * far).astype(np.float32)
+
+
 def limit_turn(own: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """(3,) the pose change (degrees) the photo shows for the driver's `delta`, the photo's own pose `own`:
     the change eased into TURN_LIMITS_DEG, yaw and pitch kept from going further from the camera than
@@ -144,7 +188,11 @@ def absolute_landmarks(
     identity as much as by expression (a brow low at rest reads as AU04), and the sliders' rows and gains put
     that on the photo (paper protocol, 9 held-out people: ED 0.498 -> 0.479, CSIM 0.971 -> 0.957)."""
     expression = np.tensordot(np.clip(aus, 0.0, 1.0) - own_aus, basis, axes=1)  # (478, 3)
-    return transfer(geometry, expression, limit_turn(own_pose, np.asarray(pose) - own_pose))
+    turn = limit_turn(own_pose, np.asarray(pose) - own_pose)
+    lt = transfer(geometry, expression, turn)
+    if turns_back(float(own_pose[0]), float(turn[0])):
+        lt = hold_far_side(lt, transfer(geometry, expression, turn * (0.0, 1.0, 1.0)), float(own_pose[0]))
+    return lt
 
 
 FROWN_GAIN = 1.6

@@ -211,6 +211,35 @@ def test_a_turning_head_keeps_its_sides_about_where_they_are_and_its_nose_goes_w
     assert turned[1, 0] - ls[1, 0] > 0.2 * iod  # the nose tip goes with the turn (yaw > 0: to the right)
 
 
+def test_a_turned_photo_turned_back_keeps_its_far_side_with_its_near_side() -> None:
+    """A photo turned 20 degrees, turned back towards the camera: the whole face moves (the head turns on its
+    neck), the nose more, and the mesh's far side widens (its far edge coming round; on PRNet's 4.jpg under
+    LivePortrait's d12 the photo's foreshortened cheek was stretched over it, a swollen jaw). Held, the far side
+    moves as the near side does and the nose as it did; a frontal photo, or a turn away, is not held."""
+    from realtime.render.shown_motion import FAR_HOLD, hold_far_side, turns_back
+
+    rest = synthetic_face(iod=80.0).landmarks[:, :2].astype(np.float32)
+    u = np.array([1.0, 0.0], np.float32)  # the eyes' line; the far side to the right (the nose moves left)
+    share = (rest[:, 0] - rest[:, 0].mean()) / (rest[:, 0] - rest[:, 0].mean()).max()
+    moved = np.zeros_like(rest)
+    moved[:, 0] = -10.0 + 9.0 * np.clip(share, 0.0, 1.0)  # the far side widens by 9 px
+    moved[1, 0] -= 8.0  # the nose tip turns further
+    turned = rest + moved
+    held = hold_far_side(turned, rest, 20.0)
+    far = share > FAR_HOLD[1]
+    near = share < 0
+    assert far.sum() > 10
+    np.testing.assert_allclose(
+        (held - rest)[far] @ u, -10.0, atol=0.01
+    )  # the far side moves as the near side
+    np.testing.assert_array_equal(held[near], turned[near])
+    np.testing.assert_array_equal(held[1], turned[1])  # the nose as it turned
+    np.testing.assert_array_equal(held[:, 1], turned[:, 1])  # nothing moves up or down
+    np.testing.assert_array_equal(hold_far_side(turned, rest, 8.0), turned)  # a near-frontal photo: not held
+    assert turns_back(20.0, -12.0) and turns_back(-20.0, 12.0)
+    assert not turns_back(20.0, 12.0) and not turns_back(8.0, -12.0)
+
+
 def test_paste_back_of_the_roi_matches_a_whole_frame_paste() -> None:
     import cv2
 
