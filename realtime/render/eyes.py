@@ -108,6 +108,12 @@ LID_TONE_SHARE = 0.5
 bottom takes the skin under the eye's). In full, deep-set eyes' lids took their sockets' shade, and the teacher
 read fewer blinks (live AU45 r 0.808 -> 0.778: the Mouth_Source photo under the EDTalk clip 0.48 -> 0.37, the
 Dafoe photo under Jamie Oliver's 0.74 -> 0.67); at half, 0.806."""
+LID_BOTTOM_SHARE = 0.4
+"""How far a lowered lid's bottom, at its lashes, is taken from the tone of the skin under the eye towards that
+over its ring. At 0 (the skin under the eye itself), a deep-set eye lit from above (obama2.jpg, dlib's
+2008_007676.jpg, the MEAD photo; under the eye 206/138/111, over the ring 74/44/31) shut into a pale oval in the
+socket's shade, a blank white-eyed stare at every blink. Live AU45 r the same (0.833), the eyes' opening r
+0.791 / 0.790 -> 0.775 / 0.787."""
 LID_TONE_BLUR = 0.1
 """Share of the eye's width by which those colours are smoothed along the eye."""
 LID_ENDS = 0.12
@@ -354,9 +360,9 @@ def draw_lid_skin(
     amount: float,
 ) -> None:
     """In place: an upper lid's band, between its lash line `lash` (9, 2: corner, 7 points, corner) and the ring
-    over it `ring` (7, 2, UPPER_RINGS), image pixels, redrawn as skin: column by column, in a tone going from the
-    skin's over the ring to the skin's under the eye (`loop` (16, 2): its lid loop, EYE_LOOPS order; LID_TONE,
-    LID_MIRROR_SKIP), with the grain of the skin under the eye mirrored up over it; blended in by `amount` (0-1),
+    over it `ring` (7, 2, UPPER_RINGS), image pixels, redrawn as skin: column by column, in a tone going from
+    between the skin's over the ring and the skin's under the eye (`loop` (16, 2): its lid loop, EYE_LOOPS order;
+    LID_TONE, LID_MIRROR_SKIP) at its top (LID_TONE_SHARE) to nearer the latter at its lashes (LID_BOTTOM_SHARE), with the grain of the skin under the eye mirrored up over it; blended in by `amount` (0-1),
     faded in from the ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
     lash = np.asarray(lash, np.float64)
     ring = np.asarray(ring, np.float64)
@@ -401,7 +407,9 @@ def draw_lid_skin(
     ends[:, cols] = cv2.GaussianBlur(np.stack([over, under]).astype(np.float32), (0, 0), sigma, sigmaY=1e-3)
     t = np.clip((ys - top[xs]) / np.maximum(under_eye[xs] + skip - top[xs], 1), 0.0, 1.0)[:, None]
     fill = flat.copy()
-    ends[0] = ends[1] + LID_TONE_SHARE * (ends[0] - ends[1])
+    ends[:] = ends[1] + np.array([LID_TONE_SHARE, LID_BOTTOM_SHARE], np.float32)[:, None, None] * (
+        ends[0] - ends[1]
+    )
     fill[ys, xs] = (1.0 - t) * ends[0, xs] + t * ends[1, xs]
     lum = flat[ys, xs].mean(1) / np.maximum(fill[ys, xs].mean(1), 1.0)  # before the grain: the tone alone
     # Its grain: the fine detail of the skin under the eye, mirrored up over it (a flat fill read as plaster).

@@ -332,6 +332,35 @@ def test_a_lowered_lid_meets_the_skin_round_it_not_the_lit_cheek_further_down(fa
     assert 2.0 < got.std(0).mean() < 12.0  # the grain kept
 
 
+def test_a_deep_set_eye_lit_from_above_shuts_into_a_lid_in_the_sockets_shade_not_a_pale_oval(face) -> None:
+    """The skin over the ring in shadow (a deep-set eye lit from above: obama2.jpg), the skin under the eye lit:
+    the redrawn lid's lowest rows, by its lashes, are taken LID_BOTTOM_SHARE of the way towards the shade, not the
+    lit skin's own tone (a pale oval in the socket at every blink)."""
+    from realtime.render.eyes import LID_BOTTOM_SHARE, draw_lid_skin
+
+    loop, ring, lash, band = _lid(face)
+    b = band.astype(bool)
+    over, under = np.array([74.0, 44.0, 31.0]), np.array([206.0, 138.0, 111.0])
+    photo = np.empty((600, 480, 3), np.float64)
+    split = int(np.ceil(loop[:, 1].max()))
+    photo[:split] = over
+    photo[split:] = under
+    photo = np.clip(photo + np.random.default_rng(2).normal(0.0, 3.0, (600, 480, 1)), 0, 255).astype(np.uint8)
+    photo[b] = (60, 40, 30)
+    out = photo.copy()
+    draw_lid_skin(out, lash, ring, loop, 1.0)
+    inner = cv2.erode(band, np.ones((3, 3), np.uint8)).astype(bool)
+    x0, x1 = sorted((loop[0, 0], loop[8, 0]))
+    middle = np.zeros((600, 480), bool)
+    middle[:, int(x0 + 0.3 * (x1 - x0)) : int(x1 - 0.3 * (x1 - x0))] = True
+    rows = np.nonzero(inner & middle)[0]
+    low = inner & middle & (np.arange(600)[:, None] >= np.percentile(rows, 80))
+    got = out[low].astype(float).mean(0)
+    share = (under - got) / (under - over)  # 0: the lit skin, 1: the shade
+    assert np.all(share > LID_BOTTOM_SHARE), share  # by its lashes at least that far towards the shade
+    assert np.all(share < 0.75), share  # and not the shade itself: a lid, not a hole
+
+
 def test_a_tall_lowered_lid_reads_no_deeper_under_the_eye_than_its_reach(face) -> None:
     """A lid band stretched tall (the ring far over the lid) is redrawn from the skin within LID_MIRROR_REACH
     under the eye, mirrored back and forth, never from further down (a nostril under a turned face's far eye)."""
