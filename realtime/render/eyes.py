@@ -362,8 +362,9 @@ def draw_lid_skin(
     """In place: an upper lid's band, between its lash line `lash` (9, 2: corner, 7 points, corner) and the ring
     over it `ring` (7, 2, UPPER_RINGS), image pixels, redrawn as skin: column by column, in a tone going from
     between the skin's over the ring and the skin's under the eye (`loop` (16, 2): its lid loop, EYE_LOOPS order;
-    LID_TONE, LID_MIRROR_SKIP) at its top (LID_TONE_SHARE) to nearer the latter at its lashes (LID_BOTTOM_SHARE), with the grain of the skin under the eye mirrored up over it; blended in by `amount` (0-1),
-    faded in from the ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
+    LID_TONE, LID_MIRROR_SKIP) at its top (LID_TONE_SHARE) to nearer the latter at its lashes (LID_BOTTOM_SHARE),
+    with the grain of the skin under the eye mirrored up over it; blended in by `amount` (0-1), faded in from the
+    ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
     lash = np.asarray(lash, np.float64)
     ring = np.asarray(ring, np.float64)
     loop = np.asarray(loop, np.float64)

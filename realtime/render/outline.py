@@ -1,8 +1,9 @@
 """The face's outline through a turn: the mesh's points at the silhouette kept from folding the face over.
 
 A turning head moves the face oval's points (deepest in the mesh) furthest. Those a turn pushes inside the face go
-back to its outline, those the photo hides behind its cheek stay hidden (`keep_outline`), and the outermost triangles a turn turns over are unfolded (`Rim`): folded,
-either showed the photo's silhouette band (shadow, ear, background) on the cheek. Both are measured against the
+back to its outline, those the photo hides behind its cheek stay hidden (`keep_outline`), and the outermost
+triangles a turn turns over are unfolded (`Rim`): folded, either showed the photo's silhouette band (shadow, ear,
+background) on the cheek. Both are measured against the
 photo, so a face at rest does not move; `realtime.render.meshflow.MeshFlow` applies them to lt each frame.
 """
 

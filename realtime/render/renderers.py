@@ -34,10 +34,9 @@ from realtime.render.shown_motion import (
     absolute_landmarks,
     deepen_frown,
     eased_edit,
-    hold_far_side,
     keep_gaze,
     limit_turn,
-    turns_back,
+    turn_landmarks,
 )
 from realtime.render.wrinkles import brow_change, gated_lines, rest_forehead
 from realtime.stages.driving import DriverSample, DriveState
@@ -335,11 +334,7 @@ class MeshFlowFrame(RendererLifecycle):
     ) -> np.ndarray:
         """lt for the expression turned by `turn` from the photo's own pose (its yaw `own_yaw`): a turn back
         towards the camera holds the far side (`hold_far_side`)."""
-        lt = _moved(geometry, expr, turn, self._free)
-        if turns_back(own_yaw, float(turn[0])):
-            unturned = _moved(geometry, expr, turn * np.float32((0.0, 1.0, 1.0)), self._free)
-            lt = hold_far_side(lt, unturned, own_yaw)
-        return lt
+        return turn_landmarks(lambda t: _moved(geometry, expr, t, self._free), turn, own_yaw)
 
     def _read_aus(self, face: np.ndarray) -> np.ndarray:
         """(len(MATCHED_AUS),) the AUs the run-time AU head reads on a face (478, 3) in a frontal frame."""

@@ -7,6 +7,8 @@ driver's frown deepened (`deepen_frown`), and absolute motion's landmarks on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from realtime.face.types import AU, AU_ORDER
@@ -56,8 +58,8 @@ def turns_back(own_yaw: float, yaw: float) -> bool:
 
 
 def hold_far_side(turned: np.ndarray, unturned: np.ndarray, own_yaw: float) -> np.ndarray:
-    """lt (478, 2) of a turned photo turned back towards the camera (`turned`), its far side kept from widening
-    past the near side's motion; `unturned`: the same landmarks without the yaw of that turn back.
+    """lt (478, 2) of a photo of yaw `own_yaw` (degrees) turned back towards the camera (`turned`), its far side
+    kept from widening past the near side's motion; `unturned`: the same landmarks without the yaw of that turn.
 
     The face mesh of a photo turned 20 degrees runs on round its far cheek, behind the silhouette, foreshortened
     into a few pixels; turned back towards the camera, its far side widened (the mesh's far edge coming round)
@@ -73,15 +75,23 @@ def hold_far_side(turned: np.ndarray, unturned: np.ndarray, own_yaw: float) -> n
         return turned
     far = -np.sign(nose) * eyes
     out = (unturned - unturned.mean(0)) @ far
-    share = out / max(
-        float(out.max()), 1e-6
-    )  # 0 in the middle, 1 at the far silhouette, < 0 on the near side
+    # 0 in the middle, 1 at the far silhouette, < 0 on the near side.
+    share = out / max(float(out.max()), 1e-6)
     hold = np.clip((share - FAR_HOLD[0]) / (FAR_HOLD[1] - FAR_HOLD[0]), 0.0, 1.0)
     a, b = FAR_HOLD_FROM_DEG
     hold *= float(np.clip((abs(own_yaw) - a) / (b - a), 0.0, 1.0))
     along = d @ far
     near = float(np.median(along[share < 0]))
     return (turned - (hold * np.maximum(along - near, 0.0))[:, None] * far).astype(np.float32)
+
+
+def turn_landmarks(move: Callable[[np.ndarray], np.ndarray], turn: np.ndarray, own_yaw: float) -> np.ndarray:
+    """lt (478, 2): `move(turn)`, the photo's landmarks turned by `turn` (3, degrees) from its own pose (yaw
+    `own_yaw`), with the far side held (`hold_far_side`) where that turns the photo back towards the camera."""
+    lt = move(turn)
+    if not turns_back(own_yaw, float(turn[0])):
+        return lt
+    return hold_far_side(lt, move(np.asarray(turn) * (0.0, 1.0, 1.0)), own_yaw)
 
 
 def limit_turn(own: np.ndarray, delta: np.ndarray) -> np.ndarray:
@@ -189,10 +199,7 @@ def absolute_landmarks(
     that on the photo (paper protocol, 9 held-out people: ED 0.498 -> 0.479, CSIM 0.971 -> 0.957)."""
     expression = np.tensordot(np.clip(aus, 0.0, 1.0) - own_aus, basis, axes=1)  # (478, 3)
     turn = limit_turn(own_pose, np.asarray(pose) - own_pose)
-    lt = transfer(geometry, expression, turn)
-    if turns_back(float(own_pose[0]), float(turn[0])):
-        lt = hold_far_side(lt, transfer(geometry, expression, turn * (0.0, 1.0, 1.0)), float(own_pose[0]))
-    return lt
+    return turn_landmarks(lambda t: transfer(geometry, expression, t), turn, float(own_pose[0]))
 
 
 FROWN_GAIN = 1.6
