@@ -62,6 +62,7 @@ from realtime.render.mouth import (
     keep_lips,
     lip_colour,
     mesh_loops,
+    mouth_aspect,
     mouth_corners,
     mouth_opening,
     shows_upper_teeth,
@@ -358,6 +359,7 @@ class MeshFlow:
                 fill=opening
                 if rest_px is None
                 else min(opening, mouth_opening(rest_px, self.mouth_loop, self._oval)),
+                aspect=mouth_aspect(ls),
                 own_mouth=own,
                 own_cavity=None if own is None else cavity_colour(own),
                 own_depth=None if own is None else teeth_depth(own, mouth_corners()),

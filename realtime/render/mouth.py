@@ -268,6 +268,15 @@ def clear_rims(area: np.ndarray, mouth: np.ndarray, reach: float, amount: float)
     return cv2.convertScaleAbs(cv2.blendLinear(img, fill, 1.0 - a, a))
 
 
+def mouth_aspect(landmarks: np.ndarray) -> float:
+    """The inner mouth's height over its width: the mean gap across the five middle inner-lip pairs
+    (INNER_LIPS) over the inner corners' distance (scale-free; 0 for lips that meet)."""
+    p = np.asarray(landmarks)[:, :2]
+    gap = float(np.linalg.norm(p[INNER_LOWER] - p[INNER_UPPER], axis=1).mean())
+    a, b = MOUTH_CORNERS
+    return gap / max(float(np.linalg.norm(p[b] - p[a])), 1e-6)
+
+
 def mouth_opening(landmarks: np.ndarray, mouth_loop: np.ndarray, oval: np.ndarray) -> float:
     """Inner-mouth area over the face oval's (scale-free)."""
     pts = np.asarray(landmarks)[:, :2]

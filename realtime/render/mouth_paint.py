@@ -30,6 +30,7 @@ from realtime.render.mouth import (
     drawn_mouth,
     lips_middle,
     mesh_loops,
+    mouth_aspect,
     mouth_corners,
     mouth_opening,
     mouth_rows,
@@ -91,6 +92,13 @@ mouth is blurred by the difference (in quadrature). A soft photo (the MuseTalk d
 driver's crisp teeth pasted on it with hard black gaps between them."""
 DRAWN_SOFTNESS = 0.5
 """The softness of a drawn mouth (`drawn_mouth`), in output pixels: drawn anti-aliased at the output's resolution."""
+OWN_SHAPE = (1.25, 1.6)
+"""The output's inner mouth's height over width (`mouth_aspect`) over the photo's own, up to the first of which a
+photo whose open mouth is shut at rest shows its own open mouth (the warp), fading to the painted one (its own
+upper row over the driver's jaw, or the driver's mouth) at the second. Painted whatever its shape, obama2.jpg's
+open mouth (upper teeth, tongue, lower teeth) under a smiling driver was a smeared slab of teeth where the warp
+alone showed its own mouth as it is; a grin opened into an "O" (taller than 1.6 times) still has nothing of its own
+to show. Live AU12 r 0.751 -> 0.770, AU26 0.852 -> 0.846, flicker 2.457 -> 2.426."""
 MOUTH_WARMTH = 0.6
 """How far the driver's inner mouth below the photo's skin brightness is taken to the hue of the photo's lips
 (its brightness kept), in full from 0.3 under the skin."""
@@ -111,6 +119,7 @@ class PhotoMouth:
     own_cavity: np.ndarray | None  # (3,) float32 its cavity's colour (`cavity_colour`), None with own_mouth
     own_depth: np.ndarray | None = None  # (MOUTH_COLUMNS,) how far its own upper teeth reach (`teeth_depth`)
     softness: float = 0.0  # how soft its face is, in output pixels (`realtime.render.detail.face_detail`)
+    aspect: float = 0.0  # its own inner mouth's height over width (`mouth_aspect`; OWN_SHAPE); 0: not measured
 
 
 def paint_mouth(
@@ -128,7 +137,11 @@ def paint_mouth(
     one (`MeshFlow`'s); `crop_to_out`: the (2, 3) affine crop -> output."""
     mouth_loop, oval = mesh_loops()
     opening = mouth_opening(lt, mouth_loop, oval)
-    need = (opening - src.fill) / max(opening, 1e-6)  # share of the opening the photo cannot fill
+    fill = src.fill
+    if fill < src.opening and src.aspect > 0.0:  # an open mouth shut at rest, opened again to its own shape
+        own = (OWN_SHAPE[1] - mouth_aspect(lt) / src.aspect) / (OWN_SHAPE[1] - OWN_SHAPE[0])
+        fill += float(np.clip(own, 0.0, 1.0)) * (src.opening - fill)
+    need = (opening - fill) / max(opening, 1e-6)  # share of the opening the photo cannot fill
     squeeze = 1.0 - opening / max(MOUTH_SHUT * src.opening, 1e-6) if src.opening > 1e-3 else 0.0
     shut, meet = LIPS_MEET
     # Only over an inside the photo shows (teeth, a cavity): a shut photo's own lips meet as they are.

@@ -235,6 +235,42 @@ def test_a_grin_shut_at_rest_shows_its_own_upper_teeth_over_the_drivers_jaw(phot
         assert green.all() or rest is None  # the driver's jaw on the lower lip (as it is: partly the photo's)
 
 
+def test_an_open_mouth_shut_at_rest_and_opened_to_its_own_shape_shows_its_own_mouth(
+    photo_face, no_lip_hue
+) -> None:
+    """A photo with its mouth open (teeth, tongue) whose motion starts from its face at rest, lips shut: opened
+    again to the photo's own shape (OWN_SHAPE), the photo's own mouth is shown, warped, not painted over (its upper
+    row over the driver's jaw read as a smeared slab on obama2.jpg); opened into a much taller mouth, the driver's
+    jaw (green here) stands on the lower lip. (The lips' hue, MOUTH_WARMTH, left out.)"""
+    from realtime.render.mouth_paint import OWN_SHAPE
+
+    photo, face = photo_face
+    m, ls_shut = _aligned(face)
+    ls = _open_mouth(ls_shut, 12.0)  # the photo: mouth open
+    loop, oval = mesh_loops()
+    inv = cv2.invertAffineTransform(m)
+    photo = photo.copy()
+    inner = np.round(ls[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)
+    cv2.fillPoly(photo, [inner], (240, 240, 240))  # its teeth, all the way down
+    flow = MeshFlow()
+    flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape), ls_shut))
+
+    def lower_lip(drop: float) -> np.ndarray:
+        lt = _open_mouth(ls_shut, drop)
+        green = np.full((256, 256, 3), (200, 150, 130), np.uint8)
+        cv2.fillPoly(green, [np.round(lt[loop]).astype(np.int32)], (0, 255, 0))
+        patch = cut_mouth(green, np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32), loop, oval)
+        out = flow.render(lt, patch).astype(int)
+        out_loop = np.round(lt[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)
+        x, bottom = int(out_loop[:, 0].mean()), out_loop[:, 1].max()
+        return out[bottom - 5 : bottom - 2, x - 1 : x + 2].reshape(-1, 3)
+
+    own = lower_lip(12.0)  # the photo's own shape
+    assert (own.min(1) > 200).all(), own  # its own teeth, no driver's jaw
+    tall = lower_lip(12.0 * (OWN_SHAPE[1] + 0.3))  # much taller for its width
+    assert ((tall[:, 1] > tall[:, 0] + 20) & (tall[:, 1] > tall[:, 2] + 20)).all(), tall
+
+
 def test_a_photos_own_upper_teeth_sit_over_the_drivers_jaw_not_over_its_long_upper_teeth(
     photo_face, no_lip_hue
 ) -> None:
@@ -273,11 +309,16 @@ def test_a_photos_own_upper_teeth_sit_over_the_drivers_jaw_not_over_its_long_upp
     assert green[below + 2 :].mean() > 0.8  # the driver's jaw
 
 
-def test_a_photos_own_upper_teeth_show_as_far_down_as_they_reach_not_half_way(photo_face, no_lip_hue) -> None:
-    """A smiling photo's upper teeth fill 70 % of its mouth's opening: opened as far as the photo's, the output shows
-    them that far down (OWN_REACH), the driver's jaw (green) only under them. Cut half way, they stood short over
-    the driver's jaw and the dark of its mouth (deepface img24 under LivePortrait's d0 grin)."""
+def test_a_photos_own_upper_teeth_show_as_far_down_as_they_reach_not_half_way(
+    photo_face, no_lip_hue, monkeypatch
+) -> None:
+    """A smiling photo's upper teeth fill 70 % of its mouth's opening: opened as far as the photo's and painted,
+    the output shows them that far down (OWN_REACH), the driver's jaw (green) only under them. Cut half way, they
+    stood short over the driver's jaw and the dark of its mouth (deepface img24 under LivePortrait's d0 grin).
+    (Painted whatever its shape: opened to its own shape, a photo now shows its own mouth, OWN_SHAPE.)"""
+    import realtime.render.mouth_paint as mp
 
+    monkeypatch.setattr(mp, "OWN_SHAPE", (0.0, 1e-3))
     photo, face = photo_face
     m, ls_shut = _aligned(face)
     ls = _open_mouth(ls_shut, 12.0)
