@@ -119,7 +119,9 @@ class PhotoMouth:
     own_cavity: np.ndarray | None  # (3,) float32 its cavity's colour (`cavity_colour`), None with own_mouth
     own_depth: np.ndarray | None = None  # (MOUTH_COLUMNS,) how far its own upper teeth reach (`teeth_depth`)
     softness: float = 0.0  # how soft its face is, in output pixels (`realtime.render.detail.face_detail`)
-    aspect: float = 0.0  # its own inner mouth's height over width (`mouth_aspect`; OWN_SHAPE); 0: not measured
+    aspect: float = (
+        0.0  # its own inner mouth's height over width (`mouth_aspect`; OWN_SHAPE); 0: not measured
+    )
 
 
 def paint_mouth(
