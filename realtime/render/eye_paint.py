@@ -23,6 +23,7 @@ from realtime.render.eyes import (
     LID_STRETCH,
     UPPER_RINGS,
     EyePainter,
+    corners_down,
     cover_lids,
     cut_window,
     draw_lid_skin,
@@ -279,19 +280,15 @@ def _shut_map(out: np.ndarray, photo: np.ndarray) -> np.ndarray:
     the similarity of the corners alone."""
     o0, o1, omid = np.asarray(out, np.float64)
     p0, p1, pmid = np.asarray(photo, np.float64)
-    ospan = o1 - o0
-    height = float(
-        under_corners(pmid[None], p0, p1)[0]
-    )  # the photo's lid under its corners' line, in its width
+    # The photo's lid middle under its corners' line, in its width.
+    height = float(under_corners(pmid[None], p0, p1)[0])
     if abs(height) < FLAT_LID:
-        k = complex(*(p1 - p0)) / complex(*ospan)  # turn and scale, corner to corner
+        k = complex(*(p1 - p0)) / complex(*(o1 - o0))  # turn and scale, corner to corner
         rot = np.array([[k.real, -k.imag], [k.imag, k.real]])
         return np.hstack([rot, (p0 - rot @ o0)[:, None]])
     now = float(under_corners(omid[None], o0, o1)[0])
     if now * np.sign(height) < LID_APART * abs(height):  # too near the line, or over it: taken to the floor
-        down = np.array([-ospan[1], ospan[0]])  # the output's corners' normal, image-down, a width long
-        down *= np.sign(down[1]) or 1.0
-        omid = omid + (LID_APART * height - now) * down
+        omid = omid + (LID_APART * height - now) * corners_down(o0, o1)
     return cv2.getAffineTransform(np.float32([o0, o1, omid]), np.asarray(photo, np.float32))
 
 

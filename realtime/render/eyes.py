@@ -303,16 +303,20 @@ def _along_eye(xs: np.ndarray, ys: np.ndarray, c0: np.ndarray, c1: np.ndarray) -
     return ((xs - c0[0]) * d[0] + (ys - c0[1]) * d[1]) / max(float(d @ d), 1e-6)
 
 
+def corners_down(c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
+    """(2,) the normal of the line through an eye's corners `c0`, `c1` that points down the image (y down), as long
+    as the corners are apart."""
+    span = np.asarray(c1, np.float64) - np.asarray(c0, np.float64)
+    normal = np.array([-span[1], span[0]])
+    return -normal if normal[1] < 0 else normal
+
+
 def under_corners(points: np.ndarray, c0: np.ndarray, c1: np.ndarray) -> np.ndarray:
     """(N,) how far each of `points` (N, 2) lies under the line through an eye's corners `c0`, `c1` (image y
     down: over it is negative), in the corners' distance."""
-    a = np.asarray(c0, np.float64)
-    span = np.asarray(c1, np.float64) - a
-    width = max(float(np.hypot(*span)), 1e-6)
-    normal = np.array([-span[1], span[0]]) / width
-    if normal[1] < 0:
-        normal = -normal
-    return (np.asarray(points, np.float64) - a) @ normal / width
+    down = corners_down(c0, c1)
+    width2 = max(float(down @ down), 1e-12)
+    return (np.asarray(points, np.float64) - np.asarray(c0, np.float64)) @ down / width2
 
 
 def _mirrored_grain(

@@ -119,9 +119,15 @@ class PhotoMouth:
     own_cavity: np.ndarray | None  # (3,) float32 its cavity's colour (`cavity_colour`), None with own_mouth
     own_depth: np.ndarray | None = None  # (MOUTH_COLUMNS,) how far its own upper teeth reach (`teeth_depth`)
     softness: float = 0.0  # how soft its face is, in output pixels (`realtime.render.detail.face_detail`)
-    aspect: float = (
-        0.0  # its own inner mouth's height over width (`mouth_aspect`; OWN_SHAPE); 0: not measured
-    )
+    aspect: float = 0.0  # its own inner mouth's height over width (`mouth_aspect`); 0: not measured
+
+    def filled(self, lt: np.ndarray) -> float:
+        """The opening its own inner mouth fills in the output's landmarks `lt`: `fill`, or, where an open mouth
+        shut at rest is opened again to its own shape (OWN_SHAPE), as much as it has."""
+        if self.fill >= self.opening or self.aspect <= 0.0:
+            return self.fill
+        own = (OWN_SHAPE[1] - mouth_aspect(lt) / self.aspect) / (OWN_SHAPE[1] - OWN_SHAPE[0])
+        return self.fill + float(np.clip(own, 0.0, 1.0)) * (self.opening - self.fill)
 
 
 def paint_mouth(
@@ -139,11 +145,7 @@ def paint_mouth(
     one (`MeshFlow`'s); `crop_to_out`: the (2, 3) affine crop -> output."""
     mouth_loop, oval = mesh_loops()
     opening = mouth_opening(lt, mouth_loop, oval)
-    fill = src.fill
-    if fill < src.opening and src.aspect > 0.0:  # an open mouth shut at rest, opened again to its own shape
-        own = (OWN_SHAPE[1] - mouth_aspect(lt) / src.aspect) / (OWN_SHAPE[1] - OWN_SHAPE[0])
-        fill += float(np.clip(own, 0.0, 1.0)) * (src.opening - fill)
-    need = (opening - fill) / max(opening, 1e-6)  # share of the opening the photo cannot fill
+    need = (opening - src.filled(lt)) / max(opening, 1e-6)  # share of the opening the photo cannot fill
     squeeze = 1.0 - opening / max(MOUTH_SHUT * src.opening, 1e-6) if src.opening > 1e-3 else 0.0
     shut, meet = LIPS_MEET
     # Only over an inside the photo shows (teeth, a cavity): a shut photo's own lips meet as they are.

@@ -330,7 +330,7 @@ class MeshFlowFrame(RendererLifecycle):
         self._flow.set_background(background, person)
 
     def _transfer(
-        self, geometry: SourceGeometry, expr: np.ndarray, turn: np.ndarray, own_yaw: float = 0.0
+        self, geometry: SourceGeometry, expr: np.ndarray, turn: np.ndarray, own_yaw: float
     ) -> np.ndarray:
         """lt for the expression turned by `turn` from the photo's own pose (its yaw `own_yaw`): a turn back
         towards the camera holds the far side (`hold_far_side`)."""
@@ -377,7 +377,7 @@ class MeshFlowFrame(RendererLifecycle):
         if d is None:  # no driver yet: the photo at rest (it eases there, below, when the driver is lost)
             if rest is None:
                 return src.ls_px.astype(np.float32)
-            return self._transfer(src.geometry, rest, np.zeros(3, np.float32))
+            return self._transfer(src.geometry, rest, np.zeros(3, np.float32), float(own_pose[0]))
         edits = drive.edits
         if self.motion == "absolute":
             aus, pose = (d.aus, d.pose) if edits is None else edits.apply(d.aus, d.pose)

@@ -233,33 +233,40 @@ class DrivingStage:
         self._shut_lids = None if self._basis is None else self._basis[_AU45][EYELIDS]
         self.params = params
         self.profile = profile or NeutralProfile()
-        self._auto_neutral = profile is None
-        """No calibration given: the driver's first frames are its neutral (pose zero, AU baseline)."""
         self._adaptive = profile is None
-        """... refined towards its least expressive frames, until the user calibrates (the page's button)."""
+        """No calibration given: the driver's neutral is refined towards its least expressive frames, until the
+        user calibrates (the page's button)."""
+        self._f_lm = OneEuroFilter(params.landmarks)
+        self._f_lids = OneEuroFilter(params.eyelids)
+        self._f_au = OneEuroFilter(params.aus)
+        self._f_pose = OneEuroFilter(params.pose)
+        self._last: DriverSample | None = None
+        self._lost_at: float | None = None
+        self._back: tuple[float, float] | None = None
+        """(time, weight) the face was found again at, while its weight comes back (`params.return_s`)."""
+        self._profile_given = profile is not None
+        self._wrinkles = WrinkleRest()
+        """The driver's forehead and glabella detail at rest, against which its expression lines are found."""
+        self._begin()
+
+    def _begin(self) -> None:
+        """The state a driver starts from: at construction, and for a face back after `params.renew_after_s`
+        away (someone else, or the same person sitting differently) where no profile or calibration set it."""
+        self._auto_neutral = not self._profile_given
+        """No calibration given: the driver's first frames are its neutral (pose zero, AU baseline)."""
+        self._neutral: np.ndarray | None = None  # (478, 3) driver neutral, canonical frame
+        self._calib: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._calibrating = False
+        self._starting = True
+        """The first neutral is being collected, and taken again on each frame (`_settle`); with a profile, only
+        its landmarks (the profile holds the AUs' baseline and noise and the head's zero)."""
         self._opening_eyes = False
         """The neutral's lids are moving towards the frames' more open eyes (`_open_eyes`)."""
         self._openings: list[tuple[float, float]] = []
         """(time, both eyes' opening) of the driver's recent frames, surprise left out (`params.eyes_wider`)."""
         self._widening = False
         self._t_last: float | None = None
-        self._f_lm = OneEuroFilter(params.landmarks)
-        self._f_lids = OneEuroFilter(params.eyelids)
-        self._f_au = OneEuroFilter(params.aus)
-        self._f_pose = OneEuroFilter(params.pose)
-        self._neutral: np.ndarray | None = None  # (478, 3) driver neutral, canonical frame
-        self._calib: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._calibrating = False
-        self._last: DriverSample | None = None
-        self._lost_at: float | None = None
-        self._back: tuple[float, float] | None = None
-        """(time, weight) the face was found again at, while its weight comes back (`params.return_s`)."""
-        self._starting = True
-        """The first neutral is being collected, and taken again on each frame (`_settle`); with a profile, only
-        its landmarks (the profile holds the AUs' baseline and noise and the head's zero)."""
-        self._profile_given = profile is not None
-        self._wrinkles = WrinkleRest()
-        """The driver's forehead and glabella detail at rest, against which its expression lines are found."""
+        self._wrinkles.reset()
 
     def request_calibration(self, user: bool = True) -> None:
         """Average the next few good frames as the new neutral (AU baseline, pose zero, landmarks). The
@@ -279,7 +286,7 @@ class DrivingStage:
         if self._lost_at is not None:  # back: from the weight the lost face had eased to
             self._back = (t_s, self._lost_weight(t_s))
             if self._adaptive and t_s - self._lost_at > self.params.renew_after_s:
-                self._renew()
+                self._begin()  # a new driver, or the same one sitting differently: its own neutral
         self._lost_at = None
         lm, aus, pose = self._smooth(face, t_s)
         canon = canonical_frame(lm)  # (478, 3) the frame in the face's own frontal frame
@@ -308,15 +315,6 @@ class DrivingStage:
             return self._state(weight, "easing", edits)
         self._back = None
         return self._state(1.0, "tracking", edits)
-
-    def _renew(self) -> None:
-        """Start again as with a new driver (`params.renew_after_s`): its neutral, AU baseline and head's zero
-        from its first frames, its expression lines against its own rest."""
-        self._neutral, self._auto_neutral, self._starting = None, True, True
-        self._calibrating, self._calib = False, []
-        self._openings, self._widening, self._opening_eyes = [], False, False
-        self._t_last = None
-        self._wrinkles.reset()
 
     def _smooth(self, face: FaceAnalysis, t_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lm: np.ndarray = np.asarray(face.landmarks, np.float32)
