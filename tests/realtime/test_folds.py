@@ -81,6 +81,24 @@ def test_a_smiles_fold_is_flattened_by_strength_and_the_lips_are_left_alone(face
     assert np.array_equal(full[:above], folded[:above])
 
 
+def test_a_deep_folds_dark_core_goes_with_the_fold_and_leaves_no_line(face) -> None:
+    """A deep fold's narrowest, darkest line (a third of the skin's brightness, 3 px wide) is flattened with the fold
+    round it: judged alone it is past FOLD_RANGE, and it stayed as a dark cut where the rest was lifted. A dark
+    spot wider than a fold's core (a mole) is still no fold and is kept."""
+    img = _folded(face).astype(np.float32)
+    start, end = _fold_line(face)
+    core = np.zeros(img.shape[:2], np.float32)
+    cv2.line(core, tuple(np.round(start).astype(int)), tuple(np.round(end).astype(int)), 1.0, 3)
+    mole_at = np.round(face[205] + (face[50] - face[205]) * 0.5).astype(int)
+    cv2.circle(core, tuple(mole_at), 6, 85.0 / 70.0, -1)  # a mole 0.06 inter-ocular wide, a seventh as bright
+    img = np.clip(img * (1.0 - 0.7 * core[..., None]), 0, 255).astype(np.uint8)
+    out = rest_folds(img, face, 1.0)
+    assert _depth(img, face) > 60.0
+    assert _depth(out, face) < 0.35 * _depth(img, face)
+    mole = (slice(mole_at[1] - 3, mole_at[1] + 4), slice(mole_at[0] - 3, mole_at[0] + 4))
+    assert np.abs(out[mole].astype(np.float32) - img[mole]).max() < 4.0
+
+
 def test_the_skins_own_texture_is_kept_where_the_folds_are_flattened(face) -> None:
     """Pores and grain, finer than FOLD_FINE (here a pixel's), stay: the cheek is not smoothed into wax."""
     skin = _skin(grain_blur=0.0)
