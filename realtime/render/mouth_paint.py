@@ -85,6 +85,12 @@ INNER_CONTRAST = 1.6
 a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its
 mouth pasted on a bright photo (the EDTalk photo, gain 1.36) was a flat grey-lilac pane as bright as the skin;
 with this, shadow deepens into the mouth. An already dark cavity gets darker still (the MEAD photo's shout)."""
+TEETH_CEILING = 245.0
+"""Brightness the driver's inner mouth, in the photo's light, may reach: where the 99th percentile of what is brighter
+than the photo's skin (the teeth) would pass this, that is compressed, in a straight line, into the skin's brightness to
+this ceiling; what is darker is left. The light's gain is the skins' ratio, and teeth do not darken with skin: a
+dark-skinned driver on a light photo (PC-AVS's 224-px Pose_Source 620900105 under face-api.js's amy3.png, gain 1.8,
+the teeth at 1.6-1.9 times the photo's skin) clipped its teeth to flat white blocks that glowed in the face."""
 SOFT_MATCH = 0.3
 """Output pixels of blur under which the driver's inner mouth is painted as it is: where the photo's face is softer
 than the driver's mouth read onto it (`realtime.render.detail.softness`, the driver's scaled by the read), the
@@ -264,6 +270,14 @@ def _in_photo_light(inner: np.ndarray, mouth: MouthPatch, src: PhotoMouth) -> np
     # in a dark brown face).
     gain = np.clip(lum, *COLOUR_GAIN) * np.clip(np.sqrt(np.maximum(hue, 1e-3)), *HUE_GAIN)
     inner = inner * gain
+    # ... the teeth kept under the ceiling with their shading (TEETH_CEILING), not clipped into white blocks.
+    bright = inner.mean(2, keepdims=True)
+    knee = min(float(src.skin.mean()), TEETH_CEILING - 1.0)
+    teeth = bright[bright > knee]
+    top = float(np.percentile(teeth, 99)) if teeth.size else 0.0
+    if top > TEETH_CEILING:
+        over = np.maximum(bright - knee, 0.0) * ((TEETH_CEILING - knee) / (top - knee))
+        inner = inner * np.where(bright > knee, (knee + over) / np.maximum(bright, 1e-3), 1.0)
     # ... and as colourful as the photo is (SATURATION_RANGE): towards each pixel's grey, by what the hue's
     # half-way match left (the driver's skin measured after the gain: from before it, a warm driver's tongue
     # on a pale photo was greyed twice over, to blue-grey).

@@ -1797,6 +1797,38 @@ def test_a_dark_photo_keeps_its_hue_on_the_drivers_mouth() -> None:
     assert out.mean() < 0.5 * tongue.mean()  # and in the photo's dim light
 
 
+def test_a_dark_drivers_teeth_on_a_light_photo_keep_their_shading_under_the_ceiling(monkeypatch) -> None:
+    """A dark-skinned driver's mouth on a light photo: the light's gain (the skins' ratio, 1.6) would take its teeth
+    past white, clipped into flat blocks. They are compressed under TEETH_CEILING with their shading; the cavity and
+    tongue, darker than the photo's skin, are painted as they were; a mouth that fits under the ceiling is untouched."""
+    import realtime.render.mouth_paint as mp
+    from realtime.render.mouth_paint import TEETH_CEILING, PhotoMouth, _in_photo_light
+
+    rng = np.random.default_rng(0)
+    inner = np.empty((20, 40, 3), np.float32)
+    inner[:10] = (rng.uniform(170.0, 230.0, (10, 40, 1)) * (1.0, 0.97, 0.94)).astype(
+        np.float32
+    )  # shaded teeth
+    inner[10:] = (40.0, 20.0, 18.0)  # the cavity
+    driver = MouthPatch(
+        np.zeros((4, 4, 3), np.uint8), np.zeros((3, 2), np.float32), 0.03, np.float32([110, 80, 70])
+    )
+    src = PhotoMouth(np.float32([200, 165, 150]), np.float32([150, 90, 90]), 0.0, 0.0, None, None)
+    out = _in_photo_light(inner.copy(), driver, src)
+    teeth = out[:10].mean(2)
+    assert np.percentile(teeth, 99) <= TEETH_CEILING + 0.5 and teeth.max() < 250.0
+    assert np.clip(teeth, 0, 255).std() > 0.25 * inner[:10].mean(2).std()  # shading kept, not a flat block
+    monkeypatch.setattr(mp, "TEETH_CEILING", 1e9)
+    unbounded = _in_photo_light(inner.copy(), driver, src)
+    assert float((np.clip(unbounded[:10].mean(2), 0, 255) >= 254.5).mean()) > 0.5  # without it: clipped white
+    np.testing.assert_allclose(out[10:], unbounded[10:], atol=1e-3)  # the cavity as it was
+    dim = PhotoMouth(np.float32([95, 80, 70]), np.float32([70, 45, 45]), 0.0, 0.0, None, None)  # gain 0.94
+    monkeypatch.setattr(mp, "TEETH_CEILING", TEETH_CEILING)
+    under = _in_photo_light(inner.copy(), driver, dim)
+    monkeypatch.setattr(mp, "TEETH_CEILING", 1e9)
+    np.testing.assert_array_equal(under, _in_photo_light(inner.copy(), driver, dim))  # under it: untouched
+
+
 def test_an_open_mouth_shows_its_own_upper_teeth_only_where_it_has_them() -> None:
     """A photo's open mouth keeps its upper row over the driver's jaw only where that row holds teeth: the MEAD
     photo's surprised mouth (dark on top, its lower teeth showing) talked with a flat dark slab under its lip."""
