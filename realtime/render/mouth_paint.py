@@ -85,6 +85,12 @@ INNER_CONTRAST = 1.6
 a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its
 mouth pasted on a bright photo (the EDTalk photo, gain 1.36) was a flat grey-lilac pane as bright as the skin;
 with this, shadow deepens into the mouth. An already dark cavity gets darker still (the MEAD photo's shout)."""
+CONTRAST_TOE = 0.4
+"""Brightness over the photo's skin's under which INNER_CONTRAST's deepening fades out, in proportion (none at 0):
+what is already deep shadow is kept about as dark as the driver's, not crushed to black. In full, a driver's dark red
+mouth interior (LivePortrait's d20, 0.12 of the photo's skin after the light's gain) was taken to 0.28 of that, and
+PIRender's id10318 photo talked through a pitch-black hole with nothing in it; the pale, evenly lit mouth the
+deepening is for (d12 on the EDTalk photo, 0.5-0.9) is deepened as before."""
 TEETH_CEILING = 245.0
 """Brightness the driver's inner mouth, in the photo's light, may reach: where the 99th percentile of what is brighter
 than the photo's skin (the teeth) would pass this, that is compressed, in a straight line, into the skin's brightness to
@@ -287,9 +293,10 @@ def _in_photo_light(inner: np.ndarray, mouth: MouthPatch, src: PhotoMouth) -> np
     if sat < 1.0:
         grey = inner.mean(2, keepdims=True)
         inner = grey + sat * (inner - grey)
-    # ... and what is darker than the photo's skin made darker still (INNER_CONTRAST): shadow, not a pane.
+    # ... and what is darker than the photo's skin made darker still (INNER_CONTRAST): shadow, not a pane; what
+    # is already deep shadow less so (CONTRAST_TOE), not a black hole.
     rel = np.clip(inner.mean(2, keepdims=True) / max(float(src.skin.mean()), 1.0), 1e-3, 1.0)
-    inner = inner * rel ** (INNER_CONTRAST - 1.0)
+    inner = inner * (1.0 - (1.0 - rel ** (INNER_CONTRAST - 1.0)) * np.minimum(rel / CONTRAST_TOE, 1.0))
     # ... and what is darker than the skin (tongue, palate, cavity) takes the hue of the photo's lips: a
     # driver lit by its screen has a blue-grey tongue, which stayed grey on a warm photo.
     lips = src.lip_line / max(float(src.lip_line.mean()), 1.0)  # (3,) the lips' hue, mean 1

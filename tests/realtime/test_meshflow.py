@@ -1797,6 +1797,26 @@ def test_a_dark_photo_keeps_its_hue_on_the_drivers_mouth() -> None:
     assert out.mean() < 0.5 * tongue.mean()  # and in the photo's dim light
 
 
+def test_the_inner_mouths_deepening_darkens_its_mid_tones_but_does_not_crush_its_shadow() -> None:
+    """INNER_CONTRAST deepens a pale, evenly lit mouth's mid-tones (shadow, not a pane); what is already deep shadow
+    (a driver's dark red mouth interior at 0.12 of the skin) keeps most of its light (CONTRAST_TOE), not a black
+    hole; and the deepening keeps the order of brightness."""
+    from realtime.render.mouth_paint import INNER_CONTRAST, PhotoMouth, _in_photo_light
+
+    skin = np.float32([150, 150, 150])
+    ramp = np.repeat(
+        np.linspace(3.0, 150.0, 50, dtype=np.float32)[None, :, None], 3, axis=2
+    )  # (1, 50, 3) grey
+    driver = MouthPatch(np.zeros((4, 4, 3), np.uint8), np.zeros((3, 2), np.float32), 0.03, skin)
+    out = _in_photo_light(ramp.copy(), driver, PhotoMouth(skin, skin, 0.0, 0.0, None, None))[0].mean(1)
+    rel = ramp[0, :, 0] / 150.0
+    kept = out / ramp[0, :, 0]
+    dark, mid = np.argmin(np.abs(rel - 0.12)), np.argmin(np.abs(rel - 0.6))
+    assert kept[dark] > 0.7, kept[dark]  # deep shadow kept (the plain gamma: 0.28)
+    assert abs(kept[mid] - rel[mid] ** (INNER_CONTRAST - 1.0)) < 0.01  # mid-tones deepened as before
+    assert np.all(np.diff(out) > 0)
+
+
 def test_a_dark_drivers_teeth_on_a_light_photo_keep_their_shading_under_the_ceiling(monkeypatch) -> None:
     """A dark-skinned driver's mouth on a light photo: the light's gain (the skins' ratio, 1.6) would take its teeth
     past white, clipped into flat blocks. They are compressed under TEETH_CEILING with their shading; the cavity and
