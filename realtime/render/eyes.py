@@ -116,8 +116,8 @@ socket's shade, a blank white-eyed stare at every blink. Live AU45 r the same (0
 0.791 / 0.790 -> 0.775 / 0.787."""
 LID_OWN = (75.0, 1.3)
 """(percentile, most): a lowered lid is drawn no darker than the photo's own lid skin, the warp's band between its
-lash line and the ring over it at that brightness percentile (its lashes and crease left out), nor than the skin
-mirrored up from under the eye at it (where the band holds the eye's white, a small photo: not a pale oval),
+lash line and the ring over it at that brightness percentile (its lashes and crease left out), and no lighter than
+the skin mirrored up from under the eye at it (where the band holds the eye's white, a small photo: not a pale oval),
 brightened by at most the second times. Taken from the socket's shade over the ring and the eye bag under the eye,
 a small black-and-white photo's light lids (face-api.js's howard3.png: its bands 153 and 183, the tones drawn 127
 and 156) shut into flat grey ovals, darker than the face round them, through a whole squinting clip. Only ever
@@ -376,8 +376,8 @@ def draw_lid_skin(
     over it `ring` (7, 2, UPPER_RINGS), image pixels, redrawn as skin: column by column, in a tone going from
     between the skin's over the ring and the skin's under the eye (`loop` (16, 2): its lid loop, EYE_LOOPS order;
     LID_TONE, LID_MIRROR_SKIP) at its top (LID_TONE_SHARE) to nearer the latter at its lashes (LID_BOTTOM_SHARE),
-    no darker than the band's own skin (LID_OWN), with the grain of the skin under the eye mirrored up over it; blended in by `amount` (0-1), faded in from the
-    ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
+    no darker than the band's own skin (LID_OWN), with the grain of the skin under the eye mirrored up over it;
+    blended in by `amount` (0-1), faded in from the ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
     lash = np.asarray(lash, np.float64)
     ring = np.asarray(ring, np.float64)
     loop = np.asarray(loop, np.float64)

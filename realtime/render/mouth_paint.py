@@ -84,7 +84,7 @@ INNER_CONTRAST = 1.6
 """Gamma of the driver's inner mouth below the photo's skin brightness (what is brighter, the teeth, is kept):
 a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its
 mouth pasted on a bright photo (the EDTalk photo, gain 1.36) was a flat grey-lilac pane as bright as the skin;
-with this, shadow deepens into the mouth. An already dark cavity gets darker still (the MEAD photo's shout)."""
+with this, shadow deepens into the mouth; what is already deep shadow much less (CONTRAST_TOE)."""
 CONTRAST_TOE = 0.4
 """Brightness over the photo's skin's under which INNER_CONTRAST's deepening fades out, in proportion (none at 0):
 what is already deep shadow is kept about as dark as the driver's, not crushed to black. In full, a driver's dark red

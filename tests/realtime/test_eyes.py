@@ -230,6 +230,16 @@ def _lid(face: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return loop, ring, lash, band
 
 
+def _band_middle(band: np.ndarray, loop: np.ndarray, trim: float) -> np.ndarray:
+    """(600, 480) bool: the lid band inside its outline's feathering (eroded a pixel), over the eye's middle (its
+    width less `trim` of it at each corner, where the redrawn lid fades out: LID_ENDS)."""
+    inner = cv2.erode(band, np.ones((3, 3), np.uint8)).astype(bool)
+    x0, x1 = sorted((loop[0, 0], loop[8, 0]))
+    middle = np.zeros(band.shape, bool)
+    middle[:, int(x0 + trim * (x1 - x0)) : int(x1 - trim * (x1 - x0))] = True
+    return inner & middle
+
+
 def test_a_stretched_lid_is_the_skin_under_the_eye_not_streaks(face) -> None:
     """Streaks down an upper lid's band (stretched lashes) over a plain skin under the eye: `draw_lid_skin` takes
     the streaks out, touches nothing far from the eye, and nothing at amount 0."""
@@ -283,13 +293,7 @@ def test_a_lowered_lid_shows_the_skin_under_the_eye_not_the_iris_and_white_in_it
     photo[under : under + 2] = (220, 60, 60)  # a red lower rim just under the eye
     out = photo.copy()
     draw_lid_skin(out, lash, ring, loop, 1.0)
-    inner = cv2.erode(band, np.ones((3, 3), np.uint8)).astype(bool)  # inside the outline's feathering
-    middle = np.zeros((600, 480), bool)  # the eye's middle: towards its corners the lid fades out (LID_ENDS)
-    x0, x1 = sorted((loop[0, 0], loop[8, 0]))
-    middle[:, int(x0 + 0.25 * (x1 - x0)) : int(x1 - 0.25 * (x1 - x0))] = True
-    low = (
-        inner & middle & (y > np.percentile(rows, 50))
-    )  # the lid's lower half: all redrawn (the fade is over the top)
+    low = _band_middle(band, loop, 0.25) & (y > np.percentile(rows, 50))  # the lower half: all redrawn
     got = out[low].astype(float)
     assert np.abs(got.mean(0) - skin).max() < 12.0, got.mean(0)  # the skin's colour, not white, iris or red
     assert 3.0 < got.std(0).mean() < 12.0  # with the skin's grain: not a flat fill, not the eye's contrast
@@ -320,12 +324,8 @@ def test_a_lowered_lid_meets_the_skin_round_it_not_the_lit_cheek_further_down(fa
     photo[b] = (90, 70, 60)  # streaked lashes and crease in the band, to be redrawn
     out = photo.copy()
     draw_lid_skin(out, lash, ring, loop, 1.0)
-    inner = cv2.erode(band, np.ones((3, 3), np.uint8)).astype(bool)
-    middle = np.zeros((600, 480), bool)
-    x0, x1 = sorted((loop[0, 0], loop[8, 0]))
-    middle[:, int(x0 + 0.25 * (x1 - x0)) : int(x1 - 0.25 * (x1 - x0))] = True
     rows = np.nonzero(b)[0]
-    low = inner & middle & (np.arange(600)[:, None] > np.percentile(rows, 50))
+    low = _band_middle(band, loop, 0.25) & (np.arange(600)[:, None] > np.percentile(rows, 50))
     got = out[low].astype(float)
     top = under + LID_TONE_SHARE * (over - under)
     assert np.all(got.mean(0) > top - 8.0) and np.all(got.mean(0) < under + 8.0), got.mean(0)  # not the cheek
@@ -349,12 +349,8 @@ def test_a_deep_set_eye_lit_from_above_shuts_into_a_lid_in_the_sockets_shade_not
     photo[b] = (60, 40, 30)
     out = photo.copy()
     draw_lid_skin(out, lash, ring, loop, 1.0)
-    inner = cv2.erode(band, np.ones((3, 3), np.uint8)).astype(bool)
-    x0, x1 = sorted((loop[0, 0], loop[8, 0]))
-    middle = np.zeros((600, 480), bool)
-    middle[:, int(x0 + 0.3 * (x1 - x0)) : int(x1 - 0.3 * (x1 - x0))] = True
-    rows = np.nonzero(inner & middle)[0]
-    low = inner & middle & (np.arange(600)[:, None] >= np.percentile(rows, 80))
+    middle = _band_middle(band, loop, 0.3)
+    low = middle & (np.arange(600)[:, None] >= np.percentile(np.nonzero(middle)[0], 80))
     got = out[low].astype(float).mean(0)
     share = (under - got) / (under - over)  # 0: the lit skin, 1: the shade
     assert np.all(share > LID_BOTTOM_SHARE), share  # by its lashes at least that far towards the shade
@@ -382,11 +378,7 @@ def test_a_lowered_lid_is_no_darker_than_the_photos_own_lid_skin(face) -> None:
     photo = np.clip(photo + np.random.default_rng(3).normal(0.0, 3.0, (600, 480, 1)), 0, 255).astype(np.uint8)
     out = photo.copy()
     draw_lid_skin(out, lash, ring, loop, 1.0)
-    inner = cv2.erode(band, np.ones((3, 3), np.uint8)).astype(bool)
-    x0, x1 = sorted((loop[0, 0], loop[8, 0]))
-    middle = np.zeros((600, 480), bool)
-    middle[:, int(x0 + 0.3 * (x1 - x0)) : int(x1 - 0.3 * (x1 - x0))] = True
-    skin = inner & middle & ~cv2.dilate(lashes.astype(np.uint8), np.ones((3, 3))).astype(bool)
+    skin = _band_middle(band, loop, 0.3) & ~cv2.dilate(lashes.astype(np.uint8), np.ones((3, 3))).astype(bool)
     got = float(out[skin].mean())
     assert 165.0 < got < 192.0, got  # about the lid's own skin (175), not the shades round it (about 135-155)
 
