@@ -199,6 +199,13 @@ SMALL_FACE_IOD_PX = 40.0
 """Below this many pixels between the eyes the photo's face is small: the output cannot be sharper."""
 TURNED_DEG = 45.0
 OPEN_MOUTH_AU26 = 0.5
+OPEN_LIPS = 0.2
+"""The inner lips' gap at their middle (mesh points 13 and 14), over the distance between the eyes, above which the
+photo's mouth is open though the AU head may not read its jaw dropped past OPEN_MOUTH_AU26: 341 of the dataset's
+2533 photos (13 %; median 0.09, the mean face 0.105), by eye mid-word, laughing, shouting or baring its teeth.
+face-api.js's penny1.png (its tongue out: 0.336, AU26 0.44) and the MEAD M024 photo (a surprised "O": 0.313, AU26
+0.44) had no warning, and their mouths were shut at rest."""
+_LIPS_MIDDLE = (13, 14)
 CLOSED_EYES_AU45 = 0.6
 NARROW_EYES = 0.075
 """An eye opening (`realtime.render.eyes.eye_opening`: lid area over squared corner distance) under which the
@@ -225,9 +232,11 @@ def source_warnings(face: FaceAnalysis, glasses: bool = False) -> list[str]:
             f"the face is turned (yaw {yaw:.0f}, pitch {pitch:.0f} degrees): its far side is not in the photo "
             "and stays hidden; a photo facing the camera looks better"
         )
-    if face.aus[AU_ORDER.index(AU.AU26)] > OPEN_MOUTH_AU26:
+    lips = float(np.linalg.norm(lm[_LIPS_MIDDLE[1], :2] - lm[_LIPS_MIDDLE[0], :2])) / max(iod, 1e-6)
+    if face.aus[AU_ORDER.index(AU.AU26)] > OPEN_MOUTH_AU26 or lips > OPEN_LIPS:
         lines.append(
-            "the mouth is open: the mesh flow shuts it while the driver rests, pulling the lips together over "
+            "the mouth is open (mid-word, laughing, shouting or baring the teeth): the mesh flow shuts it while "
+            "the driver rests, pulling the lips together over "
             "what the photo shows between them (the other renderers keep it open); a photo with the mouth "
             "closed looks better"
         )

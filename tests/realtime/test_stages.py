@@ -366,6 +366,11 @@ def test_a_difficult_source_photo_gets_one_clear_warning_per_problem() -> None:
         )
     assert ["nearly shut" in w for w in source_warnings(squint)] == [True]
     assert ["eyes are closed" in w for w in source_warnings(replace(squint, aus=aus))] == [False, True]
+    # Lips parted wide though the AU head reads no dropped jaw (a tongue out, a surprised "O"): warned too.
+    for gap, warned in ((0.3, True), (0.15, False)):
+        parted = synthetic_face()
+        parted.landmarks[14, 1] = parted.landmarks[13, 1] + gap * 60.0  # the inner lips' middles, 60 px iod
+        assert ["mouth is open" in w for w in source_warnings(parted)] == ([True] if warned else [])
 
 
 def test_a_driver_starting_with_the_mouth_open_gets_a_closed_neutral_from_the_au_basis() -> None:
