@@ -102,6 +102,12 @@ SOFT_MATCH = 0.3
 than the driver's mouth read onto it (`realtime.render.detail.softness`, the driver's scaled by the read), the
 mouth is blurred by the difference (in quadrature). A soft photo (the MuseTalk demo frame, 1.4 px) had the
 driver's crisp teeth pasted on it with hard black gaps between them."""
+SHARP_MATCH = (0.3, 1.0)
+"""(output pixels, amount): where the driver's inner mouth, read onto the output, is softer than the photo's face by
+more than the first (an enlarged low-resolution driver), it is unsharp-masked by the difference (in quadrature) at
+the second's strength, the counterpart of SOFT_MATCH. Pasted as it was, a 256-px driver's mouth enlarged four
+times into a sharp photo (styletalk's furious_talk2_clip6 under avatarify's obama.jpg: 1.5 px soft against the
+photo's 0.54) was a blurred pale slab of teeth in a face whose pores showed."""
 DRAWN_SOFTNESS = 0.5
 """The softness of a drawn mouth (`drawn_mouth`), in output pixels: drawn anti-aliased at the output's resolution."""
 OWN_SHAPE = (1.25, 1.6)
@@ -241,7 +247,7 @@ def _paint_inner_mouth(
     else:  # no driver mouth seen yet and no prior: teeth and a cavity drawn in the photo's hue
         inner = drawn_mouth(loop_b, shape, mouth_corners(), src.skin)
     # As soft as the photo: the driver's mouth (its softness scaled by the read onto the output) blurred by what
-    # the photo's face has more (SOFT_MATCH).
+    # the photo's face has more (SOFT_MATCH), or sharpened by what it has less (SHARP_MATCH).
     if mouth is not None:
         a, b = mouth_corners()
         read = float(np.linalg.norm(loop_b[b] - loop_b[a])) / max(
@@ -254,6 +260,9 @@ def _paint_inner_mouth(
     if extra > SOFT_MATCH:  # its edge too: a thin slit's hard edges drew a black line between soft lips
         inner = cv2.GaussianBlur(inner, (0, 0), extra)
         mask = cv2.GaussianBlur(mask, (0, 0), extra)[..., None]
+    elif mouth is not None and 0.0 < src.softness < sharp - SHARP_MATCH[0]:  # ... or as sharp (SHARP_MATCH)
+        deficit = float(np.sqrt(sharp**2 - src.softness**2))
+        inner = inner + SHARP_MATCH[1] * (inner - cv2.GaussianBlur(inner, (0, 0), deficit))
     if own is not None:
         # Its upper teeth as far down as they reach in the photo, up to OWN_REACH of the opening.
         reach = None if src.own_depth is None else (src.own_depth, OWN_REACH)

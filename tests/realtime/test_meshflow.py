@@ -2031,6 +2031,39 @@ def test_the_drivers_mouth_is_painted_as_soft_as_the_photo() -> None:
     assert soft < 0.5 * sharp
 
 
+def test_a_soft_drivers_mouth_is_painted_as_sharp_as_the_photo(monkeypatch) -> None:
+    """A low-resolution driver's teeth (12-px stripes blurred by 2 px) enlarged into a sharp photo (0.6 px) are
+    sharpened by the difference (SHARP_MATCH): pasted as they were, a blurred slab of teeth in a face whose pores
+    showed. Into a photo as soft as they are, nothing changes."""
+    import realtime.render.mouth_paint as mp
+    from realtime.render.detail import softness
+    from realtime.render.mouth_paint import PhotoMouth, _paint_inner_mouth
+
+    loop = _mouth_loop_shape(60.0, 16.0, (50.0, 40.0))
+    xx = np.mgrid[:80, :100][1]
+    image = np.zeros((80, 100, 3), np.uint8)
+    image[(xx // 12) % 2 == 0] = (230, 225, 215)
+    image = cv2.GaussianBlur(image, (0, 0), 2.0)
+    patch = MouthPatch(image, loop, 0.03, np.float32([170, 120, 100]), softness=softness(image))
+    mask = np.zeros((80, 100), np.float32)
+    cv2.fillPoly(mask, [np.round(loop).astype(np.int32)], 1.0)
+
+    def edges(soft: float) -> float:
+        area = np.full((80, 100, 3), 128, np.uint8)
+        src = PhotoMouth(
+            np.float32([170, 120, 100]), np.float32([110, 60, 60]), 0.0, 0.0, None, None, None, soft
+        )
+        _paint_inner_mouth(area, loop, mask[..., None], patch, None, 0.03, 1.0, src)
+        return float(
+            (np.diff(area[34:47, 30:71].astype(np.float32).mean(2), axis=1) ** 2).mean()
+        )  # steepness
+
+    sharpened, own_softness = edges(0.6), edges(patch.softness)
+    monkeypatch.setattr(mp, "SHARP_MATCH", (mp.SHARP_MATCH[0], 0.0))
+    assert sharpened > 1.3 * edges(0.6)  # the same photo without the sharpening
+    assert own_softness == edges(patch.softness)
+
+
 def test_a_photos_flat_lower_lid_does_not_shear_the_eyes_read(photo_face, monkeypatch) -> None:
     """The photo's lower lid all but on the line through its eye's corners (the far, narrowed eye of a turned
     photo: face_recognition's obama2.jpg), the output's just over it and its upper lid half way down (a squint):
