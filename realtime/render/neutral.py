@@ -167,13 +167,15 @@ def _lowered(aus: np.ndarray, rest_aus: np.ndarray, which: list[int], full: floa
 
 
 _AU15_IN_SHAPE = MOUTH_SHAPE.index(AU_ORDER.index(AU.AU15))
-_CORNERS, _LIPS_MIDDLE = [61, 291], [13, 14]
+_CORNERS = [61, 291]
+LIPS_MIDDLE = (13, 14)
+"""Mesh points of the inner lips' middles, upper and lower."""
 
 
 def corner_lift(face: np.ndarray) -> float:
     """The lips' middle height less their corners' (frontal frame, y down): above 0, corners higher."""
     y = np.asarray(face, np.float64)[:, 1]
-    return float(y[_LIPS_MIDDLE].mean() - y[_CORNERS].mean())
+    return float(y[list(LIPS_MIDDLE)].mean() - y[_CORNERS].mean())
 
 
 def _corners_down(face: np.ndarray, basis: np.ndarray) -> float:

@@ -37,7 +37,7 @@ from realtime.frames import PreparedSource
 from realtime.render.eyes import eye_opening
 from realtime.render.framing import OutputLayout, surround
 from realtime.render.landmark_transfer import SourceGeometry
-from realtime.render.neutral import CORNER_FLOOR, corner_lift
+from realtime.render.neutral import CORNER_FLOOR, LIPS_MIDDLE, corner_lift
 from realtime.render.padding import fill_corners, trim_bars
 from realtime.render.renderers import CropRenderer, FrameRenderer
 from realtime.render.segmentation import person_mask
@@ -205,7 +205,6 @@ photo's mouth is open though the AU head may not read its jaw dropped past OPEN_
 2533 photos (13 %; median 0.09, the mean face 0.105), by eye mid-word, laughing, shouting or baring its teeth.
 face-api.js's penny1.png (its tongue out: 0.336, AU26 0.44) and the MEAD M024 photo (a surprised "O": 0.313, AU26
 0.44) had no warning, and their mouths were shut at rest."""
-_LIPS_MIDDLE = (13, 14)
 CLOSED_EYES_AU45 = 0.6
 NARROW_EYES = 0.075
 """An eye opening (`realtime.render.eyes.eye_opening`: lid area over squared corner distance) under which the
@@ -232,7 +231,7 @@ def source_warnings(face: FaceAnalysis, glasses: bool = False) -> list[str]:
             f"the face is turned (yaw {yaw:.0f}, pitch {pitch:.0f} degrees): its far side is not in the photo "
             "and stays hidden; a photo facing the camera looks better"
         )
-    lips = float(np.linalg.norm(lm[_LIPS_MIDDLE[1], :2] - lm[_LIPS_MIDDLE[0], :2])) / max(iod, 1e-6)
+    lips = float(np.linalg.norm(lm[LIPS_MIDDLE[1], :2] - lm[LIPS_MIDDLE[0], :2])) / max(iod, 1e-6)
     if face.aus[AU_ORDER.index(AU.AU26)] > OPEN_MOUTH_AU26 or lips > OPEN_LIPS:
         lines.append(
             "the mouth is open (mid-word, laughing, shouting or baring the teeth): the mesh flow shuts it while "
