@@ -114,15 +114,6 @@ over its ring. At 0 (the skin under the eye itself), a deep-set eye lit from abo
 2008_007676.jpg, the MEAD photo; under the eye 206/138/111, over the ring 74/44/31) shut into a pale oval in the
 socket's shade, a blank white-eyed stare at every blink. Live AU45 r the same (0.833), the eyes' opening r
 0.791 / 0.790 -> 0.775 / 0.787."""
-LID_OWN = (75.0, 1.3)
-"""(percentile, most): a lowered lid is drawn no darker than the photo's own lid skin, the warp's band between its
-lash line and the ring over it at that brightness percentile (its lashes and crease left out), and no lighter than
-the skin mirrored up from under the eye at it (where the band holds the eye's white, a small photo: not a pale oval),
-brightened by at most the second times. Taken from the socket's shade over the ring and the eye bag under the eye,
-a small black-and-white photo's light lids (face-api.js's howard3.png: its bands 153 and 183, the tones drawn 127
-and 156) shut into flat grey ovals, darker than the face round them, through a whole squinting clip. Only ever
-lighter: a deep-set eye's band in shade (obama2.jpg 66 and 36 against 90 and 87, the MEAD photo) leaves its lid as
-it was."""
 LID_TONE_BLUR = 0.1
 """Share of the eye's width by which those colours are smoothed along the eye."""
 LID_ENDS = 0.12
@@ -376,8 +367,8 @@ def draw_lid_skin(
     over it `ring` (7, 2, UPPER_RINGS), image pixels, redrawn as skin: column by column, in a tone going from
     between the skin's over the ring and the skin's under the eye (`loop` (16, 2): its lid loop, EYE_LOOPS order;
     LID_TONE, LID_MIRROR_SKIP) at its top (LID_TONE_SHARE) to nearer the latter at its lashes (LID_BOTTOM_SHARE),
-    no darker than the band's own skin (LID_OWN), with the grain of the skin under the eye mirrored up over it;
-    blended in by `amount` (0-1), faded in from the ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
+    with the grain of the skin under the eye mirrored up over it; blended in by `amount` (0-1), faded in from the
+    ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
     lash = np.asarray(lash, np.float64)
     ring = np.asarray(ring, np.float64)
     loop = np.asarray(loop, np.float64)
@@ -429,13 +420,6 @@ def draw_lid_skin(
     # Its grain: the fine detail of the skin under the eye, mirrored up over it (a flat fill read as plaster).
     reach = max(2, round(LID_MIRROR_REACH * width))
     mirrored = _mirrored_up(flat, around, ys, xs, skip, reach)
-    # No darker than the photo's own lid skin, its lashes left out, nor lighter than the skin under the eye
-    # (LID_OWN): where the band holds the eye's white (a small photo), not a pale oval.
-    own = min(
-        float(np.percentile(flat[ys, xs].mean(1), LID_OWN[0])),
-        float(np.percentile(mirrored.mean(1), LID_OWN[0])),
-    )
-    fill[ys, xs] *= float(np.clip(own / max(float(fill[ys, xs].mean()), 1.0), 1.0, LID_OWN[1]))
     fill[ys, xs] += LID_TEXTURE * _mirrored_grain(flat, around, width, ys, xs, skip, reach)
     # Not skin under the eye (a nostril, the nose's shadowed side: a turned face tipped back): the warp's own lid
     # is left, its lashes streaked, rather than dark blots mirrored over the eye.

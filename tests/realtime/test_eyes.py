@@ -357,32 +357,6 @@ def test_a_deep_set_eye_lit_from_above_shuts_into_a_lid_in_the_sockets_shade_not
     assert np.all(share < 0.75), share  # and not the shade itself: a lid, not a hole
 
 
-def test_a_lowered_lid_is_no_darker_than_the_photos_own_lid_skin(face) -> None:
-    """The socket over the ring and the eye bag just under the eye both darker than the lid's own skin in the band (a
-    light lid, a few lash rows: face-api.js's howard3.png), the cheek under them lighter: the redrawn lid takes the
-    band's light skin (LID_OWN), not a grey oval darker than the face round it."""
-    from realtime.render.eyes import LID_MIRROR_SKIP, draw_lid_skin
-
-    loop, ring, lash, band = _lid(face)
-    b = band.astype(bool)
-    width = float(np.linalg.norm(loop[8] - loop[0]))
-    photo = np.empty((600, 480, 3), np.float64)
-    split = int(np.ceil(loop[:, 1].max()))
-    bag = split + int(np.ceil((LID_MIRROR_SKIP + 0.05) * width))
-    photo[:split] = 125.0  # the socket's shade over the ring
-    photo[split:bag] = 145.0  # the eye bag
-    photo[bag:] = 200.0  # the cheek
-    photo[b] = 175.0  # the lid's own skin
-    lashes = b & (np.arange(600)[:, None] % 5 == 0)  # every fifth row of the band a lash's dark streak
-    photo[lashes] = 60.0
-    photo = np.clip(photo + np.random.default_rng(3).normal(0.0, 3.0, (600, 480, 1)), 0, 255).astype(np.uint8)
-    out = photo.copy()
-    draw_lid_skin(out, lash, ring, loop, 1.0)
-    skin = _band_middle(band, loop, 0.3) & ~cv2.dilate(lashes.astype(np.uint8), np.ones((3, 3))).astype(bool)
-    got = float(out[skin].mean())
-    assert 165.0 < got < 192.0, got  # about the lid's own skin (175), not the shades round it (about 135-155)
-
-
 def test_a_tall_lowered_lid_reads_no_deeper_under_the_eye_than_its_reach(face) -> None:
     """A lid band stretched tall (the ring far over the lid) is redrawn from the skin within LID_MIRROR_REACH
     under the eye, mirrored back and forth, never from further down (a nostril under a turned face's far eye)."""
