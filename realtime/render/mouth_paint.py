@@ -287,24 +287,27 @@ def _in_photo_light(inner: np.ndarray, mouth: MouthPatch, src: PhotoMouth) -> np
     inner = inner * gain
     # ... the teeth kept under the ceiling with their shading (TEETH_CEILING), not clipped into white blocks.
     bright = inner.mean(2, keepdims=True)
-    knee = min(float(src.skin.mean()), TEETH_CEILING - 1.0)
+    skin = max(float(src.skin.mean()), 1.0)
+    knee = min(skin, TEETH_CEILING - 1.0)
     teeth = bright[bright > knee]
     top = float(np.percentile(teeth, 99)) if teeth.size else 0.0
-    if top > TEETH_CEILING:
-        over = np.maximum(bright - knee, 0.0) * ((TEETH_CEILING - knee) / (top - knee))
-        inner = inner * np.where(bright > knee, (knee + over) / np.maximum(bright, 1e-3), 1.0)
+    if top > TEETH_CEILING:  # over the knee squeezed towards it; under it, as it was
+        squeezed = np.minimum(bright, knee) + np.maximum(bright - knee, 0.0) * (
+            (TEETH_CEILING - knee) / (top - knee)
+        )
+        inner = inner * (squeezed / np.maximum(bright, 1e-3))
+        bright = squeezed
     # ... and as colourful as the photo is (SATURATION_RANGE): towards each pixel's grey, by what the hue's
     # half-way match left (the driver's skin measured after the gain: from before it, a warm driver's tongue
     # on a pale photo was greyed twice over, to blue-grey).
     photo_sat = saturation(src.skin)
     floor = SATURATION_RANGE[0] * min(photo_sat / GREY_SKIN, 1.0)  # none for a black-and-white photo
     sat = float(np.clip(photo_sat / max(saturation(mouth.skin * gain), 1e-3), floor, SATURATION_RANGE[1]))
-    if sat < 1.0:
-        grey = inner.mean(2, keepdims=True)
-        inner = grey + sat * (inner - grey)
+    if sat < 1.0:  # towards grey, its brightness kept
+        inner = bright + sat * (inner - bright)
     # ... and what is darker than the photo's skin made darker still (INNER_CONTRAST): shadow, not a pane; what
     # is already deep shadow less so (CONTRAST_TOE), not a black hole.
-    rel = np.clip(inner.mean(2, keepdims=True) / max(float(src.skin.mean()), 1.0), 1e-3, 1.0)
+    rel = np.clip(bright / skin, 1e-3, 1.0)
     inner = inner * (1.0 - (1.0 - rel ** (INNER_CONTRAST - 1.0)) * np.minimum(rel / CONTRAST_TOE, 1.0))
     # ... and what is darker than the skin (tongue, palate, cavity) takes the hue of the photo's lips: a
     # driver lit by its screen has a blue-grey tongue, which stayed grey on a warm photo.

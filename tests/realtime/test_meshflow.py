@@ -2000,33 +2000,39 @@ def test_a_lower_lid_raised_over_the_corners_line_still_reads_the_photos_eye(pho
     assert share() < 0.5
 
 
-def test_the_drivers_mouth_is_painted_as_soft_as_the_photo() -> None:
-    """The driver's crisp teeth (4-px stripes) painted into a soft photo's mouth (its face 2.5 px soft) keep a
-    fraction of their edges' energy, on a sharp photo (0.6 px) all of it: pasted as they were, the driver's crisp
-    teeth and hard black gaps stood out of a soft photo's face (the MuseTalk demo frame under LivePortrait's d13)."""
+def _painted_stripes(period: int, blur: float, photo_softness: float) -> np.ndarray:
+    """(13, 41) float32 grey of a driver's mouth patch of teeth (stripes repeating every `period` px, blurred by
+    `blur` px, its softness measured) painted by `_paint_inner_mouth` into a photo whose face is `photo_softness` px
+    soft: the middle of the painted mouth, for the edges' energy."""
     from realtime.render.detail import softness
     from realtime.render.mouth_paint import PhotoMouth, _paint_inner_mouth
 
     loop = _mouth_loop_shape(60.0, 16.0, (50.0, 40.0))
     image = np.zeros((80, 100, 3), np.uint8)
     xx = np.mgrid[:80, :100][1]
-    image[(xx // 4) % 2 == 0] = (230, 225, 215)
+    image[(xx // (period // 2)) % 2 == 0] = (230, 225, 215)
+    if blur > 0.0:
+        image = cv2.GaussianBlur(image, (0, 0), blur)
     patch = MouthPatch(image, loop, 0.03, np.float32([170, 120, 100]), softness=softness(image))
     mask = np.zeros((80, 100), np.float32)
     cv2.fillPoly(mask, [np.round(loop).astype(np.int32)], 1.0)
+    area = np.full((80, 100, 3), 128, np.uint8)
+    src = PhotoMouth(
+        np.float32([170, 120, 100]), np.float32([110, 60, 60]), 0.0, 0.0, None, None, None, photo_softness
+    )
+    _paint_inner_mouth(area, loop, mask[..., None], patch, None, 0.03, 1.0, src)
+    return area[34:47, 30:71].astype(np.float32).mean(2)
 
-    def painted(soft: float) -> np.ndarray:
-        area = np.full((80, 100, 3), 128, np.uint8)
-        src = PhotoMouth(
-            np.float32([170, 120, 100]), np.float32([110, 60, 60]), 0.0, 0.0, None, None, None, soft
-        )
-        _paint_inner_mouth(area, loop, mask[..., None], patch, None, 0.03, 1.0, src)
-        return area
 
-    def edges(area: np.ndarray) -> float:
-        return float(np.abs(np.diff(area[34:47, 30:71].astype(np.float32).mean(2), axis=1)).mean())
+def test_the_drivers_mouth_is_painted_as_soft_as_the_photo() -> None:
+    """The driver's crisp teeth (4-px stripes) painted into a soft photo's mouth (its face 2.5 px soft) keep a
+    fraction of their edges' energy, on a sharp photo (0.6 px) all of it: pasted as they were, the driver's crisp
+    teeth and hard black gaps stood out of a soft photo's face (the MuseTalk demo frame under LivePortrait's d13)."""
 
-    sharp, soft = edges(painted(0.6)), edges(painted(2.5))
+    def edges(photo_softness: float) -> float:
+        return float(np.abs(np.diff(_painted_stripes(8, 0.0, photo_softness), axis=1)).mean())
+
+    sharp, soft = edges(0.6), edges(2.5)
     assert sharp > 20.0
     assert soft < 0.5 * sharp
 
@@ -2037,31 +2043,18 @@ def test_a_soft_drivers_mouth_is_painted_as_sharp_as_the_photo(monkeypatch) -> N
     showed. Into a photo as soft as they are, nothing changes."""
     import realtime.render.mouth_paint as mp
     from realtime.render.detail import softness
-    from realtime.render.mouth_paint import PhotoMouth, _paint_inner_mouth
 
-    loop = _mouth_loop_shape(60.0, 16.0, (50.0, 40.0))
-    xx = np.mgrid[:80, :100][1]
-    image = np.zeros((80, 100, 3), np.uint8)
-    image[(xx // 12) % 2 == 0] = (230, 225, 215)
-    image = cv2.GaussianBlur(image, (0, 0), 2.0)
-    patch = MouthPatch(image, loop, 0.03, np.float32([170, 120, 100]), softness=softness(image))
-    mask = np.zeros((80, 100), np.float32)
-    cv2.fillPoly(mask, [np.round(loop).astype(np.int32)], 1.0)
+    blurred = np.zeros((80, 100, 3), np.uint8)
+    blurred[(np.mgrid[:80, :100][1] // 12) % 2 == 0] = (230, 225, 215)
+    own = softness(cv2.GaussianBlur(blurred, (0, 0), 2.0))  # the patch's softness, as the helper measures it
 
-    def edges(soft: float) -> float:
-        area = np.full((80, 100, 3), 128, np.uint8)
-        src = PhotoMouth(
-            np.float32([170, 120, 100]), np.float32([110, 60, 60]), 0.0, 0.0, None, None, None, soft
-        )
-        _paint_inner_mouth(area, loop, mask[..., None], patch, None, 0.03, 1.0, src)
-        return float(
-            (np.diff(area[34:47, 30:71].astype(np.float32).mean(2), axis=1) ** 2).mean()
-        )  # steepness
+    def edges(photo_softness: float) -> float:
+        return float((np.diff(_painted_stripes(24, 2.0, photo_softness), axis=1) ** 2).mean())  # steepness
 
-    sharpened, own_softness = edges(0.6), edges(patch.softness)
+    sharpened, own_softness = edges(0.6), edges(own)
     monkeypatch.setattr(mp, "SHARP_MATCH", (mp.SHARP_MATCH[0], 0.0))
     assert sharpened > 1.3 * edges(0.6)  # the same photo without the sharpening
-    assert own_softness == edges(patch.softness)
+    assert own_softness == edges(own)
 
 
 def test_a_photos_flat_lower_lid_does_not_shear_the_eyes_read(photo_face, monkeypatch) -> None:
