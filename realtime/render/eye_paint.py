@@ -38,16 +38,18 @@ from realtime.render.framing import scale
 from realtime.render.meshwarp import MeshWarpRenderer
 
 FAR_EYE = (0.85, 0.7)
-"""An eye narrowed (in proportion to the photo's) to less than the first share of the other's has its stretched lid
-redrawn less (`draw_lid_skin`), not at all below the second: the far eye of a turned head. Under it the mesh
-pinches the nose's side into a point, and the skin mirrored up from there drew an X over the lid (the MEAD
-photo under the EDTalk clip's last turn, its head tipped back, the far eye shutting)."""
+"""An eye narrowed (in proportion to the photo's) to less than the first share of the other's has its lowered lid
+redrawn with less of the grain mirrored up from under it (`draw_lid_skin`), none below the second: the far eye of a
+turned head. Under it the mesh pinches the nose's side into a point, and the skin mirrored up from there drew an X
+over the lid (the MEAD photo under the EDTalk clip's last turn, its head tipped back, the far eye shutting)."""
 FAR_SEEN = (0.76, 0.7)
 """The same on the eye's width as shown, over the other's: the far eye of a photo that is itself turned (the Dafoe
 photo, turned 31 degrees: 0.70) is narrowed in proportion to the photo's by little, and the skin mirrored up from
 under it (its red lower rim, the folds beside it, squeezed by the turn) stood as stripes and a red V over its
-lowered lid; the warp's own lid, its lashes drawn down, reads as a lid. Resting faces measure 0.84-1.0 (a photo
-turned 11 degrees 0.84) and keep the redraw."""
+lowered lid. Resting faces measure 0.84-1.0 (a photo turned 11 degrees 0.84) and keep the grain. The far lid is
+still redrawn, in the tones round it: left as the warp's, its lashes drawn down over the eye, a shut far eye was a
+dark smudge with a glint, an eye still open beside a shut one (the Dafoe photo under the happyenglish clip, frame
+49; emma.jpg, PRNet's 4.jpg, DECA's teaser 1.jpg under LivePortrait's d0 blink)."""
 EYE_RIGID = 0.15
 """Share of the photo's eye opening by which an eye must close for its inside (iris, white) to be carried by its
 corners and its lower lid (`rigid_eyes`): the upper lid then slides over the eyeball (or by its upper lid, as far
@@ -187,11 +189,11 @@ def paint_eyes(
             stretch = lid_stretch(ls, lt, lash_s, lash_t, eye)
             far = widths[eye] / max(max(widths), 1e-6)
             shown = seen[eye] / max(max(seen), 1e-6)
-            # The far eye of a head turned by the driver (far), or of a photo that is itself turned (shown).
+            # The far eye of a head turned by the driver (far), or of a photo that is itself turned (shown): its
+            # lid in the tones round it, without the grain of the skin under it.
             near = np.clip((far - FAR_EYE[1]) / (FAR_EYE[0] - FAR_EYE[1]), 0, 1)
             near *= np.clip((shown - FAR_SEEN[1]) / (FAR_SEEN[0] - FAR_SEEN[1]), 0, 1)
-            amount = (stretch - s0) / (s1 - s0) * near
-            draw_lid_skin(roi, lash_t @ lin + to_roi, ring, loop, amount)
+            draw_lid_skin(roi, lash_t @ lin + to_roi, ring, loop, (stretch - s0) / (s1 - s0), float(near))
             # Opening over squared width: an eye narrowed by the turn reads `far` times too open (its lids'
             # area narrowed once, its width squared twice); measured as if facing the camera.
             shut = 1.0 - far * eye_opening(lt, eye) / max(photo_open, 1e-6)

@@ -362,13 +362,15 @@ def draw_lid_skin(
     ring: np.ndarray,
     loop: np.ndarray,
     amount: float,
+    grain: float = 1.0,
 ) -> None:
     """In place: an upper lid's band, between its lash line `lash` (9, 2: corner, 7 points, corner) and the ring
     over it `ring` (7, 2, UPPER_RINGS), image pixels, redrawn as skin: column by column, in a tone going from
     between the skin's over the ring and the skin's under the eye (`loop` (16, 2): its lid loop, EYE_LOOPS order;
     LID_TONE, LID_MIRROR_SKIP) at its top (LID_TONE_SHARE) to nearer the latter at its lashes (LID_BOTTOM_SHARE),
-    with the grain of the skin under the eye mirrored up over it; blended in by `amount` (0-1), faded in from the
-    ring (LID_FADE) and feathered inside its outline (LID_EDGE)."""
+    with the grain of the skin under the eye mirrored up over it (times `grain`, 0-1: a turned head's far eye
+    takes none, `realtime.render.eye_paint.FAR_SEEN`); blended in by `amount` (0-1), faded in from the ring
+    (LID_FADE) and feathered inside its outline (LID_EDGE)."""
     lash = np.asarray(lash, np.float64)
     ring = np.asarray(ring, np.float64)
     loop = np.asarray(loop, np.float64)
@@ -420,7 +422,8 @@ def draw_lid_skin(
     # Its grain: the fine detail of the skin under the eye, mirrored up over it (a flat fill read as plaster).
     reach = max(2, round(LID_MIRROR_REACH * width))
     mirrored = _mirrored_up(flat, around, ys, xs, skip, reach)
-    fill[ys, xs] += LID_TEXTURE * _mirrored_grain(flat, around, width, ys, xs, skip, reach)
+    if grain > 0.0:
+        fill[ys, xs] += grain * LID_TEXTURE * _mirrored_grain(flat, around, width, ys, xs, skip, reach)
     # Not skin under the eye (a nostril, the nose's shadowed side: a turned face tipped back): the warp's own lid
     # is left, its lashes streaked, rather than dark blots mirrored over the eye.
     darker = np.minimum(over.mean(1), under.mean(1))  # the darker of the lid's two tones (LID_DARK)

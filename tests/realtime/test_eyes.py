@@ -274,6 +274,35 @@ def test_a_stretched_lid_is_the_skin_under_the_eye_not_streaks(face) -> None:
     assert np.array_equal(out[far], image[far])
 
 
+def test_a_far_eyes_lowered_lid_takes_the_tone_without_the_grain_under_it(face) -> None:
+    """`grain` 0 (a turned head's far eye, `realtime.render.eye_paint.FAR_SEEN`): the lowered lid is redrawn in the
+    skin's tone, but the grain under the eye (there a red rim and folds squeezed by the turn) is not mirrored up."""
+    from realtime.render.eyes import draw_lid_skin
+
+    big = face.copy()
+    big[:, :2] = (240.0, 300.0) + 3.0 * (face[:, :2] - (240.0, 300.0))  # an eye some 90 px wide
+    loop, ring, lash, band = _lid(big)
+    rng = np.random.default_rng(0)
+    skin = np.array([200.0, 150.0, 130.0])
+    photo = np.clip(skin + rng.normal(0.0, 12.0, (600, 480, 1)), 0, 255).astype(np.uint8)  # grainy skin
+    photo[band.astype(bool)] = (235, 235, 240)  # the eye's white in the band
+    rows = np.nonzero(band)[0]
+    middle = _band_middle(band, loop, 0.25) & (
+        np.arange(600)[:, None] > np.percentile(rows, 50)
+    )  # all redrawn
+    drawn = {}
+    for grain in (1.0, 0.0):
+        drawn[grain] = photo.copy()
+        draw_lid_skin(drawn[grain], lash, ring, loop, 1.0, grain=grain)
+    fine = {
+        g: float(np.abs(np.diff(img[..., 0].astype(int), axis=1))[middle[:, 1:]].mean())
+        for g, img in drawn.items()
+    }
+    assert fine[1.0] > 5.0  # the grain mirrored up
+    assert fine[0.0] < 0.3 * fine[1.0]
+    assert np.abs(drawn[0.0][middle].mean(0) - skin).max() < 25.0  # the skin's tone (its white 85-110 off)
+
+
 def test_a_lowered_lid_shows_the_skin_under_the_eye_not_the_iris_and_white_in_its_band(face) -> None:
     """Where the photo's lid points lie inside its visible eye (a small photo), the lid's band holds iris, white and
     lashes: the lowered lid shows the skin under the eye there (its colour and its grain, mirrored up past the

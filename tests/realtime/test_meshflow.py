@@ -1724,16 +1724,20 @@ def test_a_glasses_photo_keeps_its_frame_zone_still_while_the_brows_and_lids_mov
         assert moved["glasses"][part].mean() > 0.02 * iod
 
 
-def test_a_turned_photos_far_eye_keeps_its_own_lid_as_it_lowers(photo_face, monkeypatch) -> None:
-    """A lowered lid is redrawn as the skin under the eye mirrored up (`draw_lid_skin`), but not on the far eye of a
-    photo that is itself turned (FAR_SEEN): squeezed by the turn, the skin under it (a red rim, folds) stood as
-    stripes and a red V over the lid. The near eye, and both eyes of a photo facing the camera, keep the redraw."""
+def test_a_turned_photos_far_eye_is_redrawn_as_lid_without_the_grain_under_it(
+    photo_face, monkeypatch
+) -> None:
+    """A lowered lid is redrawn as skin with the grain of the skin under the eye mirrored up (`draw_lid_skin`). On
+    the far eye of a photo that is itself turned (FAR_SEEN) that grain is left out: squeezed by the turn, the skin
+    under it (a red rim, folds) stood as stripes and a red V over the lid. The lid itself is still redrawn: left as
+    the warp's, its lashes drawn down over the eye, a shut far eye was a dark smudge beside a shut near one. The near
+    eye, and both eyes of a photo facing the camera, keep the grain."""
     import realtime.render.eye_paint as ep
     from realtime.face.topology import LEFT_IRIS, LEFT_IRIS_CENTER
     from realtime.render.eyes import EYE_LOOPS, UPPER_RINGS
 
-    amounts: list[float] = []
-    monkeypatch.setattr(ep, "draw_lid_skin", lambda *args: amounts.append(float(args[-1])))
+    calls: list[tuple[float, float]] = []  # (amount, grain) per eye
+    monkeypatch.setattr(ep, "draw_lid_skin", lambda *args: calls.append((float(args[4]), float(args[5]))))
     photo, face = photo_face
     turned = face.copy()
     far = sorted(
@@ -1741,7 +1745,7 @@ def test_a_turned_photos_far_eye_keeps_its_own_lid_as_it_lowers(photo_face, monk
     )  # EYE_LOOPS[1]: left
     centre = turned[list(EYE_LOOPS[1]), 0].mean()
     turned[far, 0] = centre + 0.6 * (turned[far, 0] - centre)  # that eye shown at 0.6 of the other's width
-    for shape, far_redrawn in ((face, True), (turned, False)):
+    for shape, far_grain in ((face, 1.0), (turned, 0.0)):
         flow, ls = _flow(photo, shape)
         lt = ls.copy()
         for loop in EYE_LOOPS:
@@ -1749,10 +1753,11 @@ def test_a_turned_photos_far_eye_keeps_its_own_lid_as_it_lowers(photo_face, monk
             lt[lid, 1] += 0.8 * (
                 ls[list(loop[9:16])[::-1], 1] - ls[lid, 1]
             )  # each upper lid most of the way down
-        amounts.clear()
+        calls.clear()
         flow.render(lt)
-        assert len(amounts) == 2 and amounts[0] > 0.2
-        assert (amounts[1] > 0.2) == far_redrawn
+        assert len(calls) == 2
+        assert calls[0][0] > 0.2 and calls[1][0] > 0.2  # both lids redrawn
+        assert calls[0][1] == 1.0 and calls[1][1] == far_grain
 
 
 def test_a_black_and_white_photo_gets_a_grey_mouth() -> None:
