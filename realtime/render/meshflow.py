@@ -52,6 +52,7 @@ from realtime.render.eyes import (
     lash_colour,
 )
 from realtime.render.framing import OutputLayout, covering, scale
+from realtime.render.lid_rims import LidRim, find_lid_rims, paste_lid_rims, without_rims
 from realtime.render.meshwarp import MeshWarpRenderer
 from realtime.render.mouth import (
     REMEMBER_OPENING,
@@ -174,6 +175,7 @@ class _Source:
     rim_sign: np.ndarray  # (R,) each rim triangle's orientation in the photo (Rim.orientation)
     photo_eyes: PhotoEyes  # the photo's eyes as `rigid_eyes` and `paint_eyes` read them
     detail_gain: tuple[np.ndarray, np.ndarray]  # `restore_detail`'s gains for bilinear and bicubic reads
+    lid_rims: tuple[LidRim, ...]  # a glasses frame's rims across the upper lids (`realtime.render.lid_rims`)
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,7 @@ class MeshFlow:
         layout: OutputLayout,
         rest_px: np.ndarray | None = None,
         texture: np.ndarray | None = None,
+        glasses: bool = False,
     ) -> PreparedFlow:
         """Everything a source photo needs, computed without touching what the frames being rendered read, so
         another thread may run it (a photo uploaded to the page: 40-460 ms, `install` then takes it at once).
@@ -281,7 +284,8 @@ class MeshFlow:
         opening than it has there. A grin shut at rest has nothing of its own to show in a mouth the driver
         opens: its teeth, warped into a driver's "O", stood stretched into a tall V. `texture`: the photo as
         taken where `photo` has had an expression's texture taken out (`realtime.render.folds`): it comes back by
-        `show_texture`'s share."""
+        `show_texture`'s share. `glasses`: the face wears glasses (`realtime.face.glasses`): a rim across an upper
+        lid is kept straight (`realtime.render.lid_rims`)."""
         m = np.asarray(crop_transform, np.float64)
         # Read the photo near 1:1: a smaller output gets a photo shrunk once (INTER_AREA: no aliasing), a larger
         # one a photo enlarged once (bicubic), so every frame reads it bilinear with its detail given back. The
@@ -329,9 +333,13 @@ class MeshFlow:
         grid_to_photo = _compose(out_to_photo, grid_to_out)
         px = grid_to_photo[0, 0] * gu + grid_to_photo[0, 1] * gv + grid_to_photo[0, 2]
         py = grid_to_photo[1, 0] * gu + grid_to_photo[1, 1] * gv + grid_to_photo[1, 2]
-        static = cv2.warpAffine(photo, photo_to_out, (ow, oh), flags=cv2.INTER_LINEAR)
         ls = np.ascontiguousarray(ls_px[:, :2], np.float32)
         ls_photo = ls @ crop_to_photo[:, :2].T + crop_to_photo[:, 2]
+        # A glasses frame's rims across the upper lids: read from the photo without them (a lowered lid does not
+        # take them down), then put back where the frame is (`paste_lid_rims`).
+        rims = find_lid_rims(photo, ls_photo) if glasses else ()
+        read = without_rims(photo, rims)
+        static = cv2.warpAffine(read, photo_to_out, (ow, oh), flags=cv2.INTER_LINEAR)
         change = None if texture is None else TextureChange.of(texture, photo, offset)
         gain_linear, gain_cubic, softness = face_detail(photo, ls_photo[self._oval])
         lashes = lash_lines(self._warp, ls, ls)[0]  # (2, 9, 2) crop pixels
@@ -340,7 +348,7 @@ class MeshFlow:
         if own is not None and not shows_upper_teeth(own):
             own = None  # an open mouth with no upper teeth of its own shows the driver's
         src = _Source(
-            photo=np.ascontiguousarray(photo),
+            photo=np.ascontiguousarray(read),
             inner=(*offset, *inner),
             ls=ls,
             crop_to_out=crop_to_out,
@@ -392,6 +400,7 @@ class MeshFlow:
                 ),
             ),
             detail_gain=(gain_linear, gain_cubic),
+            lid_rims=rims,
         )
         return PreparedFlow(src, change)
 
@@ -533,6 +542,7 @@ class MeshFlow:
             self._remembered = mouth
         paint_mouth(roi, lt, lt_box, mouth, self._remembered, src.photo_mouth, src.crop_to_out)
         paint_eyes(roi, lt, lt_box, src.photo_eyes, src.ls, src.crop_to_out, self._warp, self.eye_painter)
+        paste_lid_rims(roi, src.lid_rims, lt_box)
         if lines is not None:
             paint_lines(roi, lines, lt_box)
         return out

@@ -311,7 +311,7 @@ class MeshFlowFrame(RendererLifecycle):
                 if flat is not photo:  # the folds come back as far as the photo smiles again (render_frame)
                     texture, photo = photo, flat
                     smile_back = float(src.face.aus[_AU12] - rest[1][_AU12])
-        flow = self._flow.prepare(photo, src.transform, src.ls_px, layout, rest_px, texture)
+        flow = self._flow.prepare(photo, src.transform, src.ls_px, layout, rest_px, texture, src.glasses)
         ls_n = (src.ls_px / CROP_SIZE * 2.0 - 1.0).astype(np.float32)[None]  # (1, 478, 2)
         return PreparedFrame(src, layout, keep, ls_n, rest, free, rest_read, smile_back, flow)
 
