@@ -138,7 +138,27 @@ def test_without_the_painter_a_shut_eye_shows_lid_skin_not_a_squeezed_iris(face)
     assert np.abs(shut_to(1.0)[y, x].astype(int) - skin).max() > 100  # open: the iris
     assert np.abs(shut_to(0.6)[y, x].astype(int) - skin).max() > 100  # half open: still the iris
     shut = shut_to(0.15)
-    assert np.abs(shut[y - 2 : y + 3, x - 8 : x + 9].astype(int) - skin).max() < 25  # shut: lid skin
+    # shut: lid skin (its lash line, here the skin's colour, at most LASH_SHADE darker), not the iris (160 off)
+    assert np.abs(shut[y - 2 : y + 3, x - 8 : x + 9].astype(int) - skin).max() < 50
+
+
+def test_a_shut_eyes_lash_line_is_darker_and_thicker_than_the_open_eyes_lashes(face) -> None:
+    """The lash line drawn where a shut eye's lids meet is darker than the photo's (open eye's) lash colour and
+    a twentieth of the eye's width thick at least (LASH, LASH_SHADE): against real shut eyes, a faint line of the
+    open eye's lash colour left an empty oval."""
+    big = face.copy()
+    big[:, :2] = (240.0, 300.0) + 3.0 * (face[:, :2] - (240.0, 300.0))  # an eye some 100 px wide
+    loop, ring = big[list(EYE_LOOPS[0]), :2].copy(), big[list(UPPER_RINGS[0]), :2]
+    loop[1:8, 1] = loop[9:16, 1][::-1]  # shut: the upper lid on the lower
+    skin, lash = np.float32([200, 150, 130]), np.float32([110, 90, 80])
+    image = np.tile(skin.astype(np.uint8), (600, 480, 1))
+    cover_lids(image, loop, ring, 1.0, lash)
+    width = float(np.linalg.norm(loop[8] - loop[0]))
+    x = round(float(0.5 * (loop[0, 0] + loop[8, 0])))
+    column = image[:, x].astype(np.float32)
+    assert column.mean(1).min() < lash.mean()  # darker than the open eye's lashes
+    dark = (column.mean(1) < 0.5 * (skin.mean() + lash.mean())).sum()  # rows past half way to the lash colour
+    assert dark >= 0.05 * width
 
 
 def test_cover_lids_blends_by_amount_and_leaves_the_rest_of_the_image(face) -> None:
