@@ -1542,11 +1542,12 @@ def test_a_lower_lid_pushed_up_slides_over_the_eye_instead_of_carrying_it(photo_
 @pytest.mark.parametrize("opening", [1.0, 0.6])
 def test_an_eye_looks_where_the_driver_looks_with_its_iris_whole(photo_face, monkeypatch, opening) -> None:
     """An eye open as in the photo, or lowered to 0.6 of its opening, and its iris points moved sideways by a
-    sixth of the eye's width: the photo's dark iris shows moved by that much, as wide as it was (not dragged
-    into a streak). Without `gaze_shift` the eye's read kept the photo's gaze (the s42 photo under the d0 clip
-    followed 0.01 of it)."""
+    sixth of the eye's width: the photo's dark iris shows moved by GAZE_GAIN times that, as wide as it was (not
+    dragged into a streak). Without `gaze_shift` the eye's read kept the photo's gaze (the s42 photo under the d0
+    clip followed 0.01 of it)."""
     import realtime.render.eye_paint as ep
     from realtime.face.topology import RIGHT_IRIS, RIGHT_IRIS_CENTER
+    from realtime.render.eye_paint import GAZE_GAIN
     from realtime.render.eyes import EYE_LOOPS
 
     small, face = photo_face
@@ -1585,7 +1586,7 @@ def test_an_eye_looks_where_the_driver_looks_with_its_iris_whole(photo_face, mon
         return int(np.ptp(np.nonzero(found)[1]))
 
     moved = width / 6.0
-    expected = moved * float(np.hypot(*to_photo[:, 0]))  # crop -> photo pixels
+    expected = GAZE_GAIN * moved * float(np.hypot(*to_photo[:, 0]))  # crop -> photo pixels
     assert iris_x(moved) - iris_x(0.0) == pytest.approx(expected, rel=0.25)
     assert abs(span(dark(moved)) - span(dark(0.0))) <= 2
     monkeypatch.setattr(ep, "gaze_shift", lambda rx, ry, *_: (rx, ry))
