@@ -72,3 +72,22 @@ def wide_blur(image: np.ndarray, sigma: float, per_sigma: float = 4.0) -> np.nda
     small = cv2.resize(image, (max(1, round(w / k)), max(1, round(h / k))), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), max(sigma / k, 0.5), borderType=cv2.BORDER_REPLICATE)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def paste_warped(image: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, m: np.ndarray, how: int) -> None:
+    """In place on `image` (H, W, 3) uint8: `rgb` (h, w, 3) blended in by `alpha` (h, w) float32 where the affine
+    `m` (2, 3: patch -> image pixels) puts them, `rgb` read with `how`; only the box they cover is touched."""
+    h, w = image.shape[:2]
+    ph, pw = alpha.shape
+    corners = np.array([[0, 0], [pw, 0], [0, ph], [pw, ph]], np.float64) @ m[:, :2].T + m[:, 2]
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [w, h])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    to_box = np.array(m, np.float64)
+    to_box[:, 2] -= (x0, y0)
+    size = (int(x1 - x0), int(y1 - y0))
+    warped = cv2.warpAffine(rgb, to_box, size, flags=how, borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.warpAffine(alpha, to_box, size, flags=cv2.INTER_LINEAR, borderValue=0.0)[..., None]
+    area = image[y0:y1, x0:x1].astype(np.float32)
+    image[y0:y1, x0:x1] = np.clip(area * (1.0 - a) + warped * a + 0.5, 0, 255).astype(np.uint8)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.render.draw import SHIFT, fill_mask
+from realtime.render.draw import SHIFT, fill_mask, paste_warped
 from realtime.render.eyes import (
     COVER_SHUT,
     EYE_CHANGE,
@@ -217,23 +217,8 @@ def paint_eyes(
         todo.append(win)
     if not todo:
         return
-    h, w = roi.shape[:2]
     for win, painted in zip(todo, eye_painter.paint(np.stack(inputs)), strict=True):
-        ww, wh = painted.alpha.shape[1], painted.alpha.shape[0]
-        corners = np.array([[0, 0], [ww, 0], [0, wh], [ww, wh]], np.float64) @ win[:, :2].T + win[:, 2]
-        bx0, by0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
-        bx1, by1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [w, h])
-        if bx1 - bx0 < 2 or by1 - by0 < 2:
-            continue
-        to_box = win.copy()
-        to_box[:, 2] -= (bx0, by0)
-        size = (int(bx1 - bx0), int(by1 - by0))
-        rgb = cv2.warpAffine(
-            painted.rgb, to_box, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
-        a = cv2.warpAffine(painted.alpha, to_box, size, flags=cv2.INTER_LINEAR, borderValue=0.0)[..., None]
-        area = roi[by0:by1, bx0:bx1].astype(np.float32)
-        roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - a) + rgb * a + 0.5, 0, 255).astype(np.uint8)
+        paste_warped(roi, painted.rgb, painted.alpha, win, cv2.INTER_LINEAR)
 
 
 def gaze_shift(

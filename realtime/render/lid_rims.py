@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from realtime.render.draw import fill_mask
+from realtime.render.draw import fill_mask, paste_warped
 from realtime.render.eyes import EYE_LOOPS, UPPER_RINGS
 
 LOWER_RINGS: tuple[tuple[int, ...], tuple[int, ...]] = (
@@ -201,21 +201,9 @@ def without_rims(photo: np.ndarray, rims: tuple[LidRim, ...]) -> np.ndarray:
 def paste_lid_rims(roi: np.ndarray, rims: tuple[LidRim, ...], lt_roi: np.ndarray) -> None:
     """In place: each rim put back into `roi` where its carrying points are (`lt_roi` (478, 2), `roi`'s pixels),
     by the similarity that best takes the photo's points there."""
-    h, w = roi.shape[:2]
     for rim in rims:
         m, _ = cv2.estimateAffinePartial2D(rim.anchors, lt_roi[carriers(rim.eye)].astype(np.float32))
         if m is None:
             continue
         m[:, 2] += m[:, :2] @ np.asarray(rim.origin, np.float64)  # patch pixels -> roi pixels
-        ph, pw = rim.alpha.shape
-        corners = np.array([[0, 0], [pw, 0], [0, ph], [pw, ph]], np.float64) @ m[:, :2].T + m[:, 2]
-        bx0, by0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
-        bx1, by1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [w, h])
-        if bx1 - bx0 < 2 or by1 - by0 < 2:
-            continue
-        m[:, 2] -= (bx0, by0)
-        size = (int(bx1 - bx0), int(by1 - by0))
-        rgb = cv2.warpAffine(rim.patch, m, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        a = cv2.warpAffine(rim.alpha, m, size, flags=cv2.INTER_LINEAR, borderValue=0.0)[..., None]
-        area = roi[by0:by1, bx0:bx1].astype(np.float32)
-        roi[by0:by1, bx0:bx1] = np.clip(area * (1.0 - a) + rgb * a + 0.5, 0, 255).astype(np.uint8)
+        paste_warped(roi, rim.patch, rim.alpha, m, cv2.INTER_CUBIC)
