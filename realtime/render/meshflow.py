@@ -27,7 +27,8 @@ smaller or larger than the output is scaled to it once, bicubic or by area, so e
    (`outline.keep_outline`). A closing eye is read as one piece under its lid (`eye_paint.rigid_eyes`), a lid
    stretched over it is redrawn as skin in the tones round it (`realtime.render.eyes.draw_lid_skin`), a shut
    eye's slit is covered (`cover_lids`), or an eye whose opening changed is repainted by the trained eye painter
-   (`realtime.render.eyes`) where it ships (none ships today).
+   (`realtime.render.eyes`) where it ships (none ships today). A glasses photo's rims across the upper lids are
+   read out of the warp and put back where the frame is (`realtime.render.lid_rims`).
 """
 
 from __future__ import annotations
