@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from realtime.weights import weights_dir
-from training.evaluation.self_drive import iris_along, laid_on, region_mask
+from training.evaluation.self_drive import iris_along, laid_on, region_mask, steady_points
 
 MEAN_FACE = weights_dir() / "mean_face.npy"
 
@@ -27,7 +27,7 @@ def test_an_output_moved_and_scaled_is_laid_back_onto_the_real_frame(face) -> No
     m = np.array([[0.9, -0.1, 30.0], [0.1, 0.9, -12.0]])  # the output frames the face anew
     output = cv2.warpAffine(real, m, (480, 600), flags=cv2.INTER_LINEAR)
     out_lm = face @ m[:, :2].T + m[:, 2]
-    laid = laid_on(output, out_lm, face, real.shape)
+    laid = laid_on(output, out_lm, face, real.shape, steady_points("eyes"))
     inner = region_mask(face, real.shape, "mouth") | region_mask(face, real.shape, "eyes")
     assert inner.sum() > 200
     assert np.abs(laid[inner].astype(int) - real[inner].astype(int)).mean() < 3.0
