@@ -80,11 +80,15 @@ teeth cut short over a dark band (deepface img24 under LivePortrait's d0)."""
 HUE_GAIN = (0.75, 1.3)
 """Bounds of the per-channel hue part of the driver-to-photo colour gain (`_in_photo_light`; the light's part is
 bounded by `realtime.render.mouth.COLOUR_GAIN`): a wrong skin sample cannot paint blue teeth."""
-INNER_CONTRAST = 1.6
+INNER_CONTRAST = 1.3
 """Gamma of the driver's inner mouth below the photo's skin brightness (what is brighter, the teeth, is kept):
 a driver lit from its screen (LivePortrait's d12 clip) has a pale, evenly lit tongue and palate, and its
 mouth pasted on a bright photo (the EDTalk photo, gain 1.36) was a flat grey-lilac pane as bright as the skin;
-with this, shadow deepens into the mouth; what is already deep shadow much less (CONTRAST_TOE)."""
+with this, shadow deepens into the mouth; what is already deep shadow much less (CONTRAST_TOE). At 1.6 a clip
+driving its own first frame (`training.evaluation.self_drive`) showed its mouth darker than it is: black
+triangles at the corners of d0's grin where the real one is dark red, dark seams between d13's teeth (mouth
+error 14.38e-3; 1.3: 14.12e-3; 1.0: 14.00e-3, but d12's mouth on the EDTalk photo a flat pane again). Paper
+protocol, mesh_flow: mouth MSE 0.0459 -> 0.0450, ED 0.4888 -> 0.4884."""
 CONTRAST_TOE = 0.4
 """Brightness over the photo's skin's under which INNER_CONTRAST's deepening fades out, in proportion (none at 0):
 what is already deep shadow is kept about as dark as the driver's, not crushed to black. In full, a driver's dark red

@@ -1804,9 +1804,10 @@ def test_a_dark_photo_keeps_its_hue_on_the_drivers_mouth() -> None:
 
 
 def test_the_inner_mouths_deepening_darkens_its_mid_tones_but_does_not_crush_its_shadow() -> None:
-    """INNER_CONTRAST deepens a pale, evenly lit mouth's mid-tones (shadow, not a pane); what is already deep shadow
-    (a driver's dark red mouth interior at 0.12 of the skin) keeps most of its light (CONTRAST_TOE), not a black
-    hole; and the deepening keeps the order of brightness."""
+    """INNER_CONTRAST deepens a pale, evenly lit mouth's mid-tones (shadow, not a pane), but a mouth's corner at half
+    the skin's light stays over 0.4 of it (a clip driving itself showed black corners at gamma 1.6); what is already
+    deep shadow (a driver's dark red mouth interior at 0.12 of the skin) keeps most of its light (CONTRAST_TOE), not
+    a black hole; and the deepening keeps the order of brightness."""
     from realtime.render.mouth_paint import INNER_CONTRAST, PhotoMouth, _in_photo_light
 
     skin = np.float32([150, 150, 150])
@@ -1820,6 +1821,10 @@ def test_the_inner_mouths_deepening_darkens_its_mid_tones_but_does_not_crush_its
     dark, mid = np.argmin(np.abs(rel - 0.12)), np.argmin(np.abs(rel - 0.6))
     assert kept[dark] > 0.7, kept[dark]  # deep shadow kept (the plain gamma: 0.28)
     assert abs(kept[mid] - rel[mid] ** (INNER_CONTRAST - 1.0)) < 0.01  # mid-tones deepened as before
+    assert kept[mid] < 0.95  # ... deepened
+    half = np.argmin(np.abs(rel - 0.5))
+    # a mouth corner at half the skin's light stays dark red, not black (self_drive)
+    assert out[half] > 0.4 * 150.0
     assert np.all(np.diff(out) > 0)
 
 
