@@ -79,7 +79,7 @@ narrowed eye of a turned photo (face_recognition's obama2.jpg, 0.016) read its u
 flat orange lens, hard-edged, when the driver squinted (LIA's vox clip, frame 279)."""
 GAZE_GAIN = 1.5
 """How many times as far as lt moves it (from where the photo's iris sits in the eye's map) an iris is drawn
-(`rigid_eyes`). A clip driving its own first frame is the truth (`training.evaluation.self_drive`):
+(`gaze_shift`). A clip driving its own first frame is the truth (`training.evaluation.self_drive`):
 LivePortrait's d0, a man looking hard left and right, had his irises at his eyes' corners and ours half way
 there; the teacher read the output's iris moving 0.57 of the real one's along the eye (lt, smoothed and a frame
 behind, 0.88 by the run-time mesh). At this, 0.76; at 1.8, 0.81 (the iris stops at the corner). Live 9 pairs:
@@ -153,10 +153,9 @@ def rigid_eyes(sxy: np.ndarray, lt: np.ndarray, lt_box: np.ndarray, src: PhotoEy
         ys, xs = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)
         rx = to_photo[0, 0] * xs + to_photo[0, 1] * ys + to_photo[0, 2]
         ry = to_photo[1, 0] * xs + to_photo[1, 1] * ys + to_photo[1, 2]
-        # The iris where lt has it, its move from where the photo's would be taken GAZE_GAIN times as far.
-        still = cv2.invertAffineTransform(to_photo) @ np.append(src.irises[eye][:2], 1.0)
-        iris_out = still + GAZE_GAIN * (lt_box[IRIS_CENTRES[eye]] - origin - still)
-        rx, ry = gaze_shift(rx, ry, to_photo, iris_out, src.eye_anchors[eye], src.irises[eye])
+        rx, ry = gaze_shift(
+            rx, ry, to_photo, lt_box[IRIS_CENTRES[eye]] - origin, src.eye_anchors[eye], src.irises[eye]
+        )
         mask = fill_mask(
             (y1 - y0, x1 - x0), [np.round((loop - origin) * (1 << SHIFT)).astype(np.int32)], SHIFT
         )
@@ -230,8 +229,8 @@ def gaze_shift(
     iris: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rx, ry): an eye's read (photo pixels, one per output pixel; `to_photo` the (2, 3) affine map that made
-    it) moved along the eye so that the output's iris centre `iris_out` (2,) reads the photo's (`iris`: x, y,
-    radius), and the iris goes with it whole: inside the iris' radius round where the map puts it the read moves
+    it) moved along the eye so that the output's iris centre `iris_out` (2,), its move from where the photo's iris
+    reads taken GAZE_GAIN times as far, reads the photo's (`iris`: x, y, radius), and the iris goes with it whole: inside the iris' radius round where the map puts it the read moves
     by the full gap, then less and less out to the eye's corners (`anchors`' first two, photo pixels), which
     stay. The white on the side the iris moves to is squeezed, the other side's stretched. Without it the read
     kept the photo's gaze: on LivePortrait's d0 clip (the driver looking hard left and right) the s42 photo's
@@ -245,6 +244,7 @@ def gaze_shift(
         return rx, ry
     axis /= width
     at = to_photo[:, :2] @ np.asarray(iris_out, np.float64) + to_photo[:, 2]  # the read at lt's iris centre
+    at = iris[:2] + GAZE_GAIN * (at - iris[:2])  # its move from the photo's iris, GAZE_GAIN times as far
     # Along the eye only: a shift across it read the lid's skin into the eye.
     gap = (iris[:2] - at) @ axis * axis
     reach = float(np.hypot(*gap))

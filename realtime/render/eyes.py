@@ -78,7 +78,7 @@ first frame, 13 blink frames: LivePortrait's d0, d11, d13, EDTalk's mouth_source
 the shadow where the lids meet make a dark line twice as thick as the open eye's lash line: at (0.035, 0.8)
 and the open eye's lash colour ours were faint pale strokes round which the lids' outline read as an empty
 oval (eye-region error against the real frames 9.9e-3 -> 7.7e-3 at this and LASH_SHADE, run-time mesh; by
-`training.evaluation.self_drive`, with GAZE_GAIN's change, 7.89e-3 -> 7.03e-3). Before, a line
+`training.evaluation.self_drive`, with GAZE_GAIN's change, 7.83e-3 -> 6.97e-3). Before, a line
 of 0.045 over the photo's own lashes had read as a drawn rim to the eye, and (0.025, 0.7) as a blank pale oval."""
 LASH_SHADE = 0.8
 """The shut eye's lash line takes the photo's lash colour (`lash_colour`, the open eye's) times this: the lashes

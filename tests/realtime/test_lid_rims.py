@@ -11,9 +11,7 @@ from realtime.render.eyes import EYE_LOOPS, UPPER_RINGS
 from realtime.render.framing import OutputLayout
 from realtime.render.lid_rims import find_lid_rims, paste_lid_rims, without_rims
 from realtime.render.meshflow import MeshFlow
-from realtime.weights import weights_dir
 
-MEAN_FACE = weights_dir() / "mean_face.npy"
 SKIN = (200, 150, 130)
 RIM = (40, 40, 45)
 
@@ -21,10 +19,9 @@ RIM = (40, 40, 45)
 @pytest.fixture(scope="module")
 def face() -> np.ndarray:
     """(478, 2) a face about 440 px wide in a 1200x960 photo (eyes some 60 px wide)."""
-    if not MEAN_FACE.is_file():
-        pytest.skip(f"mean face not found at {MEAN_FACE}")
-    mean = np.load(MEAN_FACE)
-    return np.column_stack([480.0 + 220.0 * mean[:, 0], 600.0 + 220.0 * mean[:, 1]]).astype(np.float32)
+    from _rt_helpers import synthetic_face
+
+    return synthetic_face((480.0, 600.0), 220.0).landmarks[:, :2]
 
 
 def _rim_curve(face: np.ndarray, eye: int, reach: float = 0.45) -> np.ndarray:

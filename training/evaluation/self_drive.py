@@ -15,6 +15,7 @@ Writes self_drive.json, self_drive.md and a sheet per clip and region (real | ou
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import tempfile
@@ -24,10 +25,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.face.align import inter_ocular
+from realtime.render.eyes import gaze
 from training.evaluation.evaluate import DEFAULT_TEACHER, REPO_ROOT
 from training.evaluation.live import read_clip, run_live
 from training.evaluation.live_run import still_source
-from training.evaluation.metrics import TeacherMeasurer
+from training.evaluation.metrics import FaceMeasure, TeacherMeasurer, region_masks
 
 
 @dataclass(frozen=True)
@@ -47,39 +50,26 @@ CASES: tuple[SelfCase, ...] = (
     SelfCase("CVPR2022-DaGAN/assets/driving.mp4", (), (60, 100, 150)),
 )
 """Clips of people the AU head and the renderer's tuning never saw as photos, with frames picked by eye."""
-EYE_LINES = ((33, 133, 468), (263, 362, 473))
-"""Per eye: its outer and inner corner and its iris centre (mesh points)."""
 GROW = 0.15
 """The regions (eye loops, inner lips) grown by this share of the inter-ocular distance: lids, lashes, lips."""
 TILE = (330, 200)
 
 
 def region_mask(landmarks: np.ndarray, shape: tuple[int, ...], region: str) -> np.ndarray:
-    """(H, W) bool: both eyes' lid loops, or the inner lips' loop, grown by GROW."""
-    from realtime.render.eyes import EYE_LOOPS
-    from realtime.render.mouth import mesh_loops
-
-    loops = [list(loop) for loop in EYE_LOOPS] if region == "eyes" else [list(mesh_loops()[0])]
-    m = np.zeros(shape[:2], np.uint8)
-    for loop in loops:
-        cv2.fillPoly(m, [np.round(landmarks[loop]).astype(np.int32)], 1)
-    k = max(1, round(GROW * _iod(landmarks))) | 1
+    """(H, W) bool: the paper protocol's region (`training.evaluation.metrics.region_masks`: both eyes, or the
+    inner lips' loop) grown by GROW."""
+    m = region_masks(landmarks, shape)[region].astype(np.uint8)
+    k = max(1, round(GROW * inter_ocular(landmarks))) | 1
     return cv2.dilate(m, np.ones((k, k), np.uint8)) > 0
 
 
-def _iod(landmarks: np.ndarray) -> float:
-    return float(np.linalg.norm(landmarks[263] - landmarks[33]))
-
-
 def iris_along(landmarks: np.ndarray) -> np.ndarray:
-    """(2,) each iris centre's position along its eye, 0 at the outer corner, 1 at the inner."""
-    out = []
-    for c0, c1, iris in EYE_LINES:
-        d = landmarks[c1] - landmarks[c0]
-        out.append(float((landmarks[iris] - landmarks[c0]) @ d / max(float(d @ d), 1e-9)))
-    return np.array(out)
+    """(2,) each iris centre's position along its eye, 0 at the outer corner, 1 at the inner (the live protocol's
+    `realtime.render.eyes.gaze`, from the corners' middle)."""
+    return np.array([gaze(landmarks, eye) for eye in (0, 1)]) + 0.5
 
 
+@functools.cache
 def steady_points(region: str) -> np.ndarray:
     """The mesh points a region's frames are laid on each other by: for the eyes, the upper face's points (over the
     nose's tip) that are not the lids and irises; for the mouth, the face's points that are not the lips. Laid on
@@ -105,7 +95,7 @@ def laid_on(
 
 
 def _crop(image: np.ndarray, landmarks: np.ndarray, region: str) -> np.ndarray:
-    iod = _iod(landmarks)
+    iod = inter_ocular(landmarks)
     c = (landmarks[33] + landmarks[263]) / 2 if region == "eyes" else (landmarks[13] + landmarks[14]) / 2
     hw, hh = (0.8 * iod, 0.3 * iod) if region == "eyes" else (0.6 * iod, 0.38 * iod)
     h, w = image.shape[:2]
@@ -124,10 +114,18 @@ def run_case(case: SelfCase, data: Path, teacher: TeacherMeasurer, out: Path) ->
         output = run_live(photo, clip, "meshflow", frames)
     row: dict[str, object] = {"clip": case.clip}
     name = Path(case.clip).stem
+    measured: dict[int, tuple[FaceMeasure | None, FaceMeasure | None]] = {}
+
+    def measure(i: int) -> tuple[FaceMeasure | None, FaceMeasure | None]:
+        """The teacher on real frame `i` and on the output's, once (the gaze reads frames the regions read)."""
+        if i not in measured:
+            measured[i] = (teacher.measure(real[i]), teacher.measure(output[i]))
+        return measured[i]
+
     for region, picked in (("eyes", case.blinks), ("mouth", case.talking)):
         errors, tiles = [], []
         for i in picked:
-            r, o = teacher.measure(real[i]), teacher.measure(output[i])
+            r, o = measure(i)
             if r is None or o is None:
                 continue
             laid = laid_on(output[i], o.landmarks, r.landmarks, real[i].shape, steady_points(region))
@@ -141,7 +139,7 @@ def run_case(case: SelfCase, data: Path, teacher: TeacherMeasurer, out: Path) ->
             sheet = cv2.cvtColor(np.vstack(tiles), cv2.COLOR_RGB2BGR)
             cv2.imwrite(str(out / f"self_{name}_{region}.png"), sheet)
     if case.gaze:
-        pairs = [(teacher.measure(real[i]), teacher.measure(output[i])) for i in range(0, frames, 2)]
+        pairs = [measure(i) for i in range(0, frames, 2)]
         a = np.array([iris_along(r.landmarks) for r, o in pairs if r is not None and o is not None])
         b = np.array([iris_along(o.landmarks) for r, o in pairs if r is not None and o is not None])
         if len(a) > 3:
