@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 
 SKIN_POINTS: tuple[int, ...] = (50, 101, 205, 280, 330, 425, 199, 200, 421, 201, 18, 83, 313)
 """Mesh points on cheeks and chin around the mouth: their colour is the skin the mouth is matched to."""
+BEARD_CUT = 0.6
+"""Samples darker than this share of the brighter samples' light (the 75th percentile) are not skin: a beard, a
+moustache, a deep shadow. Averaged in, a bearded driver's chin (brightness 10-50 beside cheeks of 80-190:
+styletalk's spata clip) halved its skin's light, and its teeth, matched to a photo's light by the skins'
+ratio, glowed as a white block in a clean-shaven photo (LIA's TED subject2)."""
 COLOUR_GAIN = (0.35, 1.6)
 """Bounds of the per-channel colour gain driver skin -> source skin (a wrong skin sample cannot paint blue teeth).
 The lower bound was 0.6: a brightly lit driver (skin 188) on a dim photo (skin 89, gain 0.47) pasted teeth
@@ -141,7 +146,8 @@ def mouth_corners() -> tuple[int, int]:
 
 
 def skin_colour(rgb: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
-    """(3,) float32 mean RGB at SKIN_POINTS (a 5x5 window each, clipped to the image)."""
+    """(3,) float32 mean RGB at SKIN_POINTS (a 5x5 window each, clipped to the image), without the dark ones
+    (BEARD_CUT)."""
     h, w = rgb.shape[:2]
     pts = np.round(np.asarray(landmarks_px)[list(SKIN_POINTS), :2]).astype(int)
     samples = []
@@ -149,7 +155,12 @@ def skin_colour(rgb: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:
         x0, x1, y0, y1 = max(x - 2, 0), min(x + 3, w), max(y - 2, 0), min(y + 3, h)
         if x1 > x0 and y1 > y0:
             samples.append(rgb[y0:y1, x0:x1].reshape(-1, 3).mean(0))
-    return np.mean(samples, 0).astype(np.float32) if samples else np.full(3, 128.0, np.float32)
+    if not samples:
+        return np.full(3, 128.0, np.float32)
+    rgb_samples = np.array(samples, np.float32)  # (N, 3)
+    light = rgb_samples.mean(1)
+    lit = light >= BEARD_CUT * float(np.percentile(light, 75))
+    return rgb_samples[lit].mean(0).astype(np.float32)
 
 
 def lip_colour(rgb: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray:

@@ -1208,6 +1208,40 @@ def test_the_drivers_mouth_is_no_more_colourful_than_the_photo(photo_face, no_li
     assert colourful["grey"] == pytest.approx(grey_floor * colourful["colour"], rel=0.35)
 
 
+def test_a_bearded_drivers_teeth_are_as_bright_on_the_photo_as_a_clean_shaven_ones(
+    photo_face, no_lip_hue
+) -> None:
+    """The driver's skin, which its mouth's light is matched by, is read where it is skin (BEARD_CUT): a beard
+    over its chin and under its lip (a third of SKIN_POINTS at 0.15 of the cheeks' light) leaves its teeth as
+    bright on the photo as the same driver shaven, where averaged in it made them glow (about 1.5 times)."""
+    from realtime.render.mouth import SKIN_POINTS
+
+    _, face = photo_face
+    loop, oval = mesh_loops()
+    photo = np.zeros((600, 480, 3), np.uint8)
+    photo[:] = (170, 130, 110)
+    flow, ls = _flow(photo, face)
+    lt = _open_mouth(ls, 14.0)
+    lt3 = np.column_stack([lt, np.zeros(len(lt))]).astype(np.float32)
+    inv = cv2.invertAffineTransform(alignment_transform(face))
+    x, y = (lt[loop] @ inv[:, :2].T + inv[:, 2]).mean(0).round().astype(int)
+    teeth = {}
+    for beard in (False, True):
+        driver = np.zeros((256, 256, 3), np.uint8)
+        driver[:] = (150, 115, 100)
+        if beard:
+            for p in (199, 200, 421, 201, 18, 83, 313):
+                assert p in SKIN_POINTS
+                cx, cy = np.round(lt[p]).astype(int)
+                cv2.circle(driver, (int(cx), int(cy)), 4, (22, 18, 15), -1)
+        cv2.fillPoly(driver, [np.round(lt[loop]).astype(np.int32)], (190, 190, 185))
+        patch = cut_mouth(driver, lt3, loop, oval)
+        assert patch is not None
+        px = flow.render(lt, patch)[y - 1 : y + 2, x - 1 : x + 2].astype(np.float32)
+        teeth[beard] = float(px.mean())
+    assert teeth[True] == pytest.approx(teeth[False], rel=0.03)
+
+
 def test_the_page_can_keep_the_photos_expression_while_running(photo_face) -> None:
     """RenderStage.set_keep_expression (the page's checkbox, POST /expression): a grinning photo is made again
     with its grin kept, beside the frames, and installed; and back; unchanged, it is not made again."""
