@@ -345,9 +345,9 @@ class MeshFlow:
         gain_linear, gain_cubic, softness = face_detail(photo, ls_photo[self._oval])
         lashes = lash_lines(self._warp, ls, ls)[0]  # (2, 9, 2) crop pixels
         opening = mouth_opening(ls, self.mouth_loop, self._oval)
-        own = cut_mouth(photo, ls_photo, self.mouth_loop, self._oval) if opening > OWN_TEETH else None
-        if own is not None and not shows_upper_teeth(own):
-            own = None  # an open mouth with no upper teeth of its own shows the driver's
+        inside = cut_mouth(photo, ls_photo, self.mouth_loop, self._oval)
+        # An open mouth with no upper teeth of its own shows the driver's.
+        own = inside if inside is not None and opening > OWN_TEETH and shows_upper_teeth(inside) else None
         src = _Source(
             photo=np.ascontiguousarray(read),
             inner=(*offset, *inner),
@@ -369,6 +369,7 @@ class MeshFlow:
                 if rest_px is None
                 else min(opening, mouth_opening(rest_px, self.mouth_loop, self._oval)),
                 aspect=mouth_aspect(ls),
+                dark=None if inside is None else inside.dark,
                 own_mouth=own,
                 own_cavity=None if own is None else cavity_colour(own),
                 own_depth=None if own is None else teeth_depth(own, mouth_corners()),

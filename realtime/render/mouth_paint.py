@@ -121,6 +121,12 @@ upper row over the driver's jaw, or the driver's mouth) at the second. Painted w
 open mouth (upper teeth, tongue, lower teeth) under a smiling driver was a smeared slab of teeth where the warp
 alone showed its own mouth as it is; a grin opened into an "O" (taller than 1.6 times) still has nothing of its own
 to show. Live AU12 r 0.751 -> 0.770, AU26 0.852 -> 0.846, flicker 2.457 -> 2.426."""
+OWN_DARKER = (0.15, 0.3)
+"""Share of the inside (`realtime.render.mouth.dark_share`) by which the driver's mouth may be darker than the
+photo's own and still have it shown again at its own shape (OWN_SHAPE), fading to the painted mouth at the second:
+shape alone cannot tell a grin's teeth from a laugh's dropped jaw. EDTalk's expression clip driving its own first
+frame (a grin, teeth together: 0.14 of its inside dark) laughed with a dark mouth under its upper teeth (0.57)
+and was shown the first frame's grin: self-driving mouth error 38.6e-3 on that clip."""
 MOUTH_WARMTH = 0.6
 """How far the driver's inner mouth below the photo's skin brightness is taken to the hue of the photo's lips
 (its brightness kept), in full from 0.3 under the skin."""
@@ -142,13 +148,18 @@ class PhotoMouth:
     own_depth: np.ndarray | None = None  # (MOUTH_COLUMNS,) how far its own upper teeth reach (`teeth_depth`)
     softness: float = 0.0  # how soft its face is, in output pixels (`realtime.render.detail.face_detail`)
     aspect: float = 0.0  # its own inner mouth's height over width (`mouth_aspect`); 0: not measured
+    dark: float | None = None  # share of its own inside that is cavity (`realtime.render.mouth.dark_share`)
 
-    def filled(self, lt: np.ndarray) -> float:
+    def filled(self, lt: np.ndarray, driver: MouthPatch | None = None) -> float:
         """The opening its own inner mouth fills in the output's landmarks `lt`: `fill`, or, where an open mouth
-        shut at rest is opened again to its own shape (OWN_SHAPE), as much as it has."""
+        shut at rest is opened again to its own shape (OWN_SHAPE) and the driver's mouth (`driver`, this frame's)
+        is not darker inside than its own (OWN_DARKER), as much as it has."""
         if self.fill >= self.opening or self.aspect <= 0.0:
             return self.fill
         own = (OWN_SHAPE[1] - mouth_aspect(lt) / self.aspect) / (OWN_SHAPE[1] - OWN_SHAPE[0])
+        if driver is not None and driver.dark is not None and self.dark is not None:
+            darker = driver.dark - self.dark
+            own = min(own, (OWN_DARKER[1] - darker) / (OWN_DARKER[1] - OWN_DARKER[0]))
         return self.fill + float(np.clip(own, 0.0, 1.0)) * (self.opening - self.fill)
 
 
@@ -167,7 +178,7 @@ def paint_mouth(
     one (`MeshFlow`'s); `crop_to_out`: the (2, 3) affine crop -> output."""
     mouth_loop, oval = mesh_loops()
     opening = mouth_opening(lt, mouth_loop, oval)
-    need = (opening - src.filled(lt)) / max(opening, 1e-6)  # share of the opening the photo cannot fill
+    need = (opening - src.filled(lt, mouth)) / max(opening, 1e-6)  # share of the opening the photo cannot fill
     squeeze = 1.0 - opening / max(MOUTH_SHUT * src.opening, 1e-6) if src.opening > 1e-3 else 0.0
     shut, meet = LIPS_MEET
     # Only over an inside the photo shows (teeth, a cavity): a shut photo's own lips meet as they are.

@@ -271,6 +271,37 @@ def test_an_open_mouth_shut_at_rest_and_opened_to_its_own_shape_shows_its_own_mo
     assert ((tall[:, 1] > tall[:, 0] + 20) & (tall[:, 1] > tall[:, 2] + 20)).all(), tall
 
 
+def test_a_photos_own_open_mouth_is_not_shown_again_where_the_drivers_is_dark_inside(
+    photo_face, no_lip_hue
+) -> None:
+    """Opened again to the photo's own shape, a mouth shows the photo's own (its teeth all the way down) only where
+    the driver's is no darker inside than the photo's (OWN_DARKER): a driver laughing with a dark mouth (its jaw
+    dropped) gets its dark mouth under the photo's upper row, not the photo's grin with its teeth together (EDTalk's
+    expression clip driving its own first frame)."""
+    photo, face = photo_face
+    m, ls_shut = _aligned(face)
+    ls = _open_mouth(ls_shut, 12.0)
+    loop, oval = mesh_loops()
+    inv = cv2.invertAffineTransform(m)
+    photo = photo.copy()
+    cv2.fillPoly(photo, [np.round(ls[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)], (240, 240, 240))
+    flow = MeshFlow()
+    flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape), ls_shut))
+    out_loop = np.round(ls[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)
+    x, bottom = int(out_loop[:, 0].mean()), out_loop[:, 1].max()
+    lt3 = np.column_stack([ls, np.zeros(len(ls))]).astype(np.float32)
+    lower = {}
+    for name, inside in (("teeth", (235, 235, 230)), ("dark", (45, 25, 25))):
+        driver = np.full((256, 256, 3), (200, 150, 130), np.uint8)
+        cv2.fillPoly(driver, [np.round(ls[loop]).astype(np.int32)], inside)
+        patch = cut_mouth(driver, lt3, loop, oval)
+        assert patch is not None
+        out = flow.render(ls, patch).astype(np.float32)
+        lower[name] = out[bottom - 5 : bottom - 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+    assert lower["teeth"].min() > 200, lower  # the photo's own teeth, down to its lower lip
+    assert lower["dark"].max() < 120, lower  # the driver's dark mouth under the photo's upper row
+
+
 def test_a_photos_own_upper_teeth_sit_over_the_drivers_jaw_not_over_its_long_upper_teeth(
     photo_face, no_lip_hue
 ) -> None:
