@@ -178,7 +178,9 @@ def paint_mouth(
     one (`MeshFlow`'s); `crop_to_out`: the (2, 3) affine crop -> output."""
     mouth_loop, oval = mesh_loops()
     opening = mouth_opening(lt, mouth_loop, oval)
-    need = (opening - src.filled(lt, mouth)) / max(opening, 1e-6)  # share of the opening the photo cannot fill
+    need = (opening - src.filled(lt, mouth)) / max(
+        opening, 1e-6
+    )  # share of the opening the photo cannot fill
     squeeze = 1.0 - opening / max(MOUTH_SHUT * src.opening, 1e-6) if src.opening > 1e-3 else 0.0
     shut, meet = LIPS_MEET
     # Only over an inside the photo shows (teeth, a cavity): a shut photo's own lips meet as they are.
