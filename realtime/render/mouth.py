@@ -719,16 +719,19 @@ def mouth_rows(
     return mx.astype(np.float32), my.astype(np.float32), gap_px.astype(np.float32), upper_side
 
 
-def shut_mouth(canonical: np.ndarray, excess: np.ndarray, rows: np.ndarray, meet: bool = False) -> np.ndarray:
+def shut_mouth(
+    canonical: np.ndarray, excess: np.ndarray, rows: np.ndarray, stretch: float = np.inf
+) -> np.ndarray:
     """(478, 3) float32 the motion that shuts a face's open mouth (canonical frame): `excess` (K,) AU
-    intensities above rest times the AU basis' `rows` (K, 478, 3), stopped where the inner lips meet, or with
-    `meet`, scaled to end there (the basis has no AU27: a surprised "O" shut by AU25 and AU26 stayed half open).
+    intensities above rest times the AU basis' `rows` (K, 478, 3), stopped where the inner lips meet, and scaled
+    up towards meeting them by at most `stretch` (inf: scaled to end there; the basis has no AU27: a surprised
+    "O" shut by AU25 and AU26 stayed half open).
 
     The basis rows overlap (AU25's lips part with some AU26 and AU12 in them): summed, a grin's 0.27 iod
     opening was shut by 0.41, the lips crossed and the grin then tore the photo's mouth open to the nose."""
     shut = np.tensordot(np.maximum(np.asarray(excess, np.float64), 0.0), rows, axes=1)  # (478, 3)
-    gap = float(np.mean(canonical[INNER_LOWER, 1] - canonical[INNER_UPPER, 1]))
+    gap = max(float(np.mean(canonical[INNER_LOWER, 1] - canonical[INNER_UPPER, 1])), 0.0)
     closing = float(np.mean(shut[INNER_LOWER, 1] - shut[INNER_UPPER, 1]))
-    if closing > max(gap, 0.0) or (meet and closing > 1e-6):
-        shut *= max(gap, 0.0) / closing
+    if closing > 1e-6:
+        shut *= min(gap / closing, max(stretch, 1.0)) if closing < gap else gap / closing
     return (-shut).astype(np.float32)

@@ -191,3 +191,31 @@ def test_a_mouth_shut_with_its_upper_lip_hanging_low_is_shut_higher(model) -> No
     small = np.zeros_like(low)
     small[mouth, 1] = 0.5 * (limit - (face[13, 1] - face[SUBNASALE, 1]))
     assert not upper_lip_kept(face, small).any()
+
+
+def test_a_driver_neutrals_parted_lips_are_shut_further_than_the_au_rows_take_them_but_never_past_meeting() -> (
+    None
+):
+    """`shut_mouth`: lips the AU rows close to 0.4 of their gap are taken the rest of the way with a stretch of
+    2.5 (DRIVER_SHUT_STRETCH: the AU head reads parted lips weakly, and a laughing driver's neutral kept them
+    apart); rows closing 0.2 of it are scaled only to 0.5; rows closing more than the gap stop where the lips meet;
+    no lips-apart AU moves nothing, whatever the stretch."""
+    from realtime.render.mouth import INNER_LOWER, INNER_UPPER, shut_mouth
+    from realtime.render.neutral import DRIVER_SHUT_STRETCH
+
+    assert DRIVER_SHUT_STRETCH == 2.5
+    face = np.zeros((478, 3), np.float32)
+    face[INNER_LOWER, 1] = 0.2  # lips 0.2 apart
+    rows = np.zeros((1, 478, 3), np.float32)
+
+    def gap_left(closing: float, excess: float, stretch: float) -> float:
+        rows[0, INNER_LOWER, 1] = closing  # the row takes the lower lip down by `closing` at 1
+        moved = face + shut_mouth(face, np.array([excess]), rows, stretch)
+        return float(np.mean(moved[INNER_LOWER, 1] - moved[INNER_UPPER, 1]))
+
+    assert gap_left(0.08, 1.0, 1.0) == pytest.approx(0.12)  # stopped where the rows take them
+    assert gap_left(0.08, 1.0, 2.5) == pytest.approx(0.0, abs=1e-6)  # the rest of the way
+    assert gap_left(0.04, 1.0, 2.5) == pytest.approx(0.1)  # half way, no further
+    assert gap_left(0.5, 1.0, 2.5) == pytest.approx(0.0, abs=1e-6)  # never past meeting
+    assert gap_left(0.5, 1.0, np.inf) == pytest.approx(0.0, abs=1e-6)
+    assert gap_left(0.08, 0.0, np.inf) == pytest.approx(0.2)  # nothing read, nothing moved

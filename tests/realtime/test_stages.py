@@ -374,18 +374,26 @@ def test_a_difficult_source_photo_gets_one_clear_warning_per_problem() -> None:
 
 
 def test_a_driver_starting_with_the_mouth_open_gets_a_closed_neutral_from_the_au_basis() -> None:
-    """With the AU basis, the first frame's open mouth (AU25/26 above rest) is closed along it: the
-    opening shows at once instead of after the driver's first pause."""
+    """With the AU basis, the first frame's open mouth (AU25/26 above rest) is closed along it, and on towards
+    where its lips meet by DRIVER_SHUT_STRETCH at most (a photo's open mouth is shut to where its lips meet): the
+    opening shows at once instead of after the driver's first pause. (This face's lips, the mean face's, are
+    apart by about 0.1 of the eyes' distance under the opening: the rows' closing is stretched by about 2.)"""
     from realtime.face.types import AU, AU_ORDER
+    from realtime.render.mouth import INNER_LOWER, INNER_UPPER
+    from realtime.render.neutral import DRIVER_SHUT_STRETCH
 
     basis = np.zeros((17, 478, 3), np.float32)
     for au in (AU.AU25, AU.AU26):  # lips apart per unit of each: together 10 px of 60 at 0.5 - 0.05
         basis[AU_ORDER.index(au), [14, 17, 87, 317], 1] = (10.0 / 60.0) / (2 * 0.45)
+    mean = synthetic_face(center=(0.0, 0.0), iod=1.0).landmarks
+    below = np.isin(INNER_LOWER, [14, 87, 317]).mean() * 10.0 / 60.0  # the opening, over the inner lower lip
+    gap = float(np.mean(mean[INNER_LOWER, 1] - mean[INNER_UPPER, 1])) + below
+    opened = 10.0 / 60.0 * min(DRIVER_SHUT_STRETCH, gap / below)
     with_basis = _run(DrivingStage(au_basis=basis), [(True, 0.5)])
     without = _run(DrivingStage(), [(True, 0.5)])
-    assert with_basis[0].expression[14, 1] == pytest.approx(10.0 / 60.0, abs=0.01)
+    assert with_basis[0].expression[14, 1] == pytest.approx(opened, abs=0.01)
     assert abs(without[0].expression[14, 1]) < 1e-4
-    assert with_basis[-1].expression[14, 1] == pytest.approx(10.0 / 60.0, abs=0.02)  # kept by the calibration
+    assert with_basis[-1].expression[14, 1] == pytest.approx(opened, abs=0.02)  # kept by the calibration
     profiled = _run(DrivingStage(NeutralProfile(), au_basis=basis), [(True, 0.5)])  # a profile: its neutral
     assert abs(profiled[0].expression[14, 1]) < 1e-4
 
