@@ -661,6 +661,18 @@ def teeth_depth(patch: MouthPatch, corners: tuple[int, int]) -> np.ndarray | Non
     return depth if depth.any() else None  # the loop itself where no teeth were seen
 
 
+def teeth_share(patch: MouthPatch, corners: tuple[int, int]) -> float | None:
+    """How much of its opening a mouth patch's upper teeth take (`teeth_depth` over the lips' distance, medians
+    over the middle half of the mouth), None where no teeth were seen."""
+    depth = teeth_depth(patch, corners)
+    if depth is None:
+        return None
+    lips = _lip_curves(np.asarray(patch.loop, np.float64), corners)[3]
+    middle = slice(MOUTH_COLUMNS // 4, MOUTH_COLUMNS - MOUTH_COLUMNS // 4)
+    opening = float(np.median(lips[1, middle] - lips[0, middle]))
+    return float(np.median(depth[middle])) / opening if opening > 1e-3 else None
+
+
 def mouth_rows(
     patch_loop: np.ndarray,
     out_loop: np.ndarray,
@@ -693,7 +705,7 @@ def mouth_rows(
     else:
         depth, share = upper_reach
         teeth = np.interp(col, np.arange(MOUTH_COLUMNS), depth)
-        upper_side = below_up <= np.maximum(np.minimum(teeth, share * gap), np.minimum(half, 0.5 * gap))
+        upper_side = below_up <= np.minimum(np.maximum(teeth, np.minimum(half, 0.5 * gap)), share * gap)
     lower_side = (above_lo <= np.minimum(half, 0.5 * gap)) & ~upper_side
     # Read from inside the rim: the rim to the middle is drawn over the lip to the middle (teeth a tenth
     # shorter, no gap opened between them).

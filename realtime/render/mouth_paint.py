@@ -35,6 +35,7 @@ from realtime.render.mouth import (
     mouth_opening,
     mouth_rows,
     saturation,
+    teeth_share,
 )
 
 MOUTH_SHUT = 0.35
@@ -77,6 +78,14 @@ OWN_REACH = 0.75
 """The most of the output's mouth opening a photo's own upper teeth take, as far down as they reach in the photo
 (`teeth_depth`); the driver's jaw shows under them. Cut half way, a smiling photo under a grinning driver had its
 teeth cut short over a dark band (deepface img24 under LivePortrait's d0)."""
+OWN_REACH_FLOOR = 0.2
+"""Under a driver's mouth darker inside than the photo's (by OWN_DARKER, in full at its second), the photo's own
+upper teeth take no more of the output's opening than the driver's upper teeth take of its own
+(`realtime.render.mouth.teeth_share`), nor less than this: the upper lip covers more or less of the teeth with
+the expression. EDTalk's expression clip driving its own first frame (a grin, teeth together) laughed with a row
+of teeth over a dark mouth (teeth 0.37 of the opening, 0.57 of it dark) and was shown the grin's teeth as a tall
+slab (0.53, 0.38 dark; now 0.33, 0.55). That clip's self-driving mouth error rose 25.2e-3 -> 27.6e-3 all the
+same: the mouth painted under the teeth is darker than the real one's dark red (60, 34, 36 against 95, 42, 44)."""
 HUE_GAIN = (0.75, 1.3)
 """Bounds of the per-channel hue part of the driver-to-photo colour gain (`_in_photo_light`; the light's part is
 bounded by `realtime.render.mouth.COLOUR_GAIN`): a wrong skin sample cannot paint blue teeth."""
@@ -282,7 +291,14 @@ def _paint_inner_mouth(
         inner = inner + SHARP_MATCH[1] * (inner - cv2.GaussianBlur(inner, (0, 0), deficit))
     if own is not None:
         # Its upper teeth as far down as they reach in the photo, up to OWN_REACH of the opening.
-        reach = None if src.own_depth is None else (src.own_depth, OWN_REACH)
+        share = OWN_REACH
+        driver = None if mouth is None else teeth_share(mouth, mouth_corners())
+        if driver is not None and mouth.dark is not None and src.dark is not None:
+            darker = float(
+                np.clip((mouth.dark - src.dark - OWN_DARKER[0]) / (OWN_DARKER[1] - OWN_DARKER[0]), 0, 1)
+            )
+            share += darker * (min(OWN_REACH, max(driver, OWN_REACH_FLOOR)) - OWN_REACH)
+        reach = None if src.own_depth is None else (src.own_depth, share)
         own_inner, own_upper = _warp_mouth(own, loop_b, shape, src.own_cavity, reach)
         up = cv2.GaussianBlur(own_upper.astype(np.float32), (0, 0), 0.7)[..., None]
         inner = own_inner * up + inner * (1.0 - up)

@@ -340,6 +340,44 @@ def test_a_photos_own_upper_teeth_sit_over_the_drivers_jaw_not_over_its_long_upp
     assert green[below + 2 :].mean() > 0.8  # the driver's jaw
 
 
+def _mouth_with_teeth(image: np.ndarray, lm: np.ndarray, to_image: np.ndarray, share: float, below) -> None:
+    """In place: the inner mouth of landmarks `lm` (crop pixels, `to_image` crop -> image) filled with `below`,
+    its upper `share` of each column with white teeth."""
+    loop = mesh_loops()[0]
+    inside = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [np.round(lm[loop] @ to_image[:, :2].T + to_image[:, 2]).astype(np.int32)], 1)
+    top = np.where(inside.any(0), inside.argmax(0), image.shape[0])
+    bottom = np.where(inside.any(0), image.shape[0] - inside[::-1].argmax(0), 0)
+    rows = np.arange(image.shape[0])[:, None]
+    image[inside > 0] = below
+    image[(rows < top + share * (bottom - top)) & (inside > 0)] = (238, 238, 232)
+
+
+def _own_teeth_under(
+    photo_face, photo_share: float, driver_share: float, driver_below
+) -> tuple[np.ndarray, int]:
+    """A photo with its upper teeth over `photo_share` of its open mouth (a dark cavity under them), painted under
+    a driver's mouth with teeth over `driver_share` of it and `driver_below` under them: (the output's column down
+    the mouth's middle (n, 3), where its teeth end in it)."""
+    photo, face = photo_face
+    m, ls_shut = _aligned(face)
+    ls = _open_mouth(ls_shut, 12.0)
+    loop, oval = mesh_loops()
+    inv = cv2.invertAffineTransform(m)
+    photo = photo.copy()
+    _mouth_with_teeth(photo, ls, inv, photo_share, (40, 25, 25))
+    driver = np.full((256, 256, 3), (200, 150, 130), np.uint8)
+    _mouth_with_teeth(driver, ls, np.eye(2, 3), driver_share, driver_below)
+    patch = cut_mouth(driver, np.column_stack([ls, np.zeros(len(ls))]).astype(np.float32), loop, oval)
+    flow = MeshFlow()
+    flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape), ls_shut))
+    out = flow.render(ls.copy(), patch).astype(int)
+    out_loop = np.round(ls[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)
+    x, y0, y1 = int(out_loop[:, 0].mean()), out_loop[:, 1].min(), out_loop[:, 1].max()
+    column = out[y0 + 1 : y1, x - 1 : x + 2].mean(1)
+    return column, int(np.flatnonzero(column.min(1) <= 200)[0])
+
+
 def test_a_photos_own_upper_teeth_show_as_far_down_as_they_reach_not_half_way(
     photo_face, no_lip_hue, monkeypatch
 ) -> None:
@@ -350,39 +388,26 @@ def test_a_photos_own_upper_teeth_show_as_far_down_as_they_reach_not_half_way(
     import realtime.render.mouth_paint as mp
 
     monkeypatch.setattr(mp, "OWN_SHAPE", (0.0, 1e-3))
-    photo, face = photo_face
-    m, ls_shut = _aligned(face)
-    ls = _open_mouth(ls_shut, 12.0)
-    loop, oval = mesh_loops()
-    inv = cv2.invertAffineTransform(m)
-
-    def mouth_with_teeth(
-        image: np.ndarray, lm: np.ndarray, to_image: np.ndarray, share: float, below
-    ) -> None:
-        inside = np.zeros(image.shape[:2], np.uint8)
-        cv2.fillPoly(inside, [np.round(lm[loop] @ to_image[:, :2].T + to_image[:, 2]).astype(np.int32)], 1)
-        top = np.where(inside.any(0), inside.argmax(0), image.shape[0])
-        bottom = np.where(inside.any(0), image.shape[0] - inside[::-1].argmax(0), 0)
-        rows = np.arange(image.shape[0])[:, None]
-        image[inside > 0] = below
-        image[(rows < top + share * (bottom - top)) & (inside > 0)] = (238, 238, 232)
-
-    photo = photo.copy()
-    mouth_with_teeth(photo, ls, inv, 0.7, (40, 25, 25))
-    driver = np.full((256, 256, 3), (200, 150, 130), np.uint8)
-    mouth_with_teeth(driver, ls, np.eye(2, 3), 0.4, (0, 255, 0))
-    patch = cut_mouth(driver, np.column_stack([ls, np.zeros(len(ls))]).astype(np.float32), loop, oval)
-    flow = MeshFlow()
-    flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape), ls_shut))
-    out = flow.render(ls.copy(), patch).astype(int)
-    out_loop = np.round(ls[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)
-    x, y0, y1 = int(out_loop[:, 0].mean()), out_loop[:, 1].min(), out_loop[:, 1].max()
-    column = out[y0 + 1 : y1, x - 1 : x + 2].mean(1)
+    column, end = _own_teeth_under(photo_face, 0.7, 0.4, (0, 255, 0))
     white = column.min(1) > 200
     green = (column[:, 1] > column[:, 0] + 40) & (column[:, 1] > column[:, 2] + 40)
-    end = np.flatnonzero(~white)[0]  # where its teeth end, from its upper lip
-    assert end >= 0.6 * len(column)
+    assert end >= 0.6 * len(column)  # where its teeth end, from its upper lip
     assert not white[end:].any() and green[end + 2 :].mean() > 0.6  # the driver's jaw under them
+
+
+def test_a_photos_own_upper_teeth_end_where_a_dark_mouthed_drivers_do(
+    photo_face, no_lip_hue, monkeypatch
+) -> None:
+    """Under a driver whose mouth is darker inside than the photo's (a laugh's dropped jaw under short upper teeth,
+    0.4 of its opening), the photo's upper teeth (0.7 of its own) take no more of the opening than the driver's
+    do (OWN_REACH_FLOOR at least): reaching 0.7 over a dark mouth, they were a tall white slab where the driver
+    showed a row of teeth over a dark mouth (EDTalk's expression clip driving its own first frame)."""
+    import realtime.render.mouth_paint as mp
+
+    monkeypatch.setattr(mp, "OWN_SHAPE", (0.0, 1e-3))
+    column, end = _own_teeth_under(photo_face, 0.7, 0.4, (45, 25, 25))
+    assert 0.3 * len(column) <= end <= 0.5 * len(column)
+    assert column[end + 2 :].max() < 120  # the driver's dark mouth under them
 
 
 class Fixed:
