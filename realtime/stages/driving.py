@@ -30,6 +30,7 @@ from realtime.render.eyes import eye_opening
 from realtime.render.landmark_transfer import driver_expression
 from realtime.render.mouth import MouthPatch, cut_mouth, mesh_loops
 from realtime.render.neutral import neutral_rest
+from realtime.render.occlusion import MouthOcclusion
 from realtime.render.wrinkles import WrinkleRest, brow_change, cut_detail
 from realtime.stages.smoothing import OneEuroFilter, OneEuroParams
 
@@ -247,11 +248,14 @@ class DrivingStage:
         self._profile_given = profile is not None
         self._wrinkles = WrinkleRest()
         """The driver's forehead and glabella detail at rest, against which its expression lines are found."""
+        self._covered = MouthOcclusion()
+        """Whether something is in front of the driver's mouth: its inner mouth is then not cut."""
         self._begin()
 
     def _begin(self) -> None:
         """The state a driver starts from: at construction, and for a face back after `params.renew_after_s`
         away (someone else, or the same person sitting differently) where no profile or calibration set it."""
+        self._covered.reset()
         self._auto_neutral = not self._profile_given
         """No calibration given: the driver's first frames are its neutral (pose zero, AU baseline)."""
         self._neutral: np.ndarray | None = None  # (478, 3) driver neutral, canonical frame
@@ -307,7 +311,8 @@ class DrivingStage:
         delta = self.profile.calibrate_aus(aus)
         if image is not None:
             mouth_loop, oval = mesh_loops()
-            mouth = cut_mouth(image, face.landmarks, mouth_loop, oval)
+            if not self._covered(image, face.landmarks, mouth_loop, oval):
+                mouth = cut_mouth(image, face.landmarks, mouth_loop, oval)
             lines = self._wrinkles.update(cut_detail(image, face.landmarks), brow_change(delta))
         self._last = DriverSample(aus, pose, delta, expr, mouth, self._neutral, lines)
         weight = self._back_weight(t_s)
