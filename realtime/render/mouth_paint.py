@@ -166,10 +166,16 @@ class PhotoMouth:
         if self.fill >= self.opening or self.aspect <= 0.0:
             return self.fill
         own = (OWN_SHAPE[1] - mouth_aspect(lt) / self.aspect) / (OWN_SHAPE[1] - OWN_SHAPE[0])
-        if driver is not None and driver.dark is not None and self.dark is not None:
-            darker = driver.dark - self.dark
-            own = min(own, (OWN_DARKER[1] - darker) / (OWN_DARKER[1] - OWN_DARKER[0]))
+        own = min(own, 1.0 - self.darker(driver))
         return self.fill + float(np.clip(own, 0.0, 1.0)) * (self.opening - self.fill)
+
+    def darker(self, driver: MouthPatch | None) -> float:
+        """How much darker inside the driver's mouth is than the photo's own (`dark_share`), by OWN_DARKER: 0 not
+        darker (or not measured), 1 in full."""
+        if driver is None or driver.dark is None or self.dark is None:
+            return 0.0
+        a, b = OWN_DARKER
+        return float(np.clip((driver.dark - self.dark - a) / (b - a), 0.0, 1.0))
 
 
 def paint_mouth(
@@ -187,9 +193,8 @@ def paint_mouth(
     one (`MeshFlow`'s); `crop_to_out`: the (2, 3) affine crop -> output."""
     mouth_loop, oval = mesh_loops()
     opening = mouth_opening(lt, mouth_loop, oval)
-    need = (opening - src.filled(lt, mouth)) / max(
-        opening, 1e-6
-    )  # share of the opening the photo cannot fill
+    # The share of the opening the photo cannot fill.
+    need = (opening - src.filled(lt, mouth)) / max(opening, 1e-6)
     squeeze = 1.0 - opening / max(MOUTH_SHUT * src.opening, 1e-6) if src.opening > 1e-3 else 0.0
     shut, meet = LIPS_MEET
     # Only over an inside the photo shows (teeth, a cavity): a shut photo's own lips meet as they are.
@@ -291,12 +296,10 @@ def _paint_inner_mouth(
         inner = inner + SHARP_MATCH[1] * (inner - cv2.GaussianBlur(inner, (0, 0), deficit))
     if own is not None:
         # Its upper teeth as far down as they reach in the photo, up to OWN_REACH of the opening.
-        share = OWN_REACH
-        driver = None if mouth is None else teeth_share(mouth, mouth_corners())
-        if driver is not None and mouth.dark is not None and src.dark is not None:
-            darker = float(
-                np.clip((mouth.dark - src.dark - OWN_DARKER[0]) / (OWN_DARKER[1] - OWN_DARKER[0]), 0, 1)
-            )
+        # ... and, under a mouth darker inside than its own, as far as the driver's (OWN_REACH_FLOOR).
+        share, darker = OWN_REACH, src.darker(mouth)
+        driver = teeth_share(mouth, mouth_corners()) if mouth is not None and darker > 0.0 else None
+        if driver is not None:
             share += darker * (min(OWN_REACH, max(driver, OWN_REACH_FLOOR)) - OWN_REACH)
         reach = None if src.own_depth is None else (src.own_depth, share)
         own_inner, own_upper = _warp_mouth(own, loop_b, shape, src.own_cavity, reach)
