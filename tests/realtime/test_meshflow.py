@@ -235,6 +235,14 @@ def test_a_grin_shut_at_rest_shows_its_own_upper_teeth_over_the_drivers_jaw(phot
         assert green.all() or rest is None  # the driver's jaw on the lower lip (as it is: partly the photo's)
 
 
+def _open_mouthed(photo_face) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(a copy of the photo, its alignment transform, its face's crop landmarks, the same with the mouth open
+    12 px, the crop -> photo transform)."""
+    photo, face = photo_face
+    m, ls_shut = _aligned(face)
+    return photo.copy(), m, ls_shut, _open_mouth(ls_shut, 12.0), cv2.invertAffineTransform(m)
+
+
 def test_an_open_mouth_shut_at_rest_and_opened_to_its_own_shape_shows_its_own_mouth(
     photo_face, no_lip_hue
 ) -> None:
@@ -278,12 +286,8 @@ def test_a_photos_own_open_mouth_is_not_shown_again_where_the_drivers_is_dark_in
     the driver's is no darker inside than the photo's (OWN_DARKER): a driver laughing with a dark mouth (its jaw
     dropped) gets its dark mouth under the photo's upper row, not the photo's grin with its teeth together (EDTalk's
     expression clip driving its own first frame)."""
-    photo, face = photo_face
-    m, ls_shut = _aligned(face)
-    ls = _open_mouth(ls_shut, 12.0)
+    photo, m, ls_shut, ls, inv = _open_mouthed(photo_face)
     loop, oval = mesh_loops()
-    inv = cv2.invertAffineTransform(m)
-    photo = photo.copy()
     cv2.fillPoly(photo, [np.round(ls[loop] @ inv[:, :2].T + inv[:, 2]).astype(np.int32)], (240, 240, 240))
     flow = MeshFlow()
     flow.install(flow.prepare(photo, m, ls, OutputLayout.identity(photo.shape), ls_shut))
@@ -359,12 +363,8 @@ def _own_teeth_under(
     """A photo with its upper teeth over `photo_share` of its open mouth (a dark cavity under them), painted under
     a driver's mouth with teeth over `driver_share` of it and `driver_below` under them: (the output's column down
     the mouth's middle (n, 3), where its teeth end in it)."""
-    photo, face = photo_face
-    m, ls_shut = _aligned(face)
-    ls = _open_mouth(ls_shut, 12.0)
+    photo, m, ls_shut, ls, inv = _open_mouthed(photo_face)
     loop, oval = mesh_loops()
-    inv = cv2.invertAffineTransform(m)
-    photo = photo.copy()
     _mouth_with_teeth(photo, ls, inv, photo_share, (40, 25, 25))
     driver = np.full((256, 256, 3), (200, 150, 130), np.uint8)
     _mouth_with_teeth(driver, ls, np.eye(2, 3), driver_share, driver_below)
