@@ -131,6 +131,9 @@ class MouthPatch:
     dark: float | None = None
     """Share of its inside darker than DARK_LIGHT times `skin`'s light (`dark_share`): the cavity a dropped jaw
     shows, not the teeth of a grin; None where not measured."""
+    rims: tuple[float, float] = (1.0, 1.0)
+    """How much of LIP_RIM is its lips' wet rim under the upper inner lip and over the lower (`rim_shares`): 0
+    where the band is dark (the mouth's shadow under a lip, not lip)."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -435,6 +438,7 @@ def cut_mouth(
         (under - (x0, y0)).astype(np.float32),
         softness(patch),
         dark_share(patch, loop, skin),
+        rim_shares(patch, loop, float(np.mean(lip_colour(rgb, pts)))),
     )
 
 
@@ -661,6 +665,34 @@ def teeth_depth(patch: MouthPatch, corners: tuple[int, int]) -> np.ndarray | Non
     return depth if depth.any() else None  # the loop itself where no teeth were seen
 
 
+RIM_DARK = 0.6
+"""Light, over the lips', under which the band LIP_RIM deep inside an inner lip is the mouth's shadow, not the lips'
+wet rim (`rim_shares`)."""
+
+
+def rim_shares(rgb: np.ndarray, loop: np.ndarray, lips_light: float) -> tuple[float, float]:
+    """(upper, lower): the share of the band LIP_RIM of the mouth's width inside each inner lip (`rgb`'s pixels,
+    `loop` its inner-lip loop, the middle half of the mouth) that is not darker than RIM_DARK times `lips_light`:
+    the lips' wet rim, which `mouth_rows` reads past. Read past where it was the mouth's dark under the upper lip,
+    LivePortrait's d13 driving itself showed its lower teeth up to its upper lip, one tall row with a seam."""
+    a, width, axes, curves = _lip_curves(np.asarray(loop, np.float64), mouth_corners())
+    rim = min(LIP_RIM * width, 0.25 * float(np.median(curves[1] - curves[0])))
+    if rim < 1.0:
+        return 1.0, 1.0
+    cols = np.arange(MOUTH_COLUMNS // 4, MOUTH_COLUMNS - MOUTH_COLUMNS // 4)
+    t = cols / (MOUTH_COLUMNS - 1) * width
+    depth = np.linspace(0.25, 1.0, 4) * rim
+    h, w = rgb.shape[:2]
+    shares = []
+    for curve, sign in ((curves[0], 1.0), (curves[1], -1.0)):
+        y = curve[cols][:, None] + sign * depth[None, :]  # (C, 4) along v
+        xy = a + t[:, None, None] * axes[0] + y[..., None] * axes[1]
+        x, yy = (np.clip(np.round(xy[..., k]).astype(int), 0, n - 1) for k, n in ((0, w), (1, h)))
+        light = rgb[yy, x].astype(np.float32).mean(-1)
+        shares.append(float(np.mean(light >= RIM_DARK * lips_light)))
+    return shares[0], shares[1]
+
+
 def teeth_share(patch: MouthPatch, corners: tuple[int, int]) -> float | None:
     """How much of its opening a mouth patch's upper teeth take (`teeth_depth` over the lips' distance, medians
     over the middle half of the mouth), None where no teeth were seen."""
@@ -679,6 +711,7 @@ def mouth_rows(
     shape: tuple[int, int],
     corners: tuple[int, int],
     upper_reach: tuple[np.ndarray, float] | None = None,
+    rims: tuple[float, float] = (1.0, 1.0),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Where each pixel of an (h, w) box around the output's inner lips reads the driver's mouth patch.
 
@@ -710,15 +743,17 @@ def mouth_rows(
     # Read from inside the rim: the rim to the middle is drawn over the lip to the middle (teeth a tenth
     # shorter, no gap opened between them).
     rim = np.minimum(LIP_RIM * w_d, 0.25 * opening)
-    inside = (half - rim) / np.maximum(half, 1e-6)
+    rim_up, rim_lo = rim * rims[0], rim * rims[1]  # where the band is lip (`rim_shares`)
+    inside_up = (half - rim_up) / np.maximum(half, 1e-6)
+    inside_lo = (half - rim_lo) / np.maximum(half, 1e-6)
     y_d = np.where(
         upper_side,
-        up_d + rim + below_up * inside,
-        np.where(lower_side, lo_d - rim - above_lo * inside, up_d + half),
+        up_d + rim_up + below_up * inside_up,
+        np.where(lower_side, lo_d - rim_lo - above_lo * inside_lo, up_d + half),
     )
     # Opened less than the driver: its middle read squeezed between the rows read rigid by either lip.
     reach = (1.0 - MIDDLE_SQUEEZE) * 0.5 * gap
-    y_top, y_bottom = up_d + rim + reach * inside, lo_d - rim - reach * inside
+    y_top, y_bottom = up_d + rim_up + reach * inside_up, lo_d - rim_lo - reach * inside_lo
     f = np.clip((below_up - reach) / np.maximum(gap - 2.0 * reach, 1e-6), 0.0, 1.0)
     middle = (gap < opening) & (below_up > reach) & (above_lo > reach)
     y_d = np.where(middle, y_top + f * (y_bottom - y_top), y_d)

@@ -363,7 +363,7 @@ def _warp_mouth(
     down its upper row is read), the gap between its upper and lower teeth (where the output opens wider than the
     patch) its cavity's colour `cavity` ((3,), `cavity_colour`); and (h, w) bool, the pixels read from its upper
     row."""
-    mx, my, gap, upper = mouth_rows(mouth.loop, loop_b, shape, mouth_corners(), upper_reach)
+    mx, my, gap, upper = mouth_rows(mouth.loop, loop_b, shape, mouth_corners(), upper_reach, mouth.rims)
     inner = cv2.remap(mouth.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     inner = inner.astype(np.float32)
     if gap.any():

@@ -867,6 +867,28 @@ def test_teeth_keep_their_size_when_the_output_opens_wider() -> None:
     assert my[32, 50] >= 32.0 + rim - 1.0 and my[48, 50] <= 48.0 - rim + 1.0
 
 
+def test_a_dark_band_under_the_upper_lip_is_read_as_the_mouth_not_skipped_as_the_lips_rim() -> None:
+    """The band LIP_RIM inside an inner lip is read past as the lips' wet rim only where it is not dark
+    (`rim_shares`): a driver showing its lower teeth under a dark band below its upper lip (LivePortrait's d13) had
+    the band skipped and its teeth stood up to its upper lip, one tall row with a seam."""
+    from realtime.render.mouth import LIP_RIM, MOUTH_CORNERS, mouth_rows, rim_shares
+
+    loop_ids = [int(i) for i in mesh_loops()[0]]
+    corners = (loop_ids.index(MOUTH_CORNERS[0]), loop_ids.index(MOUTH_CORNERS[1]))
+    driver = _mouth_loop_shape(60.0, 16.0, (50.0, 40.0))  # inner lips at y 32 and 48 in the middle
+    driver[:, 0] = 100.0 - driver[:, 0]  # mirrored: the mouth's corner 78 on the image's left, as on a face
+    image = np.full((80, 100, 3), 200, np.uint8)  # teeth
+    lips_light = 150.0
+    assert rim_shares(image, driver, lips_light) == (1.0, 1.0)  # light under either lip: rims, read past
+    image[30:37] = 30  # a dark band under the upper lip, deeper than LIP_RIM
+    up, lo = rim_shares(image, driver, lips_light)
+    assert up == 0.0 and lo == 1.0
+    rim = LIP_RIM * 60.0
+    for rims, first in (((1.0, 1.0), 32.0 + rim), ((0.0, 1.0), 32.0)):
+        _mx, my, _gap, _upper = mouth_rows(driver, driver, (80, 100), corners, rims=rims)
+        assert abs(my[32, 50] - first) < 1.0, rims  # the output's lip edge reads the band when it is dark
+
+
 def test_a_lip_thinned_past_its_edge_is_given_back_its_thickness(photo_face) -> None:
     from realtime.render.mouth import LIP_PAIRS, MIN_LIP, keep_lips
 
