@@ -98,6 +98,11 @@ driving its own first frame (`training.evaluation.self_drive`) showed its mouth 
 triangles at the corners of d0's grin where the real one is dark red, dark seams between d13's teeth (mouth
 error 14.38e-3; 1.3: 14.12e-3; 1.0: 14.00e-3, but d12's mouth on the EDTalk photo a flat pane again). Paper
 protocol, mesh_flow: mouth MSE 0.0459 -> 0.0450, ED 0.4888 -> 0.4884."""
+CONTRAST_GAIN = 1.3
+"""The light's gain driver -> photo (the skins' ratio) from which INNER_CONTRAST deepens in full, none at 1 and
+under: the pale pane it is for was a screen-lit mouth brightened into a brighter photo (gain 1.36). A mouth at its
+own light (a clip driving its own first frame) was deepened too, its dark red cavity painted near black (95, 42, 44
+real, 60, 34, 36 painted, EDTalk's expression clip laughing)."""
 CONTRAST_TOE = 0.4
 """Brightness over the photo's skin's under which INNER_CONTRAST's deepening fades out, in proportion (none at 0):
 what is already deep shadow is kept about as dark as the driver's, not crushed to black. In full, a driver's dark red
@@ -344,7 +349,12 @@ def _in_photo_light(inner: np.ndarray, mouth: MouthPatch, src: PhotoMouth) -> np
     # ... and what is darker than the photo's skin made darker still (INNER_CONTRAST): shadow, not a pane; what
     # is already deep shadow less so (CONTRAST_TOE), not a black hole.
     rel = np.clip(bright / skin, 1e-3, 1.0)
-    inner = inner * (1.0 - (1.0 - rel ** (INNER_CONTRAST - 1.0)) * np.minimum(rel / CONTRAST_TOE, 1.0))
+    deepen = float(
+        np.clip((lum - 1.0) / (CONTRAST_GAIN - 1.0), 0.0, 1.0)
+    )  # only a mouth brightened into the photo
+    inner = inner * (
+        1.0 - deepen * (1.0 - rel ** (INNER_CONTRAST - 1.0)) * np.minimum(rel / CONTRAST_TOE, 1.0)
+    )
     # ... and what is darker than the skin (tongue, palate, cavity) takes the hue of the photo's lips: a
     # driver lit by its screen has a blue-grey tongue, which stayed grey on a warm photo.
     lips = src.lip_line / max(float(src.lip_line.mean()), 1.0)  # (3,) the lips' hue, mean 1

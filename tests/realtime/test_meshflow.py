@@ -1919,15 +1919,21 @@ def test_the_inner_mouths_deepening_darkens_its_mid_tones_but_does_not_crush_its
     """INNER_CONTRAST deepens a pale, evenly lit mouth's mid-tones (shadow, not a pane), but a mouth's corner at half
     the skin's light stays over 0.4 of it (a clip driving itself showed black corners at gamma 1.6); what is already
     deep shadow (a driver's dark red mouth interior at 0.12 of the skin) keeps most of its light (CONTRAST_TOE), not
-    a black hole; and the deepening keeps the order of brightness."""
-    from realtime.render.mouth_paint import INNER_CONTRAST, PhotoMouth, _in_photo_light
+    a black hole; and the deepening keeps the order of brightness. That is for a mouth brightened into the photo
+    (the light's gain CONTRAST_GAIN and more): at its own light (a clip driving itself) it is left as it is."""
+    from realtime.render.mouth_paint import CONTRAST_GAIN, INNER_CONTRAST, PhotoMouth, _in_photo_light
 
     skin = np.float32([150, 150, 150])
     ramp = np.repeat(
         np.linspace(3.0, 150.0, 50, dtype=np.float32)[None, :, None], 3, axis=2
-    )  # (1, 50, 3) grey
-    driver = MouthPatch(np.zeros((4, 4, 3), np.uint8), np.zeros((3, 2), np.float32), 0.03, skin)
-    out = _in_photo_light(ramp.copy(), driver, PhotoMouth(skin, skin, 0.0, 0.0, None, None))[0].mean(1)
+    )  # (1, 50, 3) grey, in the photo's light
+    photo = PhotoMouth(skin, skin, 0.0, 0.0, None, None)
+    own_light = MouthPatch(np.zeros((4, 4, 3), np.uint8), np.zeros((3, 2), np.float32), 0.03, skin)
+    same = _in_photo_light(ramp.copy(), own_light, photo)[0].mean(1)
+    assert np.allclose(same, ramp[0, :, 0], atol=0.5)  # at its own light: not deepened
+    gain = max(CONTRAST_GAIN, 1.4)
+    driver = MouthPatch(np.zeros((4, 4, 3), np.uint8), np.zeros((3, 2), np.float32), 0.03, skin / gain)
+    out = _in_photo_light(ramp / gain, driver, photo)[0].mean(1)  # brightened into the photo by the gain
     rel = ramp[0, :, 0] / 150.0
     kept = out / ramp[0, :, 0]
     dark, mid = np.argmin(np.abs(rel - 0.12)), np.argmin(np.abs(rel - 0.6))
