@@ -364,10 +364,13 @@ def _teeth_end(
     return float(f[end - 1]) if end - start >= 2 else 0.0
 
 
-def _teeth_loops(rgb: np.ndarray, pts: np.ndarray, loop_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _teeth_loops(
+    rgb: np.ndarray, pts: np.ndarray, loop_ids: np.ndarray, lips_light: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(K, 2) twice: the inner-lip loop `pts[loop_ids]` with each upper point of LIP_PAIRS moved out to the end
-    of the teeth beyond it (TEETH_PAST_LIP), then the same with those points moved down to under the upper teeth
-    (UNDER_TEETH, `MouthPatch.under_teeth`); the loop's other points by half their neighbours' move."""
+    of the teeth beyond it (TEETH_PAST_LIP, over `lips_light`, the lips' colour's mean), then the same with those
+    points moved down to under the upper teeth (UNDER_TEETH, `MouthPatch.under_teeth`); the loop's other points by
+    half their neighbours' move."""
     mesh = pts[loop_ids].astype(np.float32)
     bright, _grey, reach, apart = TEETH_PAST_LIP
     width = float(np.linalg.norm(pts[MOUTH_CORNERS[1]] - pts[MOUTH_CORNERS[0]]))
@@ -379,7 +382,7 @@ def _teeth_loops(rgb: np.ndarray, pts: np.ndarray, loop_ids: np.ndarray) -> tupl
     ]
     if not pairs:
         return mesh, mesh
-    floor = bright * float(lip_colour(rgb, pts).mean())
+    floor = bright * lips_light
     lifted, under = mesh.copy(), mesh.copy()
     depth = np.zeros(len(pairs))  # px of upper teeth under each lifted point
     for k, (outer, inner, lower) in enumerate(pairs):
@@ -419,7 +422,8 @@ def cut_mouth(
 ) -> MouthPatch | None:
     """The driver's inner mouth from a frame and its landmarks (image pixels); None where it is off the frame."""
     pts = np.asarray(landmarks_px, np.float32)[:, :2]
-    loop, under = _teeth_loops(rgb, pts, mouth_loop)
+    lips_light = float(np.mean(lip_colour(rgb, pts)))
+    loop, under = _teeth_loops(rgb, pts, mouth_loop, lips_light)
     lo, hi = loop.min(0), loop.max(0)
     margin = MOUTH_PATCH_MARGIN * float(hi[0] - lo[0]) + 2.0
     h, w = rgb.shape[:2]
@@ -438,7 +442,7 @@ def cut_mouth(
         (under - (x0, y0)).astype(np.float32),
         softness(patch),
         dark_share(patch, loop, skin),
-        rim_shares(patch, loop, float(np.mean(lip_colour(rgb, pts)))),
+        rim_shares(patch, loop, lips_light),
     )
 
 
@@ -449,10 +453,15 @@ DARK_LIGHT = 0.5
 
 def dark_share(rgb: np.ndarray, loop: np.ndarray, skin: np.ndarray) -> float:
     """Share of the inside of `loop` ((K, 2), `rgb`'s pixels) darker than DARK_LIGHT times `skin`'s light."""
-    inside = np.zeros(rgb.shape[:2], np.uint8)
-    cv2.fillPoly(inside, [np.round(loop).astype(np.int32)], 1)
-    light = rgb[inside > 0].astype(np.float32).mean(axis=1)
+    light = _inside(rgb, loop).mean(axis=1)
     return float(np.mean(light < DARK_LIGHT * float(np.mean(skin)))) if light.size else 0.0
+
+
+def _inside(rgb: np.ndarray, loop: np.ndarray) -> np.ndarray:
+    """(N, 3) float32: the pixels of `rgb` inside the polygon `loop` ((K, 2), its pixels, rounded)."""
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(loop).astype(np.int32)], 1)
+    return rgb[mask > 0].astype(np.float32)
 
 
 def _lip_curves(
@@ -636,9 +645,7 @@ def load_mouth_prior(weights_dir: Path) -> MouthPatch | None:
 
 def cavity_colour(mouth: MouthPatch) -> np.ndarray:
     """(3,) float32: the colour deep inside the driver's mouth (the darkest fifth of its inner-mouth pixels)."""
-    mask = np.zeros(mouth.image.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(mouth.loop).astype(np.int32)], 1)
-    px = mouth.image[mask > 0].astype(np.float32)
+    px = _inside(mouth.image, mouth.loop)
     if len(px) < 5:
         return (mouth.skin * MOUTH_TINT).astype(np.float32)
     lum = px.mean(1)
@@ -665,6 +672,8 @@ def teeth_depth(patch: MouthPatch, corners: tuple[int, int]) -> np.ndarray | Non
     return depth if depth.any() else None  # the loop itself where no teeth were seen
 
 
+_MIDDLE = slice(MOUTH_COLUMNS // 4, MOUTH_COLUMNS - MOUTH_COLUMNS // 4)
+"""The middle half of the mouth's columns, where its teeth and rims are measured (the corners pinch)."""
 RIM_DARK = 0.6
 """Light, over the lips', under which the band LIP_RIM deep inside an inner lip is the mouth's shadow, not the lips'
 wet rim (`rim_shares`)."""
@@ -679,7 +688,7 @@ def rim_shares(rgb: np.ndarray, loop: np.ndarray, lips_light: float) -> tuple[fl
     rim = min(LIP_RIM * width, 0.25 * float(np.median(curves[1] - curves[0])))
     if rim < 1.0:
         return 1.0, 1.0
-    cols = np.arange(MOUTH_COLUMNS // 4, MOUTH_COLUMNS - MOUTH_COLUMNS // 4)
+    cols = np.arange(MOUTH_COLUMNS)[_MIDDLE]
     t = cols / (MOUTH_COLUMNS - 1) * width
     depth = np.linspace(0.25, 1.0, 4) * rim
     h, w = rgb.shape[:2]
@@ -700,9 +709,8 @@ def teeth_share(patch: MouthPatch, corners: tuple[int, int]) -> float | None:
     if depth is None:
         return None
     lips = _lip_curves(np.asarray(patch.loop, np.float64), corners)[3]
-    middle = slice(MOUTH_COLUMNS // 4, MOUTH_COLUMNS - MOUTH_COLUMNS // 4)
-    opening = float(np.median(lips[1, middle] - lips[0, middle]))
-    return float(np.median(depth[middle])) / opening if opening > 1e-3 else None
+    opening = float(np.median(lips[1, _MIDDLE] - lips[0, _MIDDLE]))
+    return float(np.median(depth[_MIDDLE])) / opening if opening > 1e-3 else None
 
 
 def mouth_rows(

@@ -349,9 +349,8 @@ def _in_photo_light(inner: np.ndarray, mouth: MouthPatch, src: PhotoMouth) -> np
     # ... and what is darker than the photo's skin made darker still (INNER_CONTRAST): shadow, not a pane; what
     # is already deep shadow less so (CONTRAST_TOE), not a black hole.
     rel = np.clip(bright / skin, 1e-3, 1.0)
-    deepen = float(
-        np.clip((lum - 1.0) / (CONTRAST_GAIN - 1.0), 0.0, 1.0)
-    )  # only a mouth brightened into the photo
+    # ... only a mouth brightened into the photo (CONTRAST_GAIN).
+    deepen = float(np.clip((lum - 1.0) / (CONTRAST_GAIN - 1.0), 0.0, 1.0))
     inner = inner * (
         1.0 - deepen * (1.0 - rel ** (INNER_CONTRAST - 1.0)) * np.minimum(rel / CONTRAST_TOE, 1.0)
     )
