@@ -652,6 +652,18 @@ def cavity_colour(mouth: MouthPatch) -> np.ndarray:
     return px[lum <= np.percentile(lum, 15)].mean(0) * CAVITY_DARKEN
 
 
+TEETH_SAMPLE = 12
+"""Pixels brighter than the skin inside a driver's mouth under which `teeth_colour` has no teeth to read."""
+
+
+def teeth_colour(mouth: MouthPatch) -> np.ndarray | None:
+    """(3,) float32: the mean colour of what is brighter than the skin inside the driver's mouth (its teeth), or
+    None where under TEETH_SAMPLE pixels are."""
+    px = _inside(mouth.image, mouth.loop)
+    teeth = px[px.mean(1) > float(np.mean(mouth.skin))]
+    return teeth.mean(0) if len(teeth) >= TEETH_SAMPLE else None
+
+
 def mouth_map(
     patch_loop: np.ndarray, out_loop: np.ndarray, shape: tuple[int, int], corners: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

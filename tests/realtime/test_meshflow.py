@@ -2198,3 +2198,30 @@ def test_a_photos_flat_lower_lid_does_not_shear_the_eyes_read(photo_face, monkey
     assert share() > 0.97
     monkeypatch.setattr(ep, "FLAT_LID", 0.0)  # the map through the three points
     assert share() < 0.85
+
+
+def test_a_drivers_tinted_teeth_take_the_hue_of_teeth_in_the_photos_light(monkeypatch) -> None:
+    """A driver whose camera made its teeth lilac (andrew_clip_2: (201, 186, 213) over a pink skin) pasted on a warm
+    photo: its teeth come out white taken TEETH_HUE of the way to the photo's skin's hue (red over green over blue),
+    as bright as they were; the cavity, darker than the skin, is left to the lips' hue. Without it: lilac."""
+    import realtime.render.mouth_paint as mp
+    from realtime.render.mouth_paint import TEETH_HUE, PhotoMouth, _in_photo_light
+
+    image = np.zeros((20, 40, 3), np.uint8)
+    image[:] = (179, 149, 155)  # skin
+    image[5:10, 5:35] = (201, 186, 213)  # lilac teeth
+    image[10:15, 5:35] = (60, 30, 40)  # the cavity
+    loop = np.float32([[4, 4], [36, 4], [36, 16], [4, 16]])
+    driver = MouthPatch(image, loop, 0.03, np.float32([179, 149, 155]))
+    src = PhotoMouth(np.float32([200, 150, 130]), np.float32([170, 60, 70]), 0.0, 0.0, None, None)
+    inner = image[4:16, 4:36].astype(np.float32)
+    out = _in_photo_light(inner.copy(), driver, src)
+    teeth = out[1:6, 1:31].reshape(-1, 3).mean(0)
+    want = 1.0 + TEETH_HUE * (src.skin / src.skin.mean() - 1.0)
+    np.testing.assert_allclose(teeth / teeth.mean(), want, atol=0.01)
+    monkeypatch.setattr(mp, "teeth_colour", lambda mouth: None)
+    lilac = _in_photo_light(inner.copy(), driver, src)
+    tinted = lilac[1:6, 1:31].reshape(-1, 3).mean(0)
+    assert tinted[2] > tinted[1] and teeth[0] > teeth[1] > teeth[2]  # lilac without it; warm white with it
+    assert abs(teeth.mean() - tinted.mean()) < 0.02 * tinted.mean()  # as bright
+    np.testing.assert_allclose(out[6:11, 1:31], lilac[6:11, 1:31], atol=1e-3)  # the cavity as it was
