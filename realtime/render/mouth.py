@@ -536,6 +536,12 @@ CHIN_COLUMNS: tuple[tuple[int, ...], ...] = (
     (405, 406, 418, 262, 369, 400),
 )
 """Mesh points from the lower lip's outer edge down to the face oval, each column below the one before."""
+CHIN_STRETCH = 1.6
+"""The most a band of CHIN_COLUMNS is stretched from its height in the photo, over its whole column's stretch
+(`keep_chin`). A wide-open mouth in a photo stretches the lower lip down over the band under it (face-api's
+surprised.jpg: points 17 and 18 a pixel apart, the band's triangles folded): shut at the driver's rest, the mesh
+gave that band its resting height back, and its pixel of lip edge was stretched down the chin in red streaks (a
+tongue poking out); DECA's exp/6.jpg and image02673.png likewise."""
 MIN_CHIN_BAND = 0.5
 """Each band of CHIN_COLUMNS keeps at least this share of its height in the photo (`keep_chin`): a bearded
 driver's lower lip dropped 0.35 inter-ocular distances at a shout and the mesh's chin under the beard 0.13, and
@@ -553,8 +559,9 @@ def _down(face: np.ndarray) -> np.ndarray:
 
 def keep_chin(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_CHIN_BAND) -> np.ndarray:
     """lt (478, 2) with each band from the lower lip down to the chin (CHIN_COLUMNS) at least `keep` of its
-    height in ls: where the lip came down over the band under it, the points under it go down too (the chin
-    drops with a jaw the mesh saw too little of)."""
+        height in ls: where the lip came down over the band under it, the points under it go down too (the chin
+        drops with a jaw the mesh saw too little of); and none stretched past CHIN_STRETCH times its column's stretch,
+    what is over given to the column's other bands by their heights in ls (the lip's edge and the column's foot stay)."""
     cols = np.asarray(CHIN_COLUMNS)
     d_s, d_t = _down(ls), _down(lt)
     rest = np.diff(ls[cols] @ d_s, axis=1)  # (C, B) each band's height in the photo
@@ -567,6 +574,19 @@ def keep_chin(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_CHIN_BAND) -> np
                 out = lt.copy()
             now[:, b + 1] += short
             out[cols[:, b + 1]] += (short[:, None] * d_t[None, :]).astype(out.dtype)
+    height = np.diff(now, axis=1)  # (C, B) in the output
+    size = np.maximum(rest, 0.0)
+    stretch = height.sum(1) / np.maximum(size.sum(1), 1e-6)  # (C,) each column's
+    over = np.where(
+        stretch[:, None] > 0.0, np.maximum(height - CHIN_STRETCH * stretch[:, None] * size, 0.0), 0.0
+    )
+    if over.any():
+        if out is lt:
+            out = lt.copy()
+        free = np.where(over > 0.0, 0.0, size)  # the bands under the cap take what is over, by their heights
+        taken = over.sum(1, keepdims=True) * free / np.maximum(free.sum(1, keepdims=True), 1e-6)
+        moved = np.cumsum(taken - over, axis=1)  # (C, B) how far each band's lower point moves down
+        out[cols[:, 1:]] += (moved[..., None] * d_t).astype(out.dtype)
     return out
 
 

@@ -927,6 +927,32 @@ def test_a_lower_lip_dropped_past_the_band_under_it_takes_the_chin_down_not_fold
     assert np.array_equal(fixed[others], lt[others])
 
 
+def test_a_band_under_the_lip_squeezed_in_the_photo_is_not_stretched_down_the_chin(photo_face) -> None:
+    """A photo's wide-open mouth stretches the lower lip over the band under it (a pixel high): given its resting
+    height back, that pixel of lip edge was stretched down the chin in streaks. Each band is stretched at most
+    CHIN_STRETCH times its column's stretch; the rest goes to the bands under it; the lip's edge and the column's
+    foot stay where they were put."""
+    from realtime.render.mouth import CHIN_COLUMNS, CHIN_STRETCH, keep_chin
+
+    _photo, face = photo_face
+    ls = apply_transform(alignment_transform(face), face)[:, :2].astype(np.float32)
+    cols = np.asarray(CHIN_COLUMNS)
+    squeezed = ls.copy()
+    squeezed[cols[:, 1]] = ls[cols[:, 0]] + (
+        0.0,
+        0.5,
+    )  # the band under the lip half a pixel high in the photo
+    fixed = keep_chin(ls, squeezed)  # ... and at its resting height in the output
+    rest = np.diff(squeezed[cols][..., 1], axis=1)
+    now = np.diff(fixed[cols][..., 1], axis=1)
+    stretch = now.sum(1) / rest.sum(1)
+    assert np.all(now[:, 0] <= CHIN_STRETCH * stretch * rest[:, 0] + 0.05)  # that band stays thin
+    assert np.all(now > 0.0)  # nothing turned over
+    assert np.allclose(fixed[cols[:, [0, -1]]], ls[cols[:, [0, -1]]])  # the lip's edge and the foot stay
+    assert np.all(now[:, 1:] / rest[:, 1:] <= CHIN_STRETCH * stretch[:, None] + 1e-3)  # the rest evenly
+    assert np.all(np.diff(ls[cols][..., 1], axis=1)[:, 0] > 3.0)  # (without it: the band a few pixels high)
+
+
 def test_inner_lips_pressed_past_each_other_meet_half_way(photo_face) -> None:
     from realtime.render.mouth import LIP_PAIRS, uncross_lips
 
