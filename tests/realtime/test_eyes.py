@@ -294,6 +294,38 @@ def test_a_stretched_lid_is_the_skin_under_the_eye_not_streaks(face) -> None:
     assert np.array_equal(out[far], image[far])
 
 
+def test_what_a_half_redrawn_lid_keeps_of_the_warp_has_no_streaks_but_its_shading(face, monkeypatch) -> None:
+    """A lid redrawn in part (amount 0.5: stretched between LID_STRETCH's bounds) keeps half the warp's lid: its
+    stretched lashes are smoothed along the eye (LID_STREAKS), its shading from the ring down is kept."""
+    from realtime.render import eyes
+
+    image = np.full((600, 480, 3), 170, np.uint8)
+    loop, ring = face[list(EYE_LOOPS[0]), :2], face[list(UPPER_RINGS[0]), :2]
+    lash = loop[:9].copy()
+    lash[1:8] += 0.1 * (ring - loop[1:8])
+    band = np.zeros((600, 480), np.uint8)
+    cv2.fillPoly(band, [np.round(np.vstack([lash, ring[::-1]])).astype(np.int32)], 1)
+    inside = band.astype(bool)
+    ys, xs = np.nonzero(inside)
+    shade = 60.0 * (ys - ys.min()) / max(ys.max() - ys.min(), 1)  # darker down the lid: a socket's shade
+    image[ys, xs] = np.clip(200 - shade[:, None] - 50 * ((xs // 2) % 2)[:, None], 0, 255).astype(np.uint8)
+    x0, x1 = sorted((loop[0, 0], loop[8, 0]))
+    middle = (
+        inside
+        & (np.arange(480)[None, :] > x0 + 0.25 * (x1 - x0))
+        & (np.arange(480)[None, :] < x1 - 0.25 * (x1 - x0))
+    )
+    streaks = lambda img: float(np.abs(np.diff(img[..., 0].astype(int), axis=1))[middle[:, 1:]].mean())
+    out = image.copy()
+    eyes.draw_lid_skin(out, lash, ring, loop, 0.5, 0.0)
+    monkeypatch.setattr(eyes, "LID_STREAKS", (0.0, 0.25))
+    before = image.copy()
+    eyes.draw_lid_skin(before, lash, ring, loop, 0.5, 0.0)
+    assert streaks(before) > 10.0 and streaks(out) < 0.3 * streaks(before)
+    rows = lambda img: np.array([img[y][middle[y], 0].mean() for y in range(600) if middle[y].sum() > 10])
+    assert np.abs(rows(out) - rows(before)).max() < 6.0  # the shade down the lid as it was
+
+
 def test_a_far_eyes_lowered_lid_takes_the_tone_without_the_grain_under_it(face) -> None:
     """`grain` 0 (a turned head's far eye, `realtime.render.eye_paint.FAR_SEEN`): the lowered lid is redrawn in the
     skin's tone, but the grain under the eye (there a red rim and folds squeezed by the turn) is not mirrored up."""
@@ -495,7 +527,9 @@ def test_a_lowered_lids_fades_take_out_the_photos_lashes_but_keep_a_socket_shade
 
     for where in (ends, top):
         assert where.sum() > 5
-        kept = drawn(0.25, where, (-1.0, -0.5))  # the fades alone: the lashes show
+        with monkeypatch.context() as m:
+            m.setattr(eyes, "LID_STREAKS", (0.0, 0.25))  # (which smooths them along the lid)
+            kept = drawn(0.25, where, (-1.0, -0.5))  # the fades alone: the lashes show
         assert kept.mean() < 115, kept.mean()
         assert drawn(0.25, where, default).mean() > 140  # redrawn as the lid (feathered at the outline)
     socket = drawn(0.75, top, default).mean() - drawn(0.75, top, (-1.0, -0.5)).mean()
