@@ -136,6 +136,14 @@ upper row over the driver's jaw, or the driver's mouth) at the second. Painted w
 open mouth (upper teeth, tongue, lower teeth) under a smiling driver was a smeared slab of teeth where the warp
 alone showed its own mouth as it is; a grin opened into an "O" (taller than 1.6 times) still has nothing of its own
 to show. Live AU12 r 0.751 -> 0.770, AU26 0.852 -> 0.846, flicker 2.457 -> 2.426."""
+OWN_FLAT = (0.8, 0.5)
+"""The same under the photo's own shape, for a photo that shows its upper teeth (`meshflow.OWN_TEETH`): down to the
+first share of its height over width, its own open mouth (the warp) is shown; from the second, the painted one, its
+own upper teeth read rigid over the driver's jaw. Flattened by the warp, the Dafoe photo's grin closing under MEAD
+W036's smile (frame 10) stood as a grey zipper of squeezed, darkened teeth between the lips; EDTalk's mouth_source
+photo driven by its own clip talked through its squeezed teeth (self-driving mouth error 14.5e-3 -> 10.4e-3). Not
+without teeth of its own: the driver's whole mouth then stood in, a blurred 256-px one in the place of obama2.jpg's
+own two rows of teeth, crisp even squeezed."""
 OWN_DARKER = (0.15, 0.3)
 """Share of the inside (`realtime.render.mouth.dark_share`) by which the driver's mouth may be darker than the
 photo's own and still have it shown again at its own shape (OWN_SHAPE), fading to the painted mouth at the second:
@@ -178,7 +186,10 @@ class PhotoMouth:
         is not darker inside than its own (OWN_DARKER), as much as it has."""
         if self.fill >= self.opening or self.aspect <= 0.0:
             return self.fill
-        own = (OWN_SHAPE[1] - mouth_aspect(lt) / self.aspect) / (OWN_SHAPE[1] - OWN_SHAPE[0])
+        ratio = mouth_aspect(lt) / self.aspect
+        own = (OWN_SHAPE[1] - ratio) / (OWN_SHAPE[1] - OWN_SHAPE[0])
+        if self.own_mouth is not None:  # teeth of its own, read rigid rather than flattened
+            own = min(own, (ratio - OWN_FLAT[1]) / (OWN_FLAT[0] - OWN_FLAT[1]))
         own = min(own, 1.0 - self.darker(driver))
         return self.fill + float(np.clip(own, 0.0, 1.0)) * (self.opening - self.fill)
 

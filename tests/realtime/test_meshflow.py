@@ -279,6 +279,37 @@ def test_an_open_mouth_shut_at_rest_and_opened_to_its_own_shape_shows_its_own_mo
     assert ((tall[:, 1] > tall[:, 0] + 20) & (tall[:, 1] > tall[:, 2] + 20)).all(), tall
 
 
+def test_a_photos_own_teeth_are_read_rigid_not_flattened_where_its_mouth_closes_past_its_own_shape(
+    photo_face,
+) -> None:
+    """A photo that shows its upper teeth, its mouth shut at rest, opened again to its own shape: its own mouth (the
+    warp) fills the opening; closing flatter than half its own shape (OWN_FLAT), it is painted instead, its teeth
+    read rigid (flattened by the warp, a grin's teeth stood as a grey zipper between closing lips). A photo without
+    teeth of its own keeps its own mouth, flattened."""
+    from realtime.render.mouth import mouth_aspect, mouth_opening
+    from realtime.render.mouth_paint import OWN_FLAT, PhotoMouth
+
+    _photo, face = photo_face
+    _m, ls_shut = _aligned(face)
+    loop, oval = mesh_loops()
+    own_shape, flat = _open_mouth(ls_shut, 16.0), _open_mouth(ls_shut, 2.0)
+    ratio = mouth_aspect(flat) / mouth_aspect(own_shape)
+    assert ratio < OWN_FLAT[1]
+    opening = mouth_opening(own_shape, loop, oval)
+    teeth = MouthPatch(
+        np.zeros((8, 8, 3), np.uint8), np.zeros((3, 2), np.float32), opening, np.float32([200] * 3)
+    )
+    kw = {"skin": np.float32([200, 150, 130]), "lip_line": np.float32([150, 90, 90]), "own_cavity": None}
+    with_teeth = PhotoMouth(
+        **kw, opening=opening, fill=0.001, own_mouth=teeth, aspect=mouth_aspect(own_shape)
+    )
+    without = PhotoMouth(**kw, opening=opening, fill=0.001, own_mouth=None, aspect=mouth_aspect(own_shape))
+    for src in (with_teeth, without):
+        assert src.filled(own_shape) == opening  # at its own shape: its own mouth
+    assert with_teeth.filled(flat) == with_teeth.fill  # flatter: painted, its teeth rigid
+    assert without.filled(flat) == opening  # no teeth of its own: its own mouth, flattened
+
+
 def test_a_photos_own_open_mouth_is_not_shown_again_where_the_drivers_is_dark_inside(
     photo_face, no_lip_hue
 ) -> None:
