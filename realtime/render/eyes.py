@@ -89,8 +89,9 @@ LID_STRETCH = (1.3, 2.0)
 photo's lashes and crease run down the lid in streaks, where a lid that comes down shows skin."""
 LID_STREAKS = (0.03, 0.25)
 """(share of the eye's width, amount): what a lowered lid's redraw leaves of the warp's lid (its share under
-LID_STRETCH's second, and the fades) is smoothed along the eye by the first, in full where the redraw's amount reaches
-the second: a photo's dark upper lashes (face_recognition's rose_leslie img1.jpg, mascara) stretched down a
+LID_STRETCH's second, and the fade from the ring) is smoothed along the eye by the first (1.5 px at least), in full
+where the redraw's amount reaches the second, not by the corners (LID_ENDS: their fades keep the photo's lid, a
+socket's shade): a photo's dark upper lashes (face_recognition's rose_leslie img1.jpg, mascara) stretched down a
 half-lowered lid (redrawn at 0.68) showed through it as streaks. Along the eye only: the shade from the ring down (a
 crease, the socket's shade) is kept."""
 LID_FADE = 0.35
@@ -459,7 +460,7 @@ def draw_lid_skin(
     # What is left of the warp's lid is smoothed along the eye (LID_STREAKS): its stretched lashes ran down the lid
     # as streaks, its shading from the ring down (a crease, the socket's shade) is kept.
     blur, full = LID_STREAKS
-    if blur > 0.0:  # not by the corners, whose fades keep the photo's lid (a socket's shade)
+    if blur > 0.0:
         smoothed = cv2.GaussianBlur(flat, (0, 0), max(1.5, blur * width), sigmaY=1e-3)[ys, xs]
         flat[ys, xs] += (fade_ends * min(amount / full, 1.0))[:, None] * (smoothed - flat[ys, xs])
     patch[:] = np.clip(flat * (1.0 - a) + fill * a + 0.5, 0, 255).astype(np.uint8)

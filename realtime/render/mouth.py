@@ -559,9 +559,10 @@ def _down(face: np.ndarray) -> np.ndarray:
 
 def keep_chin(lt: np.ndarray, ls: np.ndarray, keep: float = MIN_CHIN_BAND) -> np.ndarray:
     """lt (478, 2) with each band from the lower lip down to the chin (CHIN_COLUMNS) at least `keep` of its
-        height in ls: where the lip came down over the band under it, the points under it go down too (the chin
-        drops with a jaw the mesh saw too little of); and none stretched past CHIN_STRETCH times its column's stretch,
-    what is over given to the column's other bands by their heights in ls (the lip's edge and the column's foot stay)."""
+    height in ls: where the lip came down over the band under it, the points under it go down too (the chin
+    drops with a jaw the mesh saw too little of); and none stretched past CHIN_STRETCH times its column's
+    stretch, what is over given to the column's other bands by their heights in ls (the lip's edge and the
+    column's foot stay)."""
     cols = np.asarray(CHIN_COLUMNS)
     d_s, d_t = _down(ls), _down(lt)
     rest = np.diff(ls[cols] @ d_s, axis=1)  # (C, B) each band's height in the photo

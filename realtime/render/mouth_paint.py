@@ -140,10 +140,11 @@ OWN_FLAT = (0.8, 0.5)
 """The same under the photo's own shape, for a photo that shows its upper teeth (`meshflow.OWN_TEETH`): down to the
 first share of its height over width, its own open mouth (the warp) is shown; from the second, the painted one, its
 own upper teeth read rigid over the driver's jaw. Flattened by the warp, the Dafoe photo's grin closing under MEAD
-W036's smile (frame 10) stood as a grey zipper of squeezed, darkened teeth between the lips; EDTalk's mouth_source
-photo driven by its own clip talked through its squeezed teeth (self-driving mouth error 14.5e-3 -> 10.4e-3). Not
-without teeth of its own: the driver's whole mouth then stood in, a blurred 256-px one in the place of obama2.jpg's
-own two rows of teeth, crisp even squeezed."""
+W036's smile (frame 10) stood as a grey zipper of squeezed, darkened teeth between the lips. Not for a photo without
+teeth of its own: the driver's whole mouth then stands in, and a 256-px driver's (LIA's obama.mov, frame 166),
+enlarged, was a dark smear in the place of obama2.jpg's own two rows of teeth, crisp even flattened (EDTalk's
+mouth_source photo driven by its own, sharp, clip would gain: self-driving mouth error 14.5e-3 -> 10.4e-3; the
+mouth patch's measured softness did not tell the two drivers apart)."""
 OWN_DARKER = (0.15, 0.3)
 """Share of the inside (`realtime.render.mouth.dark_share`) by which the driver's mouth may be darker than the
 photo's own and still have it shown again at its own shape (OWN_SHAPE), fading to the painted mouth at the second:
@@ -382,10 +383,10 @@ def _in_photo_light(inner: np.ndarray, mouth: MouthPatch, src: PhotoMouth) -> np
     teeth = teeth_colour(mouth)
     if teeth is None:
         return inner
-    hue = teeth * gain / max(float(np.mean(teeth * gain)), 1e-3)  # (3,) their hue so far, mean 1 ...
-    hue = 1.0 + sat * (hue - 1.0)  # ... after the saturation's pull
+    tint = teeth * gain / max(float(np.mean(teeth * gain)), 1e-3)  # (3,) their hue so far, mean 1 ...
+    tint = 1.0 + sat * (tint - 1.0)  # ... after the saturation's pull
     want = 1.0 + TEETH_HUE * (src.skin / max(float(src.skin.mean()), 1.0) - 1.0)
-    return inner * (1.0 + (1.0 - shade) * (want / hue - 1.0))
+    return inner * (1.0 + (1.0 - shade) * (want / tint - 1.0))
 
 
 def _warp_mouth(
