@@ -137,14 +137,18 @@ open mouth (upper teeth, tongue, lower teeth) under a smiling driver was a smear
 alone showed its own mouth as it is; a grin opened into an "O" (taller than 1.6 times) still has nothing of its own
 to show. Live AU12 r 0.751 -> 0.770, AU26 0.852 -> 0.846, flicker 2.457 -> 2.426."""
 OWN_FLAT = (0.8, 0.5)
-"""The same under the photo's own shape, for a photo that shows its upper teeth (`meshflow.OWN_TEETH`): down to the
-first share of its height over width, its own open mouth (the warp) is shown; from the second, the painted one, its
-own upper teeth read rigid over the driver's jaw. Flattened by the warp, the Dafoe photo's grin closing under MEAD
-W036's smile (frame 10) stood as a grey zipper of squeezed, darkened teeth between the lips. Not for a photo without
-teeth of its own: the driver's whole mouth then stands in, and a 256-px driver's (LIA's obama.mov, frame 166),
-enlarged, was a dark smear in the place of obama2.jpg's own two rows of teeth, crisp even flattened (EDTalk's
-mouth_source photo driven by its own, sharp, clip would gain: self-driving mouth error 14.5e-3 -> 10.4e-3; the
-mouth patch's measured softness did not tell the two drivers apart)."""
+"""The same under the photo's own shape, for a photo that shows its upper teeth (`meshflow.OWN_TEETH`), or whose
+driver's mouth is hardly enlarged onto it (FLAT_READ): down to the first share of its height over width, its own
+open mouth (the warp) is shown; from the second, the painted one, read rigid (its own upper teeth over the driver's
+jaw, or the driver's mouth). Flattened by the warp, the Dafoe photo's grin closing under MEAD W036's smile (frame 10)
+stood as a grey zipper of squeezed, darkened teeth between the lips."""
+FLAT_READ = 1.3
+"""The most times its size a driver's mouth may be read onto the output to stand in, read rigid (OWN_FLAT), for a
+photo's open mouth without teeth of its own closing flatter than its own shape. EDTalk's mouth_source photo driven
+by its own clip (read 1) talked through its own mouth flattened: self-driving mouth error 14.5e-3, with the driver's
+10.4e-3. A 256-px driver enlarged (LIA's obama.mov on obama2.jpg, read 1.6 at 512x512, 2.3 at 1280x720, frame 166)
+was a dark smear in the place of obama2.jpg's own two rows of teeth, crisp even flattened; the mouth patch's
+measured softness did not tell the two apart (0.93 output px against the photo's 0.82)."""
 OWN_DARKER = (0.15, 0.3)
 """Share of the inside (`realtime.render.mouth.dark_share`) by which the driver's mouth may be darker than the
 photo's own and still have it shown again at its own shape (OWN_SHAPE), fading to the painted mouth at the second:
@@ -181,15 +185,17 @@ class PhotoMouth:
     aspect: float = 0.0  # its own inner mouth's height over width (`mouth_aspect`); 0: not measured
     dark: float | None = None  # share of its own inside that is cavity (`realtime.render.mouth.dark_share`)
 
-    def filled(self, lt: np.ndarray, driver: MouthPatch | None = None) -> float:
+    def filled(self, lt: np.ndarray, driver: MouthPatch | None = None, read: float = 0.0) -> float:
         """The opening its own inner mouth fills in the output's landmarks `lt`: `fill`, or, where an open mouth
-        shut at rest is opened again to its own shape (OWN_SHAPE) and the driver's mouth (`driver`, this frame's)
-        is not darker inside than its own (OWN_DARKER), as much as it has."""
+        shut at rest is opened again to its own shape (OWN_SHAPE) and the driver's mouth (`driver`, this frame's,
+        read onto the output `read` times its size; 0: not known) is not darker inside than its own (OWN_DARKER),
+        as much as it has."""
         if self.fill >= self.opening or self.aspect <= 0.0:
             return self.fill
         ratio = mouth_aspect(lt) / self.aspect
         own = (OWN_SHAPE[1] - ratio) / (OWN_SHAPE[1] - OWN_SHAPE[0])
-        if self.own_mouth is not None:  # teeth of its own, read rigid rather than flattened
+        # Read rigid rather than flattened: its own teeth, or a driver's mouth hardly enlarged (FLAT_READ).
+        if self.own_mouth is not None or (driver is not None and 0.0 < read <= FLAT_READ):
             own = min(own, (ratio - OWN_FLAT[1]) / (OWN_FLAT[0] - OWN_FLAT[1]))
         own = min(own, 1.0 - self.darker(driver))
         return self.fill + float(np.clip(own, 0.0, 1.0)) * (self.opening - self.fill)
@@ -219,7 +225,7 @@ def paint_mouth(
     mouth_loop, oval = mesh_loops()
     opening = mouth_opening(lt, mouth_loop, oval)
     # The share of the opening the photo cannot fill.
-    need = (opening - src.filled(lt, mouth)) / max(opening, 1e-6)
+    need = (opening - src.filled(lt, mouth, _read(lt_box[mouth_loop], mouth))) / max(opening, 1e-6)
     squeeze = 1.0 - opening / max(MOUTH_SHUT * src.opening, 1e-6) if src.opening > 1e-3 else 0.0
     shut, meet = LIPS_MEET
     # Only over an inside the photo shows (teeth, a cavity): a shut photo's own lips meet as they are.
@@ -266,6 +272,17 @@ def paint_mouth(
             )
 
 
+def _read(loop: np.ndarray, mouth: MouthPatch | None) -> float:
+    """Output pixels per pixel of the driver's mouth `mouth` read onto the inner lips `loop` (K, 2, output pixels):
+    the ratio of their widths; 0 without a mouth."""
+    if mouth is None:
+        return 0.0
+    a, b = mouth_corners()
+    return float(np.linalg.norm(loop[b] - loop[a])) / max(
+        float(np.linalg.norm(mouth.loop[b] - mouth.loop[a])), 1e-6
+    )
+
+
 def _paint_inner_mouth(
     area_u8: np.ndarray,
     loop_b: np.ndarray,
@@ -305,11 +322,7 @@ def _paint_inner_mouth(
     # As soft as the photo: the driver's mouth (its softness scaled by the read onto the output) blurred by what
     # the photo's face has more (SOFT_MATCH), or sharpened by what it has less (SHARP_MATCH).
     if mouth is not None:
-        a, b = mouth_corners()
-        read = float(np.linalg.norm(loop_b[b] - loop_b[a])) / max(
-            float(np.linalg.norm(mouth.loop[b] - mouth.loop[a])), 1e-6
-        )
-        sharp = read * mouth.softness
+        sharp = _read(loop_b, mouth) * mouth.softness
     else:
         sharp = DRAWN_SOFTNESS
     extra = float(np.sqrt(max(src.softness**2 - sharp**2, 0.0)))

@@ -285,9 +285,10 @@ def test_a_photos_own_teeth_are_read_rigid_not_flattened_where_its_mouth_closes_
     """A photo that shows its upper teeth, its mouth shut at rest, opened again to its own shape: its own mouth (the
     warp) fills the opening; closing flatter than half its own shape (OWN_FLAT), it is painted instead, its teeth
     read rigid (flattened by the warp, a grin's teeth stood as a grey zipper between closing lips). A photo without
-    teeth of its own keeps its own mouth, flattened."""
+    teeth of its own keeps its own mouth, flattened, unless the driver's is read onto it hardly enlarged
+    (FLAT_READ)."""
     from realtime.render.mouth import mouth_aspect, mouth_opening
-    from realtime.render.mouth_paint import OWN_FLAT, PhotoMouth
+    from realtime.render.mouth_paint import FLAT_READ, OWN_FLAT, PhotoMouth
 
     _photo, face = photo_face
     _m, ls_shut = _aligned(face)
@@ -307,7 +308,11 @@ def test_a_photos_own_teeth_are_read_rigid_not_flattened_where_its_mouth_closes_
     for src in (with_teeth, without):
         assert src.filled(own_shape) == opening  # at its own shape: its own mouth
     assert with_teeth.filled(flat) == with_teeth.fill  # flatter: painted, its teeth rigid
-    assert without.filled(flat) == opening  # no teeth of its own: its own mouth, flattened
+    assert without.filled(flat) == opening  # no teeth of its own: its own mouth, flattened ...
+    assert without.filled(flat, teeth, 2.0) == opening  # ... also under a driver's mouth enlarged twice ...
+    assert (
+        without.filled(flat, teeth, FLAT_READ) == without.fill
+    )  # ... not under one hardly enlarged: painted
 
 
 def test_a_photos_own_open_mouth_is_not_shown_again_where_the_drivers_is_dark_inside(
